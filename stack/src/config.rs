@@ -1,0 +1,102 @@
+//! The stack's configuration: addresses, limits and seeds. Every limit the stack
+//! enforces is a field here, with its default documented, so that resource bounds
+//! are visible in one place (principle 4).
+
+use crate::arp::ArpConfig;
+use crate::ethernet::MacAddr;
+use crate::ipv4::reassembly::ReassemblyConfig;
+use std::net::Ipv4Addr;
+
+/// What the stack is on the link, and how it behaves.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Our MAC address.
+    pub mac: MacAddr,
+    /// Our IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Prefix length of the on-link subnet (for example 24).
+    pub prefix_len: u8,
+    /// Default gateway for destinations off the subnet; without one they are unreachable.
+    pub gateway: Option<Ipv4Addr>,
+    /// Largest IP datagram on the link (default 1500). Frames on the wire are 14 bytes more.
+    pub mtu: u16,
+    /// Time to live of the datagrams we send (default 64, as Linux).
+    pub ttl: u8,
+    /// ICMP error messages per second (RFC 1122 section 3.2.2 asks for a limit; default 100).
+    pub icmp_error_rate: u32,
+    /// Burst of ICMP errors allowed above the rate (default 50).
+    pub icmp_error_burst: u32,
+    /// Seed of every random choice the stack makes (IP identification, ephemeral
+    /// ports, the ISN secret): a run is reproducible from its seed.
+    pub seed: u64,
+    pub arp: ArpConfig,
+    pub reassembly: ReassemblyConfig,
+}
+
+impl Config {
+    /// A configuration with the defaults documented on each field.
+    pub fn new(mac: MacAddr, addr: Ipv4Addr, prefix_len: u8) -> Config {
+        Config {
+            mac,
+            addr,
+            prefix_len,
+            gateway: None,
+            mtu: 1500,
+            ttl: 64,
+            icmp_error_rate: 100,
+            icmp_error_burst: 50,
+            seed: 0,
+            arp: ArpConfig::default(),
+            reassembly: ReassemblyConfig::default(),
+        }
+    }
+
+    /// The subnet mask as an integer.
+    pub fn netmask(&self) -> u32 {
+        if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix_len.min(32) as u32)
+        }
+    }
+
+    /// The subnet's directed broadcast address.
+    pub fn subnet_broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.netmask())
+    }
+
+    /// Whether `ip` is on our subnet, reachable without a gateway.
+    pub fn is_on_link(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) ^ u32::from(self.addr)) & self.netmask() == 0
+    }
+
+    /// Whether `ip` is a broadcast address for us: limited or directed.
+    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip == Ipv4Addr::BROADCAST || (self.prefix_len < 31 && ip == self.subnet_broadcast())
+    }
+
+    /// Checks the configuration, with a message fit for a user.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.prefix_len > 32 {
+            return Err(format!("prefix length {} is more than 32", self.prefix_len));
+        }
+        if self.mtu < 576 || self.mtu > 9000 {
+            return Err(format!("MTU {} is outside 576..=9000 (RFC 791 requires 576)", self.mtu));
+        }
+        if self.mac.is_multicast() || self.mac == MacAddr::ZERO {
+            return Err(format!("{} cannot be a host's MAC address", self.mac));
+        }
+        if self.addr.is_unspecified() || self.addr.is_broadcast() || self.addr.is_multicast() {
+            return Err(format!("{} cannot be a host's address", self.addr));
+        }
+        if let Some(gw) = self.gateway {
+            if !self.is_on_link(gw) {
+                return Err(format!("gateway {gw} is not on the subnet {}/{}", self.addr, self.prefix_len));
+            }
+        }
+        if self.ttl == 0 {
+            return Err("TTL 0 would never leave the host".into());
+        }
+        Ok(())
+    }
+}

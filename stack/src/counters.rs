@@ -1,0 +1,295 @@
+//! Counters for every layer and for every reason a frame is dropped, like
+//! `netstat -s`. One place: each layer bumps its own fields here, and every drop
+//! names exactly one [`DropReason`], so "every drop is counted" is checkable:
+//! `rx_frames == rx_delivered + rx_held + total drops caused by inbound frames`.
+
+/// Declares a counter group: a struct of `u64` fields with a doc line each, and a
+/// `visit` that walks them in order (for printing and for tests).
+macro_rules! counter_group {
+    ($(#[$meta:meta])* pub struct $name:ident { $( $(#[doc = $doc:literal])* $field:ident ),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[doc = $doc])* pub $field: u64, )*
+        }
+        impl $name {
+            /// Calls `f(name, value)` for every counter of the group, in declaration order.
+            pub fn visit(&self, f: &mut dyn FnMut(&'static str, u64)) {
+                $( f(stringify!($field), self.$field); )*
+            }
+        }
+    };
+}
+
+/// Declares [`DropReason`] with a layer and a description for each reason.
+macro_rules! drop_reasons {
+    ($( $variant:ident => ($layer:literal, $text:literal), )*) => {
+        /// Why a frame, datagram or segment was dropped. Every drop names exactly one.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason { $( $variant, )* }
+        impl DropReason {
+            pub const ALL: &'static [DropReason] = &[ $( DropReason::$variant, )* ];
+            pub const COUNT: usize = DropReason::ALL.len();
+            /// The layer that dropped it: "ethernet", "arp", "ipv4", "icmp", "udp", "tcp".
+            pub fn layer(self) -> &'static str {
+                match self { $( DropReason::$variant => $layer, )* }
+            }
+            /// A short description, as `netstat -s` would print it.
+            pub fn description(self) -> &'static str {
+                match self { $( DropReason::$variant => $text, )* }
+            }
+            pub fn name(self) -> &'static str {
+                match self { $( DropReason::$variant => stringify!($variant), )* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    // Ethernet II
+    EthTruncated => ("ethernet", "frames shorter than an Ethernet header"),
+    EthNotForUs => ("ethernet", "frames to another MAC address"),
+    EthUnknownType => ("ethernet", "frames with an EtherType we do not speak"),
+    EthOversize => ("ethernet", "frames larger than the MTU allows"),
+    // ARP (RFC 826)
+    ArpMalformed => ("arp", "malformed ARP packets"),
+    ArpUnsupported => ("arp", "ARP packets for other hardware or protocol types"),
+    ArpNotForUs => ("arp", "ARP requests for another address"),
+    ArpQueueFull => ("arp", "packets dropped because the queue for an unresolved address was full"),
+    ArpResolutionFailed => ("arp", "packets dropped because their next hop never answered ARP"),
+    // IPv4 (RFC 791, 1122)
+    IpTruncated => ("ipv4", "datagrams shorter than their headers"),
+    IpBadVersion => ("ipv4", "datagrams with a version other than 4"),
+    IpBadHeaderLength => ("ipv4", "datagrams with a bad header length"),
+    IpBadTotalLength => ("ipv4", "datagrams whose total length disagrees with the frame"),
+    IpBadChecksum => ("ipv4", "datagrams with a bad header checksum"),
+    IpBadSource => ("ipv4", "datagrams from a broadcast, multicast or our own address"),
+    IpNotForUs => ("ipv4", "datagrams to another address (we do not forward)"),
+    IpUnknownProtocol => ("ipv4", "datagrams for a protocol we do not speak"),
+    IpNoRoute => ("ipv4", "outgoing datagrams with no route to their destination"),
+    IpFragmentDropped => ("ipv4", "fragments that could not be reassembled (bad, overlapping beyond the end, or over a limit)"),
+    IpReassemblyTimeout => ("ipv4", "datagrams whose reassembly timed out"),
+    IpCannotFragment => ("ipv4", "outgoing datagrams larger than the MTU with DF set"),
+    // ICMP (RFC 792)
+    IcmpTruncated => ("icmp", "ICMP messages too short"),
+    IcmpBadChecksum => ("icmp", "ICMP messages with a bad checksum"),
+    IcmpBroadcastEcho => ("icmp", "echo requests to a broadcast address (ignored, as Linux does)"),
+    IcmpUnhandledType => ("icmp", "ICMP messages of a type we do not act on"),
+    IcmpErrorRateLimited => ("icmp", "ICMP errors not sent because of the rate limit"),
+    // UDP (RFC 768)
+    UdpTruncated => ("udp", "UDP datagrams shorter than their header or length field"),
+    UdpBadChecksum => ("udp", "UDP datagrams with a bad checksum"),
+    UdpNoSocket => ("udp", "UDP datagrams to a port nobody listens on"),
+    UdpReceiveBufferFull => ("udp", "UDP datagrams dropped because the socket's receive buffer was full"),
+    // TCP (RFC 9293)
+    TcpTruncated => ("tcp", "TCP segments shorter than their header"),
+    TcpBadChecksum => ("tcp", "TCP segments with a bad checksum"),
+    TcpBadOptions => ("tcp", "TCP segments with malformed options"),
+    TcpNoSocket => ("tcp", "TCP segments to a port or connection that does not exist"),
+    TcpNotAcceptable => ("tcp", "TCP segments failing the acceptability test"),
+    TcpBacklogFull => ("tcp", "SYNs dropped because the listen backlog was full"),
+    TcpConnectionLimit => ("tcp", "SYNs dropped because the connection table was full"),
+    TcpOther => ("tcp", "TCP segments dropped for other reasons"),
+}
+
+/// A count per [`DropReason`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropCounters {
+    counts: [u64; DropReason::COUNT],
+}
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters { counts: [0; DropReason::COUNT] }
+    }
+}
+
+impl DropCounters {
+    pub fn add(&mut self, reason: DropReason) {
+        self.counts[reason as usize] += 1;
+    }
+
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.counts[reason as usize]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Non-zero counts, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|r| (*r, self.counts[*r as usize])).filter(|(_, n)| *n > 0)
+    }
+}
+
+counter_group! {
+    /// Frames through the device boundary.
+    pub struct LinkCounters {
+        /// frames received from the device
+        rx_frames,
+        /// bytes received from the device
+        rx_bytes,
+        /// received frames fully handled by some layer (answered, delivered or consumed)
+        rx_delivered,
+        /// received frames held for later (IPv4 fragments waiting for the rest)
+        rx_held,
+        /// received frames dropped (each also counted under a drop reason)
+        rx_dropped,
+        /// frames handed to the device
+        tx_frames,
+        /// bytes handed to the device
+        tx_bytes,
+    }
+}
+
+counter_group! {
+    /// ARP (RFC 826).
+    pub struct ArpCounters {
+        /// ARP requests received for our address
+        rx_requests,
+        /// ARP replies received
+        rx_replies,
+        /// ARP requests sent (including retries and the gratuitous announcement)
+        tx_requests,
+        /// ARP replies sent
+        tx_replies,
+        /// cache entries that expired
+        expired,
+        /// addresses that never answered after every retry
+        resolution_failures,
+        /// packets queued waiting for an address to resolve
+        queued,
+    }
+}
+
+counter_group! {
+    /// IPv4 (RFC 791).
+    pub struct Ipv4Counters {
+        /// datagrams received that passed validation
+        rx_datagrams,
+        /// datagrams delivered to ICMP, UDP or TCP
+        rx_delivered,
+        /// fragments received
+        rx_fragments,
+        /// datagrams reassembled from fragments
+        reassembled,
+        /// datagrams sent
+        tx_datagrams,
+        /// datagrams sent in fragments
+        tx_fragmented,
+        /// fragments sent
+        tx_fragments,
+    }
+}
+
+counter_group! {
+    /// ICMP (RFC 792).
+    pub struct IcmpCounters {
+        /// echo requests received
+        rx_echo_requests,
+        /// echo replies sent
+        tx_echo_replies,
+        /// echo replies received
+        rx_echo_replies,
+        /// destination unreachable received
+        rx_dest_unreachable,
+        /// time exceeded received
+        rx_time_exceeded,
+        /// other ICMP errors received (parameter problem, source quench)
+        rx_other_errors,
+        /// destination unreachable sent
+        tx_dest_unreachable,
+        /// time exceeded sent
+        tx_time_exceeded,
+    }
+}
+
+counter_group! {
+    /// UDP (RFC 768).
+    pub struct UdpCounters {
+        /// datagrams delivered to a socket
+        rx_datagrams,
+        /// datagrams sent
+        tx_datagrams,
+    }
+}
+
+counter_group! {
+    /// TCP (RFC 9293).
+    pub struct TcpCounters {
+        /// active opens (connect)
+        active_opens,
+        /// passive opens (a connection accepted from LISTEN)
+        passive_opens,
+        /// connection attempts that failed
+        attempt_fails,
+        /// connections reset from ESTABLISHED or CLOSE-WAIT
+        estab_resets,
+        /// segments received
+        rx_segments,
+        /// segments sent
+        tx_segments,
+        /// segments retransmitted
+        retransmitted,
+        /// resets sent
+        tx_resets,
+        /// resets received
+        rx_resets,
+        /// challenge ACKs sent (RFC 5961)
+        challenge_acks,
+        /// challenge ACKs not sent because of the rate limit
+        challenge_acks_limited,
+        /// fast retransmits (RFC 5681)
+        fast_retransmits,
+        /// retransmission timeouts
+        timeouts,
+        /// zero-window probes sent
+        window_probes,
+        /// keep-alive probes sent
+        keepalive_probes,
+    }
+}
+
+/// Every counter of the stack.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub link: LinkCounters,
+    pub arp: ArpCounters,
+    pub ipv4: Ipv4Counters,
+    pub icmp: IcmpCounters,
+    pub udp: UdpCounters,
+    pub tcp: TcpCounters,
+    pub drops: DropCounters,
+}
+
+impl Counters {
+    /// Calls `f(layer, name, value)` for every counter, then for every non-zero drop reason.
+    pub fn visit(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
+        self.link.visit(&mut |n, v| f("link", n, v));
+        self.arp.visit(&mut |n, v| f("arp", n, v));
+        self.ipv4.visit(&mut |n, v| f("ipv4", n, v));
+        self.icmp.visit(&mut |n, v| f("icmp", n, v));
+        self.udp.visit(&mut |n, v| f("udp", n, v));
+        self.tcp.visit(&mut |n, v| f("tcp", n, v));
+        for (reason, n) in self.drops.iter() {
+            f(reason.layer(), reason.description(), n);
+        }
+    }
+
+    /// A `netstat -s`-like report.
+    pub fn report(&self) -> String {
+        use core::fmt::Write;
+        let mut out = String::new();
+        let mut layer = "";
+        self.visit(&mut |l, name, v| {
+            if l != layer {
+                let _ = writeln!(out, "{l}:");
+                layer = l;
+            }
+            let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
+        });
+        out
+    }
+}

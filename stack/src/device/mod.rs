@@ -1,0 +1,61 @@
+//! Devices: where frames come from and go to. These sit around the sans-IO core
+//! and are the only part of this crate that does I/O; the core never calls them.
+//!
+//! - [`tap`]: a Linux TAP interface.
+//! - [`pcap`]: a recorder that wraps any device and writes every frame to a pcap file.
+//! - [`wire`]: an in-memory wire connecting two stacks, for tests.
+//! - [`fault`]: a fault injector that wraps any device (drop, duplicate, reorder,
+//!   delay, corrupt), seeded so a failing run replays exactly.
+
+pub mod fault;
+pub mod pcap;
+pub mod tap;
+pub mod wire;
+
+use crate::time::Instant;
+use std::io;
+use std::os::fd::RawFd;
+
+/// A source and sink of Ethernet frames. All calls are nonblocking.
+pub trait Device {
+    /// Reads one frame into `buf` if one is ready, returning its length.
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// Sends one frame.
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()>;
+
+    /// A file descriptor that becomes readable when [`Device::recv`] may have a
+    /// frame, for drivers that sleep in poll(2). `None` for purely in-memory devices.
+    fn readable_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The earliest instant at which a frame held back inside the device (a delayed
+    /// frame in the fault injector, say) becomes available to [`Device::recv`].
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Writes out anything buffered (a pcap file, say).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).recv(now, buf)
+    }
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        (**self).send(now, frame)
+    }
+    fn readable_fd(&self) -> Option<RawFd> {
+        (**self).readable_fd()
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        (**self).poll_at()
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+}

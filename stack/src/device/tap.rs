@@ -1,0 +1,1 @@
+//! STUB: the devices helper writes this module.
