@@ -278,18 +278,29 @@ impl Counters {
         }
     }
 
-    /// A `netstat -s`-like report.
+    /// A `netstat -s`-like report: each layer's counters, then every drop reason
+    /// that occurred.
     pub fn report(&self) -> String {
         use core::fmt::Write;
         let mut out = String::new();
-        let mut layer = "";
-        self.visit(&mut |l, name, v| {
-            if l != layer {
-                let _ = writeln!(out, "{l}:");
-                layer = l;
-            }
-            let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
-        });
+        let mut groups: [(&str, &dyn Fn(&mut dyn FnMut(&'static str, u64))); 6] = [
+            ("link", &|f| self.link.visit(f)),
+            ("arp", &|f| self.arp.visit(f)),
+            ("ipv4", &|f| self.ipv4.visit(f)),
+            ("icmp", &|f| self.icmp.visit(f)),
+            ("udp", &|f| self.udp.visit(f)),
+            ("tcp", &|f| self.tcp.visit(f)),
+        ];
+        for (layer, visit) in groups.iter_mut() {
+            let _ = writeln!(out, "{layer}:");
+            visit(&mut |name, v| {
+                let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
+            });
+        }
+        let _ = writeln!(out, "drops:");
+        for (reason, n) in self.drops.iter() {
+            let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.layer());
+        }
         out
     }
 }
