@@ -27,8 +27,8 @@ use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType};
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
-/// How long before an entry expires its use triggers a refresh (halved for
-/// lifetimes under 10 s, so that short test lifetimes still have a fresh period).
+/// How long before an entry expires its use triggers a refresh. At most half the
+/// lifetime, so that a short lifetime still has a period without refreshes.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(5);
 
 /// Most cache slots allocated up front; a larger `max_entries` grows on insert.
@@ -113,7 +113,8 @@ impl Arp {
         let slice = ArpPacketSlice::from_slice(payload).map_err(|_| DropReason::ArpMalformed)?;
         // RFC 826: only the hardware and protocol types we speak (Ethernet, IPv4).
         let packet = slice.to_packet().try_eth_ipv4().map_err(|_| DropReason::ArpUnsupported)?;
-        // Other opcodes (RARP, InARP) are other protocols: we neither answer nor learn.
+        // Other opcodes (RARP, InARP) belong to other protocols. RFC 826 would merge
+        // before looking at the opcode; we neither answer nor learn from them.
         let is_request = match packet.operation {
             ArpOperation::REQUEST => true,
             ArpOperation::REPLY => false,
@@ -229,8 +230,9 @@ impl Arp {
     /// Sends a gratuitous ARP announcing our mapping (at start-up).
     pub fn announce(&mut self, now: Instant, me: LinkAddrs, tx: &mut TxQueue, counters: &mut Counters) {
         let _ = now;
-        // RFC 5227 section 3: an announcement is a broadcast request with our
-        // address as both sender and target; RFC 826 caches holding us update on it.
+        // RFC 5227 sections 2.3 and 3: an announcement is a broadcast request with
+        // our address as both sender and target; RFC 826 caches holding us update
+        // on it. (RFC 5227 sends two, 2 s apart; the interface asks for one.)
         send_request(me, me.ip, MacAddr::BROADCAST, tx, counters);
     }
 
@@ -316,8 +318,8 @@ impl Arp {
 
 /// Sends a request for `target` to `dst` (broadcast, or the known MAC for a refresh).
 fn send_request(me: LinkAddrs, target: Ipv4Addr, dst: MacAddr, tx: &mut TxQueue, counters: &mut Counters) {
-    // RFC 5227 section 2.3: the target hardware address of a request is ignored
-    // and SHOULD be zero.
+    // The target hardware address is what a request asks for, so RFC 826 leaves
+    // it open; RFC 5227 section 2.1.1 says it SHOULD be zero.
     let request = ArpEthIpv4Packet {
         operation: ArpOperation::REQUEST,
         sender_mac: me.mac.0,
