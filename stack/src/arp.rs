@@ -27,8 +27,8 @@ use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType};
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
-/// How long before an entry expires its use triggers a refresh (halved for
-/// lifetimes under 10 s, so that short test lifetimes still have a fresh period).
+/// How long before an entry expires its use triggers a refresh. At most half the
+/// lifetime, so that a short lifetime still has a period without refreshes.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(5);
 
 /// Most cache slots allocated up front; a larger `max_entries` grows on insert.
@@ -113,7 +113,8 @@ impl Arp {
         let slice = ArpPacketSlice::from_slice(payload).map_err(|_| DropReason::ArpMalformed)?;
         // RFC 826: only the hardware and protocol types we speak (Ethernet, IPv4).
         let packet = slice.to_packet().try_eth_ipv4().map_err(|_| DropReason::ArpUnsupported)?;
-        // Other opcodes (RARP, InARP) are other protocols: we neither answer nor learn.
+        // Other opcodes (RARP, InARP) belong to other protocols. RFC 826 would merge
+        // before looking at the opcode; we neither answer nor learn from them.
         let is_request = match packet.operation {
             ArpOperation::REQUEST => true,
             ArpOperation::REPLY => false,
@@ -229,8 +230,9 @@ impl Arp {
     /// Sends a gratuitous ARP announcing our mapping (at start-up).
     pub fn announce(&mut self, now: Instant, me: LinkAddrs, tx: &mut TxQueue, counters: &mut Counters) {
         let _ = now;
-        // RFC 5227 section 3: an announcement is a broadcast request with our
-        // address as both sender and target; RFC 826 caches holding us update on it.
+        // RFC 5227 sections 2.3 and 3: an announcement is a broadcast request with
+        // our address as both sender and target; RFC 826 caches holding us update
+        // on it. (RFC 5227 sends two, 2 s apart; the interface asks for one.)
         send_request(me, me.ip, MacAddr::BROADCAST, tx, counters);
     }
 
@@ -316,8 +318,8 @@ impl Arp {
 
 /// Sends a request for `target` to `dst` (broadcast, or the known MAC for a refresh).
 fn send_request(me: LinkAddrs, target: Ipv4Addr, dst: MacAddr, tx: &mut TxQueue, counters: &mut Counters) {
-    // RFC 5227 section 2.3: the target hardware address of a request is ignored
-    // and SHOULD be zero.
+    // The target hardware address is what a request asks for, so RFC 826 leaves
+    // it open; RFC 5227 section 2.1.1 says it SHOULD be zero.
     let request = ArpEthIpv4Packet {
         operation: ArpOperation::REQUEST,
         sender_mac: me.mac.0,
@@ -743,5 +745,87 @@ mod tests {
         assert_eq!((p.target_mac, p.target_ipv4_addr()), ([0; 6], ME.ip));
         assert_eq!(c.arp.tx_requests, 1);
         assert_eq!(arp.poll_at(), None, "an announcement waits for nothing");
+    }
+
+    #[test]
+    fn a_pending_host_is_resolved_by_any_packet_from_it() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let f = ip_frame(&mut tx, 1);
+        arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        drain(&mut tx);
+        // Its own announcement is not for us, but it answers our question.
+        let announcement = request((PEER_MAC, PEER_IP), PEER_IP);
+        assert_eq!(arp.input(t(10), ME, &announcement, &mut tx, &mut c), Err(DropReason::ArpNotForUs));
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        assert_ip_frame(&out[0], PEER_MAC, 1);
+        assert_eq!(arp.lookup(t(10), PEER_IP), Some(PEER_MAC));
+        assert_eq!(arp.poll_at(), Some(t(60_010)), "no retry left");
+    }
+
+    /// Random and mutated packets, interleaved with traffic and timers, never
+    /// panic, keep every bound, only ever emit well-formed frames, and account
+    /// for every frame handed to `send`.
+    #[test]
+    fn garbage_never_panics_and_every_frame_is_accounted_for() {
+        use rand::rngs::ChaCha8Rng;
+        use rand::{RngExt, SeedableRng};
+
+        let config = ArpConfig { max_entries: 8, max_pending: 4, max_queued_per_addr: 2, ..Default::default() };
+        let (mut arp, mut tx, mut c) = setup(config);
+        let mut rng = ChaCha8Rng::seed_from_u64(826);
+        let seeds = [
+            request((PEER_MAC, PEER_IP), ME.ip),
+            reply_to_me((PEER_MAC, PEER_IP)),
+            request((PEER_MAC, Ipv4Addr::UNSPECIFIED), ME.ip),
+            request((PEER_MAC, PEER_IP), OTHER_IP),
+        ];
+        let mut outcomes: HashMap<Result<(), DropReason>, u32> = HashMap::new();
+        let (mut now, mut sent, mut delivered, mut failed) = (0u64, 0u64, 0u64, 0u64);
+        for i in 0..20_000u32 {
+            let bytes: Vec<u8> = if i % 4 == 0 {
+                let len = rng.random_range(0..64);
+                (0..len).map(|_| rng.random::<u8>()).collect()
+            } else {
+                let mut v = seeds[rng.random_range(0..seeds.len())].to_vec();
+                for _ in 0..rng.random_range(1..4) {
+                    let at = rng.random_range(0..v.len());
+                    v[at] = rng.random();
+                }
+                if rng.random_range(0..8) == 0 {
+                    v.truncate(rng.random_range(0..v.len()));
+                }
+                v
+            };
+            *outcomes.entry(arp.input(t(now), ME, &bytes, &mut tx, &mut c)).or_default() += 1;
+            if i % 8 == 0 {
+                let f = ip_frame(&mut tx, 0xab);
+                arp.send(t(now), ME, Ipv4Addr::new(10, 0, 0, rng.random_range(2..7)), f, &mut tx, &mut c);
+                sent += 1;
+            }
+            if i % 64 == 0 {
+                now += rng.random_range(0..3000);
+                arp.poll(t(now), ME, &mut tx, &mut c, &mut |_| failed += 1);
+            }
+            for frame in drain(&mut tx) {
+                if eth(&frame).ether_type == EtherType::ARP {
+                    parse_arp(&frame);
+                } else {
+                    assert_eq!(&frame[ETH_HEADER_LEN..], &[0xab; 20]);
+                    delivered += 1;
+                }
+            }
+            assert!(arp.entries().count() <= 8);
+            assert!(arp.pending().count() <= 4);
+            assert!(arp.pending().all(|(_, n)| n <= 2));
+        }
+        for outcome in [Ok(()), Err(DropReason::ArpMalformed), Err(DropReason::ArpUnsupported), Err(DropReason::ArpNotForUs)] {
+            assert!(outcomes.get(&outcome).copied().unwrap_or(0) > 10, "{outcome:?} never happened: {outcomes:?}");
+        }
+        let held: u64 = arp.pending().map(|(_, n)| n as u64).sum();
+        let dropped = c.drops.get(DropReason::ArpQueueFull) + c.drops.get(DropReason::ArpResolutionFailed);
+        assert_eq!(c.drops.get(DropReason::ArpResolutionFailed), failed);
+        assert!(delivered > 0 && failed > 0, "delivered {delivered}, failed {failed}");
+        assert_eq!(sent, delivered + dropped + held);
     }
 }
