@@ -97,13 +97,15 @@ pub struct Arp {
     config: ArpConfig,
     cache: HashMap<Ipv4Addr, Entry>,
     pending: Vec<Pending>,
+    /// The last MAC seen claiming our address (RFC 5227 section 2.4).
+    conflict: Option<MacAddr>,
 }
 
 impl Arp {
     pub fn new(config: ArpConfig) -> Arp {
         let cache = HashMap::with_capacity(config.max_entries.min(MAX_PREALLOCATED));
         let pending = Vec::with_capacity(config.max_pending.min(MAX_PREALLOCATED));
-        Arp { config, cache, pending }
+        Arp { config, cache, pending, conflict: None }
     }
 
     /// Handles an inbound ARP packet (`payload` is the frame after the Ethernet
@@ -127,10 +129,15 @@ impl Arp {
         if sender_mac.is_multicast() || sender_mac == MacAddr::ZERO || sender_ip.is_broadcast() || sender_ip.is_multicast() {
             return Err(DropReason::ArpMalformed);
         }
-        // Our own address or MAC as sender: our packet looped back, or another host
-        // using our address (RFC 5227 section 2.4). Never cache ourselves.
-        if sender_ip == me.ip || sender_mac == me.mac {
+        // Our own MAC as sender: our own packet looped back. Never cache ourselves.
+        if sender_mac == me.mac {
             return Err(DropReason::ArpMalformed);
+        }
+        // Another host using our address (RFC 5227 section 2.4): remember it, so
+        // that `tapstack up` can refuse an address that is already in use.
+        if sender_ip == me.ip {
+            self.conflict = Some(sender_mac);
+            return Err(DropReason::ArpAddressConflict);
         }
         let for_us = packet.target_ipv4_addr() == me.ip;
         // RFC 5227 section 2.1.1: a probe has sender IP 0.0.0.0. It is answered
@@ -225,6 +232,11 @@ impl Arp {
         let expiries = self.cache.values().map(|e| e.expires);
         let retries = self.pending.iter().map(|p| p.next_retry);
         expiries.chain(retries).min()
+    }
+
+    /// The MAC of another host seen claiming our address, if any (RFC 5227 section 2.4).
+    pub fn address_conflict(&self) -> Option<MacAddr> {
+        self.conflict
     }
 
     /// Sends a gratuitous ARP announcing our mapping (at start-up).
@@ -504,9 +516,11 @@ mod tests {
             (ME.mac, PEER_IP),
         ];
         for sender in cases {
-            assert_eq!(arp.input(t(0), ME, &request(sender, ME.ip), &mut tx, &mut c), Err(DropReason::ArpMalformed), "{sender:?}");
-            assert_eq!(arp.input(t(0), ME, &reply_to_me(sender), &mut tx, &mut c), Err(DropReason::ArpMalformed), "{sender:?}");
+            let want = if sender == (PEER_MAC, ME.ip) { DropReason::ArpAddressConflict } else { DropReason::ArpMalformed };
+            assert_eq!(arp.input(t(0), ME, &request(sender, ME.ip), &mut tx, &mut c), Err(want), "{sender:?}");
+            assert_eq!(arp.input(t(0), ME, &reply_to_me(sender), &mut tx, &mut c), Err(want), "{sender:?}");
         }
+        assert_eq!(arp.address_conflict(), Some(PEER_MAC));
         assert!(tx.is_empty());
         assert_eq!(arp.entries().count(), 0);
         assert_eq!(c.arp, Default::default());

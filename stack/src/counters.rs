@@ -55,7 +55,8 @@ drop_reasons! {
     // ARP (RFC 826)
     ArpMalformed => ("arp", "malformed ARP packets"),
     ArpUnsupported => ("arp", "ARP packets for other hardware or protocol types"),
-    ArpNotForUs => ("arp", "ARP requests for another address"),
+    ArpNotForUs => ("arp", "ARP packets for another address (a known sender's mapping is still refreshed)"),
+    ArpAddressConflict => ("arp", "ARP packets from another host claiming our address"),
     ArpQueueFull => ("arp", "packets dropped because the queue for an unresolved address was full"),
     ArpResolutionFailed => ("arp", "packets dropped because their next hop never answered ARP"),
     // IPv4 (RFC 791, 1122)
