@@ -17,8 +17,12 @@
 //! - Overlap: a fragment may overlap what has arrived only if the overlapping bytes
 //!   are equal; then it is a (partial) duplicate and harmless. Differing bytes discard
 //!   the datagram.
-//! - Over `max_datagrams` or `max_bytes`: the new fragment is dropped (nothing in
-//!   reassembly is evicted), so every loss is reported through `push`'s `Err`.
+//! - Over `max_datagrams`: the fragment starting a new datagram is dropped; nothing
+//!   in reassembly is evicted, so every loss is reported through `push`'s `Err`.
+//! - Over `max_bytes`: the fragment is dropped, and so is the datagram it would have
+//!   grown (it cannot complete without it), freeing its memory for the others.
+//! - Over `max_fragments` for one datagram: the fragment and its datagram are dropped.
+//! - Past the deadline: a late fragment is dropped; `poll` discards the datagram.
 
 use crate::counters::DropReason;
 use crate::time::{Duration, Instant};
@@ -33,13 +37,15 @@ pub struct ReassemblyConfig {
     pub max_datagram_len: usize,
     /// Datagrams in reassembly at once (default 64).
     pub max_datagrams: usize,
-    /// Payload bytes held across all datagrams in reassembly (default 1 MiB).
+    /// Payload bytes held across all datagrams in reassembly (default 1 MiB). A
+    /// datagram's buffer reaches its furthest byte received, holes included, and
+    /// that length is what counts.
     pub max_bytes: usize,
     /// Time a datagram may take to arrive whole, from its first fragment (default 30 s, as Linux).
     pub timeout: Duration,
     /// Fragments accepted into one datagram (default 64). Bounds the work and the
     /// range list per datagram against floods of tiny fragments. A 65515-byte datagram
-    /// over a 1500-byte MTU is 45 fragments; paths with a 576-byte MTU need up to 118.
+    /// over a 1500-byte MTU is 45 fragments; paths with a 576-byte MTU need up to 119.
     pub max_fragments: usize,
 }
 
@@ -70,7 +76,10 @@ pub struct Expired {
 }
 
 /// Spare buffers kept for reuse. A few suffice: they only need to cover the
-/// datagrams completing between two calls that hand buffers back.
+/// datagrams completing between two calls that hand buffers back. Spares are not
+/// part of `max_bytes` (nothing is held in them); with the cap below they add at
+/// most 8 x 64 KiB. Likewise a buffer's capacity may exceed the length accounted,
+/// by `Vec`'s growth, up to twice.
 const SPARE_BUFFERS: usize = 8;
 /// Payload buffers larger than any reassembly needs are not kept: they would only
 /// hold memory that no limit accounts for.
@@ -184,10 +193,11 @@ impl Reassembler {
                 d
             }
             Entry::Vacant(v) => {
-                // Full: drop the newcomer rather than evict the oldest. Eviction
-                // would lose a datagram without anything counting it (the caller
-                // counts only `push`'s Err), and would let a stream of bogus first
-                // fragments keep evicting every genuine reassembly.
+                // Full: drop the newcomer rather than evict the oldest (as Linux
+                // did before 4.17). Eviction would lose a datagram without anything
+                // counting it (the caller counts only `push`'s Err). The price: a
+                // table filled with bogus datagrams refuses new ones until those
+                // time out, which `timeout` and `max_datagrams` bound.
                 if count >= self.config.max_datagrams {
                     return Err(Reject::Fragment);
                 }
@@ -228,11 +238,11 @@ impl Reassembler {
         // Overlap. etherparse would let later bytes overwrite earlier ones, making
         // the result depend on arrival order; that ambiguity is what overlapping-
         // fragment attacks on filters exploit (RFC 1858 section 4, RFC 3128), and why
-        // RFC 5722 discards overlapping IPv6 fragments (Linux does so for IPv4 too).
+        // RFC 5722 discards overlapping IPv6 fragments (Linux, since 4.19, IPv4 too).
         // We accept overlap only where the bytes agree, which keeps duplicates
         // (a fragment sent twice) harmless and makes any accepted result the same
-        // whatever the order. Only the received ranges are read: etherparse leaves
-        // the holes in its buffer unwritten.
+        // whatever the order. Only the received ranges are read: etherparse extends
+        // its buffer over holes without writing them.
         let mut covered = false;
         for r in d.buf.sections() {
             let (lo, hi) = (usize::from(r.start).max(start), usize::from(r.end).min(end));
