@@ -112,7 +112,9 @@ impl<D: Device, W: Write> PcapRecorder<D, W> {
         let result = self.out.write_all(&header).and_then(|()| self.out.write_all(&frame[..incl_len as usize]));
         match result {
             Ok(()) => self.frames += 1,
-            Err(e) => self.error = Some((e.kind(), format!("pcap recording stopped after {} frames: {e}", self.frames))),
+            Err(e) => {
+                self.error = Some((e.kind(), format!("pcap recording stopped after {} frames: {e}", self.frames)))
+            }
         }
     }
 }
@@ -512,7 +514,10 @@ mod tests {
             let raw = |d: Duration| (d.as_nanos() / unit) as u64;
             let t1 = base + Duration::from_micros(5);
             let t2 = base + Duration::from_secs(2);
-            let bytes = pcapng(tsresol, &[(0, raw(t1), frame(1, 60)), (1, raw(t1), vec![0x45; 20]), (0, raw(t2), frame(2, 1514))]);
+            let bytes = pcapng(
+                tsresol,
+                &[(0, raw(t1), frame(1, 60)), (1, raw(t1), vec![0x45; 20]), (0, raw(t2), frame(2, 1514))],
+            );
 
             let mut src = PcapSource::new(&bytes[..]).unwrap();
             assert_eq!(src.next_frame().unwrap().unwrap(), (t1, &frame(1, 60)[..]));

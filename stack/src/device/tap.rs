@@ -157,7 +157,10 @@ mod tests {
     fn tap_open_errors_name_the_interface_and_the_cause() {
         let e = explain_open_error("tap9", io::Error::from_raw_os_error(libc::EPERM));
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-        assert!(e.to_string().starts_with("cannot open TAP 'tap9': permission denied (need root or CAP_NET_ADMIN"), "{e}");
+        assert!(
+            e.to_string().starts_with("cannot open TAP 'tap9': permission denied (need root or CAP_NET_ADMIN"),
+            "{e}"
+        );
     }
 
     /// Runs `ip ARGS`, returning stderr on failure.
