@@ -32,6 +32,8 @@ const MAX_NAME: usize = 15;
 pub struct TapDevice {
     iface: Iface,
     tx_dropped: u64,
+    /// Of those, frames written while the link was down.
+    tx_link_down: u64,
 }
 
 impl TapDevice {
@@ -48,7 +50,7 @@ impl TapDevice {
         let iface = Iface::without_packet_info(name, Mode::Tap).map_err(|e| explain_open_error(name, e))?;
         set_nonblocking(iface.as_raw_fd())
             .map_err(|e| io::Error::new(e.kind(), format!("cannot make TAP '{name}' nonblocking: {e}")))?;
-        Ok(TapDevice { iface, tx_dropped: 0 })
+        Ok(TapDevice { iface, tx_dropped: 0, tx_link_down: 0 })
     }
 
     /// The interface's name as the kernel knows it (it may differ from the one
@@ -62,9 +64,14 @@ impl TapDevice {
         MTU
     }
 
-    /// Frames dropped on send because the kernel's queue was full.
+    /// Frames dropped on send: the kernel's queue was full, or the link was down.
     pub fn tx_dropped(&self) -> u64 {
         self.tx_dropped
+    }
+
+    /// Frames dropped because the link was down (EIO), a subset of [`TapDevice::tx_dropped`].
+    pub fn tx_link_down(&self) -> u64 {
+        self.tx_link_down
     }
 }
 
@@ -125,10 +132,14 @@ impl Device for TapDevice {
                     self.tx_dropped += 1;
                     Ok(())
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(io::Error::new(
-                    e.kind(),
-                    format!("TAP '{0}': write failed, is it up? (ip link set {0} up): {e}", self.name()),
-                )),
+                // EIO: the link is down. That is the normal state of a TAP before
+                // its user runs `ip link set NAME up`, as a cable not yet plugged
+                // in: the frame is lost and counted, the stack keeps running.
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                    self.tx_dropped += 1;
+                    self.tx_link_down += 1;
+                    Ok(())
+                }
                 Err(e) => Err(io::Error::new(e.kind(), format!("TAP '{}': write: {e}", self.name()))),
             };
         }
