@@ -7,6 +7,7 @@
 //! notifies every thread blocked in a call (a condition variable), which
 //! re-checks its own condition.
 
+use crate::table::SocketTable;
 use stack::device::Device;
 use stack::{Counters, Instant, Stack};
 use std::io;
@@ -57,10 +58,17 @@ impl Drop for Waker {
     }
 }
 
+/// What the runtime's lock guards: the stack and the socket descriptors over it.
+#[derive(Debug)]
+pub struct Core {
+    pub stack: Stack,
+    pub sockets: SocketTable,
+}
+
 /// State shared between the runtime thread and application threads.
 #[derive(Debug)]
 pub struct Shared {
-    stack: Mutex<Stack>,
+    core: Mutex<Core>,
     /// Notified after every round of the runtime and after every application call
     /// that may change readiness.
     changed: Condvar,
@@ -78,10 +86,20 @@ impl Shared {
     /// Runs `f` on the stack, then wakes the runtime so that whatever `f` queued
     /// is sent and any deadline it set is honoured, and wakes blocked callers.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
-        let mut stack = self.lock();
+        self.with_core(|core, now| f(&mut core.stack, now))
+    }
+
+    /// Runs `f` under the lock without waking anyone: for looks that change nothing.
+    pub fn inspect<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// Like [`Shared::with_stack`], with the socket table too.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+        let mut core = self.lock();
         let now = self.now();
-        let r = f(&mut stack, now);
-        drop(stack);
+        let r = f(&mut core, now);
+        drop(core);
         self.waker.wake();
         self.changed.notify_all();
         r
@@ -90,35 +108,43 @@ impl Shared {
     /// Blocks until `f` returns `Some`, re-checking after every change, or until
     /// `timeout` passes (then `None`). `f` runs with the stack locked.
     pub fn wait_for<R>(&self, timeout: Option<Duration>, mut f: impl FnMut(&mut Stack, Instant) -> Option<R>) -> Option<R> {
+        self.wait_core(timeout, |core, now| f(&mut core.stack, now))
+    }
+
+    /// Like [`Shared::wait_for`], with the socket table too. Returns `None` also when
+    /// the runtime has stopped. Success wakes the runtime (to send what `f` queued)
+    /// and the other waiters (whose condition `f` may have changed).
+    pub fn wait_core<R>(&self, timeout: Option<Duration>, mut f: impl FnMut(&mut Core, Instant) -> Option<R>) -> Option<R> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut stack = self.lock();
+        let mut core = self.lock();
         loop {
             let now = self.now();
-            if let Some(r) = f(&mut stack, now) {
-                drop(stack);
+            if let Some(r) = f(&mut core, now) {
+                drop(core);
                 self.waker.wake();
+                self.changed.notify_all();
                 return Some(r);
             }
             if self.stop.load(Ordering::Acquire) {
                 return None;
             }
-            stack = match deadline {
-                None => self.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
+            core = match deadline {
+                None => self.changed.wait(core).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return None;
                     }
-                    self.changed.wait_timeout(stack, left).unwrap_or_else(|e| e.into_inner()).0
+                    self.changed.wait_timeout(core, left).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Stack> {
+    fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock is a bug elsewhere; the stack's state is
         // still the best we have, so keep going rather than poisoning every caller.
-        self.stack.lock().unwrap_or_else(|e| e.into_inner())
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the runtime has stopped (after [`Runtime::stop`] or a device error).
@@ -139,7 +165,7 @@ impl Runtime {
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
         let shared = Arc::new(Shared {
-            stack: Mutex::new(stack),
+            core: Mutex::new(Core { stack, sockets: SocketTable::new() }),
             changed: Condvar::new(),
             waker: Waker::new()?,
             epoch: std::time::Instant::now(),
@@ -160,9 +186,14 @@ impl Runtime {
         &self.shared
     }
 
+    /// A handle for the socket calls, to share with application threads.
+    pub fn net(&self) -> crate::Net {
+        crate::Net::new(self.shared.clone())
+    }
+
     /// A snapshot of every counter.
     pub fn counters(&self) -> Counters {
-        self.shared.lock().counters().clone()
+        self.shared.lock().stack.counters().clone()
     }
 
     /// Stops the thread, flushes the device (a pcap file, say) and returns the
@@ -191,29 +222,29 @@ impl Drop for Runtime {
 fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     let mut buf = vec![0u8; 65536];
     {
-        let mut stack = shared.lock();
+        let mut core = shared.lock();
         let now = shared.now();
-        stack.start(now);
-        flush_tx(&mut stack, &mut device, now)?;
+        core.stack.start(now);
+        flush_tx(&mut core.stack, &mut device, now)?;
     }
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
             break Ok(());
         }
         let deadline = {
-            let stack = shared.lock();
-            stack::time::earliest(stack.poll_at(), device.poll_at())
+            let core = shared.lock();
+            stack::time::earliest(core.stack.poll_at(), device.poll_at())
         };
         if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
             break Err(e);
         }
         shared.waker.drain();
-        let mut stack = shared.lock();
+        let mut core = shared.lock();
         let now = shared.now();
-        if let Err(e) = round(&mut stack, &mut device, &mut buf, now) {
+        if let Err(e) = round(&mut core.stack, &mut device, &mut buf, now) {
             break Err(e);
         }
-        drop(stack);
+        drop(core);
         shared.changed.notify_all();
     };
     let flushed = device.flush();
