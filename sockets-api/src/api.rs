@@ -31,6 +31,35 @@ pub struct Net {
     shared: Arc<Shared>,
 }
 
+/// A descriptor that is closed when dropped, for code that wants RAII over the
+/// C-style calls. Share it with `Arc` to keep it open while any user remains.
+#[derive(Debug)]
+pub struct OwnedFd {
+    net: Net,
+    fd: Fd,
+}
+
+impl OwnedFd {
+    /// Takes ownership of `fd` on `net`.
+    pub fn new(net: &Net, fd: Fd) -> OwnedFd {
+        OwnedFd { net: net.clone(), fd }
+    }
+
+    pub fn fd(&self) -> Fd {
+        self.fd
+    }
+
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+}
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        let _ = self.net.close(self.fd);
+    }
+}
+
 /// One entry of poll(2)'s array.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollFd {
@@ -139,7 +168,14 @@ impl Net {
     /// Runs `op` once if the call must not block; otherwise until it stops saying
     /// EAGAIN, the socket's timeout for `dir` passes (EAGAIN), the descriptor is
     /// closed by another thread (EBADF), or the runtime stops (ENETDOWN).
-    fn blocking<R>(&self, fd: Fd, flags: i32, dir: Direction, stream_only: bool, mut op: impl FnMut(&mut Core, Instant) -> Result<R>) -> Result<R> {
+    fn blocking<R>(
+        &self,
+        fd: Fd,
+        flags: i32,
+        dir: Direction,
+        stream_only: bool,
+        mut op: impl FnMut(&mut Core, Instant) -> Result<R>,
+    ) -> Result<R> {
         let p = self.inspect(|c| c.sockets.wait_params(fd, dir))?;
         if p.nonblocking || flags & MSG_DONTWAIT != 0 || (stream_only && p.ty != SockType::Stream) {
             return self.call(op);
@@ -247,7 +283,9 @@ impl Net {
     /// EINVAL (port 0).
     pub fn sendto(&self, fd: Fd, buf: &[u8], flags: i32, addr: impl Into<SocketAddr>) -> Result<usize> {
         let addr = addr.into();
-        self.blocking(fd, flags, Direction::Send, true, |c, now| c.sockets.sendto(&mut c.stack, now, fd, buf, flags, Some(addr)))
+        self.blocking(fd, flags, Direction::Send, true, |c, now| {
+            c.sockets.sendto(&mut c.stack, now, fd, buf, flags, Some(addr))
+        })
     }
 
     /// recv(2): the next datagram (or stream bytes) into `buf`, blocking until
@@ -372,7 +410,14 @@ impl Net {
     ///
     /// Errors: EBADF (a descriptor in a set is not open); EINVAL (`nfds` negative or
     /// above FD_SETSIZE); ENETDOWN.
-    pub fn select(&self, nfds: i32, mut readfds: Option<&mut FdSet>, mut writefds: Option<&mut FdSet>, mut exceptfds: Option<&mut FdSet>, timeout: Option<Duration>) -> Result<usize> {
+    pub fn select(
+        &self,
+        nfds: i32,
+        mut readfds: Option<&mut FdSet>,
+        mut writefds: Option<&mut FdSet>,
+        mut exceptfds: Option<&mut FdSet>,
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
         if !(0..=FD_SETSIZE as i32).contains(&nfds) {
             return Err(Errno::EINVAL);
         }

@@ -34,13 +34,15 @@
 pub mod api;
 pub mod consts;
 pub mod errno;
+pub mod nc;
 pub mod runtime;
+pub mod services;
 pub mod sim;
 mod stream;
 pub mod table;
 mod udp_socket;
 
-pub use api::{FdSet, Net, PollFd};
+pub use api::{FdSet, Net, OwnedFd, PollFd};
 pub use consts::*;
 pub use errno::{Errno, Result};
 pub use runtime::{Core, Runtime, Shared};

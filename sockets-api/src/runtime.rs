@@ -107,14 +107,22 @@ impl Shared {
 
     /// Blocks until `f` returns `Some`, re-checking after every change, or until
     /// `timeout` passes (then `None`). `f` runs with the stack locked.
-    pub fn wait_for<R>(&self, timeout: Option<Duration>, mut f: impl FnMut(&mut Stack, Instant) -> Option<R>) -> Option<R> {
+    pub fn wait_for<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Stack, Instant) -> Option<R>,
+    ) -> Option<R> {
         self.wait_core(timeout, |core, now| f(&mut core.stack, now))
     }
 
     /// Like [`Shared::wait_for`], with the socket table too. Returns `None` also when
     /// the runtime has stopped. Success wakes the runtime (to send what `f` queued)
     /// and the other waiters (whose condition `f` may have changed).
-    pub fn wait_core<R>(&self, timeout: Option<Duration>, mut f: impl FnMut(&mut Core, Instant) -> Option<R>) -> Option<R> {
+    pub fn wait_core<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Core, Instant) -> Option<R>,
+    ) -> Option<R> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut core = self.lock();
         loop {
@@ -290,7 +298,8 @@ fn sleep_until(shared: &Shared, device_fd: Option<RawFd>, deadline: Option<Insta
         libc::pollfd { fd: device_fd.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
     ];
     let timeout = deadline.map(|d| d.saturating_duration_since(shared.now()));
-    let ts = timeout.map(|t| libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as libc::c_long });
+    let ts = timeout
+        .map(|t| libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as libc::c_long });
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: fds and ts live across the call; a negative fd is ignored by poll.
     let r = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, std::ptr::null()) };

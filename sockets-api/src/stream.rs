@@ -33,7 +33,13 @@ pub(crate) fn listen(_stack: &mut Stack, _s: &mut Stream, _opts: &Options, _back
 /// has started (the table then waits with [`connect_status`] unless nonblocking).
 /// Errors: EOPNOTSUPP until TCP lands; with TCP also EISCONN, EALREADY,
 /// ENETUNREACH, EADDRNOTAVAIL (no ephemeral port).
-pub(crate) fn connect(_stack: &mut Stack, _now: Instant, _s: &mut Stream, _opts: &Options, _remote: SocketAddrV4) -> Result<()> {
+pub(crate) fn connect(
+    _stack: &mut Stack,
+    _now: Instant,
+    _s: &mut Stream,
+    _opts: &Options,
+    _remote: SocketAddrV4,
+) -> Result<()> {
     Err(Errno::EOPNOTSUPP)
 }
 

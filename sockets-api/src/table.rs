@@ -427,7 +427,9 @@ impl SocketTable {
         let (lo, hi) = (*udp::EPHEMERAL_PORTS.start() as u32, *udp::EPHEMERAL_PORTS.end() as u32);
         let count = hi - lo + 1;
         let start: u32 = stack.net().rng.random_range(0..count);
-        (0..count).map(|i| (lo + (start + i) % count) as u16).find(|&p| !self.stream_conflicts(p, Ipv4Addr::UNSPECIFIED, false))
+        (0..count)
+            .map(|i| (lo + (start + i) % count) as u16)
+            .find(|&p| !self.stream_conflicts(p, Ipv4Addr::UNSPECIFIED, false))
     }
 
     /// connect(2). On a datagram socket: sets the default destination for send(2)
@@ -532,7 +534,15 @@ impl SocketTable {
     /// (ECONNREFUSED after a port unreachable on a connected socket, EHOSTUNREACH,
     /// ...), which is cleared; EAGAIN when no ephemeral port is free. Stream sockets:
     /// EPIPE when not connected, EAGAIN when the send buffer is full.
-    pub fn sendto(&mut self, stack: &mut Stack, now: Instant, fd: Fd, buf: &[u8], flags: i32, addr: Option<SocketAddr>) -> Result<usize> {
+    pub fn sendto(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        fd: Fd,
+        buf: &[u8],
+        flags: i32,
+        addr: Option<SocketAddr>,
+    ) -> Result<usize> {
         let addr = addr.map(v4).transpose()?;
         let s = self.get_mut(fd)?;
         match &mut s.proto {
@@ -561,7 +571,14 @@ impl SocketTable {
     }
 
     /// recvfrom(2): recvmsg(2)'s count and source.
-    pub fn recvfrom(&mut self, stack: &mut Stack, now: Instant, fd: Fd, buf: &mut [u8], flags: i32) -> Result<(usize, SocketAddrV4)> {
+    pub fn recvfrom(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        fd: Fd,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(usize, SocketAddrV4)> {
         let m = self.recvmsg(stack, now, fd, buf, flags)?;
         Ok((m.len, m.addr))
     }

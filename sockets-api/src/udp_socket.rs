@@ -4,24 +4,11 @@
 use crate::consts::*;
 use crate::errno::Errno;
 use crate::table::Fd;
-use crate::Net;
+use crate::{Net, OwnedFd};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Closes its descriptor when the last [`UdpSocket`] clone sharing it goes.
-#[derive(Debug)]
-struct Owned {
-    net: Net,
-    fd: Fd,
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        let _ = self.net.close(self.fd);
-    }
-}
 
 /// A UDP socket, as `std::net::UdpSocket`. Errors are `io::Error`s made from the
 /// calls' errnos, so their kinds (`WouldBlock`, `ConnectionRefused`, ...) and
@@ -31,7 +18,7 @@ impl Drop for Owned {
 /// Multicast and IPv6 methods of std's type are absent: the stack has neither.
 #[derive(Debug)]
 pub struct UdpSocket {
-    inner: Arc<Owned>,
+    inner: Arc<OwnedFd>,
 }
 
 fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
@@ -58,7 +45,7 @@ impl UdpSocket {
     pub fn bind(net: &Net, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, |a| {
             let fd = net.socket(AF_INET, SOCK_DGRAM, 0)?;
-            let sock = UdpSocket { inner: Arc::new(Owned { net: net.clone(), fd }) };
+            let sock = UdpSocket { inner: Arc::new(OwnedFd::new(net, fd)) };
             net.bind(fd, a)?;
             Ok(sock)
         })
@@ -66,16 +53,16 @@ impl UdpSocket {
 
     /// The descriptor, for the BSD-style calls on [`Net`].
     pub fn fd(&self) -> Fd {
-        self.inner.fd
+        self.inner.fd()
     }
 
     /// The stack this socket lives on.
     pub fn net(&self) -> &Net {
-        &self.inner.net
+        self.inner.net()
     }
 
     fn net_fd(&self) -> (&Net, Fd) {
-        (&self.inner.net, self.inner.fd)
+        (self.inner.net(), self.inner.fd())
     }
 
     /// Receives one datagram (recvfrom(2)); a longer one is truncated to `buf`.

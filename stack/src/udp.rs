@@ -483,7 +483,14 @@ impl Udp {
     /// route ([`UdpError::NetUnreachable`]), broadcast permission
     /// ([`UdpError::BroadcastDenied`]), then a pending error is reported (and cleared)
     /// instead of sending.
-    pub fn send_to(&mut self, now: Instant, net: &mut Net, h: SocketHandle, dst: Option<SocketAddrV4>, data: &[u8]) -> Result<usize, UdpError> {
+    pub fn send_to(
+        &mut self,
+        now: Instant,
+        net: &mut Net,
+        h: SocketHandle,
+        dst: Option<SocketAddrV4>,
+        data: &[u8],
+    ) -> Result<usize, UdpError> {
         let s = self.get(h)?;
         if data.len() > MAX_DATAGRAM {
             return Err(UdpError::MessageTooLong);
@@ -521,7 +528,12 @@ impl Udp {
     /// (recvfrom(2)). Returns the datagram's full length, which exceeds `buf.len()`
     /// when it was truncated (the rest is discarded unless peeking), and its source.
     /// A pending error is reported (and cleared) first, as Linux does.
-    pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8], peek: bool) -> Result<(usize, SocketAddrV4), UdpError> {
+    pub fn recv_from(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<(usize, SocketAddrV4), UdpError> {
         let s = self.get_mut(h)?;
         if let Some(e) = s.error.take() {
             return Err(e);
@@ -704,10 +716,17 @@ fn checksum_ok(src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> bool {
 /// RFC 768's pseudo-header: source, destination, zero, protocol, UDP length.
 fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16) -> u64 {
     let (s, d) = (src.octets(), dst.octets());
-    [u16::from_be_bytes([s[0], s[1]]), u16::from_be_bytes([s[2], s[3]]), u16::from_be_bytes([d[0], d[1]]), u16::from_be_bytes([d[2], d[3]]), 17, udp_len]
-        .iter()
-        .map(|&w| w as u64)
-        .sum()
+    [
+        u16::from_be_bytes([s[0], s[1]]),
+        u16::from_be_bytes([s[2], s[3]]),
+        u16::from_be_bytes([d[0], d[1]]),
+        u16::from_be_bytes([d[2], d[3]]),
+        17,
+        udp_len,
+    ]
+    .iter()
+    .map(|&w| w as u64)
+    .sum()
 }
 
 /// Sum of big-endian 16-bit words, an odd last byte padded with zero (RFC 1071).
@@ -752,8 +771,22 @@ mod tests {
         let mut f = vec![0u8; PAYLOAD_OFFSET];
         write_datagram(&mut f, *src.ip(), src.port(), dst, data);
         let payload_len = f.len() - PAYLOAD_OFFSET;
-        ipv4::write_header(&mut f[ETH_HEADER_LEN..], *src.ip(), *dst.ip(), IpNumber::UDP, 64, 1, false, (0, false), payload_len);
-        let dst_mac = if dst.ip().is_broadcast() || *dst.ip() == Ipv4Addr::new(10, 0, 0, 255) { MacAddr::BROADCAST } else { MY_MAC };
+        ipv4::write_header(
+            &mut f[ETH_HEADER_LEN..],
+            *src.ip(),
+            *dst.ip(),
+            IpNumber::UDP,
+            64,
+            1,
+            false,
+            (0, false),
+            payload_len,
+        );
+        let dst_mac = if dst.ip().is_broadcast() || *dst.ip() == Ipv4Addr::new(10, 0, 0, 255) {
+            MacAddr::BROADCAST
+        } else {
+            MY_MAC
+        };
         ethernet::write_header(&mut f, PEER_MAC, dst_mac, EtherType::IPV4);
         f
     }
@@ -881,7 +914,10 @@ mod tests {
         let b = udp.open().unwrap();
         assert_eq!(udp.bind(net, b, any(53)), Err(UdpError::AddrInUse));
         assert_eq!(udp.bind(net, b, SocketAddrV4::new(ME, 53)), Err(UdpError::AddrInUse));
-        assert_eq!(udp.bind(net, b, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 53)), Err(UdpError::AddrNotAvailable));
+        assert_eq!(
+            udp.bind(net, b, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 53)),
+            Err(UdpError::AddrNotAvailable)
+        );
         assert_eq!(udp.bind(net, b, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53)), Err(UdpError::AddrNotAvailable));
         // Both with SO_REUSEADDR may share.
         udp.set_reuse_addr(a, true).unwrap();
@@ -944,7 +980,10 @@ mod tests {
         assert_eq!(udp.send_to(T0, net, h, Some(subnet), b"hi"), Err(UdpError::BroadcastDenied));
         assert_eq!(udp.send_to(T0, net, h, None, b"hi"), Err(UdpError::DestAddrRequired));
         assert_eq!(udp.send_to(T0, net, h, Some(SocketAddrV4::new(PEER, 0)), b"hi"), Err(UdpError::InvalidArgument));
-        assert_eq!(udp.send_to(T0, net, h, Some(SocketAddrV4::new(Ipv4Addr::new(8, 8, 8, 8), 53)), b"hi"), Err(UdpError::NetUnreachable));
+        assert_eq!(
+            udp.send_to(T0, net, h, Some(SocketAddrV4::new(Ipv4Addr::new(8, 8, 8, 8), 53)), b"hi"),
+            Err(UdpError::NetUnreachable)
+        );
         assert_eq!(udp.send_to(T0, net, h, Some(bcast), &vec![0; MAX_DATAGRAM + 1]), Err(UdpError::MessageTooLong));
         udp.set_broadcast(h, true).unwrap();
         assert_eq!(udp.send_to(T0, net, h, Some(bcast), b"hi"), Ok(2));
@@ -1026,7 +1065,11 @@ mod tests {
         err.quoted[0..2].copy_from_slice(&port.to_be_bytes());
         err.quoted[2..4].copy_from_slice(&7u16.to_be_bytes());
         // A soft error is not reported.
-        udp.icmp_error(T0, net, &IcmpError { kind: IcmpErrorKind::DestUnreachable { code: 1, next_hop_mtu: 0 }, ..err });
+        udp.icmp_error(
+            T0,
+            net,
+            &IcmpError { kind: IcmpErrorKind::DestUnreachable { code: 1, next_hop_mtu: 0 }, ..err },
+        );
         assert!(!udp.readiness(connected).unwrap().error);
         udp.icmp_error(T0, net, &err);
         assert_eq!(udp.readiness(connected).unwrap(), Readiness { readable: false, writable: true, error: true });
