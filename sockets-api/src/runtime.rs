@@ -12,7 +12,7 @@ use stack::device::Device;
 use stack::{Counters, Instant, Stack};
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -72,6 +72,10 @@ pub struct Shared {
     /// Notified after every round of the runtime and after every application call
     /// that may change readiness.
     changed: Condvar,
+    /// Threads asleep in [`Shared::wait_core`], and the signal that the count grew
+    /// (for [`Shared::wait_for_waiters`]).
+    waiting: AtomicUsize,
+    waiting_changed: Condvar,
     waker: Waker,
     epoch: std::time::Instant,
     stop: AtomicBool,
@@ -123,8 +127,16 @@ impl Shared {
         timeout: Option<Duration>,
         mut f: impl FnMut(&mut Core, Instant) -> Option<R>,
     ) -> Option<R> {
+        /// Counts this thread among the waiters while it lives.
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut core = self.lock();
+        let mut counted = None;
         loop {
             let now = self.now();
             if let Some(r) = f(&mut core, now) {
@@ -135,6 +147,11 @@ impl Shared {
             }
             if self.stop.load(Ordering::Acquire) {
                 return None;
+            }
+            if counted.is_none() {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                counted = Some(Counted(&self.waiting));
+                self.waiting_changed.notify_all();
             }
             core = match deadline {
                 None => self.changed.wait(core).unwrap_or_else(|e| e.into_inner()),
@@ -147,6 +164,27 @@ impl Shared {
                 }
             };
         }
+    }
+
+    /// Threads blocked in a call right now.
+    pub fn waiters(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Waits until at least `n` threads are blocked in calls (asleep, the lock
+    /// released), or `timeout` passes; returns whether they are. For tests that must
+    /// act only once another thread is really blocked.
+    pub fn wait_for_waiters(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut core = self.lock();
+        while self.waiters() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            core = self.waiting_changed.wait_timeout(core, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -175,6 +213,8 @@ impl Runtime {
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { stack, sockets: SocketTable::new() }),
             changed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+            waiting_changed: Condvar::new(),
             waker: Waker::new()?,
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),

@@ -382,7 +382,10 @@ fn nonblocking_calls_say_eagain() {
     let fd = call!(l.a, socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)).unwrap();
     call!(l.a, bind(fd, sa("0.0.0.0:1234"))).unwrap();
     let err = call!(l.a, recv(l.now, fd, &mut [0; 4], 0)).unwrap_err();
-    assert_eq!((err, err.name(), err.to_string()), (Errno::EAGAIN, "EAGAIN", "Resource temporarily unavailable".into()));
+    assert_eq!(
+        (err, err.name(), err.to_string()),
+        (Errno::EAGAIN, "EAGAIN", "Resource temporarily unavailable".into())
+    );
     assert!(l.a.sockets.wait_params(fd, table::Direction::Recv).unwrap().nonblocking);
 }
 
