@@ -87,8 +87,8 @@ impl Shared {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
     }
 
-    /// Runs `f` on the stack, then wakes the runtime so that whatever `f` queued
-    /// is sent and any deadline it set is honoured, and wakes blocked callers.
+    /// Runs `f` on the stack, then wakes the runtime if `f` queued frames or set an
+    /// earlier deadline (so they are sent and honoured), and wakes blocked callers.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         self.with_core(|core, now| f(&mut core.stack, now))
     }
@@ -102,9 +102,13 @@ impl Shared {
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
         let mut core = self.lock();
         let now = self.now();
+        let before = core.stack.poll_at();
         let r = f(&mut core, now);
+        let wake = needs_runtime(&core.stack, before);
         drop(core);
-        self.waker.wake();
+        if wake {
+            self.waker.wake();
+        }
         self.changed.notify_all();
         r
     }
@@ -139,9 +143,13 @@ impl Shared {
         let mut counted = None;
         loop {
             let now = self.now();
+            let before = core.stack.poll_at();
             if let Some(r) = f(&mut core, now) {
+                let wake = needs_runtime(&core.stack, before);
                 drop(core);
-                self.waker.wake();
+                if wake {
+                    self.waker.wake();
+                }
                 self.changed.notify_all();
                 return Some(r);
             }
@@ -199,6 +207,12 @@ impl Shared {
     }
 }
 
+/// Whether the runtime thread must wake after a call: the call queued frames, or
+/// set a deadline earlier than the one the thread sleeps until (`before`).
+fn needs_runtime(stack: &Stack, before: Option<Instant>) -> bool {
+    stack.has_transmit() || stack.poll_at().is_some_and(|t| before.is_none_or(|b| t < b))
+}
+
 /// A running stack: the thread that drives it and the state shared with callers.
 #[derive(Debug)]
 pub struct Runtime {
@@ -227,6 +241,16 @@ impl Runtime {
             result
         })?;
         Ok(Runtime { shared, thread: Some(thread) })
+    }
+
+    /// Opens the TAP `tap` (creating it if needed, which takes CAP_NET_ADMIN) and
+    /// starts a stack with `config` on it: what a program needs before its first
+    /// socket call. The kernel side of the TAP (its address, `ip link set up`) is the
+    /// caller's to configure.
+    pub fn start_on_tap(tap: &str, config: stack::Config) -> io::Result<Runtime> {
+        let stack = Stack::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let device = stack::device::tap::TapDevice::open(tap)?;
+        Runtime::start(stack, device)
     }
 
     /// The state shared with application threads (what the socket calls use).
