@@ -1,6 +1,50 @@
 //! Calls that mirror BSD sockets over the tapstack core, and std::net-like types
 //! on top of them. The [`runtime`] drives the core in real time on its own thread.
+//!
+//! # Opening a stack and making calls
+//!
+//! ```no_run
+//! use sockets_api::*;
+//! use stack::{Config, MacAddr, Stack};
+//! # fn demo(device: impl stack::device::Device + Send + 'static) -> std::io::Result<()> {
+//! let config = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), "10.0.0.2".parse().unwrap(), 24);
+//! let runtime = Runtime::start(Stack::new(config).unwrap(), device)?;
+//! let net = runtime.net();
+//!
+//! // As in C:
+//! let fd = net.socket(AF_INET, SOCK_DGRAM, 0)?;
+//! net.bind(fd, std::net::SocketAddrV4::new("0.0.0.0".parse().unwrap(), 9000))?;
+//! let mut buf = [0u8; 1500];
+//! let (n, from) = net.recvfrom(fd, &mut buf, 0)?;
+//! net.sendto(fd, &buf[..n], 0, from)?;
+//! net.close(fd)?;
+//!
+//! // Or as with std::net:
+//! let sock = UdpSocket::bind(&net, "0.0.0.0:0")?;
+//! sock.send_to(b"hello", "10.0.0.1:7")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Layers: [`SocketTable`] is the sans-IO socket layer (descriptors, options, BSD
+//! semantics; nonblocking calls only). [`Net`] wraps it with the [`Runtime`]'s
+//! thread: blocking calls sleep on a condition variable until their socket changes
+//! or their timeout passes. [`UdpSocket`] is std::net's UdpSocket over [`Net`].
+//! [`sim`] drives two stacks with socket tables in virtual time, for tests.
 
+pub mod api;
+pub mod consts;
+pub mod errno;
+pub mod nc;
 pub mod runtime;
+pub mod services;
+pub mod sim;
+mod stream;
+pub mod table;
+mod udp_socket;
 
-pub use runtime::{Runtime, Shared};
+pub use api::{FdSet, Net, OwnedFd, PollFd};
+pub use consts::*;
+pub use errno::{Errno, Result};
+pub use runtime::{Core, Runtime, Shared};
+pub use table::{Fd, Linger, OptVal, RecvMsg, SockType, SocketTable};
+pub use udp_socket::UdpSocket;

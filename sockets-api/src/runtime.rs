@@ -7,11 +7,12 @@
 //! notifies every thread blocked in a call (a condition variable), which
 //! re-checks its own condition.
 
+use crate::table::SocketTable;
 use stack::device::Device;
 use stack::{Counters, Instant, Stack};
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -57,13 +58,24 @@ impl Drop for Waker {
     }
 }
 
+/// What the runtime's lock guards: the stack and the socket descriptors over it.
+#[derive(Debug)]
+pub struct Core {
+    pub stack: Stack,
+    pub sockets: SocketTable,
+}
+
 /// State shared between the runtime thread and application threads.
 #[derive(Debug)]
 pub struct Shared {
-    stack: Mutex<Stack>,
+    core: Mutex<Core>,
     /// Notified after every round of the runtime and after every application call
     /// that may change readiness.
     changed: Condvar,
+    /// Threads asleep in [`Shared::wait_core`], and the signal that the count grew
+    /// (for [`Shared::wait_for_waiters`]).
+    waiting: AtomicUsize,
+    waiting_changed: Condvar,
     waker: Waker,
     epoch: std::time::Instant,
     stop: AtomicBool,
@@ -75,56 +87,130 @@ impl Shared {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
     }
 
-    /// Runs `f` on the stack, then wakes the runtime so that whatever `f` queued
-    /// is sent and any deadline it set is honoured, and wakes blocked callers.
+    /// Runs `f` on the stack, then wakes the runtime if `f` queued frames or set an
+    /// earlier deadline (so they are sent and honoured), and wakes blocked callers.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
-        let mut stack = self.lock();
+        self.with_core(|core, now| f(&mut core.stack, now))
+    }
+
+    /// Runs `f` under the lock without waking anyone: for looks that change nothing.
+    pub fn inspect<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// Like [`Shared::with_stack`], with the socket table too.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+        let mut core = self.lock();
         let now = self.now();
-        let r = f(&mut stack, now);
-        drop(stack);
-        self.waker.wake();
+        let before = core.stack.poll_at();
+        let r = f(&mut core, now);
+        let wake = needs_runtime(&core.stack, before);
+        drop(core);
+        if wake {
+            self.waker.wake();
+        }
         self.changed.notify_all();
         r
     }
 
     /// Blocks until `f` returns `Some`, re-checking after every change, or until
     /// `timeout` passes (then `None`). `f` runs with the stack locked.
-    pub fn wait_for<R>(&self, timeout: Option<Duration>, mut f: impl FnMut(&mut Stack, Instant) -> Option<R>) -> Option<R> {
+    pub fn wait_for<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Stack, Instant) -> Option<R>,
+    ) -> Option<R> {
+        self.wait_core(timeout, |core, now| f(&mut core.stack, now))
+    }
+
+    /// Like [`Shared::wait_for`], with the socket table too. Returns `None` also when
+    /// the runtime has stopped. Success wakes the runtime (to send what `f` queued)
+    /// and the other waiters (whose condition `f` may have changed).
+    pub fn wait_core<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Core, Instant) -> Option<R>,
+    ) -> Option<R> {
+        /// Counts this thread among the waiters while it lives.
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut stack = self.lock();
+        let mut core = self.lock();
+        let mut counted = None;
         loop {
             let now = self.now();
-            if let Some(r) = f(&mut stack, now) {
-                drop(stack);
-                self.waker.wake();
+            let before = core.stack.poll_at();
+            if let Some(r) = f(&mut core, now) {
+                let wake = needs_runtime(&core.stack, before);
+                drop(core);
+                if wake {
+                    self.waker.wake();
+                }
+                self.changed.notify_all();
                 return Some(r);
             }
             if self.stop.load(Ordering::Acquire) {
                 return None;
             }
-            stack = match deadline {
-                None => self.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
+            if counted.is_none() {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                counted = Some(Counted(&self.waiting));
+                self.waiting_changed.notify_all();
+            }
+            core = match deadline {
+                None => self.changed.wait(core).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return None;
                     }
-                    self.changed.wait_timeout(stack, left).unwrap_or_else(|e| e.into_inner()).0
+                    self.changed.wait_timeout(core, left).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Stack> {
+    /// Threads blocked in a call right now.
+    pub fn waiters(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Waits until at least `n` threads are blocked in calls (asleep, the lock
+    /// released), or `timeout` passes; returns whether they are. For tests that must
+    /// act only once another thread is really blocked.
+    pub fn wait_for_waiters(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut core = self.lock();
+        while self.waiters() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            core = self.waiting_changed.wait_timeout(core, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock is a bug elsewhere; the stack's state is
         // still the best we have, so keep going rather than poisoning every caller.
-        self.stack.lock().unwrap_or_else(|e| e.into_inner())
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the runtime has stopped (after [`Runtime::stop`] or a device error).
     pub fn is_stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
+}
+
+/// Whether the runtime thread must wake after a call: the call queued frames, or
+/// set a deadline earlier than the one the thread sleeps until (`before`).
+fn needs_runtime(stack: &Stack, before: Option<Instant>) -> bool {
+    stack.has_transmit() || stack.poll_at().is_some_and(|t| before.is_none_or(|b| t < b))
 }
 
 /// A running stack: the thread that drives it and the state shared with callers.
@@ -139,8 +225,10 @@ impl Runtime {
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
         let shared = Arc::new(Shared {
-            stack: Mutex::new(stack),
+            core: Mutex::new(Core { stack, sockets: SocketTable::new() }),
             changed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+            waiting_changed: Condvar::new(),
             waker: Waker::new()?,
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),
@@ -155,14 +243,29 @@ impl Runtime {
         Ok(Runtime { shared, thread: Some(thread) })
     }
 
+    /// Opens the TAP `tap` (creating it if needed, which takes CAP_NET_ADMIN) and
+    /// starts a stack with `config` on it: what a program needs before its first
+    /// socket call. The kernel side of the TAP (its address, `ip link set up`) is the
+    /// caller's to configure.
+    pub fn start_on_tap(tap: &str, config: stack::Config) -> io::Result<Runtime> {
+        let stack = Stack::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let device = stack::device::tap::TapDevice::open(tap)?;
+        Runtime::start(stack, device)
+    }
+
     /// The state shared with application threads (what the socket calls use).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
+    /// A handle for the socket calls, to share with application threads.
+    pub fn net(&self) -> crate::Net {
+        crate::Net::new(self.shared.clone())
+    }
+
     /// A snapshot of every counter.
     pub fn counters(&self) -> Counters {
-        self.shared.lock().counters().clone()
+        self.shared.lock().stack.counters().clone()
     }
 
     /// Stops the thread, flushes the device (a pcap file, say) and returns the
@@ -191,29 +294,29 @@ impl Drop for Runtime {
 fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     let mut buf = vec![0u8; 65536];
     {
-        let mut stack = shared.lock();
+        let mut core = shared.lock();
         let now = shared.now();
-        stack.start(now);
-        flush_tx(&mut stack, &mut device, now)?;
+        core.stack.start(now);
+        flush_tx(&mut core.stack, &mut device, now)?;
     }
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
             break Ok(());
         }
         let deadline = {
-            let stack = shared.lock();
-            stack::time::earliest(stack.poll_at(), device.poll_at())
+            let core = shared.lock();
+            stack::time::earliest(core.stack.poll_at(), device.poll_at())
         };
         if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
             break Err(e);
         }
         shared.waker.drain();
-        let mut stack = shared.lock();
+        let mut core = shared.lock();
         let now = shared.now();
-        if let Err(e) = round(&mut stack, &mut device, &mut buf, now) {
+        if let Err(e) = round(&mut core.stack, &mut device, &mut buf, now) {
             break Err(e);
         }
-        drop(stack);
+        drop(core);
         shared.changed.notify_all();
     };
     let flushed = device.flush();
@@ -259,7 +362,8 @@ fn sleep_until(shared: &Shared, device_fd: Option<RawFd>, deadline: Option<Insta
         libc::pollfd { fd: device_fd.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
     ];
     let timeout = deadline.map(|d| d.saturating_duration_since(shared.now()));
-    let ts = timeout.map(|t| libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as libc::c_long });
+    let ts = timeout
+        .map(|t| libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as libc::c_long });
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: fds and ts live across the call; a negative fd is ignored by poll.
     let r = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, std::ptr::null()) };

@@ -1,0 +1,471 @@
+//! The socket calls, as an application makes them: BSD names, arguments and errors,
+//! blocking as in C unless the descriptor is nonblocking or MSG_DONTWAIT is given.
+//!
+//! ```no_run
+//! use sockets_api::*;
+//! # fn demo(net: &Net) -> sockets_api::Result<()> {
+//! let fd = net.socket(AF_INET, SOCK_DGRAM, 0)?;
+//! net.bind(fd, "0.0.0.0:7".parse::<std::net::SocketAddr>().unwrap())?;
+//! let mut buf = [0u8; 2048];
+//! loop {
+//!     let (n, peer) = net.recvfrom(fd, &mut buf, 0)?;
+//!     net.sendto(fd, &buf[..n], 0, peer)?;
+//! }
+//! # }
+//! ```
+
+use crate::consts::*;
+use crate::errno::{Errno, Result};
+use crate::runtime::{Core, Shared};
+use crate::table::{Direction, Fd, OptVal, RecvMsg, SockType};
+use stack::{Counters, Instant};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A handle on a running stack for making socket calls. Cheap to clone; every
+/// clone may be used from any thread at once. The stack runs until its
+/// [`crate::Runtime`] is stopped or dropped; calls after that fail with ENETDOWN.
+#[derive(Clone, Debug)]
+pub struct Net {
+    shared: Arc<Shared>,
+}
+
+/// A descriptor that is closed when dropped, for code that wants RAII over the
+/// C-style calls. Share it with `Arc` to keep it open while any user remains.
+#[derive(Debug)]
+pub struct OwnedFd {
+    net: Net,
+    fd: Fd,
+}
+
+impl OwnedFd {
+    /// Takes ownership of `fd` on `net`.
+    pub fn new(net: &Net, fd: Fd) -> OwnedFd {
+        OwnedFd { net: net.clone(), fd }
+    }
+
+    pub fn fd(&self) -> Fd {
+        self.fd
+    }
+
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+}
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        let _ = self.net.close(self.fd);
+    }
+}
+
+/// One entry of poll(2)'s array.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollFd {
+    /// The descriptor; a negative one is skipped (its `revents` is 0).
+    pub fd: Fd,
+    /// What to wait for: POLLIN, POLLOUT (POLLERR and POLLHUP are always reported).
+    pub events: i16,
+    /// What happened, set by poll.
+    pub revents: i16,
+}
+
+impl PollFd {
+    pub fn new(fd: Fd, events: i16) -> PollFd {
+        PollFd { fd, events, revents: 0 }
+    }
+}
+
+/// A descriptor set for select(2), with C's FD_SET, FD_CLR, FD_ISSET and FD_ZERO
+/// as methods. Holds descriptors below [`FD_SETSIZE`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdSet {
+    bits: [u64; FD_SETSIZE / 64],
+}
+
+impl Default for FdSet {
+    fn default() -> FdSet {
+        FdSet::new()
+    }
+}
+
+impl FdSet {
+    /// An empty set (FD_ZERO).
+    pub fn new() -> FdSet {
+        FdSet { bits: [0; FD_SETSIZE / 64] }
+    }
+    /// FD_ZERO.
+    pub fn zero(&mut self) {
+        self.bits = [0; FD_SETSIZE / 64];
+    }
+    /// FD_SET. Panics on a descriptor outside 0..FD_SETSIZE (C's is undefined behaviour).
+    pub fn set(&mut self, fd: Fd) {
+        let i = Self::index(fd);
+        self.bits[i / 64] |= 1 << (i % 64);
+    }
+    /// FD_CLR.
+    pub fn clear(&mut self, fd: Fd) {
+        let i = Self::index(fd);
+        self.bits[i / 64] &= !(1 << (i % 64));
+    }
+    /// FD_ISSET.
+    pub fn is_set(&self, fd: Fd) -> bool {
+        let i = Self::index(fd);
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn index(fd: Fd) -> usize {
+        assert!((0..FD_SETSIZE as Fd).contains(&fd), "descriptor {fd} is outside an fd_set");
+        fd as usize
+    }
+    /// The descriptors in the set, below `nfds`.
+    pub fn iter(&self, nfds: usize) -> impl Iterator<Item = Fd> + '_ {
+        (0..nfds.min(FD_SETSIZE)).filter(|&i| self.bits[i / 64] & (1 << (i % 64)) != 0).map(|i| i as Fd)
+    }
+}
+
+/// A poll(2)/select(2) timeout in milliseconds as C gives it: negative waits forever.
+fn ms_timeout(ms: i32) -> Option<Duration> {
+    (ms >= 0).then(|| Duration::from_millis(ms as u64))
+}
+
+impl Net {
+    pub(crate) fn new(shared: Arc<Shared>) -> Net {
+        Net { shared }
+    }
+
+    /// The runtime state behind this handle (for tools that need the stack itself).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A snapshot of the stack's counters.
+    pub fn counters(&self) -> Counters {
+        self.shared.with_stack(|st, _| st.counters().clone())
+    }
+
+    /// The stack's address.
+    pub fn local_ip(&self) -> std::net::Ipv4Addr {
+        self.shared.with_stack(|st, _| st.config().addr)
+    }
+
+    /// A nonblocking call under the lock. Errors: ENETDOWN once the runtime stopped.
+    fn call<R>(&self, f: impl FnOnce(&mut Core, Instant) -> Result<R>) -> Result<R> {
+        if self.shared.is_stopped() {
+            return Err(Errno::ENETDOWN);
+        }
+        self.shared.with_core(f)
+    }
+
+    /// A look under the lock that changes nothing (no wake-ups). Errors: ENETDOWN.
+    fn inspect<R>(&self, f: impl FnOnce(&mut Core) -> Result<R>) -> Result<R> {
+        if self.shared.is_stopped() {
+            return Err(Errno::ENETDOWN);
+        }
+        self.shared.inspect(f)
+    }
+
+    /// Runs `op` once if the call must not block; otherwise until it stops saying
+    /// EAGAIN, the socket's timeout for `dir` passes (EAGAIN), the descriptor is
+    /// closed by another thread (EBADF), or the runtime stops (ENETDOWN).
+    fn blocking<R>(
+        &self,
+        fd: Fd,
+        flags: i32,
+        dir: Direction,
+        stream_only: bool,
+        mut op: impl FnMut(&mut Core, Instant) -> Result<R>,
+    ) -> Result<R> {
+        let p = self.inspect(|c| c.sockets.wait_params(fd, dir))?;
+        if p.nonblocking || flags & MSG_DONTWAIT != 0 || (stream_only && p.ty != SockType::Stream) {
+            return self.call(op);
+        }
+        let r = self.shared.wait_core(p.timeout, |c, now| {
+            if c.sockets.generation(fd) != Some(p.generation) {
+                return Some(Err(Errno::EBADF));
+            }
+            match op(c, now) {
+                Err(Errno::EAGAIN) => None,
+                r => Some(r),
+            }
+        });
+        match r {
+            Some(r) => r,
+            None if self.shared.is_stopped() => Err(Errno::ENETDOWN),
+            None => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// socket(2): `socket(AF_INET, SOCK_DGRAM, 0)` or `socket(AF_INET, SOCK_STREAM, 0)`;
+    /// SOCK_NONBLOCK may be or-ed into the type. Returns the new descriptor.
+    ///
+    /// Errors: EAFNOSUPPORT (a family other than AF_INET); ESOCKTNOSUPPORT (a type
+    /// other than SOCK_DGRAM or SOCK_STREAM); EPROTONOSUPPORT (a protocol that does not
+    /// match the type); EINVAL (bad flags or out-of-range type or protocol); EMFILE
+    /// (too many descriptors); ENFILE (the stack's UDP table is full); ENETDOWN.
+    pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> Result<Fd> {
+        self.call(|c, _| c.sockets.socket(&mut c.stack, domain, ty, protocol))
+    }
+
+    /// bind(2). Port 0 picks a free port from 49152-65535 at random.
+    ///
+    /// Errors: EBADF; EAFNOSUPPORT (IPv6); EINVAL (already bound); EADDRNOTAVAIL (an
+    /// address the stack does not have); EADDRINUSE (the port is taken, unless both
+    /// sockets set SO_REUSEADDR; or no ephemeral port is free); ENETDOWN.
+    pub fn bind(&self, fd: Fd, addr: impl Into<SocketAddr>) -> Result<()> {
+        let addr = addr.into();
+        self.call(|c, _| c.sockets.bind(&mut c.stack, fd, addr))
+    }
+
+    /// connect(2). A datagram socket takes `addr` as its default destination and
+    /// from then on receives only from it. A stream socket connects (blocking until
+    /// established or SO_SNDTIMEO; a nonblocking one returns EINPROGRESS at once).
+    ///
+    /// Errors: EBADF; EAFNOSUPPORT (IPv6); EACCES (a broadcast address without
+    /// SO_BROADCAST); ENETUNREACH (no route); EAGAIN (no ephemeral port free);
+    /// stream sockets: EOPNOTSUPP until TCP lands, then ECONNREFUSED, ETIMEDOUT,
+    /// EINPROGRESS, EISCONN, EALREADY; ENETDOWN.
+    pub fn connect(&self, fd: Fd, addr: impl Into<SocketAddr>) -> Result<()> {
+        let addr = addr.into();
+        match self.call(|c, now| c.sockets.connect(&mut c.stack, now, fd, addr)) {
+            Err(Errno::EINPROGRESS) => {
+                let p = self.inspect(|c| c.sockets.wait_params(fd, Direction::Send))?;
+                if p.nonblocking {
+                    return Err(Errno::EINPROGRESS);
+                }
+                match self.blocking(fd, 0, Direction::Send, false, |c, _| c.sockets.connect_status(&mut c.stack, fd)) {
+                    Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
+                    r => r,
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// connect(2) with an AF_UNSPEC address: dissolves a datagram socket's
+    /// association, so it receives from anyone again. Errors: EBADF; EOPNOTSUPP for
+    /// stream sockets (until TCP lands); ENETDOWN.
+    pub fn disconnect(&self, fd: Fd) -> Result<()> {
+        self.call(|c, _| c.sockets.disconnect(&mut c.stack, fd))
+    }
+
+    /// listen(2). Errors: EBADF; EOPNOTSUPP (a datagram socket, and until TCP lands
+    /// a stream socket); ENETDOWN.
+    pub fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
+        self.call(|c, _| c.sockets.listen(&mut c.stack, fd, backlog))
+    }
+
+    /// accept(2): blocks (up to SO_RCVTIMEO) for the next connection; returns its new
+    /// descriptor and the peer's address.
+    ///
+    /// Errors: EBADF; EOPNOTSUPP (a datagram socket); EINVAL (not listening); EAGAIN
+    /// (nonblocking and none waiting, or the timeout passed); EMFILE; ENETDOWN.
+    pub fn accept(&self, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
+        self.blocking(fd, 0, Direction::Recv, false, |c, now| c.sockets.accept(&mut c.stack, now, fd))
+    }
+
+    /// send(2): sends on a connected socket. A datagram goes out whole at once (UDP
+    /// never blocks); a stream send blocks for buffer space (up to SO_SNDTIMEO).
+    ///
+    /// Errors: EBADF; EDESTADDRREQ (a datagram socket that is not connected);
+    /// EMSGSIZE (over 65507 bytes); EACCES (a broadcast peer without SO_BROADCAST);
+    /// EPIPE (after shutdown(SHUT_WR), or a stream socket that is not connected);
+    /// ENETUNREACH; ECONNREFUSED (a port unreachable came back for an earlier
+    /// datagram); EHOSTUNREACH; EAGAIN (nonblocking and no buffer space); ENETDOWN.
+    pub fn send(&self, fd: Fd, buf: &[u8], flags: i32) -> Result<usize> {
+        self.blocking(fd, flags, Direction::Send, true, |c, now| c.sockets.send(&mut c.stack, now, fd, buf, flags))
+    }
+
+    /// sendto(2): sends one datagram to `addr` (on a stream socket the address is
+    /// ignored). An unbound socket is bound to an ephemeral port first.
+    ///
+    /// Errors: those of [`Net::send`] but EDESTADDRREQ, plus EAFNOSUPPORT (IPv6) and
+    /// EINVAL (port 0).
+    pub fn sendto(&self, fd: Fd, buf: &[u8], flags: i32, addr: impl Into<SocketAddr>) -> Result<usize> {
+        let addr = addr.into();
+        self.blocking(fd, flags, Direction::Send, true, |c, now| {
+            c.sockets.sendto(&mut c.stack, now, fd, buf, flags, Some(addr))
+        })
+    }
+
+    /// recv(2): the next datagram (or stream bytes) into `buf`, blocking until
+    /// something arrives or SO_RCVTIMEO passes. Flags: MSG_PEEK (leave it queued),
+    /// MSG_TRUNC (return a datagram's full length even if `buf` was shorter),
+    /// MSG_DONTWAIT (do not block). A datagram longer than `buf` is truncated and the
+    /// rest discarded. After shutdown(SHUT_RD) an empty queue reads as 0.
+    ///
+    /// Errors: EBADF (also when another thread closes the descriptor meanwhile);
+    /// EAGAIN (nothing arrived: nonblocking, MSG_DONTWAIT or the timeout passed);
+    /// ECONNREFUSED, EHOSTUNREACH, ... (an ICMP error for a connected datagram
+    /// socket, reported once); ENOTCONN (a stream socket not connected); ENETDOWN.
+    pub fn recv(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<usize> {
+        Ok(self.recvmsg(fd, buf, flags)?.len)
+    }
+
+    /// recvfrom(2): as [`Net::recv`], and the sender's address.
+    pub fn recvfrom(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<(usize, SocketAddrV4)> {
+        let m = self.recvmsg(fd, buf, flags)?;
+        Ok((m.len, m.addr))
+    }
+
+    /// recvmsg(2) with one buffer: as [`Net::recvfrom`], and the flags out
+    /// (MSG_TRUNC when the datagram was longer than `buf`).
+    pub fn recvmsg(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<RecvMsg> {
+        self.blocking(fd, flags, Direction::Recv, false, |c, now| c.sockets.recvmsg(&mut c.stack, now, fd, buf, flags))
+    }
+
+    /// close(2): frees the descriptor and its port; queued datagrams are discarded.
+    /// A thread blocked on it wakes with EBADF. Errors: EBADF; ENETDOWN.
+    pub fn close(&self, fd: Fd) -> Result<()> {
+        self.call(|c, now| c.sockets.close(&mut c.stack, now, fd))
+    }
+
+    /// shutdown(2): SHUT_RD (receiving calls return 0 once the queue is empty, and
+    /// those blocked wake up), SHUT_WR (sending calls fail with EPIPE), or SHUT_RDWR.
+    ///
+    /// Errors: EBADF; EINVAL (another `how`); ENOTCONN (not connected; as on Linux a
+    /// datagram socket is shut down all the same, which is how another thread's
+    /// blocked recvfrom is woken); ENETDOWN.
+    pub fn shutdown(&self, fd: Fd, how: i32) -> Result<()> {
+        self.call(|c, now| c.sockets.shutdown(&mut c.stack, now, fd, how))
+    }
+
+    /// getsockname(2): the local address (0.0.0.0:0 while unbound). Errors: EBADF; ENETDOWN.
+    pub fn getsockname(&self, fd: Fd) -> Result<SocketAddrV4> {
+        self.call(|c, _| c.sockets.getsockname(&mut c.stack, fd))
+    }
+
+    /// getpeername(2). Errors: EBADF; ENOTCONN; ENETDOWN.
+    pub fn getpeername(&self, fd: Fd) -> Result<SocketAddrV4> {
+        self.call(|c, _| c.sockets.getpeername(&mut c.stack, fd))
+    }
+
+    /// setsockopt(2), for example `net.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, 1)` or
+    /// `net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, Duration::from_secs(2))`. See
+    /// [`crate::SocketTable::setsockopt`] for the options and value kinds.
+    ///
+    /// Errors: EBADF; ENOPROTOOPT (unknown or read-only option); EINVAL (a value of
+    /// the wrong kind or out of range); EDOM; ENETDOWN.
+    pub fn setsockopt(&self, fd: Fd, level: i32, name: i32, val: impl Into<OptVal>) -> Result<()> {
+        let val = val.into();
+        self.call(|c, _| c.sockets.setsockopt(&mut c.stack, fd, level, name, val))
+    }
+
+    /// getsockopt(2). SO_ERROR takes the pending error (as an errno number, 0 for none).
+    /// Errors: EBADF; ENOPROTOOPT; ENETDOWN.
+    pub fn getsockopt(&self, fd: Fd, level: i32, name: i32) -> Result<OptVal> {
+        self.call(|c, _| c.sockets.getsockopt(&mut c.stack, fd, level, name))
+    }
+
+    /// getsockopt(2) for an `int` option. Errors: those of [`Net::getsockopt`], and
+    /// EINVAL for an option that is not an `int`.
+    pub fn getsockopt_int(&self, fd: Fd, level: i32, name: i32) -> Result<i32> {
+        self.getsockopt(fd, level, name)?.as_int().ok_or(Errno::EINVAL)
+    }
+
+    /// fcntl(2): `fcntl(fd, F_SETFL, O_NONBLOCK)` turns on nonblocking mode (blocking
+    /// calls return EAGAIN instead of waiting), `fcntl(fd, F_GETFL, 0)` reads it.
+    /// Errors: EBADF; EINVAL (another command); ENETDOWN.
+    pub fn fcntl(&self, fd: Fd, cmd: i32, arg: i32) -> Result<i32> {
+        self.call(|c, _| c.sockets.fcntl(fd, cmd, arg))
+    }
+
+    /// poll(2): waits until one of `fds` is ready for what it asks or `timeout_ms`
+    /// passes (negative: no limit; 0: just look), and sets each `revents`. Returns how
+    /// many entries have nonzero `revents` (0 on timeout). A descriptor that is not
+    /// open reports POLLNVAL; POLLERR and POLLHUP are reported whether asked for or not.
+    ///
+    /// Errors: EINVAL (more entries than [`crate::table::MAX_FDS`]); ENETDOWN.
+    pub fn poll(&self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize> {
+        if fds.len() > crate::table::MAX_FDS {
+            return Err(Errno::EINVAL);
+        }
+        let scan = |c: &mut Core, fds: &mut [PollFd]| {
+            let mut n = 0;
+            for p in fds.iter_mut() {
+                p.revents = if p.fd < 0 { 0 } else { c.sockets.revents(&mut c.stack, p.fd, p.events) };
+                n += (p.revents != 0) as usize;
+            }
+            n
+        };
+        let n = self.inspect(|c| Ok(scan(c, fds)))?;
+        if n > 0 || timeout_ms == 0 {
+            return Ok(n);
+        }
+        match self.shared.wait_core(ms_timeout(timeout_ms), |c, _| Some(scan(c, fds)).filter(|&n| n > 0)) {
+            Some(n) => Ok(n),
+            None if self.shared.is_stopped() => Err(Errno::ENETDOWN),
+            None => {
+                fds.iter_mut().for_each(|p| p.revents = 0);
+                Ok(0)
+            }
+        }
+    }
+
+    /// select(2), over [`Net::poll`]: waits until a descriptor below `nfds` in
+    /// `readfds` is readable, one in `writefds` writable, or one in `exceptfds` has an
+    /// exceptional condition (none exist for these protocols), or until `timeout`
+    /// (`None`: no limit). On return the sets hold only the ready descriptors; the
+    /// count of them is returned (0 on timeout, with the sets emptied).
+    ///
+    /// Errors: EBADF (a descriptor in a set is not open); EINVAL (`nfds` negative or
+    /// above FD_SETSIZE); ENETDOWN.
+    pub fn select(
+        &self,
+        nfds: i32,
+        mut readfds: Option<&mut FdSet>,
+        mut writefds: Option<&mut FdSet>,
+        mut exceptfds: Option<&mut FdSet>,
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
+        if !(0..=FD_SETSIZE as i32).contains(&nfds) {
+            return Err(Errno::EINVAL);
+        }
+        let nfds = nfds as usize;
+        let mut polls: Vec<PollFd> = Vec::new();
+        for fd in 0..nfds as Fd {
+            let mut events = 0;
+            if readfds.as_ref().is_some_and(|s| s.is_set(fd)) {
+                events |= POLLIN;
+            }
+            if writefds.as_ref().is_some_and(|s| s.is_set(fd)) {
+                events |= POLLOUT;
+            }
+            if exceptfds.as_ref().is_some_and(|s| s.is_set(fd)) {
+                events |= POLLPRI;
+            }
+            if events != 0 {
+                polls.push(PollFd::new(fd, events));
+            }
+        }
+        let ms = match timeout {
+            None => -1,
+            Some(t) => t.as_millis().min(i32::MAX as u128) as i32,
+        };
+        self.poll(&mut polls, ms)?;
+        if polls.iter().any(|p| p.revents & POLLNVAL != 0) {
+            return Err(Errno::EBADF);
+        }
+        for set in [readfds.as_deref_mut(), writefds.as_deref_mut(), exceptfds.as_deref_mut()].into_iter().flatten() {
+            set.zero();
+        }
+        let mut count = 0;
+        for p in &polls {
+            // As Linux's select: errors and hang-ups count as readable and writable.
+            let r = p.revents;
+            if p.events & POLLIN != 0 && r & (POLLIN | POLLERR | POLLHUP) != 0 {
+                readfds.as_deref_mut().expect("asked for").set(p.fd);
+                count += 1;
+            }
+            if p.events & POLLOUT != 0 && r & (POLLOUT | POLLERR) != 0 {
+                writefds.as_deref_mut().expect("asked for").set(p.fd);
+                count += 1;
+            }
+            if p.events & POLLPRI != 0 && r & POLLPRI != 0 {
+                exceptfds.as_deref_mut().expect("asked for").set(p.fd);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}

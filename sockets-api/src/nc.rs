@@ -1,0 +1,149 @@
+//! netcat over UDP (`tapstack nc -u`), written with the socket calls: a client that
+//! sends what it reads to one peer and writes what comes back, and a server (`-l`)
+//! that waits for its first datagram and then talks to whoever sent it.
+
+use crate::consts::*;
+use crate::errno::Errno;
+use crate::table::Fd;
+use crate::{Net, OwnedFd};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do, as nc's options say it.
+#[derive(Clone, Debug, Default)]
+pub struct NcOptions {
+    /// `-l`: wait for a datagram instead of sending first.
+    pub listen: bool,
+    /// The peer to send to (required without `-l`).
+    pub remote: Option<SocketAddrV4>,
+    /// `-s addr -p port`: the local address; for `-l` the one to listen on. Port 0
+    /// or none: an ephemeral port.
+    pub local: Option<SocketAddrV4>,
+    /// `-b`: allow a broadcast peer.
+    pub broadcast: bool,
+    /// `-q secs`: after the input ends, keep receiving this long, then quit. `None`
+    /// keeps receiving until the caller stops the process.
+    pub quit_after_eof: Option<Duration>,
+}
+
+/// What a session moved.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct NcStats {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// A UDP nc session: bound (and, without `-l`, connected) at once by [`UdpNc::open`],
+/// run by [`UdpNc::run`].
+#[derive(Debug)]
+pub struct UdpNc {
+    net: Net,
+    fd: Fd,
+    /// Closes the descriptor once neither the session nor its input thread uses it.
+    owned: Arc<OwnedFd>,
+    opts: NcOptions,
+}
+
+impl UdpNc {
+    /// Opens the socket: socket, bind, setsockopt(SO_BROADCAST), and without `-l`
+    /// connect. Errors: those calls' (EADDRINUSE, EACCES, ENETUNREACH, ...), and
+    /// EDESTADDRREQ without `-l` and without a remote.
+    pub fn open(net: &Net, opts: NcOptions) -> io::Result<UdpNc> {
+        let fd = net.socket(AF_INET, SOCK_DGRAM, 0)?;
+        let nc = UdpNc { net: net.clone(), fd, owned: Arc::new(OwnedFd::new(net, fd)), opts };
+        let opts = &nc.opts;
+        if opts.broadcast {
+            net.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, 1)?;
+        }
+        if let Some(local) = opts.local {
+            net.bind(fd, local)?;
+        } else if opts.listen {
+            net.bind(fd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        if !opts.listen {
+            net.connect(fd, opts.remote.ok_or(Errno::EDESTADDRREQ)?)?;
+        }
+        Ok(nc)
+    }
+
+    /// The local address (with `-l`, where to send to reach it).
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        Ok(self.net.getsockname(self.fd)?)
+    }
+
+    /// Runs the session: a thread sends each chunk read from `input` as one datagram
+    /// (at most 65507 bytes) while this thread writes every datagram received to
+    /// `output`. With `-l` the first datagram is awaited first, and its sender
+    /// becomes the peer (connect(2)). Returns when the input has ended and
+    /// `quit_after_eof` has passed, or with the first error (ECONNREFUSED when the
+    /// peer's port is closed, ...). With `quit_after_eof` `None` it returns only on
+    /// an error: the thread reading `input` may then still be blocked in its read.
+    pub fn run(self, input: impl Read + Send + 'static, mut output: impl Write) -> io::Result<NcStats> {
+        let (net, fd) = (self.net.clone(), self.fd);
+        let mut buf = vec![0u8; 65536];
+        let received = Arc::new(AtomicU64::new(0));
+        if self.opts.listen {
+            let (n, peer) = net.recvfrom(fd, &mut buf, 0)?;
+            output.write_all(&buf[..n])?;
+            output.flush()?;
+            received.fetch_add(1, Ordering::Relaxed);
+            net.connect(fd, peer)?;
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let sender = {
+            let (net, done, sent, quit) = (net.clone(), done.clone(), sent.clone(), self.opts.quit_after_eof);
+            let owned = self.owned.clone();
+            std::thread::Builder::new().name("nc-input".into()).spawn(move || -> io::Result<()> {
+                let _keep_open = owned;
+                let r = pump(&net, fd, input, &sent);
+                if r.is_ok() {
+                    let Some(wait) = quit else { return Ok(()) };
+                    // Keep receiving for `wait`: poll(2) on nothing is a timed wait.
+                    let _ = net.poll(&mut [], wait.as_millis().min(i32::MAX as u128) as i32);
+                }
+                done.store(true, Ordering::Release);
+                // Wakes the receiving loop (ENOTCONN is impossible: we are connected).
+                let _ = net.shutdown(fd, SHUT_RD);
+                r
+            })?
+        };
+        let result = loop {
+            match net.recv(fd, &mut buf, 0) {
+                Ok(n) => {
+                    if done.load(Ordering::Acquire) {
+                        break Ok(());
+                    }
+                    received.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = output.write_all(&buf[..n]).and_then(|_| output.flush()) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(io::Error::from(e)),
+            }
+        };
+        let stats = NcStats { sent: sent.load(Ordering::Relaxed), received: received.load(Ordering::Relaxed) };
+        if done.load(Ordering::Acquire) {
+            sender.join().unwrap_or_else(|_| Err(io::Error::other("the input thread panicked")))?;
+        }
+        result.map(|_| stats)
+    }
+}
+
+/// Reads `input` until it ends, sending each chunk as a datagram.
+fn pump(net: &Net, fd: Fd, mut input: impl Read, sent: &AtomicU64) -> io::Result<()> {
+    let mut buf = vec![0u8; stack::udp::MAX_DATAGRAM];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        net.send(fd, &buf[..n], 0)?;
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,998 @@
+//! The socket table: descriptors, and the BSD socket semantics over the stack's
+//! protocols, sans-IO.
+//!
+//! Every call takes the stack (and, where time matters, the time) and never blocks:
+//! where a blocking call would wait it returns EAGAIN. [`crate::Net`] wraps these
+//! calls with blocking, timeouts and the runtime thread; tests drive them directly
+//! in virtual time ([`crate::sim`]).
+//!
+//! # Limits
+//! - [`MAX_FDS`] descriptors (EMFILE beyond), numbered from [`FIRST_FD`] and
+//!   reused lowest first, as Linux numbers file descriptors.
+//! - Buffer sizes follow Linux: SO_RCVBUF and SO_SNDBUF double the value asked for
+//!   (the kernel's allowance for bookkeeping), capped at [`RMEM_MAX`] / [`WMEM_MAX`]
+//!   before doubling and raised to [`SOCK_MIN_RCVBUF`] / [`SOCK_MIN_SNDBUF`].
+//!   A UDP socket's receive queue holds what its SO_RCVBUF allows (see
+//!   `stack::udp` for the accounting). UDP keeps no send buffer: a datagram goes
+//!   to the transmit queue at once, so SO_SNDBUF is stored for TCP.
+
+use crate::consts::*;
+use crate::errno::{Errno, Result};
+use crate::stream::{self, Stream};
+use stack::udp::{self, UdpError};
+use stack::{Instant, Stack};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+/// A socket descriptor: a small integer, as in C.
+pub type Fd = i32;
+
+/// The first descriptor handed out (0, 1 and 2 look like stdin, stdout, stderr).
+pub const FIRST_FD: Fd = 3;
+/// Most descriptors open at once (Linux's default RLIMIT_NOFILE).
+pub const MAX_FDS: usize = 1024;
+/// Default SO_RCVBUF and SO_SNDBUF (Linux's `net.core.rmem_default` / `wmem_default`).
+pub const DEFAULT_BUF: usize = 212_992;
+/// Largest SO_RCVBUF request honoured, before doubling (`net.core.rmem_max`).
+pub const RMEM_MAX: usize = 212_992;
+/// Largest SO_SNDBUF request honoured, before doubling (`net.core.wmem_max`).
+pub const WMEM_MAX: usize = 212_992;
+/// Smallest SO_RCVBUF (Linux's SOCK_MIN_RCVBUF).
+pub const SOCK_MIN_RCVBUF: usize = 2304;
+/// Smallest SO_SNDBUF (Linux's SOCK_MIN_SNDBUF).
+pub const SOCK_MIN_SNDBUF: usize = 4608;
+
+/// The kind of socket.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SockType {
+    Dgram,
+    Stream,
+}
+
+impl SockType {
+    fn raw(self) -> i32 {
+        match self {
+            SockType::Dgram => SOCK_DGRAM,
+            SockType::Stream => SOCK_STREAM,
+        }
+    }
+}
+
+/// `struct linger` for SO_LINGER.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Linger {
+    /// Nonzero: linger on close.
+    pub l_onoff: i32,
+    /// How long, in seconds.
+    pub l_linger: i32,
+}
+
+/// An option value, as setsockopt(2) takes it and getsockopt(2) gives it: an `int`,
+/// a `struct timeval` (SO_RCVTIMEO, SO_SNDTIMEO; zero means "no timeout") or a
+/// `struct linger`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OptVal {
+    Int(i32),
+    Time(Duration),
+    Linger(Linger),
+}
+
+impl OptVal {
+    pub fn as_int(self) -> Option<i32> {
+        match self {
+            OptVal::Int(v) => Some(v),
+            _ => None,
+        }
+    }
+    pub fn as_time(self) -> Option<Duration> {
+        match self {
+            OptVal::Time(v) => Some(v),
+            _ => None,
+        }
+    }
+    pub fn as_linger(self) -> Option<Linger> {
+        match self {
+            OptVal::Linger(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl From<i32> for OptVal {
+    fn from(v: i32) -> OptVal {
+        OptVal::Int(v)
+    }
+}
+impl From<bool> for OptVal {
+    fn from(v: bool) -> OptVal {
+        OptVal::Int(v as i32)
+    }
+}
+impl From<Duration> for OptVal {
+    fn from(v: Duration) -> OptVal {
+        OptVal::Time(v)
+    }
+}
+impl From<Linger> for OptVal {
+    fn from(v: Linger) -> OptVal {
+        OptVal::Linger(v)
+    }
+}
+
+/// A socket's options, in Linux's units (buffer sizes already doubled).
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub reuse_addr: bool,
+    pub broadcast: bool,
+    pub keepalive: bool,
+    pub nodelay: bool,
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    /// SO_RCVTIMEO; `None` blocks without limit.
+    pub rcvtimeo: Option<Duration>,
+    /// SO_SNDTIMEO; `None` blocks without limit.
+    pub sndtimeo: Option<Duration>,
+    pub linger: Linger,
+    /// IP_TTL; `None`: the stack's default.
+    pub ttl: Option<u8>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            reuse_addr: false,
+            broadcast: false,
+            keepalive: false,
+            nodelay: false,
+            rcvbuf: DEFAULT_BUF,
+            sndbuf: DEFAULT_BUF,
+            rcvtimeo: None,
+            sndtimeo: None,
+            linger: Linger::default(),
+            ttl: None,
+        }
+    }
+}
+
+/// What recvmsg(2) returns: the count (the datagram's full length with MSG_TRUNC in
+/// the flags passed), the source, and the flags out (MSG_TRUNC when a datagram was
+/// longer than the buffer).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RecvMsg {
+    pub len: usize,
+    pub addr: SocketAddrV4,
+    pub flags: i32,
+}
+
+/// Which way a blocking call waits, to pick its timeout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Recv,
+    Send,
+}
+
+/// What the blocking layer needs to know before it waits.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct WaitParams {
+    /// Identifies this socket across descriptor reuse: a waiter whose descriptor was
+    /// closed (and maybe reused) meanwhile answers EBADF.
+    pub generation: u64,
+    pub ty: SockType,
+    pub nonblocking: bool,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+enum Proto {
+    Udp(udp::SocketHandle),
+    Stream(Stream),
+}
+
+#[derive(Debug)]
+struct Socket {
+    generation: u64,
+    ty: SockType,
+    protocol: i32,
+    nonblocking: bool,
+    opts: Options,
+    shut_rd: bool,
+    shut_wr: bool,
+    proto: Proto,
+}
+
+/// Every socket descriptor of one stack.
+#[derive(Debug, Default)]
+pub struct SocketTable {
+    slots: Vec<Option<Socket>>,
+    open: usize,
+    generations: u64,
+}
+
+fn unspecified() -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+}
+
+/// The errno for a UDP error (an implicit bind that finds no port is EAGAIN, as
+/// Linux's autobind; bind(2) itself says EADDRINUSE).
+pub fn udp_errno(e: UdpError) -> Errno {
+    match e {
+        UdpError::BadHandle => Errno::EBADF,
+        UdpError::TooManySockets => Errno::ENFILE,
+        UdpError::AlreadyBound | UdpError::InvalidArgument => Errno::EINVAL,
+        UdpError::AddrInUse => Errno::EADDRINUSE,
+        UdpError::AddrNotAvailable => Errno::EADDRNOTAVAIL,
+        UdpError::NoEphemeralPort | UdpError::WouldBlock => Errno::EAGAIN,
+        UdpError::MessageTooLong => Errno::EMSGSIZE,
+        UdpError::BroadcastDenied | UdpError::Prohibited => Errno::EACCES,
+        UdpError::DestAddrRequired => Errno::EDESTADDRREQ,
+        UdpError::NetUnreachable => Errno::ENETUNREACH,
+        UdpError::HostUnreachable => Errno::EHOSTUNREACH,
+        UdpError::ConnectionRefused => Errno::ECONNREFUSED,
+        UdpError::ProtocolUnreachable => Errno::ENOPROTOOPT,
+        UdpError::HostDown => Errno::EHOSTDOWN,
+        UdpError::HostIsolated => Errno::ENONET,
+        UdpError::ParameterProblem => Errno::EPROTO,
+    }
+}
+
+fn v4(addr: SocketAddr) -> Result<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
+impl SocketTable {
+    pub fn new() -> SocketTable {
+        SocketTable::default()
+    }
+
+    /// Descriptors open.
+    pub fn len(&self) -> usize {
+        self.open
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open == 0
+    }
+
+    fn get(&self, fd: Fd) -> Result<&Socket> {
+        let i = fd.checked_sub(FIRST_FD).ok_or(Errno::EBADF)?;
+        usize::try_from(i).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).ok_or(Errno::EBADF)
+    }
+
+    fn get_mut(&mut self, fd: Fd) -> Result<&mut Socket> {
+        let i = fd.checked_sub(FIRST_FD).ok_or(Errno::EBADF)?;
+        usize::try_from(i).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
+    }
+
+    /// The identity of the socket `fd` names now, if any.
+    pub fn generation(&self, fd: Fd) -> Option<u64> {
+        self.get(fd).ok().map(|s| s.generation)
+    }
+
+    /// What a blocking call on `fd` needs. Errors: EBADF.
+    pub fn wait_params(&self, fd: Fd, dir: Direction) -> Result<WaitParams> {
+        let s = self.get(fd)?;
+        let timeout = match dir {
+            Direction::Recv => s.opts.rcvtimeo,
+            Direction::Send => s.opts.sndtimeo,
+        };
+        Ok(WaitParams { generation: s.generation, ty: s.ty, nonblocking: s.nonblocking, timeout })
+    }
+
+    /// The socket's options. Errors: EBADF.
+    pub fn options(&self, fd: Fd) -> Result<&Options> {
+        Ok(&self.get(fd)?.opts)
+    }
+
+    /// The socket's type. Errors: EBADF.
+    pub fn sock_type(&self, fd: Fd) -> Result<SockType> {
+        Ok(self.get(fd)?.ty)
+    }
+
+    /// The UDP handle behind a datagram socket, for the stack's own calls and counters.
+    /// Errors: EBADF; EOPNOTSUPP for a stream socket.
+    pub fn udp_handle(&self, fd: Fd) -> Result<udp::SocketHandle> {
+        match self.get(fd)?.proto {
+            Proto::Udp(h) => Ok(h),
+            Proto::Stream(_) => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// socket(2): a new socket of `domain`, `ty` (optionally or-ed with
+    /// SOCK_NONBLOCK and SOCK_CLOEXEC, which is accepted and has no effect) and
+    /// `protocol`.
+    ///
+    /// Errors, checked in Linux's order:
+    /// - EINVAL: unknown flags in `ty`, a type outside Linux's range, or a protocol outside 0..IPPROTO_MAX.
+    /// - EAFNOSUPPORT: a family other than AF_INET.
+    /// - ESOCKTNOSUPPORT: a type AF_INET lacks here (SOCK_RAW, SOCK_SEQPACKET, ...).
+    /// - EPROTONOSUPPORT: a protocol that does not go with the type (SOCK_DGRAM with IPPROTO_TCP).
+    /// - EMFILE: [`MAX_FDS`] descriptors open; ENFILE: the stack's UDP table is full.
+    pub fn socket(&mut self, stack: &mut Stack, domain: i32, ty: i32, protocol: i32) -> Result<Fd> {
+        let flags = ty & !0xf;
+        let base = ty & 0xf;
+        if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if !(0..AF_MAX).contains(&domain) {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if !(0..SOCK_MAX).contains(&base) {
+            return Err(Errno::EINVAL);
+        }
+        if domain != AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if !(0..IPPROTO_MAX).contains(&protocol) {
+            return Err(Errno::EINVAL);
+        }
+        let (sock_type, proto_num) = match base {
+            SOCK_DGRAM => (SockType::Dgram, IPPROTO_UDP),
+            SOCK_STREAM => (SockType::Stream, IPPROTO_TCP),
+            _ => return Err(Errno::ESOCKTNOSUPPORT),
+        };
+        if protocol != 0 && protocol != proto_num {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let index = match self.slots.iter().position(|s| s.is_none()) {
+            Some(i) => i,
+            None if self.slots.len() < MAX_FDS => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return Err(Errno::EMFILE),
+        };
+        let proto = match sock_type {
+            SockType::Dgram => {
+                let (udp, _) = stack.udp();
+                let h = udp.open().map_err(udp_errno)?;
+                udp.set_recv_buffer(h, DEFAULT_BUF).map_err(udp_errno)?;
+                Proto::Udp(h)
+            }
+            SockType::Stream => Proto::Stream(Stream::default()),
+        };
+        self.generations += 1;
+        self.slots[index] = Some(Socket {
+            generation: self.generations,
+            ty: sock_type,
+            protocol: proto_num,
+            nonblocking: flags & SOCK_NONBLOCK != 0,
+            opts: Options::default(),
+            shut_rd: false,
+            shut_wr: false,
+            proto,
+        });
+        self.open += 1;
+        Ok(index as Fd + FIRST_FD)
+    }
+
+    /// bind(2): gives the socket a local address. Port 0 picks a free port from
+    /// 49152-65535 at random.
+    ///
+    /// Errors: EBADF; EAFNOSUPPORT for an IPv6 address; EINVAL when already bound;
+    /// EADDRNOTAVAIL for an address the stack does not have (ours, 0.0.0.0 and our
+    /// broadcast addresses are allowed); EADDRINUSE when another socket has the port
+    /// (both need SO_REUSEADDR to share it) or no ephemeral port is free.
+    pub fn bind(&mut self, stack: &mut Stack, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let addr = v4(addr)?;
+        let s = self.get(fd)?;
+        match &s.proto {
+            Proto::Udp(h) => {
+                let (udp, net) = stack.udp();
+                udp.bind(net, *h, addr).map_err(|e| match e {
+                    UdpError::NoEphemeralPort => Errno::EADDRINUSE,
+                    e => udp_errno(e),
+                })
+            }
+            Proto::Stream(st) => {
+                if st.local.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                let ip = *addr.ip();
+                let config = stack.config();
+                if !(ip.is_unspecified() || ip == config.addr) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+                let reuse = s.opts.reuse_addr;
+                let port = if addr.port() == 0 {
+                    self.pick_stream_port(stack).ok_or(Errno::EADDRINUSE)?
+                } else if self.stream_conflicts(addr.port(), ip, reuse) {
+                    return Err(Errno::EADDRINUSE);
+                } else {
+                    addr.port()
+                };
+                let Proto::Stream(st) = &mut self.get_mut(fd)?.proto else { unreachable!() };
+                st.local = Some(SocketAddrV4::new(ip, port));
+                Ok(())
+            }
+        }
+    }
+
+    /// Stream sockets bound but not yet handed to TCP share a port only if their
+    /// addresses differ or both have SO_REUSEADDR.
+    fn stream_conflicts(&self, port: u16, ip: Ipv4Addr, reuse: bool) -> bool {
+        self.slots.iter().flatten().any(|s| match &s.proto {
+            Proto::Stream(Stream { local: Some(l), .. }) if l.port() == port => {
+                let overlap = l.ip().is_unspecified() || ip.is_unspecified() || *l.ip() == ip;
+                overlap && !(reuse && s.opts.reuse_addr)
+            }
+            _ => false,
+        })
+    }
+
+    fn pick_stream_port(&self, stack: &mut Stack) -> Option<u16> {
+        use rand::RngExt;
+        let (lo, hi) = (*udp::EPHEMERAL_PORTS.start() as u32, *udp::EPHEMERAL_PORTS.end() as u32);
+        let count = hi - lo + 1;
+        let start: u32 = stack.net().rng.random_range(0..count);
+        (0..count)
+            .map(|i| (lo + (start + i) % count) as u16)
+            .find(|&p| !self.stream_conflicts(p, Ipv4Addr::UNSPECIFIED, false))
+    }
+
+    /// connect(2). On a datagram socket: sets the default destination for send(2)
+    /// and receives only from it from now on (binding an ephemeral port first if
+    /// needed). On a stream socket: starts TCP's handshake (EINPROGRESS while it
+    /// runs; the blocking layer waits with [`SocketTable::connect_status`]).
+    ///
+    /// Errors: EBADF; EAFNOSUPPORT for an IPv6 address; EACCES for a broadcast
+    /// address without SO_BROADCAST; ENETUNREACH without a route; EAGAIN when no
+    /// ephemeral port is free; for stream sockets EOPNOTSUPP until TCP lands.
+    pub fn connect(&mut self, stack: &mut Stack, now: Instant, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let addr = v4(addr)?;
+        let s = self.get_mut(fd)?;
+        match &mut s.proto {
+            Proto::Udp(h) => {
+                let (udp, net) = stack.udp();
+                udp.connect(net, *h, addr).map_err(udp_errno)
+            }
+            Proto::Stream(st) => stream::connect(stack, now, st, &s.opts, addr),
+        }
+    }
+
+    /// Where a stream connect in progress stands: `Ok` once connected, EAGAIN while
+    /// the handshake runs, or the error that ended it. Errors: EBADF.
+    pub fn connect_status(&mut self, stack: &mut Stack, fd: Fd) -> Result<()> {
+        match &mut self.get_mut(fd)?.proto {
+            Proto::Udp(_) => Ok(()),
+            Proto::Stream(st) => stream::connect_status(stack, st),
+        }
+    }
+
+    /// connect(2) with an AF_UNSPEC address: a datagram socket accepts datagrams from
+    /// anyone again (keeping the port that bind(2) chose, dropping one that connect chose).
+    /// Errors: EBADF; for stream sockets EOPNOTSUPP until TCP lands.
+    pub fn disconnect(&mut self, stack: &mut Stack, fd: Fd) -> Result<()> {
+        match &self.get(fd)?.proto {
+            Proto::Udp(h) => stack.udp().0.disconnect(*h).map_err(udp_errno),
+            Proto::Stream(_) => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// listen(2). Errors: EBADF; EOPNOTSUPP for a datagram socket (and, until TCP
+    /// lands, for a stream socket).
+    pub fn listen(&mut self, stack: &mut Stack, fd: Fd, backlog: i32) -> Result<()> {
+        let s = self.get_mut(fd)?;
+        match &mut s.proto {
+            Proto::Udp(_) => Err(Errno::EOPNOTSUPP),
+            Proto::Stream(st) => stream::listen(stack, st, &s.opts, backlog),
+        }
+    }
+
+    /// accept(2) (nonblocking): a new descriptor for the next established connection,
+    /// and its peer. The new socket inherits the listener's options, not its
+    /// O_NONBLOCK (as on Linux).
+    ///
+    /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL when not listening;
+    /// EAGAIN when no connection is waiting; EMFILE when out of descriptors.
+    pub fn accept(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
+        let full = !self.slots.iter().any(|s| s.is_none()) && self.slots.len() >= MAX_FDS;
+        let s = self.get_mut(fd)?;
+        let opts = s.opts.clone();
+        let Proto::Stream(st) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
+        if full {
+            return Err(Errno::EMFILE);
+        }
+        let (conn, peer) = stream::accept(stack, now, st)?;
+        let index = match self.slots.iter().position(|s| s.is_none()) {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.generations += 1;
+        self.slots[index] = Some(Socket {
+            generation: self.generations,
+            ty: SockType::Stream,
+            protocol: IPPROTO_TCP,
+            nonblocking: false,
+            opts,
+            shut_rd: false,
+            shut_wr: false,
+            proto: Proto::Stream(conn),
+        });
+        self.open += 1;
+        Ok((index as Fd + FIRST_FD, peer))
+    }
+
+    /// send(2): sendto(2) without an address.
+    pub fn send(&mut self, stack: &mut Stack, now: Instant, fd: Fd, buf: &[u8], flags: i32) -> Result<usize> {
+        self.sendto(stack, now, fd, buf, flags, None)
+    }
+
+    /// sendto(2) (nonblocking). A datagram socket sends `buf` as one datagram to
+    /// `addr`, or to its peer when `addr` is `None`, binding an ephemeral port first
+    /// if needed. A stream socket ignores `addr`.
+    ///
+    /// Errors: EBADF; EAFNOSUPPORT for an IPv6 address; EMSGSIZE above 65507 bytes;
+    /// EDESTADDRREQ without an address on an unconnected socket; EINVAL for port 0;
+    /// ENETUNREACH without a route; EACCES for a broadcast address without
+    /// SO_BROADCAST; EPIPE after shutdown(SHUT_WR); a pending error
+    /// (ECONNREFUSED after a port unreachable on a connected socket, EHOSTUNREACH,
+    /// ...), which is cleared; EAGAIN when no ephemeral port is free. Stream sockets:
+    /// EPIPE when not connected, EAGAIN when the send buffer is full.
+    pub fn sendto(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        fd: Fd,
+        buf: &[u8],
+        flags: i32,
+        addr: Option<SocketAddr>,
+    ) -> Result<usize> {
+        let addr = addr.map(v4).transpose()?;
+        let s = self.get_mut(fd)?;
+        match &mut s.proto {
+            Proto::Udp(h) => {
+                if buf.len() > udp::MAX_DATAGRAM {
+                    return Err(Errno::EMSGSIZE);
+                }
+                if s.shut_wr {
+                    return Err(Errno::EPIPE);
+                }
+                let (udp, net) = stack.udp();
+                udp.send_to(now, net, *h, addr, buf).map_err(udp_errno)
+            }
+            Proto::Stream(st) => {
+                if s.shut_wr {
+                    return Err(Errno::EPIPE);
+                }
+                stream::send(stack, now, st, buf, flags)
+            }
+        }
+    }
+
+    /// recv(2): recvmsg(2)'s count.
+    pub fn recv(&mut self, stack: &mut Stack, now: Instant, fd: Fd, buf: &mut [u8], flags: i32) -> Result<usize> {
+        Ok(self.recvmsg(stack, now, fd, buf, flags)?.len)
+    }
+
+    /// recvfrom(2): recvmsg(2)'s count and source.
+    pub fn recvfrom(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        fd: Fd,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(usize, SocketAddrV4)> {
+        let m = self.recvmsg(stack, now, fd, buf, flags)?;
+        Ok((m.len, m.addr))
+    }
+
+    /// recvmsg(2) (nonblocking). A datagram socket takes the next datagram (MSG_PEEK:
+    /// leaves it queued). A datagram longer than `buf` is truncated: the rest is
+    /// lost, the flags out say MSG_TRUNC, and the count is what was copied, or the
+    /// full length if MSG_TRUNC was passed in `flags`. After shutdown(SHUT_RD) an
+    /// empty queue reads as 0 bytes from 0.0.0.0:0 instead of EAGAIN.
+    ///
+    /// Errors: EBADF; a pending error first (ECONNREFUSED after a port unreachable
+    /// on a connected socket, ...), which is cleared; EAGAIN when nothing is queued.
+    /// Stream sockets: ENOTCONN when not connected.
+    pub fn recvmsg(&mut self, stack: &mut Stack, now: Instant, fd: Fd, buf: &mut [u8], flags: i32) -> Result<RecvMsg> {
+        let s = self.get_mut(fd)?;
+        match &mut s.proto {
+            Proto::Udp(h) => {
+                let (udp, _) = stack.udp();
+                match udp.recv_from(*h, buf, flags & MSG_PEEK != 0) {
+                    Ok((full, src)) => {
+                        let copied = full.min(buf.len());
+                        let out = if full > buf.len() { MSG_TRUNC } else { 0 };
+                        let len = if flags & MSG_TRUNC != 0 { full } else { copied };
+                        Ok(RecvMsg { len, addr: src, flags: out })
+                    }
+                    Err(UdpError::WouldBlock) if s.shut_rd => Ok(RecvMsg { len: 0, addr: unspecified(), flags: 0 }),
+                    Err(e) => Err(udp_errno(e)),
+                }
+            }
+            Proto::Stream(st) => {
+                let peer = stream::peer(stack, st).unwrap_or(unspecified());
+                let n = stream::recv(stack, now, st, buf, flags)?;
+                Ok(RecvMsg { len: n, addr: peer, flags: 0 })
+            }
+        }
+    }
+
+    /// close(2): frees the descriptor; the socket's port and queued data go with it.
+    /// Errors: EBADF.
+    pub fn close(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
+        self.get(fd)?;
+        let s = self.slots[(fd - FIRST_FD) as usize].take().expect("checked above");
+        self.open -= 1;
+        match s.proto {
+            Proto::Udp(h) => stack.udp().0.close(h).map_err(udp_errno),
+            Proto::Stream(st) => {
+                stream::close(stack, now, st, &s.opts);
+                Ok(())
+            }
+        }
+    }
+
+    /// shutdown(2). SHUT_RD makes receiving calls return 0 once the queue is empty
+    /// and wakes those blocked; SHUT_WR makes sending calls fail with EPIPE.
+    ///
+    /// Errors: EBADF; EINVAL for another `how`; ENOTCONN on a socket that is not
+    /// connected. As on Linux, an unconnected datagram socket is shut down anyway
+    /// (which wakes a thread blocked in recvfrom) and the call still says ENOTCONN.
+    pub fn shutdown(&mut self, stack: &mut Stack, now: Instant, fd: Fd, how: i32) -> Result<()> {
+        let s = self.get_mut(fd)?;
+        if !(SHUT_RD..=SHUT_RDWR).contains(&how) {
+            return Err(Errno::EINVAL);
+        }
+        match &mut s.proto {
+            Proto::Udp(h) => {
+                s.shut_rd |= how != SHUT_WR;
+                s.shut_wr |= how != SHUT_RD;
+                let connected = stack.udp().0.socket(*h).map_err(udp_errno)?.remote().is_some();
+                if connected {
+                    Ok(())
+                } else {
+                    Err(Errno::ENOTCONN)
+                }
+            }
+            Proto::Stream(st) => {
+                stream::shutdown(stack, now, st, how)?;
+                s.shut_rd |= how != SHUT_WR;
+                s.shut_wr |= how != SHUT_RD;
+                Ok(())
+            }
+        }
+    }
+
+    /// getsockname(2): the local address, 0.0.0.0:0 while unbound. Errors: EBADF.
+    pub fn getsockname(&self, stack: &mut Stack, fd: Fd) -> Result<SocketAddrV4> {
+        match &self.get(fd)?.proto {
+            Proto::Udp(h) => Ok(stack.udp().0.socket(*h).map_err(udp_errno)?.local().unwrap_or(unspecified())),
+            Proto::Stream(st) => Ok(stream::local(stack, st)),
+        }
+    }
+
+    /// getpeername(2). Errors: EBADF; ENOTCONN when not connected.
+    pub fn getpeername(&self, stack: &mut Stack, fd: Fd) -> Result<SocketAddrV4> {
+        match &self.get(fd)?.proto {
+            Proto::Udp(h) => stack.udp().0.socket(*h).map_err(udp_errno)?.remote().ok_or(Errno::ENOTCONN),
+            Proto::Stream(st) => stream::peer(stack, st),
+        }
+    }
+
+    /// setsockopt(2). Supported, with the value kind each takes:
+    /// - SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_KEEPALIVE (int, nonzero is on);
+    ///   SO_RCVBUF, SO_SNDBUF (int bytes; doubled and clamped as on Linux, see the
+    ///   module docs); SO_RCVTIMEO, SO_SNDTIMEO (a time; zero means none);
+    ///   SO_LINGER (a linger).
+    /// - IPPROTO_IP: IP_TTL (int 1..=255, or -1 for the default).
+    /// - IPPROTO_TCP: TCP_NODELAY (int), stream sockets only.
+    ///
+    /// SO_KEEPALIVE, SO_LINGER, TCP_NODELAY and SO_SNDBUF are stored and take effect
+    /// with TCP.
+    ///
+    /// Errors: EBADF; ENOPROTOOPT for an unknown level or option, or one that is
+    /// read-only (SO_TYPE, SO_ERROR, ...); EINVAL for a value of the wrong kind or
+    /// out of range; EDOM for a timeout that does not fit.
+    pub fn setsockopt(&mut self, stack: &mut Stack, fd: Fd, level: i32, name: i32, val: OptVal) -> Result<()> {
+        let s = self.get_mut(fd)?;
+        let int = || val.as_int().ok_or(Errno::EINVAL);
+        match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => s.opts.reuse_addr = int()? != 0,
+            (SOL_SOCKET, SO_BROADCAST) => s.opts.broadcast = int()? != 0,
+            (SOL_SOCKET, SO_KEEPALIVE) => s.opts.keepalive = int()? != 0,
+            (SOL_SOCKET, SO_RCVBUF) => {
+                // Linux: min_t(u32, val, rmem_max), doubled, at least SOCK_MIN_RCVBUF.
+                let v = (int()? as u32 as usize).min(RMEM_MAX);
+                s.opts.rcvbuf = (v * 2).max(SOCK_MIN_RCVBUF);
+            }
+            (SOL_SOCKET, SO_SNDBUF) => {
+                let v = (int()? as u32 as usize).min(WMEM_MAX);
+                s.opts.sndbuf = (v * 2).max(SOCK_MIN_SNDBUF);
+            }
+            (SOL_SOCKET, SO_RCVTIMEO) | (SOL_SOCKET, SO_SNDTIMEO) => {
+                let t = val.as_time().ok_or(Errno::EINVAL)?;
+                if t.as_secs() > i64::MAX as u64 {
+                    return Err(Errno::EDOM);
+                }
+                let t = (!t.is_zero()).then_some(t);
+                if name == SO_RCVTIMEO {
+                    s.opts.rcvtimeo = t;
+                } else {
+                    s.opts.sndtimeo = t;
+                }
+            }
+            (SOL_SOCKET, SO_LINGER) => s.opts.linger = val.as_linger().ok_or(Errno::EINVAL)?,
+            (IPPROTO_IP, IP_TTL) => {
+                s.opts.ttl = match int()? {
+                    -1 => None,
+                    t @ 1..=255 => Some(t as u8),
+                    _ => return Err(Errno::EINVAL),
+                }
+            }
+            (IPPROTO_TCP, TCP_NODELAY) if s.ty == SockType::Stream => s.opts.nodelay = int()? != 0,
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        let opts = s.opts.clone();
+        match &mut s.proto {
+            Proto::Udp(h) => {
+                let (udp, _) = stack.udp();
+                udp.set_reuse_addr(*h, opts.reuse_addr).map_err(udp_errno)?;
+                udp.set_broadcast(*h, opts.broadcast).map_err(udp_errno)?;
+                udp.set_recv_buffer(*h, opts.rcvbuf).map_err(udp_errno)?;
+                udp.set_ttl(*h, opts.ttl).map_err(udp_errno)?;
+            }
+            Proto::Stream(st) => stream::apply_options(stack, st, &opts),
+        }
+        Ok(())
+    }
+
+    /// getsockopt(2): the options [`SocketTable::setsockopt`] takes, plus SO_TYPE,
+    /// SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN and SO_ERROR (which takes the pending
+    /// error: its errno number, or 0). IP_TTL reads the stack's default when unset.
+    ///
+    /// Errors: EBADF; ENOPROTOOPT for an unknown level or option.
+    pub fn getsockopt(&mut self, stack: &mut Stack, fd: Fd, level: i32, name: i32) -> Result<OptVal> {
+        let s = self.get_mut(fd)?;
+        let int = |v: i32| Ok(OptVal::Int(v));
+        match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => int(s.opts.reuse_addr as i32),
+            (SOL_SOCKET, SO_BROADCAST) => int(s.opts.broadcast as i32),
+            (SOL_SOCKET, SO_KEEPALIVE) => int(s.opts.keepalive as i32),
+            (SOL_SOCKET, SO_RCVBUF) => int(s.opts.rcvbuf as i32),
+            (SOL_SOCKET, SO_SNDBUF) => int(s.opts.sndbuf as i32),
+            (SOL_SOCKET, SO_RCVTIMEO) => Ok(OptVal::Time(s.opts.rcvtimeo.unwrap_or_default())),
+            (SOL_SOCKET, SO_SNDTIMEO) => Ok(OptVal::Time(s.opts.sndtimeo.unwrap_or_default())),
+            (SOL_SOCKET, SO_LINGER) => Ok(OptVal::Linger(s.opts.linger)),
+            (SOL_SOCKET, SO_TYPE) => int(s.ty.raw()),
+            (SOL_SOCKET, SO_PROTOCOL) => int(s.protocol),
+            (SOL_SOCKET, SO_DOMAIN) => int(AF_INET),
+            (SOL_SOCKET, SO_ACCEPTCONN) => int(match &s.proto {
+                Proto::Stream(st) => stream::is_listening(st) as i32,
+                Proto::Udp(_) => 0,
+            }),
+            (SOL_SOCKET, SO_ERROR) => {
+                let e = match &mut s.proto {
+                    Proto::Udp(h) => stack.udp().0.take_error(*h).map_err(udp_errno)?.map(udp_errno),
+                    Proto::Stream(st) => stream::take_error(stack, st),
+                };
+                int(e.map_or(0, |e| e.0))
+            }
+            (IPPROTO_IP, IP_TTL) => int(s.opts.ttl.unwrap_or(stack.config().ttl) as i32),
+            (IPPROTO_TCP, TCP_NODELAY) if s.ty == SockType::Stream => int(s.opts.nodelay as i32),
+            _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+
+    /// fcntl(2): F_GETFL (O_RDWR, plus O_NONBLOCK when set), F_SETFL (O_NONBLOCK in
+    /// `arg` turns nonblocking mode on or off; other flags are ignored), F_GETFD and
+    /// F_SETFD (accepted; descriptors here have no exec to close on).
+    ///
+    /// Errors: EBADF; EINVAL for another command.
+    pub fn fcntl(&mut self, fd: Fd, cmd: i32, arg: i32) -> Result<i32> {
+        let s = self.get_mut(fd)?;
+        match cmd {
+            F_GETFL => Ok(O_RDWR | if s.nonblocking { O_NONBLOCK } else { 0 }),
+            F_SETFL => {
+                s.nonblocking = arg & O_NONBLOCK != 0;
+                Ok(0)
+            }
+            F_GETFD => Ok(FD_CLOEXEC),
+            F_SETFD => Ok(0),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The poll(2) bits `fd` shows for `events` (POLLERR, POLLHUP and POLLNVAL are
+    /// reported whether asked for or not; POLLNVAL for a descriptor that is not open).
+    ///
+    /// A datagram socket is readable with a datagram queued or after SHUT_RD (a read
+    /// returns 0 then), always writable, in error with an error pending, and hung up
+    /// once shut down both ways.
+    pub fn revents(&self, stack: &mut Stack, fd: Fd, events: i16) -> i16 {
+        let Ok(s) = self.get(fd) else { return POLLNVAL };
+        let mut mask = match &s.proto {
+            Proto::Udp(h) => {
+                let Ok(r) = stack.udp().0.readiness(*h) else { return POLLNVAL };
+                let mut m = 0;
+                if r.readable || s.shut_rd {
+                    m |= POLLIN | POLLRDNORM;
+                }
+                if s.shut_rd {
+                    m |= POLLRDHUP;
+                }
+                if r.writable {
+                    m |= POLLOUT | POLLWRNORM;
+                }
+                if r.error {
+                    m |= POLLERR;
+                }
+                m
+            }
+            Proto::Stream(st) => stream::readiness(stack, st),
+        };
+        if s.shut_rd && s.shut_wr {
+            mask |= POLLHUP;
+        }
+        mask & (events | POLLERR | POLLHUP | POLLNVAL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stack::{Config, MacAddr};
+
+    fn stack() -> Stack {
+        Stack::new(Config::new(MacAddr([2, 0, 0, 0, 0, 2]), Ipv4Addr::new(10, 0, 0, 2), 24)).unwrap()
+    }
+
+    #[test]
+    fn socket_argument_errors_are_linux_s() {
+        let mut st = stack();
+        let mut t = SocketTable::new();
+        let mut sock = |d, ty, p| t.socket(&mut st, d, ty, p);
+        assert_eq!(sock(AF_INET6, SOCK_DGRAM, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(sock(AF_UNIX, SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(sock(AF_PACKET, SOCK_RAW, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(sock(-1, SOCK_DGRAM, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(sock(99, SOCK_DGRAM, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(sock(AF_INET, 12, 0), Err(Errno::EINVAL));
+        assert_eq!(sock(AF_INET, SOCK_DGRAM | 0x100, 0), Err(Errno::EINVAL));
+        assert_eq!(sock(AF_INET, SOCK_RAW, 0), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(sock(AF_INET, SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(sock(AF_INET, SOCK_DGRAM, IPPROTO_TCP), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(sock(AF_INET, SOCK_STREAM, IPPROTO_UDP), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(sock(AF_INET, SOCK_DGRAM, -1), Err(Errno::EINVAL));
+        assert_eq!(sock(AF_INET, SOCK_DGRAM, 0), Ok(3));
+        assert_eq!(sock(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP), Ok(4));
+        assert_eq!(sock(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP), Ok(5));
+        assert_eq!(t.fcntl(5, F_GETFL, 0), Ok(O_RDWR | O_NONBLOCK));
+        assert_eq!(t.fcntl(4, F_GETFL, 0), Ok(O_RDWR));
+    }
+
+    #[test]
+    fn descriptors_are_lowest_free_and_bounded() {
+        let mut st = stack();
+        let mut t = SocketTable::new();
+        let fds: Vec<Fd> = (0..MAX_FDS).map(|_| t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap()).collect();
+        assert_eq!(fds[0], FIRST_FD);
+        assert_eq!(t.socket(&mut st, AF_INET, SOCK_DGRAM, 0), Err(Errno::EMFILE));
+        t.close(&mut st, Instant::ZERO, 10).unwrap();
+        assert_eq!(t.close(&mut st, Instant::ZERO, 10), Err(Errno::EBADF));
+        let g = t.generation(11);
+        assert_eq!(t.socket(&mut st, AF_INET, SOCK_DGRAM, 0), Ok(10));
+        assert_eq!(t.generation(11), g);
+        for bad in [-1, 0, 2, FIRST_FD + MAX_FDS as Fd, i32::MAX, i32::MIN] {
+            assert_eq!(t.getsockname(&mut st, bad), Err(Errno::EBADF), "{bad}");
+            assert_eq!(t.revents(&mut st, bad, POLLIN), POLLNVAL);
+        }
+    }
+
+    #[test]
+    fn options_round_trip_with_linux_units() {
+        let mut st = stack();
+        let mut t = SocketTable::new();
+        let fd = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
+        let get = |t: &mut SocketTable, st: &mut Stack, l, n| t.getsockopt(st, fd, l, n).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_TYPE), OptVal::Int(SOCK_DGRAM));
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_PROTOCOL), OptVal::Int(IPPROTO_UDP));
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(DEFAULT_BUF as i32));
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVBUF, 4096.into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(8192));
+        assert_eq!(st.udp().0.socket(t.udp_handle(fd).unwrap()).unwrap().recv_buffer(), 8192);
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVBUF, 1.into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(SOCK_MIN_RCVBUF as i32));
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVBUF, (-1).into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(2 * RMEM_MAX as i32));
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_SNDBUF, 1.into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_SNDBUF), OptVal::Int(SOCK_MIN_SNDBUF as i32));
+        for name in [SO_REUSEADDR, SO_BROADCAST, SO_KEEPALIVE] {
+            assert_eq!(get(&mut t, &mut st, SOL_SOCKET, name), OptVal::Int(0));
+            t.setsockopt(&mut st, fd, SOL_SOCKET, name, 5.into()).unwrap();
+            assert_eq!(get(&mut t, &mut st, SOL_SOCKET, name), OptVal::Int(1));
+        }
+        let h = t.udp_handle(fd).unwrap();
+        assert!(st.udp().0.socket(h).unwrap().broadcast() && st.udp().0.socket(h).unwrap().reuse_addr());
+        let tv = Duration::from_millis(1500);
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVTIMEO, tv.into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVTIMEO), OptVal::Time(tv));
+        assert_eq!(t.wait_params(fd, Direction::Recv).unwrap().timeout, Some(tv));
+        assert_eq!(t.wait_params(fd, Direction::Send).unwrap().timeout, None);
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVTIMEO, Duration::ZERO.into()).unwrap();
+        assert_eq!(t.wait_params(fd, Direction::Recv).unwrap().timeout, None);
+        let l = Linger { l_onoff: 1, l_linger: 5 };
+        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_LINGER, l.into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_LINGER), OptVal::Linger(l));
+        assert_eq!(get(&mut t, &mut st, IPPROTO_IP, IP_TTL), OptVal::Int(64));
+        t.setsockopt(&mut st, fd, IPPROTO_IP, IP_TTL, 7.into()).unwrap();
+        assert_eq!(get(&mut t, &mut st, IPPROTO_IP, IP_TTL), OptVal::Int(7));
+        assert_eq!(t.setsockopt(&mut st, fd, IPPROTO_IP, IP_TTL, 256.into()), Err(Errno::EINVAL));
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_ERROR), OptVal::Int(0));
+
+        // Wrong kinds, unknown and read-only options, and TCP options on UDP.
+        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_LINGER, 1.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVTIMEO, 1.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_REUSEADDR, tv.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_TYPE, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_ERROR, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, 999, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, fd, 999, SO_REUSEADDR, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, fd, IPPROTO_TCP, TCP_NODELAY, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.getsockopt(&mut st, fd, IPPROTO_TCP, TCP_NODELAY), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, 99, SOL_SOCKET, SO_REUSEADDR, 1.into()), Err(Errno::EBADF));
+
+        let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        t.setsockopt(&mut st, s, IPPROTO_TCP, TCP_NODELAY, 1.into()).unwrap();
+        assert_eq!(t.getsockopt(&mut st, s, IPPROTO_TCP, TCP_NODELAY), Ok(OptVal::Int(1)));
+        assert_eq!(t.getsockopt(&mut st, s, SOL_SOCKET, SO_TYPE), Ok(OptVal::Int(SOCK_STREAM)));
+        assert!(t.options(s).unwrap().nodelay);
+    }
+
+    #[test]
+    fn fcntl_sets_and_clears_nonblocking() {
+        let mut st = stack();
+        let mut t = SocketTable::new();
+        let fd = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
+        assert!(!t.wait_params(fd, Direction::Recv).unwrap().nonblocking);
+        let fl = t.fcntl(fd, F_GETFL, 0).unwrap();
+        t.fcntl(fd, F_SETFL, fl | O_NONBLOCK).unwrap();
+        assert!(t.wait_params(fd, Direction::Recv).unwrap().nonblocking);
+        t.fcntl(fd, F_SETFL, 0).unwrap();
+        assert!(!t.wait_params(fd, Direction::Recv).unwrap().nonblocking);
+        assert_eq!(t.fcntl(fd, 999, 0), Err(Errno::EINVAL));
+        assert_eq!(t.fcntl(77, F_GETFL, 0), Err(Errno::EBADF));
+    }
+
+    #[test]
+    fn stream_calls_before_tcp_say_what_linux_says_for_the_state() {
+        let mut st = stack();
+        let mut t = SocketTable::new();
+        let now = Instant::ZERO;
+        let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        let u = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
+        let peer: SocketAddr = "10.0.0.1:80".parse().unwrap();
+        assert_eq!(t.listen(&mut st, u, 5), Err(Errno::EOPNOTSUPP));
+        assert_eq!(t.accept(&mut st, now, u).unwrap_err(), Errno::EOPNOTSUPP);
+        assert_eq!(t.accept(&mut st, now, s).unwrap_err(), Errno::EINVAL);
+        assert_eq!(t.recv(&mut st, now, s, &mut [0; 4], 0), Err(Errno::ENOTCONN));
+        assert_eq!(t.send(&mut st, now, s, b"x", 0), Err(Errno::EPIPE));
+        assert_eq!(t.getpeername(&mut st, s), Err(Errno::ENOTCONN));
+        assert_eq!(t.shutdown(&mut st, now, s, SHUT_WR), Err(Errno::ENOTCONN));
+        assert_eq!(t.revents(&mut st, s, POLLIN | POLLOUT), POLLOUT | POLLHUP);
+        assert_eq!(t.connect(&mut st, now, s, peer), Err(Errno::EOPNOTSUPP));
+        assert_eq!(t.listen(&mut st, s, 5), Err(Errno::EOPNOTSUPP));
+        // Binding works and keeps stream ports apart.
+        t.bind(&mut st, s, "0.0.0.0:8080".parse().unwrap()).unwrap();
+        assert_eq!(t.bind(&mut st, s, "0.0.0.0:8081".parse().unwrap()), Err(Errno::EINVAL));
+        let s2 = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        assert_eq!(t.bind(&mut st, s2, "10.0.0.2:8080".parse().unwrap()), Err(Errno::EADDRINUSE));
+        assert_eq!(t.bind(&mut st, s2, "10.0.0.9:8080".parse().unwrap()), Err(Errno::EADDRNOTAVAIL));
+        // UDP's port 8080 is a different namespace.
+        t.bind(&mut st, u, "0.0.0.0:8080".parse().unwrap()).unwrap();
+        t.bind(&mut st, s2, "0.0.0.0:0".parse().unwrap()).unwrap();
+        let p = t.getsockname(&mut st, s2).unwrap().port();
+        assert!(p >= 49152, "{p}");
+        t.close(&mut st, now, s).unwrap();
+        let s3 = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        t.bind(&mut st, s3, "0.0.0.0:8080".parse().unwrap()).unwrap();
+    }
+}
