@@ -1,13 +1,38 @@
 //! ARP (RFC 826): answering for our address, and resolving next hops with a
 //! bounded cache, a bounded queue per unresolved address, retries and failure.
 //!
-//! STUB: the interface is fixed; the ARP helper replaces the bodies.
+//! State:
+//! - the cache, a `HashMap` keyed by address, bounded by `max_entries`; looking an
+//!   address up does not allocate, so sending to a resolved next hop does not either;
+//! - the unresolved addresses, a short `Vec` bounded by `max_pending`, each with the
+//!   frames held for it. A `Vec` rather than a map so that retries and failures come
+//!   out in a fixed order: a `HashMap` iterates in a per-process random order, and
+//!   the frames we emit must replay identically from the same inputs.
+//!
+//! Policies:
+//! - a full per-address queue drops its OLDEST frame to make room: RFC 1122 section
+//!   2.3.2.2 asks to keep at least the latest, which is also the one a transport
+//!   would retransmit anyway (Linux does the same);
+//! - an entry used in the last [`REFRESH_WINDOW`] of its lifetime is still used, and
+//!   a unicast request is sent to the MAC we know (RFC 1122 section 2.3.2.1, "unicast
+//!   poll"), at most once per `retry_interval`. The answer renews the entry, so busy
+//!   traffic never stalls on a broadcast round trip; without an answer the entry
+//!   expires and the next packet asks again by broadcast.
 
-use crate::buffer::TxQueue;
+use crate::buffer::{TxQueue, ETH_HEADER_LEN};
 use crate::counters::{Counters, DropReason};
-use crate::ethernet::MacAddr;
+use crate::ethernet::{self, MacAddr};
 use crate::time::{Duration, Instant};
+use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType};
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
+
+/// How long before an entry expires its use triggers a refresh. At most half the
+/// lifetime, so that a short lifetime still has a period without refreshes.
+pub const REFRESH_WINDOW: Duration = Duration::from_secs(5);
+
+/// Most cache slots allocated up front; a larger `max_entries` grows on insert.
+const MAX_PREALLOCATED: usize = 4096;
 
 /// ARP limits and timers. Defaults are documented per field.
 #[derive(Clone, Debug)]
@@ -46,53 +71,775 @@ pub struct LinkAddrs {
     pub ip: Ipv4Addr,
 }
 
+/// A resolved address.
+#[derive(Debug)]
+struct Entry {
+    mac: MacAddr,
+    /// Learned or last renewed at `expires - entry_lifetime`; unusable from here on.
+    expires: Instant,
+    /// When we last asked to renew it (None since it was last renewed).
+    refresh_sent: Option<Instant>,
+}
+
+/// An address we are asking about, and the frames waiting for its answer.
+#[derive(Debug)]
+struct Pending {
+    ip: Ipv4Addr,
+    frames: VecDeque<Vec<u8>>,
+    /// Requests sent so far (at least one).
+    requests: u32,
+    next_retry: Instant,
+}
+
 /// The ARP cache and the packets waiting on it.
 #[derive(Debug)]
 pub struct Arp {
     config: ArpConfig,
+    cache: HashMap<Ipv4Addr, Entry>,
+    pending: Vec<Pending>,
+    /// The last MAC seen claiming our address (RFC 5227 section 2.4).
+    conflict: Option<MacAddr>,
 }
 
 impl Arp {
     pub fn new(config: ArpConfig) -> Arp {
-        Arp { config }
+        let cache = HashMap::with_capacity(config.max_entries.min(MAX_PREALLOCATED));
+        let pending = Vec::with_capacity(config.max_pending.min(MAX_PREALLOCATED));
+        Arp { config, cache, pending, conflict: None }
     }
 
     /// Handles an inbound ARP packet (`payload` is the frame after the Ethernet
     /// header). Answers requests for our address and learns the sender's mapping
     /// (RFC 826 "Packet Reception"). On `Err` the caller counts the drop.
     pub fn input(&mut self, now: Instant, me: LinkAddrs, payload: &[u8], tx: &mut TxQueue, counters: &mut Counters) -> Result<(), DropReason> {
-        let _ = (now, me, payload, tx, counters, &self.config);
-        Err(DropReason::ArpUnsupported)
+        let slice = ArpPacketSlice::from_slice(payload).map_err(|_| DropReason::ArpMalformed)?;
+        // RFC 826: only the hardware and protocol types we speak (Ethernet, IPv4).
+        let packet = slice.to_packet().try_eth_ipv4().map_err(|_| DropReason::ArpUnsupported)?;
+        // Other opcodes (RARP, InARP) belong to other protocols. RFC 826 would merge
+        // before looking at the opcode; we neither answer nor learn from them.
+        let is_request = match packet.operation {
+            ArpOperation::REQUEST => true,
+            ArpOperation::REPLY => false,
+            _ => return Err(DropReason::ArpUnsupported),
+        };
+        let sender_mac = MacAddr(packet.sender_mac);
+        let sender_ip = packet.sender_ipv4_addr();
+        // No host has a group or zero MAC, or a broadcast or multicast IP: caching
+        // such a claim would send our unicast traffic to everyone or to no one.
+        if sender_mac.is_multicast() || sender_mac == MacAddr::ZERO || sender_ip.is_broadcast() || sender_ip.is_multicast() {
+            return Err(DropReason::ArpMalformed);
+        }
+        // Our own MAC as sender: our own packet looped back. Never cache ourselves.
+        if sender_mac == me.mac {
+            return Err(DropReason::ArpMalformed);
+        }
+        // Another host using our address (RFC 5227 section 2.4): remember it, so
+        // that `tapstack up` can refuse an address that is already in use.
+        if sender_ip == me.ip {
+            self.conflict = Some(sender_mac);
+            return Err(DropReason::ArpAddressConflict);
+        }
+        let for_us = packet.target_ipv4_addr() == me.ip;
+        // RFC 5227 section 2.1.1: a probe has sender IP 0.0.0.0. It is answered
+        // (that is how its sender learns the address is taken) but teaches nothing.
+        if !sender_ip.is_unspecified() {
+            // RFC 826: update the sender's mapping if we hold it ("merge"), and add
+            // it only if the packet is for us (a host asking us will likely be talked to).
+            self.merge(now, me, sender_ip, sender_mac, for_us, tx);
+        }
+        if !for_us {
+            return Err(DropReason::ArpNotForUs);
+        }
+        if !is_request {
+            counters.arp.rx_replies += 1;
+            return Ok(());
+        }
+        counters.arp.rx_requests += 1;
+        // RFC 826: swap sender and target, fill in our MAC, send it back to the asker.
+        let reply = ArpEthIpv4Packet {
+            operation: ArpOperation::REPLY,
+            sender_mac: me.mac.0,
+            sender_ipv4: me.ip.octets(),
+            target_mac: packet.sender_mac,
+            target_ipv4: packet.sender_ipv4,
+        };
+        emit(tx, me.mac, sender_mac, &reply);
+        counters.arp.tx_replies += 1;
+        Ok(())
     }
 
     /// Sends `frame` (an IPv4 packet behind 14 reserved bytes) to `next_hop` on the
     /// link: fills in the Ethernet header and queues it on `tx` if the MAC is known;
     /// otherwise holds it and asks. Drops are counted here.
-    pub fn send(&mut self, now: Instant, me: LinkAddrs, next_hop: Ipv4Addr, frame: Vec<u8>, tx: &mut TxQueue, counters: &mut Counters) {
-        let _ = (now, me, next_hop, counters);
-        tx.recycle(frame);
+    pub fn send(&mut self, now: Instant, me: LinkAddrs, next_hop: Ipv4Addr, mut frame: Vec<u8>, tx: &mut TxQueue, counters: &mut Counters) {
+        debug_assert!(frame.len() >= ETH_HEADER_LEN, "frames reserve room for the Ethernet header");
+        let window = REFRESH_WINDOW.min(self.config.entry_lifetime / 2);
+        if let Some(entry) = self.cache.get_mut(&next_hop) {
+            if now < entry.expires {
+                let mac = entry.mac;
+                ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
+                tx.push(frame);
+                // RFC 1122 section 2.3.2.1: renew an entry in use by asking its
+                // owner directly, before it times out, rate-limited per address.
+                let near_end = now + window >= entry.expires;
+                let may_ask = entry.refresh_sent.is_none_or(|t| now >= t + self.config.retry_interval);
+                if near_end && may_ask {
+                    entry.refresh_sent = Some(now);
+                    send_request(me, next_hop, mac, tx, counters);
+                }
+                return;
+            }
+            // Expired and not yet collected by `poll`.
+            self.cache.remove(&next_hop);
+            counters.arp.expired += 1;
+        }
+        self.hold(now, me, next_hop, frame, tx, counters);
     }
 
     /// Retries requests, expires entries, and fails addresses that never answered:
     /// each packet held for them is counted as dropped and handed to `failed`
     /// (so the stack can report "host unreachable" upward), then recycled by the caller.
     pub fn poll(&mut self, now: Instant, me: LinkAddrs, tx: &mut TxQueue, counters: &mut Counters, failed: &mut dyn FnMut(Vec<u8>)) {
-        let _ = (now, me, tx, counters, failed);
+        let before = self.cache.len();
+        self.cache.retain(|_, e| now < e.expires);
+        counters.arp.expired += (before - self.cache.len()) as u64;
+
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &mut self.pending[i];
+            if now < p.next_retry {
+                i += 1;
+            } else if p.requests < self.config.max_requests {
+                // RFC 1122 section 2.3.2.1: at most one request per second per
+                // address (the default retry interval).
+                p.requests += 1;
+                p.next_retry = now + self.config.retry_interval;
+                send_request(me, p.ip, MacAddr::BROADCAST, tx, counters);
+                i += 1;
+            } else {
+                let p = self.pending.remove(i);
+                counters.arp.resolution_failures += 1;
+                for frame in p.frames {
+                    counters.drops.add(DropReason::ArpResolutionFailed);
+                    failed(frame);
+                }
+            }
+        }
     }
 
     /// When [`Arp::poll`] next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        None
+        let expiries = self.cache.values().map(|e| e.expires);
+        let retries = self.pending.iter().map(|p| p.next_retry);
+        expiries.chain(retries).min()
+    }
+
+    /// The MAC of another host seen claiming our address, if any (RFC 5227 section 2.4).
+    pub fn address_conflict(&self) -> Option<MacAddr> {
+        self.conflict
     }
 
     /// Sends a gratuitous ARP announcing our mapping (at start-up).
     pub fn announce(&mut self, now: Instant, me: LinkAddrs, tx: &mut TxQueue, counters: &mut Counters) {
-        let _ = (now, me, tx, counters);
+        let _ = now;
+        // RFC 5227 sections 2.3 and 3: an announcement is a broadcast request with
+        // our address as both sender and target; RFC 826 caches holding us update
+        // on it. (RFC 5227 sends two, 2 s apart; the interface asks for one.)
+        send_request(me, me.ip, MacAddr::BROADCAST, tx, counters);
     }
 
     /// The MAC of `ip` if the cache holds a valid entry.
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
-        let _ = (now, ip);
-        None
+        self.cache.get(&ip).filter(|e| now < e.expires).map(|e| e.mac)
+    }
+
+    /// The cache's entries as (address, MAC, expiry), in no particular order; an
+    /// entry past its expiry is still listed until [`Arp::poll`] removes it.
+    pub fn entries(&self) -> impl Iterator<Item = (Ipv4Addr, MacAddr, Instant)> + '_ {
+        self.cache.iter().map(|(ip, e)| (*ip, e.mac, e.expires))
+    }
+
+    /// The addresses being resolved, with how many frames wait on each, oldest first.
+    pub fn pending(&self) -> impl Iterator<Item = (Ipv4Addr, usize)> + '_ {
+        self.pending.iter().map(|p| (p.ip, p.frames.len()))
+    }
+
+    /// RFC 826 "merge": renews `ip`'s mapping if we hold it, resolved or pending, and
+    /// adds it only if `create`. Frames held for it leave now, oldest first.
+    fn merge(&mut self, now: Instant, me: LinkAddrs, ip: Ipv4Addr, mac: MacAddr, create: bool, tx: &mut TxQueue) {
+        let pending = self.pending.iter().position(|p| p.ip == ip);
+        let entry = Entry { mac, expires: now + self.config.entry_lifetime, refresh_sent: None };
+        if let Some(e) = self.cache.get_mut(&ip) {
+            *e = entry;
+        } else if create || pending.is_some() {
+            self.insert(ip, entry);
+        }
+        if let Some(i) = pending {
+            for mut frame in self.pending.remove(i).frames {
+                ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
+                tx.push(frame);
+            }
+        }
+    }
+
+    /// Adds an address not in the cache, evicting the least recently renewed
+    /// entry (the likeliest to be stale) if the cache is full.
+    fn insert(&mut self, ip: Ipv4Addr, entry: Entry) {
+        if self.config.max_entries == 0 {
+            return;
+        }
+        if self.cache.len() >= self.config.max_entries {
+            // Ties broken by address so that the choice does not depend on hash order.
+            let oldest = self.cache.iter().min_by_key(|(ip, e)| (e.expires, **ip)).map(|(ip, _)| *ip);
+            if let Some(oldest) = oldest {
+                self.cache.remove(&oldest);
+            }
+        }
+        self.cache.insert(ip, entry);
+    }
+
+    /// Holds `frame` until `next_hop` answers, asking it if we are not already.
+    fn hold(&mut self, now: Instant, me: LinkAddrs, next_hop: Ipv4Addr, frame: Vec<u8>, tx: &mut TxQueue, counters: &mut Counters) {
+        let limit = self.config.max_queued_per_addr;
+        let i = match self.pending.iter().position(|p| p.ip == next_hop) {
+            Some(i) => i,
+            None if self.pending.len() >= self.config.max_pending => {
+                counters.drops.add(DropReason::ArpQueueFull);
+                tx.recycle(frame);
+                return;
+            }
+            None => {
+                let frames = VecDeque::with_capacity(limit.min(MAX_PREALLOCATED));
+                self.pending.push(Pending { ip: next_hop, frames, requests: 1, next_retry: now + self.config.retry_interval });
+                send_request(me, next_hop, MacAddr::BROADCAST, tx, counters);
+                self.pending.len() - 1
+            }
+        };
+        let frames = &mut self.pending[i].frames;
+        frames.push_back(frame);
+        counters.arp.queued += 1;
+        // Drop the oldest (RFC 1122 section 2.3.2.2: keep at least the latest).
+        while frames.len() > limit {
+            if let Some(old) = frames.pop_front() {
+                counters.drops.add(DropReason::ArpQueueFull);
+                tx.recycle(old);
+            }
+        }
+    }
+}
+
+/// Sends a request for `target` to `dst` (broadcast, or the known MAC for a refresh).
+fn send_request(me: LinkAddrs, target: Ipv4Addr, dst: MacAddr, tx: &mut TxQueue, counters: &mut Counters) {
+    // The target hardware address is what a request asks for, so RFC 826 leaves
+    // it open; RFC 5227 section 2.1.1 says it SHOULD be zero.
+    let request = ArpEthIpv4Packet {
+        operation: ArpOperation::REQUEST,
+        sender_mac: me.mac.0,
+        sender_ipv4: me.ip.octets(),
+        target_mac: [0; 6],
+        target_ipv4: target.octets(),
+    };
+    emit(tx, me.mac, dst, &request);
+    counters.arp.tx_requests += 1;
+}
+
+/// Queues an ARP packet in an Ethernet frame from `src` to `dst`. It is 42 bytes,
+/// not padded to Ethernet's 60-byte minimum: a NIC pads on transmit, and the kernel
+/// takes short frames from a TAP device as they are.
+fn emit(tx: &mut TxQueue, src: MacAddr, dst: MacAddr, packet: &ArpEthIpv4Packet) {
+    let mut frame = tx.alloc();
+    frame.resize(ETH_HEADER_LEN, 0);
+    ethernet::write_header(&mut frame, src, dst, EtherType::ARP);
+    frame.extend_from_slice(&packet.to_bytes());
+    tx.push(frame);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{ArpHardwareId, Ethernet2Header};
+
+    const ME: LinkAddrs = LinkAddrs { mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]), ip: Ipv4Addr::new(10, 0, 0, 1) };
+    const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+    const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const OTHER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+
+    fn t(millis: u64) -> Instant {
+        Instant::from_millis(millis)
+    }
+
+    fn arp_bytes(op: ArpOperation, sender: (MacAddr, Ipv4Addr), target: (MacAddr, Ipv4Addr)) -> [u8; 28] {
+        ArpEthIpv4Packet {
+            operation: op,
+            sender_mac: sender.0 .0,
+            sender_ipv4: sender.1.octets(),
+            target_mac: target.0 .0,
+            target_ipv4: target.1.octets(),
+        }
+        .to_bytes()
+    }
+
+    fn request(sender: (MacAddr, Ipv4Addr), target_ip: Ipv4Addr) -> [u8; 28] {
+        arp_bytes(ArpOperation::REQUEST, sender, (MacAddr::ZERO, target_ip))
+    }
+
+    fn reply_to_me(sender: (MacAddr, Ipv4Addr)) -> [u8; 28] {
+        arp_bytes(ArpOperation::REPLY, sender, (ME.mac, ME.ip))
+    }
+
+    /// An outgoing IPv4 frame as the IP layer hands it to ARP: 14 reserved bytes,
+    /// then a body tagged with `tag` so frames can be told apart.
+    fn ip_frame(tx: &mut TxQueue, tag: u8) -> Vec<u8> {
+        let mut f = tx.alloc();
+        f.resize(ETH_HEADER_LEN, 0);
+        f.extend_from_slice(&[tag; 20]);
+        f
+    }
+
+    fn drain(tx: &mut TxQueue) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| tx.pop()).collect()
+    }
+
+    fn eth(frame: &[u8]) -> Ethernet2Header {
+        Ethernet2Header::from_slice(frame).unwrap().0
+    }
+
+    /// Parses an ARP frame we sent, checking the parts every one of them shares.
+    fn parse_arp(frame: &[u8]) -> (Ethernet2Header, ArpEthIpv4Packet) {
+        assert_eq!(frame.len(), ETH_HEADER_LEN + ArpEthIpv4Packet::LEN);
+        let h = eth(frame);
+        assert_eq!(h.source, ME.mac.0);
+        assert_eq!(h.ether_type, EtherType::ARP);
+        let slice = ArpPacketSlice::from_slice(&frame[ETH_HEADER_LEN..]).unwrap();
+        assert_eq!(slice.hw_addr_type(), ArpHardwareId::ETHERNET);
+        assert_eq!(slice.proto_addr_type(), EtherType::IPV4);
+        assert_eq!(slice.hw_addr_size(), 6);
+        assert_eq!(slice.proto_addr_size(), 4);
+        (h, slice.to_packet().try_eth_ipv4().unwrap())
+    }
+
+    /// Checks `frame` is a broadcast request from us for `target`.
+    fn assert_broadcast_request(frame: &[u8], target: Ipv4Addr) {
+        let (h, p) = parse_arp(frame);
+        assert_eq!(h.destination, [0xff; 6]);
+        assert_eq!(p.operation, ArpOperation::REQUEST);
+        assert_eq!((p.sender_mac, p.sender_ipv4_addr()), (ME.mac.0, ME.ip));
+        assert_eq!((p.target_mac, p.target_ipv4_addr()), ([0; 6], target));
+    }
+
+    /// Checks `frame` is a data frame from us to `dst` carrying body `tag`.
+    fn assert_ip_frame(frame: &[u8], dst: MacAddr, tag: u8) {
+        let h = eth(frame);
+        assert_eq!((h.source, h.destination, h.ether_type), (ME.mac.0, dst.0, EtherType::IPV4));
+        assert_eq!(&frame[ETH_HEADER_LEN..], &[tag; 20]);
+    }
+
+    fn setup(config: ArpConfig) -> (Arp, TxQueue, Counters) {
+        (Arp::new(config), TxQueue::new(), Counters::default())
+    }
+
+    fn no_failures(_: Vec<u8>) {
+        panic!("nothing should fail here");
+    }
+
+    #[test]
+    fn replies_to_a_request_for_us_and_learns_the_sender() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let req = request((PEER_MAC, PEER_IP), ME.ip);
+        assert_eq!(arp.input(t(1000), ME, &req, &mut tx, &mut c), Ok(()));
+
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        let (h, p) = parse_arp(&out[0]);
+        assert_eq!(h.destination, PEER_MAC.0, "replies are unicast to the asker");
+        assert_eq!(p.operation, ArpOperation::REPLY);
+        assert_eq!(p.sender_mac, ME.mac.0);
+        assert_eq!(p.sender_ipv4_addr(), ME.ip);
+        assert_eq!(p.target_mac, PEER_MAC.0);
+        assert_eq!(p.target_ipv4_addr(), PEER_IP);
+        // The raw bytes too, in case parsing and writing agree on a mistake.
+        assert_eq!(&out[0][14..22], &[0, 1, 8, 0, 6, 4, 0, 2]);
+
+        assert_eq!((c.arp.rx_requests, c.arp.tx_replies, c.arp.rx_replies, c.arp.tx_requests), (1, 1, 0, 0));
+        assert_eq!(arp.lookup(t(1000), PEER_IP), Some(PEER_MAC));
+        assert_eq!(arp.entries().collect::<Vec<_>>(), vec![(PEER_IP, PEER_MAC, t(61_000))]);
+    }
+
+    #[test]
+    fn ignores_a_request_for_another_address() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let req = request((PEER_MAC, PEER_IP), OTHER_IP);
+        assert_eq!(arp.input(t(0), ME, &req, &mut tx, &mut c), Err(DropReason::ArpNotForUs));
+        assert!(tx.is_empty());
+        assert_eq!(arp.lookup(t(0), PEER_IP), None, "only learn from packets aimed at us");
+        assert_eq!(c.arp, Default::default());
+        assert_eq!(c.drops.total(), 0, "the caller counts the drop");
+    }
+
+    #[test]
+    fn a_packet_for_another_address_still_updates_a_known_sender() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        arp.input(t(0), ME, &request((PEER_MAC, PEER_IP), ME.ip), &mut tx, &mut c).unwrap();
+        drain(&mut tx);
+        // The peer's NIC changed, and it announces itself (RFC 5227 section 3).
+        let new_mac = MacAddr([0x02, 0, 0, 0, 0, 0x22]);
+        let announcement = request((new_mac, PEER_IP), PEER_IP);
+        assert_eq!(arp.input(t(10_000), ME, &announcement, &mut tx, &mut c), Err(DropReason::ArpNotForUs));
+        assert!(tx.is_empty());
+        assert_eq!(arp.entries().collect::<Vec<_>>(), vec![(PEER_IP, new_mac, t(70_000))]);
+    }
+
+    #[test]
+    fn answers_a_probe_without_learning() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let probe = request((PEER_MAC, Ipv4Addr::UNSPECIFIED), ME.ip);
+        assert_eq!(arp.input(t(0), ME, &probe, &mut tx, &mut c), Ok(()));
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        let (h, p) = parse_arp(&out[0]);
+        assert_eq!(h.destination, PEER_MAC.0);
+        assert_eq!(p.operation, ArpOperation::REPLY);
+        assert_eq!((p.target_mac, p.target_ipv4_addr()), (PEER_MAC.0, Ipv4Addr::UNSPECIFIED));
+        assert_eq!(arp.entries().count(), 0);
+    }
+
+    #[test]
+    fn rejects_bogus_senders() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let cases = [
+            (MacAddr::BROADCAST, PEER_IP),
+            (MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]), PEER_IP),
+            (MacAddr::ZERO, PEER_IP),
+            (PEER_MAC, Ipv4Addr::BROADCAST),
+            (PEER_MAC, Ipv4Addr::new(224, 0, 0, 1)),
+            (PEER_MAC, ME.ip),
+            (ME.mac, PEER_IP),
+        ];
+        for sender in cases {
+            let want = if sender == (PEER_MAC, ME.ip) { DropReason::ArpAddressConflict } else { DropReason::ArpMalformed };
+            assert_eq!(arp.input(t(0), ME, &request(sender, ME.ip), &mut tx, &mut c), Err(want), "{sender:?}");
+            assert_eq!(arp.input(t(0), ME, &reply_to_me(sender), &mut tx, &mut c), Err(want), "{sender:?}");
+        }
+        assert_eq!(arp.address_conflict(), Some(PEER_MAC));
+        assert!(tx.is_empty());
+        assert_eq!(arp.entries().count(), 0);
+        assert_eq!(c.arp, Default::default());
+    }
+
+    #[test]
+    fn rejects_other_types_and_truncated_packets() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let good = request((PEER_MAC, PEER_IP), ME.ip);
+        let mut v = good;
+        v[1] = 6; // IEEE 802 hardware
+        assert_eq!(arp.input(t(0), ME, &v, &mut tx, &mut c), Err(DropReason::ArpUnsupported));
+        let mut v = good;
+        v[2..4].copy_from_slice(&[0x86, 0xdd]); // IPv6
+        assert_eq!(arp.input(t(0), ME, &v, &mut tx, &mut c), Err(DropReason::ArpUnsupported));
+        let mut v = good;
+        v[5] = 3; // 3-byte protocol addresses: still 8 + 12 + 6 = 26 bytes, so it parses
+        assert_eq!(arp.input(t(0), ME, &v, &mut tx, &mut c), Err(DropReason::ArpUnsupported));
+        let mut v = good;
+        v[7] = 3; // RARP request
+        assert_eq!(arp.input(t(0), ME, &v, &mut tx, &mut c), Err(DropReason::ArpUnsupported));
+        for len in [0, 7, 8, 27] {
+            assert_eq!(arp.input(t(0), ME, &good[..len], &mut tx, &mut c), Err(DropReason::ArpMalformed), "{len} bytes");
+        }
+        // Trailing bytes (Ethernet padding) are fine.
+        let mut padded = good.to_vec();
+        padded.extend_from_slice(&[0; 18]);
+        assert_eq!(arp.input(t(0), ME, &padded, &mut tx, &mut c), Ok(()));
+        assert_eq!(drain(&mut tx).len(), 1);
+        assert_eq!(arp.lookup(t(0), PEER_IP), Some(PEER_MAC));
+    }
+
+    #[test]
+    fn queues_then_flushes_in_order_on_reply() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        for tag in 1..=3 {
+            let f = ip_frame(&mut tx, tag);
+            arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        }
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1, "one request however many frames wait");
+        assert_broadcast_request(&out[0], PEER_IP);
+        assert_eq!((c.arp.queued, c.arp.tx_requests), (3, 1));
+        assert_eq!(arp.pending().collect::<Vec<_>>(), vec![(PEER_IP, 3)]);
+        assert_eq!(arp.poll_at(), Some(t(1000)));
+
+        assert_eq!(arp.input(t(300), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c), Ok(()));
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 3);
+        for (frame, tag) in out.iter().zip(1..=3) {
+            assert_ip_frame(frame, PEER_MAC, tag);
+        }
+        assert_eq!(c.arp.rx_replies, 1);
+        assert_eq!(arp.pending().count(), 0);
+        assert_eq!(arp.poll_at(), Some(t(60_300)), "only the entry's expiry is left");
+
+        // Resolved: straight out, no request.
+        let f = ip_frame(&mut tx, 4);
+        arp.send(t(400), ME, PEER_IP, f, &mut tx, &mut c);
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        assert_ip_frame(&out[0], PEER_MAC, 4);
+        assert_eq!((c.arp.queued, c.arp.tx_requests, c.drops.total()), (3, 1, 0));
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_queued_per_addr: 2, ..Default::default() });
+        for tag in 1..=5 {
+            let f = ip_frame(&mut tx, tag);
+            arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        }
+        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 3);
+        assert_eq!(arp.pending().collect::<Vec<_>>(), vec![(PEER_IP, 2)]);
+        drain(&mut tx);
+        arp.input(t(10), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c).unwrap();
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 2);
+        assert_ip_frame(&out[0], PEER_MAC, 4);
+        assert_ip_frame(&out[1], PEER_MAC, 5);
+    }
+
+    #[test]
+    fn pending_addresses_are_bounded() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_pending: 2, ..Default::default() });
+        for (i, last) in [2u8, 3, 4].into_iter().enumerate() {
+            let f = ip_frame(&mut tx, i as u8);
+            arp.send(t(0), ME, Ipv4Addr::new(10, 0, 0, last), f, &mut tx, &mut c);
+        }
+        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 1);
+        assert_eq!((c.arp.queued, c.arp.tx_requests), (2, 2));
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 2, "no request for the address that did not fit");
+        assert_broadcast_request(&out[0], Ipv4Addr::new(10, 0, 0, 2));
+        assert_broadcast_request(&out[1], Ipv4Addr::new(10, 0, 0, 3));
+        // The third address still gets through once a slot frees up.
+        arp.input(t(10), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c).unwrap();
+        drain(&mut tx);
+        let f = ip_frame(&mut tx, 9);
+        arp.send(t(20), ME, Ipv4Addr::new(10, 0, 0, 4), f, &mut tx, &mut c);
+        assert_broadcast_request(&drain(&mut tx)[0], Ipv4Addr::new(10, 0, 0, 4));
+    }
+
+    #[test]
+    fn retries_every_interval_then_fails() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let start = 5_000;
+        for tag in [7, 8] {
+            let f = ip_frame(&mut tx, tag);
+            arp.send(t(start), ME, PEER_IP, f, &mut tx, &mut c);
+        }
+        let mut failed = Vec::new();
+        let mut requests_at = Vec::new();
+        // Poll every 100 ms for 5 s and note when requests go out.
+        for ms in (start..=start + 5_000).step_by(100) {
+            arp.poll(t(ms), ME, &mut tx, &mut c, &mut |f| failed.push((ms, f)));
+            for frame in drain(&mut tx) {
+                assert_broadcast_request(&frame, PEER_IP);
+                requests_at.push(ms);
+            }
+        }
+        // The first request left with the first frame, before the loop's first poll.
+        assert_eq!(requests_at, vec![start, start + 1000, start + 2000]);
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[0].0, start + 3000, "fails one interval after the last request");
+        assert_eq!(&failed[0].1[ETH_HEADER_LEN..], &[7; 20]);
+        assert_eq!(&failed[1].1[ETH_HEADER_LEN..], &[8; 20]);
+        assert_eq!(c.arp.resolution_failures, 1);
+        assert_eq!(c.arp.tx_requests, 3);
+        assert_eq!(c.drops.get(DropReason::ArpResolutionFailed), 2);
+        assert_eq!(arp.pending().count(), 0);
+        assert_eq!(arp.poll_at(), None);
+    }
+
+    #[test]
+    fn poll_at_tracks_the_next_retry() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        assert_eq!(arp.poll_at(), None);
+        let f = ip_frame(&mut tx, 1);
+        arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        assert_eq!(arp.poll_at(), Some(t(1000)));
+        arp.poll(t(999), ME, &mut tx, &mut c, &mut no_failures);
+        assert_eq!(c.arp.tx_requests, 1, "not before the interval");
+        // Late polls retry one interval after the late retry, not in a burst.
+        arp.poll(t(1500), ME, &mut tx, &mut c, &mut no_failures);
+        assert_eq!(c.arp.tx_requests, 2);
+        assert_eq!(arp.poll_at(), Some(t(2500)));
+    }
+
+    #[test]
+    fn entries_expire() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        arp.input(t(0), ME, &request((PEER_MAC, PEER_IP), ME.ip), &mut tx, &mut c).unwrap();
+        assert_eq!(arp.poll_at(), Some(t(60_000)));
+        arp.poll(t(59_999), ME, &mut tx, &mut c, &mut no_failures);
+        assert_eq!(arp.lookup(t(59_999), PEER_IP), Some(PEER_MAC));
+        assert_eq!(arp.lookup(t(60_000), PEER_IP), None, "lookups do not wait for poll");
+        arp.poll(t(60_000), ME, &mut tx, &mut c, &mut no_failures);
+        assert_eq!(arp.entries().count(), 0);
+        assert_eq!(c.arp.expired, 1);
+        assert_eq!(arp.poll_at(), None);
+    }
+
+    #[test]
+    fn sending_to_an_expired_entry_asks_again() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        arp.input(t(0), ME, &request((PEER_MAC, PEER_IP), ME.ip), &mut tx, &mut c).unwrap();
+        drain(&mut tx);
+        // No poll in between: send itself notices.
+        let f = ip_frame(&mut tx, 1);
+        arp.send(t(61_000), ME, PEER_IP, f, &mut tx, &mut c);
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        assert_broadcast_request(&out[0], PEER_IP);
+        assert_eq!((c.arp.expired, c.arp.queued), (1, 1));
+    }
+
+    #[test]
+    fn an_entry_in_use_is_refreshed_before_it_expires() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        arp.input(t(0), ME, &request((PEER_MAC, PEER_IP), ME.ip), &mut tx, &mut c).unwrap();
+        drain(&mut tx);
+        fn send(arp: &mut Arp, tx: &mut TxQueue, c: &mut Counters, ms: u64) -> Vec<Vec<u8>> {
+            let f = ip_frame(tx, 1);
+            arp.send(t(ms), ME, PEER_IP, f, tx, c);
+            drain(tx)
+        }
+        // Well within its lifetime: just the frame.
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 30_000).len(), 1);
+        // In the last 5 s: the frame still goes out on the old mapping, and a
+        // unicast request asks the peer to confirm it.
+        let out = send(&mut arp, &mut tx, &mut c, 56_000);
+        assert_eq!(out.len(), 2);
+        assert_ip_frame(&out[0], PEER_MAC, 1);
+        let (h, p) = parse_arp(&out[1]);
+        assert_eq!(h.destination, PEER_MAC.0, "a refresh is unicast to the known MAC");
+        assert_eq!(p.operation, ArpOperation::REQUEST);
+        assert_eq!(p.target_ipv4_addr(), PEER_IP);
+        // At most one request per retry interval.
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 56_500).len(), 1);
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 57_000).len(), 2);
+        assert_eq!(c.arp.tx_requests, 2);
+        // The answer renews the entry.
+        arp.input(t(57_100), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c).unwrap();
+        assert_eq!(arp.lookup(t(100_000), PEER_IP), Some(PEER_MAC));
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 100_000).len(), 1, "fresh again");
+        arp.poll(t(100_000), ME, &mut tx, &mut c, &mut no_failures);
+        assert_eq!((c.arp.expired, c.arp.queued), (0, 0));
+    }
+
+    #[test]
+    fn a_full_cache_evicts_the_least_recently_renewed() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_entries: 2, ..Default::default() });
+        let host = |n: u8| (MacAddr([0x02, 0, 0, 0, 1, n]), Ipv4Addr::new(10, 0, 1, n));
+        arp.input(t(1000), ME, &request(host(1), ME.ip), &mut tx, &mut c).unwrap();
+        arp.input(t(2000), ME, &request(host(2), ME.ip), &mut tx, &mut c).unwrap();
+        // Host 1 speaks again, so host 2 is now the stalest.
+        arp.input(t(3000), ME, &request(host(1), ME.ip), &mut tx, &mut c).unwrap();
+        arp.input(t(4000), ME, &request(host(3), ME.ip), &mut tx, &mut c).unwrap();
+        let mut entries: Vec<_> = arp.entries().collect();
+        entries.sort();
+        assert_eq!(entries, vec![(host(1).1, host(1).0, t(63_000)), (host(3).1, host(3).0, t(64_000))]);
+        assert_eq!(c.arp.expired, 0, "an eviction is not an expiry");
+    }
+
+    #[test]
+    fn announce_is_a_gratuitous_broadcast_request() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        arp.announce(t(0), ME, &mut tx, &mut c);
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        let (h, p) = parse_arp(&out[0]);
+        assert_eq!(h.destination, [0xff; 6]);
+        assert_eq!(p.operation, ArpOperation::REQUEST);
+        assert_eq!((p.sender_mac, p.sender_ipv4_addr()), (ME.mac.0, ME.ip));
+        assert_eq!((p.target_mac, p.target_ipv4_addr()), ([0; 6], ME.ip));
+        assert_eq!(c.arp.tx_requests, 1);
+        assert_eq!(arp.poll_at(), None, "an announcement waits for nothing");
+    }
+
+    #[test]
+    fn a_pending_host_is_resolved_by_any_packet_from_it() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let f = ip_frame(&mut tx, 1);
+        arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        drain(&mut tx);
+        // Its own announcement is not for us, but it answers our question.
+        let announcement = request((PEER_MAC, PEER_IP), PEER_IP);
+        assert_eq!(arp.input(t(10), ME, &announcement, &mut tx, &mut c), Err(DropReason::ArpNotForUs));
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 1);
+        assert_ip_frame(&out[0], PEER_MAC, 1);
+        assert_eq!(arp.lookup(t(10), PEER_IP), Some(PEER_MAC));
+        assert_eq!(arp.poll_at(), Some(t(60_010)), "no retry left");
+    }
+
+    /// Random and mutated packets, interleaved with traffic and timers, never
+    /// panic, keep every bound, only ever emit well-formed frames, and account
+    /// for every frame handed to `send`.
+    #[test]
+    fn garbage_never_panics_and_every_frame_is_accounted_for() {
+        use rand::rngs::ChaCha8Rng;
+        use rand::{RngExt, SeedableRng};
+
+        let config = ArpConfig { max_entries: 8, max_pending: 4, max_queued_per_addr: 2, ..Default::default() };
+        let (mut arp, mut tx, mut c) = setup(config);
+        let mut rng = ChaCha8Rng::seed_from_u64(826);
+        let seeds = [
+            request((PEER_MAC, PEER_IP), ME.ip),
+            reply_to_me((PEER_MAC, PEER_IP)),
+            request((PEER_MAC, Ipv4Addr::UNSPECIFIED), ME.ip),
+            request((PEER_MAC, PEER_IP), OTHER_IP),
+        ];
+        let mut outcomes: HashMap<Result<(), DropReason>, u32> = HashMap::new();
+        let (mut now, mut sent, mut delivered, mut failed) = (0u64, 0u64, 0u64, 0u64);
+        for i in 0..20_000u32 {
+            let bytes: Vec<u8> = if i % 4 == 0 {
+                let len = rng.random_range(0..64);
+                (0..len).map(|_| rng.random::<u8>()).collect()
+            } else {
+                let mut v = seeds[rng.random_range(0..seeds.len())].to_vec();
+                for _ in 0..rng.random_range(1..4) {
+                    let at = rng.random_range(0..v.len());
+                    v[at] = rng.random();
+                }
+                if rng.random_range(0..8) == 0 {
+                    v.truncate(rng.random_range(0..v.len()));
+                }
+                v
+            };
+            *outcomes.entry(arp.input(t(now), ME, &bytes, &mut tx, &mut c)).or_default() += 1;
+            if i % 8 == 0 {
+                let f = ip_frame(&mut tx, 0xab);
+                arp.send(t(now), ME, Ipv4Addr::new(10, 0, 0, rng.random_range(2..7)), f, &mut tx, &mut c);
+                sent += 1;
+            }
+            if i % 64 == 0 {
+                now += rng.random_range(0..3000);
+                arp.poll(t(now), ME, &mut tx, &mut c, &mut |_| failed += 1);
+            }
+            for frame in drain(&mut tx) {
+                if eth(&frame).ether_type == EtherType::ARP {
+                    parse_arp(&frame);
+                } else {
+                    assert_eq!(&frame[ETH_HEADER_LEN..], &[0xab; 20]);
+                    delivered += 1;
+                }
+            }
+            assert!(arp.entries().count() <= 8);
+            assert!(arp.pending().count() <= 4);
+            assert!(arp.pending().all(|(_, n)| n <= 2));
+        }
+        for outcome in [Ok(()), Err(DropReason::ArpMalformed), Err(DropReason::ArpUnsupported), Err(DropReason::ArpNotForUs)] {
+            assert!(outcomes.get(&outcome).copied().unwrap_or(0) > 10, "{outcome:?} never happened: {outcomes:?}");
+        }
+        let held: u64 = arp.pending().map(|(_, n)| n as u64).sum();
+        let dropped = c.drops.get(DropReason::ArpQueueFull) + c.drops.get(DropReason::ArpResolutionFailed);
+        assert_eq!(c.drops.get(DropReason::ArpResolutionFailed), failed);
+        assert!(delivered > 0 && failed > 0, "delivered {delivered}, failed {failed}");
+        assert_eq!(sent, delivered + dropped + held);
     }
 }

@@ -55,7 +55,8 @@ drop_reasons! {
     // ARP (RFC 826)
     ArpMalformed => ("arp", "malformed ARP packets"),
     ArpUnsupported => ("arp", "ARP packets for other hardware or protocol types"),
-    ArpNotForUs => ("arp", "ARP requests for another address"),
+    ArpNotForUs => ("arp", "ARP packets for another address (a known sender's mapping is still refreshed)"),
+    ArpAddressConflict => ("arp", "ARP packets from another host claiming our address"),
     ArpQueueFull => ("arp", "packets dropped because the queue for an unresolved address was full"),
     ArpResolutionFailed => ("arp", "packets dropped because their next hop never answered ARP"),
     // IPv4 (RFC 791, 1122)
@@ -278,18 +279,29 @@ impl Counters {
         }
     }
 
-    /// A `netstat -s`-like report.
+    /// A `netstat -s`-like report: each layer's counters, then every drop reason
+    /// that occurred.
     pub fn report(&self) -> String {
         use core::fmt::Write;
         let mut out = String::new();
-        let mut layer = "";
-        self.visit(&mut |l, name, v| {
-            if l != layer {
-                let _ = writeln!(out, "{l}:");
-                layer = l;
-            }
-            let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
-        });
+        let mut groups: [(&str, &dyn Fn(&mut dyn FnMut(&'static str, u64))); 6] = [
+            ("link", &|f| self.link.visit(f)),
+            ("arp", &|f| self.arp.visit(f)),
+            ("ipv4", &|f| self.ipv4.visit(f)),
+            ("icmp", &|f| self.icmp.visit(f)),
+            ("udp", &|f| self.udp.visit(f)),
+            ("tcp", &|f| self.tcp.visit(f)),
+        ];
+        for (layer, visit) in groups.iter_mut() {
+            let _ = writeln!(out, "{layer}:");
+            visit(&mut |name, v| {
+                let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
+            });
+        }
+        let _ = writeln!(out, "drops:");
+        for (reason, n) in self.drops.iter() {
+            let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.layer());
+        }
         out
     }
 }

@@ -347,7 +347,9 @@ impl Stack {
     /// Reports datagrams that ARP gave up on to their transports, as a locally
     /// detected "host unreachable".
     fn report_unreachable(&mut self, now: Instant) {
-        while let Some(frame) = self.net.unreachable.pop() {
+        // Oldest first, as they were sent.
+        let mut failed = std::mem::take(&mut self.net.unreachable);
+        for frame in failed.drain(..) {
             if let Ok(h) = Ipv4HeaderSlice::from_slice(&frame[ETH_HEADER_LEN..]) {
                 let rest = &frame[ETH_HEADER_LEN + h.slice().len()..];
                 let n = rest.len().min(8);
@@ -366,6 +368,8 @@ impl Stack {
             }
             self.net.tx.recycle(frame);
         }
+        // Keep the (now empty) vector's capacity for next time.
+        self.net.unreachable = failed;
     }
 
     /// Runs every timer that is due at `now`.

@@ -1,1 +1,279 @@
-//! STUB: the devices helper writes this module.
+//! A Linux TAP interface: the kernel hands us every Ethernet frame it sends out
+//! of the interface, and takes every frame we write as if it had arrived on it.
+//!
+//! Opening a TAP attaches to an existing one (made with `ip tuntap add dev NAME
+//! mode tap [user USER]`) or creates a transient one, which needs root or
+//! CAP_NET_ADMIN. Bringing it up and giving the kernel side an address is the
+//! caller's job (`ip link set NAME up`, `ip addr add ...`); the stack does not
+//! configure the host.
+//!
+//! Sizes: the MTU is fixed at [`MTU`] (the kernel's default for a TAP), so frames
+//! are at most [`MAX_FRAME`] bytes (no FCS on a TAP). Receive into a buffer of at
+//! least [`RECV_BUF`] bytes, which leaves room for a VLAN tag the kernel may add.
+
+use super::Device;
+use crate::time::Instant;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use tun_tap::{Iface, Mode};
+
+/// The IP MTU of the TAP, in bytes.
+pub const MTU: usize = 1500;
+/// The largest frame the TAP carries: an Ethernet header (14 bytes) plus [`MTU`].
+pub const MAX_FRAME: usize = 14 + MTU;
+/// The smallest receive buffer that always holds a frame: [`MAX_FRAME`] plus a
+/// 4-byte 802.1Q tag.
+pub const RECV_BUF: usize = MAX_FRAME + 4;
+
+/// Longest interface name Linux accepts (IFNAMSIZ - 1).
+const MAX_NAME: usize = 15;
+
+/// A TAP interface, nonblocking.
+pub struct TapDevice {
+    iface: Iface,
+    tx_dropped: u64,
+}
+
+impl TapDevice {
+    /// Opens the TAP named `name`, creating it if it does not exist (which needs
+    /// CAP_NET_ADMIN), and makes it nonblocking. An empty name lets the kernel
+    /// choose one (`tap0`, ...): see [`TapDevice::name`].
+    pub fn open(name: &str) -> io::Result<TapDevice> {
+        if name.len() > MAX_NAME || name.contains(|c: char| c == '/' || c == '\0' || c.is_whitespace()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot open TAP {name:?}: not a valid interface name (at most {MAX_NAME} bytes, no '/', NUL or spaces)"),
+            ));
+        }
+        let iface = Iface::without_packet_info(name, Mode::Tap).map_err(|e| explain_open_error(name, e))?;
+        set_nonblocking(iface.as_raw_fd())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot make TAP '{name}' nonblocking: {e}")))?;
+        Ok(TapDevice { iface, tx_dropped: 0 })
+    }
+
+    /// The interface's name as the kernel knows it (it may differ from the one
+    /// asked for, e.g. when that was empty).
+    pub fn name(&self) -> &str {
+        self.iface.name()
+    }
+
+    /// The IP MTU, [`MTU`].
+    pub fn mtu(&self) -> usize {
+        MTU
+    }
+
+    /// Frames dropped on send because the kernel's queue was full.
+    pub fn tx_dropped(&self) -> u64 {
+        self.tx_dropped
+    }
+}
+
+/// Turns the bare errno of a failed open into a message that says what to do.
+/// tun-tap opens /dev/net/tun and then issues TUNSETIFF in one call, so the errno
+/// is all we have to tell the two steps apart.
+fn explain_open_error(name: &str, e: io::Error) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
+            "/dev/net/tun is missing (load the tun module; in a container, pass the device in)".to_string()
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => "permission denied (need root or CAP_NET_ADMIN, \
+             or a persistent TAP owned by this user: ip tuntap add dev NAME mode tap user USER)"
+            .to_string(),
+        Some(libc::EBUSY) => "it is already open in another process".to_string(),
+        Some(libc::EINVAL) => "an interface of that name exists but is not a TAP (a TUN, or another kind)".to_string(),
+        _ => e.to_string(),
+    };
+    io::Error::new(e.kind(), format!("cannot open TAP '{name}': {why}"))
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // tun-tap's own set_non_blocking needs its "libc" feature, which we leave off
+    // with its defaults (they pull in tokio-core), so set O_NONBLOCK directly.
+    // SAFETY: fcntl on an fd we own, with integer arguments only.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+impl Device for TapDevice {
+    /// Reads one frame. `buf` should be at least [`RECV_BUF`] bytes: the kernel
+    /// silently truncates a frame that does not fit.
+    fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            return match self.iface.recv(buf) {
+                Ok(n) => Ok(Some(n.min(buf.len()))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(io::Error::new(e.kind(), format!("TAP '{}': read: {e}", self.name()))),
+            };
+        }
+    }
+
+    /// Writes one frame. A full kernel queue drops the frame, as a busy NIC would,
+    /// and counts it in [`TapDevice::tx_dropped`]; the stack's retransmissions deal
+    /// with the loss.
+    fn send(&mut self, _now: Instant, frame: &[u8]) -> io::Result<()> {
+        loop {
+            return match self.iface.send(frame) {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.tx_dropped += 1;
+                    Ok(())
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(io::Error::new(
+                    e.kind(),
+                    format!("TAP '{0}': write failed, is it up? (ip link set {0} up): {e}", self.name()),
+                )),
+                Err(e) => Err(io::Error::new(e.kind(), format!("TAP '{}': write: {e}", self.name()))),
+            };
+        }
+    }
+
+    fn readable_fd(&self) -> Option<RawFd> {
+        Some(self.iface.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn tap_rejects_invalid_names_clearly() {
+        for name in ["a-name-far-too-long", "a/b", "a b"] {
+            let err = TapDevice::open(name).err().expect("invalid name accepted");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("not a valid interface name"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tap_open_errors_name_the_interface_and_the_cause() {
+        let e = explain_open_error("tap9", io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(
+            e.to_string().starts_with("cannot open TAP 'tap9': permission denied (need root or CAP_NET_ADMIN"),
+            "{e}"
+        );
+    }
+
+    /// Runs `ip ARGS`, returning stderr on failure.
+    fn ip(args: &[&str]) -> Result<(), String> {
+        let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    }
+
+    /// A network namespace of our own, deleted on drop even if the test fails.
+    struct Netns(String);
+
+    impl Netns {
+        fn create() -> Result<Netns, String> {
+            let name = format!("tsdev-{}", std::process::id());
+            ip(&["netns", "add", &name])?;
+            Ok(Netns(name))
+        }
+
+        /// Moves the calling thread (only) into the namespace.
+        fn enter(&self) -> Result<(), String> {
+            let path = format!("/run/netns/{}", self.0);
+            let file = std::fs::File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+            // SAFETY: setns on a valid namespace fd; CLONE_NEWNET only affects this thread.
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("setns {path}: {}", io::Error::last_os_error()));
+            }
+            Ok(())
+        }
+
+        fn ip(&self, args: &[&str]) -> Result<(), String> {
+            let mut all = vec!["-n", self.0.as_str()];
+            all.extend_from_slice(args);
+            ip(&all)
+        }
+
+        fn read_sys(&self, path: &str) -> String {
+            let out = Command::new("ip").args(["netns", "exec", &self.0, "cat", path]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    }
+
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            if let Err(e) = ip(&["netns", "del", &self.0]) {
+                eprintln!("warning: could not delete netns {}: {e}", self.0);
+            }
+        }
+    }
+
+    /// Opens a TAP inside a fresh namespace, so the host's interfaces are never
+    /// touched. With CI=true a test that cannot run fails; otherwise it is skipped
+    /// with the reason.
+    #[test]
+    fn tap_in_fresh_netns_is_nonblocking_and_sends() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let netns = match Netns::create() {
+            Ok(ns) => ns,
+            Err(e) if ci => panic!("CI=true but cannot create a network namespace: {e}"),
+            Err(e) => {
+                eprintln!("skipping tap_in_fresh_netns_is_nonblocking_and_sends: {e} (needs root)");
+                return;
+            }
+        };
+        // setns changes the namespace of the calling thread for good, so do it on a
+        // thread of our own rather than on the test harness's.
+        let result = std::thread::scope(|s| s.spawn(|| run_tap_checks(&netns)).join());
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if !ci && e.contains("permission denied") => {
+                eprintln!("skipping tap_in_fresh_netns_is_nonblocking_and_sends: {e}")
+            }
+            Ok(Err(e)) => panic!("{e}"),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    fn run_tap_checks(netns: &Netns) -> Result<(), String> {
+        netns.enter()?;
+        let mut tap = TapDevice::open("tsdev0").map_err(|e| e.to_string())?;
+        assert_eq!(tap.name(), "tsdev0");
+        assert_eq!(tap.mtu(), 1500);
+
+        let fd = tap.readable_fd().expect("a TAP has an fd");
+        // SAFETY: fcntl F_GETFL on an fd; fails with EBADF if it is not open.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert!(flags >= 0, "readable_fd is not an open fd");
+        assert!(flags & libc::O_NONBLOCK != 0, "TAP fd is blocking");
+
+        // No IPv6, so the kernel does not send router solicitations of its own.
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &netns.0, "sysctl", "-qw", "net.ipv6.conf.tsdev0.disable_ipv6=1"])
+            .status();
+        netns.ip(&["link", "set", "tsdev0", "up"])?;
+
+        let mut buf = [0u8; RECV_BUF];
+        assert_eq!(tap.recv(Instant::ZERO, &mut buf).map_err(|e| e.to_string())?, None);
+
+        // A broadcast ARP request for 10.9.9.9 from 02:00:00:00:00:01.
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&[0xff; 6]);
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+        frame.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 10, 9, 9, 1]);
+        frame.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 9, 9, 9]);
+        let before: u64 = netns.read_sys("/sys/class/net/tsdev0/statistics/rx_packets").parse().unwrap_or(0);
+        tap.send(Instant::ZERO, &frame).map_err(|e| e.to_string())?;
+        assert_eq!(tap.tx_dropped(), 0);
+        let after: u64 = netns.read_sys("/sys/class/net/tsdev0/statistics/rx_packets").parse().unwrap_or(0);
+        assert_eq!(after, before + 1, "the kernel did not see the frame we sent");
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! A lab: a network namespace of our own with a TAP device in it, the Linux host's
+//! end of the TAP addressed inside the namespace, and tapstack running on the
+//! other end. The demo and the integration tests use it; everything it creates is
+//! removed when it is dropped.
+
+use crate::netns::Netns;
+use sockets_api::Runtime;
+use stack::device::pcap::PcapRecorder;
+use stack::device::tap::TapDevice;
+use stack::device::Device;
+use stack::{Config, Counters, MacAddr, Stack};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The TAP's name inside the lab's namespace.
+pub const TAP_NAME: &str = "tap0";
+
+/// How to build a lab.
+#[derive(Clone, Debug)]
+pub struct LabConfig {
+    /// The Linux host's address on the TAP.
+    pub host_addr: Ipv4Addr,
+    /// tapstack's address.
+    pub stack_addr: Ipv4Addr,
+    pub prefix_len: u8,
+    /// Record every frame to this pcap file.
+    pub pcap: Option<PathBuf>,
+    /// Seed of the stack's random choices.
+    pub seed: u64,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig {
+            host_addr: Ipv4Addr::new(10, 77, 0, 1),
+            stack_addr: Ipv4Addr::new(10, 77, 0, 2),
+            prefix_len: 24,
+            pcap: None,
+            seed: 1,
+        }
+    }
+}
+
+impl LabConfig {
+    /// The stack's configuration for this lab.
+    pub fn stack_config(&self) -> Config {
+        let mut c = Config::new(mac_for(self.stack_addr), self.stack_addr, self.prefix_len);
+        c.seed = self.seed;
+        c
+    }
+}
+
+/// A locally administered MAC derived from an address: 02:74:61:70 ("tap") and its last two bytes.
+pub fn mac_for(addr: Ipv4Addr) -> MacAddr {
+    let o = addr.octets();
+    MacAddr([0x02, 0x74, 0x61, 0x70, o[2], o[3]])
+}
+
+/// A running lab. Dropping it stops the stack, then deletes the namespace.
+#[derive(Debug)]
+pub struct Lab {
+    // Field order is drop order: the stack (and its TAP) goes before the namespace.
+    runtime: Option<Runtime>,
+    pub config: LabConfig,
+    ns: Netns,
+}
+
+impl Lab {
+    /// Creates the namespace (its name starts with `prefix`), the TAP in it,
+    /// addresses the host end, and starts tapstack on the other end.
+    pub fn start(prefix: &str, config: LabConfig) -> Result<Lab, String> {
+        let stack = Stack::new(config.stack_config())?;
+        let ns = Netns::create(prefix)?;
+        let tap = ns.run_inside(|| TapDevice::open(TAP_NAME))?.map_err(|e| e.to_string())?;
+        let host = format!("{}/{}", config.host_addr, config.prefix_len);
+        // The kernel would send IPv6 router and multicast chatter on the TAP; tapstack
+        // speaks IPv4 only, so keep captures to what it does.
+        ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
+        ns.exec_checked(&["ip", "addr", "add", &host, "dev", TAP_NAME])?;
+        ns.exec_checked(&["ip", "link", "set", TAP_NAME, "up"])?;
+        let device: Box<dyn Device + Send> = match &config.pcap {
+            Some(path) => Box::new(PcapRecorder::create(tap, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?),
+            None => Box::new(tap),
+        };
+        let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
+        Ok(Lab { runtime: Some(runtime), config, ns })
+    }
+
+    pub fn netns(&self) -> &Netns {
+        &self.ns
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime runs until stop")
+    }
+
+    /// A command run on the Linux host side, inside the lab's namespace.
+    pub fn host(&self, program: &str) -> Command {
+        self.ns.command(program)
+    }
+
+    /// Stops the stack (flushing the pcap) and returns its final counters; the
+    /// namespace goes when the lab is dropped.
+    pub fn stop(&mut self) -> Result<Counters, String> {
+        match self.runtime.take() {
+            Some(rt) => {
+                let counters = rt.counters();
+                rt.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
+                Ok(counters)
+            }
+            None => Err("the lab was already stopped".into()),
+        }
+    }
+}
