@@ -175,7 +175,16 @@ pub struct Conn {
 
 impl Conn {
     #[allow(clippy::too_many_arguments)]
-    fn new(ctx: &mut Ctx<'_>, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4, iss: Seq, opts: SocketOptions, passive: bool, state: State) -> Conn {
+    fn new(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+        passive: bool,
+        state: State,
+    ) -> Conn {
         let mss = DEFAULT_MSS as u32;
         Conn {
             id,
@@ -242,7 +251,14 @@ impl Conn {
 
     /// RFC 9293 section 3.10.1, OPEN call in CLOSED state, active: send a SYN and
     /// enter SYN-SENT.
-    pub fn connect(ctx: &mut Ctx<'_>, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4, iss: Seq, opts: SocketOptions) -> Conn {
+    pub fn connect(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+    ) -> Conn {
         let mut c = Conn::new(ctx, id, local, remote, iss, opts, false, State::Closed);
         ctx.net.counters().active_opens += 1;
         c.send_syn(ctx);
@@ -254,7 +270,15 @@ impl Conn {
     /// stays in LISTEN (sockets fork a new connection); the new connection goes
     /// from LISTEN to SYN-RECEIVED. Text on the SYN is not kept (it is not
     /// acknowledged, so the peer sends it again), nor is a FIN on it.
-    pub fn accept_syn(ctx: &mut Ctx<'_>, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4, iss: Seq, opts: SocketOptions, seg: &Segment<'_>) -> Conn {
+    pub fn accept_syn(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+        seg: &Segment<'_>,
+    ) -> Conn {
         let mut c = Conn::new(ctx, id, local, remote, iss, opts, true, State::Listen);
         ctx.net.counters().passive_opens += 1;
         c.irs = seg.seq;
@@ -670,7 +694,9 @@ impl Conn {
             (0, 0) => seg.seq == self.rcv_nxt,
             (0, _) => seg.seq.in_range(self.rcv_nxt, wnd_end),
             (_, 0) => false,
-            (_, _) => seg.seq.in_range(self.rcv_nxt, wnd_end) || (seg.seq + seg_len - 1).in_range(self.rcv_nxt, wnd_end),
+            (_, _) => {
+                seg.seq.in_range(self.rcv_nxt, wnd_end) || (seg.seq + seg_len - 1).in_range(self.rcv_nxt, wnd_end)
+            }
         };
         // "If the RCV.WND is zero, no segments will be acceptable, but special
         // allowance should be made to accept valid ACKs, URGs, and RSTs": a segment
@@ -1319,7 +1345,11 @@ impl Conn {
     // Queries.
 
     pub fn readiness(&self) -> Readiness {
-        let readable = self.recv.readable() > 0 || self.fin_received || self.rd_shut || self.error.is_some() || self.state == State::Closed;
+        let readable = self.recv.readable() > 0
+            || self.fin_received
+            || self.rd_shut
+            || self.error.is_some()
+            || self.state == State::Closed;
         let writable = (self.state.can_send() && !self.fin_queued && self.send.free() > 0) || self.error.is_some();
         let hangup = self.state == State::Closed || (self.fin_received && self.fin_queued);
         Readiness { readable, writable, hangup, error: self.error }

@@ -19,7 +19,14 @@ pub trait TcpNet {
     fn rng(&mut self) -> &mut ChaCha8Rng;
     fn counters(&mut self) -> &mut TcpCounters;
     /// Builds the segment and hands it to IP (with DF set).
-    fn send_segment(&mut self, now: Instant, src: SocketAddrV4, dst: SocketAddrV4, seg: &SegmentOut, payload: [&[u8]; 2]) -> Result<(), DropReason>;
+    fn send_segment(
+        &mut self,
+        now: Instant,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        seg: &SegmentOut,
+        payload: [&[u8]; 2],
+    ) -> Result<(), DropReason>;
 }
 
 impl TcpNet for Net {
@@ -39,7 +46,14 @@ impl TcpNet for Net {
         &mut self.counters.tcp
     }
 
-    fn send_segment(&mut self, now: Instant, src: SocketAddrV4, dst: SocketAddrV4, seg: &SegmentOut, payload: [&[u8]; 2]) -> Result<(), DropReason> {
+    fn send_segment(
+        &mut self,
+        now: Instant,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        seg: &SegmentOut,
+        payload: [&[u8]; 2],
+    ) -> Result<(), DropReason> {
         let mut buf = self.alloc_packet();
         segment::write(&mut buf, *src.ip(), *dst.ip(), seg, payload);
         let opts = SendOptions { protocol: IpNumber::TCP, dst: *dst.ip(), dont_fragment: true, ttl: None };

@@ -249,7 +249,9 @@ fn listener_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Listener> {
 /// A connection the user holds: one it opened or accepted and has not closed.
 fn user_conn_mut(slots: &mut [Slot], id: ConnId) -> Result<&mut Conn, TcpError> {
     match slots.get_mut(id.index as usize) {
-        Some(Slot { gen, sock: Some(Sock::Conn(c)) }) if *gen == id.gen && !c.user_closed && c.parent.is_none() => Ok(c),
+        Some(Slot { gen, sock: Some(Sock::Conn(c)) }) if *gen == id.gen && !c.user_closed && c.parent.is_none() => {
+            Ok(c)
+        }
         Some(Slot { gen, sock: Some(Sock::Listener(_)) }) if *gen == id.gen => Err(TcpError::NotConnected),
         _ => Err(TcpError::InvalidState),
     }
@@ -320,7 +322,14 @@ impl Tcp {
     }
 
     /// The segment `bytes` (TCP header and data) from `src` to `dst`.
-    pub fn input_segment(&mut self, now: Instant, net: &mut dyn TcpNet, src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8]) -> Result<(), DropReason> {
+    pub fn input_segment(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
         let seg = segment::parse(src, dst, bytes)?;
         net.counters().rx_segments += 1;
         let local = SocketAddrV4::new(dst, seg.dst_port);
@@ -352,7 +361,14 @@ impl Tcp {
 
     /// RFC 9293 section 3.10.7.1: the reset answering a segment nobody owns
     /// (never a reset to a reset).
-    fn reset_for(&mut self, now: Instant, net: &mut dyn TcpNet, local: SocketAddrV4, remote: SocketAddrV4, seg: &Segment<'_>) {
+    fn reset_for(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment<'_>,
+    ) {
         if seg.rst {
             return;
         }
@@ -370,7 +386,15 @@ impl Tcp {
     }
 
     /// RFC 9293 section 3.10.7.2, LISTEN.
-    fn listen_input(&mut self, now: Instant, net: &mut dyn TcpNet, lid: ConnId, local: SocketAddrV4, remote: SocketAddrV4, seg: &Segment<'_>) -> Result<(), DropReason> {
+    fn listen_input(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        lid: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment<'_>,
+    ) -> Result<(), DropReason> {
         // First, an RST: ignore it.
         if seg.rst {
             return Err(DropReason::TcpNotAcceptable);
@@ -418,7 +442,8 @@ impl Tcp {
         let local = SocketAddrV4::new(err.src, sport);
         let remote = SocketAddrV4::new(err.dst, dport);
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
-        let seq = (err.quoted_len >= 8).then(|| Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]])));
+        let seq = (err.quoted_len >= 8)
+            .then(|| Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]])));
         let conn = conn_mut(&mut self.slots, id).expect("mapped connections exist");
         let mut ctx = ctx!(self, now, net);
         conn.on_icmp(&mut ctx, err.kind, seq);
@@ -493,7 +518,8 @@ impl Tcp {
     /// listener's accept queue, forget a connection that ended, reschedule timers.
     fn settle(&mut self, id: ConnId) {
         let Some(c) = conn_mut(&mut self.slots, id) else { return };
-        let (state, local, remote, parent, queued, user_closed) = (c.state, c.local, c.remote, c.parent, c.in_accept_queue, c.user_closed);
+        let (state, local, remote, parent, queued, user_closed) =
+            (c.state, c.local, c.remote, c.parent, c.in_accept_queue, c.user_closed);
         if let Some(pid) = parent {
             if !queued && state.is_synchronized() {
                 if let Some(l) = listener_mut(&mut self.slots, pid) {
@@ -613,27 +639,47 @@ impl Tcp {
     }
 
     /// `listen` with options (inherited by accepted connections).
-    pub fn listen_with(&mut self, net: &mut dyn TcpNet, mut local: SocketAddrV4, backlog: usize, opts: SocketOptions) -> Result<ConnId, TcpError> {
+    pub fn listen_with(
+        &mut self,
+        net: &mut dyn TcpNet,
+        mut local: SocketAddrV4,
+        backlog: usize,
+        opts: SocketOptions,
+    ) -> Result<ConnId, TcpError> {
         self.check_bind(net, local, opts.reuse_addr)?;
         if local.port() == 0 {
             local.set_port(self.ephemeral_port(net)?);
         }
         let backlog = backlog.clamp(1, self.cfg.max_backlog);
         let id = self.alloc();
-        self.slots[id.index as usize].sock = Some(Sock::Listener(Listener { local, backlog, queue: VecDeque::new(), pending: Vec::new(), opts }));
+        self.slots[id.index as usize].sock =
+            Some(Sock::Listener(Listener { local, backlog, queue: VecDeque::new(), pending: Vec::new(), opts }));
         self.listeners.insert(local.port(), id);
         Ok(id)
     }
 
     /// OPEN, active (RFC 9293 section 3.10.1), with the default options.
     /// Nonblocking: returns in SYN-SENT; the connection is writable once ESTABLISHED.
-    pub fn connect(&mut self, now: Instant, net: &mut dyn TcpNet, local: Option<SocketAddrV4>, remote: SocketAddrV4) -> Result<ConnId, TcpError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        local: Option<SocketAddrV4>,
+        remote: SocketAddrV4,
+    ) -> Result<ConnId, TcpError> {
         let opts = self.cfg.default_options.clone();
         self.connect_with(now, net, local, remote, opts)
     }
 
     /// `connect` with options.
-    pub fn connect_with(&mut self, now: Instant, net: &mut dyn TcpNet, local: Option<SocketAddrV4>, remote: SocketAddrV4, opts: SocketOptions) -> Result<ConnId, TcpError> {
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        local: Option<SocketAddrV4>,
+        remote: SocketAddrV4,
+        opts: SocketOptions,
+    ) -> Result<ConnId, TcpError> {
         let rip = *remote.ip();
         if remote.port() == 0 || rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() {
             return Err(TcpError::InvalidArgument);
@@ -693,7 +739,14 @@ impl Tcp {
 
     /// RECEIVE (RFC 9293 section 3.10.3): Ok(0) at end of stream; WouldBlock if
     /// nothing yet; `peek` leaves the data in place.
-    pub fn recv(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, buf: &mut [u8], peek: bool) -> Result<usize, TcpError> {
+    pub fn recv(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<usize, TcpError> {
         let conn = user_conn_mut(&mut self.slots, id)?;
         let mut ctx = ctx!(self, now, net);
         let r = conn.recv(&mut ctx, buf, peek);
@@ -873,7 +926,13 @@ impl Tcp {
 
     /// setsockopt: replaces the socket's options (see [`SocketOptions`] for what
     /// can change when); may send (TCP_NODELAY flushes what Nagle held).
-    pub fn set_options(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, mut opts: SocketOptions) -> Result<(), TcpError> {
+    pub fn set_options(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        mut opts: SocketOptions,
+    ) -> Result<(), TcpError> {
         opts.send_buffer = opts.send_buffer.clamp(config::MIN_BUFFER, config::MAX_BUFFER);
         opts.recv_buffer = opts.recv_buffer.clamp(config::MIN_BUFFER, config::MAX_BUFFER);
         if opts.keepalive && (opts.keep_idle.is_zero() || opts.keep_interval.is_zero() || opts.keep_count == 0) {
@@ -892,7 +951,13 @@ impl Tcp {
     }
 
     /// Changes one option with `f`.
-    fn update_options(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, f: impl FnOnce(&mut SocketOptions)) -> Result<(), TcpError> {
+    fn update_options(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        f: impl FnOnce(&mut SocketOptions),
+    ) -> Result<(), TcpError> {
         let mut o = self.options(id)?;
         f(&mut o);
         self.set_options(now, net, id, o)
@@ -909,7 +974,15 @@ impl Tcp {
     }
 
     /// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT.
-    pub fn set_keepalive_params(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, idle: Duration, interval: Duration, count: u32) -> Result<(), TcpError> {
+    pub fn set_keepalive_params(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> Result<(), TcpError> {
         if idle.is_zero() || interval.is_zero() || count == 0 {
             return Err(TcpError::InvalidArgument);
         }
@@ -921,17 +994,35 @@ impl Tcp {
     }
 
     /// SO_LINGER.
-    pub fn set_linger(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, linger: Option<Duration>) -> Result<(), TcpError> {
+    pub fn set_linger(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        linger: Option<Duration>,
+    ) -> Result<(), TcpError> {
         self.update_options(now, net, id, |o| o.linger = linger)
     }
 
     /// SO_SNDBUF.
-    pub fn set_send_buffer(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, bytes: usize) -> Result<(), TcpError> {
+    pub fn set_send_buffer(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        bytes: usize,
+    ) -> Result<(), TcpError> {
         self.update_options(now, net, id, |o| o.send_buffer = bytes)
     }
 
     /// SO_RCVBUF (takes effect only while the buffer is empty).
-    pub fn set_recv_buffer(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId, bytes: usize) -> Result<(), TcpError> {
+    pub fn set_recv_buffer(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        bytes: usize,
+    ) -> Result<(), TcpError> {
         self.update_options(now, net, id, |o| o.recv_buffer = bytes)
     }
 

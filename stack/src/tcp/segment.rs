@@ -215,7 +215,16 @@ mod tests {
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
     fn syn() -> SegmentOut {
-        SegmentOut { src_port: 1234, dst_port: 80, seq: Seq(1000), syn: true, wnd: 65535, mss: Some(1460), wscale: Some(7), ..Default::default() }
+        SegmentOut {
+            src_port: 1234,
+            dst_port: 80,
+            seq: Seq(1000),
+            syn: true,
+            wnd: 65535,
+            mss: Some(1460),
+            wscale: Some(7),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -224,7 +233,10 @@ mod tests {
         write(&mut out, A, B, &syn(), [b"", b""]);
         assert_eq!(out.len(), 28);
         let s = parse(A, B, &out).unwrap();
-        assert_eq!((s.src_port, s.dst_port, s.seq, s.syn, s.ack_flag, s.wnd), (1234, 80, Seq(1000), true, false, 65535));
+        assert_eq!(
+            (s.src_port, s.dst_port, s.seq, s.syn, s.ack_flag, s.wnd),
+            (1234, 80, Seq(1000), true, false, 65535)
+        );
         assert_eq!(s.options, Options { mss: Some(1460), wscale: Some(7), ..Default::default() });
         assert_eq!(s.len(), 1);
 
@@ -289,13 +301,13 @@ mod tests {
     #[test]
     fn illegal_option_lengths_are_refused_without_reading_past() {
         for raw in [
-            &[99, 0][..],              // zero length (MUST-7's example)
-            &[99, 1][..],              // shorter than its own kind and length
-            &[2, 4, 5][..],            // MSS cut short by the header end... padded: length 4 fits but
-            &[2, 3, 5, 180][..],       // MSS with length 3
-            &[3, 4, 7, 0][..],         // window scale with length 4
-            &[99, 40, 0, 0][..],       // runs past the header
-            &[1, 1, 1, 2][..],         // NOPs then a kind with no length octet
+            &[99, 0][..],        // zero length (MUST-7's example)
+            &[99, 1][..],        // shorter than its own kind and length
+            &[2, 4, 5][..],      // MSS cut short by the header end... padded: length 4 fits but
+            &[2, 3, 5, 180][..], // MSS with length 3
+            &[3, 4, 7, 0][..],   // window scale with length 4
+            &[99, 40, 0, 0][..], // runs past the header
+            &[1, 1, 1, 2][..],   // NOPs then a kind with no length octet
         ] {
             let seg = with_options(raw);
             let r = parse(A, B, &seg);

@@ -135,7 +135,15 @@ mod tests {
     }
 
     fn check() -> SendCheck {
-        SendCheck { unsent: 0, usable: 65535, mss: 1000, max_snd_wnd: 65535, outstanding: false, nodelay: false, closing: false }
+        SendCheck {
+            unsent: 0,
+            usable: 65535,
+            mss: 1000,
+            max_snd_wnd: 65535,
+            outstanding: false,
+            nodelay: false,
+            closing: false,
+        }
     }
 
     #[test]

@@ -87,7 +87,19 @@ mod tests {
         let names: Vec<&str> = State::ALL.iter().map(|s| s.name()).collect();
         assert_eq!(
             names,
-            ["LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT", "CLOSED"]
+            [
+                "LISTEN",
+                "SYN-SENT",
+                "SYN-RECEIVED",
+                "ESTABLISHED",
+                "FIN-WAIT-1",
+                "FIN-WAIT-2",
+                "CLOSE-WAIT",
+                "CLOSING",
+                "LAST-ACK",
+                "TIME-WAIT",
+                "CLOSED"
+            ]
         );
         assert_eq!(format!("{}", State::TimeWait), "TIME-WAIT");
         assert!(State::CloseWait.is_synchronized() && !State::SynReceived.is_synchronized());

@@ -75,7 +75,14 @@ mod tests {
         let a = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
         let mut log = TraceLog::new(2);
         for (i, cause) in ["a", "b", "c"].into_iter().enumerate() {
-            log.push(Transition { conn: ConnId::new(i as u32, 0), local: a, remote: a, from: State::Closed, to: State::SynSent, cause });
+            log.push(Transition {
+                conn: ConnId::new(i as u32, 0),
+                local: a,
+                remote: a,
+                from: State::Closed,
+                to: State::SynSent,
+                cause,
+            });
         }
         assert_eq!(log.lost, 1);
         let mut seen = Vec::new();

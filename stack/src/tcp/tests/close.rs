@@ -51,7 +51,10 @@ fn fin_ack_together_goes_from_fin_wait_1_to_time_wait() {
     assert_eq!(h.state(id), State::TimeWait);
     // RFC 9293 section 3.10.7.4: the fifth step (ACK) moves to FIN-WAIT-2 and
     // "continues processing in that state"; the eighth (FIN) to TIME-WAIT.
-    assert_eq!(h.transitions(id)[3..], ["FIN-WAIT-1>FIN-WAIT-2 (rcv ACK of FIN)", "FIN-WAIT-2>TIME-WAIT (rcv FIN / snd ACK)"]);
+    assert_eq!(
+        h.transitions(id)[3..],
+        ["FIN-WAIT-1>FIN-WAIT-2 (rcv ACK of FIN)", "FIN-WAIT-2>TIME-WAIT (rcv FIN / snd ACK)"]
+    );
 }
 
 #[test]
@@ -77,7 +80,14 @@ fn passive_close_close_wait_last_ack_closed() {
     peer.send(&mut h, T0 + secs(2), "A", b"").unwrap();
     assert_eq!(h.tcp.connection_count(), 0, "LAST-ACK to CLOSED deletes the TCB");
     let t = h.transitions(id);
-    assert_eq!(t[2..], ["ESTABLISHED>CLOSE-WAIT (rcv FIN / snd ACK)", "CLOSE-WAIT>LAST-ACK (CLOSE / snd FIN)", "LAST-ACK>CLOSED (rcv ACK of FIN)"]);
+    assert_eq!(
+        t[2..],
+        [
+            "ESTABLISHED>CLOSE-WAIT (rcv FIN / snd ACK)",
+            "CLOSE-WAIT>LAST-ACK (CLOSE / snd FIN)",
+            "LAST-ACK>CLOSED (rcv ACK of FIN)"
+        ]
+    );
 }
 
 #[test]
@@ -95,7 +105,14 @@ fn simultaneous_close_through_closing() {
     peer.send(&mut h, T0 + ms(2), "A", b"").unwrap();
     assert_eq!(h.state(id), State::TimeWait);
     let t = h.transitions(id);
-    assert_eq!(t[2..], ["ESTABLISHED>FIN-WAIT-1 (CLOSE / snd FIN)", "FIN-WAIT-1>CLOSING (rcv FIN / snd ACK)", "CLOSING>TIME-WAIT (rcv ACK of FIN)"]);
+    assert_eq!(
+        t[2..],
+        [
+            "ESTABLISHED>FIN-WAIT-1 (CLOSE / snd FIN)",
+            "FIN-WAIT-1>CLOSING (rcv FIN / snd ACK)",
+            "CLOSING>TIME-WAIT (rcv ACK of FIN)"
+        ]
+    );
 }
 
 #[test]

@@ -258,7 +258,11 @@ fn sender_sws_avoidance_waits_for_a_useful_window() {
     peer.wnd = 5000;
     peer.send(&mut h, t + ms(7), "A", b"").unwrap();
     let out = h.out();
-    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 5000, "five full segments: cwnd grew by one SMSS with the ACK");
+    assert_eq!(
+        out.iter().map(|s| s.data.len()).sum::<usize>(),
+        5000,
+        "five full segments: cwnd grew by one SMSS with the ACK"
+    );
 }
 
 #[test]
@@ -310,7 +314,10 @@ fn keepalive_probes_then_drops_an_unresponsive_peer() {
             at.push(((next - t).as_millis(), s.flags()));
         }
     }
-    assert_eq!(at, [(20_005, ".".to_string()), (22_005, ".".to_string()), (24_005, ".".to_string()), (26_005, "R.".to_string())]);
+    assert_eq!(
+        at,
+        [(20_005, ".".to_string()), (22_005, ".".to_string()), (24_005, ".".to_string()), (26_005, "R.".to_string())]
+    );
     assert_eq!(h.net.counters.keepalive_probes, 4);
     assert_eq!(h.tcp.take_error(id).unwrap(), Some(TcpError::TimedOut));
 }

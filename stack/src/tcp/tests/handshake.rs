@@ -34,7 +34,10 @@ fn active_open_sends_syn_with_options_and_completes() {
     // on the SYN >> 1 (one more byte is not worth moving the edge: receiver SWS).
     assert_eq!(ack.wnd, 32767);
     assert!(h.tcp.readiness(id).unwrap().writable);
-    assert_eq!(h.transitions(id), ["CLOSED>SYN-SENT (active OPEN / snd SYN)", "SYN-SENT>ESTABLISHED (rcv SYN,ACK / snd ACK)"]);
+    assert_eq!(
+        h.transitions(id),
+        ["CLOSED>SYN-SENT (active OPEN / snd SYN)", "SYN-SENT>ESTABLISHED (rcv SYN,ACK / snd ACK)"]
+    );
 }
 
 #[test]
@@ -59,7 +62,10 @@ fn passive_open_through_listen_and_accept() {
     assert_eq!(h.state(id), State::Established);
     assert_eq!(h.state(l), State::Listen);
     assert_eq!(h.net.counters.passive_opens, 1);
-    assert_eq!(h.transitions(id), ["LISTEN>SYN-RECEIVED (rcv SYN / snd SYN,ACK)", "SYN-RECEIVED>ESTABLISHED (rcv ACK of SYN)"]);
+    assert_eq!(
+        h.transitions(id),
+        ["LISTEN>SYN-RECEIVED (rcv SYN / snd SYN,ACK)", "SYN-RECEIVED>ESTABLISHED (rcv ACK of SYN)"]
+    );
     assert_eq!(h.tcp.peer_addr(id).unwrap(), addr(IP_B, 4000));
     assert_eq!(h.tcp.peer_addr(l), Err(TcpError::NotConnected));
 }
@@ -126,7 +132,11 @@ fn simultaneous_open() {
     for (host, id) in [(&mut w.a, a), (&mut w.b, b)] {
         assert_eq!(
             host.transitions(id),
-            ["CLOSED>SYN-SENT (active OPEN / snd SYN)", "SYN-SENT>SYN-RECEIVED (rcv SYN / snd SYN,ACK)", "SYN-RECEIVED>ESTABLISHED (rcv ACK of SYN)"]
+            [
+                "CLOSED>SYN-SENT (active OPEN / snd SYN)",
+                "SYN-SENT>SYN-RECEIVED (rcv SYN / snd SYN,ACK)",
+                "SYN-RECEIVED>ESTABLISHED (rcv ACK of SYN)"
+            ]
         );
     }
     w.a.send(w.now, a, b"hello").unwrap();
@@ -248,12 +258,18 @@ fn backlog_full_drops_syns_silently() {
     }
     let synacks = h.out();
     assert_eq!(synacks.len(), 2);
-    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &seg(4002, 80, 1, 0, "S", 1000), b"")), Err(DropReason::TcpBacklogFull));
+    assert_eq!(
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(4002, 80, 1, 0, "S", 1000), b"")),
+        Err(DropReason::TcpBacklogFull)
+    );
     h.nothing();
     // One handshake completes: still full until it is accepted.
     let sa = synacks.iter().find(|s| s.dst_port == 4000).unwrap();
     h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 2, sa.seq + 1, "A", 1000), b"")).unwrap();
-    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &seg(4002, 80, 1, 0, "S", 1000), b"")), Err(DropReason::TcpBacklogFull));
+    assert_eq!(
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(4002, 80, 1, 0, "S", 1000), b"")),
+        Err(DropReason::TcpBacklogFull)
+    );
     assert_eq!(h.tcp.info(l).unwrap().recv_queue, 1);
     assert!(h.tcp.readiness(l).unwrap().readable);
     let (id, _) = h.tcp.accept(l).unwrap().unwrap();
@@ -269,7 +285,10 @@ fn connection_limit() {
     h.tcp.listen(&mut h.net, addr(IP_A, 80), 10).unwrap();
     h.tcp.connect(T0, &mut h.net, None, addr(IP_B, 80)).unwrap();
     h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 0, "S", 1000), b"")).unwrap();
-    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &seg(4001, 80, 1, 0, "S", 1000), b"")), Err(DropReason::TcpConnectionLimit));
+    assert_eq!(
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(4001, 80, 1, 0, "S", 1000), b"")),
+        Err(DropReason::TcpConnectionLimit)
+    );
     assert_eq!(h.tcp.connect(T0, &mut h.net, None, addr(IP_B, 80)), Err(TcpError::NoBufferSpace));
 }
 

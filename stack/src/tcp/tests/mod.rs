@@ -126,7 +126,14 @@ impl TcpNet for TestNet {
     fn counters(&mut self) -> &mut TcpCounters {
         &mut self.counters
     }
-    fn send_segment(&mut self, _now: Instant, src: SocketAddrV4, dst: SocketAddrV4, seg: &SegmentOut, payload: [&[u8]; 2]) -> Result<(), DropReason> {
+    fn send_segment(
+        &mut self,
+        _now: Instant,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        seg: &SegmentOut,
+        payload: [&[u8]; 2],
+    ) -> Result<(), DropReason> {
         assert_eq!(*src.ip(), self.ip);
         let mut bytes = Vec::new();
         segment::write(&mut bytes, *src.ip(), *dst.ip(), seg, payload);
@@ -150,7 +157,13 @@ impl Host {
     }
 
     pub fn with_config(ip: Ipv4Addr, seed: u64, cfg: TcpConfig) -> Host {
-        let mut net = TestNet { ip, mtu: 1500, rng: ChaCha8Rng::seed_from_u64(seed), counters: TcpCounters::default(), out: Vec::new() };
+        let mut net = TestNet {
+            ip,
+            mtu: 1500,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            counters: TcpCounters::default(),
+            out: Vec::new(),
+        };
         let tcp = Tcp::with_config(&mut net, cfg);
         Host { tcp, net, drops: Vec::new(), seen: Vec::new() }
     }
@@ -264,7 +277,15 @@ impl Peer {
     }
 
     /// Sends a segment with explicit numbers, not advancing the peer's state.
-    pub fn raw(&self, host: &mut Host, now: Instant, seq: u32, ack: u32, flags: &str, data: &[u8]) -> Result<(), DropReason> {
+    pub fn raw(
+        &self,
+        host: &mut Host,
+        now: Instant,
+        seq: u32,
+        ack: u32,
+        flags: &str,
+        data: &[u8],
+    ) -> Result<(), DropReason> {
         let s = seg(self.port, self.our_port, seq, ack, flags, self.wnd);
         host.deliver(now, &packet(IP_B, IP_A, &s, data))
     }
@@ -381,7 +402,10 @@ impl Wire {
         self.collect();
         let Some(t) = self.next_event() else { return false };
         self.now = self.now.max(t);
-        while let Some(i) = (0..self.in_flight.len()).filter(|&i| self.in_flight[i].0 <= self.now).min_by_key(|&i| (self.in_flight[i].0, self.in_flight[i].1)) {
+        while let Some(i) = (0..self.in_flight.len())
+            .filter(|&i| self.in_flight[i].0 <= self.now)
+            .min_by_key(|&i| (self.in_flight[i].0, self.in_flight[i].1))
+        {
             let (_, _, to_b, p) = self.in_flight.swap_remove(i);
             self.delivered += 1;
             if to_b {

@@ -7,7 +7,10 @@ use super::*;
 fn segments_to_closed_port_get_resets_with_rfc_numbers() {
     let mut h = Host::new(IP_A, 40);
     // A SYN (no ACK): <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 99, 1000, 0, "S", 100), b"")), Err(DropReason::TcpNoSocket));
+    assert_eq!(
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 99, 1000, 0, "S", 100), b"")),
+        Err(DropReason::TcpNoSocket)
+    );
     let r = h.one();
     assert_eq!((r.flags().as_str(), r.seq, r.ack, r.src_port, r.dst_port), ("R.", 0, Some(1001), 99, 4000));
     // Data without ACK: SEG.LEN counts the data and the FIN.
@@ -29,14 +32,20 @@ fn listen_state_rules() {
     let mut h = Host::new(IP_A, 41);
     h.tcp.listen(&mut h.net, addr(IP_A, 80), 4).unwrap();
     // RST: ignored.
-    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 0, "R", 0), b"")), Err(DropReason::TcpNotAcceptable));
+    assert_eq!(
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 0, "R", 0), b"")),
+        Err(DropReason::TcpNotAcceptable)
+    );
     h.nothing();
     // ACK: reset <SEQ=SEG.ACK>.
     let _ = h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 55, "A", 0), b""));
     let r = h.one();
     assert_eq!((r.flags().as_str(), r.seq), ("R", 55));
     // Neither SYN nor ACK nor RST: dropped.
-    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 0, "F", 0), b"")), Err(DropReason::TcpNotAcceptable));
+    assert_eq!(
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 0, "F", 0), b"")),
+        Err(DropReason::TcpNotAcceptable)
+    );
     h.nothing();
     assert_eq!(h.tcp.connection_count(), 0);
 }
@@ -139,11 +148,17 @@ fn ack_outside_acceptable_range_gets_challenge_ack_and_is_dropped() {
     h.send(T0 + secs(1), id, b"0123456789").unwrap();
     h.out();
     // Acknowledging data never sent, with data: the data is not taken.
-    assert_eq!(peer.raw(&mut h, T0 + secs(1), peer.seq, peer.ack + 11, "PA", b"evil"), Err(DropReason::TcpNotAcceptable));
+    assert_eq!(
+        peer.raw(&mut h, T0 + secs(1), peer.seq, peer.ack + 11, "PA", b"evil"),
+        Err(DropReason::TcpNotAcceptable)
+    );
     assert_eq!(h.one().ack, Some(peer.seq));
     assert_eq!(h.tcp.info(id).unwrap().recv_queue, 0);
     // Too far behind SND.UNA.
-    assert_eq!(peer.raw(&mut h, T0 + secs(1), peer.seq, peer.ack.wrapping_sub(70_000), "PA", b"evil"), Err(DropReason::TcpNotAcceptable));
+    assert_eq!(
+        peer.raw(&mut h, T0 + secs(1), peer.seq, peer.ack.wrapping_sub(70_000), "PA", b"evil"),
+        Err(DropReason::TcpNotAcceptable)
+    );
     assert_eq!(h.one().flags(), ".");
     assert_eq!(h.net.counters.challenge_acks, 2);
     // An old but acceptable ACK (a duplicate) lets the data through.
@@ -208,11 +223,17 @@ fn rst_in_each_synchronized_state() {
 fn unacceptable_segment_gets_ack_and_is_dropped() {
     let (mut h, id, peer) = established(55);
     // Old data (a duplicate) entirely before RCV.NXT.
-    assert_eq!(peer.raw(&mut h, T0 + secs(1), peer.seq.wrapping_sub(10), peer.ack, "PA", b"0123456789"), Err(DropReason::TcpNotAcceptable));
+    assert_eq!(
+        peer.raw(&mut h, T0 + secs(1), peer.seq.wrapping_sub(10), peer.ack, "PA", b"0123456789"),
+        Err(DropReason::TcpNotAcceptable)
+    );
     let ack = h.one();
     assert_eq!((ack.flags().as_str(), ack.seq, ack.ack), (".", peer.ack, Some(peer.seq)));
     // Beyond the window.
-    assert_eq!(peer.raw(&mut h, T0 + secs(1), peer.seq + 200_000, peer.ack, "PA", b"x"), Err(DropReason::TcpNotAcceptable));
+    assert_eq!(
+        peer.raw(&mut h, T0 + secs(1), peer.seq + 200_000, peer.ack, "PA", b"x"),
+        Err(DropReason::TcpNotAcceptable)
+    );
     assert_eq!(h.one().flags(), ".");
     assert_eq!(h.tcp.info(id).unwrap().recv_queue, 0);
 }
@@ -227,7 +248,15 @@ fn icmp_hard_error_refuses_connect_soft_error_is_reported_on_timeout() {
     quoted[0..2].copy_from_slice(&syn.src_port.to_be_bytes());
     quoted[2..4].copy_from_slice(&80u16.to_be_bytes());
     quoted[4..8].copy_from_slice(&syn.seq.to_be_bytes());
-    let err = |kind, quoted| IcmpError { kind, reporter: IP_B, src: IP_A, dst: IP_B, protocol: etherparse::IpNumber::TCP, quoted, quoted_len: 8 };
+    let err = |kind, quoted| IcmpError {
+        kind,
+        reporter: IP_B,
+        src: IP_A,
+        dst: IP_B,
+        protocol: etherparse::IpNumber::TCP,
+        quoted,
+        quoted_len: 8,
+    };
     // Soft: host unreachable does not abort (MUST-56)...
     h.tcp.handle_icmp_error(T0, &mut h.net, &err(IcmpErrorKind::DestUnreachable { code: 1, next_hop_mtu: 0 }, quoted));
     assert_eq!(h.state(id), State::SynSent);
@@ -262,7 +291,15 @@ fn icmp_hard_error_does_not_abort_established() {
     quoted[0..2].copy_from_slice(&peer.our_port.to_be_bytes());
     quoted[2..4].copy_from_slice(&80u16.to_be_bytes());
     quoted[4..8].copy_from_slice(&peer.ack.to_be_bytes());
-    let e = IcmpError { kind: IcmpErrorKind::DestUnreachable { code: 3, next_hop_mtu: 0 }, reporter: IP_B, src: IP_A, dst: IP_B, protocol: etherparse::IpNumber::TCP, quoted, quoted_len: 8 };
+    let e = IcmpError {
+        kind: IcmpErrorKind::DestUnreachable { code: 3, next_hop_mtu: 0 },
+        reporter: IP_B,
+        src: IP_A,
+        dst: IP_B,
+        protocol: etherparse::IpNumber::TCP,
+        quoted,
+        quoted_len: 8,
+    };
     h.tcp.handle_icmp_error(T0, &mut h.net, &e);
     assert_eq!(h.state(id), State::Established, "RFC 5461: soft in synchronized states");
     // Fragmentation needed with a next-hop MTU: the MSS shrinks (RFC 1191).

@@ -34,7 +34,8 @@ fn lost_syn_then_rto_of_3s_once_established() {
     let syn = h.one();
     h.poll(T0 + secs(1));
     h.one();
-    h.deliver(T0 + secs(1) + ms(10), &packet(IP_B, IP_A, &seg(80, syn.src_port, 1, syn.seq + 1, "SA", 1000), b"")).unwrap();
+    h.deliver(T0 + secs(1) + ms(10), &packet(IP_B, IP_A, &seg(80, syn.src_port, 1, syn.seq + 1, "SA", 1000), b""))
+        .unwrap();
     let info = h.tcp.info(id).unwrap();
     assert_eq!(info.srtt, None, "Karn: no sample from a retransmitted SYN");
     assert_eq!(info.rto, secs(3));

@@ -14,9 +14,10 @@ fn transfer(w: &mut Wire, a: ConnId, b: ConnId, data: &[u8], back: &[u8], limit:
     let end = w.now + limit;
     loop {
         let now = w.now;
-        for (host, id, src, sent, shut, got, eof) in
-            [(&mut w.a, a, data, &mut sent_a, &mut shut_a, &mut got_a, &mut eof_a), (&mut w.b, b, back, &mut sent_b, &mut shut_b, &mut got_b, &mut eof_b)]
-        {
+        for (host, id, src, sent, shut, got, eof) in [
+            (&mut w.a, a, data, &mut sent_a, &mut shut_a, &mut got_a, &mut eof_a),
+            (&mut w.b, b, back, &mut sent_b, &mut shut_b, &mut got_b, &mut eof_b),
+        ] {
             while *sent < src.len() {
                 match host.tcp.send(now, &mut host.net, id, &src[*sent..]) {
                     Ok(n) => *sent += n,
@@ -81,7 +82,12 @@ fn megabytes_intact_under_loss_duplication_and_reordering() {
         let data = pattern(2 << 20, seed as u8);
         let back = pattern(100_000, seed as u8 ^ 0xff);
         let (got, got_back) = transfer(&mut w, a, b, &data, &back, secs(3600));
-        assert!(got.len() == data.len() && got == data, "seed {seed}: A to B corrupted ({} of {} bytes)", got.len(), data.len());
+        assert!(
+            got.len() == data.len() && got == data,
+            "seed {seed}: A to B corrupted ({} of {} bytes)",
+            got.len(),
+            data.len()
+        );
         assert!(got_back == back, "seed {seed}: B to A corrupted");
         assert!(w.lost > 0 || w.loss == 0.0);
         assert!(w.a.net.counters.retransmitted > 0, "seed {seed}: losses need retransmissions");
@@ -101,7 +107,10 @@ fn heavy_reordering_without_loss() {
 
 #[test]
 fn small_buffers_and_small_mss() {
-    let cfg = TcpConfig { default_options: SocketOptions { send_buffer: 2000, recv_buffer: 1500, ..SocketOptions::default() }, ..TcpConfig::default() };
+    let cfg = TcpConfig {
+        default_options: SocketOptions { send_buffer: 2000, recv_buffer: 1500, ..SocketOptions::default() },
+        ..TcpConfig::default()
+    };
     let mut w = Wire::with_config(8, cfg);
     w.a.net.mtu = 576;
     w.loss = 0.05;
@@ -116,7 +125,8 @@ fn small_buffers_and_small_mss() {
 fn many_connections_in_parallel() {
     let mut w = Wire::new(9);
     let l = w.b.tcp.listen(&mut w.b.net, addr(IP_B, 80), 64).unwrap();
-    let clients: Vec<ConnId> = (0..40).map(|_| w.a.tcp.connect(w.now, &mut w.a.net, None, addr(IP_B, 80)).unwrap()).collect();
+    let clients: Vec<ConnId> =
+        (0..40).map(|_| w.a.tcp.connect(w.now, &mut w.a.net, None, addr(IP_B, 80)).unwrap()).collect();
     let mut servers = Vec::new();
     assert!(w.run_until(secs(10), |w| {
         while let Some((id, _)) = w.b.tcp.accept(l).unwrap() {
