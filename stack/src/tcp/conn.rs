@@ -46,7 +46,13 @@ pub struct Ctx<'a> {
 
 /// Sends one segment, counting it. Used for connections and for resets on
 /// behalf of no connection (RFC 9293 section 3.10.7.1).
-pub fn emit(ctx: &mut Ctx<'_>, local: SocketAddrV4, remote: SocketAddrV4, seg: &SegmentOut, payload: [&[u8]; 2]) {
+pub fn emit(
+    ctx: &mut Ctx<'_>,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seg: &SegmentOut,
+    payload: [&[u8]; 2],
+) -> Result<(), DropReason> {
     let c = ctx.net.counters();
     c.tx_segments += 1;
     if seg.rst {
@@ -54,7 +60,7 @@ pub fn emit(ctx: &mut Ctx<'_>, local: SocketAddrV4, remote: SocketAddrV4, seg: &
     }
     // A failure below (no route, say) is counted there; the segment is treated
     // as lost, and retransmission takes over.
-    let _ = ctx.net.send_segment(ctx.now, local, remote, seg, payload);
+    ctx.net.send_segment(ctx.now, local, remote, seg, payload)
 }
 
 /// The MSS we announce: the MTU less the IPv4 and TCP headers (RFC 9293 section 3.7.1, MUST-14..16).
@@ -156,6 +162,8 @@ pub struct Conn {
     soft_error: Option<TcpError>,
     /// The user closed the socket: nobody will read, the table frees it once CLOSED.
     pub user_closed: bool,
+    /// What IP said about the last segment we sent (no route, say).
+    pub tx_error: Option<DropReason>,
 
     // Statistics.
     bytes_sent: u64,
@@ -236,6 +244,7 @@ impl Conn {
             error: None,
             soft_error: None,
             user_closed: false,
+            tx_error: None,
             bytes_sent: 0,
             bytes_acked: 0,
             bytes_received: 0,
@@ -339,7 +348,7 @@ impl Conn {
     }
 
     /// Ends the connection with an error for the user (RFC 9293: "signal the user ... delete the TCB").
-    fn close_with(&mut self, ctx: &mut Ctx<'_>, error: Option<TcpError>, cause: &'static str) {
+    pub fn close_with(&mut self, ctx: &mut Ctx<'_>, error: Option<TcpError>, cause: &'static str) {
         if error.is_some() {
             self.error = error;
         }
@@ -369,7 +378,7 @@ impl Conn {
             self.delack_at = None;
             self.unacked_segs = 0;
         }
-        emit(ctx, self.local, self.remote, seg, payload);
+        self.tx_error = emit(ctx, self.local, self.remote, seg, payload).err();
     }
 
     /// The window field for a non-SYN segment, moving the advertised right edge
@@ -378,6 +387,7 @@ impl Conn {
         let edge = window_edge(self.rcv_nxt, self.rcv_adv, self.recv.free(), self.recv.capacity(), self.rcv_mss);
         let wnd = (edge.since(self.rcv_nxt) >> self.rcv_wscale).min(u16::MAX as u32);
         self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + (wnd << self.rcv_wscale));
+        debug_assert!(self.rcv_wnd() as usize <= self.recv.free(), "offered more than the buffer holds");
         wnd as u16
     }
 
@@ -402,7 +412,7 @@ impl Conn {
         }
         if synack {
             s.ack = Some(self.rcv_nxt);
-            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + self.syn_wnd as u32);
+            self.rcv_adv = self.rcv_nxt + self.syn_wnd as u32;
         }
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
@@ -503,7 +513,7 @@ impl Conn {
             self.unacked_segs = 0;
         }
         let payload = self.send.slices(off, len as usize);
-        emit(ctx, self.local, self.remote, &s, payload);
+        self.tx_error = emit(ctx, self.local, self.remote, &s, payload).err();
     }
 
     /// Retransmits the first unacknowledged segment (fast retransmit, partial ACK).
@@ -863,14 +873,16 @@ impl Conn {
         self.persist_probes = 0;
         if seg.ack > self.snd_una {
             let flight_before = self.snd_max.since(self.snd_una);
-            let acked = self.ack_advances(ctx, seg.ack);
+            // The SYN's sequence number is not data: it does not grow cwnd.
+            let syn = (self.snd_una == self.iss) as u32;
+            let acked = self.ack_advances(ctx, seg.ack) - syn;
             if self.cc.in_recovery {
                 let flight_after = self.snd_max.since(self.snd_una);
                 if self.cc.on_recovery_ack(seg.ack, acked, flight_after) {
                     // RFC 6582 section 3.2 step 5: retransmit the first unacknowledged segment.
                     self.retransmit_first(ctx);
                 }
-            } else if flight_before > 0 {
+            } else if flight_before > syn && acked > 0 {
                 self.cc.on_new_ack(acked);
             }
         } else if seg.ack == self.snd_una
@@ -913,7 +925,7 @@ impl Conn {
                 // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: a FIN has been received; ignore.
                 return;
             }
-            if self.user_closed && seq.since(self.rcv_nxt) == 0 {
+            if self.user_closed {
                 // Nobody will read this (RFC 9293 SHLD-3, Linux's behaviour for
                 // data arriving after close): reset.
                 self.send_rst(ctx);
@@ -1103,7 +1115,7 @@ impl Conn {
         self.delack_at = None;
         self.unacked_segs = 0;
         let payload = self.send.slices(off, 1);
-        emit(ctx, self.local, self.remote, &s, payload);
+        self.tx_error = emit(ctx, self.local, self.remote, &s, payload).err();
     }
 
     fn arm_keepalive(&mut self, now: Instant) {

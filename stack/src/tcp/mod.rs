@@ -382,7 +382,7 @@ impl Tcp {
             s.ack = Some(seg.seq + seg.len());
         }
         let mut ctx = ctx!(self, now, net);
-        conn::emit(&mut ctx, local, remote, &s, [&[], &[]]);
+        let _ = conn::emit(&mut ctx, local, remote, &s, [&[], &[]]);
     }
 
     /// RFC 9293 section 3.10.7.2, LISTEN.
@@ -612,6 +612,11 @@ impl Tcp {
         }
     }
 
+    fn trace_listener(&mut self, conn: ConnId, local: SocketAddrV4, from: State, to: State, cause: &'static str) {
+        let remote = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        self.trace.push(Transition { conn, local, remote, from, to, cause });
+    }
+
     // ----------------------------------------------------------------------
     // The user's calls (RFC 9293 section 3.10, as the sockets API shapes them).
 
@@ -655,6 +660,7 @@ impl Tcp {
         self.slots[id.index as usize].sock =
             Some(Sock::Listener(Listener { local, backlog, queue: VecDeque::new(), pending: Vec::new(), opts }));
         self.listeners.insert(local.port(), id);
+        self.trace_listener(id, local, State::Closed, State::Listen, "passive OPEN");
         Ok(id)
     }
 
@@ -709,7 +715,13 @@ impl Tcp {
         let id = self.alloc();
         let iss = self.isn.isn(now, local, remote);
         let mut ctx = ctx!(self, now, net);
-        let conn = Conn::connect(&mut ctx, id, local, remote, iss, opts);
+        let mut conn = Conn::connect(&mut ctx, id, local, remote, iss, opts);
+        if conn.tx_error == Some(DropReason::IpNoRoute) {
+            // No route to the peer: fail now, as Linux does (ENETUNREACH).
+            conn.close_with(&mut ctx, Some(TcpError::HostUnreachable), "no route");
+            self.free.push(id.index);
+            return Err(TcpError::HostUnreachable);
+        }
         self.slots[id.index as usize].sock = Some(Sock::Conn(Box::new(conn)));
         self.conn_count += 1;
         self.map(id, local, remote);
@@ -771,9 +783,10 @@ impl Tcp {
     pub fn close(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId) -> Result<(), TcpError> {
         if let Some(l) = listener_mut(&mut self.slots, id) {
             let children: Vec<ConnId> = l.queue.drain(..).chain(l.pending.drain(..)).collect();
-            let port = l.local.port();
-            self.listeners.remove(&port);
+            let local = l.local;
+            self.listeners.remove(&local.port());
             self.release(id);
+            self.trace_listener(id, local, State::Listen, State::Closed, "CLOSE");
             for child in children {
                 if let Some(c) = conn_mut(&mut self.slots, child) {
                     c.parent = None;

@@ -336,3 +336,16 @@ fn close_from_syn_received_via_simultaneous_open_sends_fin() {
     h.deliver(T0, &packet(IP_B, IP_A, &seg(6000, 5000, 301, syn.seq + 2, "A", 4000), b"")).unwrap();
     assert_eq!(h.state(id), State::FinWait2);
 }
+
+#[test]
+fn listener_open_and_close_are_traced() {
+    let mut h = Host::new(IP_A, 37);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 0), 4).unwrap();
+    let port = h.tcp.local_addr(l).unwrap().port();
+    assert!(EPHEMERAL_PORTS.contains(&port), "port 0: an ephemeral port");
+    assert_eq!(h.tcp.listen(&mut h.net, addr(IP_A, port), 4), Err(TcpError::AddrInUse));
+    h.tcp.close(T0, &mut h.net, l).unwrap();
+    assert_eq!(h.transitions(l), ["CLOSED>LISTEN (passive OPEN)", "LISTEN>CLOSED (CLOSE)"]);
+    assert_eq!(h.tcp.state(l), Err(TcpError::InvalidState));
+    assert!(h.tcp.listen(&mut h.net, addr(IP_A, port), 4).is_ok(), "the port is free again");
+}

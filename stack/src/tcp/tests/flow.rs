@@ -348,3 +348,42 @@ fn recv_peek_and_would_block() {
     assert_eq!(&buf, b"hel");
     assert_eq!(h.recv_all(T0, id).unwrap(), b"lo");
 }
+
+#[test]
+fn keepalive_between_two_stacks_keeps_an_idle_connection() {
+    let mut w = Wire::new(87);
+    let (a, _l, b) = w.connect();
+    w.a.tcp.set_keepalive_params(w.now, &mut w.a.net, a, secs(10), secs(1), 3).unwrap();
+    w.a.tcp.set_keepalive(w.now, &mut w.a.net, a, true).unwrap();
+    w.run_for(secs(100));
+    // The peer answers each probe (SEG.SEQ = SND.NXT-1 is old: an ACK comes back).
+    assert_eq!(w.a.net.counters.keepalive_probes, 9);
+    assert_eq!(w.b.drops.iter().filter(|&&d| d == DropReason::TcpNotAcceptable).count(), 9);
+    assert_eq!(w.a.state(a), State::Established);
+    assert_eq!(w.b.state(b), State::Established);
+    // The peer vanishes: after 3 unanswered probes, ETIMEDOUT.
+    w.loss = 1.0;
+    w.run_for(secs(20));
+    assert_eq!(w.a.state(a), State::Closed);
+    assert_eq!(w.a.tcp.take_error(a).unwrap(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn window_scaling_lets_the_window_exceed_64k() {
+    let opts = SocketOptions { recv_buffer: 1 << 20, send_buffer: 1 << 20, ..SocketOptions::default() };
+    let cfg = TcpConfig { default_options: opts, ..TcpConfig::default() };
+    let mut w = Wire::with_config(88, cfg);
+    let (a, _l, b) = w.connect();
+    let info = w.a.tcp.info(a).unwrap();
+    assert_eq!((info.snd_wscale, info.rcv_wscale), (5, 5), "1 MiB >> 5 fits 16 bits");
+    assert_eq!(info.snd_wnd, 65535, "the SYN's window is unscaled");
+    // One segment from B, and A learns the scaled window.
+    w.b.send(w.now, b, b"x").unwrap();
+    w.run_for(secs(1));
+    assert_eq!(w.a.tcp.info(a).unwrap().snd_wnd, 1 << 20, "32768 scaled by 2^5");
+    let data = pattern(800_000, 5);
+    assert_eq!(w.a.send(w.now, a, &data), Ok(800_000));
+    w.run_for(secs(2));
+    assert_eq!(w.b.recv_all(w.now, b).unwrap(), data);
+    assert!(w.b.tcp.info(b).unwrap().rcv_wnd > 65535);
+}

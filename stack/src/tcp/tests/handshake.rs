@@ -318,3 +318,24 @@ fn broadcast_and_invalid_connect_arguments() {
     }
     assert_eq!(h.tcp.connect(T0, &mut h.net, Some(addr(IP_B, 1)), addr(IP_B, 80)), Err(TcpError::InvalidArgument));
 }
+
+#[test]
+fn windows_are_right_whatever_the_initial_sequence_numbers() {
+    // Sequence numbers compare modulo 2^32: run the handshake and a little data
+    // with ISNs all around the circle.
+    for seed in 0..64 {
+        let mut w = Wire::new(5000 + seed);
+        w.now = T0 + Duration::from_micros(seed * 67_108_864); // moves the ISN clock by 2^24 per seed
+        let (a, _l, b) = w.connect();
+        for (host, id) in [(&w.a, a), (&w.b, b)] {
+            let info = host.tcp.info(id).unwrap();
+            assert_eq!(info.rcv_wnd, 65535, "seed {seed}: {info:?}");
+            // A's from B's unscaled SYN,ACK; B's from A's ACK, scaled: 32767 << 1.
+            assert!(info.snd_wnd == 65535 || info.snd_wnd == 65534, "seed {seed}: {info:?}");
+        }
+        w.a.send(w.now, a, &[1; 3000]).unwrap();
+        w.run_for(secs(1));
+        assert_eq!(w.b.recv_all(w.now, b).unwrap().len(), 3000, "seed {seed}");
+        assert_eq!(w.b.tcp.info(b).unwrap().rcv_wnd, 65536, "seed {seed}: the whole buffer again");
+    }
+}

@@ -57,7 +57,7 @@ fn rst_in_syn_received_returns_passive_open_to_listen() {
     let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 4).unwrap();
     h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 100, 0, "S", 1000), b"")).unwrap();
     let sa = h.one();
-    let child = h.all_transitions()[0].conn;
+    let child = h.all_transitions().iter().find(|t| t.to == State::SynReceived).unwrap().conn;
     // Exact sequence number: RCV.NXT = 101.
     h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 101, sa.seq + 1, "R", 0), b"")).unwrap();
     assert_eq!(h.transitions(child), ["LISTEN>SYN-RECEIVED (rcv SYN / snd SYN,ACK)", "SYN-RECEIVED>LISTEN (rcv RST)"]);

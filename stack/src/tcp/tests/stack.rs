@@ -128,3 +128,13 @@ fn stack_answers_closed_port_with_reset() {
     assert_eq!(b.counters().drops.get(crate::DropReason::TcpNoSocket), 1);
     assert_eq!(b.counters().tcp.tx_resets, 1);
 }
+
+#[test]
+fn connect_without_route_fails_at_once() {
+    let mut a = stack(1);
+    let (tcp, net) = a.tcp();
+    let r = tcp.connect(Instant::from_secs(1), net, None, SocketAddrV4::new(Ipv4Addr::new(192, 168, 9, 9), 80));
+    assert_eq!(r, Err(TcpError::HostUnreachable));
+    assert_eq!(tcp.connection_count(), 0);
+    assert_eq!(a.counters().drops.get(crate::DropReason::IpNoRoute), 1);
+}
