@@ -5,6 +5,7 @@
 
 mod close;
 mod flow;
+mod fuzz;
 mod handshake;
 mod reset;
 mod retransmit;
