@@ -22,6 +22,26 @@
 //! (in SYN-RECEIVED or waiting in the accept queue). When it is full, a SYN is
 //! dropped silently and counted as [`DropReason::TcpBacklogFull`], like Linux:
 //! the peer retransmits its SYN.
+//!
+//! Choices (each default is a field of [`TcpConfig`] or [`SocketOptions`]):
+//! - MSL 30 s, so TIME-WAIT lasts 60 s as on Linux; an orphaned FIN-WAIT-2 ends
+//!   after 60 s (Linux's tcp_fin_timeout).
+//! - RTO: 1 s initially, 200 ms minimum (Linux; RFC 6298 says 1 s), 120 s maximum.
+//!   R2: 7 SYN retransmissions (gives up after 247 s, MUST-23's 3 minutes), 15
+//!   data retransmissions (Linux's tcp_retries2; well over MUST-20's 100 s).
+//! - Delayed ACK 40 ms, and an ACK at once for every second segment, for
+//!   out-of-order data, for data filling a gap and for a FIN.
+//! - Buffers 64 KiB each way; the window scale on our SYN follows the receive buffer.
+//! - Nagle on, keep-alive off (2 h idle, 75 s interval, 9 probes when on).
+//! - A new SYN may reopen a TIME-WAIT connection if its sequence number is
+//!   beyond the old connection's (RFC 1122 section 4.2.2.13); older SYNs get a
+//!   challenge ACK (RFC 5961 section 4).
+//! - RST in TIME-WAIT closes it (RFC 9293; RFC 1337's alternative is not taken).
+//!
+//! Not implemented: SACK and timestamps (parsed, never sent, so never
+//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, SYN
+//! cookies, data on a SYN (not acknowledged, so the peer sends it again),
+//! RFC 9293's SEND in LISTEN (the sockets API has no such call), the user timeout.
 
 pub mod config;
 pub mod congestion;
