@@ -339,3 +339,36 @@ fn windows_are_right_whatever_the_initial_sequence_numbers() {
         assert_eq!(w.b.tcp.info(b).unwrap().rcv_wnd, 65536, "seed {seed}: the whole buffer again");
     }
 }
+
+#[test]
+fn data_on_a_syn_is_not_acknowledged() {
+    let mut h = Host::new(IP_A, 16);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 4).unwrap();
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 100, 0, "S", 1000), b"early")).unwrap();
+    let sa = h.one();
+    assert_eq!(sa.ack, Some(101), "only the SYN is acknowledged; the peer sends the data again");
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 101, sa.seq + 1, "PA", 1000), b"early")).unwrap();
+    let (id, _) = h.tcp.accept(l).unwrap().unwrap();
+    assert_eq!(h.recv_all(T0, id).unwrap(), b"early");
+}
+
+#[test]
+fn reset_while_waiting_in_the_accept_queue_removes_it() {
+    let mut h = Host::new(IP_A, 17);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 4).unwrap();
+    let mut peers = Vec::new();
+    for port in [4000, 4001] {
+        let mut p = Peer { port, our_port: 80, seq: 10, ack: 0, wnd: 1000 };
+        p.send(&mut h, T0, "S", b"").unwrap();
+        p.ack = h.one().seq + 1;
+        p.send(&mut h, T0, "A", b"").unwrap();
+        peers.push(p);
+    }
+    let listing: Vec<(State, u16)> = h.tcp.sockets().map(|(_, i)| (i.state, i.remote.port())).collect();
+    assert_eq!(listing, [(State::Listen, 0), (State::Established, 4000), (State::Established, 4001)]);
+    peers[0].send(&mut h, T0, "R", b"").unwrap();
+    let (_, remote) = h.tcp.accept(l).unwrap().unwrap();
+    assert_eq!(remote.port(), 4001);
+    assert_eq!(h.tcp.accept(l).unwrap(), None);
+    assert_eq!(h.tcp.connection_count(), 1);
+}

@@ -307,3 +307,34 @@ fn icmp_hard_error_does_not_abort_established() {
     h.tcp.handle_icmp_error(T0, &mut h.net, &e);
     assert_eq!(h.tcp.info(id).unwrap().snd_mss, 960);
 }
+
+#[test]
+fn other_syn_in_syn_received_returns_passive_open_to_listen() {
+    // RFC 9293 section 3.10.7.4, fourth: a SYN (not the one received) in
+    // SYN-RECEIVED of a passive open returns it to LISTEN.
+    let mut h = Host::new(IP_A, 58);
+    h.tcp.listen(&mut h.net, addr(IP_A, 80), 4).unwrap();
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 100, 0, "S", 1000), b"")).unwrap();
+    h.out();
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 150, 0, "S", 1000), b"")).unwrap();
+    h.nothing();
+    assert_eq!(h.tcp.connection_count(), 0);
+    let t: Vec<String> = h.all_transitions().iter().map(|t| format!("{}>{} ({})", t.from, t.to, t.cause)).collect();
+    assert_eq!(t.last().unwrap(), "SYN-RECEIVED>LISTEN (rcv SYN)");
+    // The peer's next SYN starts afresh.
+    h.deliver(T0 + secs(1), &packet(IP_B, IP_A, &seg(4000, 80, 150, 0, "S", 1000), b"")).unwrap();
+    assert_eq!(h.one().ack, Some(151));
+}
+
+#[test]
+fn bad_ack_in_syn_received_gets_reset() {
+    let mut h = Host::new(IP_A, 59);
+    h.tcp.listen(&mut h.net, addr(IP_A, 80), 4).unwrap();
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 100, 0, "S", 1000), b"")).unwrap();
+    let sa = h.one();
+    let bad = seg(4000, 80, 101, sa.seq.wrapping_add(50), "A", 1000);
+    assert_eq!(h.deliver(T0, &packet(IP_B, IP_A, &bad, b"")), Err(DropReason::TcpNotAcceptable));
+    let r = h.one();
+    assert_eq!((r.flags().as_str(), r.seq), ("R", sa.seq.wrapping_add(50)), "<SEQ=SEG.ACK><CTL=RST>");
+    assert_eq!(h.tcp.connection_count(), 1, "the half-open connection stays");
+}

@@ -138,3 +138,23 @@ fn connect_without_route_fails_at_once() {
     assert_eq!(tcp.connection_count(), 0);
     assert_eq!(a.counters().drops.get(crate::DropReason::IpNoRoute), 1);
 }
+
+#[test]
+fn segments_to_a_broadcast_address_are_dropped() {
+    use crate::ipv4::IpPacket;
+    let mut a = stack(1);
+    let (tcp, net) = a.tcp();
+    tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap();
+    // RFC 1122 section 4.2.3.10: a SYN to a broadcast address is not answered.
+    let packet = IpPacket {
+        src: Ipv4Addr::new(10, 0, 0, 2),
+        dst: Ipv4Addr::new(10, 0, 0, 255),
+        protocol: etherparse::IpNumber::TCP,
+        ttl: 64,
+        header: &[],
+        payload: &[0u8; 20],
+        broadcast: true,
+    };
+    assert_eq!(tcp.input(Instant::from_secs(1), net, &packet), Err(crate::DropReason::TcpOther));
+    assert!(!a.has_transmit());
+}
