@@ -8,10 +8,16 @@ use std::collections::VecDeque;
 
 /// Bytes written by the user and not yet acknowledged: `[0, len)` maps to
 /// sequence numbers from the first unacknowledged data octet on.
-#[derive(Debug)]
 pub struct SendBuffer {
     data: VecDeque<u8>,
     cap: usize,
+}
+
+/// Sizes only: the bytes would flood any debug print of the stack.
+impl core::fmt::Debug for SendBuffer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SendBuffer").field("cap", &self.cap).field("len", &self.data.len()).finish()
+    }
 }
 
 impl SendBuffer {
