@@ -1,0 +1,221 @@
+//! The receive side's data: a bounded ring buffer (SO_RCVBUF) that holds both the
+//! in-order bytes waiting for the user and, behind them, out-of-order bytes
+//! waiting for the gap before them to fill (RFC 9293 section 3.10.7.4, seventh
+//! step: "segments ... held for later processing"). Out-of-order data can only
+//! lie inside the window we offered, which never exceeds the free space, so it
+//! always fits; the list of out-of-order ranges is bounded too. Duplicates simply
+//! overwrite the same bytes.
+//!
+//! Also here: the window to advertise, with receiver silly window syndrome
+//! avoidance (RFC 9293 section 3.8.6.2.2, MUST-39).
+
+use super::seq::Seq;
+
+pub struct RecvBuffer {
+    /// Allocated on first use, `cap` bytes.
+    buf: Vec<u8>,
+    cap: usize,
+    /// Index of the first readable byte.
+    head: usize,
+    /// In-order bytes the user has not read.
+    len: usize,
+    /// Out-of-order ranges [start, end), as offsets from the end of the in-order
+    /// bytes (that is, from RCV.NXT); sorted, disjoint, not adjacent.
+    ooo: Vec<(u32, u32)>,
+    max_ranges: usize,
+}
+
+/// Sizes only: the bytes would flood any debug print of the stack.
+impl core::fmt::Debug for RecvBuffer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RecvBuffer").field("cap", &self.cap).field("readable", &self.len).field("ooo", &self.ooo).finish()
+    }
+}
+
+impl RecvBuffer {
+    pub fn new(cap: usize, max_ranges: usize) -> RecvBuffer {
+        RecvBuffer { buf: Vec::new(), cap, head: 0, len: 0, ooo: Vec::new(), max_ranges }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Changes the size; only while nothing is buffered (before data flows).
+    pub fn set_capacity(&mut self, cap: usize) -> bool {
+        if self.len > 0 || !self.ooo.is_empty() {
+            return false;
+        }
+        self.cap = cap;
+        self.buf = Vec::new();
+        self.head = 0;
+        true
+    }
+
+    /// In-order bytes waiting for the user.
+    pub fn readable(&self) -> usize {
+        self.len
+    }
+
+    /// Room for in-order data from RCV.NXT on.
+    pub fn free(&self) -> usize {
+        self.cap - self.len
+    }
+
+    pub fn has_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Bytes held out of order.
+    pub fn out_of_order_bytes(&self) -> usize {
+        self.ooo.iter().map(|(s, e)| (e - s) as usize).sum()
+    }
+
+    /// Stores `data` at offset `off` from RCV.NXT. Returns how many bytes became
+    /// in order (by how much RCV.NXT advances), or `None` if it could not be held
+    /// (beyond the buffer, or too many out-of-order ranges).
+    pub fn write(&mut self, off: u32, data: &[u8]) -> Option<usize> {
+        let end = off as usize + data.len();
+        if end > self.free() {
+            return None;
+        }
+        if data.is_empty() {
+            return Some(0);
+        }
+        let (start, end) = (off, end as u32);
+        if off > 0 {
+            // Out of order: merge into the range list, refusing a new range past the bound.
+            let touching = self.ooo.iter().filter(|(s, e)| *s <= end && start <= *e).count();
+            if touching == 0 && self.ooo.len() >= self.max_ranges {
+                return None;
+            }
+        }
+        if self.buf.len() != self.cap {
+            self.buf.resize(self.cap, 0);
+        }
+        let pos = (self.head + self.len + off as usize) % self.cap;
+        let first = data.len().min(self.cap - pos);
+        self.buf[pos..pos + first].copy_from_slice(&data[..first]);
+        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+        // Insert [start, end) into the range list (merging), treating in-order data
+        // as a range starting at 0.
+        let mut s = start;
+        let mut e = end;
+        self.ooo.retain(|&(rs, re)| {
+            if rs <= e && s <= re {
+                s = s.min(rs);
+                e = e.max(re);
+                false
+            } else {
+                true
+            }
+        });
+        let at = self.ooo.iter().position(|&(rs, _)| rs > s).unwrap_or(self.ooo.len());
+        self.ooo.insert(at, (s, e));
+        if self.ooo[0].0 != 0 {
+            return Some(0);
+        }
+        let (_, advanced) = self.ooo.remove(0);
+        self.len += advanced as usize;
+        for r in &mut self.ooo {
+            r.0 -= advanced;
+            r.1 -= advanced;
+        }
+        Some(advanced as usize)
+    }
+
+    /// Copies in-order bytes into `out`; removes them unless `peek`.
+    pub fn read(&mut self, out: &mut [u8], peek: bool) -> usize {
+        let n = out.len().min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        let first = n.min(self.cap - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        if !peek {
+            self.head = (self.head + n) % self.cap;
+            self.len -= n;
+        }
+        n
+    }
+}
+
+/// The right edge of the window to offer (RFC 9293 section 3.8.6.2.2): it moves
+/// forward only when it can move by at least min(buffer/2, MSS) ("Fr" of 1/2),
+/// so that we never advertise small increments; it never moves back (the window
+/// is not shrunk, RFC 9293 section 3.8.6 SHLD-14).
+pub fn window_edge(rcv_nxt: Seq, old_edge: Seq, free: usize, cap: usize, mss: u32) -> Seq {
+    let possible = rcv_nxt + free.min(i32::MAX as usize) as u32;
+    let threshold = ((cap / 2) as u32).min(mss).max(1);
+    if possible > old_edge && possible.since(old_edge) >= threshold {
+        possible
+    } else if old_edge < rcv_nxt {
+        rcv_nxt
+    } else {
+        old_edge
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(b: &mut RecvBuffer) -> Vec<u8> {
+        let mut out = vec![0; b.readable()];
+        b.read(&mut out, false);
+        out
+    }
+
+    #[test]
+    fn in_order_and_wraparound() {
+        let mut b = RecvBuffer::new(8, 4);
+        assert_eq!(b.write(0, b"abcdef"), Some(6));
+        let mut two = [0; 2];
+        assert_eq!(b.read(&mut two, true), 2);
+        assert_eq!(&two, b"ab");
+        assert_eq!(b.readable(), 6, "peek leaves the data");
+        b.read(&mut [0; 5], false);
+        assert_eq!(b.free(), 7);
+        assert_eq!(b.write(0, b"ghijkl"), Some(6)); // wraps in the ring
+        assert_eq!(read_all(&mut b), b"fghijkl");
+        assert_eq!(b.write(0, b"123456789"), None, "beyond the buffer");
+    }
+
+    #[test]
+    fn out_of_order_reassembly() {
+        let mut b = RecvBuffer::new(100, 4);
+        assert_eq!(b.write(5, b"fgh"), Some(0));
+        assert_eq!(b.write(10, b"klm"), Some(0));
+        assert_eq!(b.out_of_order_bytes(), 6);
+        assert_eq!(b.write(6, b"ghij"), Some(0)); // overlaps and bridges
+        assert_eq!(b.out_of_order_bytes(), 8);
+        assert_eq!(b.write(0, b"abcde"), Some(13));
+        assert!(!b.has_out_of_order());
+        assert_eq!(read_all(&mut b), b"abcdefghijklm");
+    }
+
+    #[test]
+    fn out_of_order_ranges_are_bounded() {
+        let mut b = RecvBuffer::new(100, 2);
+        assert_eq!(b.write(10, b"x"), Some(0));
+        assert_eq!(b.write(20, b"y"), Some(0));
+        assert_eq!(b.write(30, b"z"), None, "a third range is refused");
+        assert_eq!(b.write(21, b"y"), Some(0), "extending a range is fine");
+        assert_eq!(b.write(0, &[b'.'; 10]), Some(11));
+    }
+
+    #[test]
+    fn receiver_sws() {
+        let mss = 1000;
+        // Buffer 10000, nothing read: edge moves from 0 to 10000.
+        assert_eq!(window_edge(Seq(0), Seq(0), 10_000, 10_000, mss), Seq(10_000));
+        // 9500 arrived, user read 400: free 900 -> possible edge 9500+900=10400, only 400 more: stay.
+        assert_eq!(window_edge(Seq(9500), Seq(10_000), 900, 10_000, mss), Seq(10_000));
+        // User read 1000 more: edge 11400, moves.
+        assert_eq!(window_edge(Seq(9500), Seq(10_000), 1900, 10_000, mss), Seq(11_400));
+        // Small buffers: threshold is half the buffer.
+        assert_eq!(window_edge(Seq(0), Seq(500), 700, 1000, mss), Seq(500));
+        assert_eq!(window_edge(Seq(0), Seq(400), 1000, 1000, mss), Seq(1000));
+    }
+}
