@@ -2,7 +2,8 @@
 //! It builds a lab (a namespace, a TAP, the host's end addressed, tapstack on the
 //! other end), pings tapstack from Linux, plainly and with datagrams large enough
 //! to be fragmented, explains what happened, writes demo.pcap and removes
-//! everything it created, on failure and Ctrl-C too.
+//! everything it created, on failure and Ctrl-C too. It also sends UDP datagrams
+//! to the echo service.
 
 use crate::lab::{Lab, LabConfig, TAP_NAME};
 use crate::signals;
@@ -80,7 +81,34 @@ fn steps(lab: &Lab) -> Result<(), String> {
     if big.received < 3 {
         return Err(format!("only {} of 3 large pings were answered", big.received));
     }
+
+    println!("\n3. Linux sends UDP datagrams to port 7, where tapstack runs an echo service");
+    println!("   written with its own sockets API (socket, bind, recvfrom, sendto).");
+    for msg in ["hello, tapstack", "UDP has no connection: each datagram stands alone"] {
+        let back = udp_echo(lab, msg)?;
+        println!("   sent \"{msg}\" ({} bytes with nc's newline) -> came back: \"{back}\"", msg.len() + 1);
+        if back != msg {
+            return Err(format!("the echo of \"{msg}\" came back as \"{back}\""));
+        }
+    }
     Ok(())
+}
+
+/// Sends one datagram with the kernel's `nc -u` and returns what came back.
+fn udp_echo(lab: &Lab, msg: &str) -> Result<String, String> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err("interrupted".into());
+    }
+    let mut cmd = lab.host("nc");
+    cmd.args(["-u", "-w", "1", &lab.config.stack_addr.to_string(), "7"]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run nc: {e} (install netcat-openbsd)"))?;
+    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    use std::io::Write;
+    let _ = child.stdin.take().map(|mut i| writeln!(i, "{msg}"));
+    let out = child.wait_with_output().map_err(|e| e.to_string());
+    CHILD.store(0, Ordering::SeqCst);
+    Ok(String::from_utf8_lossy(&out?.stdout).trim_end().to_string())
 }
 
 /// What a run of the kernel's `ping` showed.
@@ -143,6 +171,7 @@ fn explain_counters(c: &Counters) {
     println!("  IPv4: {} datagrams received, of them {} fragments reassembled into {} datagrams;", c.ipv4.rx_datagrams, c.ipv4.rx_fragments, c.ipv4.reassembled);
     println!("        {} datagrams sent, {} of them in {} fragments", c.ipv4.tx_datagrams, c.ipv4.tx_fragmented, c.ipv4.tx_fragments);
     println!("  ICMP: {} echo requests received, {} echo replies sent", c.icmp.rx_echo_requests, c.icmp.tx_echo_replies);
+    println!("  UDP:  {} datagrams received, {} sent", c.udp.rx_datagrams, c.udp.tx_datagrams);
     println!("  link: {} frames in, {} frames out, {} dropped", c.link.rx_frames, c.link.tx_frames, c.link.rx_dropped);
     for (reason, n) in c.drops.iter() {
         println!("        dropped {n}: {}", reason.description());

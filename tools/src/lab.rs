@@ -4,12 +4,13 @@
 //! removed when it is dropped.
 
 use crate::netns::Netns;
+use sockets_api::services::{self, UdpEcho};
 use sockets_api::Runtime;
 use stack::device::pcap::PcapRecorder;
 use stack::device::tap::TapDevice;
 use stack::device::Device;
 use stack::{Config, Counters, MacAddr, Stack};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -60,7 +61,8 @@ pub fn mac_for(addr: Ipv4Addr) -> MacAddr {
 /// A running lab. Dropping it stops the stack, then deletes the namespace.
 #[derive(Debug)]
 pub struct Lab {
-    // Field order is drop order: the stack (and its TAP) goes before the namespace.
+    // Field order is drop order: services, then the stack (and its TAP), then the namespace.
+    udp_echo: Option<UdpEcho>,
     runtime: Option<Runtime>,
     pub config: LabConfig,
     ns: Netns,
@@ -84,7 +86,9 @@ impl Lab {
             None => Box::new(tap),
         };
         let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
-        Ok(Lab { runtime: Some(runtime), config, ns })
+        let udp_echo = services::udp_echo(&runtime.net(), SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
+            .map_err(|e| format!("cannot start the UDP echo service: {e}"))?;
+        Ok(Lab { udp_echo: Some(udp_echo), runtime: Some(runtime), config, ns })
     }
 
     pub fn netns(&self) -> &Netns {
@@ -95,6 +99,16 @@ impl Lab {
         self.runtime.as_ref().expect("the runtime runs until stop")
     }
 
+    /// Adds a persistent TAP `name` to the namespace with the host's end at
+    /// `host_cidr` and up, for a second tapstack instance (`tapstack nc`, say) to attach to.
+    pub fn add_tap(&self, name: &str, host_cidr: &str) -> Result<(), String> {
+        self.ns.exec_checked(&["ip", "tuntap", "add", "dev", name, "mode", "tap"])?;
+        self.ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{name}.disable_ipv6=1")])?;
+        self.ns.exec_checked(&["ip", "addr", "add", host_cidr, "dev", name])?;
+        self.ns.exec_checked(&["ip", "link", "set", name, "up"])?;
+        Ok(())
+    }
+
     /// A command run on the Linux host side, inside the lab's namespace.
     pub fn host(&self, program: &str) -> Command {
         self.ns.command(program)
@@ -103,6 +117,9 @@ impl Lab {
     /// Stops the stack (flushing the pcap) and returns its final counters; the
     /// namespace goes when the lab is dropped.
     pub fn stop(&mut self) -> Result<Counters, String> {
+        if let Some(echo) = self.udp_echo.take() {
+            let _ = echo.stop();
+        }
         match self.runtime.take() {
             Some(rt) => {
                 let counters = rt.counters();

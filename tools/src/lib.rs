@@ -2,7 +2,9 @@
 //! use the same lab and namespace code as the demo.
 
 pub mod demo;
+pub mod instance;
 pub mod lab;
+pub mod nc;
 pub mod netns;
 pub mod signals;
 pub mod up;

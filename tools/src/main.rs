@@ -1,11 +1,11 @@
 //! The `tapstack` command.
 
 use clap::{Parser, Subcommand};
-use stack::MacAddr;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tapstack_tools::{demo, up};
+use tapstack_tools::instance::StackOptions;
+use tapstack_tools::{demo, nc, up};
 
 #[derive(Parser)]
 #[command(name = "tapstack", version, about = "A userspace TCP/IP stack on a Linux TAP device")]
@@ -16,29 +16,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the stack on a TAP device until Ctrl-C or SIGTERM.
+    /// Run the stack on a TAP device, serving UDP echo on port 7, until Ctrl-C or SIGTERM.
     Up {
-        /// The TAP device (opened if it exists, created otherwise).
-        #[arg(long)]
-        tap: String,
-        /// Our address and subnet, like 10.0.0.2/24.
-        #[arg(long, value_parser = parse_cidr)]
-        addr: (Ipv4Addr, u8),
-        /// Our MAC address (default: 02:74:61:70 and the address's last two bytes).
-        #[arg(long)]
-        mac: Option<MacAddr>,
-        /// Default gateway for destinations off the subnet.
-        #[arg(long)]
-        gateway: Option<Ipv4Addr>,
-        /// Largest IP datagram on the link.
-        #[arg(long, default_value_t = 1500)]
-        mtu: u16,
-        /// Write every frame in and out to this pcap file.
-        #[arg(long)]
-        pcap: Option<PathBuf>,
-        /// Seed of the stack's random choices (default: random).
-        #[arg(long)]
-        seed: Option<u64>,
+        #[command(flatten)]
+        stack: StackOptions,
     },
     /// Show the stack at work on a fresh machine: namespace, TAP, pings, a pcap.
     Demo {
@@ -46,22 +27,42 @@ enum Cmd {
         #[arg(long, default_value = "demo.pcap")]
         pcap: PathBuf,
     },
+    /// netcat on a tapstack instance of its own: `nc -u HOST PORT` or `nc -u -l PORT`.
+    Nc {
+        #[command(flatten)]
+        stack: StackOptions,
+        /// UDP instead of TCP.
+        #[arg(short = 'u')]
+        udp: bool,
+        /// Listen for the first datagram instead of sending first.
+        #[arg(short = 'l')]
+        listen: bool,
+        /// After standard input ends, wait this many seconds, then quit.
+        #[arg(short = 'q')]
+        quit_after_eof: Option<u64>,
+        /// HOST PORT, or PORT with -l.
+        #[arg(num_args = 1..=2, required = true)]
+        target: Vec<String>,
+    },
 }
 
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("'{s}' needs a prefix length, like 10.0.0.2/24"))?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("'{prefix}' is not a prefix length (0 to 32)"))?;
-    Ok((ip, prefix))
+fn nc_target(listen: bool, target: &[String]) -> Result<(Option<Ipv4Addr>, u16), String> {
+    let port = |s: &str| s.parse::<u16>().map_err(|_| format!("'{s}' is not a port number"));
+    match (listen, target) {
+        (true, [p]) => Ok((None, port(p)?)),
+        (false, [h, p]) => Ok((Some(h.parse().map_err(|_| format!("'{h}' is not an IPv4 address"))?), port(p)?)),
+        (true, _) => Err("with -l, give just the PORT to listen on".into()),
+        (false, _) => Err("give HOST PORT".into()),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Up { tap, addr, mac, gateway, mtu, pcap, seed } => {
-            up::run(up::UpOptions { tap, addr: addr.0, prefix_len: addr.1, mac, gateway, mtu, pcap, seed })
-        }
+        Cmd::Up { stack } => up::run(stack),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
+        Cmd::Nc { stack, udp, listen, quit_after_eof, target } => nc_target(listen, &target)
+            .and_then(|(host, port)| nc::run(stack, nc::NcArgs { udp, listen, host, port, quit_after_eof })),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,54 +1,32 @@
-//! `tapstack up`: runs the stack on a TAP until SIGINT or SIGTERM.
+//! `tapstack up`: runs the stack on a TAP, with its services, until SIGINT or SIGTERM.
 
+use crate::instance::StackOptions;
 use crate::signals;
-use sockets_api::Runtime;
-use stack::device::pcap::PcapRecorder;
-use stack::device::tap::TapDevice;
-use stack::device::Device;
-use stack::{Config, MacAddr, Stack};
-use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use sockets_api::services;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// What `tapstack up` was asked to do.
-#[derive(Clone, Debug)]
-pub struct UpOptions {
-    pub tap: String,
-    pub addr: Ipv4Addr,
-    pub prefix_len: u8,
-    pub mac: Option<MacAddr>,
-    pub gateway: Option<Ipv4Addr>,
-    pub mtu: u16,
-    pub pcap: Option<PathBuf>,
-    pub seed: Option<u64>,
-}
-
-pub fn run(opts: UpOptions) -> Result<(), String> {
-    let mac = opts.mac.unwrap_or_else(|| crate::lab::mac_for(opts.addr));
-    let mut config = Config::new(mac, opts.addr, opts.prefix_len);
-    config.gateway = opts.gateway;
-    config.mtu = opts.mtu;
-    config.seed = opts.seed.unwrap_or_else(rand_seed);
-    let stack = Stack::new(config.clone())?;
+pub fn run(opts: StackOptions) -> Result<(), String> {
     signals::block();
-    let tap = TapDevice::open(&opts.tap).map_err(|e| e.to_string())?;
-    let device: Box<dyn Device + Send> = match &opts.pcap {
-        Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
-        None => Box::new(tap),
-    };
-    let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
-    println!("tapstack is up on {}: {}/{} at {}", opts.tap, opts.addr, opts.prefix_len, mac);
-    if let Some(gw) = opts.gateway {
+    let (runtime, config) = opts.start()?;
+    let net = runtime.net();
+    let echo = services::udp_echo(&net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
+        .map_err(|e| format!("cannot start the UDP echo service: {e}"))?;
+    println!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
+    if let Some(gw) = config.gateway {
         println!("  default gateway {gw}");
     }
     if let Some(p) = &opts.pcap {
         println!("  recording every frame to {}", p.display());
     }
-    let host = host_example(opts.addr, opts.prefix_len);
+    println!("  serving: UDP echo on port 7");
+    let host = host_example(config.addr, config.prefix_len);
     println!("From the Linux side of the TAP (once it has an address on the subnet and is up):");
-    println!("  ip addr add {host}/{} dev {} && ip link set {} up", opts.prefix_len, opts.tap, opts.tap);
-    println!("  ping {}", opts.addr);
+    println!("  ip addr add {host}/{} dev {} && ip link set {} up", config.prefix_len, opts.tap, opts.tap);
+    println!("  ping {}", config.addr);
+    println!("  echo hello | nc -u -w1 {} 7", config.addr);
     println!("Ctrl-C stops it.");
     let sig = signals::wait();
+    let _ = echo.stop();
     let counters = runtime.counters();
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
     println!("\nstopped by signal {sig}; counters:\n{}", counters.report());
@@ -61,9 +39,4 @@ fn host_example(addr: Ipv4Addr, prefix_len: u8) -> Ipv4Addr {
     let mask = if prefix_len == 0 { 0 } else { u32::MAX << (32 - prefix_len as u32) };
     let first = (a & mask) | 1;
     Ipv4Addr::from(if first == a { first + 1 } else { first })
-}
-
-/// A seed from the operating system, for a run that is not meant to replay.
-pub fn rand_seed() -> u64 {
-    rand::random()
 }

@@ -1,0 +1,70 @@
+//! One tapstack instance on a TAP: the options every command that runs a stack
+//! shares (`up`, `nc`), and starting it.
+
+use sockets_api::Runtime;
+use stack::device::pcap::PcapRecorder;
+use stack::device::tap::TapDevice;
+use stack::device::Device;
+use stack::{Config, MacAddr, Stack};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// Where and how a stack runs.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StackOptions {
+    /// The TAP device (opened if it exists, created otherwise).
+    #[arg(long)]
+    pub tap: String,
+    /// Our address and subnet, like 10.0.0.2/24.
+    #[arg(long, value_parser = parse_cidr)]
+    pub addr: (Ipv4Addr, u8),
+    /// Our MAC address (default: 02:74:61:70 and the address's last two bytes).
+    #[arg(long)]
+    pub mac: Option<MacAddr>,
+    /// Default gateway for destinations off the subnet.
+    #[arg(long)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Largest IP datagram on the link.
+    #[arg(long, default_value_t = 1500)]
+    pub mtu: u16,
+    /// Write every frame in and out to this pcap file.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Seed of the stack's random choices (ISNs, ports, IP identification); default: random.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Parses `10.0.0.2/24`.
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("'{s}' needs a prefix length, like 10.0.0.2/24"))?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
+    let prefix: u8 =
+        prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("'{prefix}' is not a prefix length (0 to 32)"))?;
+    Ok((ip, prefix))
+}
+
+impl StackOptions {
+    /// The stack's configuration.
+    pub fn config(&self) -> Config {
+        let mac = self.mac.unwrap_or_else(|| crate::lab::mac_for(self.addr.0));
+        let mut config = Config::new(mac, self.addr.0, self.addr.1);
+        config.gateway = self.gateway;
+        config.mtu = self.mtu;
+        config.seed = self.seed.unwrap_or_else(rand::random);
+        config
+    }
+
+    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it.
+    pub fn start(&self) -> Result<(Runtime, Config), String> {
+        let config = self.config();
+        let stack = Stack::new(config.clone())?;
+        let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
+        let device: Box<dyn Device + Send> = match &self.pcap {
+            Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
+            None => Box::new(tap),
+        };
+        let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
+        Ok((runtime, config))
+    }
+}
