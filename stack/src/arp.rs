@@ -248,6 +248,13 @@ impl Arp {
         send_request(me, me.ip, MacAddr::BROADCAST, tx, counters);
     }
 
+    /// Sends an ARP probe for our own address (RFC 5227 section 2.1.1: sender IP
+    /// 0.0.0.0, so no cache learns from it). A host already using the address
+    /// answers, and [`Arp::address_conflict`] then names it.
+    pub fn probe(&mut self, me: LinkAddrs, tx: &mut TxQueue, counters: &mut Counters) {
+        send_request(LinkAddrs { mac: me.mac, ip: Ipv4Addr::UNSPECIFIED }, me.ip, MacAddr::BROADCAST, tx, counters);
+    }
+
     /// The MAC of `ip` if the cache holds a valid entry.
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
         self.cache.get(&ip).filter(|e| now < e.expires).map(|e| e.mac)
@@ -744,6 +751,28 @@ mod tests {
         entries.sort();
         assert_eq!(entries, vec![(host(1).1, host(1).0, t(63_000)), (host(3).1, host(3).0, t(64_000))]);
         assert_eq!(c.arp.expired, 0, "an eviction is not an expiry");
+    }
+
+    #[test]
+    fn a_probe_answered_by_another_host_reveals_a_conflict() {
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        arp.probe(ME, &mut tx, &mut c);
+        let frame = tx.pop().unwrap();
+        let p = ArpPacketSlice::from_slice(&frame[ETH_HEADER_LEN..]).unwrap().to_packet().try_eth_ipv4().unwrap();
+        assert_eq!(p.operation, ArpOperation::REQUEST);
+        assert_eq!((p.sender_mac, p.sender_ipv4, p.target_ipv4), (ME.mac.0, [0, 0, 0, 0], ME.ip.octets()));
+        assert_eq!(&frame[..6], &[0xff; 6]);
+        assert_eq!(arp.address_conflict(), None);
+        // The host holding our address answers the probe as Linux does: to our MAC, target IP 0.0.0.0.
+        let reply = ArpEthIpv4Packet {
+            operation: ArpOperation::REPLY,
+            sender_mac: PEER_MAC.0,
+            sender_ipv4: ME.ip.octets(),
+            target_mac: ME.mac.0,
+            target_ipv4: [0, 0, 0, 0],
+        };
+        assert_eq!(arp.input(t(0), ME, &reply.to_bytes(), &mut tx, &mut c), Err(DropReason::ArpAddressConflict));
+        assert_eq!(arp.address_conflict(), Some(PEER_MAC));
     }
 
     #[test]

@@ -39,54 +39,54 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
 
     let config = LabConfig { pcap: Some(opts.pcap.clone()), ..LabConfig::default() };
     let (host, me) = (config.host_addr, config.stack_addr);
-    println!("tapstack demo\n");
-    println!("Setting up: a network namespace of our own, a TAP device '{TAP_NAME}' in it,");
-    println!("the Linux kernel on one end of the TAP as {host}/24, tapstack on the other as {me}/24.");
+    crate::say!("tapstack demo\n");
+    crate::say!("Setting up: a network namespace of our own, a TAP device '{TAP_NAME}' in it,");
+    crate::say!("the Linux kernel on one end of the TAP as {host}/24, tapstack on the other as {me}/24.");
     let mut lab = Lab::start("tapstack-demo", config)?;
-    println!("  namespace {} is ready; tapstack's MAC is {}", lab.netns().name(), crate::lab::mac_for(me));
-    println!("  every frame on the TAP goes to {}\n", opts.pcap.display());
+    crate::say!("  namespace {} is ready; tapstack's MAC is {}", lab.netns().name(), crate::lab::mac_for(me));
+    crate::say!("  every frame on the TAP goes to {}\n", opts.pcap.display());
 
     let result = steps(&lab);
     let counters = lab.stop();
     drop(lab);
-    println!();
+    crate::say!();
     if INTERRUPTED.load(Ordering::SeqCst) {
-        println!("Interrupted: the namespace and the TAP are removed.");
+        crate::say!("Interrupted: the namespace and the TAP are removed.");
         return Err("interrupted".into());
     }
     let counters = counters?;
     result?;
     explain_counters(&counters);
-    println!("\nThe namespace and the TAP are removed. Open the capture with:");
-    println!("  wireshark {}     or     tshark -r {}", opts.pcap.display(), opts.pcap.display());
+    crate::say!("\nThe namespace and the TAP are removed. Open the capture with:");
+    crate::say!("  wireshark {}     or     tshark -r {}", opts.pcap.display(), opts.pcap.display());
     Ok(())
 }
 
 fn steps(lab: &Lab) -> Result<(), String> {
     let me = lab.config.stack_addr.to_string();
-    println!("1. Linux pings tapstack: 5 ICMP echo requests of 64 bytes.");
-    println!("   The kernel first asks \"who has {me}?\" (ARP); tapstack answers with its MAC,");
-    println!("   then each echo request gets an echo reply.");
+    crate::say!("1. Linux pings tapstack: 5 ICMP echo requests of 64 bytes.");
+    crate::say!("   The kernel first asks \"who has {me}?\" (ARP); tapstack answers with its MAC,");
+    crate::say!("   then each echo request gets an echo reply.");
     let ping = run_ping(lab, &["-c", "5", "-i", "0.2", "-w", "10", &me])?;
     show_ping(&ping, 64);
     if ping.received < 5 {
         return Err(format!("only {} of 5 pings were answered", ping.received));
     }
 
-    println!("\n2. Linux pings with 4000 bytes of data: a 4028-byte datagram does not fit the");
-    println!("   1500-byte MTU, so the kernel sends each request in 3 fragments. tapstack");
-    println!("   reassembles them, and its 4028-byte reply leaves in 3 fragments too.");
+    crate::say!("\n2. Linux pings with 4000 bytes of data: a 4028-byte datagram does not fit the");
+    crate::say!("   1500-byte MTU, so the kernel sends each request in 3 fragments. tapstack");
+    crate::say!("   reassembles them, and its 4028-byte reply leaves in 3 fragments too.");
     let big = run_ping(lab, &["-c", "3", "-i", "0.2", "-s", "4000", "-w", "10", &me])?;
     show_ping(&big, 4008);
     if big.received < 3 {
         return Err(format!("only {} of 3 large pings were answered", big.received));
     }
 
-    println!("\n3. Linux sends UDP datagrams to port 7, where tapstack runs an echo service");
-    println!("   written with its own sockets API (socket, bind, recvfrom, sendto).");
+    crate::say!("\n3. Linux sends UDP datagrams to port 7, where tapstack runs an echo service");
+    crate::say!("   written with its own sockets API (socket, bind, recvfrom, sendto).");
     for msg in ["hello, tapstack", "UDP has no connection: each datagram stands alone"] {
         let back = udp_echo(lab, msg)?;
-        println!("   sent \"{msg}\" ({} bytes with nc's newline) -> came back: \"{back}\"", msg.len() + 1);
+        crate::say!("   sent \"{msg}\" ({} bytes with nc's newline) -> came back: \"{back}\"", msg.len() + 1);
         if back != msg {
             return Err(format!("the echo of \"{msg}\" came back as \"{back}\""));
         }
@@ -159,22 +159,22 @@ fn parse_ping(text: &str) -> PingRun {
 
 fn show_ping(run: &PingRun, bytes: u32) {
     for (seq, ms) in &run.replies {
-        println!("   echo request #{seq}: {bytes} bytes sent, reply came back after {ms:.3} ms");
+        crate::say!("   echo request #{seq}: {bytes} bytes sent, reply came back after {ms:.3} ms");
     }
     let lost = run.transmitted.saturating_sub(run.received);
-    println!("   => {} sent, {} answered, {} lost", run.transmitted, run.received, lost);
+    crate::say!("   => {} sent, {} answered, {} lost", run.transmitted, run.received, lost);
 }
 
 fn explain_counters(c: &Counters) {
-    println!("What tapstack counted:");
-    println!("  ARP:  {} request(s) for us answered, {} reply(ies) sent", c.arp.rx_requests, c.arp.tx_replies);
-    println!("  IPv4: {} datagrams received, of them {} fragments reassembled into {} datagrams;", c.ipv4.rx_datagrams, c.ipv4.rx_fragments, c.ipv4.reassembled);
-    println!("        {} datagrams sent, {} of them in {} fragments", c.ipv4.tx_datagrams, c.ipv4.tx_fragmented, c.ipv4.tx_fragments);
-    println!("  ICMP: {} echo requests received, {} echo replies sent", c.icmp.rx_echo_requests, c.icmp.tx_echo_replies);
-    println!("  UDP:  {} datagrams received, {} sent", c.udp.rx_datagrams, c.udp.tx_datagrams);
-    println!("  link: {} frames in, {} frames out, {} dropped", c.link.rx_frames, c.link.tx_frames, c.link.rx_dropped);
+    crate::say!("What tapstack counted:");
+    crate::say!("  ARP:  {} request(s) for us answered, {} reply(ies) sent", c.arp.rx_requests, c.arp.tx_replies);
+    crate::say!("  IPv4: {} datagrams received, of them {} fragments reassembled into {} datagrams;", c.ipv4.rx_datagrams, c.ipv4.rx_fragments, c.ipv4.reassembled);
+    crate::say!("        {} datagrams sent, {} of them in {} fragments", c.ipv4.tx_datagrams, c.ipv4.tx_fragmented, c.ipv4.tx_fragments);
+    crate::say!("  ICMP: {} echo requests received, {} echo replies sent", c.icmp.rx_echo_requests, c.icmp.tx_echo_replies);
+    crate::say!("  UDP:  {} datagrams received, {} sent", c.udp.rx_datagrams, c.udp.tx_datagrams);
+    crate::say!("  link: {} frames in, {} frames out, {} dropped", c.link.rx_frames, c.link.tx_frames, c.link.rx_dropped);
     for (reason, n) in c.drops.iter() {
-        println!("        dropped {n}: {}", reason.description());
+        crate::say!("        dropped {n}: {}", reason.description());
     }
 }
 

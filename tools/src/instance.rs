@@ -30,6 +30,9 @@ pub struct StackOptions {
     /// Write every frame in and out to this pcap file.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
+    /// Time to live of the datagrams we send.
+    #[arg(long, default_value_t = 64)]
+    pub ttl: u8,
     /// Seed of the stack's random choices (ISNs, ports, IP identification); default: random.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -51,6 +54,7 @@ impl StackOptions {
         let mut config = Config::new(mac, self.addr.0, self.addr.1);
         config.gateway = self.gateway;
         config.mtu = self.mtu;
+        config.ttl = self.ttl;
         config.seed = self.seed.unwrap_or_else(rand::random);
         config
     }
@@ -65,6 +69,28 @@ impl StackOptions {
             None => Box::new(tap),
         };
         let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
+        if let Some(mac) = probe_for_conflict(&runtime) {
+            let _ = runtime.stop();
+            return Err(format!("address {} is already in use on the link by {mac} (it answered our ARP probe)", config.addr));
+        }
         Ok((runtime, config))
     }
+}
+
+/// How long to wait for a host to defend our address. RFC 5227 waits seconds over
+/// three probes; a TAP's other end answers within microseconds, so a short wait
+/// catches the common mistake (the host end given our address) without a slow start.
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Sends an ARP probe for our address (RFC 5227 section 2.1.1) and waits briefly
+/// for another host to claim it. A link that is not up yet cannot answer: then
+/// this finds nothing, and a later claim is still counted (ArpAddressConflict).
+fn probe_for_conflict(runtime: &Runtime) -> Option<MacAddr> {
+    let shared = runtime.shared();
+    shared.with_stack(|s, _| {
+        let net = s.net();
+        let me = net.me();
+        net.arp.probe(me, &mut net.tx, &mut net.counters);
+    });
+    shared.wait_for(Some(PROBE_WAIT), |s, _| s.net().arp.address_conflict())
 }

@@ -11,25 +11,25 @@ pub fn run(opts: StackOptions) -> Result<(), String> {
     let net = runtime.net();
     let echo = services::udp_echo(&net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
         .map_err(|e| format!("cannot start the UDP echo service: {e}"))?;
-    println!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
+    crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
-        println!("  default gateway {gw}");
+        crate::say!("  default gateway {gw}");
     }
     if let Some(p) = &opts.pcap {
-        println!("  recording every frame to {}", p.display());
+        crate::say!("  recording every frame to {}", p.display());
     }
-    println!("  serving: UDP echo on port 7");
+    crate::say!("  serving: UDP echo on port 7");
     let host = host_example(config.addr, config.prefix_len);
-    println!("From the Linux side of the TAP (once it has an address on the subnet and is up):");
-    println!("  ip addr add {host}/{} dev {} && ip link set {} up", config.prefix_len, opts.tap, opts.tap);
-    println!("  ping {}", config.addr);
-    println!("  echo hello | nc -u -w1 {} 7", config.addr);
-    println!("Ctrl-C stops it.");
+    crate::say!("From the Linux side of the TAP (once it has an address on the subnet and is up):");
+    crate::say!("  ip addr add {host}/{} dev {} && ip link set {} up", config.prefix_len, opts.tap, opts.tap);
+    crate::say!("  ping {}", config.addr);
+    crate::say!("  echo hello | nc -u -w1 {} 7", config.addr);
+    crate::say!("Ctrl-C stops it.");
     let sig = signals::wait();
     let _ = echo.stop();
     let counters = runtime.counters();
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
-    println!("\nstopped by signal {sig}; counters:\n{}", counters.report());
+    crate::say!("\nstopped by signal {sig}; counters:\n{}", counters.report());
     Ok(())
 }
 
