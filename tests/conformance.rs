@@ -269,20 +269,48 @@ fn rfc9293_matrix_is_complete_and_its_evidence_real() {
 
 const REQS: &str = "# comment\nid\tlevel\ttopic\tsummary\nMUST-1\tMUST\tw\tx\nSHLD-2\tSHOULD\tw\ty\nMAY-3\tMAY\tw\tz\n";
 
-/// Checks a made-up matrix whose evidence points into this very file.
+/// A made-up source file for the evidence of made-up matrices.
+const SOURCE: &str = "\
+#[test]
+fn a_test() {}
+
+/// A comment between the attributes and the function is fine.
+#[test]
+#[ignore = \"reason: shows a bug\"]
+// and so is this one
+fn an_ignored_test() {}
+
+fn a_helper() {}
+
+#[cfg(test)]
+mod inner {
+    #[test]
+    pub fn a_test_in_a_module() {}
+}
+";
+
+/// The problems of a made-up matrix (rows `body`) against [`REQS`], its
+/// evidence looked up in a directory holding [`SOURCE`] as `src/t.rs`.
 fn problems_of(body: &str) -> Vec<String> {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let root = std::env::temp_dir().join(format!("tapstack-conformance-{}-{call}", std::process::id()));
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/t.rs"), SOURCE).unwrap();
     let reqs = parse_requirements(REQS).unwrap();
     let rows = parse_matrix(&format!("{MATRIX_HEADER}\n{body}")).unwrap();
-    check(&reqs, &rows, &repo_root()).0
+    let problems = check(&reqs, &rows, &root).0;
+    let _ = std::fs::remove_dir_all(&root);
+    problems
 }
 
-const ME: &str = "tests/conformance.rs";
+const T: &str = "src/t.rs";
 
 #[test]
 fn checker_accepts_a_good_matrix() {
     let body = format!(
-        "MUST-1\tMUST\tshown\t{ME}::checker_accepts_a_good_matrix;{ME}::checker_catches_bad_rows\t\n\
-         SHLD-2\tSHOULD\tnot yet\t{ME}::an_ignored_example\tmissing, see the ignored test\n\
+        "MUST-1\tMUST\tshown\t{T}::a_test; {T}::a_test_in_a_module\t\n\
+         SHLD-2\tSHOULD\tnot yet\t{T}::an_ignored_test\tmissing, see the ignored test\n\
          MAY-3\tMAY\tnot supported\t\tno such feature\n"
     );
     assert_eq!(problems_of(&body), Vec::<String>::new());
@@ -307,13 +335,15 @@ fn checker_catches_bad_rows() {
         (format!("MUST-1\tMUST\tnot yet\t\t\n{good2}\n{good3}\n"), "the note does not say why"),
         (format!("MUST-1\tMUST\tshown\t\t\n{good2}\n{good3}\n"), "cites no test"),
         // Evidence that is ignored, not a test, absent, or malformed.
-        (format!("MUST-1\tMUST\tshown\t{ME}::an_ignored_example\t\n{good2}\n{good3}\n"), "is #[ignore]d"),
-        (format!("MUST-1\tMUST\tshown\t{ME}::problems_of\t\n{good2}\n{good3}\n"), "not a #[test] function"),
-        (format!("MUST-1\tMUST\tshown\t{ME}::no_such_test_here\t\n{good2}\n{good3}\n"), "no such function"),
-        (format!("MUST-1\tMUST\tshown\t{ME}::checker\t\n{good2}\n{good3}\n"), "no such function"),
-        (format!("MUST-1\tMUST\tshown\ttests/nowhere.rs::f\t\n{good2}\n{good3}\n"), "no such file"),
-        (format!("MUST-1\tMUST\tshown\t../x.rs::f\t\n{good2}\n{good3}\n"), "not of the form"),
-        (format!("MUST-1\tMUST\tnot yet\t{ME}\tx\n{good2}\n{good3}\n"), "not of the form"),
+        (format!("MUST-1\tMUST\tshown\t{T}::an_ignored_test\t\n{good2}\n{good3}\n"), "is #[ignore]d"),
+        (format!("MUST-1\tMUST\tshown\t{T}::a_helper\t\n{good2}\n{good3}\n"), "not a #[test] function"),
+        (format!("MUST-1\tMUST\tshown\t{T}::no_such_test\t\n{good2}\n{good3}\n"), "no such function"),
+        (format!("MUST-1\tMUST\tshown\t{T}::a\t\n{good2}\n{good3}\n"), "no such function"),
+        (format!("MUST-1\tMUST\tshown\tsrc/nowhere.rs::a_test\t\n{good2}\n{good3}\n"), "no such file"),
+        (format!("MUST-1\tMUST\tshown\t../t.rs::a_test\t\n{good2}\n{good3}\n"), "not of the form"),
+        (format!("MUST-1\tMUST\tnot yet\t{T}\tx\n{good2}\n{good3}\n"), "not of the form"),
+        // A missing test cited by a row that is not `shown` is caught too.
+        (format!("MUST-1\tMUST\tnot yet\t{T}::gone\tx\n{good2}\n{good3}\n"), "no such function"),
     ];
     for (body, expect) in cases {
         let p = problems_of(&body);
@@ -324,8 +354,3 @@ fn checker_catches_bad_rows() {
     assert!(parse_matrix("id\tstatus\nMUST-1\tshown\n").is_err());
     assert!(parse_requirements("id\tlevel\nMUST-1\tMUST\n").is_err());
 }
-
-/// Cited by the checker's own tests as an ignored test.
-#[test]
-#[ignore = "an example of an ignored test for the checker's own tests"]
-fn an_ignored_example() {}
