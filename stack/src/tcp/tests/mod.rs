@@ -4,6 +4,12 @@
 //! answers them.
 
 mod close;
+mod conformance_ip;
+mod conformance_misc;
+mod conformance_open;
+mod conformance_options;
+mod conformance_support;
+mod conformance_window;
 mod flow;
 mod fuzz;
 mod handshake;
