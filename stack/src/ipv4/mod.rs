@@ -66,8 +66,11 @@ pub fn validate(frame_payload: &[u8]) -> Result<(Ipv4HeaderSlice<'_>, &[u8]), Dr
 /// to our address or a broadcast address, from a source that could be a host.
 /// Returns whether it came to a broadcast address.
 pub fn accept(config: &Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<bool, DropReason> {
-    // A host MUST silently discard a datagram with a broadcast or multicast source.
-    if src.is_broadcast() || src.is_multicast() || config.is_broadcast(src) || src == config.addr {
+    // A host MUST silently discard a datagram with a broadcast or multicast source;
+    // 0.0.0.0 and 127/8 are never the source of a datagram arriving on a link
+    // (section 3.2.1.3 (a) and (g); RFC 9293 MUST-63 for TCP).
+    let bogus = src.is_unspecified() || src.is_loopback();
+    if bogus || src.is_broadcast() || src.is_multicast() || config.is_broadcast(src) || src == config.addr {
         return Err(DropReason::IpBadSource);
     }
     if dst == config.addr {

@@ -16,6 +16,11 @@ pub trait TcpNet {
     fn local_ip(&self) -> Ipv4Addr;
     /// Largest IP datagram we send (the link MTU).
     fn mtu(&self) -> u16;
+    /// Whether `ip` is a broadcast address on our link (limited or the subnet's).
+    /// The default knows only the limited broadcast address.
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast()
+    }
     fn rng(&mut self) -> &mut ChaCha8Rng;
     fn counters(&mut self) -> &mut TcpCounters;
     /// Builds the segment and hands it to IP (with DF set).
@@ -36,6 +41,10 @@ impl TcpNet for Net {
 
     fn mtu(&self) -> u16 {
         self.config.mtu
+    }
+
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        self.config.is_broadcast(ip)
     }
 
     fn rng(&mut self) -> &mut ChaCha8Rng {

@@ -707,7 +707,7 @@ impl Tcp {
         opts: SocketOptions,
     ) -> Result<ConnId, TcpError> {
         let rip = *remote.ip();
-        if remote.port() == 0 || rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() {
+        if remote.port() == 0 || rip.is_unspecified() || net.is_broadcast(rip) || rip.is_multicast() {
             return Err(TcpError::InvalidArgument);
         }
         if self.conn_count >= self.cfg.max_connections {

@@ -124,7 +124,6 @@ fn syn_from_a_broadcast_or_multicast_source_is_ignored() {
 }
 
 #[test]
-#[ignore = "reason: bug: a SYN from 0.0.0.0 or from 127.0.0.0/8 arriving on the link is accepted and makes a SYN-RECEIVED connection; RFC 9293 MUST-63 (RFC 1122 section 3.2.1.3)"]
 fn syn_from_an_unspecified_or_loopback_source_is_ignored() {
     // MUST-63: RFC 1122 section 3.2.1.3 also rules out 0.0.0.0 (only for a host
     // that does not know its address yet, never for a SYN) and 127/8 (never

@@ -119,7 +119,6 @@ fn open_to_a_broadcast_multicast_or_unspecified_address_is_refused() {
 }
 
 #[test]
-#[ignore = "reason: bug: connect to the subnet's directed broadcast (10.0.0.255/24) is accepted and its SYN is broadcast on the link; RFC 9293 MUST-46"]
 fn open_to_the_subnet_broadcast_address_is_refused() {
     // MUST-46: the subnet-directed broadcast is a broadcast address too. Only
     // the stack knows the prefix, so this goes through a whole Stack.
