@@ -76,6 +76,11 @@ use crate::time::{Duration, Instant};
 use conn::{Conn, Ctx};
 use etherparse::IpNumber;
 use isn::IsnGenerator;
+
+/// How far past the old incarnation's highest sequence number a connection
+/// reopened from TIME-WAIT starts: more than the largest unscaled window, so no
+/// old duplicate can land in the new connection's window (Linux uses the same gap).
+const REOPEN_ISN_GAP: u32 = 65537;
 use rand::RngExt;
 use segment::{Segment, SegmentOut};
 use siphasher::sip::SipHasher13;
@@ -367,12 +372,20 @@ impl Tcp {
             // 4.2.2.13: a new SYN beyond the old connection's sequence space ends
             // the TIME-WAIT and opens a new connection (our ISNs, clock-driven,
             // exceed the old ones, RFC 6528).
+            // Our clock-driven ISN alone can fall inside the old incarnation's
+            // sequence space when it sent fast (RFC 9293 MAY-2 condition (1)):
+            // start beyond it by more than a window, as Linux does.
+            let (_, _, snd_max, _, _) = conn.seqs();
+            let floor = snd_max + REOPEN_ISN_GAP;
             let mut ctx = ctx!(self, now, net);
             conn.end_time_wait(&mut ctx, "rcv SYN / reopen");
             self.settle(id);
+            if let Some(&lid) = self.listeners.get(&local.port()) {
+                return self.listen_input(now, net, lid, local, remote, &seg, Some(floor));
+            }
         }
         if let Some(&lid) = self.listeners.get(&local.port()) {
-            return self.listen_input(now, net, lid, local, remote, &seg);
+            return self.listen_input(now, net, lid, local, remote, &seg, None);
         }
         // RFC 9293 section 3.10.7.1: no connection.
         self.reset_for(now, net, local, remote, &seg);
@@ -414,6 +427,7 @@ impl Tcp {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &Segment<'_>,
+        iss_floor: Option<Seq>,
     ) -> Result<(), DropReason> {
         // First, an RST: ignore it.
         if seg.rst {
@@ -441,7 +455,10 @@ impl Tcp {
         }
         let opts = l.opts.clone();
         let id = self.alloc();
-        let iss = self.isn.isn(now, local, remote);
+        let mut iss = self.isn.isn(now, local, remote);
+        if let Some(floor) = iss_floor {
+            iss = iss.max(floor);
+        }
         let mut ctx = ctx!(self, now, net);
         let mut conn = Conn::accept_syn(&mut ctx, id, local, remote, iss, opts, seg);
         conn.parent = Some(lid);
