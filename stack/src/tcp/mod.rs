@@ -278,9 +278,11 @@ fn user_conn_mut(slots: &mut [Slot], id: ConnId) -> Result<&mut Conn, TcpError> 
 }
 
 impl Tcp {
-    /// Called by the stack at creation: draws the ISN and hash secrets from `net.rng`.
+    /// Called by the stack at creation, with the stack's `config.tcp`: draws the
+    /// ISN and hash secrets from `net.rng`.
     pub fn new(net: &mut Net) -> Tcp {
-        Tcp::with_config(net, TcpConfig::default())
+        let cfg = net.config.tcp.clone();
+        Tcp::with_config(net, cfg)
     }
 
     pub fn with_config(net: &mut dyn TcpNet, cfg: TcpConfig) -> Tcp {
@@ -321,7 +323,7 @@ impl Tcp {
     pub fn input(&mut self, now: Instant, net: &mut Net, packet: &IpPacket<'_>) -> Result<(), DropReason> {
         if packet.broadcast {
             // RFC 1122 section 4.2.3.10: segments to a broadcast address are not ours to answer.
-            return Err(DropReason::TcpOther);
+            return Err(DropReason::TcpBroadcast);
         }
         self.input_segment(now, net, packet.src, packet.dst, packet.payload)
     }
