@@ -153,6 +153,12 @@ impl Shared {
                 self.changed.notify_all();
                 return Some(r);
             }
+            // A call that waits may still have done part of its work (a stream send
+            // queued some data, a read opened the window): what that queued must go
+            // out now, not at the runtime's next deadline.
+            if needs_runtime(&core.stack, before) {
+                self.waker.wake();
+            }
             if self.stop.load(Ordering::Acquire) {
                 return None;
             }
