@@ -399,7 +399,8 @@ impl Net {
     /// A stream call that may complete in parts (a send, a recv with MSG_WAITALL):
     /// `op` is given the bytes done so far and returns the new total and whether
     /// the call is complete. Nonblocking (O_NONBLOCK, MSG_DONTWAIT): one try.
-    /// Blocking: tries again after every change until complete, an error, the
+    /// Blocking: tries again at once after progress, and after every change
+    /// otherwise, until complete, an error, the
     /// socket's timeout for `dir`, the descriptor's close by another thread
     /// (EBADF) or the runtime's end (ENETDOWN); after a partial transfer those end
     /// the call with the count done so far instead of an error, as BSD's.
@@ -419,14 +420,15 @@ impl Net {
             if c.sockets.generation(fd) != Some(p.generation) {
                 return Some(Err(Errno::EBADF));
             }
-            match op(c, now, done) {
-                Ok((total, true)) => Some(Ok(total)),
-                Ok((total, false)) => {
-                    done = total;
-                    None
+            // Try again at once after progress: what would let the next step go on
+            // (more data, the FIN) may already be here, and no event would wake us.
+            loop {
+                match op(c, now, done) {
+                    Ok((total, true)) => return Some(Ok(total)),
+                    Ok((total, false)) if total != done => done = total,
+                    Ok(_) | Err(Errno::EAGAIN) => return None,
+                    Err(e) => return Some(Err(e)),
                 }
-                Err(Errno::EAGAIN) => None,
-                Err(e) => Some(Err(e)),
             }
         });
         match r {

@@ -26,10 +26,12 @@
 //! ```
 //!
 //! Layers: [`SocketTable`] is the sans-IO socket layer (descriptors, options, BSD
-//! semantics; nonblocking calls only). [`Net`] wraps it with the [`Runtime`]'s
-//! thread: blocking calls sleep on a condition variable until their socket changes
-//! or their timeout passes. [`UdpSocket`] is std::net's UdpSocket over [`Net`].
-//! [`sim`] drives two stacks with socket tables in virtual time, for tests.
+//! semantics over UDP and TCP; nonblocking calls only). [`Net`] wraps it with the
+//! [`Runtime`]'s thread: blocking calls sleep on a condition variable until their
+//! socket changes or their timeout passes. [`UdpSocket`], [`TcpListener`] and
+//! [`TcpStream`] are std::net's types over [`Net`]. [`services`] holds echo,
+//! discard, chargen and a small HTTP server written with these calls, and [`nc`]
+//! a netcat. [`sim`] drives two stacks with socket tables in virtual time, for tests.
 
 pub mod api;
 pub mod consts;
@@ -40,6 +42,7 @@ pub mod services;
 pub mod sim;
 mod stream;
 pub mod table;
+mod tcp_socket;
 mod udp_socket;
 
 pub use api::{FdSet, Net, OwnedFd, PollFd};
@@ -47,4 +50,5 @@ pub use consts::*;
 pub use errno::{Errno, Result};
 pub use runtime::{Core, Runtime, Shared};
 pub use table::{Fd, Linger, OptVal, RecvMsg, SockType, SocketTable};
+pub use tcp_socket::{Incoming, TcpListener, TcpStream};
 pub use udp_socket::UdpSocket;
