@@ -579,26 +579,31 @@ impl Tcp {
         }
     }
 
-    /// Whether a local port is held by anything but TIME-WAIT connections, and
-    /// whether by TIME-WAIT ones (scans the table: only for bind-like calls).
+    /// Whether a local port is held by what no bind may share (a listener, a
+    /// connection without reuse_addr), and whether by what a bind with
+    /// reuse_addr may share: TIME-WAIT connections, and connections that have
+    /// reuse_addr themselves (as Linux's bind conflict rule: two sockets with
+    /// SO_REUSEADDR conflict only if one listens; this is how a server with
+    /// SO_REUSEADDR restarts while its old connections are still closing).
+    /// Scans the table: only for bind-like calls.
     fn port_users(&self, port: u16) -> (bool, bool) {
         let mut active = self.listeners.contains_key(&port);
-        let mut time_wait = false;
+        let mut reusable = false;
         if self.ports.contains_key(&port) {
             for (&(local, _), &id) in &self.conns {
                 if local.port() != port {
                     continue;
                 }
                 if let Some(Slot { sock: Some(Sock::Conn(c)), .. }) = self.slots.get(id.index as usize) {
-                    if c.state == State::TimeWait {
-                        time_wait = true;
+                    if c.state == State::TimeWait || c.opts.reuse_addr {
+                        reusable = true;
                     } else {
                         active = true;
                     }
                 }
             }
         }
-        (active, time_wait)
+        (active, reusable)
     }
 
     /// A random free ephemeral port (RFC 6056 algorithm 1: a random start, then
@@ -643,7 +648,8 @@ impl Tcp {
     // The user's calls (RFC 9293 section 3.10, as the sockets API shapes them).
 
     /// Checks that `local` could be bound (bind(2)): AddrInUse if a listener or
-    /// a connection holds its port, or TIME-WAIT connections do and `reuse_addr` is off.
+    /// a connection holds its port; with `reuse_addr`, TIME-WAIT connections and
+    /// connections that have reuse_addr themselves do not count (as Linux).
     pub fn check_bind(&self, net: &dyn TcpNet, local: SocketAddrV4, reuse_addr: bool) -> Result<(), TcpError> {
         if !local.ip().is_unspecified() && *local.ip() != net.local_ip() {
             return Err(TcpError::InvalidArgument);
@@ -651,8 +657,8 @@ impl Tcp {
         if local.port() == 0 {
             return Ok(());
         }
-        let (active, time_wait) = self.port_users(local.port());
-        if active || (time_wait && !reuse_addr) {
+        let (active, reusable) = self.port_users(local.port());
+        if active || (reusable && !reuse_addr) {
             return Err(TcpError::AddrInUse);
         }
         Ok(())
