@@ -144,6 +144,21 @@ impl Net {
         self.shared.with_stack(|st, _| st.counters().clone())
     }
 
+    /// Subscribes to TCP state transitions as they happen (connections and
+    /// listeners: `CLOSED -> SYN-SENT (active OPEN / snd SYN)`, ...), with room
+    /// for `capacity` waiting; see [`crate::runtime::TransitionTrace`]. What
+    /// `tapstack up --trace` prints:
+    ///
+    /// ```no_run
+    /// # fn demo(net: &sockets_api::Net) {
+    /// let trace = net.trace_transitions(1024);
+    /// std::thread::spawn(move || trace.iter().for_each(|t| println!("{t}")));
+    /// # }
+    /// ```
+    pub fn trace_transitions(&self, capacity: usize) -> crate::runtime::TransitionTrace {
+        self.shared.trace_transitions(capacity)
+    }
+
     /// The stack's address.
     pub fn local_ip(&self) -> std::net::Ipv4Addr {
         self.shared.with_stack(|st, _| st.config().addr)

@@ -425,3 +425,56 @@ fn tcp_stream_options_timeouts_and_drop_closing() {
     // Binding a port with a listener is refused.
     assert_eq!(TcpListener::bind(&b, ("0.0.0.0", port)).unwrap_err().kind(), io::ErrorKind::AddrInUse);
 }
+
+/// The next `n` transitions of `trace` as (from, to), each awaited up to PROMPT.
+fn next_transitions(trace: &TransitionTrace, n: usize) -> Vec<(TcpState, TcpState)> {
+    (0..n)
+        .map(|i| {
+            let t = trace.recv_timeout(PROMPT).unwrap_or_else(|| panic!("transition {i} of {n} did not come"));
+            (t.from, t.to)
+        })
+        .collect()
+}
+
+#[test]
+fn tcp_state_transitions_are_traced_as_they_happen() {
+    use TcpState::*;
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    let ta = a.trace_transitions(64);
+    let tb = b.trace_transitions(64);
+    let lfd = listening(&b, "0.0.0.0:8080");
+    // The listener's transition comes at once (no frame, no runtime round needed).
+    assert_eq!(next_transitions(&tb, 1), [(Closed, Listen)]);
+    let (c, s) = connected(&a, &b, lfd, 8080);
+    assert_eq!(next_transitions(&ta, 2), [(Closed, SynSent), (SynSent, Established)]);
+    assert_eq!(next_transitions(&tb, 2), [(Listen, SynReceived), (SynReceived, Established)]);
+    a.close(c).unwrap();
+    assert_eq!(b.recv(s, &mut [0; 4], 0), Ok(0));
+    b.close(s).unwrap();
+    assert_eq!(next_transitions(&ta, 3), [(Established, FinWait1), (FinWait1, FinWait2), (FinWait2, TimeWait)]);
+    assert_eq!(next_transitions(&tb, 3), [(Established, CloseWait), (CloseWait, LastAck), (LastAck, Closed)]);
+    assert!(ta.try_recv().is_none() && tb.try_recv().is_none(), "nothing else happened");
+    assert_eq!(ta.lost(), 0);
+    // Each prints as one line, in RFC 9293's words.
+    let c2 = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    a.connect(c2, sa("10.0.0.2:8080")).unwrap();
+    let line = ta.recv_timeout(PROMPT).unwrap().to_string();
+    assert!(line.contains("10.0.0.2:8080") && line.contains("CLOSED -> SYN-SENT"), "{line}");
+    // A receiver that falls behind loses transitions and is told how many.
+    let small = a.trace_transitions(1);
+    let c3 = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    a.connect(c3, sa("10.0.0.2:8080")).unwrap();
+    assert_eq!(small.try_recv().map(|t| (t.from, t.to)), Some((Closed, SynSent)));
+    assert_eq!(small.lost(), 1, "SYN-SENT -> ESTABLISHED did not fit");
+    drop(small);
+    // Stopping the runtime ends the iteration.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest = ta.iter().count();
+        let _ = done_tx.send(rest);
+    });
+    drop(a);
+    ra.stop().unwrap();
+    assert!(done_rx.recv_timeout(PROMPT).is_ok(), "the iterator ended");
+}
