@@ -22,6 +22,20 @@
 //! // Or as with std::net:
 //! let sock = UdpSocket::bind(&net, "0.0.0.0:0")?;
 //! sock.send_to(b"hello", "10.0.0.1:7")?;
+//!
+//! // TCP, as in C ...
+//! let fd = net.socket(AF_INET, SOCK_STREAM, 0)?;
+//! net.connect(fd, "10.0.0.1:80".parse::<std::net::SocketAddr>().unwrap())?;
+//! net.send(fd, b"GET / HTTP/1.0\r\n\r\n", 0)?;
+//! let n = net.recv(fd, &mut buf, MSG_WAITALL)?;
+//! net.close(fd)?;
+//!
+//! // ... and as with std::net.
+//! use std::io::{Read, Write};
+//! let mut stream = TcpStream::connect(&net, "10.0.0.1:7")?;
+//! stream.write_all(b"echo me")?;
+//! let listener = TcpListener::bind(&net, "0.0.0.0:8080")?;
+//! let (client, peer) = listener.accept()?;
 //! # Ok(()) }
 //! ```
 //!

@@ -609,11 +609,11 @@ impl SocketTable {
 
     /// accept(2) (nonblocking): a new descriptor for the next established connection,
     /// and its peer. The new socket inherits the listener's options, not its
-    /// O_NONBLOCK (as on Linux).
+    /// O_NONBLOCK (as on Linux). (`_now` is for symmetry with the other calls.)
     ///
     /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL when not listening;
     /// EAGAIN when no connection is waiting; EMFILE when out of descriptors.
-    pub fn accept(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
+    pub fn accept(&mut self, stack: &mut Stack, _now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
         let full = !self.slots.iter().any(|s| s.is_none()) && self.slots.len() >= MAX_FDS;
         let s = self.get_mut(fd)?;
         let opts = s.opts.clone();
@@ -621,7 +621,6 @@ impl SocketTable {
         if full {
             return Err(Errno::EMFILE);
         }
-        let _ = now;
         let (conn, peer) = stream::accept(stack, st)?;
         let index = match self.slots.iter().position(|s| s.is_none()) {
             Some(i) => i,
