@@ -398,7 +398,8 @@ fn http_answer(head: &[u8]) -> (&'static str, String, bool) {
 }
 
 /// HTTP/1.0 (RFC 1945): reads one request head (up to [`HTTP_MAX_REQUEST`]
-/// bytes, for up to [`HTTP_REQUEST_TIMEOUT`]), answers `GET /` (and `HEAD /`)
+/// bytes, for up to [`HTTP_REQUEST_TIMEOUT`], after which it closes without an
+/// answer; a request line that cannot be valid is answered at once), answers `GET /` (and `HEAD /`)
 /// with [`INDEX_HTML`], other paths with 404, other methods with 501, anything
 /// that is not a request line with 400; always with Content-Type, Content-Length
 /// and `Connection: close`. Then it closes: its FIN first, then it reads what the
@@ -409,7 +410,9 @@ fn http_conn(net: &Net, fd: Fd) -> Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
     let complete = |h: &[u8]| h.windows(4).any(|w| w == b"\r\n\r\n") || h.windows(2).any(|w| w == b"\n\n");
-    while !complete(&head) && head.len() < HTTP_MAX_REQUEST {
+    // A request line that is already wrong is answered without waiting for the rest.
+    let bad_line = |h: &[u8]| h.contains(&b'\n') && http_answer(h).0.starts_with("400");
+    while !complete(&head) && !bad_line(&head) && head.len() < HTTP_MAX_REQUEST {
         match net.recv(fd, &mut buf, 0) {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),

@@ -193,6 +193,13 @@ fn http_answers_get_slash_404_and_400_then_closes() {
     let (status, _, body) = http(&a, b"\x16\x03\x01 this is not http\r\n\r\n");
     assert_eq!(status, "HTTP/1.0 400 Bad Request");
     assert!(!body.is_empty());
+    // A bad request line is answered at once, without waiting for the headers' end.
+    let mut s = client(&a, "10.0.0.2:80");
+    s.set_read_timeout(Some(PROMPT)).unwrap();
+    s.write_all(b"BREW /pot HTCPCP/1.0\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    assert!(raw.starts_with(b"HTTP/1.0 400 Bad Request\r\n"));
     let (status, headers, body) = http(&a, b"HEAD / HTTP/1.0\r\n\r\n");
     assert_eq!(status, "HTTP/1.0 200 OK");
     assert_eq!(header(&headers, "content-length"), INDEX_HTML.len().to_string());
@@ -206,7 +213,7 @@ fn http_answers_get_slash_404_and_400_then_closes() {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     assert!(raw.starts_with(b"HTTP/1.0 200 OK\r\n"));
-    assert_eq!(server.accepted(), 5);
+    assert_eq!(server.accepted(), 6);
 }
 
 #[test]
