@@ -144,6 +144,21 @@ impl Net {
         self.shared.with_stack(|st, _| st.counters().clone())
     }
 
+    /// Subscribes to TCP state transitions as they happen (connections and
+    /// listeners: `CLOSED -> SYN-SENT (active OPEN / snd SYN)`, ...), with room
+    /// for `capacity` waiting; see [`crate::runtime::TransitionTrace`]. What
+    /// `tapstack up --trace` prints:
+    ///
+    /// ```no_run
+    /// # fn demo(net: &sockets_api::Net) {
+    /// let trace = net.trace_transitions(1024);
+    /// std::thread::spawn(move || trace.iter().for_each(|t| println!("{t}")));
+    /// # }
+    /// ```
+    pub fn trace_transitions(&self, capacity: usize) -> crate::runtime::TransitionTrace {
+        self.shared.trace_transitions(capacity)
+    }
+
     /// The stack's address.
     pub fn local_ip(&self) -> std::net::Ipv4Addr {
         self.shared.with_stack(|st, _| st.config().addr)
@@ -211,20 +226,32 @@ impl Net {
     ///
     /// Errors: EBADF; EAFNOSUPPORT (IPv6); EINVAL (already bound); EADDRNOTAVAIL (an
     /// address the stack does not have); EADDRINUSE (the port is taken, unless both
-    /// sockets set SO_REUSEADDR; or no ephemeral port is free); ENETDOWN.
+    /// sockets set SO_REUSEADDR; or no ephemeral port is free). For stream sockets
+    /// TCP decides whether a port is taken: by a listener, or by a connection
+    /// (a TIME-WAIT one only without SO_REUSEADDR on the socket being bound);
+    /// ENETDOWN.
     pub fn bind(&self, fd: Fd, addr: impl Into<SocketAddr>) -> Result<()> {
         let addr = addr.into();
         self.call(|c, _| c.sockets.bind(&mut c.stack, fd, addr))
     }
 
     /// connect(2). A datagram socket takes `addr` as its default destination and
-    /// from then on receives only from it. A stream socket connects (blocking until
-    /// established or SO_SNDTIMEO; a nonblocking one returns EINPROGRESS at once).
+    /// from then on receives only from it. A stream socket connects: from its bound
+    /// address or an ephemeral port, blocking until the handshake is done (or
+    /// SO_SNDTIMEO passes: EINPROGRESS, and the handshake goes on); a nonblocking
+    /// one returns EINPROGRESS at once, and then poll(2) reports POLLOUT when the
+    /// handshake is over and SO_ERROR says how it went (0 or its error). A second
+    /// connect while the handshake runs answers EALREADY; once it is done, the
+    /// next one answers 0 (or the handshake's error) and then EISCONN.
     ///
     /// Errors: EBADF; EAFNOSUPPORT (IPv6); EACCES (a broadcast address without
-    /// SO_BROADCAST); ENETUNREACH (no route); EAGAIN (no ephemeral port free);
-    /// stream sockets: EOPNOTSUPP until TCP lands, then ECONNREFUSED, ETIMEDOUT,
-    /// EINPROGRESS, EISCONN, EALREADY; ENETDOWN.
+    /// SO_BROADCAST, datagram); ENETUNREACH (no route; a broadcast or multicast
+    /// peer, stream); EAGAIN (no ephemeral port free); stream sockets also
+    /// ECONNREFUSED (the peer reset the SYN, or a port unreachable came back),
+    /// ETIMEDOUT (the SYN retries ran out), EHOSTUNREACH, ECONNABORTED (the attempt
+    /// was ended by shutdown(2), or its error was taken with SO_ERROR),
+    /// EINPROGRESS, EALREADY, EISCONN (connected, or listening), EADDRNOTAVAIL
+    /// (the 4-tuple is taken), ENOBUFS (TCP's connection table is full); ENETDOWN.
     pub fn connect(&self, fd: Fd, addr: impl Into<SocketAddr>) -> Result<()> {
         let addr = addr.into();
         match self.call(|c, now| c.sockets.connect(&mut c.stack, now, fd, addr)) {
@@ -233,7 +260,9 @@ impl Net {
                 if p.nonblocking {
                     return Err(Errno::EINPROGRESS);
                 }
-                match self.blocking(fd, 0, Direction::Send, false, |c, _| c.sockets.connect_status(&mut c.stack, fd)) {
+                match self
+                    .blocking(fd, 0, Direction::Send, false, |c, now| c.sockets.connect_status(&mut c.stack, now, fd))
+                {
                     Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
                     r => r,
                 }
@@ -243,46 +272,85 @@ impl Net {
     }
 
     /// connect(2) with an AF_UNSPEC address: dissolves a datagram socket's
-    /// association, so it receives from anyone again. Errors: EBADF; EOPNOTSUPP for
-    /// stream sockets (until TCP lands); ENETDOWN.
+    /// association, so it receives from anyone again; resets a stream socket's
+    /// connection (or stops its listening), leaving it free to connect again.
+    /// Errors: EBADF; ENETDOWN.
     pub fn disconnect(&self, fd: Fd) -> Result<()> {
-        self.call(|c, _| c.sockets.disconnect(&mut c.stack, fd))
+        self.call(|c, now| c.sockets.disconnect(&mut c.stack, now, fd))
     }
 
-    /// listen(2). Errors: EBADF; EOPNOTSUPP (a datagram socket, and until TCP lands
-    /// a stream socket); ENETDOWN.
+    /// listen(2): a stream socket accepts connections on its bound address (an
+    /// unbound one gets an ephemeral port). `backlog` bounds the connections not
+    /// yet accepted, in the handshake or waiting for [`Net::accept`] (at least 1,
+    /// at most TCP's `max_backlog`, 4096 by default; negative means the most).
+    /// When the queue is full, TCP drops each new SYN and counts it as
+    /// `TcpBacklogFull`; the peer retransmits its SYN (after 1 s, 3 s, ...) and
+    /// gets in once an accept has made room, as on Linux.
+    ///
+    /// Errors: EBADF; EOPNOTSUPP (a datagram socket); EINVAL (connecting or
+    /// connected); EADDRINUSE (a listener or connection holds the port; a TIME-WAIT
+    /// connection too, without SO_REUSEADDR); ENETDOWN.
     pub fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
         self.call(|c, _| c.sockets.listen(&mut c.stack, fd, backlog))
     }
 
-    /// accept(2): blocks (up to SO_RCVTIMEO) for the next connection; returns its new
-    /// descriptor and the peer's address.
+    /// accept(2): blocks (up to SO_RCVTIMEO) for the next established connection;
+    /// returns its new descriptor (blocking, whatever the listener's O_NONBLOCK,
+    /// with the listener's other options) and the peer's address.
     ///
-    /// Errors: EBADF; EOPNOTSUPP (a datagram socket); EINVAL (not listening); EAGAIN
-    /// (nonblocking and none waiting, or the timeout passed); EMFILE; ENETDOWN.
+    /// Errors: EBADF (also when another thread closes the listener meanwhile);
+    /// EOPNOTSUPP (a datagram socket); EINVAL (not listening, or no longer: a
+    /// shutdown(SHUT_RD) from another thread stops the listener and wakes its
+    /// accept); EAGAIN (nonblocking and none waiting, or the timeout passed);
+    /// EMFILE; ENETDOWN.
     pub fn accept(&self, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
         self.blocking(fd, 0, Direction::Recv, false, |c, now| c.sockets.accept(&mut c.stack, now, fd))
     }
 
     /// send(2): sends on a connected socket. A datagram goes out whole at once (UDP
-    /// never blocks); a stream send blocks for buffer space (up to SO_SNDTIMEO).
+    /// never blocks). On a stream socket, as BSD's: a blocking send queues all of
+    /// `buf`, waiting for buffer space as often as needed, and returns its length;
+    /// if SO_SNDTIMEO passes or an error comes after part of it was queued, it
+    /// returns that part's length (the error is reported by the next call). A
+    /// nonblocking send (O_NONBLOCK or MSG_DONTWAIT) queues what fits and returns
+    /// its length, or EAGAIN when nothing fits. A send during the handshake waits
+    /// for it (nonblocking: EAGAIN). No SIGPIPE is ever raised: MSG_NOSIGNAL is
+    /// accepted and changes nothing.
     ///
     /// Errors: EBADF; EDESTADDRREQ (a datagram socket that is not connected);
     /// EMSGSIZE (over 65507 bytes); EACCES (a broadcast peer without SO_BROADCAST);
-    /// EPIPE (after shutdown(SHUT_WR), or a stream socket that is not connected);
-    /// ENETUNREACH; ECONNREFUSED (a port unreachable came back for an earlier
-    /// datagram); EHOSTUNREACH; EAGAIN (nonblocking and no buffer space); ENETDOWN.
+    /// EPIPE (after shutdown(SHUT_WR); a stream socket never connected, or whose
+    /// connection ended: after a reset has been reported, or after the peer's RST
+    /// was reported by recv); ECONNRESET (a stream socket whose peer reset it,
+    /// reported once); ETIMEDOUT (the peer stopped answering); ENETUNREACH;
+    /// ECONNREFUSED (a port unreachable came back for an earlier datagram, or a
+    /// stream connect was refused); EHOSTUNREACH; EAGAIN (nonblocking and no buffer
+    /// space, or SO_SNDTIMEO passed with nothing queued); EOPNOTSUPP (MSG_OOB on a
+    /// stream); ENETDOWN.
     pub fn send(&self, fd: Fd, buf: &[u8], flags: i32) -> Result<usize> {
+        if self.inspect(|c| c.sockets.sock_type(fd))? == SockType::Stream {
+            return self.stream_transfer(fd, flags, Direction::Send, |c, now, done| {
+                if done > 0 && c.sockets.stream_error_pending(&mut c.stack, fd, Direction::Send) {
+                    return Ok((done, true));
+                }
+                let n = c.sockets.send(&mut c.stack, now, fd, &buf[done..], flags)?;
+                Ok((done + n, done + n == buf.len()))
+            });
+        }
         self.blocking(fd, flags, Direction::Send, true, |c, now| c.sockets.send(&mut c.stack, now, fd, buf, flags))
     }
 
     /// sendto(2): sends one datagram to `addr` (on a stream socket the address is
-    /// ignored). An unbound socket is bound to an ephemeral port first.
+    /// ignored: it is [`Net::send`]). An unbound datagram socket is bound to an
+    /// ephemeral port first.
     ///
     /// Errors: those of [`Net::send`] but EDESTADDRREQ, plus EAFNOSUPPORT (IPv6) and
     /// EINVAL (port 0).
     pub fn sendto(&self, fd: Fd, buf: &[u8], flags: i32, addr: impl Into<SocketAddr>) -> Result<usize> {
         let addr = addr.into();
+        if self.inspect(|c| c.sockets.sock_type(fd))? == SockType::Stream {
+            return self.send(fd, buf, flags);
+        }
         self.blocking(fd, flags, Direction::Send, true, |c, now| {
             c.sockets.sendto(&mut c.stack, now, fd, buf, flags, Some(addr))
         })
@@ -291,13 +359,20 @@ impl Net {
     /// recv(2): the next datagram (or stream bytes) into `buf`, blocking until
     /// something arrives or SO_RCVTIMEO passes. Flags: MSG_PEEK (leave it queued),
     /// MSG_TRUNC (return a datagram's full length even if `buf` was shorter),
-    /// MSG_DONTWAIT (do not block). A datagram longer than `buf` is truncated and the
-    /// rest discarded. After shutdown(SHUT_RD) an empty queue reads as 0.
+    /// MSG_DONTWAIT (do not block), MSG_WAITALL (stream: wait until `buf` is full,
+    /// the stream ends, an error comes or SO_RCVTIMEO passes; returns what came).
+    /// A datagram longer than `buf` is truncated and the rest discarded. A stream
+    /// read returns what is there, up to `buf`'s length, and 0 at the end of the
+    /// stream (the peer's FIN, or after a reset has been reported). After
+    /// shutdown(SHUT_RD) an empty queue reads as 0.
     ///
     /// Errors: EBADF (also when another thread closes the descriptor meanwhile);
     /// EAGAIN (nothing arrived: nonblocking, MSG_DONTWAIT or the timeout passed);
     /// ECONNREFUSED, EHOSTUNREACH, ... (an ICMP error for a connected datagram
-    /// socket, reported once); ENOTCONN (a stream socket not connected); ENETDOWN.
+    /// socket, reported once); stream sockets: ENOTCONN (not connected, or
+    /// listening), ECONNRESET (the peer reset the connection, reported once),
+    /// ETIMEDOUT (the peer stopped answering), ECONNREFUSED (connect refused),
+    /// EINVAL (MSG_OOB); ENETDOWN.
     pub fn recv(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<usize> {
         Ok(self.recvmsg(fd, buf, flags)?.len)
     }
@@ -311,21 +386,104 @@ impl Net {
     /// recvmsg(2) with one buffer: as [`Net::recvfrom`], and the flags out
     /// (MSG_TRUNC when the datagram was longer than `buf`).
     pub fn recvmsg(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<RecvMsg> {
-        self.blocking(fd, flags, Direction::Recv, false, |c, now| c.sockets.recvmsg(&mut c.stack, now, fd, buf, flags))
+        let waitall = flags & MSG_WAITALL != 0 && self.inspect(|c| c.sockets.sock_type(fd))? == SockType::Stream;
+        if !waitall {
+            return self.blocking(fd, flags, Direction::Recv, false, |c, now| {
+                c.sockets.recvmsg(&mut c.stack, now, fd, buf, flags)
+            });
+        }
+        let len = buf.len();
+        let mut addr = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+        let peek = flags & MSG_PEEK != 0;
+        let n = self.stream_transfer(fd, flags, Direction::Recv, |c, now, done| {
+            if done > 0 && !peek && c.sockets.stream_error_pending(&mut c.stack, fd, Direction::Recv) {
+                return Ok((done, true));
+            }
+            let from = if peek { 0 } else { done };
+            let m = c.sockets.recvmsg(&mut c.stack, now, fd, &mut buf[from..], flags)?;
+            addr = m.addr;
+            let total = from + m.len;
+            // A peek sees the same bytes again: it is over once they are all there
+            // or no more can come.
+            let over = total == len || m.len == 0 || (peek && !c.sockets.stream_more_may_arrive(&mut c.stack, fd));
+            Ok((total, over))
+        })?;
+        Ok(RecvMsg { len: n, addr, flags: 0 })
     }
 
-    /// close(2): frees the descriptor and its port; queued datagrams are discarded.
-    /// A thread blocked on it wakes with EBADF. Errors: EBADF; ENETDOWN.
+    /// A stream call that may complete in parts (a send, a recv with MSG_WAITALL):
+    /// `op` is given the bytes done so far and returns the new total and whether
+    /// the call is complete. Nonblocking (O_NONBLOCK, MSG_DONTWAIT): one try.
+    /// Blocking: tries again at once after progress, and after every change
+    /// otherwise, until complete, an error, the
+    /// socket's timeout for `dir`, the descriptor's close by another thread
+    /// (EBADF) or the runtime's end (ENETDOWN); after a partial transfer those end
+    /// the call with the count done so far instead of an error, as BSD's.
+    fn stream_transfer(
+        &self,
+        fd: Fd,
+        flags: i32,
+        dir: Direction,
+        mut op: impl FnMut(&mut Core, Instant, usize) -> Result<(usize, bool)>,
+    ) -> Result<usize> {
+        let p = self.inspect(|c| c.sockets.wait_params(fd, dir))?;
+        if p.nonblocking || flags & MSG_DONTWAIT != 0 {
+            return self.call(|c, now| op(c, now, 0).map(|(n, _)| n));
+        }
+        let mut done = 0;
+        let r = self.shared.wait_core(p.timeout, |c, now| {
+            if c.sockets.generation(fd) != Some(p.generation) {
+                return Some(Err(Errno::EBADF));
+            }
+            // Try again at once after progress: what would let the next step go on
+            // (more data, the FIN) may already be here, and no event would wake us.
+            loop {
+                match op(c, now, done) {
+                    Ok((total, true)) => return Some(Ok(total)),
+                    Ok((total, false)) if total != done => done = total,
+                    Ok(_) | Err(Errno::EAGAIN) => return None,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        });
+        match r {
+            Some(Ok(n)) => Ok(n),
+            Some(Err(_)) | None if done > 0 => Ok(done),
+            Some(Err(e)) => Err(e),
+            None if self.shared.is_stopped() => Err(Errno::ENETDOWN),
+            None => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// close(2): frees the descriptor; a thread blocked on it wakes with EBADF. A
+    /// datagram socket's port and queued datagrams go with it. A stream connection
+    /// is released in the background: a FIN after the data still queued, then
+    /// TCP's closing states; with unread data left it is reset instead (RST), as
+    /// on Linux. SO_LINGER on with a zero timeout resets it (no TIME-WAIT); on with
+    /// a nonzero timeout, close blocks (whatever O_NONBLOCK says, as Linux's) until
+    /// the peer has acknowledged our FIN or the timeout passes, and returns 0
+    /// either way. A listener resets the connections not yet accepted.
+    ///
+    /// Errors: EBADF; ENETDOWN.
     pub fn close(&self, fd: Fd) -> Result<()> {
-        self.call(|c, now| c.sockets.close(&mut c.stack, now, fd))
+        let wait = self.call(|c, now| c.sockets.close_lingering(&mut c.stack, now, fd))?;
+        if let Some(w) = wait {
+            self.shared.wait_core(Some(w.timeout), |c, _| w.done(&mut c.stack).then_some(()));
+        }
+        Ok(())
     }
 
     /// shutdown(2): SHUT_RD (receiving calls return 0 once the queue is empty, and
-    /// those blocked wake up), SHUT_WR (sending calls fail with EPIPE), or SHUT_RDWR.
+    /// those blocked wake up), SHUT_WR (sending calls fail with EPIPE; a stream
+    /// socket sends its FIN after the queued data, and the peer reads EOF), or
+    /// SHUT_RDWR. On a listening socket SHUT_RD stops the listener (a blocked
+    /// accept wakes with EINVAL); during a stream's handshake any `how` abandons
+    /// it (a blocked connect fails with ECONNABORTED).
     ///
-    /// Errors: EBADF; EINVAL (another `how`); ENOTCONN (not connected; as on Linux a
-    /// datagram socket is shut down all the same, which is how another thread's
-    /// blocked recvfrom is woken); ENETDOWN.
+    /// Errors: EBADF; EINVAL (another `how`); ENOTCONN (not connected, or the
+    /// stream's connection already ended; as on Linux a datagram socket is shut
+    /// down all the same, which is how another thread's blocked recvfrom is
+    /// woken); ENETDOWN.
     pub fn shutdown(&self, fd: Fd, how: i32) -> Result<()> {
         self.call(|c, now| c.sockets.shutdown(&mut c.stack, now, fd, how))
     }
@@ -348,7 +506,7 @@ impl Net {
     /// the wrong kind or out of range); EDOM; ENETDOWN.
     pub fn setsockopt(&self, fd: Fd, level: i32, name: i32, val: impl Into<OptVal>) -> Result<()> {
         let val = val.into();
-        self.call(|c, _| c.sockets.setsockopt(&mut c.stack, fd, level, name, val))
+        self.call(|c, now| c.sockets.setsockopt(&mut c.stack, now, fd, level, name, val))
     }
 
     /// getsockopt(2). SO_ERROR takes the pending error (as an errno number, 0 for none).

@@ -59,6 +59,9 @@ pub const IP_TTL: i32 = 2;
 
 // Level IPPROTO_TCP.
 pub const TCP_NODELAY: i32 = 1;
+pub const TCP_KEEPIDLE: i32 = 4;
+pub const TCP_KEEPINTVL: i32 = 5;
+pub const TCP_KEEPCNT: i32 = 6;
 
 // send(2)/recv(2) flags.
 pub const MSG_OOB: i32 = 0x1;
@@ -132,6 +135,10 @@ mod tests {
             (SO_DOMAIN as i64, libc::SO_DOMAIN as i64),
             (IP_TTL as i64, libc::IP_TTL as i64),
             (TCP_NODELAY as i64, libc::TCP_NODELAY as i64),
+            (TCP_KEEPIDLE as i64, libc::TCP_KEEPIDLE as i64),
+            (TCP_KEEPINTVL as i64, libc::TCP_KEEPINTVL as i64),
+            (TCP_KEEPCNT as i64, libc::TCP_KEEPCNT as i64),
+            (MSG_OOB as i64, libc::MSG_OOB as i64),
             (MSG_PEEK as i64, libc::MSG_PEEK as i64),
             (MSG_TRUNC as i64, libc::MSG_TRUNC as i64),
             (MSG_DONTWAIT as i64, libc::MSG_DONTWAIT as i64),

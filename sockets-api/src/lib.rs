@@ -22,14 +22,30 @@
 //! // Or as with std::net:
 //! let sock = UdpSocket::bind(&net, "0.0.0.0:0")?;
 //! sock.send_to(b"hello", "10.0.0.1:7")?;
+//!
+//! // TCP, as in C ...
+//! let fd = net.socket(AF_INET, SOCK_STREAM, 0)?;
+//! net.connect(fd, "10.0.0.1:80".parse::<std::net::SocketAddr>().unwrap())?;
+//! net.send(fd, b"GET / HTTP/1.0\r\n\r\n", 0)?;
+//! let n = net.recv(fd, &mut buf, MSG_WAITALL)?;
+//! net.close(fd)?;
+//!
+//! // ... and as with std::net.
+//! use std::io::{Read, Write};
+//! let mut stream = TcpStream::connect(&net, "10.0.0.1:7")?;
+//! stream.write_all(b"echo me")?;
+//! let listener = TcpListener::bind(&net, "0.0.0.0:8080")?;
+//! let (client, peer) = listener.accept()?;
 //! # Ok(()) }
 //! ```
 //!
 //! Layers: [`SocketTable`] is the sans-IO socket layer (descriptors, options, BSD
-//! semantics; nonblocking calls only). [`Net`] wraps it with the [`Runtime`]'s
-//! thread: blocking calls sleep on a condition variable until their socket changes
-//! or their timeout passes. [`UdpSocket`] is std::net's UdpSocket over [`Net`].
-//! [`sim`] drives two stacks with socket tables in virtual time, for tests.
+//! semantics over UDP and TCP; nonblocking calls only). [`Net`] wraps it with the
+//! [`Runtime`]'s thread: blocking calls sleep on a condition variable until their
+//! socket changes or their timeout passes. [`UdpSocket`], [`TcpListener`] and
+//! [`TcpStream`] are std::net's types over [`Net`]. [`services`] holds echo,
+//! discard, chargen and a small HTTP server written with these calls, and [`nc`]
+//! a netcat. [`sim`] drives two stacks with socket tables in virtual time, for tests.
 
 pub mod api;
 pub mod consts;
@@ -40,11 +56,14 @@ pub mod services;
 pub mod sim;
 mod stream;
 pub mod table;
+mod tcp_socket;
 mod udp_socket;
 
 pub use api::{FdSet, Net, OwnedFd, PollFd};
 pub use consts::*;
 pub use errno::{Errno, Result};
-pub use runtime::{Core, Runtime, Shared};
+pub use runtime::{Core, Runtime, Shared, TransitionTrace};
+pub use stack::tcp::{State as TcpState, Transition};
 pub use table::{Fd, Linger, OptVal, RecvMsg, SockType, SocketTable};
+pub use tcp_socket::{Incoming, TcpListener, TcpStream};
 pub use udp_socket::UdpSocket;

@@ -1,6 +1,12 @@
-//! netcat over UDP (`tapstack nc -u`), written with the socket calls: a client that
-//! sends what it reads to one peer and writes what comes back, and a server (`-l`)
-//! that waits for its first datagram and then talks to whoever sent it.
+//! netcat (`tapstack nc`), written with the socket calls, over TCP and UDP.
+//!
+//! - TCP ([`TcpNc`]): a client that connects to HOST PORT, or a server (`-l PORT`)
+//!   that accepts one connection; either way it copies its input to the socket
+//!   and the socket to its output, shuts its sending side down (a FIN) when the
+//!   input ends, and finishes when the peer closes, like OpenBSD's nc with `-N`.
+//! - UDP ([`UdpNc`], `-u`): a client that sends what it reads to one peer and
+//!   writes what comes back, and a server (`-l`) that waits for its first datagram
+//!   and then talks to whoever sent it.
 
 use crate::consts::*;
 use crate::errno::Errno;
@@ -15,7 +21,8 @@ use std::time::Duration;
 /// What to do, as nc's options say it.
 #[derive(Clone, Debug, Default)]
 pub struct NcOptions {
-    /// `-l`: wait for a datagram instead of sending first.
+    /// `-l`: wait for a datagram (UDP) or accept one connection (TCP) instead of
+    /// sending first.
     pub listen: bool,
     /// The peer to send to (required without `-l`).
     pub remote: Option<SocketAddrV4>,
@@ -24,12 +31,13 @@ pub struct NcOptions {
     pub local: Option<SocketAddrV4>,
     /// `-b`: allow a broadcast peer.
     pub broadcast: bool,
-    /// `-q secs`: after the input ends, keep receiving this long, then quit. `None`
-    /// keeps receiving until the caller stops the process.
+    /// `-q secs` (UDP): after the input ends, keep receiving this long, then quit.
+    /// `None` keeps receiving until the caller stops the process. TCP ignores it:
+    /// a TCP session ends when the peer closes.
     pub quit_after_eof: Option<Duration>,
 }
 
-/// What a session moved.
+/// What a session moved: datagrams over UDP, bytes over TCP.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct NcStats {
     pub sent: u64,
@@ -145,5 +153,124 @@ fn pump(net: &Net, fd: Fd, mut input: impl Read, sent: &AtomicU64) -> io::Result
         };
         net.send(fd, &buf[..n], 0)?;
         sent.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A TCP nc session: connected (client) or listening (`-l`) at once by
+/// [`TcpNc::open`], run by [`TcpNc::run`].
+#[derive(Debug)]
+pub struct TcpNc {
+    net: Net,
+    /// The connected socket (client) or the listener (`-l`).
+    fd: Fd,
+    owned: Arc<OwnedFd>,
+    opts: NcOptions,
+}
+
+impl TcpNc {
+    /// Opens the socket: socket, bind (`-s`/`-p`), then connect(2) to the remote
+    /// (blocking), or with `-l` setsockopt(SO_REUSEADDR) and listen(2) with a
+    /// backlog of 1 on the local address (an ephemeral port without one).
+    ///
+    /// Errors: those calls' (ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EADDRINUSE,
+    /// ...), and EDESTADDRREQ without `-l` and without a remote.
+    pub fn open(net: &Net, opts: NcOptions) -> io::Result<TcpNc> {
+        let fd = net.socket(AF_INET, SOCK_STREAM, 0)?;
+        let nc = TcpNc { net: net.clone(), fd, owned: Arc::new(OwnedFd::new(net, fd)), opts };
+        let opts = &nc.opts;
+        if opts.listen {
+            net.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)?;
+        }
+        if let Some(local) = opts.local {
+            net.bind(fd, local)?;
+        }
+        if opts.listen {
+            net.listen(fd, 1)?;
+        } else {
+            net.connect(fd, opts.remote.ok_or(Errno::EDESTADDRREQ)?)?;
+        }
+        Ok(nc)
+    }
+
+    /// The local address (with `-l`, where to connect to reach it).
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        Ok(self.net.getsockname(self.fd)?)
+    }
+
+    /// Runs the session. With `-l` it first accepts one connection (and stops
+    /// listening). Then a thread copies `input` to the socket (blocking sends)
+    /// and, when `input` ends, shuts the socket's sending side down, so the peer
+    /// reads EOF; meanwhile this thread copies what arrives to `output`. It
+    /// returns once the peer has closed its side (EOF) and the input thread is
+    /// done with it, or at once if the input is still open (its thread may then
+    /// still be blocked reading `input`, as nc's would be until it exits).
+    ///
+    /// Errors: the accept's, the connection's (ECONNRESET, ETIMEDOUT, ...), the
+    /// output's, and the input thread's when it had finished.
+    pub fn run(self, input: impl Read + Send + 'static, mut output: impl Write) -> io::Result<NcStats> {
+        let net = self.net.clone();
+        let (fd, owned) = if self.opts.listen {
+            let (c, _peer) = net.accept(self.fd)?;
+            drop(self.owned);
+            (c, Arc::new(OwnedFd::new(&net, c)))
+        } else {
+            (self.fd, self.owned)
+        };
+        let sent = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let (net, sent, done, owned) = (net.clone(), sent.clone(), done.clone(), owned.clone());
+            std::thread::Builder::new().name("nc-input".into()).spawn(move || -> io::Result<()> {
+                let r = copy_to_stream(&net, owned.fd(), input, &sent);
+                // Done before the FIN goes: a peer that answers our FIN with its own
+                // must find us done when its FIN ends the session.
+                done.store(true, Ordering::Release);
+                // The end of the input (or its failure) is the end of what we send.
+                let _ = net.shutdown(owned.fd(), SHUT_WR);
+                r
+            })?
+        };
+        let mut buf = vec![0u8; 65536];
+        let mut received = 0u64;
+        let result = loop {
+            match net.recv(fd, &mut buf, 0) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    received += n as u64;
+                    if let Err(e) = output.write_all(&buf[..n]).and_then(|_| output.flush()) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(io::Error::from(e)),
+            }
+        };
+        let stats = NcStats { sent: sent.load(Ordering::Relaxed), received };
+        drop(owned);
+        if done.load(Ordering::Acquire) {
+            let r = sender.join().unwrap_or_else(|_| Err(io::Error::other("the input thread panicked")));
+            result?;
+            r.map(|_| NcStats { sent: sent.load(Ordering::Relaxed), ..stats })
+        } else {
+            result.map(|_| stats)
+        }
+    }
+}
+
+/// Reads `input` until it ends, sending everything on the stream.
+fn copy_to_stream(net: &Net, fd: Fd, mut input: impl Read, sent: &AtomicU64) -> io::Result<()> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        // A blocking send queues all of it, or fails.
+        let mut off = 0;
+        while off < n {
+            off += net.send(fd, &buf[off..n], 0)?;
+        }
+        sent.fetch_add(n as u64, Ordering::Relaxed);
     }
 }

@@ -6,13 +6,20 @@
 //! the stack, runs due timers, hands outbound frames to the device, and then
 //! notifies every thread blocked in a call (a condition variable), which
 //! re-checks its own condition.
+//!
+//! Tracing: after every round, and after every call, the runtime drains the
+//! TCP core's state transitions and hands them to the subscribers of
+//! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
+//! counts). Without subscribers they are discarded.
 
 use crate::table::SocketTable;
 use stack::device::Device;
+use stack::tcp::Transition;
 use stack::{Counters, Instant, Stack};
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -79,9 +86,84 @@ pub struct Shared {
     waker: Waker,
     epoch: std::time::Instant,
     stop: AtomicBool,
+    /// Subscribers to TCP state transitions.
+    tracers: Mutex<Vec<Tracer>>,
+}
+
+/// One subscriber to TCP state transitions: its channel and its count of drops.
+#[derive(Debug)]
+struct Tracer {
+    tx: SyncSender<Transition>,
+    lost: Arc<AtomicU64>,
+}
+
+/// TCP state transitions as they happen, for a program to print or check (what
+/// `tapstack up --trace` shows): from [`crate::Net::trace_transitions`]. Each is
+/// a [`Transition`] (connection, addresses, the two states, and the cause in RFC
+/// 9293's notation); its `Display` is one line. The channel is bounded: when the
+/// receiver falls behind, new transitions are dropped and counted ([`TransitionTrace::lost`]).
+/// The iterator ends when the runtime stops.
+#[derive(Debug)]
+pub struct TransitionTrace {
+    rx: Receiver<Transition>,
+    lost: Arc<AtomicU64>,
+}
+
+impl TransitionTrace {
+    /// The next transition, waiting up to `timeout`; `None` if none came (or the
+    /// runtime has stopped).
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Transition> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next transition if one is waiting.
+    pub fn try_recv(&self) -> Option<Transition> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Every transition, waiting for each; ends when the runtime stops.
+    pub fn iter(&self) -> impl Iterator<Item = Transition> + '_ {
+        self.rx.iter()
+    }
+
+    /// Transitions dropped because this receiver's channel was full.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared {
+    /// Subscribes to TCP state transitions, with room for `capacity` of them
+    /// waiting to be received (at least 1).
+    pub fn trace_transitions(&self, capacity: usize) -> TransitionTrace {
+        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let lost = Arc::new(AtomicU64::new(0));
+        if !self.is_stopped() {
+            self.lock_tracers().push(Tracer { tx, lost: lost.clone() });
+        }
+        TransitionTrace { rx, lost }
+    }
+
+    fn lock_tracers(&self) -> MutexGuard<'_, Vec<Tracer>> {
+        self.tracers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands the TCP core's new transitions to the subscribers (or discards them
+    /// when there are none). Called with the core locked.
+    fn publish(&self, stack: &mut Stack) {
+        let mut tracers = self.lock_tracers();
+        stack.tcp().0.drain_transitions(|t| {
+            tracers.retain(|s| match s.tx.try_send(*t) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    s.lost.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
+        });
+    }
+
     /// The stack's clock: microseconds since the runtime started.
     pub fn now(&self) -> Instant {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
@@ -104,6 +186,7 @@ impl Shared {
         let now = self.now();
         let before = core.stack.poll_at();
         let r = f(&mut core, now);
+        self.publish(&mut core.stack);
         let wake = needs_runtime(&core.stack, before);
         drop(core);
         if wake {
@@ -144,7 +227,9 @@ impl Shared {
         loop {
             let now = self.now();
             let before = core.stack.poll_at();
-            if let Some(r) = f(&mut core, now) {
+            let r = f(&mut core, now);
+            self.publish(&mut core.stack);
+            if let Some(r) = r {
                 let wake = needs_runtime(&core.stack, before);
                 drop(core);
                 if wake {
@@ -152,6 +237,12 @@ impl Shared {
                 }
                 self.changed.notify_all();
                 return Some(r);
+            }
+            // A call that waits may still have done part of its work (a stream send
+            // queued some data, a read opened the window): what that queued must go
+            // out now, not at the runtime's next deadline.
+            if needs_runtime(&core.stack, before) {
+                self.waker.wake();
             }
             if self.stop.load(Ordering::Acquire) {
                 return None;
@@ -232,11 +323,14 @@ impl Runtime {
             waker: Waker::new()?,
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),
+            tracers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
             let result = run(&s, device);
             s.stop.store(true, Ordering::Release);
+            // Ends the subscribers' iterators.
+            s.lock_tracers().clear();
             s.changed.notify_all();
             result
         })?;
@@ -316,6 +410,7 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         if let Err(e) = round(&mut core.stack, &mut device, &mut buf, now) {
             break Err(e);
         }
+        shared.publish(&mut core.stack);
         drop(core);
         shared.changed.notify_all();
     };

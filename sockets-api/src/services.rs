@@ -1,14 +1,41 @@
-//! Small services written with the socket calls, as an ordinary application would
-//! write them: `tapstack up` runs [`udp_echo`] on port 7 (RFC 862).
+//! Small services written with the socket calls, as an ordinary application
+//! would write them: over TCP echo (port 7, RFC 862), discard (9, RFC 863),
+//! chargen (19, RFC 864) and a small HTTP/1.0 server (80, RFC 1945); over UDP
+//! echo (7). [`ServiceSet`] starts a chosen list of them by name, as
+//! `tapstack up --serve echo,http` asks.
+//!
+//! Each TCP service is a struct with `start(&Net, addr)`, `stop()` (also on drop)
+//! and counters. It serves many connections at once with a thread per
+//! connection, at most [`MAX_CONNECTIONS`] (or the bound given to `start_with`):
+//! while that many are open, the accepting thread waits for one to end before it
+//! accepts the next, so further connections wait in the listener's backlog
+//! ([`LISTEN_BACKLOG`]), and beyond that their SYNs are dropped and retried by
+//! the peer, as for any busy server. Stopping shuts the listener down (which wakes
+//! the blocked accept), shuts every open connection down (which wakes its
+//! thread), and joins all the threads.
+//!
+//! ```no_run
+//! use sockets_api::services::ServiceSet;
+//! # fn demo(net: &sockets_api::Net) -> std::io::Result<()> {
+//! let services = ServiceSet::start_list(net, "echo,discard,chargen,http,udp-echo")?;
+//! for s in services.services() {
+//!     println!("{} on {}", s.name(), s.local_addr());
+//! }
+//! services.stop()?;
+//! # Ok(()) }
+//! ```
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
 use crate::table::Fd;
 use crate::Net;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A running UDP echo service. [`UdpEcho::stop`] (or dropping it) stops the thread
 /// and closes its socket.
@@ -23,7 +50,8 @@ pub struct UdpEcho {
 }
 
 /// Starts a UDP echo server (RFC 862) on `addr` (port 7 is echo's) in a thread
-/// of its own: every datagram goes back to its sender unchanged.
+/// of its own: every datagram goes back to its sender unchanged. The same as
+/// [`UdpEcho::start`].
 ///
 /// Errors: those of socket(2) and bind(2) (EADDRINUSE, EADDRNOTAVAIL, ...).
 pub fn udp_echo(net: &Net, addr: impl Into<SocketAddr>) -> Result<UdpEcho> {
@@ -67,6 +95,11 @@ fn echo_loop(net: &Net, fd: Fd, stopping: &AtomicBool, echoed: &AtomicU64) -> Re
 }
 
 impl UdpEcho {
+    /// Starts a UDP echo server on `addr` (see [`udp_echo`]).
+    pub fn start(net: &Net, addr: impl Into<SocketAddr>) -> Result<UdpEcho> {
+        udp_echo(net, addr)
+    }
+
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddrV4 {
         self.local
@@ -99,5 +132,590 @@ impl UdpEcho {
 impl Drop for UdpEcho {
     fn drop(&mut self) {
         let _ = self.stop_and_join();
+    }
+}
+
+/// Connections a TCP service serves at once unless told otherwise.
+pub const MAX_CONNECTIONS: usize = 64;
+/// The listen(2) backlog of the TCP services.
+pub const LISTEN_BACKLOG: i32 = 64;
+/// How long the HTTP server waits for a whole request before it closes.
+pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest HTTP request head (request line and headers) read.
+pub const HTTP_MAX_REQUEST: usize = 8192;
+
+/// One connection's work: given the stack and the connected descriptor, it
+/// talks until done. The descriptor is closed after it returns.
+type Handler = fn(&Net, Fd) -> Result<()>;
+
+/// The open connections of a TCP service, and their threads.
+#[derive(Debug, Default)]
+struct Conns {
+    /// Descriptors being served, by a key of their own (closed under this lock, so
+    /// that stop() never shuts down a descriptor number already reused).
+    open: HashMap<u64, Fd>,
+    next: u64,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct ServerState {
+    net: Net,
+    stopping: AtomicBool,
+    conns: Mutex<Conns>,
+    /// Signalled when a connection ends (a slot is free) or the service stops.
+    slot_free: Condvar,
+    max: usize,
+    accepted: AtomicU64,
+}
+
+impl ServerState {
+    fn lock(&self) -> MutexGuard<'_, Conns> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A TCP server: a listening socket, the thread that accepts, and a thread per
+/// connection. The engine of [`TcpEcho`], [`Discard`], [`Chargen`] and [`Http`].
+#[derive(Debug)]
+struct TcpServer {
+    state: Arc<ServerState>,
+    fd: Fd,
+    local: SocketAddrV4,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl TcpServer {
+    /// socket, SO_REUSEADDR, bind, listen, and the accepting thread.
+    fn start(net: &Net, addr: SocketAddr, name: &str, max: usize, handler: Handler) -> Result<TcpServer> {
+        let fd = net.socket(AF_INET, SOCK_STREAM, 0)?;
+        let setup = || -> Result<SocketAddrV4> {
+            net.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)?;
+            net.bind(fd, addr)?;
+            net.listen(fd, LISTEN_BACKLOG)?;
+            net.getsockname(fd)
+        };
+        let local = match setup() {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = net.close(fd);
+                return Err(e);
+            }
+        };
+        let state = Arc::new(ServerState {
+            net: net.clone(),
+            stopping: AtomicBool::new(false),
+            conns: Mutex::new(Conns::default()),
+            slot_free: Condvar::new(),
+            max: max.max(1),
+            accepted: AtomicU64::new(0),
+        });
+        let st = state.clone();
+        let thread_name = format!("{name}-{}", local.port());
+        let thread = std::thread::Builder::new()
+            .name(thread_name.clone())
+            .spawn(move || accept_loop(&st, fd, &thread_name, handler))
+            .map_err(|_| {
+                let _ = net.close(fd);
+                Errno::EAGAIN
+            })?;
+        Ok(TcpServer { state, fd, local, thread: Some(thread) })
+    }
+
+    fn stop_and_join(&mut self) -> Result<()> {
+        let Some(thread) = self.thread.take() else { return Ok(()) };
+        let st = &self.state;
+        st.stopping.store(true, Ordering::Release);
+        // Stops the listener: its blocked accept wakes with EINVAL.
+        let _ = st.net.shutdown(self.fd, SHUT_RD);
+        st.slot_free.notify_all();
+        let result = thread.join().unwrap_or(Err(Errno::EIO));
+        let threads = {
+            let mut c = st.lock();
+            for &fd in c.open.values() {
+                // Wakes the connection's thread: reads return 0, writes fail.
+                let _ = st.net.shutdown(fd, SHUT_RDWR);
+            }
+            std::mem::take(&mut c.threads)
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+        let _ = st.net.close(self.fd);
+        result
+    }
+
+    fn active(&self) -> usize {
+        self.state.lock().open.len()
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+/// The accepting thread: waits for a free slot, accepts, hands the connection to
+/// a thread of its own.
+fn accept_loop(st: &Arc<ServerState>, lfd: Fd, name: &str, handler: Handler) -> Result<()> {
+    loop {
+        {
+            let mut c = st.lock();
+            c.threads.retain(|t| !t.is_finished());
+            while c.open.len() >= st.max && !st.stopping.load(Ordering::Acquire) {
+                c = st.slot_free.wait(c).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        if st.stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let fd = match st.net.accept(lfd) {
+            Ok((fd, _peer)) => fd,
+            Err(_) if st.stopping.load(Ordering::Acquire) => return Ok(()),
+            Err(Errno::ENETDOWN) => return Ok(()),
+            Err(e @ (Errno::EBADF | Errno::EINVAL)) => return Err(e),
+            Err(_) => {
+                // Out of descriptors or the like: let some connection end first.
+                let _ = st.net.poll(&mut [], 50);
+                continue;
+            }
+        };
+        st.accepted.fetch_add(1, Ordering::Relaxed);
+        let mut c = st.lock();
+        let key = c.next;
+        c.next += 1;
+        c.open.insert(key, fd);
+        let st2 = st.clone();
+        let spawned = std::thread::Builder::new().name(format!("{name}-conn")).spawn(move || {
+            let _ = handler(&st2.net, fd);
+            let mut c = st2.lock();
+            c.open.remove(&key);
+            let _ = st2.net.close(fd);
+            drop(c);
+            st2.slot_free.notify_all();
+        });
+        match spawned {
+            Ok(t) => c.threads.push(t),
+            Err(_) => {
+                c.open.remove(&key);
+                let _ = st.net.close(fd);
+            }
+        }
+    }
+}
+
+/// Sends all of `buf` (a blocking send queues everything, or fails).
+fn send_all(net: &Net, fd: Fd, buf: &[u8]) -> Result<()> {
+    let mut sent = 0;
+    while sent < buf.len() {
+        sent += net.send(fd, &buf[sent..], 0)?;
+    }
+    Ok(())
+}
+
+/// echo (RFC 862): whatever arrives goes back, until the client closes its side;
+/// then we close ours.
+fn echo_conn(net: &Net, fd: Fd) -> Result<()> {
+    let mut buf = vec![0u8; 16384];
+    loop {
+        match net.recv(fd, &mut buf, 0)? {
+            0 => return net.shutdown(fd, SHUT_WR),
+            n => send_all(net, fd, &buf[..n])?,
+        }
+    }
+}
+
+/// discard (RFC 863): whatever arrives is thrown away, until the client closes.
+fn discard_conn(net: &Net, fd: Fd) -> Result<()> {
+    let mut buf = vec![0u8; 16384];
+    while net.recv(fd, &mut buf, 0)? > 0 {}
+    net.shutdown(fd, SHUT_WR)
+}
+
+/// The printable ASCII characters, ' ' to '~', in order: chargen's ring.
+const RING: std::ops::RangeInclusive<u8> = b' '..=b'~';
+/// Characters on a chargen line (before CR LF).
+pub const CHARGEN_LINE: usize = 72;
+
+/// Line `n` of chargen's pattern (RFC 864): the 72 characters of the ring of 95
+/// printable ASCII characters starting at character `n mod 95`, then CR LF. Line
+/// 0 is `` !"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefg``.
+pub fn chargen_line(n: usize) -> Vec<u8> {
+    let ring: Vec<u8> = RING.collect();
+    let mut line: Vec<u8> = (0..CHARGEN_LINE).map(|i| ring[(n + i) % ring.len()]).collect();
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// chargen (RFC 864): lines of the rotating pattern, without end, until the
+/// client closes the connection (what it sends is thrown away, unread).
+fn chargen_conn(net: &Net, fd: Fd) -> Result<()> {
+    // One period of the pattern: after 95 lines it repeats.
+    let period: Vec<u8> = (0..RING.len()).flat_map(chargen_line).collect();
+    loop {
+        send_all(net, fd, &period)?;
+    }
+}
+
+/// The page the HTTP server answers `GET /` with.
+pub const INDEX_HTML: &str = "<!DOCTYPE html>\n<html>\n<head><title>tapstack</title></head>\n<body>\n\
+<h1>Hello from tapstack</h1>\n\
+<p>This page came over a userspace TCP/IP stack: Ethernet, ARP, IPv4 and TCP \
+on a TAP device, with a BSD-style sockets API.</p>\n</body>\n</html>\n";
+
+/// What the HTTP server makes of a request head: (status line, page, whether to
+/// send the page: not for HEAD).
+fn http_answer(head: &[u8]) -> (&'static str, String, bool) {
+    let page = |title: &str| {
+        format!(
+            "<!DOCTYPE html>\n<html>\n<head><title>{title}</title></head>\n<body><h1>{title}</h1></body>\n</html>\n"
+        )
+    };
+    let bad = ("400 Bad Request", page("400 Bad Request"), true);
+    let Ok(text) = std::str::from_utf8(head) else { return bad };
+    let line = text.split('\n').next().unwrap_or("").trim_end_matches('\r');
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, target, version] = parts[..] else { return bad };
+    let valid_version = version.strip_prefix("HTTP/").is_some_and(|v| {
+        let mut it = v.split('.');
+        matches!((it.next(), it.next(), it.next()), (Some(a), Some(b), None)
+            if !a.is_empty() && !b.is_empty() && (a.chars().chain(b.chars())).all(|c| c.is_ascii_digit()))
+    });
+    let valid_method = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
+    if !valid_version || !valid_method || !target.starts_with('/') {
+        return bad;
+    }
+    let send_body = method != "HEAD";
+    if method != "GET" && method != "HEAD" {
+        return ("501 Not Implemented", page("501 Not Implemented"), true);
+    }
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    match path {
+        "/" | "/index.html" => ("200 OK", INDEX_HTML.to_string(), send_body),
+        _ => ("404 Not Found", page("404 Not Found"), send_body),
+    }
+}
+
+/// HTTP/1.0 (RFC 1945): reads one request head (up to [`HTTP_MAX_REQUEST`]
+/// bytes, for up to [`HTTP_REQUEST_TIMEOUT`], after which it closes without an
+/// answer; a request line that cannot be valid is answered at once), answers `GET /` (and `HEAD /`)
+/// with [`INDEX_HTML`], other paths with 404, other methods with 501, anything
+/// that is not a request line with 400; always with Content-Type, Content-Length
+/// and `Connection: close`. Then it closes: its FIN first, then it reads what the
+/// client still sends until the client closes too (so that no unread request
+/// bytes turn the close into a reset that could destroy the answer).
+fn http_conn(net: &Net, fd: Fd) -> Result<()> {
+    net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, HTTP_REQUEST_TIMEOUT)?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    let complete = |h: &[u8]| h.windows(4).any(|w| w == b"\r\n\r\n") || h.windows(2).any(|w| w == b"\n\n");
+    // A request line that is already wrong is answered without waiting for the rest.
+    let bad_line = |h: &[u8]| h.contains(&b'\n') && http_answer(h).0.starts_with("400");
+    while !complete(&head) && !bad_line(&head) && head.len() < HTTP_MAX_REQUEST {
+        match net.recv(fd, &mut buf, 0) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            // A client that says nothing in time gets nothing.
+            Err(Errno::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    if head.is_empty() {
+        return Ok(());
+    }
+    let (status, body, send_body) = http_answer(&head);
+    let mut out = format!(
+        "HTTP/1.0 {status}\r\nServer: tapstack\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if send_body {
+        out.extend_from_slice(body.as_bytes());
+    }
+    send_all(net, fd, &out)?;
+    net.shutdown(fd, SHUT_WR)?;
+    net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, Duration::from_secs(2))?;
+    while let Ok(1..) = net.recv(fd, &mut buf, 0) {}
+    Ok(())
+}
+
+macro_rules! tcp_service {
+    ($(#[$doc:meta])* $name:ident, $label:literal, $port:literal, $handler:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            server: TcpServer,
+        }
+
+        impl $name {
+            /// The service's well-known port.
+            pub const PORT: u16 = $port;
+
+            /// Starts the service listening on `addr` (its well-known port is
+            /// [`Self::PORT`]), serving up to [`MAX_CONNECTIONS`] connections at once.
+            ///
+            /// Errors: those of socket(2), bind(2) and listen(2) (EADDRINUSE,
+            /// EADDRNOTAVAIL, ...), ENETDOWN.
+            pub fn start(net: &Net, addr: impl Into<SocketAddr>) -> Result<$name> {
+                Self::start_with(net, addr, MAX_CONNECTIONS)
+            }
+
+            /// As [`Self::start`], serving at most `max_connections` at once (at least 1).
+            pub fn start_with(net: &Net, addr: impl Into<SocketAddr>, max_connections: usize) -> Result<$name> {
+                Ok($name { server: TcpServer::start(net, addr.into(), $label, max_connections, $handler)? })
+            }
+
+            /// Where it listens.
+            pub fn local_addr(&self) -> SocketAddrV4 {
+                self.server.local
+            }
+
+            /// Connections accepted so far.
+            pub fn accepted(&self) -> u64 {
+                self.server.state.accepted.load(Ordering::Relaxed)
+            }
+
+            /// Connections being served now.
+            pub fn active(&self) -> usize {
+                self.server.active()
+            }
+
+            /// Stops the service: stops listening, shuts down the connections being
+            /// served, waits for every thread, and returns the error that had stopped
+            /// the accepting thread early, if any.
+            pub fn stop(mut self) -> Result<()> {
+                self.server.stop_and_join()
+            }
+        }
+    };
+}
+
+tcp_service!(
+    /// TCP echo (RFC 862, port 7): sends back whatever it receives, and closes
+    /// once the client has closed its side.
+    TcpEcho, "echo", 7, echo_conn
+);
+tcp_service!(
+    /// TCP discard (RFC 863, port 9): reads and throws away whatever it receives.
+    Discard, "discard", 9, discard_conn
+);
+tcp_service!(
+    /// TCP chargen (RFC 864, port 19): sends the rotating 72-character lines of
+    /// [`chargen_line`] until the client closes; what it receives is ignored.
+    Chargen, "chargen", 19, chargen_conn
+);
+tcp_service!(
+    /// A small HTTP/1.0 server (RFC 1945, port 80): `GET /` is a small HTML page
+    /// ([`INDEX_HTML`]) with 200 OK, other paths 404, other methods 501, garbage
+    /// 400; one request per connection, then it closes.
+    Http, "http", 80, http_conn
+);
+
+/// One running service of a [`ServiceSet`].
+#[derive(Debug)]
+pub enum Service {
+    Echo(TcpEcho),
+    Discard(Discard),
+    Chargen(Chargen),
+    Http(Http),
+    UdpEcho(UdpEcho),
+}
+
+impl Service {
+    /// Every service name [`Service::start`] knows, with its well-known port.
+    pub const NAMES: [(&'static str, u16); 5] =
+        [("echo", 7), ("discard", 9), ("chargen", 19), ("http", 80), ("udp-echo", 7)];
+
+    /// Starts the service called `name` ("echo", "discard", "chargen", "http",
+    /// "udp-echo") on `addr`. Errors: EINVAL for another name; those of its start.
+    pub fn start(net: &Net, name: &str, addr: impl Into<SocketAddr>) -> Result<Service> {
+        let addr = addr.into();
+        Ok(match name {
+            "echo" => Service::Echo(TcpEcho::start(net, addr)?),
+            "discard" => Service::Discard(Discard::start(net, addr)?),
+            "chargen" => Service::Chargen(Chargen::start(net, addr)?),
+            "http" => Service::Http(Http::start(net, addr)?),
+            "udp-echo" => Service::UdpEcho(UdpEcho::start(net, addr)?),
+            _ => return Err(Errno::EINVAL),
+        })
+    }
+
+    /// The well-known port of the service called `name`.
+    pub fn port_of(name: &str) -> Option<u16> {
+        Service::NAMES.iter().find(|(n, _)| *n == name).map(|&(_, p)| p)
+    }
+
+    /// Its name, as [`Service::NAMES`] gives it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Service::Echo(_) => "echo",
+            Service::Discard(_) => "discard",
+            Service::Chargen(_) => "chargen",
+            Service::Http(_) => "http",
+            Service::UdpEcho(_) => "udp-echo",
+        }
+    }
+
+    /// "tcp" or "udp".
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Service::UdpEcho(_) => "udp",
+            _ => "tcp",
+        }
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        match self {
+            Service::Echo(s) => s.local_addr(),
+            Service::Discard(s) => s.local_addr(),
+            Service::Chargen(s) => s.local_addr(),
+            Service::Http(s) => s.local_addr(),
+            Service::UdpEcho(s) => s.local_addr(),
+        }
+    }
+
+    /// Stops it (see each service's `stop`).
+    pub fn stop(self) -> Result<()> {
+        match self {
+            Service::Echo(s) => s.stop(),
+            Service::Discard(s) => s.stop(),
+            Service::Chargen(s) => s.stop(),
+            Service::Http(s) => s.stop(),
+            Service::UdpEcho(s) => s.stop(),
+        }
+    }
+}
+
+/// Several services started together, stopped together (also on drop): what
+/// `tapstack up --serve echo,http` runs.
+#[derive(Debug, Default)]
+pub struct ServiceSet {
+    services: Vec<Service>,
+}
+
+impl ServiceSet {
+    /// Starts each service named in `list`, comma-separated, each as `NAME` (on
+    /// its well-known port) or `NAME:PORT`, on every address of the stack
+    /// (0.0.0.0). Names: "echo", "discard", "chargen", "http", "udp-echo".
+    /// If one fails, those already started are stopped.
+    ///
+    /// Errors (`io::Error`): `InvalidInput` for an unknown name, a bad port or an
+    /// empty list, with a message naming it; otherwise the failing service's own
+    /// (`AddrInUse`, ...), its message naming the service.
+    pub fn start_list(net: &Net, list: &str) -> io::Result<ServiceSet> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        let mut wanted = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, port) = match item.split_once(':') {
+                Some((n, p)) => (n, p.parse::<u16>().map_err(|_| invalid(format!("bad port in service '{item}'")))?),
+                None => (item, 0),
+            };
+            let default = Service::port_of(name).ok_or_else(|| {
+                let known: Vec<&str> = Service::NAMES.iter().map(|(n, _)| *n).collect();
+                invalid(format!("unknown service '{name}' (known: {})", known.join(", ")))
+            })?;
+            wanted.push((name, if port == 0 { default } else { port }));
+        }
+        if wanted.is_empty() {
+            return Err(invalid("no service named".into()));
+        }
+        let mut set = ServiceSet::default();
+        for (name, port) in wanted {
+            let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+            let s = Service::start(net, name, addr)
+                .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name} on port {port}: {e}")))?;
+            set.services.push(s);
+        }
+        Ok(set)
+    }
+
+    /// Starts each of `names` on its well-known port on `ip` (see [`ServiceSet::start_list`]).
+    pub fn start(net: &Net, ip: Ipv4Addr, names: &[&str]) -> io::Result<ServiceSet> {
+        let mut set = ServiceSet::default();
+        for name in names {
+            let port = Service::port_of(name)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("unknown service '{name}'")))?;
+            let s = Service::start(net, name, SocketAddrV4::new(ip, port))
+                .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name} on port {port}: {e}")))?;
+            set.services.push(s);
+        }
+        Ok(set)
+    }
+
+    /// The services running, in the order they were started.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// The running service called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name() == name)
+    }
+
+    /// Stops them all, in reverse order; returns the first error.
+    pub fn stop(mut self) -> Result<()> {
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<()> {
+        let mut first = Ok(());
+        while let Some(s) = self.services.pop() {
+            let r = s.stop();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
+impl Drop for ServiceSet {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chargen_lines_rotate_through_the_95_printable_characters() {
+        let first = chargen_line(0);
+        assert_eq!(first.len(), 74);
+        assert_eq!(&first[..], &b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n"[..]);
+        let second = chargen_line(1);
+        assert_eq!(&second[..71], &first[1..72]);
+        assert_eq!(&second[71..], b"h\r\n");
+        assert_eq!(chargen_line(95), first);
+        // Line 30 wraps from '~' back to ' '.
+        let l = chargen_line(30);
+        let tilde = l.iter().position(|&c| c == b'~').unwrap();
+        assert_eq!(l[tilde + 1], b' ');
+    }
+
+    #[test]
+    fn http_answers_by_method_path_and_form() {
+        let status = |req: &[u8]| http_answer(req).0;
+        assert_eq!(status(b"GET / HTTP/1.0\r\n\r\n"), "200 OK");
+        assert_eq!(status(b"GET /index.html?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"), "200 OK");
+        assert_eq!(status(b"GET /nope HTTP/1.0\r\n\r\n"), "404 Not Found");
+        assert_eq!(status(b"POST / HTTP/1.0\r\n\r\n"), "501 Not Implemented");
+        assert!(!http_answer(b"HEAD / HTTP/1.0\r\n\r\n").2);
+        for garbage in [
+            &b"hello\r\n\r\n"[..],
+            b"GET /\r\n\r\n",
+            b"GET / FTP/1.0\r\n\r\n",
+            b"get / HTTP/1.0\r\n\r\n",
+            b"GET x HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.0 extra\r\n\r\n",
+            b"\xff\xfe\r\n\r\n",
+            b"GET / HTTP/one\r\n\r\n",
+        ] {
+            assert_eq!(status(garbage), "400 Bad Request", "{garbage:?}");
+        }
     }
 }

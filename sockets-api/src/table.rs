@@ -14,7 +14,13 @@
 //!   before doubling and raised to [`SOCK_MIN_RCVBUF`] / [`SOCK_MIN_SNDBUF`].
 //!   A UDP socket's receive queue holds what its SO_RCVBUF allows (see
 //!   `stack::udp` for the accounting). UDP keeps no send buffer: a datagram goes
-//!   to the transmit queue at once, so SO_SNDBUF is stored for TCP.
+//!   to the transmit queue at once, so SO_SNDBUF only reads back.
+//! - Stream sockets start with TCP's defaults (`Config::tcp.default_options`: 64
+//!   KiB each way, reported doubled as Linux reports them, so 131072). TCP's
+//!   buffers get the size asked for (half what getsockopt(2) reports).
+//! - Stream ports: TCP owns the ports of listeners and connections
+//!   (`Tcp::check_bind`); the table keeps apart only the ports of sockets bound
+//!   and not yet listening or connecting, which TCP does not know yet.
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
@@ -135,6 +141,12 @@ pub struct Options {
     pub linger: Linger,
     /// IP_TTL; `None`: the stack's default.
     pub ttl: Option<u8>,
+    /// TCP_KEEPIDLE, seconds.
+    pub keep_idle: u32,
+    /// TCP_KEEPINTVL, seconds.
+    pub keep_intvl: u32,
+    /// TCP_KEEPCNT.
+    pub keep_cnt: u32,
 }
 
 impl Default for Options {
@@ -150,6 +162,9 @@ impl Default for Options {
             sndtimeo: None,
             linger: Linger::default(),
             ttl: None,
+            keep_idle: 7200,
+            keep_intvl: 75,
+            keep_cnt: 9,
         }
     }
 }
@@ -235,6 +250,31 @@ pub fn udp_errno(e: UdpError) -> Errno {
     }
 }
 
+/// An option value in 1..=max (Linux's bounds of the keep-alive options), else EINVAL.
+fn in_range(v: i32, max: i32) -> Result<u32> {
+    if (1..=max).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// What a close with SO_LINGER waits for: the connection's FIN to be
+/// acknowledged (its state leaves FIN-WAIT-1, CLOSING and LAST-ACK, or it ends),
+/// for at most `timeout`, as Linux's close(2) does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct LingerWait {
+    pub conn: stack::tcp::ConnId,
+    pub timeout: Duration,
+}
+
+impl LingerWait {
+    /// Whether the wait is over (the FIN is acknowledged or the connection gone).
+    pub fn done(&self, stack: &mut Stack) -> bool {
+        stream::linger_done(stack, self.conn)
+    }
+}
+
 fn v4(addr: SocketAddr) -> Result<SocketAddrV4> {
     match addr {
         SocketAddr::V4(a) => Ok(a),
@@ -289,6 +329,25 @@ impl SocketTable {
     /// The socket's type. Errors: EBADF.
     pub fn sock_type(&self, fd: Fd) -> Result<SockType> {
         Ok(self.get(fd)?.ty)
+    }
+
+    /// Whether a stream socket has an error waiting to be reported (for
+    /// `Direction::Recv`: with no data left before it). For calls that move bytes
+    /// in parts: once some have moved, the error is left for the next call.
+    pub fn stream_error_pending(&self, stack: &mut Stack, fd: Fd, dir: Direction) -> bool {
+        match self.get(fd).map(|s| &s.proto) {
+            Ok(Proto::Stream(st)) => stream::error_pending(stack, st, dir == Direction::Recv),
+            _ => false,
+        }
+    }
+
+    /// Whether more bytes may still arrive on a stream socket (false once the
+    /// peer's FIN came or the connection ended; false for other sockets).
+    pub fn stream_more_may_arrive(&self, stack: &mut Stack, fd: Fd) -> bool {
+        match self.get(fd).map(|s| &s.proto) {
+            Ok(Proto::Stream(st)) => stream::more_may_arrive(stack, st),
+            _ => false,
+        }
     }
 
     /// The UDP handle behind a datagram socket, for the stack's own calls and counters.
@@ -353,13 +412,17 @@ impl SocketTable {
             }
             SockType::Stream => Proto::Stream(Stream::default()),
         };
+        let opts = match sock_type {
+            SockType::Dgram => Options::default(),
+            SockType::Stream => stream::default_options(stack),
+        };
         self.generations += 1;
         self.slots[index] = Some(Socket {
             generation: self.generations,
             ty: sock_type,
             protocol: proto_num,
             nonblocking: flags & SOCK_NONBLOCK != 0,
-            opts: Options::default(),
+            opts,
             shut_rd: false,
             shut_wr: false,
             proto,
@@ -387,7 +450,7 @@ impl SocketTable {
                 })
             }
             Proto::Stream(st) => {
-                if st.local.is_some() {
+                if st.local.is_some() || st.phase != stream::Phase::Idle {
                     return Err(Errno::EINVAL);
                 }
                 let ip = *addr.ip();
@@ -398,7 +461,7 @@ impl SocketTable {
                 let reuse = s.opts.reuse_addr;
                 let port = if addr.port() == 0 {
                     self.pick_stream_port(stack).ok_or(Errno::EADDRINUSE)?
-                } else if self.stream_conflicts(addr.port(), ip, reuse) {
+                } else if self.stream_port_taken(stack, addr.port(), ip, reuse) {
                     return Err(Errno::EADDRINUSE);
                 } else {
                     addr.port()
@@ -410,84 +473,147 @@ impl SocketTable {
         }
     }
 
-    /// Stream sockets bound but not yet handed to TCP share a port only if their
-    /// addresses differ or both have SO_REUSEADDR.
-    fn stream_conflicts(&self, port: u16, ip: Ipv4Addr, reuse: bool) -> bool {
+    /// Whether a stream socket may not bind `ip:port`. TCP owns the ports of
+    /// listeners and connections ([`stack::tcp::Tcp::check_bind`]: a listener or
+    /// a live connection holds its port; TIME-WAIT ones do unless SO_REUSEADDR);
+    /// the table adds only the sockets bound but not yet handed to TCP, which
+    /// share a port only if their addresses differ or both have SO_REUSEADDR.
+    fn stream_port_taken(&self, stack: &mut Stack, port: u16, ip: Ipv4Addr, reuse: bool) -> bool {
+        let (tcp, net) = stack.tcp();
+        if tcp.check_bind(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), reuse).is_err() {
+            return true;
+        }
         self.slots.iter().flatten().any(|s| match &s.proto {
-            Proto::Stream(Stream { local: Some(l), .. }) if l.port() == port => {
+            Proto::Stream(st) => st.table_port().is_some_and(|l| {
                 let overlap = l.ip().is_unspecified() || ip.is_unspecified() || *l.ip() == ip;
-                overlap && !(reuse && s.opts.reuse_addr)
-            }
+                l.port() == port && overlap && !(reuse && s.opts.reuse_addr)
+            }),
             _ => false,
         })
     }
 
+    /// A free port for a stream socket from 49152-65535 (RFC 6056 algorithm 1:
+    /// a random start, then the next free one), free both in TCP and in the table.
     fn pick_stream_port(&self, stack: &mut Stack) -> Option<u16> {
         use rand::RngExt;
-        let (lo, hi) = (*udp::EPHEMERAL_PORTS.start() as u32, *udp::EPHEMERAL_PORTS.end() as u32);
+        let (lo, hi) = (*stack::tcp::EPHEMERAL_PORTS.start() as u32, *stack::tcp::EPHEMERAL_PORTS.end() as u32);
         let count = hi - lo + 1;
         let start: u32 = stack.net().rng.random_range(0..count);
         (0..count)
             .map(|i| (lo + (start + i) % count) as u16)
-            .find(|&p| !self.stream_conflicts(p, Ipv4Addr::UNSPECIFIED, false))
+            .find(|&p| !self.stream_port_taken(stack, p, Ipv4Addr::UNSPECIFIED, false))
+    }
+
+    /// The local address a stream socket connects or listens from: the bound one,
+    /// or an ephemeral port (bind(2)'s autobind). Errors: EBADF; EAGAIN (connect)
+    /// or EADDRINUSE (listen) when no port is free.
+    fn stream_local(&self, stack: &mut Stack, fd: Fd, none_free: Errno) -> Result<SocketAddrV4> {
+        match &self.get(fd)?.proto {
+            Proto::Stream(st) => match st.local {
+                Some(l) => Ok(l),
+                None => Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.pick_stream_port(stack).ok_or(none_free)?)),
+            },
+            Proto::Udp(_) => Err(Errno::EOPNOTSUPP),
+        }
     }
 
     /// connect(2). On a datagram socket: sets the default destination for send(2)
     /// and receives only from it from now on (binding an ephemeral port first if
-    /// needed). On a stream socket: starts TCP's handshake (EINPROGRESS while it
-    /// runs; the blocking layer waits with [`SocketTable::connect_status`]).
+    /// needed). On a stream socket: starts TCP's handshake from the bound address
+    /// (or an ephemeral port) and answers EINPROGRESS while it runs (the blocking
+    /// layer waits with [`SocketTable::connect_status`]); called again, it answers
+    /// EALREADY while the handshake runs, `Ok` once it is done, or its error.
     ///
     /// Errors: EBADF; EAFNOSUPPORT for an IPv6 address; EACCES for a broadcast
-    /// address without SO_BROADCAST; ENETUNREACH without a route; EAGAIN when no
-    /// ephemeral port is free; for stream sockets EOPNOTSUPP until TCP lands.
+    /// address without SO_BROADCAST (datagram); ENETUNREACH without a route (and,
+    /// stream, for a broadcast or multicast peer); EAGAIN when no ephemeral port is
+    /// free. Stream sockets also: EINPROGRESS; EALREADY; EISCONN (connected or
+    /// listening); ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ECONNABORTED (a failed
+    /// handshake, reported once); EADDRNOTAVAIL (the 4-tuple is in use); ENOBUFS
+    /// (TCP's connection table is full); EINVAL (port 0).
     pub fn connect(&mut self, stack: &mut Stack, now: Instant, fd: Fd, addr: SocketAddr) -> Result<()> {
         let addr = v4(addr)?;
+        let idle_stream = match &self.get(fd)?.proto {
+            Proto::Stream(st) => st.phase == stream::Phase::Idle,
+            Proto::Udp(_) => false,
+        };
+        let local = if idle_stream {
+            self.stream_local(stack, fd, Errno::EAGAIN)?
+        } else {
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+        };
         let s = self.get_mut(fd)?;
         match &mut s.proto {
             Proto::Udp(h) => {
                 let (udp, net) = stack.udp();
                 udp.connect(net, *h, addr).map_err(udp_errno)
             }
-            Proto::Stream(st) => stream::connect(stack, now, st, &s.opts, addr),
+            Proto::Stream(st) => stream::connect(stack, now, st, &s.opts, addr, local),
         }
     }
 
     /// Where a stream connect in progress stands: `Ok` once connected, EAGAIN while
-    /// the handshake runs, or the error that ended it. Errors: EBADF.
-    pub fn connect_status(&mut self, stack: &mut Stack, fd: Fd) -> Result<()> {
+    /// the handshake runs, or the error that ended it (reported once; the socket
+    /// may then connect again). Errors: EBADF; ENOTCONN when no connect was made.
+    pub fn connect_status(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
         match &mut self.get_mut(fd)?.proto {
             Proto::Udp(_) => Ok(()),
-            Proto::Stream(st) => stream::connect_status(stack, st),
+            Proto::Stream(st) => stream::connect_status(stack, now, st),
         }
     }
 
     /// connect(2) with an AF_UNSPEC address: a datagram socket accepts datagrams from
     /// anyone again (keeping the port that bind(2) chose, dropping one that connect chose).
-    /// Errors: EBADF; for stream sockets EOPNOTSUPP until TCP lands.
-    pub fn disconnect(&mut self, stack: &mut Stack, fd: Fd) -> Result<()> {
-        match &self.get(fd)?.proto {
+    /// A stream socket is dissolved as Linux's `tcp_disconnect` does: a connection
+    /// is reset, a listener stops; the socket may then connect or listen again.
+    /// Errors: EBADF.
+    pub fn disconnect(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
+        let s = self.get_mut(fd)?;
+        match &mut s.proto {
             Proto::Udp(h) => stack.udp().0.disconnect(*h).map_err(udp_errno),
-            Proto::Stream(_) => Err(Errno::EOPNOTSUPP),
+            Proto::Stream(st) => {
+                stream::disconnect(stack, now, st);
+                s.shut_rd = false;
+                s.shut_wr = false;
+                Ok(())
+            }
         }
     }
 
-    /// listen(2). Errors: EBADF; EOPNOTSUPP for a datagram socket (and, until TCP
-    /// lands, for a stream socket).
+    /// listen(2): makes a stream socket accept connections on its bound address
+    /// (or an ephemeral port, if unbound). The backlog bounds the connections not
+    /// yet accepted (in the handshake or waiting for accept(2)), at least 1 and at
+    /// most TCP's `max_backlog`; a negative one means the most. When the queue is
+    /// full TCP drops a new SYN and counts it as `TcpBacklogFull`; the peer
+    /// retransmits its SYN and gets in once accept(2) has made room, as on Linux.
+    /// Calling it again on a listening socket changes nothing.
+    ///
+    /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL on a socket that is
+    /// connecting or connected; EADDRINUSE when a listener or connection holds
+    /// the port (a TIME-WAIT connection too, without SO_REUSEADDR), or no ephemeral
+    /// port is free.
     pub fn listen(&mut self, stack: &mut Stack, fd: Fd, backlog: i32) -> Result<()> {
+        let idle = match &self.get(fd)?.proto {
+            Proto::Stream(st) => st.phase == stream::Phase::Idle,
+            Proto::Udp(_) => return Err(Errno::EOPNOTSUPP),
+        };
+        let local = if idle {
+            self.stream_local(stack, fd, Errno::EADDRINUSE)?
+        } else {
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
+        };
         let s = self.get_mut(fd)?;
-        match &mut s.proto {
-            Proto::Udp(_) => Err(Errno::EOPNOTSUPP),
-            Proto::Stream(st) => stream::listen(stack, st, &s.opts, backlog),
-        }
+        let Proto::Stream(st) = &mut s.proto else { unreachable!() };
+        stream::listen(stack, st, &s.opts, backlog, local)
     }
 
     /// accept(2) (nonblocking): a new descriptor for the next established connection,
     /// and its peer. The new socket inherits the listener's options, not its
-    /// O_NONBLOCK (as on Linux).
+    /// O_NONBLOCK (as on Linux). (`_now` is for symmetry with the other calls.)
     ///
     /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL when not listening;
     /// EAGAIN when no connection is waiting; EMFILE when out of descriptors.
-    pub fn accept(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
+    pub fn accept(&mut self, stack: &mut Stack, _now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
         let full = !self.slots.iter().any(|s| s.is_none()) && self.slots.len() >= MAX_FDS;
         let s = self.get_mut(fd)?;
         let opts = s.opts.clone();
@@ -495,7 +621,7 @@ impl SocketTable {
         if full {
             return Err(Errno::EMFILE);
         }
-        let (conn, peer) = stream::accept(stack, now, st)?;
+        let (conn, peer) = stream::accept(stack, st)?;
         let index = match self.slots.iter().position(|s| s.is_none()) {
             Some(i) => i,
             None => {
@@ -616,17 +742,30 @@ impl SocketTable {
         }
     }
 
-    /// close(2): frees the descriptor; the socket's port and queued data go with it.
+    /// close(2): frees the descriptor. A datagram socket's port and queued
+    /// datagrams go with it. A stream connection is released as TCP does it: a FIN
+    /// after the queued data, and the connection lives on in TCP (FIN-WAIT,
+    /// TIME-WAIT) without a descriptor; with SO_LINGER on and a zero timeout, or
+    /// with unread data left, it is reset instead (RST). A listener resets the
+    /// connections it has not handed to accept(2). This call never waits: see
+    /// [`SocketTable::close_lingering`] for SO_LINGER's wait.
+    ///
     /// Errors: EBADF.
     pub fn close(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
+        self.close_lingering(stack, now, fd).map(|_| ())
+    }
+
+    /// close(2), and what SO_LINGER (on, with a nonzero timeout) leaves to wait
+    /// for: the FIN to be acknowledged, or the timeout. The descriptor is free at
+    /// once either way; [`crate::Net::close`] does the waiting. Errors: EBADF.
+    pub fn close_lingering(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<Option<LingerWait>> {
         self.get(fd)?;
         let s = self.slots[(fd - FIRST_FD) as usize].take().expect("checked above");
         self.open -= 1;
         match s.proto {
-            Proto::Udp(h) => stack.udp().0.close(h).map_err(udp_errno),
+            Proto::Udp(h) => stack.udp().0.close(h).map_err(udp_errno).map(|_| None),
             Proto::Stream(st) => {
-                stream::close(stack, now, st, &s.opts);
-                Ok(())
+                Ok(stream::close(stack, now, st, &s.opts).map(|l| LingerWait { conn: l.conn, timeout: l.timeout }))
             }
         }
     }
@@ -684,15 +823,26 @@ impl SocketTable {
     ///   module docs); SO_RCVTIMEO, SO_SNDTIMEO (a time; zero means none);
     ///   SO_LINGER (a linger).
     /// - IPPROTO_IP: IP_TTL (int 1..=255, or -1 for the default).
-    /// - IPPROTO_TCP: TCP_NODELAY (int), stream sockets only.
+    /// - IPPROTO_TCP, stream sockets only: TCP_NODELAY (int); TCP_KEEPIDLE,
+    ///   TCP_KEEPINTVL (int seconds, 1..=32767), TCP_KEEPCNT (int, 1..=127).
     ///
-    /// SO_KEEPALIVE, SO_LINGER, TCP_NODELAY and SO_SNDBUF are stored and take effect
-    /// with TCP.
+    /// On a stream socket SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+    /// SO_LINGER, TCP_NODELAY, SO_SNDBUF, SO_RCVBUF (while nothing has been
+    /// received) and SO_REUSEADDR take effect on the TCP listener or connection at
+    /// once; a listener's are inherited by the connections it accepts.
     ///
     /// Errors: EBADF; ENOPROTOOPT for an unknown level or option, or one that is
     /// read-only (SO_TYPE, SO_ERROR, ...); EINVAL for a value of the wrong kind or
     /// out of range; EDOM for a timeout that does not fit.
-    pub fn setsockopt(&mut self, stack: &mut Stack, fd: Fd, level: i32, name: i32, val: OptVal) -> Result<()> {
+    pub fn setsockopt(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        fd: Fd,
+        level: i32,
+        name: i32,
+        val: OptVal,
+    ) -> Result<()> {
         let s = self.get_mut(fd)?;
         let int = || val.as_int().ok_or(Errno::EINVAL);
         match (level, name) {
@@ -729,6 +879,15 @@ impl SocketTable {
                 }
             }
             (IPPROTO_TCP, TCP_NODELAY) if s.ty == SockType::Stream => s.opts.nodelay = int()? != 0,
+            (IPPROTO_TCP, TCP_KEEPIDLE) if s.ty == SockType::Stream => {
+                s.opts.keep_idle = in_range(int()?, stream::MAX_TCP_KEEPIDLE)?
+            }
+            (IPPROTO_TCP, TCP_KEEPINTVL) if s.ty == SockType::Stream => {
+                s.opts.keep_intvl = in_range(int()?, stream::MAX_TCP_KEEPINTVL)?
+            }
+            (IPPROTO_TCP, TCP_KEEPCNT) if s.ty == SockType::Stream => {
+                s.opts.keep_cnt = in_range(int()?, stream::MAX_TCP_KEEPCNT)?
+            }
             _ => return Err(Errno::ENOPROTOOPT),
         }
         let opts = s.opts.clone();
@@ -740,7 +899,7 @@ impl SocketTable {
                 udp.set_recv_buffer(*h, opts.rcvbuf).map_err(udp_errno)?;
                 udp.set_ttl(*h, opts.ttl).map_err(udp_errno)?;
             }
-            Proto::Stream(st) => stream::apply_options(stack, st, &opts),
+            Proto::Stream(st) => stream::apply_options(stack, now, st, &opts)?,
         }
         Ok(())
     }
@@ -778,6 +937,9 @@ impl SocketTable {
             }
             (IPPROTO_IP, IP_TTL) => int(s.opts.ttl.unwrap_or(stack.config().ttl) as i32),
             (IPPROTO_TCP, TCP_NODELAY) if s.ty == SockType::Stream => int(s.opts.nodelay as i32),
+            (IPPROTO_TCP, TCP_KEEPIDLE) if s.ty == SockType::Stream => int(s.opts.keep_idle as i32),
+            (IPPROTO_TCP, TCP_KEEPINTVL) if s.ty == SockType::Stream => int(s.opts.keep_intvl as i32),
+            (IPPROTO_TCP, TCP_KEEPCNT) if s.ty == SockType::Stream => int(s.opts.keep_cnt as i32),
             _ => Err(Errno::ENOPROTOOPT),
         }
     }
@@ -827,7 +989,13 @@ impl SocketTable {
                 }
                 m
             }
-            Proto::Stream(st) => stream::readiness(stack, st),
+            Proto::Stream(st) => {
+                let mut m = stream::readiness(stack, st);
+                if s.shut_rd {
+                    m |= POLLIN | POLLRDNORM | POLLRDHUP;
+                }
+                m
+            }
         };
         if s.shut_rd && s.shut_wr {
             mask |= POLLHUP;
@@ -896,52 +1064,55 @@ mod tests {
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_TYPE), OptVal::Int(SOCK_DGRAM));
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_PROTOCOL), OptVal::Int(IPPROTO_UDP));
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(DEFAULT_BUF as i32));
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVBUF, 4096.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_RCVBUF, 4096.into()).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(8192));
         assert_eq!(st.udp().0.socket(t.udp_handle(fd).unwrap()).unwrap().recv_buffer(), 8192);
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVBUF, 1.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_RCVBUF, 1.into()).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(SOCK_MIN_RCVBUF as i32));
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVBUF, (-1).into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_RCVBUF, (-1).into()).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(2 * RMEM_MAX as i32));
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_SNDBUF, 1.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_SNDBUF, 1.into()).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_SNDBUF), OptVal::Int(SOCK_MIN_SNDBUF as i32));
         for name in [SO_REUSEADDR, SO_BROADCAST, SO_KEEPALIVE] {
             assert_eq!(get(&mut t, &mut st, SOL_SOCKET, name), OptVal::Int(0));
-            t.setsockopt(&mut st, fd, SOL_SOCKET, name, 5.into()).unwrap();
+            t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, name, 5.into()).unwrap();
             assert_eq!(get(&mut t, &mut st, SOL_SOCKET, name), OptVal::Int(1));
         }
         let h = t.udp_handle(fd).unwrap();
         assert!(st.udp().0.socket(h).unwrap().broadcast() && st.udp().0.socket(h).unwrap().reuse_addr());
         let tv = Duration::from_millis(1500);
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVTIMEO, tv.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_RCVTIMEO, tv.into()).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVTIMEO), OptVal::Time(tv));
         assert_eq!(t.wait_params(fd, Direction::Recv).unwrap().timeout, Some(tv));
         assert_eq!(t.wait_params(fd, Direction::Send).unwrap().timeout, None);
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVTIMEO, Duration::ZERO.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_RCVTIMEO, Duration::ZERO.into()).unwrap();
         assert_eq!(t.wait_params(fd, Direction::Recv).unwrap().timeout, None);
         let l = Linger { l_onoff: 1, l_linger: 5 };
-        t.setsockopt(&mut st, fd, SOL_SOCKET, SO_LINGER, l.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_LINGER, l.into()).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_LINGER), OptVal::Linger(l));
         assert_eq!(get(&mut t, &mut st, IPPROTO_IP, IP_TTL), OptVal::Int(64));
-        t.setsockopt(&mut st, fd, IPPROTO_IP, IP_TTL, 7.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, fd, IPPROTO_IP, IP_TTL, 7.into()).unwrap();
         assert_eq!(get(&mut t, &mut st, IPPROTO_IP, IP_TTL), OptVal::Int(7));
-        assert_eq!(t.setsockopt(&mut st, fd, IPPROTO_IP, IP_TTL, 256.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, IPPROTO_IP, IP_TTL, 256.into()), Err(Errno::EINVAL));
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_ERROR), OptVal::Int(0));
 
         // Wrong kinds, unknown and read-only options, and TCP options on UDP.
-        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_LINGER, 1.into()), Err(Errno::EINVAL));
-        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_RCVTIMEO, 1.into()), Err(Errno::EINVAL));
-        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_REUSEADDR, tv.into()), Err(Errno::EINVAL));
-        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_TYPE, 1.into()), Err(Errno::ENOPROTOOPT));
-        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, SO_ERROR, 1.into()), Err(Errno::ENOPROTOOPT));
-        assert_eq!(t.setsockopt(&mut st, fd, SOL_SOCKET, 999, 1.into()), Err(Errno::ENOPROTOOPT));
-        assert_eq!(t.setsockopt(&mut st, fd, 999, SO_REUSEADDR, 1.into()), Err(Errno::ENOPROTOOPT));
-        assert_eq!(t.setsockopt(&mut st, fd, IPPROTO_TCP, TCP_NODELAY, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_LINGER, 1.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_RCVTIMEO, 1.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_REUSEADDR, tv.into()), Err(Errno::EINVAL));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_TYPE, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, SO_ERROR, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, SOL_SOCKET, 999, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, fd, 999, SO_REUSEADDR, 1.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(
+            t.setsockopt(&mut st, Instant::ZERO, fd, IPPROTO_TCP, TCP_NODELAY, 1.into()),
+            Err(Errno::ENOPROTOOPT)
+        );
         assert_eq!(t.getsockopt(&mut st, fd, IPPROTO_TCP, TCP_NODELAY), Err(Errno::ENOPROTOOPT));
-        assert_eq!(t.setsockopt(&mut st, 99, SOL_SOCKET, SO_REUSEADDR, 1.into()), Err(Errno::EBADF));
+        assert_eq!(t.setsockopt(&mut st, Instant::ZERO, 99, SOL_SOCKET, SO_REUSEADDR, 1.into()), Err(Errno::EBADF));
 
         let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
-        t.setsockopt(&mut st, s, IPPROTO_TCP, TCP_NODELAY, 1.into()).unwrap();
+        t.setsockopt(&mut st, Instant::ZERO, s, IPPROTO_TCP, TCP_NODELAY, 1.into()).unwrap();
         assert_eq!(t.getsockopt(&mut st, s, IPPROTO_TCP, TCP_NODELAY), Ok(OptVal::Int(1)));
         assert_eq!(t.getsockopt(&mut st, s, SOL_SOCKET, SO_TYPE), Ok(OptVal::Int(SOCK_STREAM)));
         assert!(t.options(s).unwrap().nodelay);
@@ -963,13 +1134,12 @@ mod tests {
     }
 
     #[test]
-    fn stream_calls_before_tcp_say_what_linux_says_for_the_state() {
+    fn stream_calls_on_an_idle_socket_say_what_linux_says_for_the_state() {
         let mut st = stack();
         let mut t = SocketTable::new();
         let now = Instant::ZERO;
         let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
         let u = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
-        let peer: SocketAddr = "10.0.0.1:80".parse().unwrap();
         assert_eq!(t.listen(&mut st, u, 5), Err(Errno::EOPNOTSUPP));
         assert_eq!(t.accept(&mut st, now, u).unwrap_err(), Errno::EOPNOTSUPP);
         assert_eq!(t.accept(&mut st, now, s).unwrap_err(), Errno::EINVAL);
@@ -978,9 +1148,8 @@ mod tests {
         assert_eq!(t.getpeername(&mut st, s), Err(Errno::ENOTCONN));
         assert_eq!(t.shutdown(&mut st, now, s, SHUT_WR), Err(Errno::ENOTCONN));
         assert_eq!(t.revents(&mut st, s, POLLIN | POLLOUT), POLLOUT | POLLHUP);
-        assert_eq!(t.connect(&mut st, now, s, peer), Err(Errno::EOPNOTSUPP));
-        assert_eq!(t.listen(&mut st, s, 5), Err(Errno::EOPNOTSUPP));
-        // Binding works and keeps stream ports apart.
+        assert_eq!(t.connect_status(&mut st, now, s), Err(Errno::ENOTCONN));
+        // Binding keeps idle stream sockets' ports apart.
         t.bind(&mut st, s, "0.0.0.0:8080".parse().unwrap()).unwrap();
         assert_eq!(t.bind(&mut st, s, "0.0.0.0:8081".parse().unwrap()), Err(Errno::EINVAL));
         let s2 = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
@@ -994,5 +1163,44 @@ mod tests {
         t.close(&mut st, now, s).unwrap();
         let s3 = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
         t.bind(&mut st, s3, "0.0.0.0:8080".parse().unwrap()).unwrap();
+        // Once listening, TCP owns the port: the table no longer counts it, and
+        // TCP's check refuses it even with SO_REUSEADDR.
+        t.listen(&mut st, s3, 5).unwrap();
+        assert_eq!(t.getsockopt(&mut st, s3, SOL_SOCKET, SO_ACCEPTCONN), Ok(OptVal::Int(1)));
+        assert_eq!(st.tcp().0.sockets().count(), 1);
+        let s4 = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        t.setsockopt(&mut st, now, s4, SOL_SOCKET, SO_REUSEADDR, 1.into()).unwrap();
+        assert_eq!(t.bind(&mut st, s4, "0.0.0.0:8080".parse().unwrap()), Err(Errno::EADDRINUSE));
+        // Listening without bind(2) takes an ephemeral port.
+        let s5 = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        t.listen(&mut st, s5, 5).unwrap();
+        assert!(t.getsockname(&mut st, s5).unwrap().port() >= 49152);
+        t.close(&mut st, now, s3).unwrap();
+        t.bind(&mut st, s4, "0.0.0.0:8080".parse().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn stream_sockets_start_with_tcp_s_defaults_and_keepalive_options_are_checked() {
+        let mut st = stack();
+        let mut t = SocketTable::new();
+        let now = Instant::ZERO;
+        let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+        let get = |t: &mut SocketTable, st: &mut Stack, l, n| t.getsockopt(st, s, l, n).unwrap().as_int().unwrap();
+        // TCP's 64 KiB buffers, reported doubled as Linux reports them.
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), 131072);
+        assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_SNDBUF), 131072);
+        assert_eq!(get(&mut t, &mut st, IPPROTO_TCP, TCP_KEEPIDLE), 7200);
+        assert_eq!(get(&mut t, &mut st, IPPROTO_TCP, TCP_KEEPINTVL), 75);
+        assert_eq!(get(&mut t, &mut st, IPPROTO_TCP, TCP_KEEPCNT), 9);
+        for (name, max) in [(TCP_KEEPIDLE, 32767), (TCP_KEEPINTVL, 32767), (TCP_KEEPCNT, 127)] {
+            for bad in [0, -1, max + 1] {
+                assert_eq!(t.setsockopt(&mut st, now, s, IPPROTO_TCP, name, bad.into()), Err(Errno::EINVAL));
+            }
+            t.setsockopt(&mut st, now, s, IPPROTO_TCP, name, max.into()).unwrap();
+            assert_eq!(get(&mut t, &mut st, IPPROTO_TCP, name), max);
+        }
+        let u = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
+        assert_eq!(t.setsockopt(&mut st, now, u, IPPROTO_TCP, TCP_KEEPIDLE, 5.into()), Err(Errno::ENOPROTOOPT));
+        assert_eq!(t.getsockopt(&mut st, u, SOL_SOCKET, SO_RCVBUF), Ok(OptVal::Int(DEFAULT_BUF as i32)));
     }
 }

@@ -21,14 +21,14 @@ pub struct UdpSocket {
     inner: Arc<OwnedFd>,
 }
 
-fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+pub(crate) fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
     addr.to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses"))
 }
 
 /// Tries `f` on each address, returning the first success or the last error (as std does).
-fn each_addr<T>(addr: impl ToSocketAddrs, mut f: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T> {
+pub(crate) fn each_addr<T>(addr: impl ToSocketAddrs, mut f: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
         match f(a) {

@@ -5,7 +5,7 @@
 use sockets_api::sim::{Link, A_IP, B_IP};
 use sockets_api::table::SOCK_MIN_RCVBUF;
 use sockets_api::*;
-use stack::{Config, DropReason, Duration, MacAddr};
+use stack::{Config, DropReason, Duration, Instant, MacAddr};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 fn sa(s: &str) -> SocketAddr {
@@ -101,9 +101,9 @@ fn bind_errors() {
     assert_eq!(call!(l.a, bind(b, sa("[::]:5000"))), Err(Errno::EAFNOSUPPORT));
     assert_eq!(call!(l.a, bind(99, sa("0.0.0.0:5000"))), Err(Errno::EBADF));
     // SO_REUSEADDR on both lets them share; on one only does not.
-    call!(l.a, setsockopt(b, SOL_SOCKET, SO_REUSEADDR, 1.into())).unwrap();
+    call!(l.a, setsockopt(l.now, b, SOL_SOCKET, SO_REUSEADDR, 1.into())).unwrap();
     assert_eq!(call!(l.a, bind(b, sa("0.0.0.0:5000"))), Err(Errno::EADDRINUSE));
-    call!(l.a, setsockopt(a, SOL_SOCKET, SO_REUSEADDR, 1.into())).unwrap();
+    call!(l.a, setsockopt(l.now, a, SOL_SOCKET, SO_REUSEADDR, 1.into())).unwrap();
     assert_eq!(call!(l.a, bind(b, sa("0.0.0.0:5000"))), Ok(()));
     // Closing frees the port.
     let c = udp(&mut l.a);
@@ -124,7 +124,7 @@ fn every_call_on_a_closed_descriptor_is_ebadf() {
     assert_eq!(t.close(st, now, fd), Err(Errno::EBADF));
     assert_eq!(t.bind(st, fd, sa("0.0.0.0:1")), Err(Errno::EBADF));
     assert_eq!(t.connect(st, now, fd, sa("10.0.0.2:1")), Err(Errno::EBADF));
-    assert_eq!(t.disconnect(st, fd), Err(Errno::EBADF));
+    assert_eq!(t.disconnect(st, Instant::ZERO, fd), Err(Errno::EBADF));
     assert_eq!(t.listen(st, fd, 1), Err(Errno::EBADF));
     assert_eq!(t.accept(st, now, fd), Err(Errno::EBADF));
     assert_eq!(t.send(st, now, fd, b"x", 0), Err(Errno::EBADF));
@@ -134,7 +134,7 @@ fn every_call_on_a_closed_descriptor_is_ebadf() {
     assert_eq!(t.shutdown(st, now, fd, SHUT_RDWR), Err(Errno::EBADF));
     assert_eq!(t.getsockname(st, fd), Err(Errno::EBADF));
     assert_eq!(t.getpeername(st, fd), Err(Errno::EBADF));
-    assert_eq!(t.setsockopt(st, fd, SOL_SOCKET, SO_BROADCAST, 1.into()), Err(Errno::EBADF));
+    assert_eq!(t.setsockopt(st, Instant::ZERO, fd, SOL_SOCKET, SO_BROADCAST, 1.into()), Err(Errno::EBADF));
     assert_eq!(t.getsockopt(st, fd, SOL_SOCKET, SO_TYPE), Err(Errno::EBADF));
     assert_eq!(t.fcntl(fd, F_GETFL, 0), Err(Errno::EBADF));
     assert_eq!(t.revents(st, fd, POLLIN), POLLNVAL);
@@ -239,7 +239,7 @@ fn connected_socket_filters_by_peer_and_sends_by_default() {
     // sendto with an address still works on a connected socket.
     assert_eq!(call!(l.a, sendto(l.now, client, b"x", 0, Some(sa("10.0.0.2:7001")))), Ok(1));
     // Disconnecting (AF_UNSPEC) lets anyone in again.
-    call!(l.a, disconnect(client)).unwrap();
+    call!(l.a, disconnect(l.now, client)).unwrap();
     assert_eq!(call!(l.a, getpeername(client)), Err(Errno::ENOTCONN));
     assert_eq!(call!(l.a, send(l.now, client, b"x", 0)), Err(Errno::EDESTADDRREQ));
     l.run();
@@ -305,7 +305,7 @@ fn receive_buffer_full_drops_and_counts() {
     let mut l = Link::new();
     let a = udp(&mut l.a);
     let b = bound(&mut l.b, "0.0.0.0:9000");
-    call!(l.b, setsockopt(b, SOL_SOCKET, SO_RCVBUF, 0.into())).unwrap();
+    call!(l.b, setsockopt(l.now, b, SOL_SOCKET, SO_RCVBUF, 0.into())).unwrap();
     assert_eq!(call!(l.b, getsockopt(b, SOL_SOCKET, SO_RCVBUF)), Ok(OptVal::Int(SOCK_MIN_RCVBUF as i32)));
     for _ in 0..20 {
         call!(l.a, sendto(l.now, a, &[1; 500], 0, Some(sa("10.0.0.2:9000")))).unwrap();
@@ -329,12 +329,12 @@ fn broadcast_needs_so_broadcast_and_reaches_every_listener() {
     let r1 = udp(&mut l.b);
     let r2 = udp(&mut l.b);
     for fd in [r1, r2] {
-        call!(l.b, setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1.into())).unwrap();
+        call!(l.b, setsockopt(l.now, fd, SOL_SOCKET, SO_REUSEADDR, 1.into())).unwrap();
     }
     call!(l.b, bind(r1, sa("0.0.0.0:6767"))).unwrap();
     call!(l.b, bind(r2, sa("10.0.0.255:6767"))).unwrap();
     assert_eq!(call!(l.a, sendto(l.now, sender, b"all", 0, Some(sa("255.255.255.255:6767")))), Err(Errno::EACCES));
-    call!(l.a, setsockopt(sender, SOL_SOCKET, SO_BROADCAST, 1.into())).unwrap();
+    call!(l.a, setsockopt(l.now, sender, SOL_SOCKET, SO_BROADCAST, 1.into())).unwrap();
     assert_eq!(call!(l.a, getsockopt(sender, SOL_SOCKET, SO_BROADCAST)), Ok(OptVal::Int(1)));
     call!(l.a, sendto(l.now, sender, b"limited", 0, Some(sa("255.255.255.255:6767")))).unwrap();
     call!(l.a, sendto(l.now, sender, b"subnet", 0, Some(sa("10.0.0.255:6767")))).unwrap();

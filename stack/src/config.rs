@@ -5,6 +5,7 @@
 use crate::arp::ArpConfig;
 use crate::ethernet::MacAddr;
 use crate::ipv4::reassembly::ReassemblyConfig;
+use crate::tcp::TcpConfig;
 use std::net::Ipv4Addr;
 
 /// What the stack is on the link, and how it behaves.
@@ -31,6 +32,9 @@ pub struct Config {
     pub seed: u64,
     pub arp: ArpConfig,
     pub reassembly: ReassemblyConfig,
+    /// TCP's limits, timers and the options new sockets start with (see
+    /// [`TcpConfig`]'s fields for each default).
+    pub tcp: TcpConfig,
 }
 
 impl Config {
@@ -48,6 +52,7 @@ impl Config {
             seed: 0,
             arp: ArpConfig::default(),
             reassembly: ReassemblyConfig::default(),
+            tcp: TcpConfig::default(),
         }
     }
 

@@ -91,6 +91,7 @@ drop_reasons! {
     TcpNotAcceptable => ("tcp", "TCP segments failing the acceptability test"),
     TcpBacklogFull => ("tcp", "SYNs dropped because the listen backlog was full"),
     TcpConnectionLimit => ("tcp", "SYNs dropped because the connection table was full"),
+    TcpBroadcast => ("tcp", "TCP segments to a broadcast address (RFC 1122 section 4.2.3.10)"),
     TcpOther => ("tcp", "TCP segments dropped for other reasons"),
 }
 

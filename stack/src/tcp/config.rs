@@ -1,6 +1,6 @@
-//! TCP's limits, timers and per-socket options, each default documented. (These
-//! live here rather than in the stack-wide `Config` until that grows a `tcp`
-//! field; `Tcp::set_config` replaces them.)
+//! TCP's limits, timers and per-socket options, each default documented. The
+//! stack-wide `Config` carries them as its `tcp` field; `Tcp::set_config`
+//! replaces them on a running stack.
 
 use crate::time::Duration;
 

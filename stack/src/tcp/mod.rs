@@ -283,9 +283,11 @@ fn user_conn_mut(slots: &mut [Slot], id: ConnId) -> Result<&mut Conn, TcpError> 
 }
 
 impl Tcp {
-    /// Called by the stack at creation: draws the ISN and hash secrets from `net.rng`.
+    /// Called by the stack at creation, with the stack's `config.tcp`: draws the
+    /// ISN and hash secrets from `net.rng`.
     pub fn new(net: &mut Net) -> Tcp {
-        Tcp::with_config(net, TcpConfig::default())
+        let cfg = net.config.tcp.clone();
+        Tcp::with_config(net, cfg)
     }
 
     pub fn with_config(net: &mut dyn TcpNet, cfg: TcpConfig) -> Tcp {
@@ -326,7 +328,7 @@ impl Tcp {
     pub fn input(&mut self, now: Instant, net: &mut Net, packet: &IpPacket<'_>) -> Result<(), DropReason> {
         if packet.broadcast {
             // RFC 1122 section 4.2.3.10: segments to a broadcast address are not ours to answer.
-            return Err(DropReason::TcpOther);
+            return Err(DropReason::TcpBroadcast);
         }
         self.input_segment(now, net, packet.src, packet.dst, packet.payload)
     }
@@ -594,26 +596,31 @@ impl Tcp {
         }
     }
 
-    /// Whether a local port is held by anything but TIME-WAIT connections, and
-    /// whether by TIME-WAIT ones (scans the table: only for bind-like calls).
+    /// Whether a local port is held by what no bind may share (a listener, a
+    /// connection without reuse_addr), and whether by what a bind with
+    /// reuse_addr may share: TIME-WAIT connections, and connections that have
+    /// reuse_addr themselves (as Linux's bind conflict rule: two sockets with
+    /// SO_REUSEADDR conflict only if one listens; this is how a server with
+    /// SO_REUSEADDR restarts while its old connections are still closing).
+    /// Scans the table: only for bind-like calls.
     fn port_users(&self, port: u16) -> (bool, bool) {
         let mut active = self.listeners.contains_key(&port);
-        let mut time_wait = false;
+        let mut reusable = false;
         if self.ports.contains_key(&port) {
             for (&(local, _), &id) in &self.conns {
                 if local.port() != port {
                     continue;
                 }
                 if let Some(Slot { sock: Some(Sock::Conn(c)), .. }) = self.slots.get(id.index as usize) {
-                    if c.state == State::TimeWait {
-                        time_wait = true;
+                    if c.state == State::TimeWait || c.opts.reuse_addr {
+                        reusable = true;
                     } else {
                         active = true;
                     }
                 }
             }
         }
-        (active, time_wait)
+        (active, reusable)
     }
 
     /// A random free ephemeral port (RFC 6056 algorithm 1: a random start, then
@@ -658,7 +665,8 @@ impl Tcp {
     // The user's calls (RFC 9293 section 3.10, as the sockets API shapes them).
 
     /// Checks that `local` could be bound (bind(2)): AddrInUse if a listener or
-    /// a connection holds its port, or TIME-WAIT connections do and `reuse_addr` is off.
+    /// a connection holds its port; with `reuse_addr`, TIME-WAIT connections and
+    /// connections that have reuse_addr themselves do not count (as Linux).
     pub fn check_bind(&self, net: &dyn TcpNet, local: SocketAddrV4, reuse_addr: bool) -> Result<(), TcpError> {
         if !local.ip().is_unspecified() && *local.ip() != net.local_ip() {
             return Err(TcpError::InvalidArgument);
@@ -666,8 +674,8 @@ impl Tcp {
         if local.port() == 0 {
             return Ok(());
         }
-        let (active, time_wait) = self.port_users(local.port());
-        if active || (time_wait && !reuse_addr) {
+        let (active, reusable) = self.port_users(local.port());
+        if active || (reusable && !reuse_addr) {
             return Err(TcpError::AddrInUse);
         }
         Ok(())

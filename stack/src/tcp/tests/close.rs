@@ -176,6 +176,38 @@ fn time_wait_holds_the_port_without_reuse_addr() {
 }
 
 #[test]
+fn a_listener_with_reuse_addr_restarts_while_its_connections_are_closing() {
+    // A server with SO_REUSEADDR closes its listener and its connection (which
+    // inherited the option); the peer does not close, so the connection sits
+    // in FIN-WAIT-2. Restarting with SO_REUSEADDR works, as on Linux; without
+    // it, or against a connection without the option, the port is taken.
+    let mut h = Host::new(IP_A, 38);
+    let opts = SocketOptions { reuse_addr: true, ..SocketOptions::default() };
+    let l = h.tcp.listen_with(&mut h.net, addr(IP_A, 80), 8, opts.clone()).unwrap();
+    let mut peer = Peer { port: 4000, our_port: 80, seq: 7000, ack: 0, wnd: 65535 };
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, peer.seq, 0, "S", 65535), b"")).unwrap();
+    peer.seq += 1;
+    peer.ack = h.one().seq.wrapping_add(1);
+    peer.send(&mut h, T0, "A", b"").unwrap();
+    let (id, _) = h.tcp.accept(l).unwrap().unwrap();
+    assert!(h.tcp.options(id).unwrap().reuse_addr, "inherited");
+    h.tcp.close(T0, &mut h.net, l).unwrap();
+    h.tcp.close(T0, &mut h.net, id).unwrap();
+    h.out();
+    peer.ack += 1;
+    peer.send(&mut h, T0, "A", b"").unwrap();
+    let states: Vec<State> = h.tcp.sockets().map(|(_, i)| i.state).collect();
+    assert_eq!(states, [State::FinWait2]);
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 80), false), Err(TcpError::AddrInUse));
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 80), true), Ok(()));
+    assert!(h.tcp.listen_with(&mut h.net, addr(IP_A, 80), 8, opts).is_ok());
+    // A connection without the option still holds its port against everyone.
+    let plain = h.tcp.connect(T0, &mut h.net, Some(addr(IP_A, 7000)), addr(IP_B, 80)).unwrap();
+    assert_eq!(h.state(plain), State::SynSent);
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 7000), true), Err(TcpError::AddrInUse));
+}
+
+#[test]
 fn new_syn_reopens_time_wait() {
     let mut h = Host::new(IP_A, 27);
     let (_l, id, mut peer) = passive_established(&mut h);

@@ -155,6 +155,18 @@ fn segments_to_a_broadcast_address_are_dropped() {
         payload: &[0u8; 20],
         broadcast: true,
     };
-    assert_eq!(tcp.input(Instant::from_secs(1), net, &packet), Err(crate::DropReason::TcpOther));
+    assert_eq!(tcp.input(Instant::from_secs(1), net, &packet), Err(crate::DropReason::TcpBroadcast));
     assert!(!a.has_transmit());
+}
+
+#[test]
+fn the_stack_config_carries_tcp_settings() {
+    let mut c = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 24);
+    c.tcp.msl = Duration::from_secs(5);
+    c.tcp.default_options.nodelay = true;
+    let mut s = Stack::new(c).unwrap();
+    let (tcp, net) = s.tcp();
+    assert_eq!(tcp.config().msl, Duration::from_secs(5));
+    let id = tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap();
+    assert!(tcp.options(id).unwrap().nodelay);
 }
