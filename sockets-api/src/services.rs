@@ -135,10 +135,14 @@ impl Drop for UdpEcho {
     }
 }
 
-/// Connections a TCP service serves at once unless told otherwise.
-pub const MAX_CONNECTIONS: usize = 64;
-/// The listen(2) backlog of the TCP services.
-pub const LISTEN_BACKLOG: i32 = 64;
+/// Connections a TCP service serves at once unless told otherwise: a thread
+/// each, with a small stack ([`CONN_STACK`]), so that hundreds of concurrent
+/// clients are served rather than left waiting in the backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Stack size of a connection's thread: the handlers use a 16 KiB buffer at most.
+pub const CONN_STACK: usize = 128 * 1024;
+/// The listen(2) backlog of the TCP services (Linux's default somaxconn is 4096).
+pub const LISTEN_BACKLOG: i32 = 256;
 /// How long the HTTP server waits for a whole request before it closes.
 pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest HTTP request head (request line and headers) read.
@@ -287,7 +291,7 @@ fn accept_loop(st: &Arc<ServerState>, lfd: Fd, name: &str, handler: Handler) -> 
         c.next += 1;
         c.open.insert(key, fd);
         let st2 = st.clone();
-        let spawned = std::thread::Builder::new().name(format!("{name}-conn")).spawn(move || {
+        let spawned = std::thread::Builder::new().name(format!("{name}-conn")).stack_size(CONN_STACK).spawn(move || {
             let _ = handler(&st2.net, fd);
             let mut c = st2.lock();
             c.open.remove(&key);

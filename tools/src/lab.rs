@@ -4,13 +4,13 @@
 //! removed when it is dropped.
 
 use crate::netns::Netns;
-use sockets_api::services::{self, UdpEcho};
+use sockets_api::services::ServiceSet;
 use sockets_api::Runtime;
 use stack::device::pcap::PcapRecorder;
 use stack::device::tap::TapDevice;
 use stack::device::Device;
 use stack::{Config, Counters, MacAddr, Stack};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -29,6 +29,8 @@ pub struct LabConfig {
     pub pcap: Option<PathBuf>,
     /// Seed of the stack's random choices.
     pub seed: u64,
+    /// The services tapstack runs, as `tapstack up --serve` takes them.
+    pub services: String,
 }
 
 impl Default for LabConfig {
@@ -39,6 +41,7 @@ impl Default for LabConfig {
             prefix_len: 24,
             pcap: None,
             seed: 1,
+            services: crate::up::ALL_SERVICES.to_string(),
         }
     }
 }
@@ -62,7 +65,7 @@ pub fn mac_for(addr: Ipv4Addr) -> MacAddr {
 #[derive(Debug)]
 pub struct Lab {
     // Field order is drop order: services, then the stack (and its TAP), then the namespace.
-    udp_echo: Option<UdpEcho>,
+    services: Option<ServiceSet>,
     runtime: Option<Runtime>,
     pub config: LabConfig,
     ns: Netns,
@@ -86,9 +89,9 @@ impl Lab {
             None => Box::new(tap),
         };
         let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
-        let udp_echo = services::udp_echo(&runtime.net(), SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
-            .map_err(|e| format!("cannot start the UDP echo service: {e}"))?;
-        Ok(Lab { udp_echo: Some(udp_echo), runtime: Some(runtime), config, ns })
+        let services = ServiceSet::start_list(&runtime.net(), &config.services)
+            .map_err(|e| format!("cannot start the services {}: {e}", config.services))?;
+        Ok(Lab { services: Some(services), runtime: Some(runtime), config, ns })
     }
 
     pub fn netns(&self) -> &Netns {
@@ -117,8 +120,8 @@ impl Lab {
     /// Stops the stack (flushing the pcap) and returns its final counters; the
     /// namespace goes when the lab is dropped.
     pub fn stop(&mut self) -> Result<Counters, String> {
-        if let Some(echo) = self.udp_echo.take() {
-            let _ = echo.stop();
+        if let Some(services) = self.services.take() {
+            let _ = services.stop();
         }
         match self.runtime.take() {
             Some(rt) => {

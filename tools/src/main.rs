@@ -16,10 +16,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the stack on a TAP device, serving UDP echo on port 7, until Ctrl-C or SIGTERM.
+    /// Run the stack on a TAP device with its services until Ctrl-C or SIGTERM.
     Up {
         #[command(flatten)]
         stack: StackOptions,
+        /// Services to run, comma-separated, each NAME or NAME:PORT: echo (TCP 7),
+        /// discard (9), chargen (19), http (80), udp-echo (UDP 7).
+        #[arg(long, default_value = up::ALL_SERVICES)]
+        serve: String,
+        /// Print every TCP state transition as it happens.
+        #[arg(long)]
+        trace: bool,
     },
     /// Show the stack at work on a fresh machine: namespace, TAP, pings, a pcap.
     Demo {
@@ -27,14 +34,14 @@ enum Cmd {
         #[arg(long, default_value = "demo.pcap")]
         pcap: PathBuf,
     },
-    /// netcat on a tapstack instance of its own: `nc -u HOST PORT` or `nc -u -l PORT`.
+    /// netcat on a tapstack instance of its own: `nc HOST PORT`, `nc -l PORT`, `-u` for UDP.
     Nc {
         #[command(flatten)]
         stack: StackOptions,
         /// UDP instead of TCP.
         #[arg(short = 'u')]
         udp: bool,
-        /// Listen for the first datagram instead of sending first.
+        /// Listen: accept one connection (TCP) or wait for the first datagram (UDP).
         #[arg(short = 'l')]
         listen: bool,
         /// After standard input ends, wait this many seconds, then quit.
@@ -59,7 +66,7 @@ fn nc_target(listen: bool, target: &[String]) -> Result<(Option<Ipv4Addr>, u16),
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Up { stack } => up::run(stack),
+        Cmd::Up { stack, serve, trace } => up::run(stack, &serve, trace),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
         Cmd::Nc { stack, udp, listen, quit_after_eof, target } => nc_target(listen, &target)
             .and_then(|(host, port)| nc::run(stack, nc::NcArgs { udp, listen, host, port, quit_after_eof })),

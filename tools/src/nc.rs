@@ -1,7 +1,7 @@
 //! `tapstack nc`: netcat on its own tapstack instance, to talk to the kernel's nc.
 
 use crate::instance::StackOptions;
-use sockets_api::nc::{NcOptions, UdpNc};
+use sockets_api::nc::{NcOptions, TcpNc, UdpNc};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -16,9 +16,6 @@ pub struct NcArgs {
 }
 
 pub fn run(stack: StackOptions, args: NcArgs) -> Result<(), String> {
-    if !args.udp {
-        return Err("TCP nc is not available yet: use -u".into());
-    }
     let (remote, local) = if args.listen {
         (None, Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.port)))
     } else {
@@ -34,8 +31,11 @@ pub fn run(stack: StackOptions, args: NcArgs) -> Result<(), String> {
         broadcast: false,
         quit_after_eof: args.quit_after_eof.map(Duration::from_secs),
     };
-    let nc = UdpNc::open(&net, opts).map_err(|e| format!("nc: {e}"))?;
-    let result = nc.run(std::io::stdin(), std::io::stdout());
+    let result = if args.udp {
+        UdpNc::open(&net, opts).and_then(|nc| nc.run(std::io::stdin(), std::io::stdout()))
+    } else {
+        TcpNc::open(&net, opts).and_then(|nc| nc.run(std::io::stdin(), std::io::stdout()))
+    };
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
     result.map(|_| ()).map_err(|e| format!("nc: {e}"))
 }

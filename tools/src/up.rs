@@ -2,15 +2,28 @@
 
 use crate::instance::StackOptions;
 use crate::signals;
-use sockets_api::services;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use sockets_api::services::ServiceSet;
+use std::net::Ipv4Addr;
+use std::time::Instant;
 
-pub fn run(opts: StackOptions) -> Result<(), String> {
+/// Every service `tapstack up` knows, the default of `--serve`.
+pub const ALL_SERVICES: &str = "echo,discard,chargen,http,udp-echo";
+
+pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
     signals::block();
     let (runtime, config) = opts.start()?;
     let net = runtime.net();
-    let echo = services::udp_echo(&net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
-        .map_err(|e| format!("cannot start the UDP echo service: {e}"))?;
+    if trace {
+        // Printed as they happen, from the runtime's bounded trace channel.
+        let transitions = net.trace_transitions(4096);
+        let start = Instant::now();
+        std::thread::spawn(move || {
+            for t in transitions.iter() {
+                crate::say!("[{:>10.6}] {t}", start.elapsed().as_secs_f64());
+            }
+        });
+    }
+    let services = ServiceSet::start_list(&net, serve).map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
         crate::say!("  default gateway {gw}");
@@ -18,15 +31,19 @@ pub fn run(opts: StackOptions) -> Result<(), String> {
     if let Some(p) = &opts.pcap {
         crate::say!("  recording every frame to {}", p.display());
     }
-    crate::say!("  serving: UDP echo on port 7");
+    let served: Vec<String> =
+        services.services().iter().map(|s| format!("{} ({} {})", s.name(), s.protocol(), s.local_addr().port())).collect();
+    crate::say!("  serving: {}", served.join(", "));
     let host = host_example(config.addr, config.prefix_len);
     crate::say!("From the Linux side of the TAP (once it has an address on the subnet and is up):");
     crate::say!("  ip addr add {host}/{} dev {} && ip link set {} up", config.prefix_len, opts.tap, opts.tap);
     crate::say!("  ping {}", config.addr);
-    crate::say!("  echo hello | nc -u -w1 {} 7", config.addr);
+    crate::say!("  echo hello | nc -u -w1 {} 7      (UDP echo)", config.addr);
+    crate::say!("  nc {} 7                         (TCP echo)", config.addr);
+    crate::say!("  curl http://{}/", config.addr);
     crate::say!("Ctrl-C stops it.");
     let sig = signals::wait();
-    let _ = echo.stop();
+    let _ = services.stop();
     let counters = runtime.counters();
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
     crate::say!("\nstopped by signal {sig}; counters:\n{}", counters.report());

@@ -1,0 +1,171 @@
+//! TCP between the Linux kernel and tapstack over a real TAP, in a namespace each
+//! test creates and deletes. The kernel side is Python's socket module and curl;
+//! tapstack runs its services (echo 7, discard 9, chargen 19, HTTP 80) written
+//! with its sockets API. Every kernel-side program is bounded by `timeout`.
+
+use tapstack_tests::tap_tests_enabled;
+use tapstack_tools::lab::{Lab, LabConfig};
+
+fn lab(test: &str) -> Option<Lab> {
+    tap_tests_enabled(test).then(|| Lab::start("tst-tcp", LabConfig::default()).expect("lab"))
+}
+
+/// Runs a Python program on the host side with `ADDR` bound to tapstack's
+/// address; it must exit 0. Returns what it printed.
+fn python(lab: &Lab, seconds: u32, code: &str) -> String {
+    let code = format!("ADDR = \"{}\"\n{code}", lab.config.stack_addr);
+    let out = lab.host("timeout").args([&seconds.to_string(), "python3", "-c", &code]).output().expect("run python3");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    assert!(out.status.success(), "python failed ({}):\n{text}", out.status);
+    text
+}
+
+/// Echoes `size` random bytes through port 7: a writer thread and a reader, then
+/// a half-close and a read to EOF; prints "intact".
+fn echo_program(size: usize) -> String {
+    format!(
+        r#"
+import socket, os, threading
+data = os.urandom({size})
+s = socket.create_connection((ADDR, 7), timeout=30)
+def writer():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer); t.start()
+got = bytearray()
+while True:
+    b = s.recv(65536)
+    if not b: break
+    got += b
+t.join(); s.close()
+assert bytes(got) == data, f"{{len(got)}} bytes back of {{len(data)}}, intact={{bytes(got) == data[:len(got)]}}"
+print("intact")
+"#
+    )
+}
+
+#[test]
+fn one_mebibyte_echoed_intact_with_half_close() {
+    let Some(mut lab) = lab("one_mebibyte_echoed_intact_with_half_close") else { return };
+    assert!(python(&lab, 60, &echo_program(1 << 20)).contains("intact"));
+    let c = lab.stop().unwrap();
+    assert_eq!(c.tcp.passive_opens, 1);
+}
+
+#[test]
+fn thirty_two_mebibytes_to_discard() {
+    let Some(mut lab) = lab("thirty_two_mebibytes_to_discard") else { return };
+    let out = python(
+        &lab,
+        120,
+        r#"
+import socket, time
+s = socket.create_connection((ADDR, 9), timeout=30)
+chunk = bytes(range(256)) * 256
+start = time.time()
+for _ in range(32 * 1024 * 1024 // len(chunk)):
+    s.sendall(chunk)
+s.shutdown(socket.SHUT_WR)
+assert s.recv(1) == b""   # discard closes after our FIN: everything was taken
+print(f"sent 32 MiB in {time.time() - start:.2f} s")
+s.close()
+"#,
+    );
+    assert!(out.contains("sent 32 MiB"));
+    let c = lab.stop().unwrap();
+    assert!(c.tcp.rx_segments > 32 * 1024 * 1024 / 1460, "{} segments", c.tcp.rx_segments);
+}
+
+#[test]
+fn two_hundred_concurrent_connections() {
+    let Some(lab) = lab("two_hundred_concurrent_connections") else { return };
+    python(
+        &lab,
+        60,
+        r#"
+import socket
+conns = [socket.create_connection((ADDR, 7), timeout=30) for _ in range(200)]
+for i, s in enumerate(conns):
+    s.sendall(f"connection {i}\n".encode())
+for i, s in enumerate(conns):
+    want = f"connection {i}\n".encode()
+    got = b""
+    while len(got) < len(want):
+        b = s.recv(100)
+        assert b, f"connection {i} closed early"
+        got += b
+    assert got == want, (i, got)
+for s in conns: s.close()
+print("200 ok")
+"#,
+    );
+}
+
+#[test]
+fn one_thousand_sequential_connections() {
+    let Some(mut lab) = lab("one_thousand_sequential_connections") else { return };
+    python(
+        &lab,
+        120,
+        r#"
+import socket
+for i in range(1000):
+    s = socket.create_connection((ADDR, 7), timeout=10)
+    s.sendall(b"%d" % i)
+    assert s.recv(100) == b"%d" % i, i
+    s.close()
+print("1000 ok")
+"#,
+    );
+    let c = lab.stop().unwrap();
+    assert_eq!(c.tcp.passive_opens, 1000);
+}
+
+#[test]
+fn connection_to_a_closed_port_is_refused() {
+    let Some(mut lab) = lab("connection_to_a_closed_port_is_refused") else { return };
+    python(
+        &lab,
+        30,
+        r#"
+import socket
+try:
+    socket.create_connection((ADDR, 1234), timeout=10)
+    raise SystemExit("connected to a closed port")
+except ConnectionRefusedError:
+    print("refused")
+"#,
+    );
+    let c = lab.stop().unwrap();
+    assert!(c.tcp.tx_resets >= 1);
+}
+
+#[test]
+fn transfer_intact_while_nftables_drops_three_percent_each_way() {
+    let Some(mut lab) = lab("transfer_intact_while_nftables_drops_three_percent_each_way") else { return };
+    // This kernel has no netem: nftables drops 3% of the frames in each direction on the TAP.
+    let rules = "table inet loss {\n\
+        chain in { type filter hook input priority 0; iifname \"tap0\" numgen random mod 100 < 3 drop; }\n\
+        chain out { type filter hook output priority 0; oifname \"tap0\" numgen random mod 100 < 3 drop; }\n}\n";
+    let mut nft = lab.host("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn().expect("run nft (nftables)");
+    use std::io::Write;
+    nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    assert!(nft.wait().unwrap().success(), "nft could not load the loss rules");
+    assert!(python(&lab, 120, &echo_program(2 << 20)).contains("intact"));
+    let c = lab.stop().unwrap();
+    assert!(c.tcp.retransmitted > 0, "3% loss must have cost us retransmissions");
+}
+
+#[test]
+fn curl_gets_the_http_page() {
+    let Some(lab) = lab("curl_gets_the_http_page") else { return };
+    let url = format!("http://{}/", lab.config.stack_addr);
+    let out = lab.host("curl").args(["-sS", "--max-time", "10", "-i", &url]).output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    assert!(text.contains("tapstack"), "{text}");
+    let missing = lab.host("curl").args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", &format!("{url}nope")]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&missing.stdout), "404");
+}
