@@ -99,7 +99,11 @@ fn main() {
     let mut srv = server.command("python3").args(["-c", SERVER]).spawn().expect("python3 server");
     // Wait (bounded) until the server listens.
     for _ in 0..100 {
-        let probe = client.command("python3").args(["-c", "import socket; socket.create_connection(('10.79.0.2', 9), timeout=1).close()"]).status();
+        let probe = client
+            .command("python3")
+            .args(["-c", "import socket; socket.create_connection(('10.79.0.2', 9), timeout=1).close()"])
+            .stderr(std::process::Stdio::null())
+            .status();
         if probe.map(|s| s.success()).unwrap_or(false) {
             break;
         }
