@@ -3,7 +3,8 @@
 //! other end), pings tapstack from Linux, plainly and with datagrams large enough
 //! to be fragmented, explains what happened, writes demo.pcap and removes
 //! everything it created, on failure and Ctrl-C too. It also sends UDP datagrams
-//! to the echo service.
+//! to the echo service, and opens a TCP connection to it, showing the state
+//! transitions of both sides of the close.
 
 use crate::lab::{Lab, LabConfig, TAP_NAME};
 use crate::signals;
@@ -91,6 +92,48 @@ fn steps(lab: &Lab) -> Result<(), String> {
             return Err(format!("the echo of \"{msg}\" came back as \"{back}\""));
         }
     }
+
+    tcp_step(lab)
+}
+
+/// Step 4: a TCP connection from Linux to the echo service, and the states both
+/// sides pass through, the close most of all.
+fn tcp_step(lab: &Lab) -> Result<(), String> {
+    let me = lab.config.stack_addr.to_string();
+    crate::say!("\n4. Linux opens a TCP connection to port 7 (TCP echo), sends a line, reads the");
+    crate::say!("   echo and closes first. tapstack's side, as its state machine traced it");
+    crate::say!("   (RFC 9293 section 3.3.2, in the figure's \"event / action\" notation):");
+    let trace = lab.runtime().net().trace_transitions(256);
+    let client = format!(
+        "import socket\ns = socket.create_connection(('{me}', 7), timeout=5)\ns.sendall(b'hello over TCP\\n')\n\
+         got = b''\nwhile not got.endswith(b'\\n'):\n    got += s.recv(100)\nprint(got.decode().strip())\ns.close()\n"
+    );
+    let out = lab.host("timeout").args(["20", "python3", "-c", &client]).output().map_err(|e| format!("cannot run python3: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("the TCP client failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let echoed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The close finishes when our FIN is acknowledged: wait for CLOSED (bounded).
+    let mut lines = Vec::new();
+    while let Some(t) = trace.recv_timeout(std::time::Duration::from_secs(3)) {
+        let closed = t.to.to_string() == "CLOSED";
+        lines.push(t);
+        if closed {
+            break;
+        }
+    }
+    for t in &lines {
+        crate::say!("   tapstack  {:<12} -> {:<12} {}", t.from.to_string(), t.to.to_string(), t.cause);
+    }
+    crate::say!("   the line came back: \"{echoed}\"");
+    let ss = lab.host("ss").args(["-tan", "state", "time-wait"]).output().map_err(|e| e.to_string())?;
+    let waiting = String::from_utf8_lossy(&ss.stdout).lines().skip(1).filter(|l| l.contains(&me)).count();
+    crate::say!("   Linux closed first, so it is Linux that now waits in TIME-WAIT for 2*MSL");
+    crate::say!("   (`ss -tan state time-wait` shows {waiting} such socket), while tapstack, which");
+    crate::say!("   closed second, went CLOSE-WAIT -> LAST-ACK -> CLOSED and is done.");
+    if echoed != "hello over TCP" {
+        return Err(format!("the TCP echo came back as \"{echoed}\""));
+    }
     Ok(())
 }
 
@@ -172,6 +215,7 @@ fn explain_counters(c: &Counters) {
     crate::say!("        {} datagrams sent, {} of them in {} fragments", c.ipv4.tx_datagrams, c.ipv4.tx_fragmented, c.ipv4.tx_fragments);
     crate::say!("  ICMP: {} echo requests received, {} echo replies sent", c.icmp.rx_echo_requests, c.icmp.tx_echo_replies);
     crate::say!("  UDP:  {} datagrams received, {} sent", c.udp.rx_datagrams, c.udp.tx_datagrams);
+    crate::say!("  TCP:  {} connection(s) accepted, {} segments received, {} sent", c.tcp.passive_opens, c.tcp.rx_segments, c.tcp.tx_segments);
     crate::say!("  link: {} frames in, {} frames out, {} dropped", c.link.rx_frames, c.link.tx_frames, c.link.rx_dropped);
     for (reason, n) in c.drops.iter() {
         crate::say!("        dropped {n}: {}", reason.description());
