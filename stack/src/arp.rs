@@ -255,6 +255,12 @@ impl Arp {
         send_request(LinkAddrs { mac: me.mac, ip: Ipv4Addr::UNSPECIFIED }, me.ip, MacAddr::BROADCAST, tx, counters);
     }
 
+    /// Drops the mapping of `ip`, so the next packet to it asks again: how IP
+    /// acts on negative advice from TCP (RFC 1122 section 3.3.1.4).
+    pub fn forget(&mut self, ip: Ipv4Addr) {
+        self.cache.remove(&ip);
+    }
+
     /// The MAC of `ip` if the cache holds a valid entry.
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
         self.cache.get(&ip).filter(|e| now < e.expires).map(|e| e.mac)

@@ -103,6 +103,10 @@ pub struct SocketOptions {
     pub recv_buffer: usize,
     /// SO_REUSEADDR: bind to a port that TIME-WAIT connections still hold.
     pub reuse_addr: bool,
+    /// R2 for this connection (RFC 9293 MUST-21: the application can set it):
+    /// retransmissions before the connection is given up with ETIMEDOUT. `None`
+    /// uses `TcpConfig::syn_retries` while opening, `data_retries` after.
+    pub retries: Option<u32>,
 }
 
 impl Default for SocketOptions {
@@ -117,6 +121,7 @@ impl Default for SocketOptions {
             send_buffer: 64 * 1024,
             recv_buffer: 64 * 1024,
             reuse_addr: false,
+            retries: None,
         }
     }
 }

@@ -1041,7 +1041,13 @@ impl Conn {
         }
         self.retries += 1;
         let syn = matches!(self.state, State::SynSent | State::SynReceived);
-        let limit = if syn { ctx.cfg.syn_retries } else { ctx.cfg.data_retries };
+        let limit = self.opts.retries.unwrap_or(if syn { ctx.cfg.syn_retries } else { ctx.cfg.data_retries });
+        if self.retries == ctx.cfg.r1_retries {
+            // RFC 9293 MUST-20 / RFC 1122 section 4.2.3.5: at R1, pass negative
+            // advice to IP (section 3.3.1.4: the next hop may be dead, so its
+            // link-layer address is resolved afresh).
+            ctx.net.negative_advice(*self.remote.ip());
+        }
         if self.retries > limit {
             let err = self.soft_error.unwrap_or(TcpError::TimedOut);
             self.close_with(ctx, Some(err), "timeout=R2");

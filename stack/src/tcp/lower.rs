@@ -21,6 +21,11 @@ pub trait TcpNet {
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         ip.is_broadcast()
     }
+    /// Negative advice (RFC 1122 sections 3.3.1.4, 4.2.3.5): retransmissions to
+    /// `dst` reached R1, so the route's next hop is suspect. The default ignores it.
+    fn negative_advice(&mut self, dst: Ipv4Addr) {
+        let _ = dst;
+    }
     fn rng(&mut self) -> &mut ChaCha8Rng;
     fn counters(&mut self) -> &mut TcpCounters;
     /// Builds the segment and hands it to IP (with DF set).
@@ -45,6 +50,12 @@ impl TcpNet for Net {
 
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         self.config.is_broadcast(ip)
+    }
+
+    fn negative_advice(&mut self, dst: Ipv4Addr) {
+        if let Ok(route) = crate::ipv4::route(&self.config, dst) {
+            self.arp.forget(route.next_hop);
+        }
     }
 
     fn rng(&mut self) -> &mut ChaCha8Rng {

@@ -118,6 +118,8 @@ pub struct TestNet {
     pub rng: ChaCha8Rng,
     pub counters: TcpCounters,
     pub out: Vec<Packet>,
+    /// Destinations TCP gave negative advice about (MUST-20).
+    pub advice: Vec<Ipv4Addr>,
 }
 
 impl TcpNet for TestNet {
@@ -129,6 +131,9 @@ impl TcpNet for TestNet {
     }
     fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
+    }
+    fn negative_advice(&mut self, dst: Ipv4Addr) {
+        self.advice.push(dst);
     }
     fn counters(&mut self) -> &mut TcpCounters {
         &mut self.counters
@@ -170,6 +175,7 @@ impl Host {
             rng: ChaCha8Rng::seed_from_u64(seed),
             counters: TcpCounters::default(),
             out: Vec::new(),
+            advice: Vec::new(),
         };
         let tcp = Tcp::with_config(&mut net, cfg);
         Host { tcp, net, drops: Vec::new(), seen: Vec::new() }

@@ -27,6 +27,58 @@ fn syn_retries_then_timed_out() {
 }
 
 #[test]
+fn negative_advice_at_r1_and_a_per_connection_r2() {
+    // MUST-20: IP gets negative advice when retransmissions reach R1 (3);
+    // MUST-21: the application sets R2 for its connection (here 4 SYN retries).
+    let mut h = Host::new(IP_A, 62);
+    let opts = SocketOptions { retries: Some(4), ..SocketOptions::default() };
+    let id = h.tcp.connect_with(T0, &mut h.net, None, addr(IP_B, 80), opts).unwrap();
+    h.one();
+    let mut sent = Vec::new();
+    while let Some(t) = h.tcp.poll_at() {
+        h.poll(t);
+        for _ in h.out() {
+            sent.push((t - T0).as_secs());
+        }
+        if sent.len() == 2 {
+            assert!(h.net.advice.is_empty(), "no advice before R1");
+        }
+    }
+    assert_eq!(sent, [1, 3, 7, 15], "4 retransmissions, then R2");
+    assert_eq!(h.net.advice, [IP_B], "advice once, at R1");
+    assert_eq!(h.state(id), State::Closed);
+    assert_eq!(h.tcp.readiness(id).unwrap().error, Some(TcpError::TimedOut));
+}
+
+#[test]
+fn negative_advice_makes_arp_resolve_the_next_hop_again() {
+    // How the IP layer acts on the advice: the next hop's ARP entry is dropped.
+    use crate::arp::LinkAddrs;
+    use crate::buffer::TxQueue;
+    use crate::counters::Counters;
+    use crate::tcp::lower::TcpNet;
+    let mut s = crate::Stack::new(crate::Config::new(crate::MacAddr([2, 0, 0, 0, 0, 1]), IP_A, 24)).unwrap();
+    let net = s.net();
+    let me = LinkAddrs { mac: net.config.mac, ip: net.config.addr };
+    let reply = etherparse::ArpEthIpv4Packet {
+        operation: etherparse::ArpOperation::REPLY,
+        sender_mac: [2, 0, 0, 0, 0, 2],
+        sender_ipv4: IP_B.octets(),
+        target_mac: me.mac.0,
+        target_ipv4: IP_A.octets(),
+    };
+    // Learn B by asking for it.
+    let mut tx = TxQueue::new();
+    let mut c = Counters::default();
+    let frame = { let mut f = tx.alloc(); f.resize(34, 0); f };
+    net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
+    net.arp.input(T0, me, &reply.to_bytes(), &mut tx, &mut c).unwrap();
+    assert!(net.arp.lookup(T0, IP_B).is_some());
+    net.negative_advice(IP_B);
+    assert_eq!(net.arp.lookup(T0, IP_B), None);
+}
+
+#[test]
 fn lost_syn_then_rto_of_3s_once_established() {
     // RFC 6298 section 5.7.
     let mut h = Host::new(IP_A, 61);
