@@ -89,6 +89,8 @@ pub(crate) fn tcp_options(o: &Options) -> SocketOptions {
         send_buffer: o.sndbuf / 2,
         recv_buffer: o.rcvbuf / 2,
         reuse_addr: o.reuse_addr,
+        // R2 per connection has no socket option yet: the stack-wide TcpConfig applies.
+        retries: None,
     }
 }
 
