@@ -558,6 +558,7 @@ fn options_reach_the_connection_and_are_inherited_from_the_listener() {
         send_buffer: 10000,
         recv_buffer: 20000,
         reuse_addr: true,
+        retries: None,
     };
     assert_eq!(conn_options(&mut l.b, pb, pa), expect);
     // The accepted socket reports the same options, and not the listener's O_NONBLOCK.
