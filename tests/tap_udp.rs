@@ -1,11 +1,8 @@
 //! UDP between the Linux kernel and tapstack over a real TAP, in a namespace each
 //! test creates and deletes. The kernel side is Python's socket module and the
-//! kernel's `nc`; tapstack runs the UDP echo service and `tapstack nc -u`.
+//! kernel's `nc`; tapstack runs the UDP echo service. (`tapstack nc` against the
+//! kernel's nc is tested in tools/tests/tap_nc.rs, next to the binary.)
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 use tapstack_tests::tap_tests_enabled;
 use tapstack_tools::lab::{Lab, LabConfig};
 
@@ -73,70 +70,4 @@ except ConnectionRefusedError:
     let c = lab.stop().unwrap();
     assert_eq!(c.icmp.tx_dest_unreachable, 1);
     assert_eq!(c.drops.get(stack::DropReason::UdpNoSocket), 1);
-}
-
-/// Reads lines from a child's stdout on a thread, so the test can wait with a timeout.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The `tapstack` binary built next to this test (cargo builds the workspace's
-/// binaries before it runs any test).
-fn tapstack_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("tapstack");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
-    bin
-}
-
-/// Kills a child when dropped, so a failing test leaves no process behind.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[test]
-fn kernel_nc_and_tapstack_nc_exchange_lines() {
-    let Some(lab) = lab("kernel_nc_and_tapstack_nc_exchange_lines") else { return };
-    // A second link for tapstack's own nc instance: host 10.78.0.1, tapstack 10.78.0.2.
-    lab.add_tap("tapnc", "10.78.0.1/24").unwrap();
-    let mut kernel = Reaper(
-        lab.host("nc").args(["-u", "-l", "10.78.0.1", "5000"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("run nc (netcat-openbsd)"),
-    );
-    let mut ours = Reaper(
-        lab.host(tapstack_bin().to_str().unwrap())
-            .args(["nc", "-u", "--tap", "tapnc", "--addr", "10.78.0.2/24", "--seed", "5", "10.78.0.1", "5000"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let kernel_lines = lines_of(&mut kernel.0);
-    let our_lines = lines_of(&mut ours.0);
-    let wait = Duration::from_secs(10);
-    // tapstack -> Linux. The first datagram may wait for ARP and for nc to bind: resend until it arrives.
-    let mut got = None;
-    for _ in 0..10 {
-        writeln!(ours.0.stdin.as_mut().unwrap(), "hello from tapstack").unwrap();
-        if let Ok(line) = kernel_lines.recv_timeout(Duration::from_secs(1)) {
-            got = Some(line);
-            break;
-        }
-    }
-    assert_eq!(got.as_deref(), Some("hello from tapstack"));
-    // Linux -> tapstack (the kernel's nc -l now talks to whoever sent first).
-    writeln!(kernel.0.stdin.as_mut().unwrap(), "hello from linux").unwrap();
-    assert_eq!(our_lines.recv_timeout(wait).unwrap(), "hello from linux");
 }

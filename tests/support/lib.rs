@@ -4,18 +4,5 @@
 
 pub mod frames;
 
-/// Whether a test that needs root (network namespaces, TAP devices) can run.
-/// With `CI=true` such a test must run, so this panics when it cannot; elsewhere
-/// it prints why it is skipped.
-pub fn tap_tests_enabled(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if root {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: CI=true but not running as root, so the TAP test cannot run");
-    }
-    eprintln!("skipping {test}: it needs root for a network namespace and a TAP device");
-    false
-}
+/// Whether a test that needs root can run (panics under CI=true if it cannot).
+pub use tapstack_tools::netns::tap_tests_enabled;

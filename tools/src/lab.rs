@@ -29,7 +29,7 @@ pub struct LabConfig {
     pub pcap: Option<PathBuf>,
     /// Seed of the stack's random choices.
     pub seed: u64,
-    /// The services tapstack runs, as `tapstack up --serve` takes them.
+    /// The services tapstack runs, as `tapstack up --serve` takes them (empty: none).
     pub services: String,
 }
 
@@ -89,9 +89,13 @@ impl Lab {
             None => Box::new(tap),
         };
         let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
-        let services = ServiceSet::start_list(&runtime.net(), &config.services)
-            .map_err(|e| format!("cannot start the services {}: {e}", config.services))?;
-        Ok(Lab { services: Some(services), runtime: Some(runtime), config, ns })
+        let services = match config.services.as_str() {
+            "" => None,
+            list => Some(
+                ServiceSet::start_list(&runtime.net(), list).map_err(|e| format!("cannot start the services {list}: {e}"))?,
+            ),
+        };
+        Ok(Lab { services, runtime: Some(runtime), config, ns })
     }
 
     pub fn netns(&self) -> &Netns {

@@ -1,0 +1,138 @@
+//! `tapstack nc` (the binary, on its own tapstack instance) against the kernel's
+//! `nc`, over TCP and UDP, through a TAP in a namespace the test creates and
+//! deletes. Here, next to the binary, because Cargo builds a package's binary
+//! for its own integration tests only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tapstack_tools::lab::{Lab, LabConfig};
+use tapstack_tools::netns::tap_tests_enabled;
+
+const TAPSTACK: &str = env!("CARGO_BIN_EXE_tapstack");
+
+/// Kills a child when dropped, so a failing test leaves no process behind.
+struct Reaper(Child);
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Reaper {
+    fn spawn(mut c: Command) -> Reaper {
+        Reaper(c.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn"))
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.0.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Lines of its stdout, read on a thread so the test waits with timeouts.
+    fn lines(&mut self) -> mpsc::Receiver<String> {
+        let out = self.0.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// A lab with a second link for `tapstack nc`: host 10.78.0.1, tapstack 10.78.0.2.
+fn lab(test: &str) -> Option<Lab> {
+    if !tap_tests_enabled(test) {
+        return None;
+    }
+    let lab = Lab::start("tst-nc", LabConfig { services: String::new(), ..LabConfig::default() }).expect("lab");
+    lab.add_tap("tapnc", "10.78.0.1/24").unwrap();
+    Some(lab)
+}
+
+fn tapstack_nc(lab: &Lab, args: &[&str]) -> Reaper {
+    let mut c = lab.host(TAPSTACK);
+    c.args(["nc", "--tap", "tapnc", "--addr", "10.78.0.2/24", "--seed", "5"]).args(args);
+    Reaper::spawn(c)
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn kernel_nc_and_tapstack_nc_exchange_lines_over_udp() {
+    let Some(lab) = lab("kernel_nc_and_tapstack_nc_exchange_lines_over_udp") else { return };
+    let mut kernel = Reaper::spawn({
+        let mut c = lab.host("nc");
+        c.args(["-u", "-l", "10.78.0.1", "5000"]);
+        c
+    });
+    let mut ours = tapstack_nc(&lab, &["-u", "10.78.0.1", "5000"]);
+    let (kernel_lines, our_lines) = (kernel.lines(), ours.lines());
+    // The first datagram may wait for ARP and for nc to bind: resend until one arrives.
+    let mut got = None;
+    for _ in 0..10 {
+        ours.say("hello from tapstack");
+        if let Ok(line) = kernel_lines.recv_timeout(Duration::from_secs(1)) {
+            got = Some(line);
+            break;
+        }
+    }
+    assert_eq!(got.as_deref(), Some("hello from tapstack"));
+    // The kernel's nc -l now talks to whoever sent first.
+    kernel.say("hello from linux");
+    assert_eq!(our_lines.recv_timeout(WAIT).unwrap(), "hello from linux");
+}
+
+#[test]
+fn tapstack_nc_connects_to_the_kernels_nc_over_tcp() {
+    let Some(lab) = lab("tapstack_nc_connects_to_the_kernels_nc_over_tcp") else { return };
+    let mut kernel = Reaper::spawn({
+        let mut c = lab.host("nc");
+        c.args(["-l", "10.78.0.1", "5001"]);
+        c
+    });
+    let kernel_lines = kernel.lines();
+    // Connect once the kernel's nc listens (bounded retries: a refused connect exits).
+    let mut ours = None;
+    for _ in 0..50 {
+        let mut candidate = tapstack_nc(&lab, &["10.78.0.1", "5001"]);
+        candidate.say("hello over TCP from tapstack");
+        if let Ok(line) = kernel_lines.recv_timeout(Duration::from_millis(500)) {
+            assert_eq!(line, "hello over TCP from tapstack");
+            ours = Some(candidate);
+            break;
+        }
+    }
+    let mut ours = ours.expect("tapstack nc never reached the kernel's nc");
+    let our_lines = ours.lines();
+    kernel.say("hello from linux");
+    assert_eq!(our_lines.recv_timeout(WAIT).unwrap(), "hello from linux");
+}
+
+#[test]
+fn the_kernels_nc_connects_to_tapstack_nc_listening_over_tcp() {
+    let Some(lab) = lab("the_kernels_nc_connects_to_tapstack_nc_listening_over_tcp") else { return };
+    let mut ours = tapstack_nc(&lab, &["-l", "5002"]);
+    let our_lines = ours.lines();
+    let mut kernel = None;
+    for _ in 0..50 {
+        let mut c = lab.host("nc");
+        c.args(["10.78.0.2", "5002"]);
+        let mut candidate = Reaper::spawn(c);
+        candidate.say("hello from linux");
+        if let Ok(line) = our_lines.recv_timeout(Duration::from_millis(500)) {
+            assert_eq!(line, "hello from linux");
+            kernel = Some(candidate);
+            break;
+        }
+    }
+    let mut kernel = kernel.expect("the kernel's nc never reached tapstack nc -l");
+    let kernel_lines = kernel.lines();
+    ours.say("hello from tapstack");
+    assert_eq!(kernel_lines.recv_timeout(WAIT).unwrap(), "hello from tapstack");
+}
