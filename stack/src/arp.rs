@@ -255,10 +255,17 @@ impl Arp {
         send_request(LinkAddrs { mac: me.mac, ip: Ipv4Addr::UNSPECIFIED }, me.ip, MacAddr::BROADCAST, tx, counters);
     }
 
-    /// Drops the mapping of `ip`, so the next packet to it asks again: how IP
-    /// acts on negative advice from TCP (RFC 1122 section 3.3.1.4).
-    pub fn forget(&mut self, ip: Ipv4Addr) {
-        self.cache.remove(&ip);
+    /// Marks the mapping of `ip` suspect: how IP acts on negative advice from TCP
+    /// (RFC 1122 section 3.3.1.4). The entry stays in use but enters its refresh
+    /// window, so the next packet to `ip` also sends a unicast poll; without an
+    /// answer the entry lapses at the window's end and the next packet asks by
+    /// broadcast. (Linux moves such a neighbour to PROBE the same way.)
+    pub fn suspect(&mut self, now: Instant, ip: Ipv4Addr) {
+        let window = REFRESH_WINDOW.min(self.config.entry_lifetime / 2);
+        if let Some(e) = self.cache.get_mut(&ip) {
+            e.expires = e.expires.min(now + window);
+            e.refresh_sent = None;
+        }
     }
 
     /// The MAC of `ip` if the cache holds a valid entry.

@@ -1045,8 +1045,8 @@ impl Conn {
         if self.retries == ctx.cfg.r1_retries {
             // RFC 9293 MUST-20 / RFC 1122 section 4.2.3.5: at R1, pass negative
             // advice to IP (section 3.3.1.4: the next hop may be dead, so its
-            // link-layer address is resolved afresh).
-            ctx.net.negative_advice(*self.remote.ip());
+            // link-layer address is checked afresh).
+            ctx.net.negative_advice(ctx.now, *self.remote.ip());
         }
         if self.retries > limit {
             let err = self.soft_error.unwrap_or(TcpError::TimedOut);

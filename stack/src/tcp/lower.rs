@@ -23,8 +23,8 @@ pub trait TcpNet {
     }
     /// Negative advice (RFC 1122 sections 3.3.1.4, 4.2.3.5): retransmissions to
     /// `dst` reached R1, so the route's next hop is suspect. The default ignores it.
-    fn negative_advice(&mut self, dst: Ipv4Addr) {
-        let _ = dst;
+    fn negative_advice(&mut self, now: Instant, dst: Ipv4Addr) {
+        let _ = (now, dst);
     }
     fn rng(&mut self) -> &mut ChaCha8Rng;
     fn counters(&mut self) -> &mut TcpCounters;
@@ -52,9 +52,9 @@ impl TcpNet for Net {
         self.config.is_broadcast(ip)
     }
 
-    fn negative_advice(&mut self, dst: Ipv4Addr) {
+    fn negative_advice(&mut self, now: Instant, dst: Ipv4Addr) {
         if let Ok(route) = crate::ipv4::route(&self.config, dst) {
-            self.arp.forget(route.next_hop);
+            self.arp.suspect(now, route.next_hop);
         }
     }
 

@@ -132,7 +132,7 @@ impl TcpNet for TestNet {
     fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
     }
-    fn negative_advice(&mut self, dst: Ipv4Addr) {
+    fn negative_advice(&mut self, _now: Instant, dst: Ipv4Addr) {
         self.advice.push(dst);
     }
     fn counters(&mut self) -> &mut TcpCounters {

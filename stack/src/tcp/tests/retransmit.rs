@@ -51,8 +51,9 @@ fn negative_advice_at_r1_and_a_per_connection_r2() {
 }
 
 #[test]
-fn negative_advice_makes_arp_resolve_the_next_hop_again() {
-    // How the IP layer acts on the advice: the next hop's ARP entry is dropped.
+fn negative_advice_makes_arp_check_the_next_hop_again() {
+    // How the IP layer acts on the advice: the next hop's mapping stays in use
+    // but is polled by unicast, and lapses if nobody answers.
     use crate::arp::LinkAddrs;
     use crate::buffer::TxQueue;
     use crate::counters::Counters;
@@ -74,8 +75,17 @@ fn negative_advice_makes_arp_resolve_the_next_hop_again() {
     net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
     net.arp.input(T0, me, &reply.to_bytes(), &mut tx, &mut c).unwrap();
     assert!(net.arp.lookup(T0, IP_B).is_some());
-    net.negative_advice(IP_B);
-    assert_eq!(net.arp.lookup(T0, IP_B), None);
+    tx.drain(|_| {});
+    net.negative_advice(T0, IP_B);
+    assert!(net.arp.lookup(T0, IP_B).is_some(), "still used while suspect");
+    let frame = { let mut f = tx.alloc(); f.resize(34, 0); f };
+    net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
+    let mut sent = Vec::new();
+    tx.drain(|f| sent.push(f.to_vec()));
+    assert_eq!(sent.len(), 2, "the packet, and a poll");
+    assert_eq!(&sent[1][..6], &[2, 0, 0, 0, 0, 2], "the poll is unicast to the suspect MAC");
+    assert_eq!(u16::from_be_bytes([sent[1][12], sent[1][13]]), 0x0806);
+    assert_eq!(net.arp.lookup(T0 + crate::arp::REFRESH_WINDOW, IP_B), None, "no answer: it lapses");
 }
 
 #[test]
