@@ -6,7 +6,6 @@
 //! stack must drop nothing.
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration as SDuration, Instant as SInstant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint};
@@ -21,51 +20,8 @@ const SMOL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const TRANSFER: usize = 256 * 1024;
 
-/// smoltcp's side of the wire: frames in and out as plain vectors.
-#[derive(Default)]
-struct Frames {
-    rx: VecDeque<Vec<u8>>,
-    tx: Vec<Vec<u8>>,
-}
-
-struct Rx(Vec<u8>);
-struct Tx<'a>(&'a mut Vec<Vec<u8>>);
-
-impl phy::RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
-    }
-}
-
-impl phy::TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0u8; len];
-        let r = f(&mut frame);
-        self.0.push(frame);
-        r
-    }
-}
-
-impl phy::Device for Frames {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _: SInstant) -> Option<(Rx, Tx<'_>)> {
-        let f = self.rx.pop_front()?;
-        Some((Rx(f), Tx(&mut self.tx)))
-    }
-
-    fn transmit(&mut self, _: SInstant) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.tx))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = 1514;
-        caps
-    }
-}
+mod common;
+use common::smoltcp_frames::Frames;
 
 /// smoltcp at 10.0.0.1 with one TCP socket, tapstack at 10.0.0.2.
 struct Lab {
