@@ -64,7 +64,7 @@ fn flood_of_2000_pings_and_its_capture_is_clean() {
     assert!(received >= 1980, "only {received} of 2000 flood pings came back");
     let c = lab.stop().unwrap();
     drop(lab);
-    assert_eq!(c.icmp.tx_echo_replies as u32, received.max(c.icmp.tx_echo_replies as u32));
+    assert!(c.icmp.tx_echo_replies as u32 >= received, "every reply the kernel saw was one we sent");
 
     // The capture: every frame readable, checksums validated, nothing malformed.
     let tshark = |args: &[&str]| {

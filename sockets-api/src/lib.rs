@@ -54,6 +54,7 @@ pub mod nc;
 pub mod runtime;
 pub mod services;
 pub mod sim;
+mod sock;
 mod stream;
 pub mod table;
 mod tcp_socket;

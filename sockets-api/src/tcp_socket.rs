@@ -26,7 +26,7 @@
 use crate::consts::*;
 use crate::errno::Errno;
 use crate::table::{Fd, Linger};
-use crate::udp_socket::each_addr;
+use crate::sock::{each_addr, Sock};
 use crate::{Net, OwnedFd, PollFd};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -35,38 +35,6 @@ use std::time::{Duration, Instant};
 
 /// std's backlog for `TcpListener::bind`.
 const LISTEN_BACKLOG: i32 = 128;
-
-/// The options every socket type shares, over a descriptor.
-trait Sock {
-    fn owned(&self) -> &OwnedFd;
-
-    fn net_fd(&self) -> (&Net, Fd) {
-        (self.owned().net(), self.owned().fd())
-    }
-
-    fn set_nonblocking_(&self, on: bool) -> io::Result<()> {
-        let (net, fd) = self.net_fd();
-        let fl = net.fcntl(fd, F_GETFL, 0)?;
-        net.fcntl(fd, F_SETFL, if on { fl | O_NONBLOCK } else { fl & !O_NONBLOCK })?;
-        Ok(())
-    }
-
-    fn take_error_(&self) -> io::Result<Option<io::Error>> {
-        let (net, fd) = self.net_fd();
-        let e = net.getsockopt_int(fd, SOL_SOCKET, SO_ERROR)?;
-        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
-    }
-
-    fn set_ttl_(&self, ttl: u32) -> io::Result<()> {
-        let (net, fd) = self.net_fd();
-        Ok(net.setsockopt(fd, IPPROTO_IP, IP_TTL, i32::try_from(ttl).map_err(|_| Errno::EINVAL)?)?)
-    }
-
-    fn ttl_(&self) -> io::Result<u32> {
-        let (net, fd) = self.net_fd();
-        Ok(net.getsockopt_int(fd, IPPROTO_IP, IP_TTL)? as u32)
-    }
-}
 
 /// A TCP listener, as `std::net::TcpListener`: [`TcpListener::bind`] makes the
 /// socket (with SO_REUSEADDR, as std does on Unix) and listens with a backlog of
@@ -278,38 +246,24 @@ impl TcpStream {
         Ok(TcpStream { inner: self.inner.clone() })
     }
 
-    fn set_timeout(&self, name: i32, t: Option<Duration>) -> io::Result<()> {
-        if t == Some(Duration::ZERO) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
-        }
-        let (net, fd) = self.net_fd();
-        Ok(net.setsockopt(fd, SOL_SOCKET, name, t.unwrap_or(Duration::ZERO))?)
-    }
-
-    fn timeout(&self, name: i32) -> io::Result<Option<Duration>> {
-        let (net, fd) = self.net_fd();
-        let t = net.getsockopt(fd, SOL_SOCKET, name)?.as_time().ok_or(Errno::EINVAL)?;
-        Ok((!t.is_zero()).then_some(t))
-    }
-
     /// SO_RCVTIMEO: how long a read blocks before failing with `WouldBlock`
     /// (`None`: no limit). A zero duration is refused with `InvalidInput`, as std does.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.set_timeout(SO_RCVTIMEO, t)
+        self.set_timeout_(SO_RCVTIMEO, t)
     }
 
     /// SO_SNDTIMEO: how long a write waits for room. When it passes, the write
     /// returns what it queued so far, or fails with `WouldBlock` if nothing.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.set_timeout(SO_SNDTIMEO, t)
+        self.set_timeout_(SO_SNDTIMEO, t)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.timeout(SO_RCVTIMEO)
+        self.timeout_(SO_RCVTIMEO)
     }
 
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.timeout(SO_SNDTIMEO)
+        self.timeout_(SO_SNDTIMEO)
     }
 
     /// Reads without taking the bytes (recv(2) with MSG_PEEK).

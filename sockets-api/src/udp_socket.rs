@@ -2,13 +2,13 @@
 //! in [`crate::Net`]: what a Rust programmer expects, on tapstack.
 
 use crate::consts::*;
-use crate::errno::Errno;
 use crate::table::Fd;
 use crate::{Net, OwnedFd};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
+use crate::sock::{each_addr, first_addr, Sock};
 
 /// A UDP socket, as `std::net::UdpSocket`. Errors are `io::Error`s made from the
 /// calls' errnos, so their kinds (`WouldBlock`, `ConnectionRefused`, ...) and
@@ -19,24 +19,6 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct UdpSocket {
     inner: Arc<OwnedFd>,
-}
-
-pub(crate) fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses"))
-}
-
-/// Tries `f` on each address, returning the first success or the last error (as std does).
-pub(crate) fn each_addr<T>(addr: impl ToSocketAddrs, mut f: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T> {
-    let mut last = None;
-    for a in addr.to_socket_addrs()? {
-        match f(a) {
-            Ok(v) => return Ok(v),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
 }
 
 impl UdpSocket {
@@ -59,10 +41,6 @@ impl UdpSocket {
     /// The stack this socket lives on.
     pub fn net(&self) -> &Net {
         self.inner.net()
-    }
-
-    fn net_fd(&self) -> (&Net, Fd) {
-        (self.inner.net(), self.inner.fd())
     }
 
     /// Receives one datagram (recvfrom(2)); a longer one is truncated to `buf`.
@@ -103,37 +81,23 @@ impl UdpSocket {
         Ok(UdpSocket { inner: self.inner.clone() })
     }
 
-    fn set_timeout(&self, name: i32, t: Option<Duration>) -> io::Result<()> {
-        if t == Some(Duration::ZERO) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
-        }
-        let (net, fd) = self.net_fd();
-        Ok(net.setsockopt(fd, SOL_SOCKET, name, t.unwrap_or(Duration::ZERO))?)
-    }
-
-    fn timeout(&self, name: i32) -> io::Result<Option<Duration>> {
-        let (net, fd) = self.net_fd();
-        let t = net.getsockopt(fd, SOL_SOCKET, name)?.as_time().ok_or(Errno::EINVAL)?;
-        Ok((!t.is_zero()).then_some(t))
-    }
-
     /// SO_RCVTIMEO: how long a receive blocks before failing with `WouldBlock`
     /// (`None`: no limit). A zero duration is refused with `InvalidInput`, as std does.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.set_timeout(SO_RCVTIMEO, t)
+        self.set_timeout_(SO_RCVTIMEO, t)
     }
 
     /// SO_SNDTIMEO (UDP sends never block; kept for parity).
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.set_timeout(SO_SNDTIMEO, t)
+        self.set_timeout_(SO_SNDTIMEO, t)
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.timeout(SO_RCVTIMEO)
+        self.timeout_(SO_RCVTIMEO)
     }
 
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.timeout(SO_SNDTIMEO)
+        self.timeout_(SO_SNDTIMEO)
     }
 
     /// SO_BROADCAST: allows sending to broadcast addresses.
@@ -149,21 +113,17 @@ impl UdpSocket {
 
     /// IP_TTL of the datagrams sent.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let (net, fd) = self.net_fd();
-        Ok(net.setsockopt(fd, IPPROTO_IP, IP_TTL, i32::try_from(ttl).map_err(|_| Errno::EINVAL)?)?)
+        self.set_ttl_(ttl)
     }
 
     pub fn ttl(&self) -> io::Result<u32> {
-        let (net, fd) = self.net_fd();
-        Ok(net.getsockopt_int(fd, IPPROTO_IP, IP_TTL)? as u32)
+        self.ttl_()
     }
 
     /// Takes the pending error (SO_ERROR), such as `ConnectionRefused` after a port
     /// unreachable on a connected socket.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let (net, fd) = self.net_fd();
-        let e = net.getsockopt_int(fd, SOL_SOCKET, SO_ERROR)?;
-        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+        self.take_error_()
     }
 
     /// Sets the default destination and receives only from it (connect(2)). Tries
@@ -193,9 +153,12 @@ impl UdpSocket {
 
     /// O_NONBLOCK: receives fail with `WouldBlock` instead of waiting.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        let (net, fd) = self.net_fd();
-        let fl = net.fcntl(fd, F_GETFL, 0)?;
-        net.fcntl(fd, F_SETFL, if on { fl | O_NONBLOCK } else { fl & !O_NONBLOCK })?;
-        Ok(())
+        self.set_nonblocking_(on)
+    }
+}
+
+impl Sock for UdpSocket {
+    fn owned(&self) -> &OwnedFd {
+        &self.inner
     }
 }

@@ -267,14 +267,19 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Calls `f(layer, name, value)` for every counter, then for every non-zero drop reason.
-    pub fn visit(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
+    /// Calls `f(layer, name, value)` for every counter of every layer, in order.
+    pub fn visit_layers(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
         self.link.visit(&mut |n, v| f("link", n, v));
         self.arp.visit(&mut |n, v| f("arp", n, v));
         self.ipv4.visit(&mut |n, v| f("ipv4", n, v));
         self.icmp.visit(&mut |n, v| f("icmp", n, v));
         self.udp.visit(&mut |n, v| f("udp", n, v));
         self.tcp.visit(&mut |n, v| f("tcp", n, v));
+    }
+
+    /// Calls `f(layer, name, value)` for every counter, then for every non-zero drop reason.
+    pub fn visit(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
+        self.visit_layers(f);
         for (reason, n) in self.drops.iter() {
             f(reason.layer(), reason.description(), n);
         }
@@ -285,20 +290,14 @@ impl Counters {
     pub fn report(&self) -> String {
         use core::fmt::Write;
         let mut out = String::new();
-        let mut groups: [(&str, &dyn Fn(&mut dyn FnMut(&'static str, u64))); 6] = [
-            ("link", &|f| self.link.visit(f)),
-            ("arp", &|f| self.arp.visit(f)),
-            ("ipv4", &|f| self.ipv4.visit(f)),
-            ("icmp", &|f| self.icmp.visit(f)),
-            ("udp", &|f| self.udp.visit(f)),
-            ("tcp", &|f| self.tcp.visit(f)),
-        ];
-        for (layer, visit) in groups.iter_mut() {
-            let _ = writeln!(out, "{layer}:");
-            visit(&mut |name, v| {
-                let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
-            });
-        }
+        let mut layer = "";
+        self.visit_layers(&mut |l, name, v| {
+            if l != layer {
+                let _ = writeln!(out, "{l}:");
+                layer = l;
+            }
+            let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
+        });
         let _ = writeln!(out, "drops:");
         for (reason, n) in self.drops.iter() {
             let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.layer());

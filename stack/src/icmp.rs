@@ -129,8 +129,9 @@ pub fn input(packet: &IpPacket<'_>, counters: &mut Counters) -> Result<IcmpInput
 }
 
 /// Reads the datagram quoted in an ICMP error: its header and first 8 payload bytes
-/// (RFC 792). Never reads past what arrived.
-fn parse_quote(quote: &[u8]) -> Result<IcmpError, DropReason> {
+/// (RFC 792). Never reads past what arrived. `kind` and `reporter` are left for the
+/// caller to set.
+pub(crate) fn parse_quote(quote: &[u8]) -> Result<IcmpError, DropReason> {
     let h = Ipv4HeaderSlice::from_slice(quote).map_err(|_| DropReason::IcmpTruncated)?;
     let rest = &quote[h.slice().len()..];
     let n = rest.len().min(8);

@@ -20,7 +20,7 @@ use crate::ratelimit::TokenBucket;
 use crate::tcp::Tcp;
 use crate::time::{earliest, Instant};
 use crate::udp::Udp;
-use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice};
+use etherparse::{EtherType, IpNumber};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use std::net::Ipv4Addr;
@@ -188,7 +188,7 @@ impl Stack {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let next_ident = rng.random();
-        let net = Net {
+        let mut net = Net {
             arp: Arp::new(config.arp.clone()),
             reassembler: Reassembler::new(config.reassembly.clone()),
             tx: TxQueue::new(),
@@ -199,7 +199,6 @@ impl Stack {
             unreachable: Vec::new(),
             config,
         };
-        let mut net = net;
         let udp = Udp::new(&mut net);
         let tcp = Tcp::new(&mut net);
         Ok(Stack { net, udp, tcp })
@@ -250,7 +249,6 @@ impl Stack {
                 self.net.counters.drops.add(reason);
             }
         }
-        self.report_unreachable(now);
         outcome
     }
 
@@ -350,20 +348,9 @@ impl Stack {
         // Oldest first, as they were sent.
         let mut failed = std::mem::take(&mut self.net.unreachable);
         for frame in failed.drain(..) {
-            if let Ok(h) = Ipv4HeaderSlice::from_slice(&frame[ETH_HEADER_LEN..]) {
-                let rest = &frame[ETH_HEADER_LEN + h.slice().len()..];
-                let n = rest.len().min(8);
-                let mut quoted = [0u8; 8];
-                quoted[..n].copy_from_slice(&rest[..n]);
-                let err = IcmpError {
-                    kind: IcmpErrorKind::LocalHostUnreachable,
-                    reporter: self.net.config.addr,
-                    src: h.source_addr(),
-                    dst: h.destination_addr(),
-                    protocol: h.protocol(),
-                    quoted,
-                    quoted_len: n,
-                };
+            // The held frame's datagram is quoted as an ICMP error would quote it.
+            if let Ok(quote) = icmp::parse_quote(&frame[ETH_HEADER_LEN..]) {
+                let err = IcmpError { kind: IcmpErrorKind::LocalHostUnreachable, reporter: self.net.config.addr, ..quote };
                 self.icmp_error_to_transport(now, &err);
             }
             self.net.tx.recycle(frame);

@@ -7,7 +7,7 @@ use stack::device::tap::TapDevice;
 use stack::device::Device;
 use stack::{Config, MacAddr, Stack};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where and how a stack runs.
 #[derive(Clone, Debug, clap::Args)]
@@ -64,17 +64,22 @@ impl StackOptions {
         let config = self.config();
         let stack = Stack::new(config.clone())?;
         let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
-        let device: Box<dyn Device + Send> = match &self.pcap {
-            Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
-            None => Box::new(tap),
-        };
-        let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
+        let runtime = run_on_tap(stack, tap, self.pcap.as_deref())?;
         if let Some(mac) = probe_for_conflict(&runtime) {
             let _ = runtime.stop();
             return Err(format!("address {} is already in use on the link by {mac} (it answered our ARP probe)", config.addr));
         }
         Ok((runtime, config))
     }
+}
+
+/// Starts `stack` on `tap`, recording every frame to `pcap` if given.
+pub fn run_on_tap(stack: Stack, tap: TapDevice, pcap: Option<&Path>) -> Result<Runtime, String> {
+    let device: Box<dyn Device + Send> = match pcap {
+        Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
+        None => Box::new(tap),
+    };
+    Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))
 }
 
 /// How long to wait for a host to defend our address. RFC 5227 waits seconds over

@@ -6,9 +6,7 @@
 use crate::netns::Netns;
 use sockets_api::services::ServiceSet;
 use sockets_api::Runtime;
-use stack::device::pcap::PcapRecorder;
 use stack::device::tap::TapDevice;
-use stack::device::Device;
 use stack::{Config, Counters, MacAddr, Stack};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -84,11 +82,7 @@ impl Lab {
         ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
         ns.exec_checked(&["ip", "addr", "add", &host, "dev", TAP_NAME])?;
         ns.exec_checked(&["ip", "link", "set", TAP_NAME, "up"])?;
-        let device: Box<dyn Device + Send> = match &config.pcap {
-            Some(path) => Box::new(PcapRecorder::create(tap, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?),
-            None => Box::new(tap),
-        };
-        let runtime = Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))?;
+        let runtime = crate::instance::run_on_tap(stack, tap, config.pcap.as_deref())?;
         let services = match config.services.as_str() {
             "" => None,
             list => Some(

@@ -3,6 +3,7 @@
 use crate::instance::StackOptions;
 use crate::signals;
 use sockets_api::services::ServiceSet;
+use stack::Config;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
     let served: Vec<String> =
         services.services().iter().map(|s| format!("{} ({} {})", s.name(), s.protocol(), s.local_addr().port())).collect();
     crate::say!("  serving: {}", served.join(", "));
-    let host = host_example(config.addr, config.prefix_len);
+    let host = host_example(&config);
     crate::say!("From the Linux side of the TAP (once it has an address on the subnet and is up):");
     crate::say!("  ip addr add {host}/{} dev {} && ip link set {} up", config.prefix_len, opts.tap, opts.tap);
     crate::say!("  ping {}", config.addr);
@@ -51,9 +52,11 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
 }
 
 /// An address on the subnet other than ours, to suggest for the host side.
-fn host_example(addr: Ipv4Addr, prefix_len: u8) -> Ipv4Addr {
-    let a = u32::from(addr);
-    let mask = if prefix_len == 0 { 0 } else { u32::MAX << (32 - prefix_len as u32) };
-    let first = (a & mask) | 1;
-    Ipv4Addr::from(if first == a { first + 1 } else { first })
+fn host_example(config: &Config) -> Ipv4Addr {
+    let first = Ipv4Addr::from((u32::from(config.addr) & config.netmask()) | 1);
+    if first == config.addr {
+        Ipv4Addr::from(u32::from(first) + 1)
+    } else {
+        first
+    }
 }
