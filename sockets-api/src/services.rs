@@ -291,14 +291,15 @@ fn accept_loop(st: &Arc<ServerState>, lfd: Fd, name: &str, handler: Handler) -> 
         c.next += 1;
         c.open.insert(key, fd);
         let st2 = st.clone();
-        let spawned = std::thread::Builder::new().name(format!("{name}-conn")).stack_size(CONN_STACK).spawn(move || {
-            let _ = handler(&st2.net, fd);
-            let mut c = st2.lock();
-            c.open.remove(&key);
-            let _ = st2.net.close(fd);
-            drop(c);
-            st2.slot_free.notify_all();
-        });
+        let spawned =
+            std::thread::Builder::new().name(format!("{name}-conn")).stack_size(CONN_STACK).spawn(move || {
+                let _ = handler(&st2.net, fd);
+                let mut c = st2.lock();
+                c.open.remove(&key);
+                let _ = st2.net.close(fd);
+                drop(c);
+                st2.slot_free.notify_all();
+            });
         match spawned {
             Ok(t) => c.threads.push(t),
             Err(_) => {
@@ -401,6 +402,26 @@ fn http_answer(head: &[u8]) -> (&'static str, String, bool) {
     }
 }
 
+/// The whole HTTP/1.0 answer to a request head: status line, headers and page.
+pub fn http_response(head: &[u8]) -> Vec<u8> {
+    let (status, body, send_body) = http_answer(head);
+    let mut out = format!(
+        "HTTP/1.0 {status}\r\nServer: tapstack\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if send_body {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
+}
+
+/// Whether a request head is complete (an empty line ends it).
+pub fn http_head_complete(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}
+
 /// HTTP/1.0 (RFC 1945): reads one request head (up to [`HTTP_MAX_REQUEST`]
 /// bytes, for up to [`HTTP_REQUEST_TIMEOUT`], after which it closes without an
 /// answer; a request line that cannot be valid is answered at once), answers `GET /` (and `HEAD /`)
@@ -413,10 +434,9 @@ fn http_conn(net: &Net, fd: Fd) -> Result<()> {
     net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, HTTP_REQUEST_TIMEOUT)?;
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
-    let complete = |h: &[u8]| h.windows(4).any(|w| w == b"\r\n\r\n") || h.windows(2).any(|w| w == b"\n\n");
     // A request line that is already wrong is answered without waiting for the rest.
     let bad_line = |h: &[u8]| h.contains(&b'\n') && http_answer(h).0.starts_with("400");
-    while !complete(&head) && !bad_line(&head) && head.len() < HTTP_MAX_REQUEST {
+    while !http_head_complete(&head) && !bad_line(&head) && head.len() < HTTP_MAX_REQUEST {
         match net.recv(fd, &mut buf, 0) {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
@@ -428,16 +448,7 @@ fn http_conn(net: &Net, fd: Fd) -> Result<()> {
     if head.is_empty() {
         return Ok(());
     }
-    let (status, body, send_body) = http_answer(&head);
-    let mut out = format!(
-        "HTTP/1.0 {status}\r\nServer: tapstack\r\nContent-Type: text/html; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if send_body {
-        out.extend_from_slice(body.as_bytes());
-    }
+    let out = http_response(&head);
     send_all(net, fd, &out)?;
     net.shutdown(fd, SHUT_WR)?;
     net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, Duration::from_secs(2))?;

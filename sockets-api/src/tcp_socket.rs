@@ -25,8 +25,8 @@
 
 use crate::consts::*;
 use crate::errno::Errno;
-use crate::table::{Fd, Linger};
 use crate::sock::{each_addr, Sock};
+use crate::table::{Fd, Linger};
 use crate::{Net, OwnedFd, PollFd};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};

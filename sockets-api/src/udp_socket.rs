@@ -2,13 +2,13 @@
 //! in [`crate::Net`]: what a Rust programmer expects, on tapstack.
 
 use crate::consts::*;
+use crate::sock::{each_addr, first_addr, Sock};
 use crate::table::Fd;
 use crate::{Net, OwnedFd};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
-use crate::sock::{each_addr, first_addr, Sock};
 
 /// A UDP socket, as `std::net::UdpSocket`. Errors are `io::Error`s made from the
 /// calls' errnos, so their kinds (`WouldBlock`, `ConnectionRefused`, ...) and

@@ -111,7 +111,14 @@ impl Arp {
     /// Handles an inbound ARP packet (`payload` is the frame after the Ethernet
     /// header). Answers requests for our address and learns the sender's mapping
     /// (RFC 826 "Packet Reception"). On `Err` the caller counts the drop.
-    pub fn input(&mut self, now: Instant, me: LinkAddrs, payload: &[u8], tx: &mut TxQueue, counters: &mut Counters) -> Result<(), DropReason> {
+    pub fn input(
+        &mut self,
+        now: Instant,
+        me: LinkAddrs,
+        payload: &[u8],
+        tx: &mut TxQueue,
+        counters: &mut Counters,
+    ) -> Result<(), DropReason> {
         let slice = ArpPacketSlice::from_slice(payload).map_err(|_| DropReason::ArpMalformed)?;
         // RFC 826: only the hardware and protocol types we speak (Ethernet, IPv4).
         let packet = slice.to_packet().try_eth_ipv4().map_err(|_| DropReason::ArpUnsupported)?;
@@ -126,7 +133,11 @@ impl Arp {
         let sender_ip = packet.sender_ipv4_addr();
         // No host has a group or zero MAC, or a broadcast or multicast IP: caching
         // such a claim would send our unicast traffic to everyone or to no one.
-        if sender_mac.is_multicast() || sender_mac == MacAddr::ZERO || sender_ip.is_broadcast() || sender_ip.is_multicast() {
+        if sender_mac.is_multicast()
+            || sender_mac == MacAddr::ZERO
+            || sender_ip.is_broadcast()
+            || sender_ip.is_multicast()
+        {
             return Err(DropReason::ArpMalformed);
         }
         // Our own MAC as sender: our own packet looped back. Never cache ourselves.
@@ -171,7 +182,15 @@ impl Arp {
     /// Sends `frame` (an IPv4 packet behind 14 reserved bytes) to `next_hop` on the
     /// link: fills in the Ethernet header and queues it on `tx` if the MAC is known;
     /// otherwise holds it and asks. Drops are counted here.
-    pub fn send(&mut self, now: Instant, me: LinkAddrs, next_hop: Ipv4Addr, mut frame: Vec<u8>, tx: &mut TxQueue, counters: &mut Counters) {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        me: LinkAddrs,
+        next_hop: Ipv4Addr,
+        mut frame: Vec<u8>,
+        tx: &mut TxQueue,
+        counters: &mut Counters,
+    ) {
         debug_assert!(frame.len() >= ETH_HEADER_LEN, "frames reserve room for the Ethernet header");
         let window = REFRESH_WINDOW.min(self.config.entry_lifetime / 2);
         if let Some(entry) = self.cache.get_mut(&next_hop) {
@@ -199,7 +218,14 @@ impl Arp {
     /// Retries requests, expires entries, and fails addresses that never answered:
     /// each packet held for them is counted as dropped and handed to `failed`
     /// (so the stack can report "host unreachable" upward), then recycled by the caller.
-    pub fn poll(&mut self, now: Instant, me: LinkAddrs, tx: &mut TxQueue, counters: &mut Counters, failed: &mut dyn FnMut(Vec<u8>)) {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        me: LinkAddrs,
+        tx: &mut TxQueue,
+        counters: &mut Counters,
+        failed: &mut dyn FnMut(Vec<u8>),
+    ) {
         let before = self.cache.len();
         self.cache.retain(|_, e| now < e.expires);
         counters.arp.expired += (before - self.cache.len()) as u64;
@@ -319,7 +345,15 @@ impl Arp {
     }
 
     /// Holds `frame` until `next_hop` answers, asking it if we are not already.
-    fn hold(&mut self, now: Instant, me: LinkAddrs, next_hop: Ipv4Addr, frame: Vec<u8>, tx: &mut TxQueue, counters: &mut Counters) {
+    fn hold(
+        &mut self,
+        now: Instant,
+        me: LinkAddrs,
+        next_hop: Ipv4Addr,
+        frame: Vec<u8>,
+        tx: &mut TxQueue,
+        counters: &mut Counters,
+    ) {
         let limit = self.config.max_queued_per_addr;
         let i = match self.pending.iter().position(|p| p.ip == next_hop) {
             Some(i) => i,
@@ -330,7 +364,12 @@ impl Arp {
             }
             None => {
                 let frames = VecDeque::with_capacity(limit.min(MAX_PREALLOCATED));
-                self.pending.push(Pending { ip: next_hop, frames, requests: 1, next_retry: now + self.config.retry_interval });
+                self.pending.push(Pending {
+                    ip: next_hop,
+                    frames,
+                    requests: 1,
+                    next_retry: now + self.config.retry_interval,
+                });
                 send_request(me, next_hop, MacAddr::BROADCAST, tx, counters);
                 self.pending.len() - 1
             }
@@ -536,7 +575,8 @@ mod tests {
             (ME.mac, PEER_IP),
         ];
         for sender in cases {
-            let want = if sender == (PEER_MAC, ME.ip) { DropReason::ArpAddressConflict } else { DropReason::ArpMalformed };
+            let want =
+                if sender == (PEER_MAC, ME.ip) { DropReason::ArpAddressConflict } else { DropReason::ArpMalformed };
             assert_eq!(arp.input(t(0), ME, &request(sender, ME.ip), &mut tx, &mut c), Err(want), "{sender:?}");
             assert_eq!(arp.input(t(0), ME, &reply_to_me(sender), &mut tx, &mut c), Err(want), "{sender:?}");
         }
@@ -563,7 +603,11 @@ mod tests {
         v[7] = 3; // RARP request
         assert_eq!(arp.input(t(0), ME, &v, &mut tx, &mut c), Err(DropReason::ArpUnsupported));
         for len in [0, 7, 8, 27] {
-            assert_eq!(arp.input(t(0), ME, &good[..len], &mut tx, &mut c), Err(DropReason::ArpMalformed), "{len} bytes");
+            assert_eq!(
+                arp.input(t(0), ME, &good[..len], &mut tx, &mut c),
+                Err(DropReason::ArpMalformed),
+                "{len} bytes"
+            );
         }
         // Trailing bytes (Ethernet padding) are fine.
         let mut padded = good.to_vec();
@@ -875,7 +919,9 @@ mod tests {
             assert!(arp.pending().count() <= 4);
             assert!(arp.pending().all(|(_, n)| n <= 2));
         }
-        for outcome in [Ok(()), Err(DropReason::ArpMalformed), Err(DropReason::ArpUnsupported), Err(DropReason::ArpNotForUs)] {
+        for outcome in
+            [Ok(()), Err(DropReason::ArpMalformed), Err(DropReason::ArpUnsupported), Err(DropReason::ArpNotForUs)]
+        {
             assert!(outcomes.get(&outcome).copied().unwrap_or(0) > 10, "{outcome:?} never happened: {outcomes:?}");
         }
         let held: u64 = arp.pending().map(|(_, n)| n as u64).sum();

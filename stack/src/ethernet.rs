@@ -49,7 +49,9 @@ impl FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split(|c| c == ':' || c == '-');
         for byte in out.iter_mut() {
-            let p = parts.next().ok_or_else(|| format!("'{s}' is not a MAC address (want six hex bytes like 02:00:00:00:00:01)"))?;
+            let p = parts
+                .next()
+                .ok_or_else(|| format!("'{s}' is not a MAC address (want six hex bytes like 02:00:00:00:00:01)"))?;
             if p.len() != 2 {
                 return Err(format!("'{s}' is not a MAC address (want six hex bytes like 02:00:00:00:00:01)"));
             }

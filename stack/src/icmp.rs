@@ -49,10 +49,17 @@ impl IcmpError {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum IcmpErrorKind {
     /// Destination unreachable with its code (0 net, 1 host, 2 protocol, 3 port, 4 fragmentation needed, ...).
-    DestUnreachable { code: u8, next_hop_mtu: u16 },
+    DestUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+    },
     /// Time exceeded (code 0 in transit, 1 reassembly).
-    TimeExceeded { code: u8 },
-    ParameterProblem { pointer: u8 },
+    TimeExceeded {
+        code: u8,
+    },
+    ParameterProblem {
+        pointer: u8,
+    },
     SourceQuench,
     /// ARP never resolved the next hop: reported locally, like Linux's EHOSTUNREACH.
     LocalHostUnreachable,
@@ -210,7 +217,17 @@ mod tests {
     fn port_unreachable_is_parsed_for_the_transport() {
         // A quoted UDP datagram 10.0.0.2:5000 -> 10.0.0.1:9.
         let mut quoted = vec![0u8; 20];
-        ipv4::write_header(&mut quoted, Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), IpNumber::UDP, 64, 1, false, (0, false), 8);
+        ipv4::write_header(
+            &mut quoted,
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 1),
+            IpNumber::UDP,
+            64,
+            1,
+            false,
+            (0, false),
+            8,
+        );
         quoted.extend_from_slice(&[0x13, 0x88, 0, 9, 0, 8, 0, 0]);
         let mut m = Vec::new();
         write_message(&mut m, TYPE_DEST_UNREACHABLE, CODE_PORT_UNREACHABLE, [0; 4], &[&quoted]);

@@ -100,7 +100,17 @@ impl Net {
         self.counters.ipv4.tx_datagrams += 1;
         let mtu = self.config.mtu as usize;
         if payload_len + HEADER_LEN <= mtu {
-            ipv4::write_header(&mut buf[ETH_HEADER_LEN..], src, opts.dst, opts.protocol, ttl, ident, opts.dont_fragment, (0, false), payload_len);
+            ipv4::write_header(
+                &mut buf[ETH_HEADER_LEN..],
+                src,
+                opts.dst,
+                opts.protocol,
+                ttl,
+                ident,
+                opts.dont_fragment,
+                (0, false),
+                payload_len,
+            );
             self.to_link(now, route, buf);
             return Ok(());
         }
@@ -109,7 +119,17 @@ impl Net {
             let mut frag = self.tx.alloc();
             frag.resize(PAYLOAD_OFFSET, 0);
             frag.extend_from_slice(&buf[PAYLOAD_OFFSET + off..PAYLOAD_OFFSET + off + len]);
-            ipv4::write_header(&mut frag[ETH_HEADER_LEN..], src, opts.dst, opts.protocol, ttl, ident, false, ((off / 8) as u16, more), len);
+            ipv4::write_header(
+                &mut frag[ETH_HEADER_LEN..],
+                src,
+                opts.dst,
+                opts.protocol,
+                ttl,
+                ident,
+                false,
+                ((off / 8) as u16, more),
+                len,
+            );
             self.counters.ipv4.tx_fragments += 1;
             self.to_link(now, route, frag);
         }
@@ -350,7 +370,8 @@ impl Stack {
         for frame in failed.drain(..) {
             // The held frame's datagram is quoted as an ICMP error would quote it.
             if let Ok(quote) = icmp::parse_quote(&frame[ETH_HEADER_LEN..]) {
-                let err = IcmpError { kind: IcmpErrorKind::LocalHostUnreachable, reporter: self.net.config.addr, ..quote };
+                let err =
+                    IcmpError { kind: IcmpErrorKind::LocalHostUnreachable, reporter: self.net.config.addr, ..quote };
                 self.icmp_error_to_transport(now, &err);
             }
             self.net.tx.recycle(frame);

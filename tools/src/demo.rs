@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-
 pub struct DemoOptions {
     pub pcap: PathBuf,
 }
@@ -108,7 +107,11 @@ fn tcp_step(lab: &Lab) -> Result<(), String> {
         "import socket\ns = socket.create_connection(('{me}', 7), timeout=5)\ns.sendall(b'hello over TCP\\n')\n\
          got = b''\nwhile not got.endswith(b'\\n'):\n    got += s.recv(100)\nprint(got.decode().strip())\ns.close()\n"
     );
-    let out = lab.host("timeout").args(["20", "python3", "-c", &client]).output().map_err(|e| format!("cannot run python3: {e}"))?;
+    let out = lab
+        .host("timeout")
+        .args(["20", "python3", "-c", &client])
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
     if !out.status.success() {
         return Err(format!("the TCP client failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
@@ -211,12 +214,36 @@ fn show_ping(run: &PingRun, bytes: u32) {
 fn explain_counters(c: &Counters) {
     crate::say!("What tapstack counted:");
     crate::say!("  ARP:  {} request(s) for us answered, {} reply(ies) sent", c.arp.rx_requests, c.arp.tx_replies);
-    crate::say!("  IPv4: {} datagrams received, of them {} fragments reassembled into {} datagrams;", c.ipv4.rx_datagrams, c.ipv4.rx_fragments, c.ipv4.reassembled);
-    crate::say!("        {} datagrams sent, {} of them in {} fragments", c.ipv4.tx_datagrams, c.ipv4.tx_fragmented, c.ipv4.tx_fragments);
-    crate::say!("  ICMP: {} echo requests received, {} echo replies sent", c.icmp.rx_echo_requests, c.icmp.tx_echo_replies);
+    crate::say!(
+        "  IPv4: {} datagrams received, of them {} fragments reassembled into {} datagrams;",
+        c.ipv4.rx_datagrams,
+        c.ipv4.rx_fragments,
+        c.ipv4.reassembled
+    );
+    crate::say!(
+        "        {} datagrams sent, {} of them in {} fragments",
+        c.ipv4.tx_datagrams,
+        c.ipv4.tx_fragmented,
+        c.ipv4.tx_fragments
+    );
+    crate::say!(
+        "  ICMP: {} echo requests received, {} echo replies sent",
+        c.icmp.rx_echo_requests,
+        c.icmp.tx_echo_replies
+    );
     crate::say!("  UDP:  {} datagrams received, {} sent", c.udp.rx_datagrams, c.udp.tx_datagrams);
-    crate::say!("  TCP:  {} connection(s) accepted, {} segments received, {} sent", c.tcp.passive_opens, c.tcp.rx_segments, c.tcp.tx_segments);
-    crate::say!("  link: {} frames in, {} frames out, {} dropped", c.link.rx_frames, c.link.tx_frames, c.link.rx_dropped);
+    crate::say!(
+        "  TCP:  {} connection(s) accepted, {} segments received, {} sent",
+        c.tcp.passive_opens,
+        c.tcp.rx_segments,
+        c.tcp.tx_segments
+    );
+    crate::say!(
+        "  link: {} frames in, {} frames out, {} dropped",
+        c.link.rx_frames,
+        c.link.tx_frames,
+        c.link.rx_dropped
+    );
     for (reason, n) in c.drops.iter() {
         crate::say!("        dropped {n}: {}", reason.description());
     }
@@ -234,4 +261,3 @@ mod tests {
         assert_eq!((run.transmitted, run.received), (3, 2));
     }
 }
-

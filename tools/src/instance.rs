@@ -42,8 +42,11 @@ pub struct StackOptions {
 pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("'{s}' needs a prefix length, like 10.0.0.2/24"))?;
     let ip: Ipv4Addr = ip.parse().map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
-    let prefix: u8 =
-        prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("'{prefix}' is not a prefix length (0 to 32)"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("'{prefix}' is not a prefix length (0 to 32)"))?;
     Ok((ip, prefix))
 }
 
@@ -67,7 +70,10 @@ impl StackOptions {
         let runtime = run_on_tap(stack, tap, self.pcap.as_deref())?;
         if let Some(mac) = probe_for_conflict(&runtime) {
             let _ = runtime.stop();
-            return Err(format!("address {} is already in use on the link by {mac} (it answered our ARP probe)", config.addr));
+            return Err(format!(
+                "address {} is already in use on the link by {mac} (it answered our ARP probe)",
+                config.addr
+            ));
         }
         Ok((runtime, config))
     }

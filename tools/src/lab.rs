@@ -59,6 +59,18 @@ pub fn mac_for(addr: Ipv4Addr) -> MacAddr {
     MacAddr([0x02, 0x74, 0x61, 0x70, o[2], o[3]])
 }
 
+/// Opens the TAP [`TAP_NAME`] inside `ns`, gives the Linux host's end the
+/// address `host/prefix_len` and sets it up.
+pub fn open_tap(ns: &Netns, host: Ipv4Addr, prefix_len: u8) -> Result<TapDevice, String> {
+    let tap = ns.run_inside(|| TapDevice::open(TAP_NAME))?.map_err(|e| e.to_string())?;
+    // The kernel would send IPv6 router and multicast chatter on the TAP; tapstack
+    // speaks IPv4 only, so keep captures to what it does.
+    ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
+    ns.exec_checked(&["ip", "addr", "add", &format!("{host}/{prefix_len}"), "dev", TAP_NAME])?;
+    ns.exec_checked(&["ip", "link", "set", TAP_NAME, "up"])?;
+    Ok(tap)
+}
+
 /// A running lab. Dropping it stops the stack, then deletes the namespace.
 #[derive(Debug)]
 pub struct Lab {
@@ -75,18 +87,13 @@ impl Lab {
     pub fn start(prefix: &str, config: LabConfig) -> Result<Lab, String> {
         let stack = Stack::new(config.stack_config())?;
         let ns = Netns::create(prefix)?;
-        let tap = ns.run_inside(|| TapDevice::open(TAP_NAME))?.map_err(|e| e.to_string())?;
-        let host = format!("{}/{}", config.host_addr, config.prefix_len);
-        // The kernel would send IPv6 router and multicast chatter on the TAP; tapstack
-        // speaks IPv4 only, so keep captures to what it does.
-        ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
-        ns.exec_checked(&["ip", "addr", "add", &host, "dev", TAP_NAME])?;
-        ns.exec_checked(&["ip", "link", "set", TAP_NAME, "up"])?;
+        let tap = open_tap(&ns, config.host_addr, config.prefix_len)?;
         let runtime = crate::instance::run_on_tap(stack, tap, config.pcap.as_deref())?;
         let services = match config.services.as_str() {
             "" => None,
             list => Some(
-                ServiceSet::start_list(&runtime.net(), list).map_err(|e| format!("cannot start the services {list}: {e}"))?,
+                ServiceSet::start_list(&runtime.net(), list)
+                    .map_err(|e| format!("cannot start the services {list}: {e}"))?,
             ),
         };
         Ok(Lab { services, runtime: Some(runtime), config, ns })

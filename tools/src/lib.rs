@@ -14,5 +14,6 @@ pub mod instance;
 pub mod lab;
 pub mod nc;
 pub mod netns;
+pub mod scenario;
 pub mod signals;
 pub mod up;

@@ -5,7 +5,19 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tapstack_tools::instance::StackOptions;
-use tapstack_tools::{demo, nc, up};
+use tapstack_tools::{demo, nc, scenario, up};
+
+/// Exit status of a check: 0 when it held, 1 when it did not, 2 when it could not run.
+fn exit(r: Result<bool, String>) -> ExitCode {
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("tapstack: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "tapstack", version, about = "A userspace TCP/IP stack on a Linux TAP device")]
@@ -51,6 +63,35 @@ enum Cmd {
         #[arg(num_args = 1..=2, required = true)]
         target: Vec<String>,
     },
+    /// Record a scenario's capture afresh: against the Linux kernel over a TAP in
+    /// a namespace of its own (or a second tapstack in virtual time), writing
+    /// NAME.pcapng and NAME.trace beside the scenario, then replay it once.
+    Record {
+        /// The scenario file (captures/NAME.toml).
+        scenario: PathBuf,
+        /// Write the capture and trace here instead (the scenario file is copied along).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Also capture the TAP with tcpdump into this file.
+        #[arg(long)]
+        tcpdump: Option<PathBuf>,
+    },
+    /// Replay a capture against a fresh stack on the virtual clock and compare
+    /// every frame tapstack sends with the recorded one; exit 1 at the first divergence.
+    Replay {
+        /// A pcap or pcapng capture.
+        capture: PathBuf,
+        /// The scenario (default: the capture's path with .toml).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Allow each frame this many microseconds off its recorded time (default:
+        /// 0 for tapstack's recordings, 2000 for other programs' captures).
+        #[arg(long)]
+        time_tolerance_us: Option<u64>,
+        /// Print tapstack's state transitions during the replay.
+        #[arg(long)]
+        trace: bool,
+    },
 }
 
 fn nc_target(listen: bool, target: &[String]) -> Result<(Option<Ipv4Addr>, u16), String> {
@@ -66,6 +107,14 @@ fn nc_target(listen: bool, target: &[String]) -> Result<(Option<Ipv4Addr>, u16),
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Cmd::Record { scenario, out_dir, tcpdump } => {
+            let opts = scenario::record::RecordOptions { tcpdump };
+            return exit(scenario::run_record(&scenario, out_dir.as_deref(), &opts));
+        }
+        Cmd::Replay { capture, scenario, time_tolerance_us, trace } => {
+            let tolerance = time_tolerance_us.map(std::time::Duration::from_micros);
+            return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
+        }
         Cmd::Up { stack, serve, trace } => up::run(stack, &serve, trace),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
         Cmd::Nc { stack, udp, listen, quit_after_eof, target } => nc_target(listen, &target)

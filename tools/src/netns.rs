@@ -69,7 +69,11 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting the namespace also removes the interfaces inside it.
-        let _ = Command::new("ip").args(["netns", "delete", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

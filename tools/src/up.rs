@@ -24,7 +24,8 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
             }
         });
     }
-    let services = ServiceSet::start_list(&net, serve).map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
+    let services =
+        ServiceSet::start_list(&net, serve).map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
         crate::say!("  default gateway {gw}");
@@ -32,8 +33,11 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
     if let Some(p) = &opts.pcap {
         crate::say!("  recording every frame to {}", p.display());
     }
-    let served: Vec<String> =
-        services.services().iter().map(|s| format!("{} ({} {})", s.name(), s.protocol(), s.local_addr().port())).collect();
+    let served: Vec<String> = services
+        .services()
+        .iter()
+        .map(|s| format!("{} ({} {})", s.name(), s.protocol(), s.local_addr().port()))
+        .collect();
     crate::say!("  serving: {}", served.join(", "));
     let host = host_example(&config);
     crate::say!("From the Linux side of the TAP (once it has an address on the subnet and is up):");

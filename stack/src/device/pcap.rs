@@ -234,6 +234,17 @@ impl<R: Read> PcapSource<R> {
         Ok(PcapSource { format, frame: Vec::new(), index: 0, last_ts: Duration::ZERO, done: false })
     }
 
+    /// The program that wrote the capture, as a pcapng section header names it
+    /// (`shb_userappl`); `None` for a classic pcap or a section that does not say.
+    pub fn application(&self) -> Option<&str> {
+        use pcap_file::pcapng::blocks::section_header::SectionHeaderOption;
+        let Format::PcapNg(r) = &self.format else { return None };
+        r.section().options.iter().find_map(|o| match o {
+            SectionHeaderOption::UserApplication(a) => Some(a.as_ref()),
+            _ => None,
+        })
+    }
+
     /// The next frame and its timestamp (time since the Unix epoch), or `Ok(None)`
     /// at the end of the capture.
     pub fn next_frame(&mut self) -> io::Result<Option<(Duration, &[u8])>> {

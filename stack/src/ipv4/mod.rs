@@ -128,13 +128,24 @@ pub fn route(config: &Config, dst: Ipv4Addr) -> Result<Route, DropReason> {
 }
 
 /// Writes a 20-byte IPv4 header for a datagram of `payload_len` bytes into `out`.
-pub fn write_header(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, protocol: IpNumber, ttl: u8, ident: u16, dont_fragment: bool, frag: (u16, bool), payload_len: usize) {
+pub fn write_header(
+    out: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpNumber,
+    ttl: u8,
+    ident: u16,
+    dont_fragment: bool,
+    frag: (u16, bool),
+    payload_len: usize,
+) {
     let mut h = Ipv4Header::new(payload_len as u16, ttl, protocol, src.octets(), dst.octets())
         .expect("payload length is checked against MAX_PAYLOAD by the caller");
     h.identification = ident;
     h.dont_fragment = dont_fragment;
     h.more_fragments = frag.1;
-    h.fragment_offset = IpFragOffset::try_new(frag.0).expect("fragment offsets are computed in 8-byte units below 8192");
+    h.fragment_offset =
+        IpFragOffset::try_new(frag.0).expect("fragment offsets are computed in 8-byte units below 8192");
     h.header_checksum = h.calc_header_checksum();
     out[..HEADER_LEN].copy_from_slice(&h.to_bytes());
 }
@@ -158,7 +169,17 @@ mod tests {
 
     fn datagram(payload: &[u8]) -> Vec<u8> {
         let mut d = vec![0u8; HEADER_LEN + payload.len()];
-        write_header(&mut d, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), IpNumber::UDP, 64, 7, false, (0, false), payload.len());
+        write_header(
+            &mut d,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            IpNumber::UDP,
+            64,
+            7,
+            false,
+            (0, false),
+            payload.len(),
+        );
         d[HEADER_LEN..].copy_from_slice(payload);
         d
     }
@@ -166,7 +187,10 @@ mod tests {
     #[test]
     fn checksum_of_a_known_header() {
         // The example header of RFC 1071's usual illustration (Wikipedia's IPv4 header example).
-        let h = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
+        let h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
+        ];
         assert_eq!(checksum(&h), 0);
         let mut zeroed = h;
         zeroed[10] = 0;
@@ -215,6 +239,8 @@ mod tests {
         assert_eq!(fragments(100, 1500).collect::<Vec<_>>(), vec![(0, 100, false)]);
         assert_eq!(fragments(0, 1500).collect::<Vec<_>>(), vec![(0, 0, false)]);
         // An odd MTU still gives 8-byte multiples.
-        assert!(fragments(3000, 1001).all(|(off, n, more)| off % 8 == 0 && (!more || n % 8 == 0) && n + HEADER_LEN <= 1001));
+        assert!(
+            fragments(3000, 1001).all(|(off, n, more)| off % 8 == 0 && (!more || n % 8 == 0) && n + HEADER_LEN <= 1001)
+        );
     }
 }

@@ -51,7 +51,13 @@ pub struct ReassemblyConfig {
 
 impl Default for ReassemblyConfig {
     fn default() -> Self {
-        ReassemblyConfig { max_datagram_len: 65515, max_datagrams: 64, max_bytes: 1 << 20, timeout: Duration::from_secs(30), max_fragments: 64 }
+        ReassemblyConfig {
+            max_datagram_len: 65515,
+            max_datagrams: 64,
+            max_bytes: 1 << 20,
+            timeout: Duration::from_secs(30),
+            max_fragments: 64,
+        }
     }
 }
 
@@ -99,7 +105,12 @@ struct Key {
 
 impl Key {
     fn of(header: &Ipv4HeaderSlice<'_>) -> Key {
-        Key { src: header.source(), dst: header.destination(), protocol: header.protocol().0, ident: header.identification() }
+        Key {
+            src: header.source(),
+            dst: header.destination(),
+            protocol: header.protocol().0,
+            ident: header.identification(),
+        }
     }
 }
 
@@ -144,7 +155,13 @@ pub struct Reassembler {
 
 impl Reassembler {
     pub fn new(config: ReassemblyConfig) -> Reassembler {
-        Reassembler { config, datagrams: BTreeMap::new(), held: 0, spare_payloads: Vec::new(), spare_ranges: Vec::new() }
+        Reassembler {
+            config,
+            datagrams: BTreeMap::new(),
+            held: 0,
+            spare_payloads: Vec::new(),
+            spare_ranges: Vec::new(),
+        }
     }
 
     /// Takes a fragment of a validated datagram. `Ok(None)`: held for the rest.
@@ -154,7 +171,12 @@ impl Reassembler {
     /// A fragment that only repeats bytes already received returns `Ok(None)`: it is
     /// harmless and its datagram is still held. Note that a duplicate arriving after
     /// its datagram completed starts a new reassembly, which times out (as in Linux).
-    pub fn push(&mut self, now: Instant, header: &Ipv4HeaderSlice<'_>, payload: &[u8]) -> Result<Option<Reassembled>, DropReason> {
+    pub fn push(
+        &mut self,
+        now: Instant,
+        header: &Ipv4HeaderSlice<'_>,
+        payload: &[u8],
+    ) -> Result<Option<Reassembled>, DropReason> {
         let key = Key::of(header);
         match self.insert(now, key, header, payload) {
             Ok(whole) => Ok(whole),
@@ -166,7 +188,13 @@ impl Reassembler {
         }
     }
 
-    fn insert(&mut self, now: Instant, key: Key, header: &Ipv4HeaderSlice<'_>, payload: &[u8]) -> Result<Option<Reassembled>, Reject> {
+    fn insert(
+        &mut self,
+        now: Instant,
+        key: Key,
+        header: &Ipv4HeaderSlice<'_>,
+        payload: &[u8],
+    ) -> Result<Option<Reassembled>, Reject> {
         let more = header.more_fragments();
         let offset = header.fragments_offset();
         let start = usize::from(offset.byte_offset());
@@ -228,7 +256,11 @@ impl Reassembler {
 
         // The whole header must fit 16 bits of total length, and an options-bearing
         // first fragment leaves less room for payload. Known once offset 0 arrives.
-        let header_len = if start == 0 { Some(usize::from(header.ihl()) * 4) } else { d.first.as_ref().map(|f| f.header.header_len()) };
+        let header_len = if start == 0 {
+            Some(usize::from(header.ihl()) * 4)
+        } else {
+            d.first.as_ref().map(|f| f.header.header_len())
+        };
         if let Some(header_len) = header_len {
             if furthest.max(end) + header_len > usize::from(u16::MAX) {
                 return Err(Reject::Datagram);
@@ -337,7 +369,11 @@ impl Reassembler {
             // RFC 1122 section 3.3.2: Time Exceeded only "if fragment zero has been
             // received", since only it carries what the ICMP message must quote.
             if let Some(first) = &d.first {
-                expired(Expired { header: first.header.clone(), leading: first.leading, leading_len: first.leading_len });
+                expired(Expired {
+                    header: first.header.clone(),
+                    leading: first.leading,
+                    leading_len: first.leading_len,
+                });
             }
             *held -= d.buf.data().len();
             let empty = IpDefragBuf::new(d.buf.ip_number(), Vec::new(), Vec::new());
@@ -810,7 +846,13 @@ mod tests {
         use rand::rngs::ChaCha8Rng;
         use rand::{RngExt, SeedableRng};
 
-        let config = ReassemblyConfig { max_datagram_len: 65515, max_datagrams: 8, max_bytes: 48 * 1024, timeout: Duration::from_secs(1), max_fragments: 32 };
+        let config = ReassemblyConfig {
+            max_datagram_len: 65515,
+            max_datagrams: 8,
+            max_bytes: 48 * 1024,
+            timeout: Duration::from_secs(1),
+            max_fragments: 32,
+        };
         let mut r = Reassembler::new(config.clone());
         let mut rng = ChaCha8Rng::seed_from_u64(0x0f4a_6d3e);
         // Idents 0..8: consistent fragments of one datagram each. Idents 8..12: garbage.
@@ -824,7 +866,8 @@ mod tests {
                 Some(data) => {
                     // The first fragment is what completes a datagram and what a
                     // timeout reports, so it comes up more often than its share.
-                    let start = if rng.random_range(0..4) == 0 { 0 } else { rng.random_range(0..data.len().div_ceil(8)) * 8 };
+                    let start =
+                        if rng.random_range(0..4) == 0 { 0 } else { rng.random_range(0..data.len().div_ceil(8)) * 8 };
                     let end = (start + rng.random_range(1..=128usize) * 8).min(data.len());
                     fragment(ident, start, end < data.len(), &data[start..end])
                 }

@@ -16,11 +16,29 @@ use std::net::SocketAddrV4;
 #[derive(Clone, Debug)]
 pub struct IsnGenerator {
     key: (u64, u64),
+    /// ISNs given from outside for the next connection of a 4-tuple: a replay of
+    /// a capture that tapstack's own recorder did not make (tcpdump on the TAP,
+    /// say) cannot know the stack's clock reading at the SYN, so it takes M from
+    /// the capture's ISN. Empty otherwise; used once each.
+    pinned: Vec<(SocketAddrV4, SocketAddrV4, Seq)>,
 }
 
 impl IsnGenerator {
     pub fn new(rng: &mut ChaCha8Rng) -> IsnGenerator {
-        IsnGenerator { key: (rng.random(), rng.random()) }
+        IsnGenerator { key: (rng.random(), rng.random()), pinned: Vec::new() }
+    }
+
+    /// The next connection from `local` to `remote` starts at `isn`.
+    pub fn pin(&mut self, local: SocketAddrV4, remote: SocketAddrV4, isn: Seq) {
+        self.pinned.push((local, remote, isn));
+    }
+
+    /// The ISN for a new connection: a pinned one if there is one, else [`IsnGenerator::isn`].
+    pub fn next(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Seq {
+        match self.pinned.iter().position(|&(l, r, _)| l == local && r == remote) {
+            Some(i) => self.pinned.remove(i).2,
+            None => self.isn(now, local, remote),
+        }
     }
 
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Seq {
@@ -60,5 +78,15 @@ mod tests {
         assert_ne!(g2.isn(t, addr(1), addr(2)), a);
         let g3 = IsnGenerator::new(&mut ChaCha8Rng::seed_from_u64(1));
         assert_eq!(g3.isn(t, addr(1), addr(2)), a);
+    }
+
+    #[test]
+    fn a_pinned_isn_is_used_once_for_its_tuple() {
+        let mut g = IsnGenerator::new(&mut ChaCha8Rng::seed_from_u64(1));
+        let t = Instant::from_secs(10);
+        g.pin(addr(1), addr(2), Seq(42));
+        assert_eq!(g.next(t, addr(1), addr(3)), g.isn(t, addr(1), addr(3)));
+        assert_eq!(g.next(t, addr(1), addr(2)), Seq(42));
+        assert_eq!(g.next(t, addr(1), addr(2)), g.isn(t, addr(1), addr(2)));
     }
 }

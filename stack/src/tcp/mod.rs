@@ -457,7 +457,7 @@ impl Tcp {
         }
         let opts = l.opts.clone();
         let id = self.alloc();
-        let mut iss = self.isn.isn(now, local, remote);
+        let mut iss = self.isn.next(now, local, remote);
         if let Some(floor) = iss_floor {
             iss = iss.max(floor);
         }
@@ -758,7 +758,7 @@ impl Tcp {
             _ => SocketAddrV4::new(ip, self.ephemeral_port(net)?),
         };
         let id = self.alloc();
-        let iss = self.isn.isn(now, local, remote);
+        let iss = self.isn.next(now, local, remote);
         let mut ctx = ctx!(self, now, net);
         let mut conn = Conn::connect(&mut ctx, id, local, remote, iss, opts);
         if conn.tx_error == Some(DropReason::IpNoRoute) {
@@ -963,6 +963,14 @@ impl Tcp {
     /// Connections (not listeners) in the table.
     pub fn connection_count(&self) -> usize {
         self.conn_count
+    }
+
+    /// Makes the next connection between `local` and `remote` start at sequence
+    /// number `isn` instead of the RFC 6528 generator's choice. For replaying a
+    /// capture taken outside the stack (tcpdump on the TAP), whose timestamps are
+    /// not the stack's clock, so the clock part of the ISN must come from the capture.
+    pub fn pin_isn(&mut self, local: SocketAddrV4, remote: SocketAddrV4, isn: u32) {
+        self.isn.pin(local, remote, Seq(isn));
     }
 
     /// Hands every recorded state transition to `f`, oldest first, and forgets them.

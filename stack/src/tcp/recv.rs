@@ -28,7 +28,11 @@ pub struct RecvBuffer {
 /// Sizes only: the bytes would flood any debug print of the stack.
 impl core::fmt::Debug for RecvBuffer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RecvBuffer").field("cap", &self.cap).field("readable", &self.len).field("ooo", &self.ooo).finish()
+        f.debug_struct("RecvBuffer")
+            .field("cap", &self.cap)
+            .field("readable", &self.len)
+            .field("ooo", &self.ooo)
+            .finish()
     }
 }
 

@@ -71,14 +71,22 @@ fn negative_advice_makes_arp_check_the_next_hop_again() {
     // Learn B by asking for it.
     let mut tx = TxQueue::new();
     let mut c = Counters::default();
-    let frame = { let mut f = tx.alloc(); f.resize(34, 0); f };
+    let frame = {
+        let mut f = tx.alloc();
+        f.resize(34, 0);
+        f
+    };
     net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
     net.arp.input(T0, me, &reply.to_bytes(), &mut tx, &mut c).unwrap();
     assert!(net.arp.lookup(T0, IP_B).is_some());
     tx.drain(|_| {});
     net.negative_advice(T0, IP_B);
     assert!(net.arp.lookup(T0, IP_B).is_some(), "still used while suspect");
-    let frame = { let mut f = tx.alloc(); f.resize(34, 0); f };
+    let frame = {
+        let mut f = tx.alloc();
+        f.resize(34, 0);
+        f
+    };
     net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
     let mut sent = Vec::new();
     tx.drain(|f| sent.push(f.to_vec()));

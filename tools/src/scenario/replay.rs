@@ -1,0 +1,273 @@
+//! `tapstack replay`: a fresh stack, built from the scenario, is fed the peer's
+//! frames of a capture at their timestamps on the virtual clock while the
+//! scenario's application runs; every frame it sends is compared with the one
+//! the capture recorded at that point.
+//!
+//! The comparison is exact in content: every byte of every frame. In time:
+//! - A capture made by `tapstack record` holds the stack's own clock (see
+//!   `driver.rs`), so each frame must be sent at exactly its recorded
+//!   microsecond; the tolerance is zero.
+//! - Any other capture (tcpdump or Wireshark on the TAP) was stamped by the
+//!   kernel as frames crossed the TAP, a few microseconds to a millisecond off
+//!   the stack's clock: each frame may be sent within [`FOREIGN_TOLERANCE`] of
+//!   its stamp. Such a capture also cannot tell the stack's clock reading at a
+//!   SYN, which RFC 6528 ISNs depend on, so tapstack's ISN for each connection
+//!   is taken from the capture (every other sequence number is still compared).
+
+use super::app::App;
+use super::capture::{Capture, Frame};
+use super::decode::{differences, Decoder};
+use super::driver::Driver;
+use super::file::Scenario;
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use stack::device::fault::FaultInjector;
+use stack::device::Device;
+use stack::tcp::Transition;
+use stack::time::Instant;
+use stack::Stack;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The time tolerance for a capture that `tapstack record` did not make.
+pub const FOREIGN_TOLERANCE: Duration = Duration::from_millis(2);
+
+/// Feeds the peer's frames in at their times and keeps what the stack sends.
+pub struct ReplayDevice {
+    peer: VecDeque<Frame>,
+    sent: Rc<RefCell<Vec<(Instant, Vec<u8>)>>>,
+}
+
+impl Device for ReplayDevice {
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.peer.front() {
+            Some(f) if f.at <= now => {
+                let f = self.peer.pop_front().expect("front exists");
+                let n = f.data.len().min(buf.len());
+                buf[..n].copy_from_slice(&f.data[..n]);
+                Ok(Some(n))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.sent.borrow_mut().push((now, frame.to_vec()));
+        Ok(())
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.peer.front().map(|f| f.at)
+    }
+}
+
+/// What a replay found.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Frames of the capture: tapstack's and the peer's.
+    pub stack_frames: usize,
+    pub peer_frames: usize,
+    pub tolerance: Duration,
+    pub own_clock: bool,
+    /// The first frame that differs, if one does.
+    pub divergence: Option<Divergence>,
+    /// tapstack's state transitions in the replay, with times.
+    pub transitions: Vec<(Instant, Transition)>,
+    /// What the application did.
+    pub app_log: Vec<String>,
+    /// The capture's first frame: time zero of the report.
+    pub start: Instant,
+}
+
+#[derive(Debug)]
+pub struct Divergence {
+    /// Position among tapstack's frames (0-based) and in the whole capture (1-based, as Wireshark numbers).
+    pub stack_index: usize,
+    pub capture_number: Option<usize>,
+    pub expected: Option<Frame>,
+    pub sent: Option<(Instant, Vec<u8>)>,
+    /// (field, expected, sent); a time outside the tolerance is the field "time".
+    pub fields: Vec<(String, String, String)>,
+    /// The report, decoded as packet-list lines.
+    pub report: String,
+}
+
+impl Outcome {
+    pub fn matched(&self) -> bool {
+        self.divergence.is_none()
+    }
+}
+
+/// Replays `capture` under `scenario`; `tolerance` overrides the default time tolerance.
+pub fn replay(scenario: &Scenario, capture: &Capture, tolerance: Option<Duration>) -> Result<Outcome, String> {
+    let config = scenario.stack_config()?;
+    let mut stack = Stack::new(config)?;
+    let start = capture.frames.first().ok_or("the capture has no frames")?.at;
+    if !capture.own_clock {
+        pin_isns(&mut stack, &capture.frames);
+    }
+    let tolerance = tolerance.unwrap_or(if capture.own_clock { Duration::ZERO } else { FOREIGN_TOLERANCE });
+    let app = App::new(&scenario.app, &mut stack, start)?;
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let peer: VecDeque<Frame> = capture.frames.iter().filter(|f| !f.from_stack).cloned().collect();
+    let dev = ReplayDevice { peer, sent: sent.clone() };
+    let end = start + scenario.duration();
+    let (transitions, app_log) = match scenario.fault_config()? {
+        Some(f) => run(Driver::new(stack, app, FaultInjector::new(dev, f)), start, end)?,
+        None => run(Driver::new(stack, app, dev), start, end)?,
+    };
+    let sent = sent.take();
+    let divergence = compare(&capture.frames, &sent, tolerance, start);
+    Ok(Outcome {
+        stack_frames: capture.frames.iter().filter(|f| f.from_stack).count(),
+        peer_frames: capture.frames.iter().filter(|f| !f.from_stack).count(),
+        tolerance,
+        own_clock: capture.own_clock,
+        divergence,
+        transitions,
+        app_log,
+        start,
+    })
+}
+
+type Trace = (Vec<(Instant, Transition)>, Vec<String>);
+
+fn run<D: Device>(mut d: Driver<D>, start: Instant, end: Instant) -> Result<Trace, String> {
+    let fail = |e: io::Error| format!("replay stopped: {e}");
+    d.start(start).map_err(fail)?;
+    while let Some(t) = d.next_event().filter(|&t| t <= end) {
+        d.advance(t).map_err(fail)?;
+    }
+    Ok((d.transitions, d.app.log))
+}
+
+/// Takes each connection's ISN on tapstack's side from its SYN in the capture.
+fn pin_isns(stack: &mut Stack, frames: &[Frame]) {
+    for f in frames.iter().filter(|f| f.from_stack) {
+        let Ok(p) = SlicedPacket::from_ethernet(&f.data) else { continue };
+        let (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Tcp(t))) = (&p.net, &p.transport) else { continue };
+        if t.syn() {
+            let h = ip.header();
+            let local = SocketAddrV4::new(h.source_addr(), t.source_port());
+            let remote = SocketAddrV4::new(h.destination_addr(), t.destination_port());
+            stack.tcp().0.pin_isn(local, remote, t.sequence_number());
+        }
+    }
+}
+
+fn secs(t: Instant, start: Instant) -> String {
+    format!("{:.6}", t.saturating_duration_since(start).as_secs_f64())
+}
+
+/// Finds the first of tapstack's frames that differs from the capture.
+fn compare(capture: &[Frame], sent: &[(Instant, Vec<u8>)], tolerance: Duration, start: Instant) -> Option<Divergence> {
+    let expected: Vec<(usize, &Frame)> = capture.iter().enumerate().filter(|(_, f)| f.from_stack).collect();
+    for i in 0..expected.len().max(sent.len()) {
+        let e = expected.get(i);
+        let s = sent.get(i);
+        let mut fields = match (e, s) {
+            (Some((_, e)), Some((_, data))) => differences(&e.data, data),
+            _ => Vec::new(),
+        };
+        if let (Some((_, e)), Some((at, _))) = (e, s) {
+            let off = if *at > e.at { at.saturating_duration_since(e.at) } else { e.at.saturating_duration_since(*at) };
+            if off > tolerance {
+                fields.push((
+                    "time".into(),
+                    secs(e.at, start),
+                    format!("{} (off by {} µs)", secs(*at, start), off.as_micros()),
+                ));
+            }
+        }
+        if fields.is_empty() && e.is_some() && s.is_some() {
+            continue;
+        }
+        let report = report(capture, i, e.map(|(n, _)| *n), s, &fields, start);
+        return Some(Divergence {
+            stack_index: i,
+            capture_number: e.map(|(n, _)| n + 1),
+            expected: e.map(|(_, f)| (*f).clone()),
+            sent: s.cloned(),
+            fields,
+            report,
+        });
+    }
+    None
+}
+
+/// The divergence, as a person reads it: the frames before it, the expected
+/// and the sent frame as packet-list lines, and the fields that differ side by side.
+fn report(
+    capture: &[Frame],
+    stack_index: usize,
+    capture_index: Option<usize>,
+    sent: Option<&(Instant, Vec<u8>)>,
+    fields: &[(String, String, String)],
+    start: Instant,
+) -> String {
+    let mut out = String::new();
+    // Decode the capture up to the divergence so that sequence numbers are
+    // relative to the ISNs seen so far.
+    let upto = capture_index.unwrap_or(capture.len());
+    let mut dec = Decoder::default();
+    let lines: Vec<String> = capture[..upto]
+        .iter()
+        .enumerate()
+        .map(|(n, f)| format!("{:>5}  {:>10}  {}", n + 1, secs(f.at, start), dec.line(&f.data)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "first divergence at tapstack's frame {} (capture frame {}):",
+        stack_index + 1,
+        capture_index.map_or("-".to_string(), |n| (n + 1).to_string())
+    );
+    let _ = writeln!(out, "  the frames before it:");
+    let _ = writeln!(out, "    {:>5}  {:>10}  Info", "No.", "Time");
+    for l in lines.iter().skip(lines.len().saturating_sub(6)) {
+        let _ = writeln!(out, "    {l}");
+    }
+    let mut sent_dec = dec.clone();
+    match capture_index.map(|n| &capture[n]) {
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "  expected {:>5}  {:>10}  {}",
+                capture_index.unwrap_or(0) + 1,
+                secs(e.at, start),
+                dec.line(&e.data)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  expected  (nothing: the capture has no more frames from tapstack)");
+        }
+    }
+    match sent {
+        Some((at, data)) => {
+            let _ = writeln!(out, "  sent     {:>5}  {:>10}  {}", "", secs(*at, start), sent_dec.line(data));
+        }
+        None => {
+            let _ = writeln!(out, "  sent      (nothing: the stack sent no such frame)");
+        }
+    }
+    if !fields.is_empty() {
+        let w = fields.iter().map(|(n, _, _)| n.len()).max().unwrap_or(5).max(5);
+        let v = fields.iter().map(|(_, e, _)| e.len().min(40)).max().unwrap_or(8).max(8);
+        let _ = writeln!(out, "  {:<w$}  {:<v$}  sent", "field", "expected");
+        for (n, e, s) in fields {
+            let _ = writeln!(out, "  {n:<w$}  {:<v$}  {}", clip(e), clip(s));
+        }
+    }
+    out
+}
+
+fn clip(s: &str) -> String {
+    if s.len() > 40 {
+        format!("{}…", &s[..39])
+    } else {
+        s.to_string()
+    }
+}
