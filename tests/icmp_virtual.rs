@@ -91,14 +91,20 @@ fn unknown_protocol_gets_protocol_unreachable_rate_limited() {
     let t = Instant::from_secs(1);
     introduce_peer(&mut s, t);
     let mut frame = Vec::new();
-    PacketBuilder::ethernet2(PEER_MAC, US_MAC).ipv4(PEER.octets(), US.octets(), 64).write(&mut frame, IpNumber(253), b"experiment").unwrap();
+    PacketBuilder::ethernet2(PEER_MAC, US_MAC)
+        .ipv4(PEER.octets(), US.octets(), 64)
+        .write(&mut frame, IpNumber(253), b"experiment")
+        .unwrap();
     let mut unreachables = 0;
     for _ in 0..10 {
         assert_eq!(s.receive(t, &frame), RxOutcome::Dropped(stack::DropReason::IpUnknownProtocol));
         for f in sent(&mut s) {
             let p = SlicedPacket::from_ethernet(&f).unwrap();
             let Some(etherparse::TransportSlice::Icmpv4(icmp)) = p.transport else { panic!() };
-            assert_eq!(icmp.icmp_type(), Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Protocol));
+            assert_eq!(
+                icmp.icmp_type(),
+                Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Protocol)
+            );
             // RFC 792: the quote is the offending header and the first 8 bytes of its data.
             assert_eq!(&icmp.payload()[20..28], b"experime");
             unreachables += 1;

@@ -16,7 +16,8 @@ fn lab(test: &str, pcap: Option<PathBuf>) -> Option<Lab> {
 
 /// Runs the kernel's ping in the lab; ping's own -w deadline bounds it in time.
 fn ping(lab: &Lab, args: &[&str]) -> Output {
-    let out = lab.host("ping").args(args).arg(lab.config.stack_addr.to_string()).output().expect("run ping (iputils-ping)");
+    let out =
+        lab.host("ping").args(args).arg(lab.config.stack_addr.to_string()).output().expect("run ping (iputils-ping)");
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
     out
 }
@@ -68,7 +69,8 @@ fn flood_of_2000_pings_and_its_capture_is_clean() {
 
     // The capture: every frame readable, checksums validated, nothing malformed.
     let tshark = |args: &[&str]| {
-        let o = std::process::Command::new("tshark").args(["-n", "-r"]).arg(&pcap).args(args).output().expect("run tshark");
+        let o =
+            std::process::Command::new("tshark").args(["-n", "-r"]).arg(&pcap).args(args).output().expect("run tshark");
         assert!(o.status.success(), "tshark failed: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };

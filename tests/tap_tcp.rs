@@ -148,7 +148,8 @@ fn transfer_intact_while_nftables_drops_three_percent_each_way() {
     let rules = "table inet loss {\n\
         chain in { type filter hook input priority 0; iifname \"tap0\" numgen random mod 100 < 3 drop; }\n\
         chain out { type filter hook output priority 0; oifname \"tap0\" numgen random mod 100 < 3 drop; }\n}\n";
-    let mut nft = lab.host("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn().expect("run nft (nftables)");
+    let mut nft =
+        lab.host("nft").args(["-f", "-"]).stdin(std::process::Stdio::piped()).spawn().expect("run nft (nftables)");
     use std::io::Write;
     nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
     assert!(nft.wait().unwrap().success(), "nft could not load the loss rules");
@@ -166,6 +167,10 @@ fn curl_gets_the_http_page() {
     assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("HTTP/1.0 200"), "{text}");
     assert!(text.contains("tapstack"), "{text}");
-    let missing = lab.host("curl").args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", &format!("{url}nope")]).output().unwrap();
+    let missing = lab
+        .host("curl")
+        .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", &format!("{url}nope")])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&missing.stdout), "404");
 }

@@ -109,8 +109,9 @@ fn main() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let linux: Vec<(f64, f64)> =
-        (0..runs).map(|_| (run_client(&client, "send", "10.79.0.2", mib), run_client(&client, "recv", "10.79.0.2", mib))).collect();
+    let linux: Vec<(f64, f64)> = (0..runs)
+        .map(|_| (run_client(&client, "send", "10.79.0.2", mib), run_client(&client, "recv", "10.79.0.2", mib)))
+        .collect();
     let _ = srv.kill();
     let _ = srv.wait();
 
@@ -119,6 +120,18 @@ fn main() {
     let (l_in, l_out) = (median(linux.iter().map(|r| r.0).collect()), median(linux.iter().map(|r| r.1).collect()));
     println!("\nbulk TCP, {mib} MiB per run, median of {runs} runs (Mbit/s; ratio = tapstack / Linux)");
     println!("{:<34} {:>12} {:>16} {:>8}", "direction", "tapstack/TAP", "Linux/veth", "ratio");
-    println!("{:<34} {:>12.0} {:>16.0} {:>8.3}", "kernel client -> server (to discard)", mbit(o_in), mbit(l_in), l_in / o_in);
-    println!("{:<34} {:>12.0} {:>16.0} {:>8.3}", "server -> kernel client (chargen)", mbit(o_out), mbit(l_out), l_out / o_out);
+    println!(
+        "{:<34} {:>12.0} {:>16.0} {:>8.3}",
+        "kernel client -> server (to discard)",
+        mbit(o_in),
+        mbit(l_in),
+        l_in / o_in
+    );
+    println!(
+        "{:<34} {:>12.0} {:>16.0} {:>8.3}",
+        "server -> kernel client (chargen)",
+        mbit(o_out),
+        mbit(l_out),
+        l_out / o_out
+    );
 }

@@ -6,15 +6,32 @@ use std::net::Ipv4Addr;
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 
 /// An ICMP echo request frame.
-pub fn echo_request(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.octets(), dst.octets(), 64).icmpv4_echo_request(id, seq);
+pub fn echo_request(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    id: u16,
+    seq: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let b =
+        PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.octets(), dst.octets(), 64).icmpv4_echo_request(id, seq);
     let mut v = Vec::new();
     b.write(&mut v, data).unwrap();
     v
 }
 
 /// A UDP datagram frame.
-pub fn udp(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+pub fn udp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    data: &[u8],
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src.octets(), dst.octets(), 64).udp(sport, dport);
     let mut v = Vec::new();
     b.write(&mut v, data).unwrap();
@@ -22,8 +39,20 @@ pub fn udp(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, spo
 }
 
 /// An ARP frame (request or reply).
-pub fn arp(op: ArpOperation, src_mac: [u8; 6], dst_mac: [u8; 6], sender: ([u8; 6], Ipv4Addr), target: ([u8; 6], Ipv4Addr)) -> Vec<u8> {
-    let p = ArpEthIpv4Packet { operation: op, sender_mac: sender.0, sender_ipv4: sender.1.octets(), target_mac: target.0, target_ipv4: target.1.octets() };
+pub fn arp(
+    op: ArpOperation,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    sender: ([u8; 6], Ipv4Addr),
+    target: ([u8; 6], Ipv4Addr),
+) -> Vec<u8> {
+    let p = ArpEthIpv4Packet {
+        operation: op,
+        sender_mac: sender.0,
+        sender_ipv4: sender.1.octets(),
+        target_mac: target.0,
+        target_ipv4: target.1.octets(),
+    };
     let b = PacketBuilder::ethernet2(src_mac, dst_mac).arp(p.into());
     let mut v = Vec::new();
     b.write(&mut v).unwrap();
