@@ -84,8 +84,9 @@ enum Cmd {
         /// The scenario (default: the capture's path with .toml).
         #[arg(long)]
         scenario: Option<PathBuf>,
-        /// Allow each frame this many microseconds off its recorded time (default:
-        /// 0 for tapstack's recordings, 2000 for other programs' captures).
+        /// Allow each frame this many microseconds off its recorded time, either way
+        /// (default: 0 for tapstack's recordings; for other programs' captures
+        /// 20000 early and 1000 late, see `tools/src/scenario/replay.rs`).
         #[arg(long)]
         time_tolerance_us: Option<u64>,
         /// Print tapstack's state transitions during the replay.
@@ -112,7 +113,8 @@ fn main() -> ExitCode {
             return exit(scenario::run_record(&scenario, out_dir.as_deref(), &opts));
         }
         Cmd::Replay { capture, scenario, time_tolerance_us, trace } => {
-            let tolerance = time_tolerance_us.map(std::time::Duration::from_micros);
+            let tolerance = time_tolerance_us
+                .map(|us| scenario::replay::Tolerance::symmetric(std::time::Duration::from_micros(us)));
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
         Cmd::Up { stack, serve, trace } => up::run(stack, &serve, trace),

@@ -23,7 +23,6 @@ pub mod replay;
 use capture::Capture;
 use file::Scenario;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The scenario file of a capture: the same path with `.toml`.
 pub fn scenario_for(capture: &Path) -> PathBuf {
@@ -34,7 +33,7 @@ pub fn scenario_for(capture: &Path) -> PathBuf {
 pub fn replay_files(
     capture: &Path,
     scenario: Option<&Path>,
-    tolerance: Option<Duration>,
+    tolerance: Option<replay::Tolerance>,
 ) -> Result<(Scenario, replay::Outcome), String> {
     let scenario_path = scenario.map_or_else(|| scenario_for(capture), Path::to_path_buf);
     let scenario = Scenario::load(&scenario_path)?;
@@ -48,13 +47,13 @@ pub fn replay_files(
 pub fn run_replay(
     capture: &Path,
     scenario: Option<&Path>,
-    tolerance: Option<Duration>,
+    tolerance: Option<replay::Tolerance>,
     trace: bool,
 ) -> Result<bool, String> {
     let (s, o) = replay_files(capture, scenario, tolerance)?;
     crate::say!("replaying {} (scenario {})", capture.display(), s.name);
     crate::say!(
-        "  {} frames from tapstack to compare, {} from the peer fed in; clock: {}; time tolerance {} µs",
+        "  {} frames from tapstack to compare, {} from the peer fed in; clock: {}; time tolerance {}",
         o.stack_frames,
         o.peer_frames,
         if o.own_clock {
@@ -62,7 +61,7 @@ pub fn run_replay(
         } else {
             "the capture's (another program's recording)"
         },
-        o.tolerance.as_micros()
+        o.tolerance
     );
     if trace {
         crate::say!("{}", record::trace_text(&o.transitions, o.start).trim_end());

@@ -268,14 +268,18 @@ impl Device for PairEnd {
     }
 }
 
+/// Where the virtual clock of a recording between two tapstacks starts: 2026-01-01 00:00:00 UTC.
+pub const VIRTUAL_START: Instant = Instant::from_secs(1_767_225_600);
+
 fn record_pair(scenario: &Scenario) -> Result<Recording, String> {
     let a_to_b = Queue::default();
     let b_to_a = Queue::default();
     let delay = Duration::from_micros(scenario.peer.wire_delay_us.unwrap_or(100));
     let end_a = PairEnd { inbox: b_to_a.clone(), outbox: a_to_b.clone(), delay };
     let end_b = PairEnd { inbox: a_to_b, outbox: b_to_a, delay };
-    // Virtual time starts at the real clock's reading, so the capture's dates are real.
-    let start = RealClock::new().now();
+    // Virtual time starts at a fixed date, so that recording again gives the
+    // same capture byte for byte (ISNs follow the clock, RFC 6528).
+    let start = VIRTUAL_START;
     let mut a = Stack::new(scenario.stack_config()?)?;
     let mut b = Stack::new(scenario.peer_config()?)?;
     let app_a = App::new(&scenario.app, &mut a, start)?;

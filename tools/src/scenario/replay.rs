@@ -8,11 +8,15 @@
 //!   `driver.rs`), so each frame must be sent at exactly its recorded
 //!   microsecond; the tolerance is zero.
 //! - Any other capture (tcpdump or Wireshark on the TAP) was stamped by the
-//!   kernel as frames crossed the TAP, a few microseconds to a millisecond off
-//!   the stack's clock: each frame may be sent within [`FOREIGN_TOLERANCE`] of
-//!   its stamp. Such a capture also cannot tell the stack's clock reading at a
-//!   SYN, which RFC 6528 ISNs depend on, so tapstack's ISN for each connection
-//!   is taken from the capture (every other sequence number is still compared).
+//!   kernel as frames crossed the TAP. The recording stack answered each
+//!   frame, and ran each timer, a little after the virtual one does: however
+//!   long the process took to be scheduled, which on a busy machine is
+//!   milliseconds. So a frame may be sent up to [`FOREIGN_TOLERANCE`]`.early`
+//!   (20 ms) before its stamp, and no more than `.late` (1 ms, the capture's
+//!   own jitter) after it: a frame that comes later than recorded is a change.
+//!   Such a capture also cannot tell the stack's clock reading at a SYN, which
+//!   RFC 6528 ISNs depend on, so tapstack's ISN for each connection is taken
+//!   from the capture (every other sequence number is still compared).
 
 use super::app::App;
 use super::capture::{Capture, Frame};
@@ -33,8 +37,36 @@ use std::net::SocketAddrV4;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// How far off its recorded time a frame may be sent.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Tolerance {
+    /// Sent this much before the recorded time.
+    pub early: Duration,
+    /// Sent this much after it.
+    pub late: Duration,
+}
+
+impl Tolerance {
+    pub const EXACT: Tolerance = Tolerance { early: Duration::ZERO, late: Duration::ZERO };
+
+    /// The same bound both ways.
+    pub fn symmetric(d: Duration) -> Tolerance {
+        Tolerance { early: d, late: d }
+    }
+}
+
+impl core::fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.early == self.late {
+            write!(f, "{} µs", self.early.as_micros())
+        } else {
+            write!(f, "{} µs early, {} µs late", self.early.as_micros(), self.late.as_micros())
+        }
+    }
+}
+
 /// The time tolerance for a capture that `tapstack record` did not make.
-pub const FOREIGN_TOLERANCE: Duration = Duration::from_millis(2);
+pub const FOREIGN_TOLERANCE: Tolerance = Tolerance { early: Duration::from_millis(20), late: Duration::from_millis(1) };
 
 /// Feeds the peer's frames in at their times and keeps what the stack sends.
 pub struct ReplayDevice {
@@ -71,7 +103,7 @@ pub struct Outcome {
     /// Frames of the capture: tapstack's and the peer's.
     pub stack_frames: usize,
     pub peer_frames: usize,
-    pub tolerance: Duration,
+    pub tolerance: Tolerance,
     pub own_clock: bool,
     /// The first frame that differs, if one does.
     pub divergence: Option<Divergence>,
@@ -103,14 +135,14 @@ impl Outcome {
 }
 
 /// Replays `capture` under `scenario`; `tolerance` overrides the default time tolerance.
-pub fn replay(scenario: &Scenario, capture: &Capture, tolerance: Option<Duration>) -> Result<Outcome, String> {
+pub fn replay(scenario: &Scenario, capture: &Capture, tolerance: Option<Tolerance>) -> Result<Outcome, String> {
     let config = scenario.stack_config()?;
     let mut stack = Stack::new(config)?;
     let start = capture.frames.first().ok_or("the capture has no frames")?.at;
     if !capture.own_clock {
         pin_isns(&mut stack, &capture.frames);
     }
-    let tolerance = tolerance.unwrap_or(if capture.own_clock { Duration::ZERO } else { FOREIGN_TOLERANCE });
+    let tolerance = tolerance.unwrap_or(if capture.own_clock { Tolerance::EXACT } else { FOREIGN_TOLERANCE });
     let app = App::new(&scenario.app, &mut stack, start)?;
     let sent = Rc::new(RefCell::new(Vec::new()));
     let peer: VecDeque<Frame> = capture.frames.iter().filter(|f| !f.from_stack).cloned().collect();
@@ -164,7 +196,7 @@ fn secs(t: Instant, start: Instant) -> String {
 }
 
 /// Finds the first of tapstack's frames that differs from the capture.
-fn compare(capture: &[Frame], sent: &[(Instant, Vec<u8>)], tolerance: Duration, start: Instant) -> Option<Divergence> {
+fn compare(capture: &[Frame], sent: &[(Instant, Vec<u8>)], tolerance: Tolerance, start: Instant) -> Option<Divergence> {
     let expected: Vec<(usize, &Frame)> = capture.iter().enumerate().filter(|(_, f)| f.from_stack).collect();
     for i in 0..expected.len().max(sent.len()) {
         let e = expected.get(i);
@@ -174,13 +206,14 @@ fn compare(capture: &[Frame], sent: &[(Instant, Vec<u8>)], tolerance: Duration, 
             _ => Vec::new(),
         };
         if let (Some((_, e)), Some((at, _))) = (e, s) {
-            let off = if *at > e.at { at.saturating_duration_since(e.at) } else { e.at.saturating_duration_since(*at) };
-            if off > tolerance {
-                fields.push((
-                    "time".into(),
-                    secs(e.at, start),
-                    format!("{} (off by {} µs)", secs(*at, start), off.as_micros()),
-                ));
+            let (late, early) = (at.saturating_duration_since(e.at), e.at.saturating_duration_since(*at));
+            if late > tolerance.late || early > tolerance.early {
+                let off = if late > Duration::ZERO {
+                    format!("{} µs late", late.as_micros())
+                } else {
+                    format!("{} µs early", early.as_micros())
+                };
+                fields.push(("time".into(), secs(e.at, start), format!("{} ({off})", secs(*at, start))));
             }
         }
         if fields.is_empty() && e.is_some() && s.is_some() {
@@ -214,10 +247,13 @@ fn report(
     // relative to the ISNs seen so far.
     let upto = capture_index.unwrap_or(capture.len());
     let mut dec = Decoder::default();
+    let line = |label: &str, no: String, at: Instant, info: String| {
+        format!("  {label:<8} {no:>5}  {:>10}  {info}", secs(at, start))
+    };
     let lines: Vec<String> = capture[..upto]
         .iter()
         .enumerate()
-        .map(|(n, f)| format!("{:>5}  {:>10}  {}", n + 1, secs(f.at, start), dec.line(&f.data)))
+        .map(|(n, f)| line("", (n + 1).to_string(), f.at, dec.line(&f.data)))
         .collect();
     let _ = writeln!(
         out,
@@ -225,32 +261,29 @@ fn report(
         stack_index + 1,
         capture_index.map_or("-".to_string(), |n| (n + 1).to_string())
     );
-    let _ = writeln!(out, "  the frames before it:");
-    let _ = writeln!(out, "    {:>5}  {:>10}  Info", "No.", "Time");
+    let _ = writeln!(
+        out,
+        "  {:<8} {:>5}  {:>10}  Info (Seq and Ack relative to each side's ISN; Win as sent)",
+        "", "No.", "Time"
+    );
     for l in lines.iter().skip(lines.len().saturating_sub(6)) {
-        let _ = writeln!(out, "    {l}");
+        let _ = writeln!(out, "{l}");
     }
     let mut sent_dec = dec.clone();
     match capture_index.map(|n| &capture[n]) {
         Some(e) => {
-            let _ = writeln!(
-                out,
-                "  expected {:>5}  {:>10}  {}",
-                capture_index.unwrap_or(0) + 1,
-                secs(e.at, start),
-                dec.line(&e.data)
-            );
+            let _ = writeln!(out, "{}", line("expected", (upto + 1).to_string(), e.at, dec.line(&e.data)));
         }
         None => {
-            let _ = writeln!(out, "  expected  (nothing: the capture has no more frames from tapstack)");
+            let _ = writeln!(out, "  expected (nothing: the capture has no more frames from tapstack)");
         }
     }
     match sent {
         Some((at, data)) => {
-            let _ = writeln!(out, "  sent     {:>5}  {:>10}  {}", "", secs(*at, start), sent_dec.line(data));
+            let _ = writeln!(out, "{}", line("sent", String::new(), *at, sent_dec.line(data)));
         }
         None => {
-            let _ = writeln!(out, "  sent      (nothing: the stack sent no such frame)");
+            let _ = writeln!(out, "  sent     (nothing: the stack sent no such frame)");
         }
     }
     if !fields.is_empty() {
