@@ -17,6 +17,13 @@ macro_rules! counter_group {
             pub fn visit(&self, f: &mut dyn FnMut(&'static str, u64)) {
                 $( f(stringify!($field), self.$field); )*
             }
+            /// What the counter `field` counts (its doc line), as `netstat -s` words it.
+            pub fn description(field: &str) -> Option<&'static str> {
+                match field {
+                    $( stringify!($field) => Some(concat!($($doc),*).trim()), )*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -277,6 +284,19 @@ impl Counters {
         self.tcp.visit(&mut |n, v| f("tcp", n, v));
     }
 
+    /// What the counter `name` of `layer` (as [`Counters::visit_layers`] names them) counts.
+    pub fn description(layer: &str, name: &str) -> Option<&'static str> {
+        match layer {
+            "link" => LinkCounters::description(name),
+            "arp" => ArpCounters::description(name),
+            "ipv4" => Ipv4Counters::description(name),
+            "icmp" => IcmpCounters::description(name),
+            "udp" => UdpCounters::description(name),
+            "tcp" => TcpCounters::description(name),
+            _ => None,
+        }
+    }
+
     /// Calls `f(layer, name, value)` for every counter, then for every non-zero drop reason.
     pub fn visit(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
         self.visit_layers(f);
@@ -303,5 +323,23 @@ impl Counters {
             let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.layer());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_its_doc_line_as_description() {
+        let mut missing = Vec::new();
+        Counters::default().visit_layers(&mut |layer, name, _| {
+            if Counters::description(layer, name).is_none_or(|d| d.is_empty() || d.starts_with(' ')) {
+                missing.push(format!("{layer}.{name}"));
+            }
+        });
+        assert!(missing.is_empty(), "{missing:?}");
+        assert_eq!(Counters::description("link", "rx_frames"), Some("frames received from the device"));
+        assert_eq!(Counters::description("tcp", "no_such_counter"), None);
     }
 }
