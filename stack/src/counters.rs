@@ -305,22 +305,37 @@ impl Counters {
         }
     }
 
-    /// A `netstat -s`-like report: each layer's counters, then every drop reason
-    /// that occurred.
+    /// A report as `netstat -s` prints the kernel's (what `tapstack stats` shows and
+    /// `tapstack up` prints at exit): a section per layer (Link, Arp, Ip, Icmp, Udp,
+    /// Tcp), one indented counter per line, value first, in the words of its
+    /// documentation; then every drop reason that occurred, with its count and name.
     pub fn report(&self) -> String {
         use core::fmt::Write;
         let mut out = String::new();
         let mut layer = "";
         self.visit_layers(&mut |l, name, v| {
             if l != layer {
-                let _ = writeln!(out, "{l}:");
+                let title = match l {
+                    "link" => "Link",
+                    "arp" => "Arp",
+                    "ipv4" => "Ip",
+                    "icmp" => "Icmp",
+                    "udp" => "Udp",
+                    "tcp" => "Tcp",
+                    other => other,
+                };
+                let _ = writeln!(out, "{title}:");
                 layer = l;
             }
-            let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
+            let words = Counters::description(l, name).map_or_else(|| name.replace('_', " "), str::to_string);
+            let _ = writeln!(out, "    {v} {words}");
         });
-        let _ = writeln!(out, "drops:");
+        let _ = writeln!(out, "Drops:");
+        if self.drops.total() == 0 {
+            let _ = writeln!(out, "    none");
+        }
         for (reason, n) in self.drops.iter() {
-            let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.layer());
+            let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.name());
         }
         out
     }
@@ -341,5 +356,21 @@ mod tests {
         assert!(missing.is_empty(), "{missing:?}");
         assert_eq!(Counters::description("link", "rx_frames"), Some("frames received from the device"));
         assert_eq!(Counters::description("tcp", "no_such_counter"), None);
+    }
+
+    #[test]
+    fn report_has_netstat_sections_in_order_with_described_counters_and_drops() {
+        let mut c = Counters::default();
+        assert!(c.report().ends_with("Drops:\n    none\n"));
+        c.link.rx_frames = 12;
+        c.icmp.rx_echo_requests = 3;
+        c.drops.add(DropReason::EthNotForUs);
+        c.drops.add(DropReason::EthNotForUs);
+        let out = c.report();
+        let titles: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
+        assert_eq!(titles, ["Link:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"]);
+        assert!(out.starts_with("Link:\n    12 frames received from the device\n"), "{out}");
+        assert!(out.contains("Icmp:\n    3 echo requests received\n"), "{out}");
+        assert!(out.ends_with("Drops:\n    2 frames to another MAC address (EthNotForUs)\n"), "{out}");
     }
 }

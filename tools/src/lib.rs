@@ -9,10 +9,12 @@ macro_rules! say {
     ($($arg:tt)*) => {{ use std::io::Write; let _ = writeln!(std::io::stdout(), $($arg)*); }};
 }
 
+pub mod control;
 pub mod demo;
 pub mod instance;
 pub mod lab;
 pub mod nc;
 pub mod netns;
 pub mod signals;
+pub mod ss;
 pub mod up;
