@@ -49,8 +49,12 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf
     crate::say!("  nc {} 7                         (TCP echo)", config.addr);
     crate::say!("  curl http://{}/", config.addr);
     if let Some(c) = &control {
-        let path = c.path().display();
-        crate::say!("Its sockets and counters: tapstack ss -tai --control {path}; tapstack stats --control {path}");
+        let target = if c.path() == control::default_path(&opts.tap) {
+            format!("--tap {}", opts.tap)
+        } else {
+            format!("--control {}", c.path().display())
+        };
+        crate::say!("Its sockets and counters: tapstack ss -tai {target}; tapstack stats {target}");
     }
     crate::say!("Ctrl-C stops it.");
     let sig = signals::wait();
