@@ -18,7 +18,7 @@ use crate::consts::*;
 use crate::errno::{Errno, Result};
 use crate::runtime::{Core, Shared};
 use crate::table::{Direction, Fd, OptVal, RecvMsg, SockType};
-use stack::{Counters, Instant};
+use stack::{Counters, Instant, SocketEntry};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +142,14 @@ impl Net {
     /// A snapshot of the stack's counters.
     pub fn counters(&self) -> Counters {
         self.shared.with_stack(|st, _| st.counters().clone())
+    }
+
+    /// Every TCP and UDP socket of the stack, as `ss -tuai` lists them, with the
+    /// time left on each timer from now (see [`stack::socket_table`]). Together
+    /// with [`Net::counters`] (`netstat -s`), what `tapstack ss` and `tapstack
+    /// stats` show of a running stack. It looks without waking anyone.
+    pub fn socket_table(&self) -> Vec<SocketEntry> {
+        self.shared.inspect(|core| core.stack.socket_table(self.shared.now()))
     }
 
     /// Subscribes to TCP state transitions as they happen (connections and

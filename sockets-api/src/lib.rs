@@ -64,6 +64,7 @@ pub use api::{FdSet, Net, OwnedFd, PollFd};
 pub use consts::*;
 pub use errno::{Errno, Result};
 pub use runtime::{Core, Runtime, Shared, TransitionTrace};
+pub use stack::socket_table::{SocketEntry, SocketState};
 pub use stack::tcp::{State as TcpState, Transition};
 pub use table::{Fd, Linger, OptVal, RecvMsg, SockType, SocketTable};
 pub use tcp_socket::{Incoming, TcpListener, TcpStream};

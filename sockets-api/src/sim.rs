@@ -109,6 +109,18 @@ impl Link {
     }
 }
 
+/// Two stacks in real time instead: runtimes a (10.0.0.1, seeded `seeds.0`) and
+/// b (10.0.0.2, `seeds.1`) on an in-memory [`stack::device::wire::Wire`], for
+/// tests of the blocking calls and of anything that needs a running [`crate::Net`].
+pub fn runtime_pair(seeds: (u64, u64)) -> (crate::Runtime, crate::Runtime) {
+    let (wa, wb) = stack::device::wire::Wire::pair();
+    let ca = Config { seed: seeds.0, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
+    let cb = Config { seed: seeds.1, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
+    let start =
+        |c, w| crate::Runtime::start(Stack::new(c).expect("a valid configuration"), w).expect("a runtime thread");
+    (start(ca, wa), start(cb, wb))
+}
+
 impl Default for Link {
     fn default() -> Link {
         Link::new()

@@ -17,6 +17,13 @@ macro_rules! counter_group {
             pub fn visit(&self, f: &mut dyn FnMut(&'static str, u64)) {
                 $( f(stringify!($field), self.$field); )*
             }
+            /// What the counter `field` counts (its doc line), as `netstat -s` words it.
+            pub fn description(field: &str) -> Option<&'static str> {
+                match field {
+                    $( stringify!($field) => Some(concat!($($doc),*).trim()), )*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -277,6 +284,19 @@ impl Counters {
         self.tcp.visit(&mut |n, v| f("tcp", n, v));
     }
 
+    /// What the counter `name` of `layer` (as [`Counters::visit_layers`] names them) counts.
+    pub fn description(layer: &str, name: &str) -> Option<&'static str> {
+        match layer {
+            "link" => LinkCounters::description(name),
+            "arp" => ArpCounters::description(name),
+            "ipv4" => Ipv4Counters::description(name),
+            "icmp" => IcmpCounters::description(name),
+            "udp" => UdpCounters::description(name),
+            "tcp" => TcpCounters::description(name),
+            _ => None,
+        }
+    }
+
     /// Calls `f(layer, name, value)` for every counter, then for every non-zero drop reason.
     pub fn visit(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
         self.visit_layers(f);
@@ -285,23 +305,72 @@ impl Counters {
         }
     }
 
-    /// A `netstat -s`-like report: each layer's counters, then every drop reason
-    /// that occurred.
+    /// A report as `netstat -s` prints the kernel's (what `tapstack stats` shows and
+    /// `tapstack up` prints at exit): a section per layer (Link, Arp, Ip, Icmp, Udp,
+    /// Tcp), one indented counter per line, value first, in the words of its
+    /// documentation; then every drop reason that occurred, with its count and name.
     pub fn report(&self) -> String {
         use core::fmt::Write;
         let mut out = String::new();
         let mut layer = "";
         self.visit_layers(&mut |l, name, v| {
             if l != layer {
-                let _ = writeln!(out, "{l}:");
+                let title = match l {
+                    "link" => "Link",
+                    "arp" => "Arp",
+                    "ipv4" => "Ip",
+                    "icmp" => "Icmp",
+                    "udp" => "Udp",
+                    "tcp" => "Tcp",
+                    other => other,
+                };
+                let _ = writeln!(out, "{title}:");
                 layer = l;
             }
-            let _ = writeln!(out, "    {v} {}", name.replace('_', " "));
+            let words = Counters::description(l, name).map_or_else(|| name.replace('_', " "), str::to_string);
+            let _ = writeln!(out, "    {v} {words}");
         });
-        let _ = writeln!(out, "drops:");
+        let _ = writeln!(out, "Drops:");
+        if self.drops.total() == 0 {
+            let _ = writeln!(out, "    none");
+        }
         for (reason, n) in self.drops.iter() {
-            let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.layer());
+            let _ = writeln!(out, "    {n} {} ({})", reason.description(), reason.name());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_its_doc_line_as_description() {
+        let mut missing = Vec::new();
+        Counters::default().visit_layers(&mut |layer, name, _| {
+            if Counters::description(layer, name).is_none_or(|d| d.is_empty() || d.starts_with(' ')) {
+                missing.push(format!("{layer}.{name}"));
+            }
+        });
+        assert!(missing.is_empty(), "{missing:?}");
+        assert_eq!(Counters::description("link", "rx_frames"), Some("frames received from the device"));
+        assert_eq!(Counters::description("tcp", "no_such_counter"), None);
+    }
+
+    #[test]
+    fn report_has_netstat_sections_in_order_with_described_counters_and_drops() {
+        let mut c = Counters::default();
+        assert!(c.report().ends_with("Drops:\n    none\n"));
+        c.link.rx_frames = 12;
+        c.icmp.rx_echo_requests = 3;
+        c.drops.add(DropReason::EthNotForUs);
+        c.drops.add(DropReason::EthNotForUs);
+        let out = c.report();
+        let titles: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
+        assert_eq!(titles, ["Link:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"]);
+        assert!(out.starts_with("Link:\n    12 frames received from the device\n"), "{out}");
+        assert!(out.contains("Icmp:\n    3 echo requests received\n"), "{out}");
+        assert!(out.ends_with("Drops:\n    2 frames to another MAC address (EthNotForUs)\n"), "{out}");
     }
 }

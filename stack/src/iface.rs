@@ -236,6 +236,12 @@ impl Stack {
         &mut self.net
     }
 
+    /// Every TCP and UDP socket, as `ss -tuai` lists them, with each timer as the
+    /// time left from `now` (see [`crate::socket_table`]).
+    pub fn socket_table(&self, now: Instant) -> Vec<crate::SocketEntry> {
+        crate::socket_table::collect(&self.tcp, &self.udp, now)
+    }
+
     /// UDP, with the layers below it to send through.
     pub fn udp(&mut self) -> (&mut Udp, &mut Net) {
         (&mut self.udp, &mut self.net)

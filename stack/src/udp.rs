@@ -308,6 +308,14 @@ impl Udp {
         self.open == 0
     }
 
+    /// Every open socket with its handle, in slot order (an `ss -ua` view).
+    pub fn sockets(&self) -> impl Iterator<Item = (SocketHandle, &Socket)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, slot)| {
+            let s = slot.socket.as_ref()?;
+            Some((SocketHandle { index: i as u32, generation: slot.generation }, s))
+        })
+    }
+
     fn get(&self, h: SocketHandle) -> Result<&Socket, UdpError> {
         match self.slots.get(h.index as usize) {
             Some(Slot { generation, socket: Some(s) }) if *generation == h.generation => Ok(s),

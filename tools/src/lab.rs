@@ -110,11 +110,7 @@ impl Lab {
     /// Adds a persistent TAP `name` to the namespace with the host's end at
     /// `host_cidr` and up, for a second tapstack instance (`tapstack nc`, say) to attach to.
     pub fn add_tap(&self, name: &str, host_cidr: &str) -> Result<(), String> {
-        self.ns.exec_checked(&["ip", "tuntap", "add", "dev", name, "mode", "tap"])?;
-        self.ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{name}.disable_ipv6=1")])?;
-        self.ns.exec_checked(&["ip", "addr", "add", host_cidr, "dev", name])?;
-        self.ns.exec_checked(&["ip", "link", "set", name, "up"])?;
-        Ok(())
+        self.ns.add_tap(name, host_cidr)
     }
 
     /// A command run on the Linux host side, inside the lab's namespace.

@@ -9,6 +9,7 @@ macro_rules! say {
     ($($arg:tt)*) => {{ use std::io::Write; let _ = writeln!(std::io::stdout(), $($arg)*); }};
 }
 
+pub mod control;
 pub mod demo;
 pub mod instance;
 pub mod lab;
@@ -16,4 +17,5 @@ pub mod nc;
 pub mod netns;
 pub mod scenario;
 pub mod signals;
+pub mod ss;
 pub mod up;

@@ -39,6 +39,21 @@ enum Cmd {
         /// Print every TCP state transition as it happens.
         #[arg(long)]
         trace: bool,
+        /// Where `tapstack ss` and `tapstack stats` reach it (default /run/tapstack/TAP.sock).
+        #[arg(long)]
+        control: Option<PathBuf>,
+    },
+    /// The sockets of a running `tapstack up`, as Linux's `ss` prints them.
+    Ss {
+        #[command(flatten)]
+        flags: tapstack_tools::ss::SsFlags,
+        #[command(flatten)]
+        target: tapstack_tools::control::Target,
+    },
+    /// The counters of a running `tapstack up`, as `netstat -s` prints them.
+    Stats {
+        #[command(flatten)]
+        target: tapstack_tools::control::Target,
     },
     /// Show the stack at work on a fresh machine: namespace, TAP, pings, a pcap.
     Demo {
@@ -117,7 +132,9 @@ fn main() -> ExitCode {
                 .map(|us| scenario::replay::Tolerance::symmetric(std::time::Duration::from_micros(us)));
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
-        Cmd::Up { stack, serve, trace } => up::run(stack, &serve, trace),
+        Cmd::Up { stack, serve, trace, control } => up::run(stack, &serve, trace, control),
+        Cmd::Ss { flags, target } => tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())),
+        Cmd::Stats { target } => tapstack_tools::control::print(&target, "stats"),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
         Cmd::Nc { stack, udp, listen, quit_after_eof, target } => nc_target(listen, &target)
             .and_then(|(host, port)| nc::run(stack, nc::NcArgs { udp, listen, host, port, quit_after_eof })),

@@ -46,6 +46,17 @@ impl Netns {
         run_checked(&mut c).map_err(|e| format!("`{}` failed in {}: {e}", argv.join(" "), self.name))
     }
 
+    /// Adds a persistent TAP `name` with the host's end at `host_cidr` and up, for
+    /// a tapstack process (`tapstack up`, `tapstack nc`) to attach to. IPv6 is off
+    /// on it: the kernel's router and multicast chatter is not tapstack's business.
+    pub fn add_tap(&self, name: &str, host_cidr: &str) -> Result<(), String> {
+        self.exec_checked(&["ip", "tuntap", "add", "dev", name, "mode", "tap"])?;
+        self.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{name}.disable_ipv6=1")])?;
+        self.exec_checked(&["ip", "addr", "add", host_cidr, "dev", name])?;
+        self.exec_checked(&["ip", "link", "set", name, "up"])?;
+        Ok(())
+    }
+
     /// Runs `f` on a short-lived thread that has entered the namespace, so that
     /// whatever `f` opens (a TAP device, say) is created there. The calling thread
     /// stays where it is; file descriptors opened by `f` stay valid everywhere.

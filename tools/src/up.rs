@@ -1,16 +1,21 @@
 //! `tapstack up`: runs the stack on a TAP, with its services, until SIGINT or SIGTERM.
 
+use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
 use crate::signals;
 use sockets_api::services::ServiceSet;
+use sockets_api::Net;
 use stack::Config;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Every service `tapstack up` knows, the default of `--serve`.
 pub const ALL_SERVICES: &str = "echo,discard,chargen,http,udp-echo";
 
-pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
+/// Runs until SIGINT or SIGTERM; `control` overrides where the control socket
+/// listens (default [`control::default_path`] of the TAP).
+pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf>) -> Result<(), String> {
     signals::block();
     let (runtime, config) = opts.start()?;
     let net = runtime.net();
@@ -26,6 +31,7 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
     }
     let services =
         ServiceSet::start_list(&net, serve).map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
+    let control = start_control(&opts.tap, control, &net)?;
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
         crate::say!("  default gateway {gw}");
@@ -46,13 +52,38 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool) -> Result<(), String> {
     crate::say!("  echo hello | nc -u -w1 {} 7      (UDP echo)", config.addr);
     crate::say!("  nc {} 7                         (TCP echo)", config.addr);
     crate::say!("  curl http://{}/", config.addr);
+    if let Some(c) = &control {
+        let target = if c.path() == control::default_path(&opts.tap) {
+            format!("--tap {}", opts.tap)
+        } else {
+            format!("--control {}", c.path().display())
+        };
+        crate::say!("Its sockets and counters: tapstack ss -tai {target}; tapstack stats {target}");
+    }
     crate::say!("Ctrl-C stops it.");
     let sig = signals::wait();
+    drop(control);
     let _ = services.stop();
     let counters = runtime.counters();
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
     crate::say!("\nstopped by signal {sig}; counters:\n{}", counters.report());
     Ok(())
+}
+
+/// The control socket: at `path` if given (failing to listen there is an error),
+/// else at the TAP's default path, where a failure (no /run to write to, say)
+/// only costs `tapstack ss` and is reported as a warning.
+fn start_control(tap: &str, path: Option<PathBuf>, net: &Net) -> Result<Option<ControlServer>, String> {
+    match path {
+        Some(p) => ControlServer::start(&p, net.clone()).map(Some),
+        None => match ControlServer::start(&control::default_path(tap), net.clone()) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => {
+                eprintln!("tapstack: warning: no control socket, so `tapstack ss` cannot reach this stack: {e}");
+                Ok(None)
+            }
+        },
+    }
 }
 
 /// An address on the subnet other than ours, to suggest for the host side.

@@ -1,0 +1,459 @@
+//! `tapstack ss`: a stack's sockets ([`stack::Stack::socket_table`]) printed the
+//! way Linux's `ss` prints the kernel's, so that the two read alike side by side.
+//!
+//! As `ss`: with neither `-t` nor `-u` both protocols are shown, and a Netid
+//! column whenever both are; by default only connections that are neither
+//! listening, closed, in TIME-WAIT nor in SYN-RECV (ss's `SS_CONN`), with `-l`
+//! only listening ones (TCP LISTEN, and UNCONN: unconnected UDP sockets and closed
+//! TCP ones), with `-a` all. Addresses are right-aligned up to the colon and ports
+//! left-aligned after it; a missing peer reads `0.0.0.0:*`.
+//!
+//! `-i` adds a line of TCP internals in `ss -ti`'s words. Where ss counts packets
+//! (cwnd, ssthresh, unacked) these are the stack's byte counts in segments of the
+//! send MSS, rounded up; ssthresh appears once it is set (after a loss), as in ss.
+//! `retrans:A/B` is the consecutive timeouts now and the retransmissions in all.
+//!
+//! `-o` adds `timer:(NAME,TIME,COUNT)` for each running timer, with ss's names:
+//! `on` (retransmission; COUNT is the consecutive timeouts), `persist`
+//! (zero-window probe), `keepalive`, `timewait` (TIME-WAIT's 2*MSL and the
+//! orphaned FIN-WAIT-2 timeout, which Linux keeps as a timewait socket too) and,
+//! beyond ss, `delack`. Linux shows one timer; the stack keeps them apart, so
+//! this shows each.
+
+use stack::socket_table::{Protocol, SocketEntry, SocketState};
+use stack::tcp::State;
+use std::fmt::Write;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// What to show, as `ss`'s flags of the same letters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
+pub struct SsFlags {
+    /// TCP sockets.
+    #[arg(short = 't')]
+    pub tcp: bool,
+    /// UDP sockets.
+    #[arg(short = 'u')]
+    pub udp: bool,
+    /// Only listening sockets (TCP LISTEN, unconnected UDP).
+    #[arg(short = 'l')]
+    pub listening: bool,
+    /// All sockets, listening and not.
+    #[arg(short = 'a')]
+    pub all: bool,
+    /// Numeric addresses and ports (always so: the stack resolves no names).
+    #[arg(short = 'n')]
+    pub numeric: bool,
+    /// TCP internals on a second line, as `ss -i`.
+    #[arg(short = 'i')]
+    pub info: bool,
+    /// Running timers, as `ss -o`.
+    #[arg(short = 'o')]
+    pub timers: bool,
+}
+
+/// The flags' letters, in the order the request line lists them.
+const LETTERS: [char; 7] = ['t', 'u', 'l', 'a', 'n', 'i', 'o'];
+
+impl SsFlags {
+    fn flag(&mut self, c: char) -> Option<&mut bool> {
+        Some(match c {
+            't' => &mut self.tcp,
+            'u' => &mut self.udp,
+            'l' => &mut self.listening,
+            'a' => &mut self.all,
+            'n' => &mut self.numeric,
+            'i' => &mut self.info,
+            'o' => &mut self.timers,
+            _ => return None,
+        })
+    }
+
+    /// The arguments of the control request: `-t -a -i`, one per set flag.
+    pub fn to_args(&self) -> String {
+        let mut me = self.clone();
+        LETTERS
+            .iter()
+            .filter(|c| me.flag(**c).is_some_and(|f| *f))
+            .map(|c| format!("-{c}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Parses the request's arguments, single (`-t -a`) or grouped (`-ta`).
+    pub fn from_args<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<SsFlags, String> {
+        let mut flags = SsFlags::default();
+        for arg in args {
+            let letters =
+                arg.strip_prefix('-').filter(|l| !l.is_empty()).ok_or_else(|| format!("'{arg}' is not a flag"))?;
+            for c in letters.chars() {
+                *flags.flag(c).ok_or_else(|| format!("unknown flag -{c}"))? = true;
+            }
+        }
+        Ok(flags)
+    }
+
+    fn shows_protocol(&self, p: Protocol) -> bool {
+        match p {
+            Protocol::Tcp => self.tcp || !self.udp,
+            Protocol::Udp => self.udp || !self.tcp,
+        }
+    }
+
+    fn shows_state(&self, s: SocketState) -> bool {
+        let listening = matches!(
+            s,
+            SocketState::Tcp(State::Listen) | SocketState::Tcp(State::Closed) | SocketState::UdpUnconnected
+        );
+        if self.all {
+            true
+        } else if self.listening {
+            listening
+        } else {
+            !listening && !matches!(s, SocketState::Tcp(State::TimeWait) | SocketState::Tcp(State::SynReceived))
+        }
+    }
+}
+
+/// The state as `ss` names it.
+pub fn state_name(s: SocketState) -> &'static str {
+    match s {
+        SocketState::Tcp(t) => match t {
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECV",
+            State::Established => "ESTAB",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+            State::Closed => "UNCONN",
+        },
+        SocketState::UdpUnconnected => "UNCONN",
+        SocketState::UdpConnected => "ESTAB",
+    }
+}
+
+/// A duration as ss's `print_ms_timer` writes it: `200ms`; `1.500ms` for 1.5 s
+/// (ss's own way, kept so that the two read alike); `59sec`; `1min30sec`.
+pub fn ms_timer(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (minutes, mut secs, mut msecs) = (ms / 60_000, (ms / 1000) % 60, ms % 1000);
+    let mut out = String::new();
+    if minutes > 0 {
+        msecs = 0;
+        let _ = write!(out, "{minutes}min");
+        if minutes > 9 {
+            secs = 0;
+        }
+    }
+    if secs > 0 {
+        if secs > 9 {
+            msecs = 0;
+        }
+        let _ = write!(out, "{secs}{}", if msecs > 0 { "." } else { "sec" });
+    }
+    if msecs > 0 {
+        let _ = write!(out, "{msecs:03}ms");
+    }
+    if out.is_empty() {
+        // ss prints nothing for a timer due now; a zero reads better.
+        out.push_str("0ms");
+    }
+    out
+}
+
+/// Milliseconds as ss's `%g` prints them: up to three decimals, no trailing zeros.
+fn ms(d: Duration) -> String {
+    let s = format!("{:.3}", d.as_secs_f64() * 1000.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn segments(bytes: u32, mss: u32) -> u32 {
+    bytes.div_ceil(mss.max(1))
+}
+
+/// The `-i` line's items for a connection.
+fn info_items(e: &SocketEntry) -> Option<String> {
+    let i = e.tcp.as_ref()?;
+    let mut items =
+        vec!["reno".to_string(), format!("wscale:{},{}", i.snd_wscale, i.rcv_wscale), format!("rto:{}", ms(i.rto))];
+    if let Some(srtt) = i.srtt {
+        items.push(format!("rtt:{}/{}", ms(srtt), ms(i.rttvar)));
+    }
+    items.push(format!("mss:{}", i.snd_mss));
+    items.push(format!("cwnd:{}", segments(i.cwnd, i.snd_mss)));
+    // The initial ssthresh is "infinite" (u32::MAX / 2); ss hides it until set.
+    if i.ssthresh < u32::MAX / 2 {
+        items.push(format!("ssthresh:{}", segments(i.ssthresh, i.snd_mss)));
+    }
+    items.extend([
+        format!("bytes_sent:{}", i.bytes_sent),
+        format!("bytes_acked:{}", i.bytes_acked),
+        format!("bytes_received:{}", i.bytes_received),
+        format!("segs_out:{}", i.segs_out),
+        format!("segs_in:{}", i.segs_in),
+    ]);
+    if i.unacked > 0 {
+        items.push(format!("unacked:{}", segments(i.unacked, i.snd_mss)));
+    }
+    if i.retransmissions > 0 || i.retries > 0 {
+        items.push(format!("retrans:{}/{}", i.retries, i.retransmissions));
+    }
+    if i.out_of_order > 0 {
+        items.push(format!("ooo_bytes:{}", i.out_of_order));
+    }
+    items.push(format!("snd_wnd:{}", i.snd_wnd));
+    items.push(format!("rcv_wnd:{}", i.rcv_wnd));
+    if i.in_recovery {
+        items.push("recovery".into());
+    }
+    if i.path_suspect {
+        items.push("path_suspect".into());
+    }
+    Some(items.join(" "))
+}
+
+/// The `-o` timers of an entry, `timer:(on,200ms,0)` and so on.
+fn timer_items(e: &SocketEntry) -> String {
+    let t = &e.timers;
+    let retries = e.tcp.as_ref().map_or(0, |i| i.retries);
+    [("on", t.retransmit, retries), ("persist", t.persist, 0), ("keepalive", t.keepalive, 0)]
+        .into_iter()
+        .chain([("timewait", t.close, 0), ("delack", t.delayed_ack, 0)])
+        .filter_map(|(name, left, n)| left.map(|d| format!("timer:({name},{},{n})", ms_timer(d))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn split(addr: Option<SocketAddrV4>) -> (String, String) {
+    match addr {
+        Some(a) if a.port() != 0 => (a.ip().to_string(), a.port().to_string()),
+        Some(a) => (a.ip().to_string(), "*".into()),
+        None => ("0.0.0.0".into(), "*".into()),
+    }
+}
+
+/// The table as `ss` with `flags` prints it (header included, one line per socket,
+/// a second with `-i`), ending in a newline.
+pub fn render(entries: &[SocketEntry], flags: &SsFlags) -> String {
+    let netid = flags.tcp == flags.udp;
+    let header: Vec<String> = ["Netid", "State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut rows = vec![header];
+    let mut extras = vec![(String::new(), None)];
+    for e in entries.iter().filter(|e| flags.shows_protocol(e.protocol()) && flags.shows_state(e.state)) {
+        let (laddr, lport) = split(Some(e.local));
+        let (paddr, pport) = split(e.remote);
+        let proto = match e.protocol() {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        rows.push(vec![
+            proto.into(),
+            state_name(e.state).into(),
+            e.recv_q.to_string(),
+            e.send_q.to_string(),
+            laddr,
+            lport,
+            paddr,
+            pport,
+        ]);
+        let timers = if flags.timers { timer_items(e) } else { String::new() };
+        extras.push((timers, if flags.info { info_items(e) } else { None }));
+    }
+    let first = if netid { 0 } else { 1 };
+    let width = |c: usize| rows.iter().map(|r| r[c].len()).max().unwrap_or(0);
+    let w: Vec<usize> = (0..8).map(width).collect();
+    let mut out = String::new();
+    for (row, (timers, info)) in rows.iter().zip(&extras) {
+        let mut line = String::new();
+        for c in first..4 {
+            let _ = write!(line, "{:<w$} ", row[c], w = w[c]);
+        }
+        let _ = write!(
+            line,
+            "{:>w4$}:{:<w5$} {:>w6$}:{:<w7$}",
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            w4 = w[4],
+            w5 = w[5],
+            w6 = w[6],
+            w7 = w[7]
+        );
+        if !timers.is_empty() {
+            let _ = write!(line, " {timers}");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        if let Some(info) = info {
+            let _ = writeln!(out, "\t {info}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stack::socket_table::TimersLeft;
+    use stack::tcp::{TcpInfo, TimerInfo};
+
+    fn sa(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    fn info(state: State) -> TcpInfo {
+        TcpInfo {
+            state,
+            local: sa("10.0.0.2:80"),
+            remote: sa("10.0.0.1:40000"),
+            cwnd: 14600,
+            ssthresh: u32::MAX / 2,
+            srtt: Some(Duration::from_micros(1250)),
+            rttvar: Duration::from_micros(500),
+            rto: Duration::from_millis(201),
+            snd_mss: 1460,
+            snd_wnd: 64240,
+            rcv_wnd: 65535,
+            snd_wscale: 7,
+            rcv_wscale: 0,
+            unacked: 1461,
+            send_queue: 2000,
+            recv_queue: 3,
+            out_of_order: 0,
+            bytes_sent: 3000,
+            bytes_acked: 1539,
+            bytes_received: 77,
+            retransmissions: 0,
+            segs_in: 5,
+            segs_out: 6,
+            retries: 0,
+            path_suspect: false,
+            in_recovery: false,
+            timers: TimerInfo::default(),
+        }
+    }
+
+    fn conn(state: State, timers: TimersLeft) -> SocketEntry {
+        let i = info(state);
+        SocketEntry {
+            state: SocketState::Tcp(state),
+            local: i.local,
+            remote: Some(i.remote),
+            recv_q: i.recv_queue,
+            send_q: i.send_queue,
+            tcp: Some(i),
+            timers,
+        }
+    }
+
+    fn table() -> Vec<SocketEntry> {
+        vec![
+            SocketEntry {
+                state: SocketState::Tcp(State::Listen),
+                local: sa("0.0.0.0:80"),
+                remote: None,
+                recv_q: 0,
+                send_q: 16,
+                tcp: None,
+                timers: TimersLeft::default(),
+            },
+            conn(State::Established, TimersLeft { retransmit: Some(Duration::from_millis(200)), ..Default::default() }),
+            conn(State::TimeWait, TimersLeft { close: Some(Duration::from_millis(59_500)), ..Default::default() }),
+            SocketEntry {
+                state: SocketState::UdpUnconnected,
+                local: sa("0.0.0.0:7"),
+                remote: None,
+                recv_q: 0,
+                send_q: 0,
+                tcp: None,
+                timers: TimersLeft::default(),
+            },
+            SocketEntry {
+                state: SocketState::UdpConnected,
+                local: sa("10.0.0.2:5000"),
+                remote: Some(sa("10.0.0.1:53")),
+                recv_q: 300,
+                send_q: 0,
+                tcp: None,
+                timers: TimersLeft::default(),
+            },
+        ]
+    }
+
+    fn flags(args: &str) -> SsFlags {
+        SsFlags::from_args(args.split_whitespace()).unwrap()
+    }
+
+    #[test]
+    fn by_default_only_connections_as_ss_conn_with_a_netid_column() {
+        let out = render(&table(), &flags(""));
+        assert_eq!(
+            out,
+            "Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port\n\
+             tcp   ESTAB 3      2000        10.0.0.2:80       10.0.0.1:40000\n\
+             udp   ESTAB 300    0           10.0.0.2:5000     10.0.0.1:53\n"
+        );
+    }
+
+    #[test]
+    fn listening_and_all_choose_states_and_one_protocol_drops_the_netid() {
+        let out = render(&table(), &flags("-tl"));
+        assert_eq!(
+            out,
+            "State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n\
+             LISTEN 0      16           0.0.0.0:80        0.0.0.0:*\n"
+        );
+        assert_eq!(
+            render(&table(), &flags("-u -a")),
+            "State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n\
+             UNCONN 0      0            0.0.0.0:7         0.0.0.0:*\n\
+             ESTAB  300    0           10.0.0.2:5000     10.0.0.1:53\n"
+        );
+        let tcp_all = render(&table(), &flags("-ta"));
+        for state in ["LISTEN", "ESTAB", "TIME-WAIT"] {
+            assert!(tcp_all.contains(state), "{tcp_all}");
+        }
+    }
+
+    #[test]
+    fn info_and_timers_as_ss_ti_o() {
+        let out = render(&table(), &flags("-t -a -i -o"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[2].ends_with("10.0.0.1:40000 timer:(on,200ms,0)"), "{out}");
+        assert_eq!(
+            lines[3],
+            "\t reno wscale:7,0 rto:201 rtt:1.25/0.5 mss:1460 cwnd:10 bytes_sent:3000 bytes_acked:1539 \
+             bytes_received:77 segs_out:6 segs_in:5 unacked:2 snd_wnd:64240 rcv_wnd:65535"
+        );
+        assert!(lines[4].starts_with("TIME-WAIT") && lines[4].ends_with("timer:(timewait,59sec,0)"), "{out}");
+        assert!(!out.contains("\t reno wscale:0"), "a listener has no internals line: {out}");
+    }
+
+    #[test]
+    fn ss_timer_format() {
+        let f = |ms| ms_timer(Duration::from_millis(ms));
+        assert_eq!(f(200), "200ms");
+        assert_eq!(f(1500), "1.500ms");
+        assert_eq!(f(59_999), "59sec");
+        assert_eq!(f(90_000), "1min30sec");
+        assert_eq!(f(7_200_000), "120min");
+        assert_eq!(f(0), "0ms");
+    }
+
+    #[test]
+    fn request_arguments_round_trip_and_bad_ones_are_refused() {
+        let f = flags("-tai -o");
+        assert_eq!(f.to_args(), "-t -a -i -o");
+        assert_eq!(SsFlags::from_args(f.to_args().split(' ')), Ok(f));
+        assert_eq!(SsFlags::from_args(["-x"]), Err("unknown flag -x".into()));
+        assert_eq!(SsFlags::from_args(["t"]), Err("'t' is not a flag".into()));
+        assert_eq!(SsFlags::from_args(["-"]), Err("'-' is not a flag".into()));
+    }
+}
