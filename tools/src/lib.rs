@@ -10,6 +10,7 @@ macro_rules! say {
 }
 
 pub mod demo;
+pub mod inspect;
 pub mod instance;
 pub mod lab;
 pub mod nc;
