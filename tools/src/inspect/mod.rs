@@ -22,11 +22,15 @@ pub mod segment;
 pub mod timeline;
 pub mod trace;
 
+#[cfg(test)]
+mod tests;
+
 use observer::Observer;
 use segment::{Segment, Skip};
 use stack::device::pcap::PcapSource;
 use stack::tcp::State;
 use std::collections::HashMap;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -128,7 +132,15 @@ pub struct Inspection {
 
 /// Reads and inspects a pcap or pcapng capture.
 pub fn inspect_pcap(path: impl AsRef<Path>) -> Result<Inspection, String> {
-    let mut source = PcapSource::open(path.as_ref()).map_err(|e| e.to_string())?;
+    inspect_source(PcapSource::open(path.as_ref()).map_err(|e| e.to_string())?)
+}
+
+/// Inspects a pcap or pcapng capture read from `reader` (a file, bytes in memory).
+pub fn inspect_reader(reader: impl Read) -> Result<Inspection, String> {
+    inspect_source(PcapSource::new(reader).map_err(|e| e.to_string())?)
+}
+
+fn inspect_source<R: Read>(mut source: PcapSource<R>) -> Result<Inspection, String> {
     let mut inspector = Inspector::default();
     loop {
         match source.next_frame() {

@@ -232,7 +232,7 @@ impl Observer {
                     break;
                 }
                 let p = self.sides[s].pending.pop_front().expect("front exists");
-                self.deliver(s, &p, time, line, true);
+                self.deliver(s, &p, time, line, seg.syn);
             }
         }
         self.send(s, seg, seq, ack, time, line);
@@ -371,7 +371,8 @@ impl Observer {
         if !seg.rst {
             side.snd_end = Some(side.snd_end.map_or(end, |e| seq_max(e, end)));
         }
-        if seg.ack_flag {
+        // An RST's window and acknowledgment advertise nothing.
+        if seg.ack_flag && !seg.rst {
             side.acked = Some(side.acked.map_or(ack, |a| seq_max(a, ack)));
             side.win = Some(win);
         }
@@ -406,20 +407,22 @@ impl Observer {
             // Entirely acknowledged already: a retransmission, nothing new.
             return false;
         }
-        if seg.len > 0 && seq_lt(rcv_nxt.wrapping_add(wnd), seq.wrapping_add(seg.len)) {
+        let right = rcv_nxt.wrapping_add(wnd);
+        if seg.len > 0 && seq_lt(right, seq.wrapping_add(seg.len)) || seg.fin && seq_lt(right, seq) {
             let zwp = self.lines.get(line).is_some_and(|l| l.notes.iter().any(|n| n == "zero-window probe"));
             if !zwp {
                 self.note(line, "out-of-window");
             }
             // Text beyond the window is trimmed, but what is inside is kept.
-            return seq_lt(seq, rcv_nxt.wrapping_add(wnd));
+            return seq_lt(seq, right);
         }
         true
     }
 
-    /// The receiver's side: the segment has arrived at `r` (`by_ack`: because `r`
-    /// acknowledged it). Changes are stamped `time` and shown on line `at`.
-    fn deliver(&mut self, r: usize, p: &Pending, time: f64, at: usize, by_ack: bool) {
+    /// The receiver's side: the segment has arrived at `r` (`by_syn_ack`: as `r`
+    /// acknowledged it with a SYN,ACK, which shows a listener took the SYN).
+    /// Changes are stamped `time` and shown on line `at`.
+    fn deliver(&mut self, r: usize, p: &Pending, time: f64, at: usize, by_syn_ack: bool) {
         if !p.acceptable {
             return;
         }
@@ -456,7 +459,7 @@ impl Observer {
         }
         if seg.syn && !seg.ack_flag {
             match state {
-                State::Listen if by_ack => {
+                State::Listen if by_syn_ack => {
                     self.sides[r].passive = true;
                     self.set(r, State::SynReceived, "rcv SYN / snd SYN,ACK", time, at);
                 }
