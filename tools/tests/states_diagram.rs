@@ -43,13 +43,21 @@ fn svg_graph(svg: &str) -> (Vec<String>, Vec<(String, String)>) {
     (nodes, edges)
 }
 
+/// Draws the fixture's capture (`--pcap`) or trace (`--trace`) into a temporary
+/// file named `name` and returns its bytes.
+fn draw(input: &str, name: &str) -> Vec<u8> {
+    let (flag, ext) = if input == "pcap" { ("--pcap", "pcap") } else { ("--trace", "trace") };
+    let path = out_path(name);
+    let (ok, _, err) = states(&[flag, fixture(ext).to_str().unwrap(), "--out", path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
 #[test]
 fn svg_has_every_state_and_every_figure_transition_with_counts() {
-    let svg_path = out_path("diagram.svg");
-    let (ok, _, err) = states(&["--pcap", fixture("pcap").to_str().unwrap(), "--out", svg_path.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    let svg = std::fs::read_to_string(&svg_path).unwrap();
-    let _ = std::fs::remove_file(&svg_path);
+    let svg = String::from_utf8(draw("pcap", "diagram.svg")).expect("SVG is text");
     let (nodes, edges) = svg_graph(&svg);
     let mut names = nodes.clone();
     names.sort();
@@ -97,11 +105,7 @@ fn svg_has_every_state_and_every_figure_transition_with_counts() {
 
 #[test]
 fn png_is_a_png_of_a_readable_size() {
-    let png_path = out_path("diagram.png");
-    let (ok, _, err) = states(&["--trace", fixture("trace").to_str().unwrap(), "--out", png_path.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    let png = std::fs::read(&png_path).unwrap();
-    let _ = std::fs::remove_file(&png_path);
+    let png = draw("trace", "diagram.png");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&png[12..16], b"IHDR");
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
