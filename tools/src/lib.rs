@@ -11,6 +11,7 @@ macro_rules! say {
 
 pub mod control;
 pub mod demo;
+pub mod inspect;
 pub mod instance;
 pub mod lab;
 pub mod nc;

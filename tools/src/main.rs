@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tapstack_tools::inspect::command as states;
 use tapstack_tools::instance::StackOptions;
 use tapstack_tools::{demo, nc, scenario, up};
 
@@ -108,6 +109,22 @@ enum Cmd {
         #[arg(long)]
         trace: bool,
     },
+    /// The TCP state diagram (RFC 9293 Figure 5) with the transitions a capture's or
+    /// a trace's connections took, or their timeline.
+    States {
+        /// A pcap or pcapng capture of any TCP traffic.
+        #[arg(long, conflicts_with = "trace", required_unless_present = "trace")]
+        pcap: Option<PathBuf>,
+        /// A trace written by `tapstack up --trace`.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Draw the diagram into FILE.svg or FILE.png (needs Graphviz's dot).
+        #[arg(long, required_unless_present = "timeline")]
+        out: Option<PathBuf>,
+        /// Print each connection's segments with both sides' states.
+        #[arg(long)]
+        timeline: bool,
+    },
 }
 
 fn nc_target(listen: bool, target: &[String]) -> Result<(Option<Ipv4Addr>, u16), String> {
@@ -138,6 +155,7 @@ fn main() -> ExitCode {
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
         Cmd::Nc { stack, udp, listen, quit_after_eof, target } => nc_target(listen, &target)
             .and_then(|(host, port)| nc::run(stack, nc::NcArgs { udp, listen, host, port, quit_after_eof })),
+        Cmd::States { pcap, trace, out, timeline } => states::run(states::StatesOptions { pcap, trace, out, timeline }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

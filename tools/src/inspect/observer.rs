@@ -1,0 +1,552 @@
+//! The passive observer: follows one connection's segments and infers each
+//! side's RFC 9293 state (section 3.3.2, Figure 5) from what it sends and receives.
+//!
+//! A side's state changes when *it* sends or receives a segment, but a capture
+//! taken anywhere shows only when a segment passed the capture point, not when
+//! the other end got it. So a segment that occupies sequence space (SYN, text,
+//! FIN) is taken as received by its destination when that side first shows it
+//! has it: when it sends a segment acknowledging it. A segment that occupies no
+//! sequence space (a bare ACK, an RST) cannot be acknowledged and is taken as
+//! received when captured, after everything sent before it in the same direction
+//! (segments are assumed not to overtake each other). Whatever is still
+//! unacknowledged when the capture ends is taken as received at its own time.
+//! This is what lets simultaneous open and simultaneous close (RFC 9293 Figures
+//! 7 and 13) come out right from a capture taken at either end.
+//!
+//! Receiving follows the order of section 3.10.7.4: the RST bit, the SYN bit,
+//! the ACK field (ACK of SYN, ACK of FIN), then the FIN. A FIN that acknowledges
+//! our FIN in FIN-WAIT-1 therefore goes FIN-WAIT-1 -> FIN-WAIT-2 -> TIME-WAIT, as
+//! tapstack's own state machine does.
+//!
+//! Causes are the strings tapstack's state machine writes in its trace
+//! (stack/src/tcp/conn.rs), so inferred and traced transitions can be compared.
+
+use super::segment::Segment;
+use super::{Change, ConnectionReport, SegmentLine, SideReport};
+use stack::tcp::State;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// `a <= b` in sequence-number arithmetic (RFC 9293 section 3.4).
+fn seq_le(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) >= 0
+}
+
+fn seq_lt(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) > 0
+}
+
+fn seq_max(a: u32, b: u32) -> u32 {
+    if seq_lt(a, b) {
+        b
+    } else {
+        a
+    }
+}
+
+/// A segment on its way to a side, not yet known to have arrived.
+#[derive(Clone, Debug)]
+struct Pending {
+    line: usize,
+    seg: Segment,
+    /// Relative sequence number just past the segment.
+    end: u32,
+    /// False when the receiver would refuse it (outside its window, already
+    /// acknowledged, an RST not at RCV.NXT): it then changes no state.
+    acceptable: bool,
+}
+
+/// What the observer knows about one end. Sequence numbers in it are relative:
+/// to its own ISN for what it sends, to the peer's ISN for what it acknowledges.
+#[derive(Clone, Debug)]
+struct Side {
+    addr: SocketAddr,
+    state: State,
+    initial: State,
+    changes: Vec<Change>,
+    isn: Option<u32>,
+    syn_sent: bool,
+    synack_sent: bool,
+    /// Reached SYN-RECEIVED from LISTEN (an RST then returns it to LISTEN, RFC 9293 MUST-11).
+    passive: bool,
+    /// Highest relative sequence number sent plus its length (SND.MAX).
+    snd_end: Option<u32>,
+    /// Relative sequence number of our FIN.
+    fin: Option<u32>,
+    fin_received: bool,
+    /// Highest acknowledgment sent: the observer's estimate of RCV.NXT.
+    acked: Option<u32>,
+    /// Window last advertised, scaled.
+    win: Option<u32>,
+    /// Window scale offered on our SYN.
+    ws: Option<u8>,
+    dup_acks: u32,
+    /// Text received after our FIN was sent (tapstack then answers with an RST).
+    text_after_close: bool,
+    /// Segments from the peer on their way to this side.
+    pending: VecDeque<Pending>,
+}
+
+impl Side {
+    fn new(addr: SocketAddr, state: State) -> Side {
+        Side {
+            addr,
+            state,
+            initial: state,
+            changes: Vec::new(),
+            isn: None,
+            syn_sent: false,
+            synack_sent: false,
+            passive: false,
+            snd_end: None,
+            fin: None,
+            fin_received: false,
+            acked: None,
+            win: None,
+            ws: None,
+            dup_acks: 0,
+            text_after_close: false,
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn rel(&self, seq: u32) -> u32 {
+        seq.wrapping_sub(self.isn.unwrap_or(0))
+    }
+}
+
+/// One connection being followed. `sides[0]` sent the first segment seen (the
+/// SYN, usually: the active opener).
+#[derive(Debug)]
+pub struct Observer {
+    sides: [Side; 2],
+    lines: Vec<SegmentLine>,
+    notes: Vec<String>,
+    trailer: Vec<(usize, Change)>,
+    /// Capture time that relative times count from.
+    t0: Duration,
+}
+
+impl Observer {
+    /// Starts following the connection that `first` opens (or is in the middle of).
+    pub fn new(first: &Segment, t0: Duration) -> Observer {
+        let (a, b, mut notes) = if first.syn && !first.ack_flag {
+            (Side::new(first.src, State::Closed), Side::new(first.dst, State::Listen), Vec::new())
+        } else if first.syn {
+            let mut b = Side::new(first.dst, State::SynSent);
+            b.syn_sent = true;
+            (Side::new(first.src, State::Listen), b, vec!["the capture starts after the SYN".to_string()])
+        } else {
+            let note = "the capture starts in the middle of the connection: both sides taken as ESTABLISHED";
+            (Side::new(first.src, State::Established), Side::new(first.dst, State::Established), vec![note.to_string()])
+        };
+        if !first.syn && first.rst {
+            notes.push("the first segment seen is an RST".to_string());
+        }
+        Observer { sides: [a, b], lines: Vec::new(), notes, trailer: Vec::new(), t0 }
+    }
+
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        (self.sides[0].addr, self.sides[1].addr)
+    }
+
+    /// Whether a SYN from `seg.src` starts a new connection on this tuple rather
+    /// than belonging to this one: its sender already has another ISN here.
+    pub fn is_new_syn(&self, seg: &Segment) -> bool {
+        if !seg.syn || seg.ack_flag || seg.rst {
+            return false;
+        }
+        let s = &self.sides[self.index(seg.src)];
+        s.isn.is_some_and(|isn| isn != seg.seq)
+    }
+
+    fn index(&self, addr: SocketAddr) -> usize {
+        usize::from(self.sides[0].addr != addr)
+    }
+
+    fn time(&self, ts: Duration) -> f64 {
+        ts.saturating_sub(self.t0).as_secs_f64()
+    }
+
+    fn set(&mut self, side: usize, to: State, cause: &str, time: f64, line: usize) {
+        let from = self.sides[side].state;
+        if from == to {
+            return;
+        }
+        let change = Change { time, from, to, cause: cause.to_string() };
+        self.sides[side].state = to;
+        self.sides[side].changes.push(change.clone());
+        if let Some(l) = self.lines.get_mut(line) {
+            l.changes.push((side, change));
+        }
+    }
+
+    fn note(&mut self, line: usize, note: &str) {
+        if let Some(l) = self.lines.get_mut(line) {
+            if !l.notes.iter().any(|n| n == note) {
+                l.notes.push(note.to_string());
+            }
+        }
+    }
+
+    /// Window scaling applies to a side's windows only when both SYNs carried the
+    /// option (RFC 7323 section 2.2).
+    fn shift(&self, side: usize) -> u8 {
+        match (self.sides[side].ws, self.sides[1 - side].ws) {
+            (Some(s), Some(_)) => s.min(14),
+            _ => 0,
+        }
+    }
+
+    /// Follows one more segment of this connection.
+    pub fn segment(&mut self, seg: &Segment) {
+        let s = self.index(seg.src);
+        let r = 1 - s;
+        let time = self.time(seg.ts);
+        if self.sides[s].isn.is_none() {
+            self.sides[s].isn = Some(if seg.syn { seg.seq } else { seg.seq.wrapping_sub(1) });
+        }
+        if seg.ack_flag && self.sides[r].isn.is_none() {
+            self.sides[r].isn = Some(seg.ack.wrapping_sub(1));
+        }
+        let seq = self.sides[s].rel(seg.seq);
+        let ack = self.sides[r].rel(seg.ack);
+        let shift = if seg.syn { 0 } else { self.shift(s) };
+        let line = self.lines.len();
+        self.lines.push(SegmentLine {
+            time,
+            from: s,
+            flags: seg.flags(),
+            seq,
+            ack: seg.ack_flag.then_some(ack),
+            win: u32::from(seg.win) << shift,
+            len: seg.len,
+            notes: Vec::new(),
+            changes: Vec::new(),
+        });
+        // What this segment acknowledges had arrived before it was sent.
+        if seg.ack_flag {
+            while let Some(p) = self.sides[s].pending.front() {
+                if !seq_le(p.end, ack) {
+                    break;
+                }
+                let p = self.sides[s].pending.pop_front().expect("front exists");
+                self.deliver(s, &p, time, line, seg.syn);
+            }
+        }
+        self.send(s, seg, seq, ack, time, line);
+        let acceptable = self.acceptable(r, seg, seq, line);
+        let end = seq.wrapping_add(seg.seq_len());
+        let pending = Pending { line, seg: seg.clone(), end, acceptable };
+        if seg.seq_len() > 0 {
+            self.sides[r].pending.push_back(pending);
+        } else {
+            while let Some(p) = self.sides[r].pending.pop_front() {
+                self.deliver(r, &p, time, line, false);
+            }
+            self.deliver(r, &pending, time, line, false);
+        }
+    }
+
+    /// The sender's side of a segment: the transitions that sending it shows
+    /// (active OPEN, SYN,ACK, CLOSE, ABORT) and what kind of segment it is.
+    fn send(&mut self, s: usize, seg: &Segment, seq: u32, ack: u32, time: f64, line: usize) {
+        let r = 1 - s;
+        let peer_acked = self.sides[r].acked;
+        let peer_win = self.sides[r].win;
+        let peer_end = self.sides[r].snd_end;
+        let was_closed = self.sides[s].state == State::Closed && !self.sides[s].changes.is_empty();
+        if was_closed && !seg.rst {
+            self.note(line, "segment after close");
+        }
+        if seg.syn && !seg.ack_flag {
+            if self.sides[s].syn_sent {
+                self.note(line, "retransmission");
+            } else {
+                self.sides[s].syn_sent = true;
+                self.sides[s].ws = seg.wscale;
+                if self.sides[s].state == State::Listen && self.sides[s].changes.is_empty() {
+                    // Taken to be listening, it opens too: a simultaneous open (RFC 9293 Figure 7).
+                    self.sides[s].state = State::Closed;
+                    self.sides[s].initial = State::Closed;
+                }
+                match self.sides[s].state {
+                    State::Closed => self.set(s, State::SynSent, "active OPEN / snd SYN", time, line),
+                    st => self.note(line, &format!("SYN sent in {st}")),
+                }
+            }
+        }
+        if seg.syn && seg.ack_flag {
+            if self.sides[s].synack_sent {
+                self.note(line, "retransmission");
+            } else {
+                self.sides[s].synack_sent = true;
+                if !self.sides[s].syn_sent {
+                    self.sides[s].ws = seg.wscale;
+                }
+                match self.sides[s].state {
+                    // The SYN it answers was not captured.
+                    State::Listen | State::SynSent => {
+                        if self.sides[s].state == State::Listen {
+                            self.sides[s].passive = true;
+                        }
+                        self.set(s, State::SynReceived, "rcv SYN / snd SYN,ACK", time, line)
+                    }
+                    State::SynReceived | State::Established => {}
+                    st => self.note(line, &format!("SYN,ACK sent in {st}")),
+                }
+            }
+        }
+        if seg.rst {
+            let side = &self.sides[s];
+            match side.state {
+                State::Listen if side.changes.is_empty() => {
+                    // Nobody listens: RFC 9293 section 3.10.7.1 answers with an RST.
+                    self.sides[s].state = State::Closed;
+                    self.sides[s].initial = State::Closed;
+                    self.note(line, "connection refused");
+                }
+                State::Closed | State::Listen => self.note(line, "RST for a closed connection"),
+                State::SynSent => self.set(s, State::Closed, "ABORT", time, line),
+                _ => {
+                    let cause = if side.fin.is_some() && side.text_after_close {
+                        "rcv data after CLOSE / snd RST"
+                    } else {
+                        "ABORT / snd RST"
+                    };
+                    self.set(s, State::Closed, cause, time, line);
+                }
+            }
+        }
+        if seg.fin && !seg.rst {
+            let fin = seq.wrapping_add(seg.len).wrapping_add(u32::from(seg.syn));
+            match self.sides[s].fin {
+                Some(f) if f == fin => self.note(line, "retransmission"),
+                Some(_) => self.note(line, "FIN at another sequence number"),
+                None => {
+                    self.sides[s].fin = Some(fin);
+                    match self.sides[s].state {
+                        State::SynReceived | State::Established => {
+                            self.set(s, State::FinWait1, "CLOSE / snd FIN", time, line)
+                        }
+                        State::CloseWait => self.set(s, State::LastAck, "CLOSE / snd FIN", time, line),
+                        st => self.note(line, &format!("FIN sent in {st}")),
+                    }
+                }
+            }
+        }
+        if !seg.syn && !seg.rst {
+            if let Some(end) = self.sides[s].snd_end {
+                // A keep-alive re-sends the last octet already acknowledged, or
+                // nothing at SND.NXT-1 (RFC 9293 section 3.8.4); with a zero window
+                // the same segment is Linux's zero-window probe.
+                let keepalive =
+                    seg.len <= 1 && !seg.fin && seq == end.wrapping_sub(1) && peer_acked.is_some_and(|a| a == end);
+                if keepalive {
+                    self.note(line, if peer_win == Some(0) { "zero-window probe" } else { "keep-alive" });
+                } else if seg.len > 0 && seq_lt(seq, end) {
+                    self.note(line, "retransmission");
+                } else if seg.len > 0 && peer_win == Some(0) && peer_acked == Some(seq) {
+                    // RFC 9293 section 3.8.6.1: probing a zero window with new data.
+                    self.note(line, "zero-window probe");
+                }
+            }
+        }
+        // A duplicate ACK as RFC 5681 section 2 defines it: no data, no SYN or FIN,
+        // the same acknowledgment and window as before, while data is outstanding.
+        let win = u32::from(seg.win) << if seg.syn { 0 } else { self.shift(s) };
+        let side = &self.sides[s];
+        let pure = seg.ack_flag && seg.len == 0 && !seg.syn && !seg.fin && !seg.rst;
+        let outstanding = peer_end.is_some_and(|e| seq_lt(ack, e));
+        if pure && side.acked == Some(ack) && side.win == Some(win) && outstanding {
+            self.sides[s].dup_acks += 1;
+            let n = self.sides[s].dup_acks;
+            self.note(line, &format!("dup ACK #{n}"));
+        } else if seg.ack_flag && side.acked != Some(ack) {
+            self.sides[s].dup_acks = 0;
+        }
+        let side = &mut self.sides[s];
+        let end = seq.wrapping_add(seg.seq_len());
+        if !seg.rst {
+            side.snd_end = Some(side.snd_end.map_or(end, |e| seq_max(e, end)));
+        }
+        // An RST's window and acknowledgment advertise nothing.
+        if seg.ack_flag && !seg.rst {
+            side.acked = Some(side.acked.map_or(ack, |a| seq_max(a, ack)));
+            side.win = Some(win);
+        }
+    }
+
+    /// Whether the receiver would accept the segment (RFC 9293 section 3.10.7.4,
+    /// first check; RFC 5961 section 3.2 for RSTs); notes why not.
+    fn acceptable(&mut self, r: usize, seg: &Segment, seq: u32, line: usize) -> bool {
+        let rx = &self.sides[r];
+        let (Some(rcv_nxt), Some(wnd)) = (rx.acked, rx.win) else {
+            return true;
+        };
+        if seg.syn || !rx.state.is_synchronized() && rx.state != State::SynReceived {
+            return true;
+        }
+        if seg.rst {
+            // RCV.NXT is the last acknowledgment sent, or past everything the
+            // sender sent if that arrived unacknowledged.
+            if seq == rcv_nxt || self.sides[1 - r].snd_end == Some(seq) {
+                return true;
+            }
+            let note = if seq_le(rcv_nxt, seq) && seq_lt(seq, rcv_nxt.wrapping_add(wnd.max(1))) {
+                "RST not at RCV.NXT: challenge ACK expected (RFC 5961 section 3.2)"
+            } else {
+                "RST out of window"
+            };
+            self.note(line, note);
+            return false;
+        }
+        let end = seq.wrapping_add(seg.seq_len());
+        if seg.seq_len() > 0 && seq_le(end, rcv_nxt) {
+            // Entirely acknowledged already: a retransmission, nothing new.
+            return false;
+        }
+        let right = rcv_nxt.wrapping_add(wnd);
+        if seg.len > 0 && seq_lt(right, seq.wrapping_add(seg.len)) || seg.fin && seq_lt(right, seq) {
+            let zwp = self.lines.get(line).is_some_and(|l| l.notes.iter().any(|n| n == "zero-window probe"));
+            if !zwp {
+                self.note(line, "out-of-window");
+            }
+            // Text beyond the window is trimmed, but what is inside is kept.
+            return seq_lt(seq, right);
+        }
+        true
+    }
+
+    /// The receiver's side: the segment has arrived at `r` (`by_syn_ack`: as `r`
+    /// acknowledged it with a SYN,ACK, which shows a listener took the SYN).
+    /// Changes are stamped `time` and shown on line `at`.
+    fn deliver(&mut self, r: usize, p: &Pending, time: f64, at: usize, by_syn_ack: bool) {
+        if !p.acceptable {
+            return;
+        }
+        let seg = &p.seg;
+        let ack = self.sides[r].rel(seg.ack);
+        let state = self.sides[r].state;
+        let ever = !self.sides[r].changes.is_empty() || self.sides[r].initial != State::Listen;
+        if seg.rst {
+            match state {
+                State::SynSent if seg.ack_flag && ack == 1 => {
+                    self.note(p.line, "connection refused");
+                    self.set(r, State::Closed, "rcv RST", time, at);
+                }
+                State::SynSent => self.note(p.line, "RST without an acceptable ACK, ignored"),
+                State::SynReceived if self.sides[r].passive => self.set(r, State::Listen, "rcv RST", time, at),
+                State::Listen | State::Closed => {
+                    if ever && state == State::Closed {
+                        self.note(p.line, "segment after close");
+                    }
+                }
+                State::SynReceived | State::Closing | State::LastAck | State::TimeWait => {
+                    self.set(r, State::Closed, "rcv RST", time, at)
+                }
+                _ => {
+                    self.note(p.line, "connection reset");
+                    self.set(r, State::Closed, "rcv RST", time, at);
+                }
+            }
+            return;
+        }
+        if state == State::Closed && ever {
+            self.note(p.line, "segment after close");
+            return;
+        }
+        if seg.syn && !seg.ack_flag {
+            match state {
+                State::Listen if by_syn_ack => {
+                    self.sides[r].passive = true;
+                    self.set(r, State::SynReceived, "rcv SYN / snd SYN,ACK", time, at);
+                }
+                // Simultaneous open (RFC 9293 Figure 7); tapstack answers with SYN,ACK.
+                State::SynSent => self.set(r, State::SynReceived, "rcv SYN / snd SYN,ACK", time, at),
+                State::Listen | State::SynReceived => {}
+                _ => self.note(p.line, "unexpected SYN"),
+            }
+            return;
+        }
+        if !seg.ack_flag {
+            return;
+        }
+        if seg.syn {
+            match state {
+                State::SynSent if ack == 1 => self.set(r, State::Established, "rcv SYN,ACK / snd ACK", time, at),
+                State::SynSent => self.note(p.line, "SYN,ACK with an unacceptable ACK"),
+                State::SynReceived if ack == 1 => self.set(r, State::Established, "rcv ACK of SYN", time, at),
+                _ => {}
+            }
+        } else if state == State::SynReceived && seq_le(1, ack) {
+            self.set(r, State::Established, "rcv ACK of SYN", time, at);
+        }
+        if let Some(fin) = self.sides[r].fin {
+            if seq_lt(fin, ack) {
+                match self.sides[r].state {
+                    State::FinWait1 => self.set(r, State::FinWait2, "rcv ACK of FIN", time, at),
+                    State::Closing => self.set(r, State::TimeWait, "rcv ACK of FIN", time, at),
+                    State::LastAck => {
+                        self.set(r, State::Closed, "rcv ACK of FIN", time, at);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            if seg.len > 0 {
+                self.sides[r].text_after_close = true;
+            }
+        }
+        if seg.fin && !self.sides[r].fin_received {
+            self.sides[r].fin_received = true;
+            match self.sides[r].state {
+                State::SynReceived | State::Established => self.set(r, State::CloseWait, "rcv FIN / snd ACK", time, at),
+                State::FinWait1 => self.set(r, State::Closing, "rcv FIN / snd ACK", time, at),
+                State::FinWait2 => self.set(r, State::TimeWait, "rcv FIN / snd ACK", time, at),
+                _ => {}
+            }
+        }
+    }
+
+    /// A new connection on this tuple starts with `syn`: a side still in
+    /// TIME-WAIT leaves it the way tapstack does (RFC 9293 section 3.10.7.4 with
+    /// RFC 1122 section 4.2.2.13).
+    pub fn reopened(&mut self, syn: &Segment) {
+        let time = self.time(syn.ts);
+        let s = self.index(syn.src);
+        for (side, cause) in [(s, "OPEN / reuse TIME-WAIT"), (1 - s, "rcv SYN / reopen")] {
+            if self.sides[side].state == State::TimeWait {
+                let change = Change { time, from: State::TimeWait, to: State::Closed, cause: cause.to_string() };
+                self.sides[side].state = State::Closed;
+                self.sides[side].changes.push(change.clone());
+                self.trailer.push((side, change));
+            }
+        }
+    }
+
+    /// Ends the observation: what is still in flight is taken as received at its
+    /// own time, and the report is made.
+    pub fn finish(mut self) -> ConnectionReport {
+        let mut rest: Vec<(usize, Pending)> = Vec::new();
+        for r in 0..2 {
+            rest.extend(self.sides[r].pending.drain(..).map(|p| (r, p)));
+        }
+        rest.sort_by_key(|(_, p)| p.line);
+        for (r, p) in rest {
+            let time = self.lines[p.line].time;
+            self.deliver(r, &p, time, p.line, false);
+        }
+        for side in &self.sides {
+            if side.state == State::TimeWait {
+                self.notes.push(format!(
+                    "{} stays in TIME-WAIT: its 2MSL timeout (timeout=2MSL) sends nothing, so no capture can show it",
+                    side.addr
+                ));
+            }
+        }
+        let sides = self.sides.map(|s| SideReport { addr: s.addr, initial: s.initial, changes: s.changes });
+        ConnectionReport { sides, segments: self.lines, notes: self.notes, trailer: self.trailer }
+    }
+}
