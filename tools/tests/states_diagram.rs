@@ -74,7 +74,7 @@ fn svg_has_every_state_and_every_figure_transition_with_counts() {
         ("LISTEN", "SYN-SENT", "SEND / snd SYN"),
         ("LISTEN", "CLOSED", "CLOSE"),
         ("SYN-SENT", "CLOSED", "CLOSE"),
-        ("SYN-SENT", "SYN-RECEIVED", "rcv SYN / snd ACK"),
+        ("SYN-SENT", "SYN-RECEIVED", "rcv SYN / snd SYN,ACK"),
         ("SYN-SENT", "ESTABLISHED", "rcv SYN,ACK / snd ACK"),
         ("SYN-RECEIVED", "ESTABLISHED", "rcv ACK of SYN"),
         ("SYN-RECEIVED", "LISTEN", "rcv RST"),

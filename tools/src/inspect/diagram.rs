@@ -52,12 +52,13 @@ pub const EDGES: &[Edge] = &[
     fig(Listen, SynSent, "SEND / snd SYN"),
     fig(Listen, Closed, "CLOSE"),
     fig(SynSent, Closed, "CLOSE"),
-    // Simultaneous open; tapstack, like Linux, answers the SYN with a SYN,ACK.
+    // Simultaneous open. RFC 9293's figure says "snd SYN,ACK" here; RFC 793's
+    // said "snd ACK", a wording still met, so it is counted on this edge too.
     Edge {
         from: SynSent,
         to: SynReceived,
-        label: "rcv SYN / snd ACK",
-        aliases: &["rcv SYN / snd SYN,ACK"],
+        label: "rcv SYN / snd SYN,ACK",
+        aliases: &["rcv SYN / snd ACK"],
         kind: EdgeKind::Figure,
     },
     fig(SynSent, Established, "rcv SYN,ACK / snd ACK"),
@@ -235,7 +236,7 @@ mod tests {
         (Closed, SynSent, "active OPEN / snd SYN"),
         (Listen, SynReceived, "rcv SYN / snd SYN,ACK"),
         (Listen, SynSent, "SEND / snd SYN"),
-        (SynSent, SynReceived, "rcv SYN / snd ACK"),
+        (SynSent, SynReceived, "rcv SYN / snd SYN,ACK"),
         (SynSent, Established, "rcv SYN,ACK / snd ACK"),
         (SynReceived, Established, "rcv ACK of SYN"),
         (SynReceived, FinWait1, "CLOSE / snd FIN"),
@@ -286,7 +287,7 @@ mod tests {
         let line = edge_lines(&d).into_iter().find(|l| l.contains("\"CLOSED\" -> \"SYN-SENT\"")).unwrap();
         assert!(line.contains("active OPEN / snd SYN ×3") && line.contains("class=\"taken\""), "{line}");
         let simul = edge_lines(&d).into_iter().find(|l| l.contains("\"SYN-SENT\" -> \"SYN-RECEIVED\"")).unwrap();
-        assert!(simul.contains("rcv SYN / snd ACK ×1"), "tapstack's wording is the figure's edge: {simul}");
+        assert!(simul.contains("rcv SYN / snd SYN,ACK ×1"), "tapstack's wording is the figure's edge: {simul}");
         let extra = edge_lines(&d).into_iter().find(|l| l.contains("\"CLOSE-WAIT\" -> \"CLOSED\"")).unwrap();
         assert!(extra.contains("rcv RST ×1\\n(extra") && extra.contains("dashed"), "{extra}");
     }
