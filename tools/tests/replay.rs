@@ -46,6 +46,13 @@ fn every_capture_replays_exactly() {
                 panic!("{name} diverged:\n{}", d.report);
             }
             assert!(o.stack_frames > 0 && o.peer_frames > 0, "{name}: a conversation has two sides");
+            let states: Vec<String> =
+                o.transitions.iter().map(|(_, t)| format!("{} -> {} ({})", t.from, t.to, t.cause)).collect();
+            assert!(
+                s.unmet_expectations(&states).is_empty(),
+                "{name} does not show {:?}: {states:#?}",
+                s.unmet_expectations(&states)
+            );
             replayed.push(name);
         }
     }

@@ -32,6 +32,12 @@ pub struct Scenario {
     /// frame's release time would be the real clock's in a recording.
     #[serde(default)]
     pub faults: Option<String>,
+    /// What the scenario is there to show, as parts of tapstack's transitions
+    /// ("FIN-WAIT-1 -> CLOSING", "rcv FIN / snd ACK"): a recording (or replay)
+    /// whose trace lacks one says so. The kernel's timing decides some paths
+    /// (which side's FIN comes first), so a re-recording is checked for them.
+    #[serde(default)]
+    pub expect: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -289,6 +295,12 @@ impl Scenario {
         Ok(Some(f))
     }
 
+    /// The `expect` entries that no transition shows (each transition written
+    /// as `FROM -> TO (cause)`).
+    pub fn unmet_expectations<'a>(&'a self, transitions: &[String]) -> Vec<&'a str> {
+        self.expect.iter().filter(|e| !transitions.iter().any(|t| t.contains(e.as_str()))).map(String::as_str).collect()
+    }
+
     pub fn duration(&self) -> Duration {
         Duration::from_millis(self.duration_ms)
     }
@@ -348,6 +360,18 @@ mod tests {
         addr = "10.77.0.1"
         run = "true"
     "#;
+
+    #[test]
+    fn expectations_name_what_the_trace_lacks() {
+        let s = MINIMAL
+            .replace("duration_ms = 1000", "duration_ms = 1000\nexpect = [\"FIN-WAIT-1 -> CLOSING\", \"rcv RST\"]");
+        let s = Scenario::parse(&s).unwrap();
+        let trace = [
+            "ESTABLISHED -> FIN-WAIT-1 (CLOSE / snd FIN)".to_string(),
+            "FIN-WAIT-1 -> CLOSING (rcv FIN / snd ACK)".into(),
+        ];
+        assert_eq!(s.unmet_expectations(&trace), ["rcv RST"]);
+    }
 
     #[test]
     fn a_minimal_scenario_parses() {

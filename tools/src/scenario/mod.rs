@@ -94,8 +94,15 @@ pub fn run_record(scenario_path: &Path, out_dir: Option<&Path>, opts: &record::R
     if !rec.peer_output.trim().is_empty() {
         crate::say!("  peer said: {}", rec.peer_output.trim().replace('\n', "\n             "));
     }
+    let states: Vec<String> =
+        rec.transitions.iter().map(|(_, t)| format!("{} -> {} ({})", t.from, t.to, t.cause)).collect();
+    let unmet = scenario.unmet_expectations(&states);
+    if !unmet.is_empty() {
+        crate::say!("  NOTE: this recording does not show what the scenario expects: {}", unmet.join("; "));
+        crate::say!("  (the kernel's timing took another path; record again, or change the scenario)");
+    }
     if scenario_for(&pcap) != scenario_path && out_dir.is_some() {
         std::fs::copy(scenario_path, scenario_for(&pcap)).map_err(|e| format!("cannot copy the scenario: {e}"))?;
     }
-    run_replay(&pcap, Some(scenario_path), None, false)
+    Ok(run_replay(&pcap, Some(scenario_path), None, false)? && unmet.is_empty())
 }
