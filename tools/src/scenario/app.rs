@@ -196,11 +196,12 @@ impl App {
         let s = &mut self.script;
         let (tcp, net) = stack.tcp();
         match call {
-            Call::Connect(remote) => {
+            Call::Connect(remote, port) => {
                 let id = match s.sock {
                     Some(id) => id,
                     None => {
-                        let id = tcp.connect(now, net, None, *remote)?;
+                        let local = port.map(|p| SocketAddrV4::new(net.config.addr, p));
+                        let id = tcp.connect(now, net, local, *remote)?;
                         s.sock = Some(id);
                         id
                     }

@@ -131,6 +131,8 @@ pub struct Step {
     pub at_ms: Option<u64>,
     /// connect to "ADDR:PORT"; finishes when ESTABLISHED (or fails the script).
     pub connect: Option<SocketAddrV4>,
+    /// with `connect`: from this local port (else an ephemeral one).
+    pub local_port: Option<u16>,
     /// listen on this port and accept one connection; finishes when accepted.
     pub listen: Option<u16>,
     /// write these bytes (all of them, as room appears).
@@ -154,7 +156,7 @@ pub struct Step {
 /// A step's call, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
-    Connect(SocketAddrV4),
+    Connect(SocketAddrV4, Option<u16>),
     Listen(u16),
     Send(Vec<u8>, usize),
     Recv(usize),
@@ -167,7 +169,8 @@ pub enum Call {
 impl core::fmt::Display for Call {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Call::Connect(a) => write!(f, "connect {a}"),
+            Call::Connect(a, None) => write!(f, "connect {a}"),
+            Call::Connect(a, Some(p)) => write!(f, "connect {a} from port {p}"),
             Call::Listen(p) => write!(f, "listen on port {p} and accept"),
             Call::Send(d, 1) => write!(f, "send {} bytes", d.len()),
             Call::Send(d, n) => write!(f, "send {} bytes, {n} times", d.len()),
@@ -184,7 +187,9 @@ impl Step {
     pub fn call(&self) -> Result<Call, String> {
         let mut calls = Vec::new();
         if let Some(a) = self.connect {
-            calls.push(Call::Connect(a));
+            calls.push(Call::Connect(a, self.local_port));
+        } else if self.local_port.is_some() {
+            return Err("`local_port` goes with `connect`".into());
         }
         if let Some(p) = self.listen {
             calls.push(Call::Listen(p));
@@ -402,7 +407,7 @@ mod tests {
         let calls: Vec<Call> = s.app.script.iter().map(|st| st.call().unwrap()).collect();
         assert_eq!(
             calls,
-            [Call::Connect("10.77.0.1:80".parse().unwrap()), Call::Send(b"ab".to_vec(), 3), Call::RecvEof]
+            [Call::Connect("10.77.0.1:80".parse().unwrap(), None), Call::Send(b"ab".to_vec(), 3), Call::RecvEof]
         );
         assert_eq!(s.app.script[2].at_ms, Some(50));
     }
