@@ -118,7 +118,7 @@ fn record_kernel(scenario: &Scenario, opts: &RecordOptions) -> Result<Recording,
     let mut stack = Stack::new(scenario.stack_config()?)?;
     let ns = Netns::create("tapstack-rec")?;
     let tap = open_tap(&ns, scenario.peer.addr, scenario.stack.prefix_len)?;
-    let _tcpdump = match &opts.tcpdump {
+    let tcpdump = match &opts.tcpdump {
         Some(path) => Some(start_tcpdump(&ns, path)?),
         None => None,
     };
@@ -175,8 +175,12 @@ fn record_kernel(scenario: &Scenario, opts: &RecordOptions) -> Result<Recording,
         None => String::new(),
     };
     let frames = std::mem::take(&mut d.dev.inner_mut().frames);
+    let (transitions, app_log) = (d.transitions, d.app.log);
+    // In order: the TAP closes, tcpdump writes out its file, the namespace goes.
+    drop(d.dev);
+    drop(tcpdump);
     drop(ns);
-    Ok(Recording { frames, transitions: d.transitions, app_log: d.app.log, peer_output })
+    Ok(Recording { frames, transitions, app_log, peer_output })
 }
 
 /// Waits until `fd` is readable or `timeout` has passed.
