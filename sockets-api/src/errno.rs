@@ -118,6 +118,27 @@ impl From<Errno> for io::Error {
     }
 }
 
+/// The Linux errno a TCP error mirrors (each variant's doc in the core names it).
+pub fn tcp_errno(e: stack::tcp::TcpError) -> Errno {
+    use stack::tcp::TcpError as E;
+    match e {
+        E::ConnectionRefused => Errno::ECONNREFUSED,
+        E::ConnectionReset => Errno::ECONNRESET,
+        E::BrokenPipe => Errno::EPIPE,
+        E::NotConnected => Errno::ENOTCONN,
+        E::AlreadyConnected => Errno::EISCONN,
+        E::AlreadyInProgress => Errno::EALREADY,
+        E::TimedOut => Errno::ETIMEDOUT,
+        E::AddrInUse => Errno::EADDRINUSE,
+        E::ConnectionAborted => Errno::ECONNABORTED,
+        E::WouldBlock => Errno::EAGAIN,
+        E::InvalidState => Errno::EBADF,
+        E::HostUnreachable => Errno::EHOSTUNREACH,
+        E::NoBufferSpace => Errno::ENOBUFS,
+        E::InvalidArgument => Errno::EINVAL,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,3 +194,4 @@ mod tests {
         assert_eq!(e.to_string(), "Connection refused (os error 111)");
     }
 }
+

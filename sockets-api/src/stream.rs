@@ -72,7 +72,7 @@ impl Stream {
 
 /// The errno for a TCP error, as Linux's.
 pub(crate) fn errno(e: TcpError) -> Errno {
-    Errno(e.errno())
+    crate::errno::tcp_errno(e)
 }
 
 /// The TCP options for a socket's options. Buffer sizes: the table holds them as

@@ -8,6 +8,7 @@
 //! them; LISTEN (3.10.7.2) and CLOSED (3.10.7.1) are handled there, since
 //! neither has a connection of its own.
 
+use super::cause::Cause;
 use super::config::{SocketOptions, TcpConfig};
 use super::congestion::Congestion;
 use super::error::TcpError;
@@ -271,7 +272,7 @@ impl Conn {
         let mut c = Conn::new(ctx, id, local, remote, iss, opts, false, State::Closed);
         ctx.net.counters().active_opens += 1;
         c.send_syn(ctx);
-        c.set_state(ctx, State::SynSent, "active OPEN / snd SYN");
+        c.set_state(ctx, State::SynSent, Cause::ActiveOpen);
         c
     }
 
@@ -297,11 +298,11 @@ impl Conn {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = seg.seq;
         c.send_syn(ctx);
-        c.set_state(ctx, State::SynReceived, "rcv SYN / snd SYN,ACK");
+        c.set_state(ctx, State::SynReceived, Cause::RcvSynSndSynAck);
         c
     }
 
-    fn set_state(&mut self, ctx: &mut Ctx<'_>, to: State, cause: &'static str) {
+    fn set_state(&mut self, ctx: &mut Ctx<'_>, to: State, cause: Cause) {
         let from = self.state;
         if from == to {
             return;
@@ -348,7 +349,7 @@ impl Conn {
     }
 
     /// Ends the connection with an error for the user (RFC 9293: "signal the user ... delete the TCB").
-    pub fn close_with(&mut self, ctx: &mut Ctx<'_>, error: Option<TcpError>, cause: &'static str) {
+    pub fn close_with(&mut self, ctx: &mut Ctx<'_>, error: Option<TcpError>, cause: Cause) {
         if error.is_some() {
             self.error = error;
         }
@@ -640,7 +641,7 @@ impl Conn {
         if seg.rst {
             if seg.ack_flag {
                 ctx.net.counters().rx_resets += 1;
-                self.close_with(ctx, Some(TcpError::ConnectionRefused), "rcv RST");
+                self.close_with(ctx, Some(TcpError::ConnectionRefused), Cause::RcvRst);
                 return Ok(());
             }
             return Err(DropReason::TcpNotAcceptable);
@@ -664,7 +665,7 @@ impl Conn {
         self.snd_wl2 = seg.ack;
         if self.snd_una > self.iss {
             self.ack_now = true;
-            self.set_state(ctx, State::Established, "rcv SYN,ACK / snd ACK");
+            self.set_state(ctx, State::Established, Cause::RcvSynAckSndAck);
             // "If there are other controls or text in the segment, then continue
             // processing at the sixth step" (text and FIN).
             if !seg.payload.is_empty() || seg.fin {
@@ -672,7 +673,7 @@ impl Conn {
             }
         } else {
             // Simultaneous open (RFC 9293 MUST-10, Figure 7).
-            self.set_state(ctx, State::SynReceived, "rcv SYN / snd SYN,ACK");
+            self.set_state(ctx, State::SynReceived, Cause::RcvSynSndSynAck);
             self.send_syn(ctx);
         }
         Ok(())
@@ -767,13 +768,13 @@ impl Conn {
             match self.state {
                 State::SynReceived if self.passive => {
                     // MUST-11: back to LISTEN (the table drops this fork).
-                    self.set_state(ctx, State::Listen, "rcv RST");
+                    self.set_state(ctx, State::Listen, Cause::RcvRst);
                 }
-                State::SynReceived => self.close_with(ctx, Some(TcpError::ConnectionRefused), "rcv RST"),
+                State::SynReceived => self.close_with(ctx, Some(TcpError::ConnectionRefused), Cause::RcvRst),
                 State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                    self.close_with(ctx, Some(TcpError::ConnectionReset), "rcv RST")
+                    self.close_with(ctx, Some(TcpError::ConnectionReset), Cause::RcvRst)
                 }
-                _ => self.close_with(ctx, None, "rcv RST"),
+                _ => self.close_with(ctx, None, Cause::RcvRst),
             }
             return Ok(());
         }
@@ -783,7 +784,7 @@ impl Conn {
             if self.state == State::SynReceived && self.passive {
                 // "If the connection was initiated with a passive OPEN, then return
                 // this connection to the LISTEN state and return."
-                self.set_state(ctx, State::Listen, "rcv SYN");
+                self.set_state(ctx, State::Listen, Cause::RcvSyn);
                 return Ok(());
             }
             // RFC 5961 section 4.2: whatever the sequence number, a challenge ACK.
@@ -804,7 +805,7 @@ impl Conn {
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
-                self.set_state(ctx, State::Established, "rcv ACK of SYN");
+                self.set_state(ctx, State::Established, Cause::RcvAckOfSyn);
             } else {
                 self.send_rst_at(ctx, seg.ack);
                 return Err(DropReason::TcpNotAcceptable);
@@ -817,10 +818,10 @@ impl Conn {
         }
         self.process_ack(ctx, seg);
         match self.state {
-            State::FinWait1 if self.fin_acked() => self.set_state(ctx, State::FinWait2, "rcv ACK of FIN"),
-            State::Closing if self.fin_acked() => self.set_state(ctx, State::TimeWait, "rcv ACK of FIN"),
+            State::FinWait1 if self.fin_acked() => self.set_state(ctx, State::FinWait2, Cause::RcvAckOfFin),
+            State::Closing if self.fin_acked() => self.set_state(ctx, State::TimeWait, Cause::RcvAckOfFin),
             State::LastAck if self.fin_acked() => {
-                self.close_with(ctx, None, "rcv ACK of FIN");
+                self.close_with(ctx, None, Cause::RcvAckOfFin);
                 return Ok(());
             }
             _ => {}
@@ -929,7 +930,7 @@ impl Conn {
                 // Nobody will read this (RFC 9293 SHLD-3, Linux's behaviour for
                 // data arriving after close): reset.
                 self.send_rst(ctx);
-                self.close_with(ctx, Some(TcpError::ConnectionAborted), "rcv data after CLOSE / snd RST");
+                self.close_with(ctx, Some(TcpError::ConnectionAborted), Cause::RcvDataAfterClose);
                 return;
             }
             let off = seq.since(self.rcv_nxt);
@@ -978,15 +979,15 @@ impl Conn {
         self.fin_received = true;
         self.ack_now = true;
         match self.state {
-            State::SynReceived | State::Established => self.set_state(ctx, State::CloseWait, "rcv FIN / snd ACK"),
+            State::SynReceived | State::Established => self.set_state(ctx, State::CloseWait, Cause::RcvFinSndAck),
             State::FinWait1 => {
                 if self.fin_acked() {
-                    self.set_state(ctx, State::TimeWait, "rcv FIN,ACK / snd ACK");
+                    self.set_state(ctx, State::TimeWait, Cause::RcvFinAckSndAck);
                 } else {
-                    self.set_state(ctx, State::Closing, "rcv FIN / snd ACK");
+                    self.set_state(ctx, State::Closing, Cause::RcvFinSndAck);
                 }
             }
-            State::FinWait2 => self.set_state(ctx, State::TimeWait, "rcv FIN / snd ACK"),
+            State::FinWait2 => self.set_state(ctx, State::TimeWait, Cause::RcvFinSndAck),
             State::TimeWait => self.close_at = Some(ctx.now + ctx.cfg.msl * 2),
             _ => {}
         }
@@ -1000,8 +1001,8 @@ impl Conn {
         if self.close_at.is_some_and(|t| t <= now) {
             self.close_at = None;
             match self.state {
-                State::TimeWait => self.close_with(ctx, None, "timeout=2MSL"),
-                State::FinWait2 => self.close_with(ctx, None, "timeout=FIN-WAIT-2"),
+                State::TimeWait => self.close_with(ctx, None, Cause::Timeout2Msl),
+                State::FinWait2 => self.close_with(ctx, None, Cause::TimeoutFinWait2),
                 _ => {}
             }
             return;
@@ -1050,7 +1051,7 @@ impl Conn {
         }
         if self.retries > limit {
             let err = self.soft_error.unwrap_or(TcpError::TimedOut);
-            self.close_with(ctx, Some(err), "timeout=R2");
+            self.close_with(ctx, Some(err), Cause::TimeoutR2);
             return;
         }
         ctx.net.counters().timeouts += 1;
@@ -1088,7 +1089,7 @@ impl Conn {
         self.persist_probes += 1;
         if self.persist_probes > ctx.cfg.data_retries {
             let err = self.soft_error.unwrap_or(TcpError::TimedOut);
-            self.close_with(ctx, Some(err), "timeout=R2");
+            self.close_with(ctx, Some(err), Cause::TimeoutR2);
             return;
         }
         let usable = (self.snd_una + self.snd_wnd.min(self.cc.cwnd)).since(self.snd_nxt);
@@ -1147,7 +1148,7 @@ impl Conn {
         if self.ka_probes >= self.opts.keep_count {
             self.send_rst(ctx);
             let err = self.soft_error.unwrap_or(TcpError::TimedOut);
-            self.close_with(ctx, Some(err), "keepalive timeout / snd RST");
+            self.close_with(ctx, Some(err), Cause::KeepaliveTimeout);
             return;
         }
         self.ka_probes += 1;
@@ -1190,7 +1191,7 @@ impl Conn {
             k if k.is_hard() && matches!(self.state, State::SynSent | State::SynReceived) => {
                 // RFC 1122 section 4.2.3.9: hard errors SHOULD abort; RFC 5461
                 // section 4 keeps that only for connection establishment.
-                self.close_with(ctx, Some(TcpError::ConnectionRefused), "rcv ICMP unreachable");
+                self.close_with(ctx, Some(TcpError::ConnectionRefused), Cause::RcvIcmpUnreachable);
             }
             _ => {
                 // Soft errors never abort (MUST-56); reported if we time out.
@@ -1291,16 +1292,16 @@ impl Conn {
         match self.state {
             State::SynSent => {
                 // "Delete the TCB and return 'error: closing'."
-                self.close_with(ctx, None, "CLOSE");
+                self.close_with(ctx, None, Cause::Close);
             }
             State::SynReceived | State::Established => {
                 self.fin_queued = true;
-                self.set_state(ctx, State::FinWait1, "CLOSE / snd FIN");
+                self.set_state(ctx, State::FinWait1, Cause::CloseSndFin);
                 self.output_or_fin(ctx);
             }
             State::CloseWait => {
                 self.fin_queued = true;
-                self.set_state(ctx, State::LastAck, "CLOSE / snd FIN");
+                self.set_state(ctx, State::LastAck, Cause::CloseSndFin);
                 self.output_or_fin(ctx);
             }
             _ => {}
@@ -1333,10 +1334,10 @@ impl Conn {
         match self.state {
             State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                 self.send_rst(ctx);
-                self.close_with(ctx, None, "ABORT / snd RST");
+                self.close_with(ctx, None, Cause::AbortSndRst);
             }
             State::Closed => {}
-            _ => self.close_with(ctx, None, "ABORT"),
+            _ => self.close_with(ctx, None, Cause::Abort),
         }
     }
 
@@ -1425,7 +1426,7 @@ impl Conn {
     }
 
     /// Ends TIME-WAIT early: a new incarnation takes the 4-tuple.
-    pub fn end_time_wait(&mut self, ctx: &mut Ctx<'_>, cause: &'static str) {
+    pub fn end_time_wait(&mut self, ctx: &mut Ctx<'_>, cause: Cause) {
         if self.state == State::TimeWait {
             self.close_with(ctx, None, cause);
         }

@@ -1,4 +1,6 @@
-//! Errors reported to the user, with the meaning of the Linux errno each mirrors.
+//! Errors reported to the user. Each variant's doc names the Linux errno it
+//! mirrors; the mapping to numbers lives in sockets-api (`errno.rs`), so that the
+//! protocol core does not depend on libc.
 
 use core::fmt;
 
@@ -33,28 +35,6 @@ pub enum TcpError {
     NoBufferSpace,
     /// EINVAL: a bad argument.
     InvalidArgument,
-}
-
-impl TcpError {
-    /// The Linux errno this mirrors.
-    pub fn errno(self) -> i32 {
-        match self {
-            TcpError::ConnectionRefused => libc::ECONNREFUSED,
-            TcpError::ConnectionReset => libc::ECONNRESET,
-            TcpError::BrokenPipe => libc::EPIPE,
-            TcpError::NotConnected => libc::ENOTCONN,
-            TcpError::AlreadyConnected => libc::EISCONN,
-            TcpError::AlreadyInProgress => libc::EALREADY,
-            TcpError::TimedOut => libc::ETIMEDOUT,
-            TcpError::AddrInUse => libc::EADDRINUSE,
-            TcpError::ConnectionAborted => libc::ECONNABORTED,
-            TcpError::WouldBlock => libc::EAGAIN,
-            TcpError::InvalidState => libc::EBADF,
-            TcpError::HostUnreachable => libc::EHOSTUNREACH,
-            TcpError::NoBufferSpace => libc::ENOBUFS,
-            TcpError::InvalidArgument => libc::EINVAL,
-        }
-    }
 }
 
 impl fmt::Display for TcpError {

@@ -10,7 +10,7 @@
 //!   [`rtt`] (RFC 6298) and [`congestion`] (RFC 5681, RFC 6582);
 //! - this module: the table of connections and listeners, demultiplexing,
 //!   LISTEN (section 3.10.7.2) and resets for segments nobody owns (3.10.7.1);
-//! - [`trace`]: state transitions as events.
+//! - [`trace`]: state transitions as events, each with its [`cause`].
 //!
 //! The table: connections are found by a hash of their 4-tuple (a SipHash keyed
 //! from the stack's generator, so that neither an attacker nor iteration order
@@ -43,6 +43,7 @@
 //! cookies, data on a SYN (not acknowledged, so the peer sends it again),
 //! RFC 9293's SEND in LISTEN (the sockets API has no such call), the user timeout.
 
+pub mod cause;
 pub mod config;
 pub mod congestion;
 pub mod conn;
@@ -60,6 +61,7 @@ pub mod trace;
 #[cfg(test)]
 mod tests;
 
+pub use cause::Cause;
 pub use config::{SocketOptions, TcpConfig};
 pub use error::TcpError;
 pub use lower::TcpNet;
@@ -380,7 +382,7 @@ impl Tcp {
             let (_, _, snd_max, _, _) = conn.seqs();
             let floor = snd_max + REOPEN_ISN_GAP;
             let mut ctx = ctx!(self, now, net);
-            conn.end_time_wait(&mut ctx, "rcv SYN / reopen");
+            conn.end_time_wait(&mut ctx, Cause::RcvSynReopen);
             self.settle(id);
             if let Some(&lid) = self.listeners.get(&local.port()) {
                 return self.listen_input(now, net, lid, local, remote, &seg, Some(floor));
@@ -649,14 +651,14 @@ impl Tcp {
             if let Some(c) = conn_mut(&mut self.slots, id) {
                 if c.state == State::TimeWait {
                     let mut ctx = ctx!(self, now, net);
-                    c.end_time_wait(&mut ctx, "OPEN / reuse TIME-WAIT");
+                    c.end_time_wait(&mut ctx, Cause::ReuseTimeWait);
                     self.settle(id);
                 }
             }
         }
     }
 
-    fn trace_listener(&mut self, conn: ConnId, local: SocketAddrV4, from: State, to: State, cause: &'static str) {
+    fn trace_listener(&mut self, conn: ConnId, local: SocketAddrV4, from: State, to: State, cause: Cause) {
         let remote = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         self.trace.push(Transition { conn, local, remote, from, to, cause });
     }
@@ -705,7 +707,7 @@ impl Tcp {
         self.slots[id.index as usize].sock =
             Some(Sock::Listener(Listener { local, backlog, queue: VecDeque::new(), pending: Vec::new(), opts }));
         self.listeners.insert(local.port(), id);
-        self.trace_listener(id, local, State::Closed, State::Listen, "passive OPEN");
+        self.trace_listener(id, local, State::Closed, State::Listen, Cause::PassiveOpen);
         Ok(id)
     }
 
@@ -763,7 +765,7 @@ impl Tcp {
         let mut conn = Conn::connect(&mut ctx, id, local, remote, iss, opts);
         if conn.tx_error == Some(DropReason::IpNoRoute) {
             // No route to the peer: fail now, as Linux does (ENETUNREACH).
-            conn.close_with(&mut ctx, Some(TcpError::HostUnreachable), "no route");
+            conn.close_with(&mut ctx, Some(TcpError::HostUnreachable), Cause::NoRoute);
             self.free.push(id.index);
             return Err(TcpError::HostUnreachable);
         }
@@ -831,7 +833,7 @@ impl Tcp {
             let local = l.local;
             self.listeners.remove(&local.port());
             self.release(id);
-            self.trace_listener(id, local, State::Listen, State::Closed, "CLOSE");
+            self.trace_listener(id, local, State::Listen, State::Closed, Cause::Close);
             for child in children {
                 if let Some(c) = conn_mut(&mut self.slots, child) {
                     c.parent = None;

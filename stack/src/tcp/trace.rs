@@ -3,6 +3,7 @@
 //! notation of RFC 9293's Figure 5 ("rcv SYN / snd SYN,ACK", "CLOSE / snd FIN",
 //! "timeout=2MSL").
 
+use super::cause::Cause;
 use super::state::State;
 use super::ConnId;
 use std::collections::VecDeque;
@@ -15,7 +16,7 @@ pub struct Transition {
     pub remote: SocketAddrV4,
     pub from: State,
     pub to: State,
-    pub cause: &'static str,
+    pub cause: Cause,
 }
 
 impl core::fmt::Display for Transition {
@@ -74,7 +75,7 @@ mod tests {
     fn bounded_drops_oldest() {
         let a = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
         let mut log = TraceLog::new(2);
-        for (i, cause) in ["a", "b", "c"].into_iter().enumerate() {
+        for (i, cause) in [Cause::Close, Cause::Abort, Cause::NoRoute].into_iter().enumerate() {
             log.push(Transition {
                 conn: ConnId::new(i as u32, 0),
                 local: a,
@@ -87,7 +88,7 @@ mod tests {
         assert_eq!(log.lost, 1);
         let mut seen = Vec::new();
         log.drain(|t| seen.push(t.cause));
-        assert_eq!(seen, ["b", "c"]);
+        assert_eq!(seen, [Cause::Abort, Cause::NoRoute]);
         assert!(log.is_empty());
     }
 }
