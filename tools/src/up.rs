@@ -1,5 +1,5 @@
 //! `tapstack up`: runs the stack on a TAP, with its services, until SIGINT or SIGTERM.
-//! The top of the layering: built on [`crate::instance`], [`crate::control`] and [`crate::signals`]; nothing imports it.
+//! The top of the layering: built on [`crate::instance`], [`crate::control`] and [`crate::signals`]; only main.rs calls it.
 
 use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
