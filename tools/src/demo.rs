@@ -43,7 +43,7 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
     crate::say!("Setting up: a network namespace of our own, a TAP device '{TAP_NAME}' in it,");
     crate::say!("the Linux kernel on one end of the TAP as {host}/24, tapstack on the other as {me}/24.");
     let mut lab = Lab::start("tapstack-demo", config)?;
-    crate::say!("  namespace {} is ready; tapstack's MAC is {}", lab.netns().name(), crate::lab::mac_for(me));
+    crate::say!("  namespace {} is ready; tapstack's MAC is {}", lab.netns().name(), crate::instance::mac_for(me));
     crate::say!("  every frame on the TAP goes to {}\n", opts.pcap.display());
 
     let result = steps(&lab);

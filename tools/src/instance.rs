@@ -1,5 +1,9 @@
 //! One tapstack instance on a TAP: the options every command that runs a stack
-//! shares (`up`, `nc`), and starting it.
+//! shares (`up`, `nc`), starting a stack on a TAP, and the defaults an instance
+//! has wherever it runs (its MAC, its services).
+//!
+//! The bottom of the commands' layering: `lab` (namespaces and TAPs) and `up`
+//! (the command) build on it, and it names neither.
 
 use sockets_api::Runtime;
 use stack::device::pcap::PcapRecorder;
@@ -8,6 +12,16 @@ use stack::device::Device;
 use stack::{Config, MacAddr, Stack};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+
+/// Every service a tapstack instance knows, the default of `tapstack up --serve`
+/// and of a lab.
+pub const ALL_SERVICES: &str = "echo,discard,chargen,http,udp-echo";
+
+/// A locally administered MAC derived from an address: 02:74:61:70 ("tap") and its last two bytes.
+pub fn mac_for(addr: Ipv4Addr) -> MacAddr {
+    let o = addr.octets();
+    MacAddr([0x02, 0x74, 0x61, 0x70, o[2], o[3]])
+}
 
 /// Where and how a stack runs.
 #[derive(Clone, Debug, clap::Args)]
@@ -53,7 +67,7 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 impl StackOptions {
     /// The stack's configuration.
     pub fn config(&self) -> Config {
-        let mac = self.mac.unwrap_or_else(|| crate::lab::mac_for(self.addr.0));
+        let mac = self.mac.unwrap_or_else(|| mac_for(self.addr.0));
         let mut config = Config::new(mac, self.addr.0, self.addr.1);
         config.gateway = self.gateway;
         config.mtu = self.mtu;

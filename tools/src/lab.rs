@@ -2,12 +2,15 @@
 //! end of the TAP addressed inside the namespace, and tapstack running on the
 //! other end. The demo and the integration tests use it; everything it creates is
 //! removed when it is dropped.
+//!
+//! Built on [`crate::instance`] (starting a stack on a TAP) and [`crate::netns`].
 
+use crate::instance::{mac_for, run_on_tap, ALL_SERVICES};
 use crate::netns::Netns;
 use sockets_api::services::ServiceSet;
 use sockets_api::Runtime;
 use stack::device::tap::TapDevice;
-use stack::{Config, Counters, MacAddr, Stack};
+use stack::{Config, Counters, Stack};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,7 +42,7 @@ impl Default for LabConfig {
             prefix_len: 24,
             pcap: None,
             seed: 1,
-            services: crate::up::ALL_SERVICES.to_string(),
+            services: ALL_SERVICES.to_string(),
         }
     }
 }
@@ -51,12 +54,6 @@ impl LabConfig {
         c.seed = self.seed;
         c
     }
-}
-
-/// A locally administered MAC derived from an address: 02:74:61:70 ("tap") and its last two bytes.
-pub fn mac_for(addr: Ipv4Addr) -> MacAddr {
-    let o = addr.octets();
-    MacAddr([0x02, 0x74, 0x61, 0x70, o[2], o[3]])
 }
 
 /// Opens the TAP [`TAP_NAME`] inside `ns`, gives the Linux host's end the
@@ -88,7 +85,7 @@ impl Lab {
         let stack = Stack::new(config.stack_config())?;
         let ns = Netns::create(prefix)?;
         let tap = open_tap(&ns, config.host_addr, config.prefix_len)?;
-        let runtime = crate::instance::run_on_tap(stack, tap, config.pcap.as_deref())?;
+        let runtime = run_on_tap(stack, tap, config.pcap.as_deref())?;
         let services = match config.services.as_str() {
             "" => None,
             list => Some(

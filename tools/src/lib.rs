@@ -19,4 +19,5 @@ pub mod netns;
 pub mod scenario;
 pub mod signals;
 pub mod ss;
+pub mod tcp_flags;
 pub mod up;

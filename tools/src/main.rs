@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tapstack_tools::inspect::command as states;
-use tapstack_tools::instance::StackOptions;
+use tapstack_tools::instance::{StackOptions, ALL_SERVICES};
 use tapstack_tools::{demo, nc, scenario, up};
 
 /// Exit status of a check: 0 when it held, 1 when it did not, 2 when it could not run.
@@ -35,7 +35,7 @@ enum Cmd {
         stack: StackOptions,
         /// Services to run, comma-separated, each NAME or NAME:PORT: echo (TCP 7),
         /// discard (9), chargen (19), http (80), udp-echo (UDP 7).
-        #[arg(long, default_value = up::ALL_SERVICES)]
+        #[arg(long, default_value = ALL_SERVICES)]
         serve: String,
         /// Print every TCP state transition as it happens.
         #[arg(long)]

@@ -1,4 +1,5 @@
 //! `tapstack up`: runs the stack on a TAP, with its services, until SIGINT or SIGTERM.
+//! The top of the layering: built on [`crate::instance`], [`crate::control`] and [`crate::signals`]; only main.rs calls it.
 
 use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
@@ -9,9 +10,6 @@ use stack::Config;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Every service `tapstack up` knows, the default of `--serve`.
-pub const ALL_SERVICES: &str = "echo,discard,chargen,http,udp-echo";
 
 /// Runs until SIGINT or SIGTERM; `control` overrides where the control socket
 /// listens (default [`control::default_path`] of the TAP).

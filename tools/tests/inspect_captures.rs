@@ -44,7 +44,7 @@ fn inspected_states_equal_traced_states() {
     for (pcap, trace_path) in captures_with_traces() {
         let inspection = inspect_pcap(&pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
         let text = std::fs::read_to_string(&trace_path).unwrap();
-        let events = trace::parse(&text);
+        let events = trace::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", trace_path.display()));
         if events.is_empty() {
             // No TCP connection on tapstack's side (ping, UDP, a SYN refused without
             // one): in every connection the inspector finds, one side never changes state.
@@ -73,7 +73,7 @@ fn inspected_states_equal_traced_states() {
 #[test]
 fn the_fixture_covers_both_opens_both_closes_and_a_reset() {
     let dir = &capture_dirs()[1];
-    let events = trace::parse(&std::fs::read_to_string(dir.join("lab-tcp.trace")).unwrap());
+    let events = trace::parse(&std::fs::read_to_string(dir.join("lab-tcp.trace")).unwrap()).unwrap();
     let causes: Vec<(String, String, &str)> =
         events.iter().map(|e| (e.from.to_string(), e.to.to_string(), e.cause.as_str())).collect();
     for (from, to, cause) in [

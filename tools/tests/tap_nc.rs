@@ -3,23 +3,17 @@
 //! deletes. Here, next to the binary, because Cargo builds a package's binary
 //! for its own integration tests only.
 
+mod common;
+
+use common::Reaper;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use tapstack_tools::lab::{Lab, LabConfig};
 use tapstack_tools::netns::tap_tests_enabled;
 
 const TAPSTACK: &str = env!("CARGO_BIN_EXE_tapstack");
-
-/// Kills a child when dropped, so a failing test leaves no process behind.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 impl Reaper {
     fn spawn(mut c: Command) -> Reaper {

@@ -3,9 +3,12 @@
 //! control socket of the test's own (`--control`). The kernel's `nc` and `ping`
 //! in the namespace make the traffic; every wait polls with a deadline.
 
+mod common;
+
+use common::Reaper;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tapstack_tools::netns::{tap_tests_enabled, Netns};
@@ -16,20 +19,9 @@ const STACK: &str = "10.81.0.2";
 /// Bound on anything that should happen promptly, for a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A child process, killed and reaped when dropped so that a failing test leaves
-/// nothing behind (before its namespace goes).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `tapstack up` in a namespace of its own, with the namespace (dropped last).
 struct Running {
-    up: Proc,
+    up: Reaper,
     control: PathBuf,
     ns: Netns,
 }
@@ -53,7 +45,7 @@ impl Running {
             .arg(&control)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        let up = Proc(c.spawn().expect("spawn tapstack up"));
+        let up = Reaper(c.spawn().expect("spawn tapstack up"));
         let r = Running { up, control, ns };
         // Up once its control socket answers.
         r.poll("the control socket to answer", &["stats"], |out| out.starts_with("Link:"));
@@ -107,7 +99,7 @@ fn line<'a>(ss: &'a str, state: &str, port: u16) -> Option<&'a str> {
 }
 
 /// Waits (bounded) for a child to exit.
-fn wait_exit(p: &mut Proc) {
+fn wait_exit(p: &mut Reaper) {
     let end = Instant::now() + WAIT;
     while p.0.try_wait().expect("wait").is_none() {
         assert!(Instant::now() < end, "the child did not exit within {WAIT:?}");
@@ -123,7 +115,7 @@ fn ss_shows_a_transfer_established_and_the_stacks_first_close_in_time_wait() {
         return;
     };
     // chargen streams until the client goes: ESTAB for as long as nc runs.
-    let chargen = Proc(r.host("nc", &[STACK, "19"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    let chargen = Reaper(r.host("nc", &[STACK, "19"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
     let out = r.poll("the chargen connection in ESTAB", &["ss", "-t", "-i", "-o"], |o| line(o, "ESTAB", 19).is_some());
     let estab = line(&out, "ESTAB", 19).unwrap();
     assert!(estab.contains(&format!(" {HOST}:")), "the peer is the host: {out}");
@@ -134,7 +126,7 @@ fn ss_shows_a_transfer_established_and_the_stacks_first_close_in_time_wait() {
     // HTTP/1.0: the server answers and closes first; nc reads until that FIN, then
     // closes too, so the stack's side waits in TIME-WAIT. (curl closes as soon as
     // it has Content-Length bytes, which may race the server's FIN.)
-    let mut client = Proc(r.host("nc", &[STACK, "80"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap());
+    let mut client = Reaper(r.host("nc", &[STACK, "80"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap());
     client.0.stdin.take().unwrap().write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     wait_exit(&mut client);
     let out = r.poll("the HTTP connection in TIME-WAIT", &["ss", "-tan", "-o"], |o| line(o, "TIME-WAIT", 80).is_some());

@@ -2,7 +2,7 @@
 //! trace's connections took, or their timeline.
 
 use super::{diagram, timeline, trace, Inspection};
-use stack::tcp::State;
+use stack::tcp::{Cause, State};
 use std::path::{Path, PathBuf};
 
 /// What to read and what to make of it.
@@ -22,15 +22,15 @@ enum Input {
 }
 
 impl Input {
-    fn transitions(&self) -> Vec<(State, State, &str)> {
+    fn transitions(&self) -> Vec<(State, State, Cause)> {
         match self {
             Input::Capture(i) => i
                 .connections
                 .iter()
                 .flat_map(|c| c.sides.iter().flat_map(|s| s.changes.iter()).chain(c.trailer.iter().map(|(_, ch)| ch)))
-                .map(|c| (c.from, c.to, c.cause.as_str()))
+                .map(|c| (c.from, c.to, c.cause))
                 .collect(),
-            Input::Trace(events) => events.iter().map(|e| (e.from, e.to, e.cause.as_str())).collect(),
+            Input::Trace(events) => events.iter().map(|e| (e.from, e.to, e.cause)).collect(),
         }
     }
 }
@@ -40,7 +40,7 @@ pub fn run(opts: StatesOptions) -> Result<(), String> {
         (Some(p), None) => (Input::Capture(super::inspect_pcap(p)?), p),
         (None, Some(t)) => {
             let text = std::fs::read_to_string(t).map_err(|e| format!("cannot read {}: {e}", t.display()))?;
-            (Input::Trace(trace::parse(&text)), t)
+            (Input::Trace(trace::parse(&text).map_err(|e| format!("{}: {e}", t.display()))?), t)
         }
         _ => return Err("give exactly one of --pcap CAPTURE and --trace FILE".into()),
     };

@@ -7,7 +7,7 @@
 //! [`dot`] is a pure function of the counted transitions; [`render`] runs
 //! Graphviz's `dot` on its output.
 
-use stack::tcp::State;
+use stack::tcp::{Cause, State};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,79 +22,93 @@ pub enum EdgeKind {
     Beyond,
 }
 
+/// What an edge is labelled with.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EdgeCause {
+    /// A cause tapstack traces and the inspector infers.
+    Core(Cause),
+    /// An event of the figure that no transition can name: RFC 9293's SEND in
+    /// LISTEN, which the sockets API has no call for, so the core has no
+    /// [`Cause`] for it. Drawn, never taken.
+    FigureOnly(&'static str),
+}
+
 /// One edge of the diagram.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Edge {
     pub from: State,
     pub to: State,
-    /// The event/action as the figure writes it.
-    pub label: &'static str,
-    /// Other causes that are this same edge (tapstack's wording).
-    pub aliases: &'static [&'static str],
+    pub cause: EdgeCause,
     pub kind: EdgeKind,
 }
 
-const fn fig(from: State, to: State, label: &'static str) -> Edge {
-    Edge { from, to, label, aliases: &[], kind: EdgeKind::Figure }
+const fn fig(from: State, to: State, cause: Cause) -> Edge {
+    Edge { from, to, cause: EdgeCause::Core(cause), kind: EdgeKind::Figure }
 }
 
-const fn beyond(from: State, to: State, label: &'static str) -> Edge {
-    Edge { from, to, label, aliases: &[], kind: EdgeKind::Beyond }
+const fn beyond(from: State, to: State, cause: Cause) -> Edge {
+    Edge { from, to, cause: EdgeCause::Core(cause), kind: EdgeKind::Beyond }
 }
 
 use State::*;
 
-/// Every edge drawn, the figure's first.
+/// Every edge drawn, the figure's first. The simultaneous-open edge (SYN-SENT
+/// -> SYN-RECEIVED) is the figure's "rcv SYN / snd SYN,ACK"; RFC 793's "snd
+/// ACK" wording of it is read as that cause when a trace is parsed
+/// ([`super::trace`]).
 pub const EDGES: &[Edge] = &[
-    fig(Closed, Listen, "passive OPEN"),
-    fig(Closed, SynSent, "active OPEN / snd SYN"),
-    fig(Listen, SynReceived, "rcv SYN / snd SYN,ACK"),
-    fig(Listen, SynSent, "SEND / snd SYN"),
-    fig(Listen, Closed, "CLOSE"),
-    fig(SynSent, Closed, "CLOSE"),
-    // Simultaneous open. RFC 9293's figure says "snd SYN,ACK" here; RFC 793's
-    // said "snd ACK", a wording still met, so it is counted on this edge too.
-    Edge {
-        from: SynSent,
-        to: SynReceived,
-        label: "rcv SYN / snd SYN,ACK",
-        aliases: &["rcv SYN / snd ACK"],
-        kind: EdgeKind::Figure,
-    },
-    fig(SynSent, Established, "rcv SYN,ACK / snd ACK"),
-    fig(SynReceived, Established, "rcv ACK of SYN"),
-    fig(SynReceived, Listen, "rcv RST"),
-    fig(SynReceived, FinWait1, "CLOSE / snd FIN"),
-    fig(Established, FinWait1, "CLOSE / snd FIN"),
-    fig(Established, CloseWait, "rcv FIN / snd ACK"),
-    fig(FinWait1, FinWait2, "rcv ACK of FIN"),
-    fig(FinWait1, Closing, "rcv FIN / snd ACK"),
-    fig(FinWait2, TimeWait, "rcv FIN / snd ACK"),
-    fig(Closing, TimeWait, "rcv ACK of FIN"),
-    fig(CloseWait, LastAck, "CLOSE / snd FIN"),
-    fig(LastAck, Closed, "rcv ACK of FIN"),
-    fig(TimeWait, Closed, "timeout=2MSL"),
-    beyond(FinWait1, TimeWait, "rcv FIN,ACK / snd ACK"),
-    beyond(SynSent, Closed, "rcv RST"),
-    beyond(Established, Closed, "rcv RST"),
-    beyond(Established, Closed, "ABORT / snd RST"),
-    beyond(FinWait2, Closed, "timeout=FIN-WAIT-2"),
+    fig(Closed, Listen, Cause::PassiveOpen),
+    fig(Closed, SynSent, Cause::ActiveOpen),
+    fig(Listen, SynReceived, Cause::RcvSynSndSynAck),
+    Edge { from: Listen, to: SynSent, cause: EdgeCause::FigureOnly("SEND / snd SYN"), kind: EdgeKind::Figure },
+    fig(Listen, Closed, Cause::Close),
+    fig(SynSent, Closed, Cause::Close),
+    fig(SynSent, SynReceived, Cause::RcvSynSndSynAck),
+    fig(SynSent, Established, Cause::RcvSynAckSndAck),
+    fig(SynReceived, Established, Cause::RcvAckOfSyn),
+    fig(SynReceived, Listen, Cause::RcvRst),
+    fig(SynReceived, FinWait1, Cause::CloseSndFin),
+    fig(Established, FinWait1, Cause::CloseSndFin),
+    fig(Established, CloseWait, Cause::RcvFinSndAck),
+    fig(FinWait1, FinWait2, Cause::RcvAckOfFin),
+    fig(FinWait1, Closing, Cause::RcvFinSndAck),
+    fig(FinWait2, TimeWait, Cause::RcvFinSndAck),
+    fig(Closing, TimeWait, Cause::RcvAckOfFin),
+    fig(CloseWait, LastAck, Cause::CloseSndFin),
+    fig(LastAck, Closed, Cause::RcvAckOfFin),
+    fig(TimeWait, Closed, Cause::Timeout2Msl),
+    beyond(FinWait1, TimeWait, Cause::RcvFinAckSndAck),
+    beyond(SynSent, Closed, Cause::RcvRst),
+    beyond(Established, Closed, Cause::RcvRst),
+    beyond(Established, Closed, Cause::AbortSndRst),
+    beyond(FinWait2, Closed, Cause::TimeoutFinWait2),
 ];
 
 impl Edge {
-    /// Whether a transition with this cause is this edge (any cause if empty).
-    pub fn matches(&self, from: State, to: State, cause: &str) -> bool {
-        self.from == from && self.to == to && (cause.is_empty() || cause == self.label || self.aliases.contains(&cause))
+    /// Whether a transition with this cause is this edge.
+    pub fn matches(&self, from: State, to: State, cause: Cause) -> bool {
+        self.from == from && self.to == to && self.cause == EdgeCause::Core(cause)
+    }
+
+    /// The event/action as the figure writes it.
+    pub fn label(&self) -> &'static str {
+        match self.cause {
+            EdgeCause::Core(c) => c.as_str(),
+            EdgeCause::FigureOnly(text) => text,
+        }
     }
 }
 
+/// A transition taken, and how many times: what [`dot`] draws.
+pub type Taken = (State, State, Cause, usize);
+
 /// Counts transitions for [`dot`].
-pub fn count<'a>(transitions: impl IntoIterator<Item = (State, State, &'a str)>) -> Vec<(State, State, String, usize)> {
-    let mut counts: Vec<(State, State, String, usize)> = Vec::new();
+pub fn count(transitions: impl IntoIterator<Item = (State, State, Cause)>) -> Vec<Taken> {
+    let mut counts: Vec<Taken> = Vec::new();
     for (from, to, cause) in transitions {
         match counts.iter_mut().find(|c| c.0 == from && c.1 == to && c.2 == cause) {
             Some(c) => c.3 += 1,
-            None => counts.push((from, to, cause.to_string(), 1)),
+            None => counts.push((from, to, cause, 1)),
         }
     }
     counts
@@ -119,13 +133,13 @@ const RANKS: &[&[State]] = &[
 /// The diagram in DOT, with `taken` (from, to, cause, count) marked: a figure
 /// edge taken is bold and blue with "×N" added to its label; a transition that
 /// matches no drawn edge gets a dashed red edge of its own, labelled "extra".
-pub fn dot(title: &str, taken: &[(State, State, String, usize)]) -> String {
+pub fn dot(title: &str, taken: &[Taken]) -> String {
     let mut counts = vec![0usize; EDGES.len()];
-    let mut extra: Vec<(State, State, String, usize)> = Vec::new();
-    for (from, to, cause, n) in taken {
-        match EDGES.iter().position(|e| e.matches(*from, *to, cause)) {
+    let mut extra: Vec<Taken> = Vec::new();
+    for &(from, to, cause, n) in taken {
+        match EDGES.iter().position(|e| e.matches(from, to, cause)) {
             Some(i) => counts[i] += n,
-            None => extra.push((*from, *to, cause.clone(), *n)),
+            None => extra.push((from, to, cause, n)),
         }
     }
     let mut out = String::new();
@@ -143,10 +157,10 @@ pub fn dot(title: &str, taken: &[(State, State, String, usize)]) -> String {
         }
     }
     for (edge, n) in EDGES.iter().zip(&counts) {
-        out.push_str(&edge_line(edge.from, edge.to, edge.label, *n, edge.kind == EdgeKind::Beyond, false));
+        out.push_str(&edge_line(edge.from, edge.to, edge.label(), *n, edge.kind == EdgeKind::Beyond, false));
     }
     for (from, to, cause, n) in &extra {
-        out.push_str(&edge_line(*from, *to, cause, *n, false, true));
+        out.push_str(&edge_line(*from, *to, cause.as_str(), *n, false, true));
     }
     out.push_str("}\n");
     out
@@ -277,11 +291,11 @@ mod tests {
     #[test]
     fn taken_transitions_are_counted_and_extras_drawn() {
         let taken = count([
-            (Closed, SynSent, "active OPEN / snd SYN"),
-            (Closed, SynSent, "active OPEN / snd SYN"),
-            (Closed, SynSent, "active OPEN / snd SYN"),
-            (SynSent, SynReceived, "rcv SYN / snd SYN,ACK"),
-            (CloseWait, Closed, "rcv RST"),
+            (Closed, SynSent, Cause::ActiveOpen),
+            (Closed, SynSent, Cause::ActiveOpen),
+            (Closed, SynSent, Cause::ActiveOpen),
+            (SynSent, SynReceived, Cause::RcvSynSndSynAck),
+            (CloseWait, Closed, Cause::RcvRst),
         ]);
         let d = dot("t", &taken);
         let line = edge_lines(&d).into_iter().find(|l| l.contains("\"CLOSED\" -> \"SYN-SENT\"")).unwrap();
@@ -294,9 +308,11 @@ mod tests {
 
     #[test]
     fn labels_are_quoted() {
-        let d = dot("a \"title\"", &[(Closed, Closed, "odd \"cause\" \\".to_string(), 1)]);
+        let d = dot("a \"title\"", &[]);
         assert!(d.contains("label=\"a \\\"title\\\"\""));
-        assert!(d.contains("odd \\\"cause\\\" \\\\ ×1"));
+        // Causes have no quotes in them, but an edge's label is quoted all the same.
+        let line = edge_line(Closed, Closed, "odd \"cause\" \\", 1, false, true);
+        assert!(line.contains("odd \\\"cause\\\" \\\\ ×1"), "{line}");
     }
 
     #[test]

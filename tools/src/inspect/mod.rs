@@ -5,7 +5,7 @@
 //! machine does not expect (retransmissions, out-of-window segments, resets,
 //! segments after close, duplicate ACKs, zero-window probes, keep-alives).
 //!
-//! - [`segment`]: TCP segments out of Ethernet frames.
+//! - [`segment`]: TCP segments out of Ethernet frames, read by the core's parser.
 //! - [`observer`]: the state inference for one connection.
 //! - [`timeline`]: the per-segment text view (`tapstack states --timeline`).
 //! - [`trace`]: tapstack's own trace files, and comparing them with the inference.
@@ -28,7 +28,7 @@ mod tests;
 use observer::Observer;
 use segment::{Segment, Skip};
 use stack::device::pcap::PcapSource;
-use stack::tcp::State;
+use stack::tcp::{Cause, State};
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -43,7 +43,7 @@ pub struct Change {
     pub from: State,
     pub to: State,
     /// The event/action, in the notation of RFC 9293 Figure 5 as tapstack's trace writes it.
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// One side of a connection and the states it went through.

@@ -18,32 +18,16 @@
 //! our FIN in FIN-WAIT-1 therefore goes FIN-WAIT-1 -> FIN-WAIT-2 -> TIME-WAIT, as
 //! tapstack's own state machine does.
 //!
-//! Causes are the strings tapstack's state machine writes in its trace
-//! (stack/src/tcp/conn.rs), so inferred and traced transitions can be compared.
+//! Causes are the core's [`Cause`] values, the ones tapstack's state machine
+//! writes in its trace, so inferred and traced transitions can be compared.
+//! Sequence numbers are the core's [`Seq`], compared modulo 2^32.
 
 use super::segment::Segment;
 use super::{Change, ConnectionReport, SegmentLine, SideReport};
-use stack::tcp::State;
+use stack::tcp::{Cause, Seq, State};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// `a <= b` in sequence-number arithmetic (RFC 9293 section 3.4).
-fn seq_le(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) >= 0
-}
-
-fn seq_lt(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) > 0
-}
-
-fn seq_max(a: u32, b: u32) -> u32 {
-    if seq_lt(a, b) {
-        b
-    } else {
-        a
-    }
-}
 
 /// A segment on its way to a side, not yet known to have arrived.
 #[derive(Clone, Debug)]
@@ -51,32 +35,33 @@ struct Pending {
     line: usize,
     seg: Segment,
     /// Relative sequence number just past the segment.
-    end: u32,
+    end: Seq,
     /// False when the receiver would refuse it (outside its window, already
     /// acknowledged, an RST not at RCV.NXT): it then changes no state.
     acceptable: bool,
 }
 
-/// What the observer knows about one end. Sequence numbers in it are relative:
-/// to its own ISN for what it sends, to the peer's ISN for what it acknowledges.
+/// What the observer knows about one end. Sequence numbers in it are relative
+/// (a [`Seq`] counted from the ISN, as Wireshark shows them): to its own ISN for
+/// what it sends, to the peer's ISN for what it acknowledges.
 #[derive(Clone, Debug)]
 struct Side {
     addr: SocketAddr,
     state: State,
     initial: State,
     changes: Vec<Change>,
-    isn: Option<u32>,
+    isn: Option<Seq>,
     syn_sent: bool,
     synack_sent: bool,
     /// Reached SYN-RECEIVED from LISTEN (an RST then returns it to LISTEN, RFC 9293 MUST-11).
     passive: bool,
     /// Highest relative sequence number sent plus its length (SND.MAX).
-    snd_end: Option<u32>,
+    snd_end: Option<Seq>,
     /// Relative sequence number of our FIN.
-    fin: Option<u32>,
+    fin: Option<Seq>,
     fin_received: bool,
     /// Highest acknowledgment sent: the observer's estimate of RCV.NXT.
-    acked: Option<u32>,
+    acked: Option<Seq>,
     /// Window last advertised, scaled.
     win: Option<u32>,
     /// Window scale offered on our SYN.
@@ -111,8 +96,9 @@ impl Side {
         }
     }
 
-    fn rel(&self, seq: u32) -> u32 {
-        seq.wrapping_sub(self.isn.unwrap_or(0))
+    /// `seq` relative to this side's ISN (to 0 before the ISN is known).
+    fn rel(&self, seq: Seq) -> Seq {
+        seq - self.isn.unwrap_or_default().0
     }
 }
 
@@ -169,12 +155,12 @@ impl Observer {
         ts.saturating_sub(self.t0).as_secs_f64()
     }
 
-    fn set(&mut self, side: usize, to: State, cause: &str, time: f64, line: usize) {
+    fn set(&mut self, side: usize, to: State, cause: Cause, time: f64, line: usize) {
         let from = self.sides[side].state;
         if from == to {
             return;
         }
-        let change = Change { time, from, to, cause: cause.to_string() };
+        let change = Change { time, from, to, cause };
         self.sides[side].state = to;
         self.sides[side].changes.push(change.clone());
         if let Some(l) = self.lines.get_mut(line) {
@@ -205,10 +191,10 @@ impl Observer {
         let r = 1 - s;
         let time = self.time(seg.ts);
         if self.sides[s].isn.is_none() {
-            self.sides[s].isn = Some(if seg.syn { seg.seq } else { seg.seq.wrapping_sub(1) });
+            self.sides[s].isn = Some(if seg.syn { seg.seq } else { seg.seq - 1 });
         }
         if seg.ack_flag && self.sides[r].isn.is_none() {
-            self.sides[r].isn = Some(seg.ack.wrapping_sub(1));
+            self.sides[r].isn = Some(seg.ack - 1);
         }
         let seq = self.sides[s].rel(seg.seq);
         let ack = self.sides[r].rel(seg.ack);
@@ -218,8 +204,8 @@ impl Observer {
             time,
             from: s,
             flags: seg.flags(),
-            seq,
-            ack: seg.ack_flag.then_some(ack),
+            seq: seq.0,
+            ack: seg.ack_flag.then_some(ack.0),
             win: u32::from(seg.win) << shift,
             len: seg.len,
             notes: Vec::new(),
@@ -228,7 +214,7 @@ impl Observer {
         // What this segment acknowledges had arrived before it was sent.
         if seg.ack_flag {
             while let Some(p) = self.sides[s].pending.front() {
-                if !seq_le(p.end, ack) {
+                if p.end > ack {
                     break;
                 }
                 let p = self.sides[s].pending.pop_front().expect("front exists");
@@ -237,7 +223,7 @@ impl Observer {
         }
         self.send(s, seg, seq, ack, time, line);
         let acceptable = self.acceptable(r, seg, seq, line);
-        let end = seq.wrapping_add(seg.seq_len());
+        let end = seq + seg.seq_len();
         let pending = Pending { line, seg: seg.clone(), end, acceptable };
         if seg.seq_len() > 0 {
             self.sides[r].pending.push_back(pending);
@@ -251,114 +237,144 @@ impl Observer {
 
     /// The sender's side of a segment: the transitions that sending it shows
     /// (active OPEN, SYN,ACK, CLOSE, ABORT) and what kind of segment it is.
-    fn send(&mut self, s: usize, seg: &Segment, seq: u32, ack: u32, time: f64, line: usize) {
-        let r = 1 - s;
-        let peer_acked = self.sides[r].acked;
-        let peer_win = self.sides[r].win;
-        let peer_end = self.sides[r].snd_end;
+    fn send(&mut self, s: usize, seg: &Segment, seq: Seq, ack: Seq, time: f64, line: usize) {
         let was_closed = self.sides[s].state == State::Closed && !self.sides[s].changes.is_empty();
         if was_closed && !seg.rst {
             self.note(line, "segment after close");
         }
         if seg.syn && !seg.ack_flag {
-            if self.sides[s].syn_sent {
-                self.note(line, "retransmission");
-            } else {
-                self.sides[s].syn_sent = true;
-                self.sides[s].ws = seg.wscale;
-                if self.sides[s].state == State::Listen && self.sides[s].changes.is_empty() {
-                    // Taken to be listening, it opens too: a simultaneous open (RFC 9293 Figure 7).
-                    self.sides[s].state = State::Closed;
-                    self.sides[s].initial = State::Closed;
-                }
-                match self.sides[s].state {
-                    State::Closed => self.set(s, State::SynSent, "active OPEN / snd SYN", time, line),
-                    st => self.note(line, &format!("SYN sent in {st}")),
-                }
-            }
+            self.send_syn(s, seg, time, line);
         }
         if seg.syn && seg.ack_flag {
-            if self.sides[s].synack_sent {
-                self.note(line, "retransmission");
-            } else {
-                self.sides[s].synack_sent = true;
-                if !self.sides[s].syn_sent {
-                    self.sides[s].ws = seg.wscale;
-                }
-                match self.sides[s].state {
-                    // The SYN it answers was not captured.
-                    State::Listen | State::SynSent => {
-                        if self.sides[s].state == State::Listen {
-                            self.sides[s].passive = true;
-                        }
-                        self.set(s, State::SynReceived, "rcv SYN / snd SYN,ACK", time, line)
-                    }
-                    State::SynReceived | State::Established => {}
-                    st => self.note(line, &format!("SYN,ACK sent in {st}")),
-                }
-            }
+            self.send_syn_ack(s, seg, time, line);
         }
         if seg.rst {
-            let side = &self.sides[s];
-            match side.state {
-                State::Listen if side.changes.is_empty() => {
-                    // Nobody listens: RFC 9293 section 3.10.7.1 answers with an RST.
-                    self.sides[s].state = State::Closed;
-                    self.sides[s].initial = State::Closed;
-                    self.note(line, "connection refused");
-                }
-                State::Closed | State::Listen => self.note(line, "RST for a closed connection"),
-                State::SynSent => self.set(s, State::Closed, "ABORT", time, line),
-                _ => {
-                    let cause = if side.fin.is_some() && side.text_after_close {
-                        "rcv data after CLOSE / snd RST"
-                    } else {
-                        "ABORT / snd RST"
-                    };
-                    self.set(s, State::Closed, cause, time, line);
-                }
-            }
+            self.send_rst(s, time, line);
         }
         if seg.fin && !seg.rst {
-            let fin = seq.wrapping_add(seg.len).wrapping_add(u32::from(seg.syn));
-            match self.sides[s].fin {
-                Some(f) if f == fin => self.note(line, "retransmission"),
-                Some(_) => self.note(line, "FIN at another sequence number"),
-                None => {
-                    self.sides[s].fin = Some(fin);
-                    match self.sides[s].state {
-                        State::SynReceived | State::Established => {
-                            self.set(s, State::FinWait1, "CLOSE / snd FIN", time, line)
-                        }
-                        State::CloseWait => self.set(s, State::LastAck, "CLOSE / snd FIN", time, line),
-                        st => self.note(line, &format!("FIN sent in {st}")),
-                    }
-                }
-            }
+            self.send_fin(s, seg, seq, time, line);
         }
         if !seg.syn && !seg.rst {
-            if let Some(end) = self.sides[s].snd_end {
-                // A keep-alive re-sends the last octet already acknowledged, or
-                // nothing at SND.NXT-1 (RFC 9293 section 3.8.4); with a zero window
-                // the same segment is Linux's zero-window probe.
-                let keepalive =
-                    seg.len <= 1 && !seg.fin && seq == end.wrapping_sub(1) && peer_acked.is_some_and(|a| a == end);
-                if keepalive {
-                    self.note(line, if peer_win == Some(0) { "zero-window probe" } else { "keep-alive" });
-                } else if seg.len > 0 && seq_lt(seq, end) {
-                    self.note(line, "retransmission");
-                } else if seg.len > 0 && peer_win == Some(0) && peer_acked == Some(seq) {
-                    // RFC 9293 section 3.8.6.1: probing a zero window with new data.
-                    self.note(line, "zero-window probe");
+            self.note_resent_or_probe(s, seg, seq, line);
+        }
+        // Scaled with the shift known now: a SYN just sent may have set it.
+        let win = u32::from(seg.win) << if seg.syn { 0 } else { self.shift(s) };
+        self.note_dup_ack(s, seg, ack, win, line);
+        self.record_sent(s, seg, seq, ack, win);
+    }
+
+    /// A SYN without ACK: an active OPEN, or its retransmission.
+    fn send_syn(&mut self, s: usize, seg: &Segment, time: f64, line: usize) {
+        if self.sides[s].syn_sent {
+            self.note(line, "retransmission");
+            return;
+        }
+        self.sides[s].syn_sent = true;
+        self.sides[s].ws = seg.wscale;
+        if self.sides[s].state == State::Listen && self.sides[s].changes.is_empty() {
+            // Taken to be listening, it opens too: a simultaneous open (RFC 9293 Figure 7).
+            self.sides[s].state = State::Closed;
+            self.sides[s].initial = State::Closed;
+        }
+        match self.sides[s].state {
+            State::Closed => self.set(s, State::SynSent, Cause::ActiveOpen, time, line),
+            st => self.note(line, &format!("SYN sent in {st}")),
+        }
+    }
+
+    /// A SYN,ACK: the answer to a SYN (which the capture may have missed).
+    fn send_syn_ack(&mut self, s: usize, seg: &Segment, time: f64, line: usize) {
+        if self.sides[s].synack_sent {
+            self.note(line, "retransmission");
+            return;
+        }
+        self.sides[s].synack_sent = true;
+        if !self.sides[s].syn_sent {
+            self.sides[s].ws = seg.wscale;
+        }
+        match self.sides[s].state {
+            // The SYN it answers was not captured.
+            State::Listen | State::SynSent => {
+                if self.sides[s].state == State::Listen {
+                    self.sides[s].passive = true;
+                }
+                self.set(s, State::SynReceived, Cause::RcvSynSndSynAck, time, line)
+            }
+            State::SynReceived | State::Established => {}
+            st => self.note(line, &format!("SYN,ACK sent in {st}")),
+        }
+    }
+
+    /// An RST sent: a refusal, an abort, or the answer to data after CLOSE.
+    fn send_rst(&mut self, s: usize, time: f64, line: usize) {
+        let side = &self.sides[s];
+        match side.state {
+            State::Listen if side.changes.is_empty() => {
+                // Nobody listens: RFC 9293 section 3.10.7.1 answers with an RST.
+                self.sides[s].state = State::Closed;
+                self.sides[s].initial = State::Closed;
+                self.note(line, "connection refused");
+            }
+            State::Closed | State::Listen => self.note(line, "RST for a closed connection"),
+            State::SynSent => self.set(s, State::Closed, Cause::Abort, time, line),
+            _ => {
+                let cause = if side.fin.is_some() && side.text_after_close {
+                    Cause::RcvDataAfterClose
+                } else {
+                    Cause::AbortSndRst
+                };
+                self.set(s, State::Closed, cause, time, line);
+            }
+        }
+    }
+
+    /// A FIN sent: the CLOSE, or its retransmission.
+    fn send_fin(&mut self, s: usize, seg: &Segment, seq: Seq, time: f64, line: usize) {
+        let fin = seq + seg.len + u32::from(seg.syn);
+        match self.sides[s].fin {
+            Some(f) if f == fin => self.note(line, "retransmission"),
+            Some(_) => self.note(line, "FIN at another sequence number"),
+            None => {
+                self.sides[s].fin = Some(fin);
+                match self.sides[s].state {
+                    State::SynReceived | State::Established => {
+                        self.set(s, State::FinWait1, Cause::CloseSndFin, time, line)
+                    }
+                    State::CloseWait => self.set(s, State::LastAck, Cause::CloseSndFin, time, line),
+                    st => self.note(line, &format!("FIN sent in {st}")),
                 }
             }
         }
-        // A duplicate ACK as RFC 5681 section 2 defines it: no data, no SYN or FIN,
-        // the same acknowledgment and window as before, while data is outstanding.
-        let win = u32::from(seg.win) << if seg.syn { 0 } else { self.shift(s) };
+    }
+
+    /// Notes a segment that re-sends what was sent before: a keep-alive, a
+    /// zero-window probe or a retransmission.
+    fn note_resent_or_probe(&mut self, s: usize, seg: &Segment, seq: Seq, line: usize) {
+        let Some(end) = self.sides[s].snd_end else { return };
+        let peer = &self.sides[1 - s];
+        let (peer_acked, peer_win) = (peer.acked, peer.win);
+        // A keep-alive re-sends the last octet already acknowledged, or
+        // nothing at SND.NXT-1 (RFC 9293 section 3.8.4); with a zero window
+        // the same segment is Linux's zero-window probe.
+        let keepalive = seg.len <= 1 && !seg.fin && seq == end - 1 && peer_acked.is_some_and(|a| a == end);
+        if keepalive {
+            self.note(line, if peer_win == Some(0) { "zero-window probe" } else { "keep-alive" });
+        } else if seg.len > 0 && seq < end {
+            self.note(line, "retransmission");
+        } else if seg.len > 0 && peer_win == Some(0) && peer_acked == Some(seq) {
+            // RFC 9293 section 3.8.6.1: probing a zero window with new data.
+            self.note(line, "zero-window probe");
+        }
+    }
+
+    /// Counts duplicate ACKs as RFC 5681 section 2 defines them: no data, no
+    /// SYN or FIN, the same acknowledgment and window as before, while data is
+    /// outstanding.
+    fn note_dup_ack(&mut self, s: usize, seg: &Segment, ack: Seq, win: u32, line: usize) {
+        let peer_end = self.sides[1 - s].snd_end;
         let side = &self.sides[s];
         let pure = seg.ack_flag && seg.len == 0 && !seg.syn && !seg.fin && !seg.rst;
-        let outstanding = peer_end.is_some_and(|e| seq_lt(ack, e));
+        let outstanding = peer_end.is_some_and(|e| ack < e);
         if pure && side.acked == Some(ack) && side.win == Some(win) && outstanding {
             self.sides[s].dup_acks += 1;
             let n = self.sides[s].dup_acks;
@@ -366,21 +382,26 @@ impl Observer {
         } else if seg.ack_flag && side.acked != Some(ack) {
             self.sides[s].dup_acks = 0;
         }
+    }
+
+    /// What sending the segment tells of the sender: SND.MAX, and its estimated
+    /// RCV.NXT and window.
+    fn record_sent(&mut self, s: usize, seg: &Segment, seq: Seq, ack: Seq, win: u32) {
         let side = &mut self.sides[s];
-        let end = seq.wrapping_add(seg.seq_len());
+        let end = seq + seg.seq_len();
         if !seg.rst {
-            side.snd_end = Some(side.snd_end.map_or(end, |e| seq_max(e, end)));
+            side.snd_end = Some(side.snd_end.map_or(end, |e| e.max(end)));
         }
         // An RST's window and acknowledgment advertise nothing.
         if seg.ack_flag && !seg.rst {
-            side.acked = Some(side.acked.map_or(ack, |a| seq_max(a, ack)));
+            side.acked = Some(side.acked.map_or(ack, |a| a.max(ack)));
             side.win = Some(win);
         }
     }
 
     /// Whether the receiver would accept the segment (RFC 9293 section 3.10.7.4,
     /// first check; RFC 5961 section 3.2 for RSTs); notes why not.
-    fn acceptable(&mut self, r: usize, seg: &Segment, seq: u32, line: usize) -> bool {
+    fn acceptable(&mut self, r: usize, seg: &Segment, seq: Seq, line: usize) -> bool {
         let rx = &self.sides[r];
         let (Some(rcv_nxt), Some(wnd)) = (rx.acked, rx.win) else {
             return true;
@@ -394,7 +415,7 @@ impl Observer {
             if seq == rcv_nxt || self.sides[1 - r].snd_end == Some(seq) {
                 return true;
             }
-            let note = if seq_le(rcv_nxt, seq) && seq_lt(seq, rcv_nxt.wrapping_add(wnd.max(1))) {
+            let note = if seq.in_range(rcv_nxt, rcv_nxt + wnd.max(1)) {
                 "RST not at RCV.NXT: challenge ACK expected (RFC 5961 section 3.2)"
             } else {
                 "RST out of window"
@@ -402,26 +423,27 @@ impl Observer {
             self.note(line, note);
             return false;
         }
-        let end = seq.wrapping_add(seg.seq_len());
-        if seg.seq_len() > 0 && seq_le(end, rcv_nxt) {
+        let end = seq + seg.seq_len();
+        if seg.seq_len() > 0 && end <= rcv_nxt {
             // Entirely acknowledged already: a retransmission, nothing new.
             return false;
         }
-        let right = rcv_nxt.wrapping_add(wnd);
-        if seg.len > 0 && seq_lt(right, seq.wrapping_add(seg.len)) || seg.fin && seq_lt(right, seq) {
+        let right = rcv_nxt + wnd;
+        if seg.len > 0 && right < seq + seg.len || seg.fin && right < seq {
             let zwp = self.lines.get(line).is_some_and(|l| l.notes.iter().any(|n| n == "zero-window probe"));
             if !zwp {
                 self.note(line, "out-of-window");
             }
             // Text beyond the window is trimmed, but what is inside is kept.
-            return seq_lt(seq, right);
+            return seq < right;
         }
         true
     }
 
     /// The receiver's side: the segment has arrived at `r` (`by_syn_ack`: as `r`
     /// acknowledged it with a SYN,ACK, which shows a listener took the SYN).
-    /// Changes are stamped `time` and shown on line `at`.
+    /// Changes are stamped `time` and shown on line `at`. The checks go in the
+    /// order of RFC 9293 section 3.10.7.4: RST, SYN, the ACK field, FIN.
     fn deliver(&mut self, r: usize, p: &Pending, time: f64, at: usize, by_syn_ack: bool) {
         if !p.acceptable {
             return;
@@ -431,82 +453,103 @@ impl Observer {
         let state = self.sides[r].state;
         let ever = !self.sides[r].changes.is_empty() || self.sides[r].initial != State::Listen;
         if seg.rst {
-            match state {
-                State::SynSent if seg.ack_flag && ack == 1 => {
-                    self.note(p.line, "connection refused");
-                    self.set(r, State::Closed, "rcv RST", time, at);
-                }
-                State::SynSent => self.note(p.line, "RST without an acceptable ACK, ignored"),
-                State::SynReceived if self.sides[r].passive => self.set(r, State::Listen, "rcv RST", time, at),
-                State::Listen | State::Closed => {
-                    if ever && state == State::Closed {
-                        self.note(p.line, "segment after close");
-                    }
-                }
-                State::SynReceived | State::Closing | State::LastAck | State::TimeWait => {
-                    self.set(r, State::Closed, "rcv RST", time, at)
-                }
-                _ => {
-                    self.note(p.line, "connection reset");
-                    self.set(r, State::Closed, "rcv RST", time, at);
-                }
-            }
-            return;
+            return self.deliver_rst(r, p, ack, ever, time, at);
         }
         if state == State::Closed && ever {
-            self.note(p.line, "segment after close");
-            return;
+            return self.note(p.line, "segment after close");
         }
         if seg.syn && !seg.ack_flag {
-            match state {
-                State::Listen if by_syn_ack => {
-                    self.sides[r].passive = true;
-                    self.set(r, State::SynReceived, "rcv SYN / snd SYN,ACK", time, at);
-                }
-                // Simultaneous open (RFC 9293 Figure 7); tapstack answers with SYN,ACK.
-                State::SynSent => self.set(r, State::SynReceived, "rcv SYN / snd SYN,ACK", time, at),
-                State::Listen | State::SynReceived => {}
-                _ => self.note(p.line, "unexpected SYN"),
-            }
+            return self.deliver_syn(r, p, time, at, by_syn_ack);
+        }
+        if !seg.ack_flag || !self.deliver_ack(r, p, ack, time, at) {
             return;
-        }
-        if !seg.ack_flag {
-            return;
-        }
-        if seg.syn {
-            match state {
-                State::SynSent if ack == 1 => self.set(r, State::Established, "rcv SYN,ACK / snd ACK", time, at),
-                State::SynSent => self.note(p.line, "SYN,ACK with an unacceptable ACK"),
-                State::SynReceived if ack == 1 => self.set(r, State::Established, "rcv ACK of SYN", time, at),
-                _ => {}
-            }
-        } else if state == State::SynReceived && seq_le(1, ack) {
-            self.set(r, State::Established, "rcv ACK of SYN", time, at);
-        }
-        if let Some(fin) = self.sides[r].fin {
-            if seq_lt(fin, ack) {
-                match self.sides[r].state {
-                    State::FinWait1 => self.set(r, State::FinWait2, "rcv ACK of FIN", time, at),
-                    State::Closing => self.set(r, State::TimeWait, "rcv ACK of FIN", time, at),
-                    State::LastAck => {
-                        self.set(r, State::Closed, "rcv ACK of FIN", time, at);
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-            if seg.len > 0 {
-                self.sides[r].text_after_close = true;
-            }
         }
         if seg.fin && !self.sides[r].fin_received {
-            self.sides[r].fin_received = true;
-            match self.sides[r].state {
-                State::SynReceived | State::Established => self.set(r, State::CloseWait, "rcv FIN / snd ACK", time, at),
-                State::FinWait1 => self.set(r, State::Closing, "rcv FIN / snd ACK", time, at),
-                State::FinWait2 => self.set(r, State::TimeWait, "rcv FIN / snd ACK", time, at),
+            self.deliver_fin(r, time, at);
+        }
+    }
+
+    /// An acceptable RST has arrived at `r` (`ever`: `r` has been more than a listener).
+    fn deliver_rst(&mut self, r: usize, p: &Pending, ack: Seq, ever: bool, time: f64, at: usize) {
+        let state = self.sides[r].state;
+        match state {
+            State::SynSent if p.seg.ack_flag && ack == Seq(1) => {
+                self.note(p.line, "connection refused");
+                self.set(r, State::Closed, Cause::RcvRst, time, at);
+            }
+            State::SynSent => self.note(p.line, "RST without an acceptable ACK, ignored"),
+            State::SynReceived if self.sides[r].passive => self.set(r, State::Listen, Cause::RcvRst, time, at),
+            State::Listen | State::Closed => {
+                if ever && state == State::Closed {
+                    self.note(p.line, "segment after close");
+                }
+            }
+            State::SynReceived | State::Closing | State::LastAck | State::TimeWait => {
+                self.set(r, State::Closed, Cause::RcvRst, time, at)
+            }
+            _ => {
+                self.note(p.line, "connection reset");
+                self.set(r, State::Closed, Cause::RcvRst, time, at);
+            }
+        }
+    }
+
+    /// A SYN without ACK has arrived at `r`.
+    fn deliver_syn(&mut self, r: usize, p: &Pending, time: f64, at: usize, by_syn_ack: bool) {
+        match self.sides[r].state {
+            State::Listen if by_syn_ack => {
+                self.sides[r].passive = true;
+                self.set(r, State::SynReceived, Cause::RcvSynSndSynAck, time, at);
+            }
+            // Simultaneous open (RFC 9293 Figure 7); tapstack answers with SYN,ACK.
+            State::SynSent => self.set(r, State::SynReceived, Cause::RcvSynSndSynAck, time, at),
+            State::Listen | State::SynReceived => {}
+            _ => self.note(p.line, "unexpected SYN"),
+        }
+    }
+
+    /// The ACK field of a segment that has arrived at `r`: the ACK of our SYN,
+    /// of our FIN. `false` when the connection is over (LAST-ACK to CLOSED), so
+    /// the rest of the segment is not looked at.
+    fn deliver_ack(&mut self, r: usize, p: &Pending, ack: Seq, time: f64, at: usize) -> bool {
+        let seg = &p.seg;
+        let state = self.sides[r].state;
+        if seg.syn {
+            match state {
+                State::SynSent if ack == Seq(1) => self.set(r, State::Established, Cause::RcvSynAckSndAck, time, at),
+                State::SynSent => self.note(p.line, "SYN,ACK with an unacceptable ACK"),
+                State::SynReceived if ack == Seq(1) => self.set(r, State::Established, Cause::RcvAckOfSyn, time, at),
                 _ => {}
             }
+        } else if state == State::SynReceived && Seq(1) <= ack {
+            self.set(r, State::Established, Cause::RcvAckOfSyn, time, at);
+        }
+        let Some(fin) = self.sides[r].fin else { return true };
+        if fin < ack {
+            match self.sides[r].state {
+                State::FinWait1 => self.set(r, State::FinWait2, Cause::RcvAckOfFin, time, at),
+                State::Closing => self.set(r, State::TimeWait, Cause::RcvAckOfFin, time, at),
+                State::LastAck => {
+                    self.set(r, State::Closed, Cause::RcvAckOfFin, time, at);
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        if seg.len > 0 {
+            self.sides[r].text_after_close = true;
+        }
+        true
+    }
+
+    /// The first FIN from the peer has arrived at `r`.
+    fn deliver_fin(&mut self, r: usize, time: f64, at: usize) {
+        self.sides[r].fin_received = true;
+        match self.sides[r].state {
+            State::SynReceived | State::Established => self.set(r, State::CloseWait, Cause::RcvFinSndAck, time, at),
+            State::FinWait1 => self.set(r, State::Closing, Cause::RcvFinSndAck, time, at),
+            State::FinWait2 => self.set(r, State::TimeWait, Cause::RcvFinSndAck, time, at),
+            _ => {}
         }
     }
 
@@ -516,9 +559,9 @@ impl Observer {
     pub fn reopened(&mut self, syn: &Segment) {
         let time = self.time(syn.ts);
         let s = self.index(syn.src);
-        for (side, cause) in [(s, "OPEN / reuse TIME-WAIT"), (1 - s, "rcv SYN / reopen")] {
+        for (side, cause) in [(s, Cause::ReuseTimeWait), (1 - s, Cause::RcvSynReopen)] {
             if self.sides[side].state == State::TimeWait {
-                let change = Change { time, from: State::TimeWait, to: State::Closed, cause: cause.to_string() };
+                let change = Change { time, from: State::TimeWait, to: State::Closed, cause };
                 self.sides[side].state = State::Closed;
                 self.sides[side].changes.push(change.clone());
                 self.trailer.push((side, change));

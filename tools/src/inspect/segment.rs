@@ -1,9 +1,17 @@
-//! TCP segments out of captured frames: the few header fields a passive observer
-//! needs, parsed with etherparse (which does not verify checksums; a capture taken
-//! on the sending host often has checksums left to the NIC, so checking them here
-//! would throw good segments away).
+//! TCP segments out of captured frames. etherparse finds the TCP header in the
+//! Ethernet frame (IPv4 or IPv6); the core's parser ([`stack::tcp::segment`])
+//! reads the header and its options, so the inspector and the stack agree on
+//! what a segment says.
+//!
+//! The inspector keeps a record of its own ([`Segment`]) beside the core's
+//! borrowed view because it needs what the core's view has not: the capture
+//! time, the addresses (IPv6 too), and owned data that outlives the frame while
+//! the segment waits to be taken as received.
 
-use std::net::SocketAddr;
+use crate::tcp_flags::TcpFlags;
+use stack::tcp::segment;
+use stack::tcp::Seq;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// One TCP segment as seen on the wire.
@@ -13,8 +21,8 @@ pub struct Segment {
     pub ts: Duration,
     pub src: SocketAddr,
     pub dst: SocketAddr,
-    pub seq: u32,
-    pub ack: u32,
+    pub seq: Seq,
+    pub ack: Seq,
     pub syn: bool,
     pub ack_flag: bool,
     pub fin: bool,
@@ -29,23 +37,44 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// The record of the core's parsed view `seg`, captured at `ts` from `src` to `dst`.
+    fn new(ts: Duration, src: SocketAddr, dst: SocketAddr, seg: &segment::Segment<'_>) -> Segment {
+        Segment {
+            ts,
+            src,
+            dst,
+            seq: seg.seq,
+            ack: seg.ack,
+            syn: seg.syn,
+            ack_flag: seg.ack_flag,
+            fin: seg.fin,
+            rst: seg.rst,
+            psh: seg.psh,
+            win: seg.wnd,
+            // The option means something on a SYN only.
+            wscale: if seg.syn { seg.options.wscale } else { None },
+            len: seg.payload.len() as u32,
+        }
+    }
+
     /// Sequence space the segment occupies: its text plus one for SYN and for FIN
     /// (RFC 9293 section 3.4, SEG.LEN).
     pub fn seq_len(&self) -> u32 {
         self.len + u32::from(self.syn) + u32::from(self.fin)
     }
 
-    /// The flags as Wireshark lists them: `SYN,ACK`, `FIN,PSH,ACK`...
+    /// The flags in RFC 9293's notation, as the timeline shows them: `SYN,ACK`,
+    /// `FIN,PSH,ACK`...
     pub fn flags(&self) -> String {
-        let mut f = Vec::new();
-        for (on, name) in
-            [(self.syn, "SYN"), (self.fin, "FIN"), (self.rst, "RST"), (self.psh, "PSH"), (self.ack_flag, "ACK")]
-        {
-            if on {
-                f.push(name);
-            }
-        }
-        f.join(",")
+        let flags = TcpFlags {
+            syn: self.syn,
+            fin: self.fin,
+            rst: self.rst,
+            psh: self.psh,
+            ack: self.ack_flag,
+            ..TcpFlags::default()
+        };
+        flags.names(",")
     }
 }
 
@@ -73,25 +102,29 @@ pub fn parse_frame(ts: Duration, frame: &[u8]) -> Result<Segment, Skip> {
     let Some(TransportSlice::Tcp(tcp)) = &packet.transport else {
         return Err(Skip::NotTcp);
     };
-    let wscale = tcp.options_iterator().find_map(|o| match o {
-        Ok(etherparse::TcpOptionElement::WindowScale(s)) => Some(s),
-        _ => None,
-    });
-    Ok(Segment {
-        ts,
-        src: SocketAddr::new(src_ip, tcp.source_port()),
-        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        syn: tcp.syn(),
-        ack_flag: tcp.ack(),
-        fin: tcp.fin(),
-        rst: tcp.rst(),
-        psh: tcp.psh(),
-        win: tcp.window_size(),
-        wscale: if tcp.syn() { wscale } else { None },
-        len: tcp.payload().len() as u32,
-    })
+    let src = SocketAddr::new(src_ip, tcp.source_port());
+    let dst = SocketAddr::new(dst_ip, tcp.destination_port());
+    let mut bytes = tcp.slice().to_vec();
+    let seg = parse_unverified(&mut bytes).ok_or(Skip::Malformed)?;
+    Ok(Segment::new(ts, src, dst, &seg))
+}
+
+/// The core's parse of a TCP header and payload, without its checksum check.
+///
+/// The core verifies the checksum over an IPv4 pseudo-header and drops a
+/// segment that fails. A capture cannot pass that check: taken on the sending
+/// host, its checksums are often left to the NIC (so wrong in the capture), and
+/// an IPv6 segment's pseudo-header is not IPv4's. So the checksum field is
+/// filled in over a placeholder pseudo-header first; everything else (header
+/// layout, the options walk) is the core's. `None` if the core finds the
+/// segment malformed (cut short, illegal option lengths).
+fn parse_unverified(bytes: &mut [u8]) -> Option<segment::Segment<'_>> {
+    const CHECKSUM: std::ops::Range<usize> = 16..18;
+    const NOWHERE: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+    bytes.get_mut(CHECKSUM)?.fill(0);
+    let sum = segment::checksum(NOWHERE, NOWHERE, &[bytes]);
+    bytes[CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+    segment::parse(NOWHERE, NOWHERE, bytes).ok()
 }
 
 /// Whether a frame that etherparse refused says, in its IPv4 or IPv6 header, that

@@ -287,7 +287,7 @@ fn a_new_syn_on_the_tuple_is_a_new_connection() {
     w.seg(A, "S", 100_000, 0, 64240, 0);
     let i = w.inspect();
     assert_eq!(i.connections.len(), 2);
-    assert_eq!(i.connections[0].trailer[0].1.cause, "OPEN / reuse TIME-WAIT");
+    assert_eq!(i.connections[0].trailer[0].1.cause.as_str(), "OPEN / reuse TIME-WAIT");
     assert_eq!(i.connections[0].sides[0].final_state(), Closed);
     assert_eq!(path(&i.connections[1].sides[0]), [(Closed, SynSent, "active OPEN / snd SYN")]);
     assert_eq!(i.connections[1].segments[0].seq, 0, "relative to the new ISN");

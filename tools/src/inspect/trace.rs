@@ -7,12 +7,13 @@
 //!
 //! i.e. `[seconds] <conn id> <local> -> <remote>: <FROM> -> <TO> (<cause>)`, as
 //! `stack::tcp::Transition` displays itself; every other line (banners, counters)
-//! is ignored. And the check that ties the inspector to the stack: for one
+//! is ignored; a transition line whose cause is not a [`Cause`] is an error.
+//! And the check that ties the inspector to the stack: for one
 //! endpoint, the states the inspector infers from the capture must be the states
 //! tapstack's own state machine traced.
 
 use super::{ConnectionReport, SideReport};
-use stack::tcp::State;
+use stack::tcp::{Cause, State};
 use std::net::SocketAddr;
 
 /// One traced transition.
@@ -27,7 +28,7 @@ pub struct TraceEvent {
     pub remote: SocketAddr,
     pub from: State,
     pub to: State,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 impl TraceEvent {
@@ -42,8 +43,36 @@ pub fn state_named(name: &str) -> Option<State> {
     State::ALL.into_iter().find(|s| s.name() == name)
 }
 
-/// Parses one trace line; `None` for any other line.
-pub fn parse_line(line: &str) -> Option<TraceEvent> {
+/// RFC 793's wording of the simultaneous-open edge (SYN-SENT -> SYN-RECEIVED),
+/// "rcv SYN / snd ACK", still met in traces; RFC 9293 and tapstack say
+/// "rcv SYN / snd SYN,ACK". Read as that cause, so it counts on the same edge.
+const RFC_793_SIMULTANEOUS_OPEN: &str = "rcv SYN / snd ACK";
+
+/// The cause a trace names for a transition `from` -> `to`.
+fn cause_named(text: &str, from: State, to: State) -> Option<Cause> {
+    match Cause::parse(text) {
+        None if text == RFC_793_SIMULTANEOUS_OPEN && (from, to) == (State::SynSent, State::SynReceived) => {
+            Some(Cause::RcvSynSndSynAck)
+        }
+        cause => cause,
+    }
+}
+
+/// Parses one trace line: `Ok(None)` for a line that is not a transition, an
+/// error for a transition with a cause that is not a [`Cause`].
+pub fn parse_line(line: &str) -> Result<Option<TraceEvent>, String> {
+    let Some((time, conn, local, remote, from, to, cause)) = split_line(line) else {
+        return Ok(None);
+    };
+    let cause =
+        cause_named(&cause, from, to).ok_or_else(|| format!("unknown transition cause '{cause}' in: {line}"))?;
+    Ok(Some(TraceEvent { time, conn, local, remote, from, to, cause }))
+}
+
+/// The fields of a transition line, the cause as text; `None` for any other line.
+type Fields = (f64, String, SocketAddr, SocketAddr, State, State, String);
+
+fn split_line(line: &str) -> Option<Fields> {
     let rest = line.trim().strip_prefix('[')?;
     let (time, rest) = rest.split_once(']')?;
     let time: f64 = time.trim().parse().ok()?;
@@ -62,12 +91,19 @@ pub fn parse_line(line: &str) -> Option<TraceEvent> {
     let cause: Vec<&str> = words.collect();
     let cause = cause.join(" ");
     let cause = cause.strip_prefix('(')?.strip_suffix(')')?.to_string();
-    Some(TraceEvent { time, conn, local, remote, from, to, cause })
+    Some((time, conn, local, remote, from, to, cause))
 }
 
-/// Every transition in a trace file's text, in file order.
-pub fn parse(text: &str) -> Vec<TraceEvent> {
-    text.lines().filter_map(parse_line).collect()
+/// Every transition in a trace file's text, in file order; an error names the
+/// line (1-based) whose cause is unknown.
+pub fn parse(text: &str) -> Result<Vec<TraceEvent>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if let Some(e) = parse_line(line).map_err(|e| format!("line {}: {e}", n + 1))? {
+            out.push(e);
+        }
+    }
+    Ok(out)
 }
 
 /// One traced connection: a connection id's transitions on one tuple.
@@ -113,12 +149,12 @@ pub fn connections(events: &[TraceEvent]) -> Vec<TracedConnection> {
 
 /// Causes that a capture cannot show, because they send nothing: dropped from
 /// the end of a traced connection before comparing.
-pub const SILENT_CAUSES: [&str; 2] = ["timeout=2MSL", "timeout=FIN-WAIT-2"];
+pub const SILENT_CAUSES: [Cause; 2] = [Cause::Timeout2Msl, Cause::TimeoutFinWait2];
 
 /// Compares, for the endpoint `local` talking to `remote`, the inspector's
 /// states with the trace's, connection by connection in order (a tuple may be
-/// used again): the states must be equal in order, and so must the causes
-/// wherever both name one. Trailing silent transitions ([`SILENT_CAUSES`]) of
+/// used again): the states must be equal in order, and so must the causes.
+/// Trailing silent transitions ([`SILENT_CAUSES`]) of
 /// the trace are left out. Returns how many connections were compared.
 pub fn compare_endpoint(
     inspected: &[ConnectionReport],
@@ -138,19 +174,14 @@ pub fn compare_endpoint(
     }
     for (n, (side, traced)) in sides.iter().zip(&traced).enumerate() {
         let mut events = traced.events.clone();
-        while events.last().is_some_and(|e| SILENT_CAUSES.contains(&e.cause.as_str())) {
+        while events.last().is_some_and(|e| SILENT_CAUSES.contains(&e.cause)) {
             events.pop();
         }
-        let seen: Vec<(State, State, &str)> = side.changes.iter().map(|c| (c.from, c.to, c.cause.as_str())).collect();
-        let want: Vec<(State, State, &str)> = events.iter().map(|e| (e.from, e.to, e.cause.as_str())).collect();
-        let same = seen.len() == want.len()
-            && seen
-                .iter()
-                .zip(&want)
-                .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && (a.2.is_empty() || b.2.is_empty() || a.2 == b.2))
-            && (want.is_empty() || side.initial == want[0].0);
+        let seen: Vec<(State, State, Cause)> = side.changes.iter().map(|c| (c.from, c.to, c.cause)).collect();
+        let want: Vec<(State, State, Cause)> = events.iter().map(|e| (e.from, e.to, e.cause)).collect();
+        let same = seen == want && (want.is_empty() || side.initial == want[0].0);
         if !same {
-            let show = |v: &[(State, State, &str)]| {
+            let show = |v: &[(State, State, Cause)]| {
                 v.iter().map(|(f, t, c)| format!("{f} -> {t} ({c})")).collect::<Vec<_>>().join(", ")
             };
             return Err(format!(
@@ -190,7 +221,7 @@ mod tests {
 
     #[test]
     fn parses_trace_lines_and_ignores_the_rest() {
-        let events = parse(SAMPLE);
+        let events = parse(SAMPLE).unwrap();
         assert_eq!(events.len(), 4);
         assert!(events[0].is_listener());
         let e = &events[1];
@@ -199,7 +230,7 @@ mod tests {
         assert_eq!(e.local, "10.0.0.2:7".parse().unwrap());
         assert_eq!(e.remote, "10.0.0.1:60644".parse().unwrap());
         assert_eq!((e.from, e.to), (State::Listen, State::SynReceived));
-        assert_eq!(e.cause, "rcv SYN / snd SYN,ACK");
+        assert_eq!(e.cause, Cause::RcvSynSndSynAck);
         let conns = connections(&events);
         assert_eq!(conns.len(), 1);
         assert_eq!(conns[0].states(), [State::Listen, State::SynReceived, State::Established, State::FinWait1]);
@@ -216,7 +247,24 @@ mod tests {
             "[ 1.0]",
             "",
         ] {
-            assert_eq!(parse_line(line), None, "{line}");
+            assert_eq!(parse_line(line), Ok(None), "{line}");
         }
+    }
+
+    #[test]
+    fn an_unknown_cause_is_an_error_naming_the_line() {
+        let text =
+            "banner\n[ 1.0] tcp#1.0 10.0.0.2:7 -> 10.0.0.1:1: LISTEN -> SYN-RECEIVED (rcv SYN / snd something)\n";
+        let e = parse(text).unwrap_err();
+        assert!(e.starts_with("line 2: ") && e.contains("'rcv SYN / snd something'"), "{e}");
+    }
+
+    #[test]
+    fn rfc_793_wording_of_simultaneous_open_is_that_edge() {
+        let line = "[ 1.0] tcp#1.0 10.0.0.2:7 -> 10.0.0.1:1: SYN-SENT -> SYN-RECEIVED (rcv SYN / snd ACK)";
+        assert_eq!(parse_line(line).unwrap().unwrap().cause, Cause::RcvSynSndSynAck);
+        // Only on that edge.
+        let line = "[ 1.0] tcp#1.0 10.0.0.2:7 -> 10.0.0.1:1: LISTEN -> SYN-RECEIVED (rcv SYN / snd ACK)";
+        assert!(parse_line(line).is_err());
     }
 }

@@ -193,92 +193,125 @@ impl App {
 
     /// Makes progress on one call; `Ok(true)` when it has finished.
     fn script_call(&mut self, now: Instant, stack: &mut Stack, call: &Call) -> Result<bool, TcpError> {
-        let s = &mut self.script;
-        let (tcp, net) = stack.tcp();
         match call {
-            Call::Connect(remote, port) => {
-                let id = match s.sock {
-                    Some(id) => id,
-                    None => {
-                        let local = port.map(|p| SocketAddrV4::new(net.config.addr, p));
-                        let id = tcp.connect(now, net, local, *remote)?;
-                        s.sock = Some(id);
-                        id
-                    }
-                };
-                if let Some(e) = tcp.take_error(id)? {
-                    return Err(e);
-                }
-                Ok(tcp.state(id)? != State::SynSent)
-            }
-            Call::Listen(port) => {
-                let l = match s.listener {
-                    Some(l) => l,
-                    None => {
-                        let addr = net.config.addr;
-                        let l = tcp.listen(net, SocketAddrV4::new(addr, *port), 1)?;
-                        s.listener = Some(l);
-                        l
-                    }
-                };
-                match tcp.accept(l)? {
-                    Some((id, _)) => {
-                        s.sock = Some(id);
-                        Ok(true)
-                    }
-                    None => Ok(false),
-                }
-            }
-            Call::Send(data, repeat) => {
-                let id = s.sock.ok_or(TcpError::NotConnected)?;
-                while s.reps < *repeat {
-                    match tcp.send(now, net, id, &data[s.offset..]) {
-                        Ok(n) => s.offset += n,
-                        Err(TcpError::WouldBlock) => return Ok(false),
-                        Err(e) => return Err(e),
-                    }
-                    if s.offset == data.len() {
-                        s.reps += 1;
-                        s.offset = 0;
-                    }
-                }
-                Ok(true)
-            }
-            Call::Recv(want) => {
-                let id = s.sock.ok_or(TcpError::NotConnected)?;
-                while s.received < *want {
-                    let room = (*want - s.received).min(self.buf.len());
-                    match tcp.recv(now, net, id, &mut self.buf[..room], false) {
-                        Ok(0) => return Err(TcpError::ConnectionReset),
-                        Ok(n) => s.received += n,
-                        Err(TcpError::WouldBlock) => return Ok(false),
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(true)
-            }
-            Call::RecvEof => {
-                let id = s.sock.ok_or(TcpError::NotConnected)?;
-                loop {
-                    match tcp.recv(now, net, id, &mut self.buf, false) {
-                        Ok(0) => return Ok(true),
-                        Ok(n) => s.received += n,
-                        Err(TcpError::WouldBlock) => return Ok(false),
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
+            Call::Connect(remote, port) => self.script_connect(now, stack, *remote, *port),
+            Call::Listen(port) => self.script_listen(stack, *port),
+            Call::Send(data, repeat) => self.script_send(now, stack, data, *repeat),
+            Call::Recv(want) => self.script_recv(now, stack, *want),
+            Call::RecvEof => self.script_recv_eof(now, stack),
             Call::Shutdown => {
-                tcp.shutdown(now, net, s.sock.ok_or(TcpError::NotConnected)?, Shutdown::Write)?;
+                let (tcp, net) = stack.tcp();
+                tcp.shutdown(now, net, self.script.sock.ok_or(TcpError::NotConnected)?, Shutdown::Write)?;
                 Ok(true)
             }
             Call::Close => {
-                tcp.close(now, net, s.sock.take().ok_or(TcpError::NotConnected)?)?;
+                let (tcp, net) = stack.tcp();
+                tcp.close(now, net, self.script.sock.take().ok_or(TcpError::NotConnected)?)?;
                 Ok(true)
             }
             Call::Abort => {
-                tcp.abort(now, net, s.sock.take().ok_or(TcpError::NotConnected)?)?;
+                let (tcp, net) = stack.tcp();
+                tcp.abort(now, net, self.script.sock.take().ok_or(TcpError::NotConnected)?)?;
                 Ok(true)
+            }
+        }
+    }
+
+    /// `connect`: opens the socket on the first call, then waits for it to
+    /// leave SYN-SENT.
+    fn script_connect(
+        &mut self,
+        now: Instant,
+        stack: &mut Stack,
+        remote: SocketAddrV4,
+        port: Option<u16>,
+    ) -> Result<bool, TcpError> {
+        let s = &mut self.script;
+        let (tcp, net) = stack.tcp();
+        let id = match s.sock {
+            Some(id) => id,
+            None => {
+                let local = port.map(|p| SocketAddrV4::new(net.config.addr, p));
+                let id = tcp.connect(now, net, local, remote)?;
+                s.sock = Some(id);
+                id
+            }
+        };
+        if let Some(e) = tcp.take_error(id)? {
+            return Err(e);
+        }
+        Ok(tcp.state(id)? != State::SynSent)
+    }
+
+    /// `listen`: listens on the first call, then waits to accept one connection.
+    fn script_listen(&mut self, stack: &mut Stack, port: u16) -> Result<bool, TcpError> {
+        let s = &mut self.script;
+        let (tcp, net) = stack.tcp();
+        let l = match s.listener {
+            Some(l) => l,
+            None => {
+                let addr = net.config.addr;
+                let l = tcp.listen(net, SocketAddrV4::new(addr, port), 1)?;
+                s.listener = Some(l);
+                l
+            }
+        };
+        match tcp.accept(l)? {
+            Some((id, _)) => {
+                s.sock = Some(id);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// `send`: `data`, `repeat` times, as far as the send buffer takes it.
+    fn script_send(&mut self, now: Instant, stack: &mut Stack, data: &[u8], repeat: usize) -> Result<bool, TcpError> {
+        let s = &mut self.script;
+        let (tcp, net) = stack.tcp();
+        let id = s.sock.ok_or(TcpError::NotConnected)?;
+        while s.reps < repeat {
+            match tcp.send(now, net, id, &data[s.offset..]) {
+                Ok(n) => s.offset += n,
+                Err(TcpError::WouldBlock) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            if s.offset == data.len() {
+                s.reps += 1;
+                s.offset = 0;
+            }
+        }
+        Ok(true)
+    }
+
+    /// `recv`: `want` bytes in all; the end of the stream before them is an error.
+    fn script_recv(&mut self, now: Instant, stack: &mut Stack, want: usize) -> Result<bool, TcpError> {
+        let s = &mut self.script;
+        let (tcp, net) = stack.tcp();
+        let id = s.sock.ok_or(TcpError::NotConnected)?;
+        while s.received < want {
+            let room = (want - s.received).min(self.buf.len());
+            match tcp.recv(now, net, id, &mut self.buf[..room], false) {
+                Ok(0) => return Err(TcpError::ConnectionReset),
+                Ok(n) => s.received += n,
+                Err(TcpError::WouldBlock) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// `recv` until the end of the stream.
+    fn script_recv_eof(&mut self, now: Instant, stack: &mut Stack) -> Result<bool, TcpError> {
+        let s = &mut self.script;
+        let (tcp, net) = stack.tcp();
+        let id = s.sock.ok_or(TcpError::NotConnected)?;
+        loop {
+            match tcp.recv(now, net, id, &mut self.buf, false) {
+                Ok(0) => return Ok(true),
+                Ok(n) => s.received += n,
+                Err(TcpError::WouldBlock) => return Ok(false),
+                Err(e) => return Err(e),
             }
         }
     }

@@ -3,9 +3,11 @@
 //! sequence numbers relative to each direction's ISN as Wireshark shows them;
 //! and a frame's fields by name, to say which one a divergence is in.
 
+use crate::tcp_flags::TcpFlags;
 use etherparse::{
     ArpOperation, EtherType, IcmpEchoHeader, Icmpv4Type, LinkSlice, NetSlice, SlicedPacket, TransportSlice,
 };
+use stack::tcp::Seq;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -13,22 +15,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 /// shown relative to it.
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
-    isn: HashMap<(SocketAddrV4, SocketAddrV4), u32>,
+    isn: HashMap<(SocketAddrV4, SocketAddrV4), Seq>,
 }
 
-/// The TCP flags in Wireshark's order and spelling.
+/// The TCP flags in Wireshark's order and spelling: `SYN, ACK`.
 pub fn tcp_flags(t: &etherparse::TcpSlice<'_>) -> String {
-    let names = [
-        (t.fin(), "FIN"),
-        (t.syn(), "SYN"),
-        (t.rst(), "RST"),
-        (t.psh(), "PSH"),
-        (t.ack(), "ACK"),
-        (t.urg(), "URG"),
-        (t.ece(), "ECE"),
-        (t.cwr(), "CWR"),
-    ];
-    names.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    TcpFlags::of(t).names(", ")
+}
+
+/// `n` relative to `isn`, as Wireshark shows it: the distance modulo 2^32,
+/// unsigned (RFC 9293 section 3.4 arithmetic, via the core's [`Seq`]).
+fn relative(n: u32, isn: Option<Seq>) -> u32 {
+    (Seq(n) - isn.unwrap_or_default()) as u32
 }
 
 impl Decoder {
@@ -61,12 +59,12 @@ impl Decoder {
                 let from = SocketAddrV4::new(src, t.source_port());
                 let to = SocketAddrV4::new(dst, t.destination_port());
                 if t.syn() {
-                    self.isn.insert((from, to), t.sequence_number());
+                    self.isn.insert((from, to), Seq(t.sequence_number()));
                 }
-                let seq = t.sequence_number().wrapping_sub(self.isn.get(&(from, to)).copied().unwrap_or(0));
+                let seq = relative(t.sequence_number(), self.isn.get(&(from, to)).copied());
                 let mut info = format!("{} → {} [{}] Seq={seq}", from.port(), to.port(), tcp_flags(t));
                 if t.ack() {
-                    let ack = t.acknowledgment_number().wrapping_sub(self.isn.get(&(to, from)).copied().unwrap_or(0));
+                    let ack = relative(t.acknowledgment_number(), self.isn.get(&(to, from)).copied());
                     info += &format!(" Ack={ack}");
                 }
                 info += &format!(" Win={} Len={}", t.window_size(), t.payload().len());
