@@ -12,7 +12,7 @@
 //! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
 //! counts). Without subscribers they are discarded.
 
-use crate::table::SocketTable;
+use crate::fd_table::FdTable;
 use stack::device::Device;
 use stack::tcp::Transition;
 use stack::{Counters, Instant, Stack};
@@ -69,7 +69,7 @@ impl Drop for Waker {
 #[derive(Debug)]
 pub struct Core {
     pub stack: Stack,
-    pub sockets: SocketTable,
+    pub sockets: FdTable,
 }
 
 /// State shared between the runtime thread and application threads.
@@ -180,7 +180,7 @@ impl Shared {
         f(&mut self.lock())
     }
 
-    /// Like [`Shared::with_stack`], with the socket table too.
+    /// Like [`Shared::with_stack`], with the descriptor table too.
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
         let mut core = self.lock();
         let now = self.now();
@@ -206,7 +206,7 @@ impl Shared {
         self.wait_core(timeout, |core, now| f(&mut core.stack, now))
     }
 
-    /// Like [`Shared::wait_for`], with the socket table too. Returns `None` also when
+    /// Like [`Shared::wait_for`], with the descriptor table too. Returns `None` also when
     /// the runtime has stopped. Success wakes the runtime (to send what `f` queued)
     /// and the other waiters (whose condition `f` may have changed).
     pub fn wait_core<R>(
@@ -316,7 +316,7 @@ impl Runtime {
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core { stack, sockets: SocketTable::new() }),
+            core: Mutex::new(Core { stack, sockets: FdTable::new() }),
             changed: Condvar::new(),
             waiting: AtomicUsize::new(0),
             waiting_changed: Condvar::new(),

@@ -1,11 +1,11 @@
-//! Two stacks with socket tables on a virtual wire, driven in virtual time: the
+//! Two stacks with descriptor tables on a virtual wire, driven in virtual time: the
 //! harness for testing socket semantics without threads, clocks or devices.
 //!
 //! Frames a stack transmits are handed to the other one when the harness runs
 //! ([`Link::run`]); time moves only when told ([`Link::advance`]), running each
 //! stack's timers at their deadlines on the way.
 
-use crate::table::SocketTable;
+use crate::fd_table::FdTable;
 use stack::{Config, Duration, Instant, MacAddr, Stack};
 use std::net::Ipv4Addr;
 
@@ -13,12 +13,12 @@ use std::net::Ipv4Addr;
 #[derive(Debug)]
 pub struct Host {
     pub stack: Stack,
-    pub sockets: SocketTable,
+    pub sockets: FdTable,
 }
 
 impl Host {
     pub fn new(config: Config) -> Host {
-        Host { stack: Stack::new(config).expect("a valid configuration"), sockets: SocketTable::new() }
+        Host { stack: Stack::new(config).expect("a valid configuration"), sockets: FdTable::new() }
     }
 }
 
