@@ -4,7 +4,7 @@
 //! Frames a stack transmits are handed to the other one when the harness runs
 //! ([`Link::run`]); time moves only when told ([`Link::advance`]), running each
 //! stack's timers at their deadlines on the way. The steps are those of
-//! `stack::driver`, each stack on one end of the wire ([`Port`]).
+//! `stack::driver`, each stack on one end of the wire (a `Port`).
 
 use crate::fd_table::FdTable;
 use stack::device::Device;

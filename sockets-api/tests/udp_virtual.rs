@@ -1,4 +1,4 @@
-//! Socket semantics over UDP in virtual time: two stacks with socket tables on a
+//! Socket semantics over UDP in virtual time: two stacks with descriptor tables on a
 //! virtual wire (`sim::Link`), no threads, no clocks. Every error case of the
 //! calls, ephemeral ports, poll readiness, truncation and connected filtering.
 
@@ -16,7 +16,7 @@ fn v4(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()
 }
 
-/// `call!(host, method(args))` calls the socket table of `host` with its stack.
+/// `call!(host, method(args))` calls the descriptor table of `host` with its stack.
 macro_rules! call {
     ($host:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
         let h = &mut $host;
