@@ -16,8 +16,9 @@
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
+use crate::fd_table::{Direction, Fd, RecvMsg, SockType};
+use crate::options::OptVal;
 use crate::runtime::{Core, Shared};
-use crate::table::{Direction, Fd, OptVal, RecvMsg, SockType};
 use stack::{Counters, Instant, SocketEntry};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -508,7 +509,7 @@ impl Net {
 
     /// setsockopt(2), for example `net.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, 1)` or
     /// `net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, Duration::from_secs(2))`. See
-    /// [`crate::SocketTable::setsockopt`] for the options and value kinds.
+    /// [`crate::FdTable::setsockopt`] for the options and value kinds.
     ///
     /// Errors: EBADF; ENOPROTOOPT (unknown or read-only option); EINVAL (a value of
     /// the wrong kind or out of range); EDOM; ENETDOWN.
@@ -541,9 +542,9 @@ impl Net {
     /// many entries have nonzero `revents` (0 on timeout). A descriptor that is not
     /// open reports POLLNVAL; POLLERR and POLLHUP are reported whether asked for or not.
     ///
-    /// Errors: EINVAL (more entries than [`crate::table::MAX_FDS`]); ENETDOWN.
+    /// Errors: EINVAL (more entries than [`crate::fd_table::MAX_FDS`]); ENETDOWN.
     pub fn poll(&self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize> {
-        if fds.len() > crate::table::MAX_FDS {
+        if fds.len() > crate::fd_table::MAX_FDS {
             return Err(Errno::EINVAL);
         }
         let scan = |c: &mut Core, fds: &mut [PollFd]| {

@@ -1,5 +1,7 @@
 //! Errors as C sees them: Linux's errno numbers and names, and strerror's text, so
-//! that a misuse reads the way it would in C ("Bad file descriptor", EBADF, 9).
+//! that a misuse reads the way it would in C ("Bad file descriptor", EBADF, 9);
+//! and the errno each of the core's protocol errors maps to ([`tcp_errno`],
+//! [`udp_errno`]).
 
 use core::fmt;
 use std::io;
@@ -139,6 +141,30 @@ pub fn tcp_errno(e: stack::tcp::TcpError) -> Errno {
     }
 }
 
+/// The errno for a UDP error. An implicit bind that finds no port is EAGAIN, as
+/// Linux's autobind; bind(2) itself says EADDRINUSE, which its caller maps.
+pub fn udp_errno(e: stack::udp::UdpError) -> Errno {
+    use stack::udp::UdpError as E;
+    match e {
+        E::BadHandle => Errno::EBADF,
+        E::TooManySockets => Errno::ENFILE,
+        E::AlreadyBound | E::InvalidArgument => Errno::EINVAL,
+        E::AddrInUse => Errno::EADDRINUSE,
+        E::AddrNotAvailable => Errno::EADDRNOTAVAIL,
+        E::NoEphemeralPort | E::WouldBlock => Errno::EAGAIN,
+        E::MessageTooLong => Errno::EMSGSIZE,
+        E::BroadcastDenied | E::Prohibited => Errno::EACCES,
+        E::DestAddrRequired => Errno::EDESTADDRREQ,
+        E::NetUnreachable => Errno::ENETUNREACH,
+        E::HostUnreachable => Errno::EHOSTUNREACH,
+        E::ConnectionRefused => Errno::ECONNREFUSED,
+        E::ProtocolUnreachable => Errno::ENOPROTOOPT,
+        E::HostDown => Errno::EHOSTDOWN,
+        E::HostIsolated => Errno::ENONET,
+        E::ParameterProblem => Errno::EPROTO,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,4 +220,3 @@ mod tests {
         assert_eq!(e.to_string(), "Connection refused (os error 111)");
     }
 }
-

@@ -39,33 +39,49 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: [`SocketTable`] is the sans-IO socket layer (descriptors, options, BSD
-//! semantics over UDP and TCP; nonblocking calls only). [`Net`] wraps it with the
+//! Layers: [`FdTable`] is the sans-IO socket layer: the descriptor table, which
+//! dispatches each call to the datagram or stream half over UDP and TCP, with
+//! the options of [`options`] (nonblocking calls only). [`Net`] wraps it with the
 //! [`Runtime`]'s thread: blocking calls sleep on a condition variable until their
 //! socket changes or their timeout passes. [`UdpSocket`], [`TcpListener`] and
 //! [`TcpStream`] are std::net's types over [`Net`]. [`services`] holds echo,
 //! discard, chargen and a small HTTP server written with these calls, and [`nc`]
-//! a netcat. [`sim`] drives two stacks with socket tables in virtual time, for tests.
+//! a netcat. [`sim`] drives two stacks with descriptor tables in virtual time, for tests.
+//!
+//! Files, each with one job:
+//! - `fd_table.rs`: descriptors (allocate, free, look up) and dispatch of each call.
+//! - `options.rs`: option values and their errno rules.
+//! - `dgram.rs`: the datagram half (UDP calls).
+//! - `stream.rs`: the stream half (TCP calls).
+//! - `ports.rs`: stream port bookkeeping (bind conflicts, ephemeral ports).
+//! - `errno.rs`: errno numbers and the core's errors mapped to them.
+//! - `api.rs`: [`Net`], the blocking BSD calls; `runtime.rs`: the thread that drives the core.
+//! - `udp_socket.rs`, `tcp_socket.rs`, `sock.rs`: the std::net-like types.
 
 pub mod api;
 pub mod consts;
+mod dgram;
 pub mod errno;
+pub mod fd_table;
 pub mod nc;
+pub mod options;
+mod ports;
 pub mod runtime;
 pub mod services;
 pub mod sim;
 mod sock;
 mod stream;
-pub mod table;
 mod tcp_socket;
 mod udp_socket;
 
 pub use api::{FdSet, Net, OwnedFd, PollFd};
 pub use consts::*;
 pub use errno::{Errno, Result};
+pub use fd_table::{Fd, FdTable, RecvMsg, SockType};
+pub use options::{Linger, OptVal};
 pub use runtime::{Core, Runtime, Shared, TransitionTrace};
 pub use stack::socket_table::{SocketEntry, SocketState};
 pub use stack::tcp::{State as TcpState, Transition};
-pub use table::{Fd, Linger, OptVal, RecvMsg, SockType, SocketTable};
+pub use stream::LingerWait;
 pub use tcp_socket::{Incoming, TcpListener, TcpStream};
 pub use udp_socket::UdpSocket;

@@ -10,7 +10,7 @@
 
 use crate::consts::*;
 use crate::errno::Errno;
-use crate::table::Fd;
+use crate::fd_table::Fd;
 use crate::{Net, OwnedFd};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -12,8 +12,9 @@
 //! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
 //! counts). Without subscribers they are discarded.
 
-use crate::table::SocketTable;
+use crate::fd_table::FdTable;
 use stack::device::Device;
+use stack::driver::Driver;
 use stack::tcp::Transition;
 use stack::{Counters, Instant, Stack};
 use std::io;
@@ -69,7 +70,7 @@ impl Drop for Waker {
 #[derive(Debug)]
 pub struct Core {
     pub stack: Stack,
-    pub sockets: SocketTable,
+    pub sockets: FdTable,
 }
 
 /// State shared between the runtime thread and application threads.
@@ -180,7 +181,7 @@ impl Shared {
         f(&mut self.lock())
     }
 
-    /// Like [`Shared::with_stack`], with the socket table too.
+    /// Like [`Shared::with_stack`], with the descriptor table too.
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
         let mut core = self.lock();
         let now = self.now();
@@ -206,7 +207,7 @@ impl Shared {
         self.wait_core(timeout, |core, now| f(&mut core.stack, now))
     }
 
-    /// Like [`Shared::wait_for`], with the socket table too. Returns `None` also when
+    /// Like [`Shared::wait_for`], with the descriptor table too. Returns `None` also when
     /// the runtime has stopped. Success wakes the runtime (to send what `f` queued)
     /// and the other waiters (whose condition `f` may have changed).
     pub fn wait_core<R>(
@@ -316,7 +317,7 @@ impl Runtime {
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core { stack, sockets: SocketTable::new() }),
+            core: Mutex::new(Core { stack, sockets: FdTable::new() }),
             changed: Condvar::new(),
             waiting: AtomicUsize::new(0),
             waiting_changed: Condvar::new(),
@@ -384,14 +385,20 @@ impl Drop for Runtime {
     }
 }
 
-/// The loop of the runtime thread.
+/// The loop of the runtime thread: the steps are `stack::driver`'s; what is
+/// the runtime's own is the sleeping, the lock and the wake-ups.
+///
+/// Timers run at the time the thread wakes ([`Driver::run_due`]), not at their
+/// past deadlines: application calls stamp the stack with the real clock, so
+/// the stack's time must not go back. Frames are read before the timers run,
+/// so that an answer that came in time (an ACK, say) is seen before a timer
+/// acts on its absence.
 fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
-    let mut buf = vec![0u8; 65536];
+    let mut driver = Driver::new();
     {
         let mut core = shared.lock();
         let now = shared.now();
-        core.stack.start(now);
-        flush_tx(&mut core.stack, &mut device, now)?;
+        Driver::start(&mut core.stack, &mut device, &mut (), now)?;
     }
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -399,7 +406,7 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         }
         let deadline = {
             let core = shared.lock();
-            stack::time::earliest(core.stack.poll_at(), device.poll_at())
+            Driver::next_deadline(&core.stack, &device, &())
         };
         if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
             break Err(e);
@@ -407,7 +414,10 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         shared.waker.drain();
         let mut core = shared.lock();
         let now = shared.now();
-        if let Err(e) = round(&mut core.stack, &mut device, &mut buf, now) {
+        let round = driver
+            .receive(&mut core.stack, &mut device, &mut (), now, RX_BATCH)
+            .and_then(|_| Driver::run_due(&mut core.stack, &mut device, now));
+        if let Err(e) = round {
             break Err(e);
         }
         shared.publish(&mut core.stack);
@@ -416,38 +426,6 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     };
     let flushed = device.flush();
     result.and(flushed)
-}
-
-/// One round: inbound frames, due timers, outbound frames.
-fn round<D: Device>(stack: &mut Stack, device: &mut D, buf: &mut [u8], now: Instant) -> io::Result<()> {
-    for _ in 0..RX_BATCH {
-        match device.recv(now, buf)? {
-            Some(n) => {
-                stack.receive(now, &buf[..n]);
-                // Answer as we go so that a burst does not pile up in the queue.
-                if stack.has_transmit() {
-                    flush_tx(stack, device, now)?;
-                }
-            }
-            None => break,
-        }
-    }
-    if stack.poll_at().is_some_and(|t| t <= now) {
-        stack.poll(now);
-    }
-    flush_tx(stack, device, now)
-}
-
-fn flush_tx<D: Device>(stack: &mut Stack, device: &mut D, now: Instant) -> io::Result<()> {
-    let mut err = None;
-    stack.transmit(|frame| {
-        if err.is_none() {
-            if let Err(e) = device.send(now, frame) {
-                err = Some(e);
-            }
-        }
-    });
-    err.map_or(Ok(()), Err)
 }
 
 /// Sleeps in poll(2) until the device is readable, the waker fires, or `deadline`.

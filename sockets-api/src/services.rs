@@ -27,7 +27,7 @@
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
-use crate::table::Fd;
+use crate::fd_table::Fd;
 use crate::Net;
 use std::collections::HashMap;
 use std::io;

@@ -3,7 +3,7 @@
 
 use crate::consts::*;
 use crate::errno::Errno;
-use crate::table::Fd;
+use crate::fd_table::Fd;
 use crate::{Net, OwnedFd};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -1,7 +1,11 @@
-//! The protocol half of SOCK_STREAM sockets: where the socket table meets TCP
-//! (`stack::tcp`). The table keeps descriptors, options and shutdown flags; this
-//! module keeps which TCP object a socket stands for and maps each call onto the
-//! core's, with the errno Linux gives in each state.
+//! The protocol half of SOCK_STREAM sockets: where the descriptor table meets
+//! TCP (`stack::tcp`). The table keeps descriptors, options and shutdown flags;
+//! this module keeps which TCP object a socket stands for and maps each call onto
+//! the core's, with the errno Linux gives in each state.
+//!
+//! Stream sockets start with TCP's defaults (`Config::tcp.default_options`: 64
+//! KiB each way, reported doubled as Linux reports them, so 131072). TCP's
+//! buffers get the size asked for (half what getsockopt(2) reports).
 //!
 //! A stream socket goes through these phases ([`Phase`]):
 //! - `Idle`: new, or bound, or after a connect that failed (as on Linux, it may
@@ -16,8 +20,8 @@
 //!   (ECONNRESET once, then EOF and EPIPE), until close(2).
 
 use crate::consts::*;
-use crate::errno::{Errno, Result};
-use crate::table::Options;
+use crate::errno::{tcp_errno as errno, Errno, Result};
+use crate::options::{Options, MAX_TCP_KEEPCNT, MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL};
 use stack::tcp::{ConnId, Shutdown, SocketOptions, State, TcpError};
 use stack::{Instant, Stack};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -68,11 +72,6 @@ impl Stream {
             Phase::Idle => None,
         }
     }
-}
-
-/// The errno for a TCP error, as Linux's.
-pub(crate) fn errno(e: TcpError) -> Errno {
-    crate::errno::tcp_errno(e)
 }
 
 /// The TCP options for a socket's options. Buffer sizes: the table holds them as
@@ -326,11 +325,20 @@ pub(crate) fn disconnect(stack: &mut Stack, now: Instant, s: &mut Stream) {
     s.phase = Phase::Idle;
 }
 
-/// What a closing socket with SO_LINGER on leaves to wait for: its connection's
-/// FIN to be acknowledged, for at most `timeout` (see [`crate::table::LingerWait`]).
-pub(crate) struct Lingering {
+/// What a close with SO_LINGER waits for: the connection's FIN to be
+/// acknowledged (its state leaves FIN-WAIT-1, CLOSING and LAST-ACK, or it ends),
+/// for at most `timeout`, as Linux's close(2) does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct LingerWait {
     pub conn: ConnId,
     pub timeout: Duration,
+}
+
+impl LingerWait {
+    /// Whether the wait is over (the FIN is acknowledged or the connection gone).
+    pub fn done(&self, stack: &mut Stack) -> bool {
+        linger_done(stack, self.conn)
+    }
 }
 
 /// close(2): TCP's orderly release (a FIN after the queued data; the connection
@@ -338,7 +346,7 @@ pub(crate) struct Lingering {
 /// SO_LINGER on and a zero timeout, or when unread data is left (as Linux). A
 /// listener's connections not yet accepted are reset. With SO_LINGER on and a
 /// nonzero timeout, returns what the caller must wait for.
-pub(crate) fn close(stack: &mut Stack, now: Instant, s: Stream, opts: &Options) -> Option<Lingering> {
+pub(crate) fn close(stack: &mut Stack, now: Instant, s: Stream, opts: &Options) -> Option<LingerWait> {
     let (tcp, net) = stack.tcp();
     match s.phase {
         Phase::Idle => None,
@@ -353,7 +361,7 @@ pub(crate) fn close(stack: &mut Stack, now: Instant, s: Stream, opts: &Options) 
                 return None;
             }
             let _ = tcp.close(now, net, id);
-            (linger.l_onoff != 0).then(|| Lingering { conn: id, timeout: Duration::from_secs(linger.l_linger as u64) })
+            (linger.l_onoff != 0).then(|| LingerWait { conn: id, timeout: Duration::from_secs(linger.l_linger as u64) })
         }
     }
 }
@@ -361,7 +369,7 @@ pub(crate) fn close(stack: &mut Stack, now: Instant, s: Stream, opts: &Options) 
 /// Whether a lingering close is over: its connection has gone, or left the
 /// states in which our FIN waits for its acknowledgment (Linux's
 /// `sk_stream_wait_close`: FIN-WAIT-1, CLOSING, LAST-ACK).
-pub(crate) fn linger_done(stack: &mut Stack, conn: ConnId) -> bool {
+fn linger_done(stack: &mut Stack, conn: ConnId) -> bool {
     let tcp = stack.tcp().0;
     match tcp.sockets().find(|(id, _)| *id == conn) {
         None => true,
@@ -448,8 +456,3 @@ pub(crate) fn apply_options(stack: &mut Stack, now: Instant, s: &mut Stream, opt
     let (tcp, net) = stack.tcp();
     tcp.set_options(now, net, id, tcp_options(opts)).map_err(errno)
 }
-
-/// Linux's upper bounds of the keep-alive options.
-pub(crate) const MAX_TCP_KEEPIDLE: i32 = 32767;
-pub(crate) const MAX_TCP_KEEPINTVL: i32 = 32767;
-pub(crate) const MAX_TCP_KEEPCNT: i32 = 127;

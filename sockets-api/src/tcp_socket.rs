@@ -25,8 +25,9 @@
 
 use crate::consts::*;
 use crate::errno::Errno;
+use crate::fd_table::Fd;
+use crate::options::Linger;
 use crate::sock::{each_addr, Sock};
-use crate::table::{Fd, Linger};
 use crate::{Net, OwnedFd, PollFd};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};

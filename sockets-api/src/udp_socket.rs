@@ -2,8 +2,8 @@
 //! in [`crate::Net`]: what a Rust programmer expects, on tapstack.
 
 use crate::consts::*;
+use crate::fd_table::Fd;
 use crate::sock::{each_addr, first_addr, Sock};
-use crate::table::Fd;
 use crate::{Net, OwnedFd};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

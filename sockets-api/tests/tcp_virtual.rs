@@ -1,4 +1,4 @@
-//! Stream socket semantics over TCP in virtual time: two stacks with socket tables
+//! Stream socket semantics over TCP in virtual time: two stacks with descriptor tables
 //! on a virtual wire (`sim::Link`), no threads, no clocks. The errors of every
 //! call in every state, as Linux gives them; connect (blocking is the runtime's,
 //! so here the nonblocking form with poll and SO_ERROR), accept and its backlog,
@@ -15,7 +15,7 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-/// `call!(host, method(args))` calls the socket table of `host` with its stack.
+/// `call!(host, method(args))` calls the descriptor table of `host` with its stack.
 macro_rules! call {
     ($host:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
         let h = &mut $host;

@@ -1,9 +1,9 @@
-//! Socket semantics over UDP in virtual time: two stacks with socket tables on a
+//! Socket semantics over UDP in virtual time: two stacks with descriptor tables on a
 //! virtual wire (`sim::Link`), no threads, no clocks. Every error case of the
 //! calls, ephemeral ports, poll readiness, truncation and connected filtering.
 
+use sockets_api::options::SOCK_MIN_RCVBUF;
 use sockets_api::sim::{Link, A_IP, B_IP};
-use sockets_api::table::SOCK_MIN_RCVBUF;
 use sockets_api::*;
 use stack::{Config, DropReason, Duration, Instant, MacAddr};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -16,7 +16,7 @@ fn v4(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()
 }
 
-/// `call!(host, method(args))` calls the socket table of `host` with its stack.
+/// `call!(host, method(args))` calls the descriptor table of `host` with its stack.
 macro_rules! call {
     ($host:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
         let h = &mut $host;
@@ -386,7 +386,7 @@ fn nonblocking_calls_say_eagain() {
         (err, err.name(), err.to_string()),
         (Errno::EAGAIN, "EAGAIN", "Resource temporarily unavailable".into())
     );
-    assert!(l.a.sockets.wait_params(fd, table::Direction::Recv).unwrap().nonblocking);
+    assert!(l.a.sockets.wait_params(fd, fd_table::Direction::Recv).unwrap().nonblocking);
 }
 
 #[test]

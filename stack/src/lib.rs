@@ -10,6 +10,7 @@ pub mod buffer;
 pub mod config;
 pub mod counters;
 pub mod device;
+pub mod driver;
 pub mod ethernet;
 pub mod icmp;
 pub mod iface;

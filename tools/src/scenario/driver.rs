@@ -13,36 +13,66 @@
 //! A recording's capture therefore holds the stack's own clock, and replaying
 //! it (timers at their deadlines, the peer's frames at their stamps) makes the
 //! same calls in the same order at the same times.
+//!
+//! The steps themselves (timers at their deadlines, frames read at a time,
+//! sending after every call) are `stack::driver`'s, the loop the sockets
+//! runtime and the sim run too; this file adds the application beside the stack.
 
 use super::app::App;
 use stack::device::Device;
+use stack::driver::{Driver as Loop, Hook};
 use stack::tcp::Transition;
 use stack::time::{earliest, Instant};
 use stack::Stack;
 use std::io;
 
+/// The steps are `stack::driver`'s; this adds the application and the record of
+/// transitions, stepped after every call into the core at that call's time.
 pub struct Driver<D: Device> {
     pub stack: Stack,
     pub app: App,
     pub dev: D,
     /// Every TCP state transition, with the time it happened.
     pub transitions: Vec<(Instant, Transition)>,
-    buf: Vec<u8>,
+    steps: Loop,
 }
 
-/// Timers that fire at one instant are bounded, so a timer that does not move
-/// its deadline on cannot hang the driver.
-const MAX_TIMER_ROUNDS: usize = 10_000;
+/// What runs beside the stack here: the application, and the note of each
+/// state transition with the time of the call that caused it.
+struct Beside<'a> {
+    app: &'a mut App,
+    transitions: &'a mut Vec<(Instant, Transition)>,
+}
+
+impl Hook for Beside<'_> {
+    fn poll_at(&self) -> Option<Instant> {
+        self.app.poll_at()
+    }
+
+    /// Lets the application act on what just happened and notes the state
+    /// transitions (sending, which follows, changes no state).
+    fn step(&mut self, now: Instant, stack: &mut Stack) {
+        self.app.step(now, stack);
+        let transitions = &mut *self.transitions;
+        stack.tcp().0.drain_transitions(|t| transitions.push((now, *t)));
+    }
+}
 
 impl<D: Device> Driver<D> {
     pub fn new(stack: Stack, app: App, dev: D) -> Driver<D> {
-        Driver { stack, app, dev, transitions: Vec::new(), buf: vec![0; 65536] }
+        Driver { stack, app, dev, transitions: Vec::new(), steps: Loop::new() }
+    }
+
+    /// The loop, the stack, the device and the hook, borrowed apart for one step.
+    fn parts(&mut self) -> (&mut Loop, &mut Stack, &mut D, Beside<'_>) {
+        let hook = Beside { app: &mut self.app, transitions: &mut self.transitions };
+        (&mut self.steps, &mut self.stack, &mut self.dev, hook)
     }
 
     /// Starts the stack (its gratuitous ARP) and the application at `now`.
     pub fn start(&mut self, now: Instant) -> io::Result<()> {
-        self.stack.start(now);
-        self.settle(now)
+        let (_, stack, dev, mut hook) = self.parts();
+        Loop::start(stack, dev, &mut hook, now)
     }
 
     /// The earliest deadline of the stack and the application.
@@ -60,7 +90,8 @@ impl<D: Device> Driver<D> {
     /// in order, then every frame the device has, read at `now`.
     pub fn advance(&mut self, now: Instant) -> io::Result<()> {
         self.run_timers(now)?;
-        self.receive(now)
+        let (steps, stack, dev, mut hook) = self.parts();
+        steps.receive(stack, dev, &mut hook, now, usize::MAX).map(|_| ())
     }
 
     /// [`Driver::advance`] against the real clock: each frame is read, and
@@ -71,44 +102,15 @@ impl<D: Device> Driver<D> {
         loop {
             let now = clock();
             self.run_timers(now)?;
-            let Some(n) = self.dev.recv(now, &mut self.buf)? else { return Ok(()) };
-            self.stack.receive(now, &self.buf[..n]);
-            self.settle(now)?;
+            let (steps, stack, dev, mut hook) = self.parts();
+            if steps.receive(stack, dev, &mut hook, now, 1)? == 0 {
+                return Ok(());
+            }
         }
     }
 
     fn run_timers(&mut self, until: Instant) -> io::Result<()> {
-        for _ in 0..MAX_TIMER_ROUNDS {
-            let Some(t) = self.timer_at().filter(|&t| t <= until) else { return Ok(()) };
-            if self.stack.poll_at().is_some_and(|p| p <= t) {
-                self.stack.poll(t);
-            }
-            self.settle(t)?;
-        }
-        Err(io::Error::other("a timer keeps firing without moving its deadline"))
-    }
-
-    fn receive(&mut self, now: Instant) -> io::Result<()> {
-        while let Some(n) = self.dev.recv(now, &mut self.buf)? {
-            self.stack.receive(now, &self.buf[..n]);
-            self.settle(now)?;
-        }
-        Ok(())
-    }
-
-    /// Lets the application act on what just happened, then sends what the
-    /// stack has to send and notes the state transitions.
-    fn settle(&mut self, now: Instant) -> io::Result<()> {
-        self.app.step(now, &mut self.stack);
-        let dev = &mut self.dev;
-        let mut result = Ok(());
-        self.stack.transmit(|frame| {
-            if result.is_ok() {
-                result = dev.send(now, frame);
-            }
-        });
-        let transitions = &mut self.transitions;
-        self.stack.tcp().0.drain_transitions(|t| transitions.push((now, *t)));
-        result
+        let (_, stack, dev, mut hook) = self.parts();
+        Loop::run_timers(stack, dev, &mut hook, until)
     }
 }

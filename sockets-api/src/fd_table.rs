@@ -1,31 +1,28 @@
-//! The socket table: descriptors, and the BSD socket semantics over the stack's
-//! protocols, sans-IO.
+//! The descriptor table ([`FdTable`]): allocates and frees socket descriptors,
+//! looks them up, and dispatches each BSD call to the datagram (`dgram`) or
+//! stream (`stream`) half, sans-IO. It keeps what every socket has whatever its
+//! kind: its type, its options ([`crate::options`]), O_NONBLOCK and the
+//! shutdown flags.
 //!
 //! Every call takes the stack (and, where time matters, the time) and never blocks:
 //! where a blocking call would wait it returns EAGAIN. [`crate::Net`] wraps these
 //! calls with blocking, timeouts and the runtime thread; tests drive them directly
-//! in virtual time ([`crate::sim`]).
+//! in virtual time (the `sim` harness).
 //!
 //! # Limits
 //! - [`MAX_FDS`] descriptors (EMFILE beyond), numbered from [`FIRST_FD`] and
 //!   reused lowest first, as Linux numbers file descriptors.
-//! - Buffer sizes follow Linux: SO_RCVBUF and SO_SNDBUF double the value asked for
-//!   (the kernel's allowance for bookkeeping), capped at [`RMEM_MAX`] / [`WMEM_MAX`]
-//!   before doubling and raised to [`SOCK_MIN_RCVBUF`] / [`SOCK_MIN_SNDBUF`].
-//!   A UDP socket's receive queue holds what its SO_RCVBUF allows (see
-//!   `stack::udp` for the accounting). UDP keeps no send buffer: a datagram goes
-//!   to the transmit queue at once, so SO_SNDBUF only reads back.
-//! - Stream sockets start with TCP's defaults (`Config::tcp.default_options`: 64
-//!   KiB each way, reported doubled as Linux reports them, so 131072). TCP's
-//!   buffers get the size asked for (half what getsockopt(2) reports).
-//! - Stream ports: TCP owns the ports of listeners and connections
-//!   (`Tcp::check_bind`); the table keeps apart only the ports of sockets bound
-//!   and not yet listening or connecting, which TCP does not know yet.
+//! - Buffer sizes and option values follow Linux: see [`crate::options`].
+//! - Stream ports: TCP owns the ports of listeners and connections; the table
+//!   keeps apart only the ports of sockets bound and not yet listening or
+//!   connecting (see `ports`).
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
-use crate::stream::{self, Stream};
-use stack::udp::{self, UdpError};
+use crate::options::{self, OptVal, Options};
+use crate::stream::{self, LingerWait, Stream};
+use crate::{dgram, ports};
+use stack::udp::SocketHandle;
 use stack::{Instant, Stack};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
@@ -37,16 +34,6 @@ pub type Fd = i32;
 pub const FIRST_FD: Fd = 3;
 /// Most descriptors open at once (Linux's default RLIMIT_NOFILE).
 pub const MAX_FDS: usize = 1024;
-/// Default SO_RCVBUF and SO_SNDBUF (Linux's `net.core.rmem_default` / `wmem_default`).
-pub const DEFAULT_BUF: usize = 212_992;
-/// Largest SO_RCVBUF request honoured, before doubling (`net.core.rmem_max`).
-pub const RMEM_MAX: usize = 212_992;
-/// Largest SO_SNDBUF request honoured, before doubling (`net.core.wmem_max`).
-pub const WMEM_MAX: usize = 212_992;
-/// Smallest SO_RCVBUF (Linux's SOCK_MIN_RCVBUF).
-pub const SOCK_MIN_RCVBUF: usize = 2304;
-/// Smallest SO_SNDBUF (Linux's SOCK_MIN_SNDBUF).
-pub const SOCK_MIN_SNDBUF: usize = 4608;
 
 /// The kind of socket.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -60,111 +47,6 @@ impl SockType {
         match self {
             SockType::Dgram => SOCK_DGRAM,
             SockType::Stream => SOCK_STREAM,
-        }
-    }
-}
-
-/// `struct linger` for SO_LINGER.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Linger {
-    /// Nonzero: linger on close.
-    pub l_onoff: i32,
-    /// How long, in seconds.
-    pub l_linger: i32,
-}
-
-/// An option value, as setsockopt(2) takes it and getsockopt(2) gives it: an `int`,
-/// a `struct timeval` (SO_RCVTIMEO, SO_SNDTIMEO; zero means "no timeout") or a
-/// `struct linger`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum OptVal {
-    Int(i32),
-    Time(Duration),
-    Linger(Linger),
-}
-
-impl OptVal {
-    pub fn as_int(self) -> Option<i32> {
-        match self {
-            OptVal::Int(v) => Some(v),
-            _ => None,
-        }
-    }
-    pub fn as_time(self) -> Option<Duration> {
-        match self {
-            OptVal::Time(v) => Some(v),
-            _ => None,
-        }
-    }
-    pub fn as_linger(self) -> Option<Linger> {
-        match self {
-            OptVal::Linger(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-impl From<i32> for OptVal {
-    fn from(v: i32) -> OptVal {
-        OptVal::Int(v)
-    }
-}
-impl From<bool> for OptVal {
-    fn from(v: bool) -> OptVal {
-        OptVal::Int(v as i32)
-    }
-}
-impl From<Duration> for OptVal {
-    fn from(v: Duration) -> OptVal {
-        OptVal::Time(v)
-    }
-}
-impl From<Linger> for OptVal {
-    fn from(v: Linger) -> OptVal {
-        OptVal::Linger(v)
-    }
-}
-
-/// A socket's options, in Linux's units (buffer sizes already doubled).
-#[derive(Clone, Debug)]
-pub struct Options {
-    pub reuse_addr: bool,
-    pub broadcast: bool,
-    pub keepalive: bool,
-    pub nodelay: bool,
-    pub rcvbuf: usize,
-    pub sndbuf: usize,
-    /// SO_RCVTIMEO; `None` blocks without limit.
-    pub rcvtimeo: Option<Duration>,
-    /// SO_SNDTIMEO; `None` blocks without limit.
-    pub sndtimeo: Option<Duration>,
-    pub linger: Linger,
-    /// IP_TTL; `None`: the stack's default.
-    pub ttl: Option<u8>,
-    /// TCP_KEEPIDLE, seconds.
-    pub keep_idle: u32,
-    /// TCP_KEEPINTVL, seconds.
-    pub keep_intvl: u32,
-    /// TCP_KEEPCNT.
-    pub keep_cnt: u32,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            reuse_addr: false,
-            broadcast: false,
-            keepalive: false,
-            nodelay: false,
-            rcvbuf: DEFAULT_BUF,
-            sndbuf: DEFAULT_BUF,
-            rcvtimeo: None,
-            sndtimeo: None,
-            linger: Linger::default(),
-            ttl: None,
-            keep_idle: 7200,
-            keep_intvl: 75,
-            keep_cnt: 9,
         }
     }
 }
@@ -197,12 +79,14 @@ pub struct WaitParams {
     pub timeout: Option<Duration>,
 }
 
+/// The protocol half a descriptor stands for.
 #[derive(Debug)]
 enum Proto {
-    Udp(udp::SocketHandle),
+    Udp(SocketHandle),
     Stream(Stream),
 }
 
+/// One open descriptor.
 #[derive(Debug)]
 struct Socket {
     generation: u64,
@@ -215,9 +99,20 @@ struct Socket {
     proto: Proto,
 }
 
+impl Socket {
+    /// The address and SO_REUSEADDR of an idle bound stream socket: the ports the
+    /// table keeps apart itself (see `ports`).
+    fn idle_port(&self) -> Option<(SocketAddrV4, bool)> {
+        match &self.proto {
+            Proto::Stream(st) => st.table_port().map(|l| (l, self.opts.reuse_addr)),
+            Proto::Udp(_) => None,
+        }
+    }
+}
+
 /// Every socket descriptor of one stack.
 #[derive(Debug, Default)]
-pub struct SocketTable {
+pub struct FdTable {
     slots: Vec<Option<Socket>>,
     open: usize,
     generations: u64,
@@ -227,54 +122,6 @@ fn unspecified() -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
 }
 
-/// The errno for a UDP error (an implicit bind that finds no port is EAGAIN, as
-/// Linux's autobind; bind(2) itself says EADDRINUSE).
-pub fn udp_errno(e: UdpError) -> Errno {
-    match e {
-        UdpError::BadHandle => Errno::EBADF,
-        UdpError::TooManySockets => Errno::ENFILE,
-        UdpError::AlreadyBound | UdpError::InvalidArgument => Errno::EINVAL,
-        UdpError::AddrInUse => Errno::EADDRINUSE,
-        UdpError::AddrNotAvailable => Errno::EADDRNOTAVAIL,
-        UdpError::NoEphemeralPort | UdpError::WouldBlock => Errno::EAGAIN,
-        UdpError::MessageTooLong => Errno::EMSGSIZE,
-        UdpError::BroadcastDenied | UdpError::Prohibited => Errno::EACCES,
-        UdpError::DestAddrRequired => Errno::EDESTADDRREQ,
-        UdpError::NetUnreachable => Errno::ENETUNREACH,
-        UdpError::HostUnreachable => Errno::EHOSTUNREACH,
-        UdpError::ConnectionRefused => Errno::ECONNREFUSED,
-        UdpError::ProtocolUnreachable => Errno::ENOPROTOOPT,
-        UdpError::HostDown => Errno::EHOSTDOWN,
-        UdpError::HostIsolated => Errno::ENONET,
-        UdpError::ParameterProblem => Errno::EPROTO,
-    }
-}
-
-/// An option value in 1..=max (Linux's bounds of the keep-alive options), else EINVAL.
-fn in_range(v: i32, max: i32) -> Result<u32> {
-    if (1..=max).contains(&v) {
-        Ok(v as u32)
-    } else {
-        Err(Errno::EINVAL)
-    }
-}
-
-/// What a close with SO_LINGER waits for: the connection's FIN to be
-/// acknowledged (its state leaves FIN-WAIT-1, CLOSING and LAST-ACK, or it ends),
-/// for at most `timeout`, as Linux's close(2) does.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct LingerWait {
-    pub conn: stack::tcp::ConnId,
-    pub timeout: Duration,
-}
-
-impl LingerWait {
-    /// Whether the wait is over (the FIN is acknowledged or the connection gone).
-    pub fn done(&self, stack: &mut Stack) -> bool {
-        stream::linger_done(stack, self.conn)
-    }
-}
-
 fn v4(addr: SocketAddr) -> Result<SocketAddrV4> {
     match addr {
         SocketAddr::V4(a) => Ok(a),
@@ -282,9 +129,40 @@ fn v4(addr: SocketAddr) -> Result<SocketAddrV4> {
     }
 }
 
-impl SocketTable {
-    pub fn new() -> SocketTable {
-        SocketTable::default()
+/// socket(2)'s argument checks, in Linux's order: the socket's kind and protocol
+/// number, and whether it starts nonblocking.
+fn check_socket_args(domain: i32, ty: i32, protocol: i32) -> Result<(SockType, i32, bool)> {
+    let flags = ty & !0xf;
+    let base = ty & 0xf;
+    if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !(0..AF_MAX).contains(&domain) {
+        return Err(Errno::EAFNOSUPPORT);
+    }
+    if !(0..SOCK_MAX).contains(&base) {
+        return Err(Errno::EINVAL);
+    }
+    if domain != AF_INET {
+        return Err(Errno::EAFNOSUPPORT);
+    }
+    if !(0..IPPROTO_MAX).contains(&protocol) {
+        return Err(Errno::EINVAL);
+    }
+    let (sock_type, proto_num) = match base {
+        SOCK_DGRAM => (SockType::Dgram, IPPROTO_UDP),
+        SOCK_STREAM => (SockType::Stream, IPPROTO_TCP),
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
+    };
+    if protocol != 0 && protocol != proto_num {
+        return Err(Errno::EPROTONOSUPPORT);
+    }
+    Ok((sock_type, proto_num, flags & SOCK_NONBLOCK != 0))
+}
+
+impl FdTable {
+    pub fn new() -> FdTable {
+        FdTable::default()
     }
 
     /// Descriptors open.
@@ -304,6 +182,54 @@ impl SocketTable {
     fn get_mut(&mut self, fd: Fd) -> Result<&mut Socket> {
         let i = fd.checked_sub(FIRST_FD).ok_or(Errno::EBADF)?;
         usize::try_from(i).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
+    }
+
+    /// The lowest free slot, growing the table up to [`MAX_FDS`]. Errors: EMFILE.
+    fn free_slot(&mut self) -> Result<usize> {
+        match self.slots.iter().position(|s| s.is_none()) {
+            Some(i) => Ok(i),
+            None if self.slots.len() < MAX_FDS => {
+                self.slots.push(None);
+                Ok(self.slots.len() - 1)
+            }
+            None => Err(Errno::EMFILE),
+        }
+    }
+
+    /// Whether every descriptor is taken.
+    fn full(&self) -> bool {
+        !self.slots.iter().any(|s| s.is_none()) && self.slots.len() >= MAX_FDS
+    }
+
+    /// Puts a new socket in slot `index` (from [`FdTable::free_slot`]) with a
+    /// new generation, and returns its descriptor.
+    fn install(
+        &mut self,
+        index: usize,
+        ty: SockType,
+        protocol: i32,
+        nonblocking: bool,
+        opts: Options,
+        proto: Proto,
+    ) -> Fd {
+        self.generations += 1;
+        self.slots[index] = Some(Socket {
+            generation: self.generations,
+            ty,
+            protocol,
+            nonblocking,
+            opts,
+            shut_rd: false,
+            shut_wr: false,
+            proto,
+        });
+        self.open += 1;
+        index as Fd + FIRST_FD
+    }
+
+    /// The ports of idle bound stream sockets, for `ports`.
+    fn idle_ports(&self) -> impl Iterator<Item = (SocketAddrV4, bool)> + Clone + '_ {
+        self.slots.iter().flatten().filter_map(Socket::idle_port)
     }
 
     /// The identity of the socket `fd` names now, if any.
@@ -352,7 +278,7 @@ impl SocketTable {
 
     /// The UDP handle behind a datagram socket, for the stack's own calls and counters.
     /// Errors: EBADF; EOPNOTSUPP for a stream socket.
-    pub fn udp_handle(&self, fd: Fd) -> Result<udp::SocketHandle> {
+    pub fn udp_handle(&self, fd: Fd) -> Result<SocketHandle> {
         match self.get(fd)?.proto {
             Proto::Udp(h) => Ok(h),
             Proto::Stream(_) => Err(Errno::EOPNOTSUPP),
@@ -370,65 +296,13 @@ impl SocketTable {
     /// - EPROTONOSUPPORT: a protocol that does not go with the type (SOCK_DGRAM with IPPROTO_TCP).
     /// - EMFILE: [`MAX_FDS`] descriptors open; ENFILE: the stack's UDP table is full.
     pub fn socket(&mut self, stack: &mut Stack, domain: i32, ty: i32, protocol: i32) -> Result<Fd> {
-        let flags = ty & !0xf;
-        let base = ty & 0xf;
-        if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        if !(0..AF_MAX).contains(&domain) {
-            return Err(Errno::EAFNOSUPPORT);
-        }
-        if !(0..SOCK_MAX).contains(&base) {
-            return Err(Errno::EINVAL);
-        }
-        if domain != AF_INET {
-            return Err(Errno::EAFNOSUPPORT);
-        }
-        if !(0..IPPROTO_MAX).contains(&protocol) {
-            return Err(Errno::EINVAL);
-        }
-        let (sock_type, proto_num) = match base {
-            SOCK_DGRAM => (SockType::Dgram, IPPROTO_UDP),
-            SOCK_STREAM => (SockType::Stream, IPPROTO_TCP),
-            _ => return Err(Errno::ESOCKTNOSUPPORT),
+        let (sock_type, proto_num, nonblocking) = check_socket_args(domain, ty, protocol)?;
+        let index = self.free_slot()?;
+        let (proto, opts) = match sock_type {
+            SockType::Dgram => (Proto::Udp(dgram::open(stack)?), Options::default()),
+            SockType::Stream => (Proto::Stream(Stream::default()), stream::default_options(stack)),
         };
-        if protocol != 0 && protocol != proto_num {
-            return Err(Errno::EPROTONOSUPPORT);
-        }
-        let index = match self.slots.iter().position(|s| s.is_none()) {
-            Some(i) => i,
-            None if self.slots.len() < MAX_FDS => {
-                self.slots.push(None);
-                self.slots.len() - 1
-            }
-            None => return Err(Errno::EMFILE),
-        };
-        let proto = match sock_type {
-            SockType::Dgram => {
-                let (udp, _) = stack.udp();
-                let h = udp.open().map_err(udp_errno)?;
-                udp.set_recv_buffer(h, DEFAULT_BUF).map_err(udp_errno)?;
-                Proto::Udp(h)
-            }
-            SockType::Stream => Proto::Stream(Stream::default()),
-        };
-        let opts = match sock_type {
-            SockType::Dgram => Options::default(),
-            SockType::Stream => stream::default_options(stack),
-        };
-        self.generations += 1;
-        self.slots[index] = Some(Socket {
-            generation: self.generations,
-            ty: sock_type,
-            protocol: proto_num,
-            nonblocking: flags & SOCK_NONBLOCK != 0,
-            opts,
-            shut_rd: false,
-            shut_wr: false,
-            proto,
-        });
-        self.open += 1;
-        Ok(index as Fd + FIRST_FD)
+        Ok(self.install(index, sock_type, proto_num, nonblocking, opts, proto))
     }
 
     /// bind(2): gives the socket a local address. Port 0 picks a free port from
@@ -441,67 +315,28 @@ impl SocketTable {
     pub fn bind(&mut self, stack: &mut Stack, fd: Fd, addr: SocketAddr) -> Result<()> {
         let addr = v4(addr)?;
         let s = self.get(fd)?;
-        match &s.proto {
-            Proto::Udp(h) => {
-                let (udp, net) = stack.udp();
-                udp.bind(net, *h, addr).map_err(|e| match e {
-                    UdpError::NoEphemeralPort => Errno::EADDRINUSE,
-                    e => udp_errno(e),
-                })
-            }
-            Proto::Stream(st) => {
-                if st.local.is_some() || st.phase != stream::Phase::Idle {
-                    return Err(Errno::EINVAL);
-                }
-                let ip = *addr.ip();
-                let config = stack.config();
-                if !(ip.is_unspecified() || ip == config.addr) {
-                    return Err(Errno::EADDRNOTAVAIL);
-                }
-                let reuse = s.opts.reuse_addr;
-                let port = if addr.port() == 0 {
-                    self.pick_stream_port(stack).ok_or(Errno::EADDRINUSE)?
-                } else if self.stream_port_taken(stack, addr.port(), ip, reuse) {
-                    return Err(Errno::EADDRINUSE);
-                } else {
-                    addr.port()
-                };
-                let Proto::Stream(st) = &mut self.get_mut(fd)?.proto else { unreachable!() };
-                st.local = Some(SocketAddrV4::new(ip, port));
-                Ok(())
-            }
+        let st = match &s.proto {
+            Proto::Udp(h) => return dgram::bind(stack, *h, addr),
+            Proto::Stream(st) => st,
+        };
+        if st.local.is_some() || st.phase != stream::Phase::Idle {
+            return Err(Errno::EINVAL);
         }
-    }
-
-    /// Whether a stream socket may not bind `ip:port`. TCP owns the ports of
-    /// listeners and connections ([`stack::tcp::Tcp::check_bind`]: a listener or
-    /// a live connection holds its port; TIME-WAIT ones do unless SO_REUSEADDR);
-    /// the table adds only the sockets bound but not yet handed to TCP, which
-    /// share a port only if their addresses differ or both have SO_REUSEADDR.
-    fn stream_port_taken(&self, stack: &mut Stack, port: u16, ip: Ipv4Addr, reuse: bool) -> bool {
-        let (tcp, net) = stack.tcp();
-        if tcp.check_bind(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port), reuse).is_err() {
-            return true;
+        let ip = *addr.ip();
+        if !(ip.is_unspecified() || ip == stack.config().addr) {
+            return Err(Errno::EADDRNOTAVAIL);
         }
-        self.slots.iter().flatten().any(|s| match &s.proto {
-            Proto::Stream(st) => st.table_port().is_some_and(|l| {
-                let overlap = l.ip().is_unspecified() || ip.is_unspecified() || *l.ip() == ip;
-                l.port() == port && overlap && !(reuse && s.opts.reuse_addr)
-            }),
-            _ => false,
-        })
-    }
-
-    /// A free port for a stream socket from 49152-65535 (RFC 6056 algorithm 1:
-    /// a random start, then the next free one), free both in TCP and in the table.
-    fn pick_stream_port(&self, stack: &mut Stack) -> Option<u16> {
-        use rand::RngExt;
-        let (lo, hi) = (*stack::tcp::EPHEMERAL_PORTS.start() as u32, *stack::tcp::EPHEMERAL_PORTS.end() as u32);
-        let count = hi - lo + 1;
-        let start: u32 = stack.net().rng.random_range(0..count);
-        (0..count)
-            .map(|i| (lo + (start + i) % count) as u16)
-            .find(|&p| !self.stream_port_taken(stack, p, Ipv4Addr::UNSPECIFIED, false))
+        let reuse = s.opts.reuse_addr;
+        let port = if addr.port() == 0 {
+            ports::pick(stack, self.idle_ports()).ok_or(Errno::EADDRINUSE)?
+        } else if ports::taken(stack, self.idle_ports(), addr.port(), ip, reuse) {
+            return Err(Errno::EADDRINUSE);
+        } else {
+            addr.port()
+        };
+        let Proto::Stream(st) = &mut self.get_mut(fd)?.proto else { unreachable!() };
+        st.local = Some(SocketAddrV4::new(ip, port));
+        Ok(())
     }
 
     /// The local address a stream socket connects or listens from: the bound one,
@@ -511,17 +346,29 @@ impl SocketTable {
         match &self.get(fd)?.proto {
             Proto::Stream(st) => match st.local {
                 Some(l) => Ok(l),
-                None => Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.pick_stream_port(stack).ok_or(none_free)?)),
+                None => {
+                    let port = ports::pick(stack, self.idle_ports()).ok_or(none_free)?;
+                    Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+                }
             },
             Proto::Udp(_) => Err(Errno::EOPNOTSUPP),
         }
+    }
+
+    /// Whether `fd` is a stream socket that has not yet listened or connected.
+    /// Errors: EBADF.
+    fn is_idle_stream(&self, fd: Fd) -> Result<bool> {
+        Ok(match &self.get(fd)?.proto {
+            Proto::Stream(st) => st.phase == stream::Phase::Idle,
+            Proto::Udp(_) => false,
+        })
     }
 
     /// connect(2). On a datagram socket: sets the default destination for send(2)
     /// and receives only from it from now on (binding an ephemeral port first if
     /// needed). On a stream socket: starts TCP's handshake from the bound address
     /// (or an ephemeral port) and answers EINPROGRESS while it runs (the blocking
-    /// layer waits with [`SocketTable::connect_status`]); called again, it answers
+    /// layer waits with [`FdTable::connect_status`]); called again, it answers
     /// EALREADY while the handshake runs, `Ok` once it is done, or its error.
     ///
     /// Errors: EBADF; EAFNOSUPPORT for an IPv6 address; EACCES for a broadcast
@@ -533,21 +380,10 @@ impl SocketTable {
     /// (TCP's connection table is full); EINVAL (port 0).
     pub fn connect(&mut self, stack: &mut Stack, now: Instant, fd: Fd, addr: SocketAddr) -> Result<()> {
         let addr = v4(addr)?;
-        let idle_stream = match &self.get(fd)?.proto {
-            Proto::Stream(st) => st.phase == stream::Phase::Idle,
-            Proto::Udp(_) => false,
-        };
-        let local = if idle_stream {
-            self.stream_local(stack, fd, Errno::EAGAIN)?
-        } else {
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
-        };
+        let local = if self.is_idle_stream(fd)? { self.stream_local(stack, fd, Errno::EAGAIN)? } else { unspecified() };
         let s = self.get_mut(fd)?;
         match &mut s.proto {
-            Proto::Udp(h) => {
-                let (udp, net) = stack.udp();
-                udp.connect(net, *h, addr).map_err(udp_errno)
-            }
+            Proto::Udp(h) => dgram::connect(stack, *h, addr),
             Proto::Stream(st) => stream::connect(stack, now, st, &s.opts, addr, local),
         }
     }
@@ -570,7 +406,7 @@ impl SocketTable {
     pub fn disconnect(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
         let s = self.get_mut(fd)?;
         match &mut s.proto {
-            Proto::Udp(h) => stack.udp().0.disconnect(*h).map_err(udp_errno),
+            Proto::Udp(h) => dgram::disconnect(stack, *h),
             Proto::Stream(st) => {
                 stream::disconnect(stack, now, st);
                 s.shut_rd = false;
@@ -593,15 +429,11 @@ impl SocketTable {
     /// the port (a TIME-WAIT connection too, without SO_REUSEADDR), or no ephemeral
     /// port is free.
     pub fn listen(&mut self, stack: &mut Stack, fd: Fd, backlog: i32) -> Result<()> {
-        let idle = match &self.get(fd)?.proto {
-            Proto::Stream(st) => st.phase == stream::Phase::Idle,
-            Proto::Udp(_) => return Err(Errno::EOPNOTSUPP),
-        };
-        let local = if idle {
-            self.stream_local(stack, fd, Errno::EADDRINUSE)?
-        } else {
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)
-        };
+        if let Proto::Udp(_) = self.get(fd)?.proto {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let local =
+            if self.is_idle_stream(fd)? { self.stream_local(stack, fd, Errno::EADDRINUSE)? } else { unspecified() };
         let s = self.get_mut(fd)?;
         let Proto::Stream(st) = &mut s.proto else { unreachable!() };
         stream::listen(stack, st, &s.opts, backlog, local)
@@ -614,7 +446,7 @@ impl SocketTable {
     /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL when not listening;
     /// EAGAIN when no connection is waiting; EMFILE when out of descriptors.
     pub fn accept(&mut self, stack: &mut Stack, _now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
-        let full = !self.slots.iter().any(|s| s.is_none()) && self.slots.len() >= MAX_FDS;
+        let full = self.full();
         let s = self.get_mut(fd)?;
         let opts = s.opts.clone();
         let Proto::Stream(st) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
@@ -622,26 +454,8 @@ impl SocketTable {
             return Err(Errno::EMFILE);
         }
         let (conn, peer) = stream::accept(stack, st)?;
-        let index = match self.slots.iter().position(|s| s.is_none()) {
-            Some(i) => i,
-            None => {
-                self.slots.push(None);
-                self.slots.len() - 1
-            }
-        };
-        self.generations += 1;
-        self.slots[index] = Some(Socket {
-            generation: self.generations,
-            ty: SockType::Stream,
-            protocol: IPPROTO_TCP,
-            nonblocking: false,
-            opts,
-            shut_rd: false,
-            shut_wr: false,
-            proto: Proto::Stream(conn),
-        });
-        self.open += 1;
-        Ok((index as Fd + FIRST_FD, peer))
+        let index = self.free_slot().expect("checked not full above");
+        Ok((self.install(index, SockType::Stream, IPPROTO_TCP, false, opts, Proto::Stream(conn)), peer))
     }
 
     /// send(2): sendto(2) without an address.
@@ -672,16 +486,7 @@ impl SocketTable {
         let addr = addr.map(v4).transpose()?;
         let s = self.get_mut(fd)?;
         match &mut s.proto {
-            Proto::Udp(h) => {
-                if buf.len() > udp::MAX_DATAGRAM {
-                    return Err(Errno::EMSGSIZE);
-                }
-                if s.shut_wr {
-                    return Err(Errno::EPIPE);
-                }
-                let (udp, net) = stack.udp();
-                udp.send_to(now, net, *h, addr, buf).map_err(udp_errno)
-            }
+            Proto::Udp(h) => dgram::sendto(stack, now, *h, s.shut_wr, buf, addr),
             Proto::Stream(st) => {
                 if s.shut_wr {
                     return Err(Errno::EPIPE);
@@ -722,17 +527,8 @@ impl SocketTable {
         let s = self.get_mut(fd)?;
         match &mut s.proto {
             Proto::Udp(h) => {
-                let (udp, _) = stack.udp();
-                match udp.recv_from(*h, buf, flags & MSG_PEEK != 0) {
-                    Ok((full, src)) => {
-                        let copied = full.min(buf.len());
-                        let out = if full > buf.len() { MSG_TRUNC } else { 0 };
-                        let len = if flags & MSG_TRUNC != 0 { full } else { copied };
-                        Ok(RecvMsg { len, addr: src, flags: out })
-                    }
-                    Err(UdpError::WouldBlock) if s.shut_rd => Ok(RecvMsg { len: 0, addr: unspecified(), flags: 0 }),
-                    Err(e) => Err(udp_errno(e)),
-                }
+                let (len, addr, flags) = dgram::recvmsg(stack, *h, s.shut_rd, buf, flags)?;
+                Ok(RecvMsg { len, addr, flags })
             }
             Proto::Stream(st) => {
                 let peer = stream::peer(stack, st).unwrap_or(unspecified());
@@ -748,7 +544,7 @@ impl SocketTable {
     /// TIME-WAIT) without a descriptor; with SO_LINGER on and a zero timeout, or
     /// with unread data left, it is reset instead (RST). A listener resets the
     /// connections it has not handed to accept(2). This call never waits: see
-    /// [`SocketTable::close_lingering`] for SO_LINGER's wait.
+    /// [`FdTable::close_lingering`] for SO_LINGER's wait.
     ///
     /// Errors: EBADF.
     pub fn close(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
@@ -763,10 +559,8 @@ impl SocketTable {
         let s = self.slots[(fd - FIRST_FD) as usize].take().expect("checked above");
         self.open -= 1;
         match s.proto {
-            Proto::Udp(h) => stack.udp().0.close(h).map_err(udp_errno).map(|_| None),
-            Proto::Stream(st) => {
-                Ok(stream::close(stack, now, st, &s.opts).map(|l| LingerWait { conn: l.conn, timeout: l.timeout }))
-            }
+            Proto::Udp(h) => dgram::close(stack, h).map(|_| None),
+            Proto::Stream(st) => Ok(stream::close(stack, now, st, &s.opts)),
         }
     }
 
@@ -785,12 +579,7 @@ impl SocketTable {
             Proto::Udp(h) => {
                 s.shut_rd |= how != SHUT_WR;
                 s.shut_wr |= how != SHUT_RD;
-                let connected = stack.udp().0.socket(*h).map_err(udp_errno)?.remote().is_some();
-                if connected {
-                    Ok(())
-                } else {
-                    Err(Errno::ENOTCONN)
-                }
+                dgram::shutdown_status(stack, *h)
             }
             Proto::Stream(st) => {
                 stream::shutdown(stack, now, st, how)?;
@@ -804,7 +593,7 @@ impl SocketTable {
     /// getsockname(2): the local address, 0.0.0.0:0 while unbound. Errors: EBADF.
     pub fn getsockname(&self, stack: &mut Stack, fd: Fd) -> Result<SocketAddrV4> {
         match &self.get(fd)?.proto {
-            Proto::Udp(h) => Ok(stack.udp().0.socket(*h).map_err(udp_errno)?.local().unwrap_or(unspecified())),
+            Proto::Udp(h) => dgram::local(stack, *h),
             Proto::Stream(st) => Ok(stream::local(stack, st)),
         }
     }
@@ -812,15 +601,15 @@ impl SocketTable {
     /// getpeername(2). Errors: EBADF; ENOTCONN when not connected.
     pub fn getpeername(&self, stack: &mut Stack, fd: Fd) -> Result<SocketAddrV4> {
         match &self.get(fd)?.proto {
-            Proto::Udp(h) => stack.udp().0.socket(*h).map_err(udp_errno)?.remote().ok_or(Errno::ENOTCONN),
+            Proto::Udp(h) => dgram::peer(stack, *h),
             Proto::Stream(st) => stream::peer(stack, st),
         }
     }
 
     /// setsockopt(2). Supported, with the value kind each takes:
     /// - SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_KEEPALIVE (int, nonzero is on);
-    ///   SO_RCVBUF, SO_SNDBUF (int bytes; doubled and clamped as on Linux, see the
-    ///   module docs); SO_RCVTIMEO, SO_SNDTIMEO (a time; zero means none);
+    ///   SO_RCVBUF, SO_SNDBUF (int bytes; doubled and clamped as on Linux, see
+    ///   [`crate::options`]); SO_RCVTIMEO, SO_SNDTIMEO (a time; zero means none);
     ///   SO_LINGER (a linger).
     /// - IPPROTO_IP: IP_TTL (int 1..=255, or -1 for the default).
     /// - IPPROTO_TCP, stream sockets only: TCP_NODELAY (int); TCP_KEEPIDLE,
@@ -844,67 +633,14 @@ impl SocketTable {
         val: OptVal,
     ) -> Result<()> {
         let s = self.get_mut(fd)?;
-        let int = || val.as_int().ok_or(Errno::EINVAL);
-        match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => s.opts.reuse_addr = int()? != 0,
-            (SOL_SOCKET, SO_BROADCAST) => s.opts.broadcast = int()? != 0,
-            (SOL_SOCKET, SO_KEEPALIVE) => s.opts.keepalive = int()? != 0,
-            (SOL_SOCKET, SO_RCVBUF) => {
-                // Linux: min_t(u32, val, rmem_max), doubled, at least SOCK_MIN_RCVBUF.
-                let v = (int()? as u32 as usize).min(RMEM_MAX);
-                s.opts.rcvbuf = (v * 2).max(SOCK_MIN_RCVBUF);
-            }
-            (SOL_SOCKET, SO_SNDBUF) => {
-                let v = (int()? as u32 as usize).min(WMEM_MAX);
-                s.opts.sndbuf = (v * 2).max(SOCK_MIN_SNDBUF);
-            }
-            (SOL_SOCKET, SO_RCVTIMEO) | (SOL_SOCKET, SO_SNDTIMEO) => {
-                let t = val.as_time().ok_or(Errno::EINVAL)?;
-                if t.as_secs() > i64::MAX as u64 {
-                    return Err(Errno::EDOM);
-                }
-                let t = (!t.is_zero()).then_some(t);
-                if name == SO_RCVTIMEO {
-                    s.opts.rcvtimeo = t;
-                } else {
-                    s.opts.sndtimeo = t;
-                }
-            }
-            (SOL_SOCKET, SO_LINGER) => s.opts.linger = val.as_linger().ok_or(Errno::EINVAL)?,
-            (IPPROTO_IP, IP_TTL) => {
-                s.opts.ttl = match int()? {
-                    -1 => None,
-                    t @ 1..=255 => Some(t as u8),
-                    _ => return Err(Errno::EINVAL),
-                }
-            }
-            (IPPROTO_TCP, TCP_NODELAY) if s.ty == SockType::Stream => s.opts.nodelay = int()? != 0,
-            (IPPROTO_TCP, TCP_KEEPIDLE) if s.ty == SockType::Stream => {
-                s.opts.keep_idle = in_range(int()?, stream::MAX_TCP_KEEPIDLE)?
-            }
-            (IPPROTO_TCP, TCP_KEEPINTVL) if s.ty == SockType::Stream => {
-                s.opts.keep_intvl = in_range(int()?, stream::MAX_TCP_KEEPINTVL)?
-            }
-            (IPPROTO_TCP, TCP_KEEPCNT) if s.ty == SockType::Stream => {
-                s.opts.keep_cnt = in_range(int()?, stream::MAX_TCP_KEEPCNT)?
-            }
-            _ => return Err(Errno::ENOPROTOOPT),
-        }
-        let opts = s.opts.clone();
+        options::set(&mut s.opts, s.ty == SockType::Stream, level, name, val)?;
         match &mut s.proto {
-            Proto::Udp(h) => {
-                let (udp, _) = stack.udp();
-                udp.set_reuse_addr(*h, opts.reuse_addr).map_err(udp_errno)?;
-                udp.set_broadcast(*h, opts.broadcast).map_err(udp_errno)?;
-                udp.set_recv_buffer(*h, opts.rcvbuf).map_err(udp_errno)?;
-                udp.set_ttl(*h, opts.ttl).map_err(udp_errno)?;
-            }
-            Proto::Stream(st) => stream::apply_options(stack, now, st, &opts)?,
+            Proto::Udp(h) => dgram::apply_options(stack, *h, &s.opts),
+            Proto::Stream(st) => stream::apply_options(stack, now, st, &s.opts),
         }
-        Ok(())
     }
 
-    /// getsockopt(2): the options [`SocketTable::setsockopt`] takes, plus SO_TYPE,
+    /// getsockopt(2): the options [`FdTable::setsockopt`] takes, plus SO_TYPE,
     /// SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN and SO_ERROR (which takes the pending
     /// error: its errno number, or 0). IP_TTL reads the stack's default when unset.
     ///
@@ -913,14 +649,6 @@ impl SocketTable {
         let s = self.get_mut(fd)?;
         let int = |v: i32| Ok(OptVal::Int(v));
         match (level, name) {
-            (SOL_SOCKET, SO_REUSEADDR) => int(s.opts.reuse_addr as i32),
-            (SOL_SOCKET, SO_BROADCAST) => int(s.opts.broadcast as i32),
-            (SOL_SOCKET, SO_KEEPALIVE) => int(s.opts.keepalive as i32),
-            (SOL_SOCKET, SO_RCVBUF) => int(s.opts.rcvbuf as i32),
-            (SOL_SOCKET, SO_SNDBUF) => int(s.opts.sndbuf as i32),
-            (SOL_SOCKET, SO_RCVTIMEO) => Ok(OptVal::Time(s.opts.rcvtimeo.unwrap_or_default())),
-            (SOL_SOCKET, SO_SNDTIMEO) => Ok(OptVal::Time(s.opts.sndtimeo.unwrap_or_default())),
-            (SOL_SOCKET, SO_LINGER) => Ok(OptVal::Linger(s.opts.linger)),
             (SOL_SOCKET, SO_TYPE) => int(s.ty.raw()),
             (SOL_SOCKET, SO_PROTOCOL) => int(s.protocol),
             (SOL_SOCKET, SO_DOMAIN) => int(AF_INET),
@@ -930,17 +658,12 @@ impl SocketTable {
             }),
             (SOL_SOCKET, SO_ERROR) => {
                 let e = match &mut s.proto {
-                    Proto::Udp(h) => stack.udp().0.take_error(*h).map_err(udp_errno)?.map(udp_errno),
+                    Proto::Udp(h) => dgram::take_error(stack, *h)?,
                     Proto::Stream(st) => stream::take_error(stack, st),
                 };
                 int(e.map_or(0, |e| e.0))
             }
-            (IPPROTO_IP, IP_TTL) => int(s.opts.ttl.unwrap_or(stack.config().ttl) as i32),
-            (IPPROTO_TCP, TCP_NODELAY) if s.ty == SockType::Stream => int(s.opts.nodelay as i32),
-            (IPPROTO_TCP, TCP_KEEPIDLE) if s.ty == SockType::Stream => int(s.opts.keep_idle as i32),
-            (IPPROTO_TCP, TCP_KEEPINTVL) if s.ty == SockType::Stream => int(s.opts.keep_intvl as i32),
-            (IPPROTO_TCP, TCP_KEEPCNT) if s.ty == SockType::Stream => int(s.opts.keep_cnt as i32),
-            _ => Err(Errno::ENOPROTOOPT),
+            _ => options::get(&s.opts, s.ty == SockType::Stream, stack.config().ttl, level, name),
         }
     }
 
@@ -973,20 +696,7 @@ impl SocketTable {
         let Ok(s) = self.get(fd) else { return POLLNVAL };
         let mut mask = match &s.proto {
             Proto::Udp(h) => {
-                let Ok(r) = stack.udp().0.readiness(*h) else { return POLLNVAL };
-                let mut m = 0;
-                if r.readable || s.shut_rd {
-                    m |= POLLIN | POLLRDNORM;
-                }
-                if s.shut_rd {
-                    m |= POLLRDHUP;
-                }
-                if r.writable {
-                    m |= POLLOUT | POLLWRNORM;
-                }
-                if r.error {
-                    m |= POLLERR;
-                }
+                let Some(m) = dgram::readiness(stack, *h, s.shut_rd) else { return POLLNVAL };
                 m
             }
             Proto::Stream(st) => {
@@ -1007,6 +717,7 @@ impl SocketTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::{Linger, DEFAULT_BUF, RMEM_MAX, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF};
     use stack::{Config, MacAddr};
 
     fn stack() -> Stack {
@@ -1016,7 +727,7 @@ mod tests {
     #[test]
     fn socket_argument_errors_are_linux_s() {
         let mut st = stack();
-        let mut t = SocketTable::new();
+        let mut t = FdTable::new();
         let mut sock = |d, ty, p| t.socket(&mut st, d, ty, p);
         assert_eq!(sock(AF_INET6, SOCK_DGRAM, 0), Err(Errno::EAFNOSUPPORT));
         assert_eq!(sock(AF_UNIX, SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
@@ -1040,7 +751,7 @@ mod tests {
     #[test]
     fn descriptors_are_lowest_free_and_bounded() {
         let mut st = stack();
-        let mut t = SocketTable::new();
+        let mut t = FdTable::new();
         let fds: Vec<Fd> = (0..MAX_FDS).map(|_| t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap()).collect();
         assert_eq!(fds[0], FIRST_FD);
         assert_eq!(t.socket(&mut st, AF_INET, SOCK_DGRAM, 0), Err(Errno::EMFILE));
@@ -1058,9 +769,9 @@ mod tests {
     #[test]
     fn options_round_trip_with_linux_units() {
         let mut st = stack();
-        let mut t = SocketTable::new();
+        let mut t = FdTable::new();
         let fd = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
-        let get = |t: &mut SocketTable, st: &mut Stack, l, n| t.getsockopt(st, fd, l, n).unwrap();
+        let get = |t: &mut FdTable, st: &mut Stack, l, n| t.getsockopt(st, fd, l, n).unwrap();
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_TYPE), OptVal::Int(SOCK_DGRAM));
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_PROTOCOL), OptVal::Int(IPPROTO_UDP));
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), OptVal::Int(DEFAULT_BUF as i32));
@@ -1121,7 +832,7 @@ mod tests {
     #[test]
     fn fcntl_sets_and_clears_nonblocking() {
         let mut st = stack();
-        let mut t = SocketTable::new();
+        let mut t = FdTable::new();
         let fd = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
         assert!(!t.wait_params(fd, Direction::Recv).unwrap().nonblocking);
         let fl = t.fcntl(fd, F_GETFL, 0).unwrap();
@@ -1136,7 +847,7 @@ mod tests {
     #[test]
     fn stream_calls_on_an_idle_socket_say_what_linux_says_for_the_state() {
         let mut st = stack();
-        let mut t = SocketTable::new();
+        let mut t = FdTable::new();
         let now = Instant::ZERO;
         let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
         let u = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
@@ -1182,10 +893,10 @@ mod tests {
     #[test]
     fn stream_sockets_start_with_tcp_s_defaults_and_keepalive_options_are_checked() {
         let mut st = stack();
-        let mut t = SocketTable::new();
+        let mut t = FdTable::new();
         let now = Instant::ZERO;
         let s = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
-        let get = |t: &mut SocketTable, st: &mut Stack, l, n| t.getsockopt(st, s, l, n).unwrap().as_int().unwrap();
+        let get = |t: &mut FdTable, st: &mut Stack, l, n| t.getsockopt(st, s, l, n).unwrap().as_int().unwrap();
         // TCP's 64 KiB buffers, reported doubled as Linux reports them.
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_RCVBUF), 131072);
         assert_eq!(get(&mut t, &mut st, SOL_SOCKET, SO_SNDBUF), 131072);

@@ -1,0 +1,162 @@
+//! The driver loop, written once: the steps that move frames and time between a
+//! [`Stack`] and a [`Device`], for every program that runs the core (the
+//! sockets runtime's thread, the two-stack simulation in virtual time, and the
+//! scenario driver that records and replays captures).
+//!
+//! It is sans-IO like the rest of the core: it never reads a clock and never
+//! sleeps. The caller says what time it is and decides when to call again
+//! ([`Driver::next_deadline`]); the device does the I/O.
+//!
+//! The steps, and the rule each keeps:
+//! - [`Driver::run_timers`]: every timer due by a time runs at exactly its own
+//!   deadline, in order, even when the caller's clock has gone past it (what a
+//!   replay needs to make the same calls at the same times).
+//! - [`Driver::run_due`]: the timers due by now run once, at now (for a caller
+//!   whose other calls into the stack already carry the real clock, so that the
+//!   stack's time never goes back to a past deadline).
+//! - [`Driver::receive`]: frames are read, and stamped, at the time given.
+//! - After every call into the core (a frame, a timer, the start), the [`Hook`]
+//!   is stepped and everything the stack queued is sent, stamped with the time
+//!   of that call, so that a burst is answered as it comes and never piles up in
+//!   the transmit queue.
+//!
+//! The driver owns one receive buffer, allocated once and reused for every frame.
+
+use crate::device::Device;
+use crate::time::{earliest, Instant};
+use crate::Stack;
+use std::io;
+
+/// What runs beside the stack at the driver's instants (an application that is
+/// stepped by the driver rather than by threads, say). `()` is the empty one.
+pub trait Hook {
+    /// The earliest deadline of the hook's own timers; [`Driver::run_timers`]
+    /// runs it alongside the stack's.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called at `now` after every call into the core, before what the stack
+    /// has queued is sent.
+    fn step(&mut self, _now: Instant, _stack: &mut Stack) {}
+}
+
+impl Hook for () {}
+
+/// Timers that fire at one instant are bounded, so a timer that does not move
+/// its deadline on cannot hang the driver.
+pub const MAX_TIMER_ROUNDS: usize = 10_000;
+
+/// The receive buffer's size: the largest frame any device hands over.
+const RX_BUFFER: usize = 65536;
+
+/// The driver loop's state: only its receive buffer. The stack, the device and
+/// the hook are the caller's, passed to each step, so a caller may keep the
+/// stack behind a lock and the device on its own thread.
+#[derive(Debug)]
+pub struct Driver {
+    buf: Vec<u8>,
+}
+
+impl Default for Driver {
+    fn default() -> Driver {
+        Driver::new()
+    }
+}
+
+impl Driver {
+    pub fn new() -> Driver {
+        Driver { buf: vec![0; RX_BUFFER] }
+    }
+
+    /// Starts the stack (its gratuitous ARP) at `now`, steps the hook and sends.
+    pub fn start<D: Device, H: Hook>(stack: &mut Stack, dev: &mut D, hook: &mut H, now: Instant) -> io::Result<()> {
+        stack.start(now);
+        settle(stack, dev, hook, now)
+    }
+
+    /// The earliest time at which something happens without a new frame from
+    /// the outside: a timer of the stack or the hook, or a frame the device holds
+    /// back (a delayed frame, a replayed capture's next frame).
+    pub fn next_deadline<D: Device, H: Hook>(stack: &Stack, dev: &D, hook: &H) -> Option<Instant> {
+        earliest(earliest(stack.poll_at(), hook.poll_at()), dev.poll_at())
+    }
+
+    /// Runs every timer of the stack and the hook due by `until`, each at its own
+    /// deadline and in deadline order; after each, the hook steps and the stack's
+    /// frames are sent stamped with that deadline.
+    ///
+    /// Errors: the device's; and an error after [`MAX_TIMER_ROUNDS`] timers at
+    /// one call, which only a timer that never moves its deadline causes.
+    pub fn run_timers<D: Device, H: Hook>(
+        stack: &mut Stack,
+        dev: &mut D,
+        hook: &mut H,
+        until: Instant,
+    ) -> io::Result<()> {
+        for _ in 0..MAX_TIMER_ROUNDS {
+            let due = earliest(stack.poll_at(), hook.poll_at()).filter(|&t| t <= until);
+            let Some(t) = due else { return Ok(()) };
+            if stack.poll_at().is_some_and(|p| p <= t) {
+                stack.poll(t);
+            }
+            settle(stack, dev, hook, t)?;
+        }
+        Err(io::Error::other("a timer keeps firing without moving its deadline"))
+    }
+
+    /// Runs the stack's timers due by `now` in one call at `now` (none: nothing
+    /// happens but the send), then sends what the stack has, stamped `now`.
+    pub fn run_due<D: Device>(stack: &mut Stack, dev: &mut D, now: Instant) -> io::Result<()> {
+        if stack.poll_at().is_some_and(|t| t <= now) {
+            stack.poll(now);
+        }
+        transmit(stack, dev, now)
+    }
+
+    /// Reads up to `max` frames the device has at `now` into the stack, each
+    /// stamped `now`; after each, the hook steps and the stack's frames are sent.
+    /// Returns how many frames were read.
+    pub fn receive<D: Device, H: Hook>(
+        &mut self,
+        stack: &mut Stack,
+        dev: &mut D,
+        hook: &mut H,
+        now: Instant,
+        max: usize,
+    ) -> io::Result<usize> {
+        let mut n = 0;
+        while n < max {
+            let Some(len) = dev.recv(now, &mut self.buf)? else { break };
+            stack.receive(now, &self.buf[..len]);
+            settle(stack, dev, hook, now)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Sends every frame the stack has queued, stamped `now`, oldest first.
+    pub fn transmit<D: Device>(stack: &mut Stack, dev: &mut D, now: Instant) -> io::Result<()> {
+        transmit(stack, dev, now)
+    }
+}
+
+/// What follows every call into the core: the hook steps, then the stack's
+/// frames go out.
+fn settle<D: Device, H: Hook>(stack: &mut Stack, dev: &mut D, hook: &mut H, now: Instant) -> io::Result<()> {
+    hook.step(now, stack);
+    transmit(stack, dev, now)
+}
+
+/// Hands every queued frame to the device. After a send fails the rest are
+/// still taken from the queue (and lost), and the first error is returned: a
+/// device that fails is about to stop the caller anyway.
+fn transmit<D: Device>(stack: &mut Stack, dev: &mut D, now: Instant) -> io::Result<()> {
+    let mut result = Ok(());
+    stack.transmit(|frame| {
+        if result.is_ok() {
+            result = dev.send(now, frame);
+        }
+    });
+    result
+}
