@@ -5,22 +5,28 @@
 //! - [`segment`]: the header, options and checksum (sections 3.1, 3.2);
 //! - [`isn`]: initial sequence numbers (section 3.4.1, RFC 6528);
 //! - [`state`]: the eleven states (section 3.3.2);
-//! - [`conn`]: one connection's state machine (section 3.10), which uses
-//!   [`send`] (Nagle, sender SWS), [`recv`] (reassembly, receiver SWS),
-//!   [`rtt`] (RFC 6298) and [`congestion`] (RFC 5681, RFC 6582);
-//! - this module: the table of connections and listeners, demultiplexing,
-//!   LISTEN (section 3.10.7.2) and resets for segments nobody owns (3.10.7.1);
+//! - [`conn`]: one connection, its TCB (section 3.3.1) and state machine
+//!   (section 3.10), by concern as in BSD: `conn::input` (SEGMENT ARRIVES,
+//!   3.10.7.3 and 3.10.7.4, one function per check, in the RFC's order),
+//!   `conn::output` (every segment we send, built in one place, and what to
+//!   send when), `conn::timers` (3.10.8: retransmission, persist, keep-alive,
+//!   delayed ACK, TIME-WAIT), `conn::user` (the user calls of 3.10.2-3.10.5),
+//!   `conn::icmp` (3.9.2.2). They use [`send`] (Nagle, sender SWS), [`recv`]
+//!   (reassembly, receiver SWS), [`rtt`] (RFC 6298) and [`congestion`]
+//!   (RFC 5681, RFC 6582);
+//! - `table`: the [`Tcp`] layer's table of connections and listeners (handles,
+//!   the 4-tuple map, accept queues, the timer schedule);
+//! - `demux`: segments in: demultiplexing, LISTEN (section 3.10.7.2), resets
+//!   for segments nobody owns (3.10.7.1), ICMP errors, timers due;
+//! - `calls`: the user calls on the table (section 3.10: OPEN, SEND, RECEIVE,
+//!   CLOSE, ABORT, STATUS as the sockets API shapes them), answered with
+//!   [`Readiness`] and [`TcpInfo`];
+//! - [`lower`]: what TCP needs from the layers below ([`TcpNet`]);
 //! - [`trace`]: state transitions as events, each with its [`cause`].
-//!
-//! The table: connections are found by a hash of their 4-tuple (a SipHash keyed
-//! from the stack's generator, so that neither an attacker nor iteration order
-//! depends on anything but the seed); timers are kept in an ordered set keyed by
-//! deadline, so that neither a segment nor `poll_at` costs time proportional to
-//! the number of connections.
 //!
 //! A listener's backlog bounds its connections that are not yet accepted
 //! (in SYN-RECEIVED or waiting in the accept queue). When it is full, a SYN is
-//! dropped silently and counted as [`DropReason::TcpBacklogFull`], like Linux:
+//! dropped silently and counted as [`DropReason::TcpBacklogFull`](crate::counters::DropReason::TcpBacklogFull), like Linux:
 //! the peer retransmits its SYN.
 //!
 //! Choices (each default is a field of [`TcpConfig`] or [`SocketOptions`]):

@@ -18,7 +18,8 @@ use crate::tcp::state::State;
 pub(super) enum Tx {
     /// SYN (active open) or SYN,ACK (passive or simultaneous open).
     Syn,
-    /// A pure ACK <SEQ=SND.MAX><ACK=RCV.NXT><CTL=ACK>.
+    /// A pure ACK, RFC 9293's <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with SND.MAX
+    /// for SND.NXT (see `transmit`).
     Ack,
     /// `len` octets of the send buffer from `seq`, and the FIN after them if `fin`:
     /// new data, a retransmission, or a lone FIN (`len` 0).
@@ -31,7 +32,9 @@ pub(super) enum Tx {
     WindowProbe,
     /// A keep-alive <SEQ=SND.UNA-1> with no data (RFC 9293 section 3.8.4).
     KeepAlive,
-    /// <SEQ=SND.MAX><CTL=RST>, with an ACK once the peer's sequence space is known.
+    /// RFC 9293 section 3.10.5 (ABORT) and friends: <SEQ=SND.NXT><CTL=RST>
+    /// (SND.MAX for SND.NXT), with an ACK as Linux sends it once the peer's
+    /// sequence space is known.
     Rst,
     /// <SEQ=SEG.ACK><CTL=RST>: the answer to an unacceptable ACK while
     /// unsynchronized (RFC 9293 sections 3.10.7.3 and 3.10.7.4).
@@ -83,7 +86,6 @@ impl Conn {
             Tx::Rst => {
                 s.seq = self.snd_max;
                 s.rst = true;
-                // Linux acknowledges on a reset once it knows the peer's sequence space.
                 if self.state != State::SynSent {
                     s.ack = Some(self.rcv_nxt);
                 }
