@@ -56,7 +56,6 @@ impl Conn {
                 // finds acceptable.
                 s.seq = self.snd_max;
                 s.ack = Some(self.rcv_nxt);
-                s.wnd = self.window_to_advertise();
             }
             Tx::Data { seq, len, fin } => text = Some(self.build_data(ctx, &mut s, seq, len, fin)),
             Tx::FinBeforeSynAcked => {
@@ -64,7 +63,6 @@ impl Conn {
                 s.seq = end;
                 s.fin = true;
                 s.ack = Some(self.rcv_nxt);
-                s.wnd = self.window_to_advertise();
                 self.snd_nxt = end + 1;
                 self.snd_max = self.snd_max.max(self.snd_nxt);
             }
@@ -73,7 +71,6 @@ impl Conn {
                 let seq = self.snd_nxt;
                 s.seq = seq;
                 s.ack = Some(self.rcv_nxt);
-                s.wnd = self.window_to_advertise();
                 self.snd_max = self.snd_max.max(seq + 1);
                 text = Some((seq.since(self.buf_seq) as usize, 1));
             }
@@ -81,7 +78,6 @@ impl Conn {
                 // An old sequence number, which the peer answers with an ACK (RFC 9293 section 3.8.4).
                 s.seq = self.snd_una - 1;
                 s.ack = Some(self.rcv_nxt);
-                s.wnd = self.window_to_advertise();
             }
             Tx::Rst => {
                 s.seq = self.snd_max;
@@ -94,6 +90,11 @@ impl Conn {
                 s.seq = seq;
                 s.rst = true;
             }
+        }
+        if s.ack.is_some() && !s.syn && !s.rst {
+            // Every ACK but the SYN,ACK's (whose window is never scaled) offers
+            // the window, by the receiver SWS rule; an RST offers none.
+            s.wnd = self.window_to_advertise();
         }
         self.segs_out += 1;
         if s.ack.is_some() {
@@ -156,7 +157,6 @@ impl Conn {
         s.fin = fin;
         // RFC 9293 section 3.9.1.2: PSH on the last segment of what is queued.
         s.psh = len > 0 && seq + len == self.data_end();
-        s.wnd = self.window_to_advertise();
         let end = seq + len + fin as u32;
         if seq < self.snd_max {
             ctx.net.counters().retransmitted += 1;
