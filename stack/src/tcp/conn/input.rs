@@ -79,7 +79,9 @@ impl Conn {
         }
     }
 
-    /// RFC 9293 section 3.10.7.3.
+    /// RFC 9293 section 3.10.7.3, SYN-SENT: first the ACK bit, second the RST
+    /// bit, third security, fourth the SYN bit; a segment with neither SYN nor
+    /// RST is dropped (fifth).
     fn on_segment_syn_sent(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) -> Result<(), DropReason> {
         // First, check the ACK bit.
         if seg.ack_flag && (seg.ack <= self.iss || seg.ack > self.snd_max) {
@@ -98,7 +100,7 @@ impl Conn {
             return Err(DropReason::TcpNotAcceptable);
         }
         // Third, security: not implemented (see `on_segment_synchronized`).
-        // Fourth, the SYN bit.
+        // Fourth, the SYN bit; without it (nor RST), fifth: drop the segment.
         if !seg.syn {
             return Err(DropReason::TcpNotAcceptable);
         }

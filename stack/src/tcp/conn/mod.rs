@@ -1,19 +1,19 @@
-//! One connection's transmission control block (RFC 9293 section 3.2, "TCB")
+//! One connection's transmission control block (the TCB of RFC 9293 section 3.3.1)
 //! and its state machine, split as a reader of RFC 9293 section 3.10 and of
 //! BSD's tcp_*.c expects:
 //! - this file: the TCB, its construction for both opens, `set_state` (what a
 //!   transition does besides changing the state) and queries;
-//! - [`input`]: SEGMENT ARRIVES (section 3.10.7.3 for SYN-SENT, 3.10.7.4 for
+//! - `input`: SEGMENT ARRIVES (section 3.10.7.3 for SYN-SENT, 3.10.7.4 for
 //!   the rest, one function per check), with the RFC 5961 defences (BSD's tcp_input);
-//! - [`output`]: every segment we send is built by one function (BSD's tcp_output),
+//! - `output`: every segment we send is built by one function (BSD's tcp_output),
 //!   and the policy of what to send now: window, Nagle, sender SWS, RFC 5681
 //!   congestion control through [`Congestion`];
-//! - [`timers`]: retransmission (RFC 6298), persist (section 3.8.6.1),
+//! - `timers`: retransmission (RFC 6298), persist (section 3.8.6.1),
 //!   keep-alive (section 3.8.4), delayed ACK, TIME-WAIT and orphaned
 //!   FIN-WAIT-2 (section 3.10.8; BSD's tcp_timer);
-//! - [`user`]: the user calls SEND, RECEIVE, CLOSE, ABORT (sections
+//! - `user`: the user calls SEND, RECEIVE, CLOSE, ABORT (sections
 //!   3.10.2-3.10.5) and socket options (BSD's tcp_usrreq);
-//! - [`icmp`]: ICMP errors about our segments (section 3.9.2.2).
+//! - `icmp`: ICMP errors about our segments (section 3.9.2.2).
 //!
 //! The table (`super::table`) owns the connections and demultiplexes segments to
 //! them; LISTEN (3.10.7.2) and CLOSED (3.10.7.1) are handled in `super::demux`,
