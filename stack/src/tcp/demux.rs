@@ -4,13 +4,14 @@
 //! (section 3.9.2.2), and the timers due. These are the stack's hooks.
 
 use super::cause::Cause;
+use super::conn;
 use super::conn::Conn;
 use super::id::ConnId;
 use super::lower::TcpNet;
 use super::segment::{self, Segment, SegmentOut};
 use super::seq::Seq;
+use super::table::Tcp;
 use super::table::{conn_mut, listener_mut, Sock};
-use super::{conn, Tcp};
 use crate::counters::DropReason;
 use crate::icmp::IcmpError;
 use crate::ipv4::IpPacket;

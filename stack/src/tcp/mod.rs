@@ -95,8 +95,5 @@ pub use lower::TcpNet;
 pub use seq::Seq;
 pub use state::State;
 pub use status::{Readiness, TcpInfo, TimerInfo};
-pub use table::Tcp;
+pub use table::{Tcp, EPHEMERAL_PORTS};
 pub use trace::Transition;
-
-/// Ephemeral ports (RFC 6335 section 6, as IANA assigns them).
-pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;

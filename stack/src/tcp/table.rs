@@ -17,7 +17,6 @@ use super::isn::IsnGenerator;
 use super::lower::TcpNet;
 use super::state::State;
 use super::trace::{TraceLog, Transition};
-use super::EPHEMERAL_PORTS;
 use crate::ratelimit::TokenBucket;
 use crate::time::Instant;
 use rand::RngExt;
@@ -25,6 +24,9 @@ use siphasher::sip::SipHasher13;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Ephemeral ports (RFC 6335 section 6, as IANA assigns them).
+pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
 #[derive(Debug)]
 pub(super) struct Listener {
