@@ -220,7 +220,8 @@ impl Stack {
             config,
         };
         let udp = Udp::new(&mut net);
-        let tcp = Tcp::new(&mut net);
+        let tcp_config = net.config.tcp.clone();
+        let tcp = Tcp::new(&mut net, tcp_config);
         Ok(Stack { net, udp, tcp })
     }
 

@@ -1,24 +1,43 @@
 //! Congestion control: RFC 5681 slow start and congestion avoidance, fast
 //! retransmit on the third duplicate ACK, and RFC 6582 NewReno fast recovery
 //! (RFC 9293 section 3.8.2, MUST-19). All quantities are in bytes.
+//!
+//! The connection tells congestion control about ACKs ([`Congestion::on_ack`],
+//! [`Congestion::on_dup_ack`]), timeouts, idle restarts and MSS changes, and
+//! reads the congestion window; congestion control keeps its own state
+//! (duplicate-ACK count, recovery point) and answers with an [`AckAction`].
+//! SACK-based loss recovery (RFC 6675) or RACK (RFC 8985) would sit behind the
+//! same calls.
 
 use super::seq::Seq;
 
 #[derive(Clone, Debug)]
 pub struct Congestion {
-    pub cwnd: u32,
-    pub ssthresh: u32,
+    cwnd: u32,
+    ssthresh: u32,
     /// SMSS: the effective send MSS.
-    pub smss: u32,
+    smss: u32,
     /// RFC 6582 "recover": the highest sequence number sent when loss was detected.
-    pub recover: Seq,
+    recover: Seq,
     /// In NewReno fast recovery.
-    pub in_recovery: bool,
+    in_recovery: bool,
     /// Duplicate ACKs seen in a row (RFC 5681 section 2 definition).
-    pub dupacks: u32,
+    dupacks: u32,
     /// Bytes acknowledged in congestion avoidance since cwnd last grew
     /// (RFC 5681 section 3.1, equation 3 done by byte counting).
     acked_in_ca: u32,
+}
+
+/// What the sender must do after an ACK, as congestion control decides.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AckAction {
+    Nothing,
+    /// The third duplicate ACK (RFC 5681 section 3.2 step 2): retransmit the
+    /// first unacknowledged segment now.
+    FastRetransmit,
+    /// A partial ACK in recovery (RFC 6582 section 3.2 step 5): retransmit the
+    /// first unacknowledged segment.
+    RetransmitFirst,
 }
 
 /// RFC 5681 section 3.1, equation 1: IW = min(4*SMSS, max(2*SMSS, 4380)).
@@ -40,14 +59,63 @@ impl Congestion {
         }
     }
 
-    /// Once the peer's MSS is known.
+    /// Once the peer's MSS is known (on its SYN): the initial window follows.
     pub fn set_smss(&mut self, smss: u32) {
         self.smss = smss;
         self.cwnd = initial_window(smss);
     }
 
+    /// The path MTU shrank (RFC 1191): SMSS follows; cwnd is left as it is,
+    /// since a smaller path MTU is no sign of congestion.
+    pub fn on_path_mtu_drop(&mut self, smss: u32) {
+        self.smss = smss;
+    }
+
+    /// The congestion window (cwnd).
+    pub fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    /// The slow start threshold (ssthresh).
+    pub fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    /// In NewReno fast recovery.
+    pub fn in_recovery(&self) -> bool {
+        self.in_recovery
+    }
+
+    /// An ACK of new data: `acked` octets of data (the SYN not counted), with
+    /// `flight_after` left in flight; `data_in_flight` tells whether any data
+    /// (not just our SYN) was outstanding before it.
+    pub fn on_ack(&mut self, ack: Seq, acked: u32, flight_after: u32, data_in_flight: bool) -> AckAction {
+        if self.in_recovery {
+            if self.on_recovery_ack(ack, acked, flight_after) {
+                return AckAction::RetransmitFirst;
+            }
+        } else if data_in_flight && acked > 0 {
+            self.on_new_ack(acked);
+        }
+        AckAction::Nothing
+    }
+
+    /// A duplicate ACK (RFC 5681 section 2's definition, checked by the
+    /// caller), with `flight` octets outstanding from `snd_una` to `snd_max`.
+    pub fn on_dup_ack(&mut self, snd_una: Seq, flight: u32, snd_max: Seq) -> AckAction {
+        self.dupacks += 1;
+        if self.dupacks == 3 {
+            if self.on_third_dupack(snd_una, flight, snd_max) {
+                return AckAction::FastRetransmit;
+            }
+        } else if self.dupacks > 3 {
+            self.on_extra_dupack();
+        }
+        AckAction::Nothing
+    }
+
     /// New data acknowledged outside recovery (RFC 5681 section 3.1).
-    pub fn on_new_ack(&mut self, acked: u32) {
+    fn on_new_ack(&mut self, acked: u32) {
         self.dupacks = 0;
         if self.cwnd < self.ssthresh {
             // Slow start: cwnd += min(N, SMSS) (equation 2, RFC 3465 L=1).
@@ -65,7 +133,7 @@ impl Congestion {
     /// RFC 5681 section 3.2 step 2 / RFC 6582 section 3.2 step 2: the third
     /// duplicate ACK. Returns whether to enter fast retransmit (not when the ACK
     /// does not cover `recover`: the losses of a window already handled).
-    pub fn on_third_dupack(&mut self, snd_una: Seq, flight: u32, snd_max: Seq) -> bool {
+    fn on_third_dupack(&mut self, snd_una: Seq, flight: u32, snd_max: Seq) -> bool {
         if self.in_recovery || snd_una <= self.recover {
             return false;
         }
@@ -77,7 +145,7 @@ impl Congestion {
     }
 
     /// RFC 5681 section 3.2 step 4: each further duplicate ACK inflates cwnd.
-    pub fn on_extra_dupack(&mut self) {
+    fn on_extra_dupack(&mut self) {
         if self.in_recovery {
             self.cwnd = self.cwnd.saturating_add(self.smss);
         }
@@ -85,7 +153,7 @@ impl Congestion {
 
     /// An ACK of new data during recovery (RFC 6582 section 3.2 steps 5 and 6).
     /// Returns true for a partial ACK (retransmit the first unacknowledged segment).
-    pub fn on_recovery_ack(&mut self, ack: Seq, acked: u32, flight_after: u32) -> bool {
+    fn on_recovery_ack(&mut self, ack: Seq, acked: u32, flight_after: u32) -> bool {
         if ack >= self.recover {
             // Full ACK: deflate, option (1) of step 6.
             self.cwnd = self.ssthresh.min(flight_after.max(self.smss) + self.smss);

@@ -20,9 +20,11 @@ mod transfer;
 
 use super::segment::{self, SegmentOut};
 use super::*;
-use crate::counters::TcpCounters;
+use crate::counters::{DropReason, TcpCounters};
+use crate::time::{Duration, Instant};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -177,7 +179,7 @@ impl Host {
             out: Vec::new(),
             advice: Vec::new(),
         };
-        let tcp = Tcp::with_config(&mut net, cfg);
+        let tcp = Tcp::new(&mut net, cfg);
         Host { tcp, net, drops: Vec::new(), seen: Vec::new() }
     }
 

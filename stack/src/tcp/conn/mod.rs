@@ -1,0 +1,455 @@
+//! One connection's transmission control block (the TCB of RFC 9293 section 3.3.1)
+//! and its state machine, split as a reader of RFC 9293 section 3.10 and of
+//! BSD's tcp_*.c expects:
+//! - this file: the TCB, its construction for both opens, `set_state` (what a
+//!   transition does besides changing the state) and queries;
+//! - `input`: SEGMENT ARRIVES (section 3.10.7.3 for SYN-SENT, 3.10.7.4 for
+//!   the rest, one function per check), with the RFC 5961 defences (BSD's tcp_input);
+//! - `output`: every segment we send is built by one function (BSD's tcp_output),
+//!   and the policy of what to send now: window, Nagle, sender SWS, RFC 5681
+//!   congestion control through [`Congestion`];
+//! - `timers`: retransmission (RFC 6298), persist (section 3.8.6.1),
+//!   keep-alive (section 3.8.4), delayed ACK, TIME-WAIT and orphaned
+//!   FIN-WAIT-2 (section 3.10.8; BSD's tcp_timer);
+//! - `user`: the user calls SEND, RECEIVE, CLOSE, ABORT (sections
+//!   3.10.2-3.10.5) and socket options (BSD's tcp_usrreq);
+//! - `icmp`: ICMP errors about our segments (section 3.9.2.2).
+//!
+//! The table (`super::table`) owns the connections and demultiplexes segments to
+//! them; LISTEN (3.10.7.2) and CLOSED (3.10.7.1) are handled in `super::demux`,
+//! since neither has a connection of its own.
+
+mod icmp;
+mod input;
+mod output;
+mod timers;
+mod user;
+
+pub use user::Shutdown;
+
+use super::cause::Cause;
+use super::config::{SocketOptions, TcpConfig};
+use super::congestion::Congestion;
+use super::error::TcpError;
+use super::id::ConnId;
+use super::lower::TcpNet;
+use super::recv::RecvBuffer;
+use super::rtt::RttEstimator;
+use super::segment::{Segment, SegmentOut};
+use super::send::SendBuffer;
+use super::seq::Seq;
+use super::state::State;
+use super::status::{Readiness, TcpInfo, TimerInfo};
+use super::trace::{TraceLog, Transition};
+use crate::counters::DropReason;
+use crate::ratelimit::TokenBucket;
+use crate::time::{Duration, Instant};
+use output::Tx;
+use std::net::SocketAddrV4;
+
+/// RFC 9293 section 3.7.1 (MUST-15): without an MSS option, assume 536.
+pub const DEFAULT_MSS: u16 = 536;
+/// IPv4 and TCP headers without options.
+const HEADERS: u16 = 40;
+/// Largest window scale shift (RFC 7323 section 2.3).
+const MAX_WSCALE: u8 = 14;
+/// RFC 6298 section 5.7: RTO once data flows after a retransmitted SYN.
+const RTO_AFTER_SYN_LOSS: Duration = Duration::from_secs(3);
+
+/// Everything an event on one connection may need besides the connection.
+pub struct Ctx<'a> {
+    pub now: Instant,
+    pub net: &'a mut dyn TcpNet,
+    pub cfg: &'a TcpConfig,
+    pub challenge: &'a mut TokenBucket,
+    pub trace: &'a mut TraceLog,
+}
+
+/// Sends one segment, counting it. Used for connections and for resets on
+/// behalf of no connection (RFC 9293 section 3.10.7.1).
+pub fn emit(
+    ctx: &mut Ctx<'_>,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seg: &SegmentOut,
+    payload: [&[u8]; 2],
+) -> Result<(), DropReason> {
+    let c = ctx.net.counters();
+    c.tx_segments += 1;
+    if seg.rst {
+        c.tx_resets += 1;
+    }
+    // A failure below (no route, say) is counted there; the segment is treated
+    // as lost, and retransmission takes over.
+    ctx.net.send_segment(ctx.now, local, remote, seg, payload)
+}
+
+/// The MSS we announce: the MTU less the IPv4 and TCP headers (RFC 9293 section 3.7.1, MUST-14..16).
+pub fn our_mss(net: &dyn TcpNet) -> u16 {
+    net.mtu().saturating_sub(HEADERS).max(64)
+}
+
+/// The window scale to announce for a receive buffer (RFC 7323 section 2.3).
+fn wscale_for(buffer: usize) -> u8 {
+    let mut s = 0;
+    while s < MAX_WSCALE && (buffer >> s) > u16::MAX as usize {
+        s += 1;
+    }
+    s
+}
+
+#[derive(Debug)]
+pub struct Conn {
+    pub id: ConnId,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub state: State,
+    /// Opened by a SYN to a listener (RFC 9293 MUST-11: RST in SYN-RECEIVED returns it to LISTEN).
+    pub passive: bool,
+    pub opts: SocketOptions,
+
+    // Send sequence space (RFC 9293 section 3.3.1).
+    iss: Seq,
+    snd_una: Seq,
+    /// Next sequence number to send; set back to SND.UNA on a retransmission timeout.
+    snd_nxt: Seq,
+    /// Highest sequence number sent (+1): what acknowledgments are checked against.
+    snd_max: Seq,
+    snd_wnd: u32,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    max_snd_wnd: u32,
+    /// Shift applied to the peer's window field (0 without window scaling).
+    snd_wscale: u8,
+    /// Shift applied to the window we send.
+    rcv_wscale: u8,
+    /// The peer sent a window scale option on its SYN.
+    peer_wscale: Option<u8>,
+    /// Effective send MSS (RFC 9293 section 3.7.1).
+    snd_mss: u32,
+    /// The MSS we announced.
+    rcv_mss: u32,
+    /// Sequence number of the first byte of `send`.
+    buf_seq: Seq,
+    send: SendBuffer,
+    /// The user closed or shut down the sending side: a FIN follows the data.
+    fin_queued: bool,
+
+    // Receive sequence space.
+    irs: Seq,
+    rcv_nxt: Seq,
+    /// Right edge of the window we last advertised.
+    rcv_adv: Seq,
+    /// The window we put on our SYN (never scaled).
+    syn_wnd: u16,
+    recv: RecvBuffer,
+    /// The peer's FIN has been received (in order): EOF after the buffered data.
+    fin_received: bool,
+    /// A FIN seen beyond a gap, at this sequence number.
+    pending_fin: Option<Seq>,
+    rd_shut: bool,
+
+    // Timers (RFC 9293 section 3.8; RFC 6298; RFC 1122 section 4.2.3.6).
+    rto_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    delack_at: Option<Instant>,
+    keepalive_at: Option<Instant>,
+    /// TIME-WAIT's 2*MSL, or the orphaned FIN-WAIT-2 timeout.
+    close_at: Option<Instant>,
+    /// Consecutive retransmission timeouts without progress.
+    retries: u32,
+    /// Zero-window probes not answered by any ACK (toward the R2 limit).
+    persist_probes: u32,
+    /// Doublings of the probe interval; ends when the window opens.
+    persist_backoff: u32,
+    ka_probes: u32,
+    rtt: RttEstimator,
+    /// The one segment being timed (RFC 6298 section 3 via Karn): its sequence number and send time.
+    rtt_timing: Option<(Seq, Instant)>,
+    cc: Congestion,
+    syn_retransmitted: bool,
+
+    /// An ACK is owed at once.
+    ack_now: bool,
+    /// In-order segments received since our last ACK.
+    unacked_segs: u32,
+    last_rcv: Instant,
+    last_send: Instant,
+
+    /// SO_ERROR: the error to report on the next call.
+    pub error: Option<TcpError>,
+    /// The last soft ICMP error (RFC 1122 section 4.2.3.9), reported if the
+    /// connection then times out.
+    soft_error: Option<TcpError>,
+    /// The user closed the socket: nobody will read, the table frees it once CLOSED.
+    pub user_closed: bool,
+    /// What IP said about the last segment we sent (no route, say).
+    pub tx_error: Option<DropReason>,
+
+    // Statistics.
+    bytes_sent: u64,
+    bytes_acked: u64,
+    bytes_received: u64,
+    retransmissions: u64,
+    segs_in: u64,
+    segs_out: u64,
+}
+
+impl Conn {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+        passive: bool,
+        state: State,
+    ) -> Conn {
+        let mss = DEFAULT_MSS as u32;
+        Conn {
+            id,
+            local,
+            remote,
+            state,
+            passive,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            rcv_wscale: wscale_for(opts.recv_buffer),
+            peer_wscale: None,
+            snd_mss: mss,
+            rcv_mss: our_mss(ctx.net) as u32,
+            buf_seq: iss + 1,
+            send: SendBuffer::new(opts.send_buffer),
+            fin_queued: false,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            syn_wnd: 0,
+            recv: RecvBuffer::new(opts.recv_buffer, ctx.cfg.max_ooo_ranges),
+            fin_received: false,
+            pending_fin: None,
+            rd_shut: false,
+            rto_at: None,
+            persist_at: None,
+            delack_at: None,
+            keepalive_at: None,
+            close_at: None,
+            retries: 0,
+            persist_probes: 0,
+            persist_backoff: 0,
+            ka_probes: 0,
+            rtt: RttEstimator::new(ctx.cfg.initial_rto, ctx.cfg.min_rto, ctx.cfg.max_rto),
+            rtt_timing: None,
+            cc: Congestion::new(mss, iss),
+            syn_retransmitted: false,
+            ack_now: false,
+            unacked_segs: 0,
+            last_rcv: ctx.now,
+            last_send: ctx.now,
+            error: None,
+            soft_error: None,
+            user_closed: false,
+            tx_error: None,
+            bytes_sent: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+            retransmissions: 0,
+            segs_in: 0,
+            segs_out: 0,
+            opts,
+        }
+    }
+
+    /// RFC 9293 section 3.10.1, OPEN call in CLOSED state, active: send a SYN and
+    /// enter SYN-SENT.
+    pub fn connect(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+    ) -> Conn {
+        let mut c = Conn::new(ctx, id, local, remote, iss, opts, false, State::Closed);
+        ctx.net.counters().active_opens += 1;
+        c.transmit(ctx, Tx::Syn);
+        c.set_state(ctx, State::SynSent, Cause::ActiveOpen);
+        c
+    }
+
+    /// RFC 9293 section 3.10.7.2, LISTEN state, third check: a SYN. The listener
+    /// stays in LISTEN (sockets fork a new connection); the new connection goes
+    /// from LISTEN to SYN-RECEIVED. Text on the SYN is not kept (it is not
+    /// acknowledged, so the peer sends it again), nor is a FIN on it.
+    pub fn accept_syn(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+        seg: &Segment<'_>,
+    ) -> Conn {
+        let mut c = Conn::new(ctx, id, local, remote, iss, opts, true, State::Listen);
+        ctx.net.counters().passive_opens += 1;
+        c.irs = seg.seq;
+        c.rcv_nxt = seg.seq + 1;
+        c.take_syn_options(ctx, seg);
+        c.snd_wnd = seg.wnd as u32;
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = seg.seq;
+        c.transmit(ctx, Tx::Syn);
+        c.set_state(ctx, State::SynReceived, Cause::RcvSynSndSynAck);
+        c
+    }
+
+    fn set_state(&mut self, ctx: &mut Ctx<'_>, to: State, cause: Cause) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        let c = ctx.net.counters();
+        if matches!(to, State::Closed | State::Listen) {
+            if matches!(from, State::SynSent | State::SynReceived) {
+                c.attempt_fails += 1;
+            }
+            if matches!(from, State::Established | State::CloseWait) {
+                c.estab_resets += 1;
+            }
+        }
+        self.state = to;
+        ctx.trace.push(Transition { conn: self.id, local: self.local, remote: self.remote, from, to, cause });
+        match to {
+            State::Established => {
+                if self.syn_retransmitted && !self.rtt.has_sample() {
+                    self.rtt.set_base(RTO_AFTER_SYN_LOSS);
+                }
+                self.arm_keepalive(ctx.now);
+            }
+            State::TimeWait => {
+                // RFC 9293 section 3.10.7.4: "start the time-wait timer, turn off the other timers".
+                self.stop_timers();
+                self.close_at = Some(ctx.now + ctx.cfg.msl * 2);
+            }
+            State::Closed | State::Listen => {
+                self.stop_timers();
+                self.close_at = None;
+            }
+            State::FinWait2 if self.user_closed => {
+                self.close_at = Some(ctx.now + ctx.cfg.fin_wait2_timeout);
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the connection with an error for the user (RFC 9293: "signal the user ... delete the TCB").
+    pub fn close_with(&mut self, ctx: &mut Ctx<'_>, error: Option<TcpError>, cause: Cause) {
+        if error.is_some() {
+            self.error = error;
+        }
+        self.set_state(ctx, State::Closed, cause);
+    }
+
+    // ----------------------------------------------------------------------
+    // Small accessors of the sequence spaces.
+
+    /// The window currently offered (RCV.WND).
+    fn rcv_wnd(&self) -> u32 {
+        self.rcv_adv.since(self.rcv_nxt)
+    }
+
+    /// The sequence number just past the data in the send buffer (where our FIN goes).
+    fn data_end(&self) -> Seq {
+        self.buf_seq + self.send.len() as u32
+    }
+
+    /// Our FIN has been sent and acknowledged.
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.data_end() + 1
+    }
+
+    // ----------------------------------------------------------------------
+    // Queries.
+
+    pub fn readiness(&self) -> Readiness {
+        let readable = self.recv.readable() > 0
+            || self.fin_received
+            || self.rd_shut
+            || self.error.is_some()
+            || self.state == State::Closed;
+        let writable = (self.state.can_send() && !self.fin_queued && self.send.free() > 0) || self.error.is_some();
+        let hangup = self.state == State::Closed || (self.fin_received && self.fin_queued);
+        Readiness { readable, writable, hangup, error: self.error }
+    }
+
+    /// A snapshot for `TcpInfo`; `r1` is the R1 threshold (RFC 1122 section 4.2.3.5).
+    pub fn info(&self, r1: u32) -> TcpInfo {
+        TcpInfo {
+            state: self.state,
+            local: self.local,
+            remote: self.remote,
+            cwnd: self.cc.cwnd(),
+            ssthresh: self.cc.ssthresh(),
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            snd_mss: self.snd_mss,
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_wnd(),
+            snd_wscale: self.snd_wscale,
+            rcv_wscale: self.rcv_wscale,
+            unacked: self.snd_max.since(self.snd_una),
+            send_queue: self.send.len(),
+            recv_queue: self.recv.readable(),
+            out_of_order: self.recv.out_of_order_bytes(),
+            bytes_sent: self.bytes_sent,
+            bytes_acked: self.bytes_acked,
+            bytes_received: self.bytes_received,
+            retransmissions: self.retransmissions,
+            segs_in: self.segs_in,
+            segs_out: self.segs_out,
+            retries: self.retries,
+            path_suspect: self.retries >= r1,
+            in_recovery: self.cc.in_recovery(),
+            timers: TimerInfo {
+                retransmit: self.rto_at,
+                persist: self.persist_at,
+                delayed_ack: self.delack_at,
+                keepalive: self.keepalive_at,
+                close: self.close_at,
+            },
+        }
+    }
+
+    /// Sequence numbers, for tests and `ss`-like views: (ISS, SND.UNA, SND.NXT, IRS, RCV.NXT).
+    pub fn seqs(&self) -> (Seq, Seq, Seq, Seq, Seq) {
+        (self.iss, self.snd_una, self.snd_max, self.irs, self.rcv_nxt)
+    }
+
+    /// For the table: a SYN to this TIME-WAIT connection may reopen it (RFC 9293
+    /// section 3.10.7.4 note / RFC 1122 section 4.2.2.13) if its sequence number
+    /// lies beyond what this incarnation received.
+    pub fn syn_may_reopen(&self, seg: &Segment<'_>) -> bool {
+        self.state == State::TimeWait && seg.syn && !seg.ack_flag && !seg.rst && seg.seq > self.rcv_nxt
+    }
+
+    /// Ends TIME-WAIT early: a new incarnation takes the 4-tuple.
+    pub fn end_time_wait(&mut self, ctx: &mut Ctx<'_>, cause: Cause) {
+        if self.state == State::TimeWait {
+            self.close_with(ctx, None, cause);
+        }
+    }
+
+    pub fn has_unread(&self) -> bool {
+        self.recv.readable() > 0
+    }
+}

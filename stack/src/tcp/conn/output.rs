@@ -1,0 +1,268 @@
+//! Segments out (BSD's tcp_output). Every segment a connection sends is built
+//! by [`Conn::transmit`] from the TCB and a [`Tx`] saying which kind it is, so
+//! that what every segment carrying an ACK implies (nothing more is owed: the
+//! delayed ACK is cancelled) and what every segment advertises (the window, by
+//! the receiver SWS rule) is written once. [`Conn::output`] decides what to
+//! send after an event: data and FIN as the windows, Nagle and sender SWS
+//! avoidance allow (RFC 9293 sections 3.8.6.2.1 and 3.7.4), then any ACK owed.
+
+use super::{emit, Conn, Ctx};
+use crate::tcp::recv::window_edge;
+use crate::tcp::segment::SegmentOut;
+use crate::tcp::send::{segment_len, SendCheck};
+use crate::tcp::seq::Seq;
+use crate::tcp::state::State;
+
+/// Which segment to send; the sequence numbers and flags come from the TCB.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Tx {
+    /// SYN (active open) or SYN,ACK (passive or simultaneous open).
+    Syn,
+    /// A pure ACK, RFC 9293's <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with SND.MAX
+    /// for SND.NXT (see `transmit`).
+    Ack,
+    /// `len` octets of the send buffer from `seq`, and the FIN after them if `fin`:
+    /// new data, a retransmission, or a lone FIN (`len` 0).
+    Data { seq: Seq, len: u32, fin: bool },
+    /// The FIN from SYN-RECEIVED with nothing queued, before our SYN is
+    /// acknowledged (RFC 9293 section 3.10.4): not timed, and started by no timer
+    /// of its own (the SYN,ACK's retransmission timer runs).
+    FinBeforeSynAcked,
+    /// One octet beyond a zero window at SND.NXT (RFC 9293 section 3.8.6.1).
+    WindowProbe,
+    /// A keep-alive <SEQ=SND.UNA-1> with no data (RFC 9293 section 3.8.4).
+    KeepAlive,
+    /// RFC 9293 section 3.10.5 (ABORT) and friends: <SEQ=SND.NXT><CTL=RST>
+    /// (SND.MAX for SND.NXT), with an ACK as Linux sends it once the peer's
+    /// sequence space is known.
+    Rst,
+    /// <SEQ=SEG.ACK><CTL=RST>: the answer to an unacceptable ACK while
+    /// unsynchronized (RFC 9293 sections 3.10.7.3 and 3.10.7.4).
+    RstAt(Seq),
+}
+
+impl Conn {
+    /// Builds and sends one segment of kind `tx`, with the side effects on the
+    /// TCB its kind implies. The only place segments of a connection are made.
+    pub(super) fn transmit(&mut self, ctx: &mut Ctx<'_>, tx: Tx) {
+        let mut s = SegmentOut { src_port: self.local.port(), dst_port: self.remote.port(), ..Default::default() };
+        // The part of the send buffer carried, as (offset, length).
+        let mut text = None;
+        match tx {
+            Tx::Syn => self.build_syn(ctx, &mut s),
+            Tx::Ack => {
+                // SND.MAX, not SND.NXT: after a timeout SND.NXT was set back to
+                // retransmit, but an ACK must carry a sequence number the peer
+                // finds acceptable.
+                s.seq = self.snd_max;
+                s.ack = Some(self.rcv_nxt);
+            }
+            Tx::Data { seq, len, fin } => text = Some(self.build_data(ctx, &mut s, seq, len, fin)),
+            Tx::FinBeforeSynAcked => {
+                let end = self.data_end();
+                s.seq = end;
+                s.fin = true;
+                s.ack = Some(self.rcv_nxt);
+                self.snd_nxt = end + 1;
+                self.snd_max = self.snd_max.max(self.snd_nxt);
+            }
+            Tx::WindowProbe => {
+                // SND.NXT stays: the octet counts as sent only if the peer acknowledges it.
+                let seq = self.snd_nxt;
+                s.seq = seq;
+                s.ack = Some(self.rcv_nxt);
+                self.snd_max = self.snd_max.max(seq + 1);
+                text = Some((seq.since(self.buf_seq) as usize, 1));
+            }
+            Tx::KeepAlive => {
+                // An old sequence number, which the peer answers with an ACK (RFC 9293 section 3.8.4).
+                s.seq = self.snd_una - 1;
+                s.ack = Some(self.rcv_nxt);
+            }
+            Tx::Rst => {
+                s.seq = self.snd_max;
+                s.rst = true;
+                if self.state != State::SynSent {
+                    s.ack = Some(self.rcv_nxt);
+                }
+            }
+            Tx::RstAt(seq) => {
+                s.seq = seq;
+                s.rst = true;
+            }
+        }
+        if s.ack.is_some() && !s.syn && !s.rst {
+            // Every ACK but the SYN,ACK's (whose window is never scaled) offers
+            // the window, by the receiver SWS rule; an RST offers none.
+            s.wnd = self.window_to_advertise();
+        }
+        self.segs_out += 1;
+        if s.ack.is_some() {
+            // Every segment with ACK acknowledges all we have: nothing more is owed.
+            self.ack_now = false;
+            self.delack_at = None;
+            self.unacked_segs = 0;
+        }
+        let payload = match text {
+            Some((off, len)) => self.send.slices(off, len),
+            None => [&[][..], &[][..]],
+        };
+        self.tx_error = emit(ctx, self.local, self.remote, &s, payload).err();
+    }
+
+    /// The window field for a non-SYN segment, moving the advertised right edge
+    /// by the receiver SWS rule (RFC 9293 section 3.8.6.2.2).
+    fn window_to_advertise(&mut self) -> u16 {
+        let edge = window_edge(self.rcv_nxt, self.rcv_adv, self.recv.free(), self.recv.capacity(), self.rcv_mss);
+        let wnd = (edge.since(self.rcv_nxt) >> self.rcv_wscale).min(u16::MAX as u32);
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + (wnd << self.rcv_wscale));
+        debug_assert!(self.rcv_wnd() as usize <= self.recv.free(), "offered more than the buffer holds");
+        wnd as u16
+    }
+
+    /// SYN (active open) or SYN,ACK (passive or simultaneous open), with our
+    /// options: MSS always (RFC 9293 section 3.7.1, SHLD-5), window scale on an
+    /// active SYN and on a SYN,ACK only if the peer's SYN carried it (RFC 7323 section 2.2).
+    fn build_syn(&mut self, ctx: &mut Ctx<'_>, s: &mut SegmentOut) {
+        let synack = matches!(self.state, State::Listen | State::SynReceived);
+        s.seq = self.iss;
+        s.syn = true;
+        s.mss = Some(self.rcv_mss as u16);
+        self.syn_wnd = self.recv.free().min(u16::MAX as usize) as u16;
+        s.wnd = self.syn_wnd;
+        if !synack || self.peer_wscale.is_some() {
+            s.wscale = Some(self.rcv_wscale);
+        }
+        if synack {
+            s.ack = Some(self.rcv_nxt);
+            self.rcv_adv = self.rcv_nxt + self.syn_wnd as u32;
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if self.rto_at.is_none() {
+            self.rto_at = Some(ctx.now + self.rtt.rto());
+        }
+        if self.rtt_timing.is_none() && !self.syn_retransmitted {
+            self.rtt_timing = Some((self.iss, ctx.now));
+        }
+        self.last_send = ctx.now;
+    }
+
+    /// `len` octets from `seq` (and the FIN after them if `fin`); returns where
+    /// they are in the send buffer.
+    fn build_data(&mut self, ctx: &mut Ctx<'_>, s: &mut SegmentOut, seq: Seq, len: u32, fin: bool) -> (usize, usize) {
+        let off = seq.since(self.buf_seq) as usize;
+        s.seq = seq;
+        s.ack = Some(self.rcv_nxt);
+        s.fin = fin;
+        // RFC 9293 section 3.9.1.2: PSH on the last segment of what is queued.
+        s.psh = len > 0 && seq + len == self.data_end();
+        let end = seq + len + fin as u32;
+        if seq < self.snd_max {
+            ctx.net.counters().retransmitted += 1;
+            self.retransmissions += 1;
+            // Karn (MUST-18): no sample from a retransmitted segment.
+            self.rtt_timing = None;
+        } else if self.rtt_timing.is_none() {
+            self.rtt_timing = Some((seq, ctx.now));
+        }
+        self.snd_max = self.snd_max.max(end);
+        self.bytes_sent += len as u64;
+        self.last_send = ctx.now;
+        // RFC 6298 section 5.1: start the timer when sending, if it is not running.
+        if self.rto_at.is_none() {
+            self.rto_at = Some(ctx.now + self.rtt.rto());
+        }
+        self.persist_at = None;
+        debug_assert!(off + len as usize <= self.send.len());
+        (off, len as usize)
+    }
+
+    /// RFC 5961 section 7: challenge ACKs share a stack-wide rate limit.
+    pub(super) fn challenge_ack(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.challenge.try_take(ctx.now) {
+            ctx.net.counters().challenge_acks += 1;
+            self.transmit(ctx, Tx::Ack);
+        } else {
+            ctx.net.counters().challenge_acks_limited += 1;
+        }
+    }
+
+    /// Retransmits the first unacknowledged segment (fast retransmit, partial ACK).
+    pub(super) fn retransmit_first(&mut self, ctx: &mut Ctx<'_>) {
+        let end = self.data_end();
+        let len = end.since(self.snd_una).min(self.snd_mss);
+        let fin = self.fin_queued && self.snd_una + len == end && self.snd_max > end;
+        if len > 0 || fin {
+            self.transmit(ctx, Tx::Data { seq: self.snd_una, len, fin });
+        }
+    }
+
+    /// Sends what the window, congestion window, Nagle and SWS avoidance allow,
+    /// then any ACK still owed. Called after every event.
+    pub fn output(&mut self, ctx: &mut Ctx<'_>) {
+        match self.state {
+            State::Closed | State::Listen | State::SynSent => return,
+            State::SynReceived | State::TimeWait => {
+                if self.ack_now {
+                    self.transmit(ctx, Tx::Ack);
+                }
+                return;
+            }
+            _ => {}
+        }
+        // RFC 5681 section 4.1: restart from IW after sending nothing for an RTO.
+        if self.snd_una == self.snd_max && self.data_end() > self.snd_nxt && ctx.now - self.last_send > self.rtt.rto() {
+            self.cc.on_idle_restart();
+        }
+        let sent = self.send_what_fits(ctx);
+        // Data waits but nothing is in flight to bring an ACK: the persist timer
+        // probes the window (MUST-35) and overrides SWS avoidance (3.8.6.2.1).
+        let waiting = self.data_end() > self.snd_nxt;
+        if waiting && self.rto_at.is_none() && self.persist_at.is_none() {
+            self.persist_at = Some(ctx.now + self.persist_interval(ctx));
+        }
+        if !sent && self.ack_now {
+            self.transmit(ctx, Tx::Ack);
+        }
+    }
+
+    /// Sends data segments (the FIN with the last) while the send window, the
+    /// congestion window and the sender SWS rule allow; returns whether any went.
+    fn send_what_fits(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let mut sent = false;
+        loop {
+            let end = self.data_end();
+            let unsent = end.since(self.snd_nxt);
+            let fin_unsent = self.fin_queued && self.snd_nxt <= end;
+            let limit = self.snd_wnd.min(self.cc.cwnd());
+            let usable = (self.snd_una + limit).since(self.snd_nxt);
+            let len = if self.snd_nxt < self.snd_max {
+                // Retransmitting after a timeout: no Nagle, window and cwnd only.
+                unsent.min(usable).min(self.snd_mss)
+            } else {
+                segment_len(SendCheck {
+                    unsent,
+                    usable,
+                    mss: self.snd_mss,
+                    max_snd_wnd: self.max_snd_wnd,
+                    outstanding: self.snd_max > self.snd_una,
+                    nodelay: self.opts.nodelay,
+                    closing: self.fin_queued,
+                })
+            };
+            let fin = fin_unsent && self.snd_nxt + len == end;
+            if len == 0 && !fin {
+                break;
+            }
+            let seq = self.snd_nxt;
+            self.transmit(ctx, Tx::Data { seq, len, fin });
+            self.snd_nxt = seq + len + fin as u32;
+            sent = true;
+            if len == 0 {
+                break;
+            }
+        }
+        sent
+    }
+}

@@ -1,0 +1,172 @@
+//! The user calls on a connection (RFC 9293 sections 3.10.2-3.10.5, as the
+//! sockets API shapes them; BSD's tcp_usrreq): SEND, RECEIVE, CLOSE (and
+//! shutdown(2)), ABORT, and socket options. OPEN is `Conn::connect` (active)
+//! and `Conn::accept_syn` (passive); STATUS is `Conn::info`.
+
+use super::output::Tx;
+use super::{Conn, Ctx};
+use crate::tcp::cause::Cause;
+use crate::tcp::config::SocketOptions;
+use crate::tcp::error::TcpError;
+use crate::tcp::recv::window_edge;
+use crate::tcp::state::State;
+use crate::time::{Duration, Instant};
+
+/// Which directions `shutdown` closes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+impl Conn {
+    /// SEND (RFC 9293 section 3.10.2).
+    pub fn send(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) -> Result<usize, TcpError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.fin_queued {
+            return Err(TcpError::BrokenPipe);
+        }
+        match self.state {
+            // "Queue the data for transmission after entering ESTABLISHED state."
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
+            _ => return Err(TcpError::BrokenPipe),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.send.write(data);
+        if n == 0 {
+            return Err(TcpError::WouldBlock);
+        }
+        self.output(ctx);
+        Ok(n)
+    }
+
+    /// RECEIVE (RFC 9293 section 3.10.3).
+    pub fn recv(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], peek: bool) -> Result<usize, TcpError> {
+        if self.recv.readable() > 0 {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let n = self.recv.read(buf, peek);
+            if !peek {
+                self.maybe_window_update(ctx);
+            }
+            return Ok(n);
+        }
+        if self.fin_received || self.rd_shut {
+            return Ok(0);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed => Ok(0),
+            _ => Err(TcpError::WouldBlock),
+        }
+    }
+
+    /// After the user reads: tell the peer when the window has opened enough to matter.
+    fn maybe_window_update(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.state.is_synchronized() || self.fin_received {
+            return;
+        }
+        let mss = self.rcv_mss;
+        let old_wnd = self.rcv_wnd();
+        let edge = window_edge(self.rcv_nxt, self.rcv_adv, self.recv.free(), self.recv.capacity(), mss);
+        let grow = edge.since(self.rcv_adv);
+        if grow > 0 && (old_wnd < mss || grow >= (2 * mss).min(self.recv.capacity() as u32 / 2)) {
+            self.ack_now = true;
+            self.output(ctx);
+        }
+    }
+
+    /// CLOSE (RFC 9293 section 3.10.4), by the user's close: the handle is gone.
+    pub fn close(&mut self, ctx: &mut Ctx<'_>) {
+        self.user_closed = true;
+        // SO_LINGER with zero timeout, or unread data (RFC 9293 SHLD-3): abort.
+        if self.opts.linger == Some(Duration::ZERO) || (self.recv.readable() > 0 && self.state.is_synchronized()) {
+            self.abort(ctx);
+            return;
+        }
+        self.shutdown(ctx, Shutdown::Both);
+        if self.state == State::FinWait2 && self.close_at.is_none() {
+            self.close_at = Some(ctx.now + ctx.cfg.fin_wait2_timeout);
+        }
+    }
+
+    /// shutdown(2): `Write` is RFC 9293's CLOSE of the sending side (a FIN after
+    /// the data); `Read` stops delivery to the user.
+    pub fn shutdown(&mut self, ctx: &mut Ctx<'_>, how: Shutdown) {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.rd_shut = true;
+        }
+        if !matches!(how, Shutdown::Write | Shutdown::Both) || self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent => {
+                // "Delete the TCB and return 'error: closing'."
+                self.close_with(ctx, None, Cause::Close);
+            }
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.set_state(ctx, State::FinWait1, Cause::CloseSndFin);
+                self.output_or_fin(ctx);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(ctx, State::LastAck, Cause::CloseSndFin);
+                self.output_or_fin(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends the FIN (after any queued data). From SYN-RECEIVED with nothing
+    /// queued the FIN goes at once (RFC 9293 section 3.10.4).
+    fn output_or_fin(&mut self, ctx: &mut Ctx<'_>) {
+        if self.snd_una == self.iss {
+            // Our SYN is not acknowledged yet: the FIN follows the SYN,ACK.
+            if self.send.is_empty() && self.snd_nxt == self.data_end() {
+                self.transmit(ctx, Tx::FinBeforeSynAcked);
+            }
+            return;
+        }
+        self.output(ctx);
+    }
+
+    /// ABORT (RFC 9293 section 3.10.5).
+    pub fn abort(&mut self, ctx: &mut Ctx<'_>) {
+        match self.state {
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.transmit(ctx, Tx::Rst);
+                self.close_with(ctx, None, Cause::AbortSndRst);
+            }
+            State::Closed => {}
+            _ => self.close_with(ctx, None, Cause::Abort),
+        }
+    }
+
+    /// Applies new options. The send buffer may change at any time (what is
+    /// queued stays); the receive buffer only while it is empty, within the window
+    /// scale already announced, and never below the window already offered.
+    pub fn set_options(&mut self, now: Instant, mut opts: SocketOptions) {
+        self.send.set_capacity(opts.send_buffer);
+        let max = (u16::MAX as usize) << self.rcv_wscale;
+        let wanted = opts.recv_buffer.min(max);
+        if wanted == self.recv.capacity() || wanted < self.rcv_wnd() as usize || !self.recv.set_capacity(wanted) {
+            opts.recv_buffer = self.recv.capacity();
+        } else {
+            opts.recv_buffer = wanted;
+        }
+        let keepalive_changed = opts.keepalive != self.opts.keepalive || opts.keep_idle != self.opts.keep_idle;
+        self.opts = opts;
+        if keepalive_changed {
+            self.arm_keepalive(now);
+        }
+    }
+}

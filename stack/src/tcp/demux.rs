@@ -1,0 +1,218 @@
+//! Segments in for the table (RFC 9293 section 3.10.7): demultiplexing to a
+//! connection, LISTEN (section 3.10.7.2), resets for segments nobody owns
+//! (section 3.10.7.1), reopening TIME-WAIT with a new SYN, ICMP errors
+//! (section 3.9.2.2), and the timers due. These are the stack's hooks.
+
+use super::cause::Cause;
+use super::conn;
+use super::conn::Conn;
+use super::id::ConnId;
+use super::lower::TcpNet;
+use super::segment::{self, Segment, SegmentOut};
+use super::seq::Seq;
+use super::table::Tcp;
+use super::table::{conn_mut, listener_mut, Sock};
+use crate::counters::DropReason;
+use crate::icmp::IcmpError;
+use crate::ipv4::IpPacket;
+use crate::time::Instant;
+use etherparse::IpNumber;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// How far past the old incarnation's highest sequence number a connection
+/// reopened from TIME-WAIT starts: more than the largest unscaled window, so no
+/// old duplicate can land in the new connection's window (Linux uses the same gap).
+const REOPEN_ISN_GAP: u32 = 65537;
+
+impl Tcp {
+    /// A TCP segment arrived in `packet`.
+    pub fn input(&mut self, now: Instant, net: &mut dyn TcpNet, packet: &IpPacket<'_>) -> Result<(), DropReason> {
+        if packet.broadcast {
+            // RFC 1122 section 4.2.3.10: segments to a broadcast address are not ours to answer.
+            return Err(DropReason::TcpBroadcast);
+        }
+        self.input_segment(now, net, packet.src, packet.dst, packet.payload)
+    }
+
+    /// An ICMP error about a segment we sent.
+    pub fn icmp_error(&mut self, now: Instant, net: &mut dyn TcpNet, err: &IcmpError) {
+        self.handle_icmp_error(now, net, err)
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn poll(&mut self, now: Instant, net: &mut dyn TcpNet) {
+        self.poll_timers(now, net)
+    }
+
+    /// The earliest timer deadline, if any.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.timers.first().map(|t| t.0)
+    }
+
+    /// The segment `bytes` (TCP header and data) from `src` to `dst`.
+    pub fn input_segment(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
+        let seg = segment::parse(src, dst, bytes)?;
+        net.counters().rx_segments += 1;
+        let local = SocketAddrV4::new(dst, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        if let Some(&id) = self.conns.get(&(local, remote)) {
+            let conn = conn_mut(&mut self.slots, id).expect("mapped connections exist");
+            let reopen = conn.syn_may_reopen(&seg) && self.listeners.contains_key(&local.port());
+            if !reopen {
+                let mut ctx = ctx!(self, now, net);
+                let r = conn.on_segment(&mut ctx, &seg);
+                self.settle(id);
+                return r;
+            }
+            // RFC 9293 section 3.10.7.4 (TIME-WAIT) with RFC 1122 section
+            // 4.2.2.13: a new SYN beyond the old connection's sequence space ends
+            // the TIME-WAIT and opens a new connection (our ISNs, clock-driven,
+            // exceed the old ones, RFC 6528).
+            // Our clock-driven ISN alone can fall inside the old incarnation's
+            // sequence space when it sent fast (RFC 9293 MAY-2 condition (1)):
+            // start beyond it by more than a window, as Linux does.
+            let (_, _, snd_max, _, _) = conn.seqs();
+            let floor = snd_max + REOPEN_ISN_GAP;
+            let mut ctx = ctx!(self, now, net);
+            conn.end_time_wait(&mut ctx, Cause::RcvSynReopen);
+            self.settle(id);
+            if let Some(&lid) = self.listeners.get(&local.port()) {
+                return self.listen_input(now, net, lid, local, remote, &seg, Some(floor));
+            }
+        }
+        if let Some(&lid) = self.listeners.get(&local.port()) {
+            return self.listen_input(now, net, lid, local, remote, &seg, None);
+        }
+        // RFC 9293 section 3.10.7.1: no connection.
+        self.reset_for(now, net, local, remote, &seg);
+        Err(DropReason::TcpNoSocket)
+    }
+
+    /// RFC 9293 section 3.10.7.1: the reset answering a segment nobody owns
+    /// (never a reset to a reset).
+    fn reset_for(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment<'_>,
+    ) {
+        if seg.rst {
+            return;
+        }
+        let mut s = SegmentOut { src_port: local.port(), dst_port: remote.port(), rst: true, ..Default::default() };
+        if seg.ack_flag {
+            // <SEQ=SEG.ACK><CTL=RST>
+            s.seq = seg.ack;
+        } else {
+            // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+            s.seq = Seq(0);
+            s.ack = Some(seg.seq + seg.len());
+        }
+        let mut ctx = ctx!(self, now, net);
+        let _ = conn::emit(&mut ctx, local, remote, &s, [&[], &[]]);
+    }
+
+    /// RFC 9293 section 3.10.7.2, LISTEN.
+    fn listen_input(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        lid: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment<'_>,
+        iss_floor: Option<Seq>,
+    ) -> Result<(), DropReason> {
+        // First, an RST: ignore it.
+        if seg.rst {
+            return Err(DropReason::TcpNotAcceptable);
+        }
+        // Second, an ACK: nothing here is acknowledged; <SEQ=SEG.ACK><CTL=RST>.
+        if seg.ack_flag {
+            self.reset_for(now, net, local, remote, seg);
+            return Err(DropReason::TcpNoSocket);
+        }
+        // Third, a SYN; anything else is dropped.
+        if !seg.syn {
+            return Err(DropReason::TcpNotAcceptable);
+        }
+        let l = listener_mut(&mut self.slots, lid).expect("listeners exist");
+        if *l.local.ip() != Ipv4Addr::UNSPECIFIED && *l.local.ip() != *local.ip() {
+            self.reset_for(now, net, local, remote, seg);
+            return Err(DropReason::TcpNoSocket);
+        }
+        if l.queue.len() + l.pending.len() >= l.backlog {
+            return Err(DropReason::TcpBacklogFull);
+        }
+        if self.conn_count >= self.cfg.max_connections {
+            return Err(DropReason::TcpConnectionLimit);
+        }
+        let opts = l.opts.clone();
+        let id = self.alloc();
+        let mut iss = self.isn.next(now, local, remote);
+        if let Some(floor) = iss_floor {
+            iss = iss.max(floor);
+        }
+        let mut ctx = ctx!(self, now, net);
+        let conn = Conn::accept_syn(&mut ctx, id, local, remote, iss, opts, seg);
+        let slot = &mut self.slots[id.index as usize];
+        slot.sock = Some(Sock::Conn(Box::new(conn)));
+        slot.parent = Some(lid);
+        self.conn_count += 1;
+        listener_mut(&mut self.slots, lid).unwrap().pending.push(id);
+        self.map(id, local, remote);
+        self.settle(id);
+        Ok(())
+    }
+
+    /// RFC 9293 section 3.9.2.2 via RFC 1122 section 4.2.3.9.
+    pub fn handle_icmp_error(&mut self, now: Instant, net: &mut dyn TcpNet, err: &IcmpError) {
+        if err.protocol != IpNumber::TCP {
+            return;
+        }
+        let (Some(sport), Some(dport)) = (err.src_port(), err.dst_port()) else { return };
+        let local = SocketAddrV4::new(err.src, sport);
+        let remote = SocketAddrV4::new(err.dst, dport);
+        let Some(&id) = self.conns.get(&(local, remote)) else { return };
+        let seq = (err.quoted_len >= 8)
+            .then(|| Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]])));
+        let conn = conn_mut(&mut self.slots, id).expect("mapped connections exist");
+        let mut ctx = ctx!(self, now, net);
+        conn.on_icmp(&mut ctx, err.kind, seq);
+        self.settle(id);
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn poll_timers(&mut self, now: Instant, net: &mut dyn TcpNet) {
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(&(t, index, gen)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            let id = ConnId { index, gen };
+            if conn_mut(&mut self.slots, id).is_some() {
+                self.slots[index as usize].sched = None;
+                due.push(id);
+            }
+        }
+        for &id in &due {
+            if let Some(conn) = conn_mut(&mut self.slots, id) {
+                let mut ctx = ctx!(self, now, net);
+                conn.on_timer(&mut ctx);
+                self.settle(id);
+            }
+        }
+        due.clear();
+        self.due = due;
+    }
+}

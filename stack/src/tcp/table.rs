@@ -1,0 +1,316 @@
+//! The table of connections and listeners (BSD's in_pcb and the TCB list):
+//! a slab of slots with generational handles, connections found by their
+//! 4-tuple, listeners by port, and the timer schedule.
+//!
+//! Connections are found by a hash of their 4-tuple (a SipHash keyed from the
+//! stack's generator, so that neither an attacker nor iteration order depends
+//! on anything but the seed); timers are kept in an ordered set keyed by
+//! deadline, so that neither a segment nor `poll_at` costs time proportional
+//! to the number of connections.
+
+use super::cause::Cause;
+use super::config::{SocketOptions, TcpConfig};
+use super::conn::Conn;
+use super::error::TcpError;
+use super::id::ConnId;
+use super::isn::IsnGenerator;
+use super::lower::TcpNet;
+use super::state::State;
+use super::trace::{TraceLog, Transition};
+use crate::ratelimit::TokenBucket;
+use crate::time::Instant;
+use rand::RngExt;
+use siphasher::sip::SipHasher13;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Ephemeral ports (RFC 6335 section 6, as IANA assigns them).
+pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+#[derive(Debug)]
+pub(super) struct Listener {
+    pub(super) local: SocketAddrV4,
+    pub(super) backlog: usize,
+    /// Established connections waiting for `accept`, oldest first.
+    pub(super) queue: VecDeque<ConnId>,
+    /// Connections in SYN-RECEIVED.
+    pub(super) pending: Vec<ConnId>,
+    pub(super) opts: SocketOptions,
+}
+
+#[derive(Debug)]
+pub(super) enum Sock {
+    Listener(Listener),
+    Conn(Box<Conn>),
+}
+
+/// One entry of the slab, with the table's bookkeeping about its connection
+/// (kept here, not in the TCB: the protocol does not depend on it).
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) gen: u32,
+    pub(super) sock: Option<Sock>,
+    /// The deadline under which the timer set holds this connection.
+    pub(super) sched: Option<Instant>,
+    /// The listener this passive connection waits on until accepted.
+    pub(super) parent: Option<ConnId>,
+    /// The connection is in its listener's accept queue.
+    pub(super) in_accept_queue: bool,
+}
+
+impl Slot {
+    fn new(gen: u32) -> Slot {
+        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false }
+    }
+}
+
+/// SipHash-1-3 with keys from the stack's generator: the hash of a 4-tuple is
+/// neither predictable from outside nor different from run to run.
+#[derive(Clone, Debug)]
+pub(super) struct SipBuild(pub(super) u64, pub(super) u64);
+
+impl BuildHasher for SipBuild {
+    type Hasher = SipHasher13;
+    fn build_hasher(&self) -> SipHasher13 {
+        SipHasher13::new_with_keys(self.0, self.1)
+    }
+}
+
+pub(super) type Tuple = (SocketAddrV4, SocketAddrV4);
+
+/// The TCP layer: every connection and listener.
+#[derive(Debug)]
+pub struct Tcp {
+    pub(super) cfg: TcpConfig,
+    pub(super) slots: Vec<Slot>,
+    pub(super) free: Vec<u32>,
+    /// Connections by (local, remote), while they own their 4-tuple (not CLOSED).
+    pub(super) conns: HashMap<Tuple, ConnId, SipBuild>,
+    /// Listeners by local port.
+    pub(super) listeners: HashMap<u16, ConnId, SipBuild>,
+    /// Local ports held by connections in `conns`, with counts.
+    pub(super) ports: HashMap<u16, u32, SipBuild>,
+    /// Connections (not listeners) in the slab.
+    pub(super) conn_count: usize,
+    /// (deadline, slot index, generation) of every connection with a timer.
+    pub(super) timers: BTreeSet<(Instant, u32, u32)>,
+    pub(super) due: Vec<ConnId>,
+    pub(super) isn: IsnGenerator,
+    pub(super) challenge: TokenBucket,
+    pub(super) trace: TraceLog,
+}
+
+pub(super) fn conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
+    match slots.get_mut(id.index as usize) {
+        Some(Slot { gen, sock: Some(Sock::Conn(c)), .. }) if *gen == id.gen => Some(c),
+        _ => None,
+    }
+}
+
+pub(super) fn listener_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Listener> {
+    match slots.get_mut(id.index as usize) {
+        Some(Slot { gen, sock: Some(Sock::Listener(l)), .. }) if *gen == id.gen => Some(l),
+        _ => None,
+    }
+}
+
+/// A connection the user holds: one it opened or accepted and has not closed.
+pub(super) fn user_conn_mut(slots: &mut [Slot], id: ConnId) -> Result<&mut Conn, TcpError> {
+    match slots.get_mut(id.index as usize) {
+        Some(Slot { gen, sock: Some(Sock::Conn(c)), parent, .. })
+            if *gen == id.gen && !c.user_closed && parent.is_none() =>
+        {
+            Ok(c)
+        }
+        Some(Slot { gen, sock: Some(Sock::Listener(_)), .. }) if *gen == id.gen => Err(TcpError::NotConnected),
+        _ => Err(TcpError::InvalidState),
+    }
+}
+
+impl Tcp {
+    /// Called by the stack at creation, with the stack's `config.tcp`: draws the
+    /// ISN and hash secrets from `net.rng`.
+    pub fn new(net: &mut dyn TcpNet, cfg: TcpConfig) -> Tcp {
+        let rng = net.rng();
+        let isn = IsnGenerator::new(rng);
+        let build = SipBuild(rng.random(), rng.random());
+        Tcp {
+            challenge: TokenBucket::new(cfg.challenge_ack_rate, cfg.challenge_ack_burst),
+            trace: TraceLog::new(cfg.trace_capacity),
+            cfg,
+            slots: Vec::new(),
+            free: Vec::new(),
+            conns: HashMap::with_hasher(build.clone()),
+            listeners: HashMap::with_hasher(build.clone()),
+            ports: HashMap::with_hasher(build),
+            conn_count: 0,
+            timers: BTreeSet::new(),
+            due: Vec::new(),
+            isn,
+        }
+    }
+
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    /// Replaces the configuration; existing connections keep their options.
+    pub fn set_config(&mut self, cfg: TcpConfig) {
+        self.challenge = TokenBucket::new(cfg.challenge_ack_rate, cfg.challenge_ack_burst);
+        self.trace = TraceLog::new(cfg.trace_capacity);
+        self.cfg = cfg;
+    }
+
+    // ----------------------------------------------------------------------
+    // Table bookkeeping.
+
+    pub(super) fn alloc(&mut self) -> ConnId {
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            *slot = Slot::new(slot.gen.wrapping_add(1));
+            ConnId { index, gen: slot.gen }
+        } else {
+            self.slots.push(Slot::new(0));
+            ConnId { index: (self.slots.len() - 1) as u32, gen: 0 }
+        }
+    }
+
+    pub(super) fn release(&mut self, id: ConnId) {
+        let slot = &mut self.slots[id.index as usize];
+        if let Some(Sock::Conn(_)) = slot.sock.take() {
+            self.conn_count -= 1;
+        }
+        self.free.push(id.index);
+    }
+
+    pub(super) fn map(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
+        self.conns.insert((local, remote), id);
+        *self.ports.entry(local.port()).or_insert(0) += 1;
+    }
+
+    pub(super) fn unmap(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
+        if self.conns.get(&(local, remote)) == Some(&id) {
+            self.conns.remove(&(local, remote));
+            if let Some(n) = self.ports.get_mut(&local.port()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ports.remove(&local.port());
+                }
+            }
+        }
+    }
+
+    /// After any event on a connection: move an established child to its
+    /// listener's accept queue, forget a connection that ended, reschedule timers.
+    pub(super) fn settle(&mut self, id: ConnId) {
+        let Some(c) = conn_mut(&mut self.slots, id) else { return };
+        let (state, local, remote, user_closed, deadline) = (c.state, c.local, c.remote, c.user_closed, c.deadline());
+        let slot = &self.slots[id.index as usize];
+        let (parent, queued) = (slot.parent, slot.in_accept_queue);
+        if let Some(pid) = parent {
+            if !queued && state.is_synchronized() {
+                if let Some(l) = listener_mut(&mut self.slots, pid) {
+                    l.pending.retain(|&p| p != id);
+                    l.queue.push_back(id);
+                    self.slots[id.index as usize].in_accept_queue = true;
+                }
+            }
+        }
+        if matches!(state, State::Closed | State::Listen) {
+            if let Some(t) = self.slots[id.index as usize].sched.take() {
+                self.timers.remove(&(t, id.index, id.gen));
+            }
+            self.unmap(id, local, remote);
+            let held = parent.is_none() && !user_closed;
+            if !held {
+                if let Some(l) = parent.and_then(|pid| listener_mut(&mut self.slots, pid)) {
+                    l.pending.retain(|&p| p != id);
+                    l.queue.retain(|&p| p != id);
+                }
+                self.release(id);
+            }
+            return;
+        }
+        self.schedule(id, deadline);
+    }
+
+    /// Keeps the timer set holding connection `id` under `deadline`.
+    fn schedule(&mut self, id: ConnId, deadline: Option<Instant>) {
+        let slot = &mut self.slots[id.index as usize];
+        if slot.sched != deadline {
+            if let Some(t) = slot.sched {
+                self.timers.remove(&(t, id.index, id.gen));
+            }
+            if let Some(t) = deadline {
+                self.timers.insert((t, id.index, id.gen));
+            }
+            slot.sched = deadline;
+        }
+    }
+
+    /// Whether a local port is held by what no bind may share (a listener, a
+    /// connection without reuse_addr), and whether by what a bind with
+    /// reuse_addr may share: TIME-WAIT connections, and connections that have
+    /// reuse_addr themselves (as Linux's bind conflict rule: two sockets with
+    /// SO_REUSEADDR conflict only if one listens; this is how a server with
+    /// SO_REUSEADDR restarts while its old connections are still closing).
+    /// Scans the table: only for bind-like calls.
+    pub(super) fn port_users(&self, port: u16) -> (bool, bool) {
+        let mut active = self.listeners.contains_key(&port);
+        let mut reusable = false;
+        if self.ports.contains_key(&port) {
+            for (&(local, _), &id) in &self.conns {
+                if local.port() != port {
+                    continue;
+                }
+                if let Some(Slot { sock: Some(Sock::Conn(c)), .. }) = self.slots.get(id.index as usize) {
+                    if c.state == State::TimeWait || c.opts.reuse_addr {
+                        reusable = true;
+                    } else {
+                        active = true;
+                    }
+                }
+            }
+        }
+        (active, reusable)
+    }
+
+    /// A random free ephemeral port (RFC 6056 algorithm 1: a random start, then
+    /// the next free one).
+    pub(super) fn ephemeral_port(&self, net: &mut dyn TcpNet) -> Result<u16, TcpError> {
+        let (lo, hi) = (*EPHEMERAL_PORTS.start(), *EPHEMERAL_PORTS.end());
+        let n = (hi - lo) as u32 + 1;
+        let start: u32 = net.rng().random_range(0..n);
+        for i in 0..n {
+            let port = lo + ((start + i) % n) as u16;
+            if !self.ports.contains_key(&port) && !self.listeners.contains_key(&port) {
+                return Ok(port);
+            }
+        }
+        Err(TcpError::AddrInUse)
+    }
+
+    pub(super) fn kill_time_wait_on(&mut self, now: Instant, net: &mut dyn TcpNet, tuple: Option<Tuple>, port: u16) {
+        let victims: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(&(l, r), _)| l.port() == port && tuple.is_none_or(|t| t == (l, r)))
+            .map(|(_, &id)| id)
+            .collect();
+        for id in victims {
+            if let Some(c) = conn_mut(&mut self.slots, id) {
+                if c.state == State::TimeWait {
+                    let mut ctx = ctx!(self, now, net);
+                    c.end_time_wait(&mut ctx, Cause::ReuseTimeWait);
+                    self.settle(id);
+                }
+            }
+        }
+    }
+
+    pub(super) fn trace_listener(&mut self, conn: ConnId, local: SocketAddrV4, from: State, to: State, cause: Cause) {
+        let remote = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        self.trace.push(Transition { conn, local, remote, from, to, cause });
+    }
+}
