@@ -495,10 +495,9 @@ impl SocketTable {
     /// A free port for a stream socket from 49152-65535 (RFC 6056 algorithm 1:
     /// a random start, then the next free one), free both in TCP and in the table.
     fn pick_stream_port(&self, stack: &mut Stack) -> Option<u16> {
-        use rand::RngExt;
         let (lo, hi) = (*stack::tcp::EPHEMERAL_PORTS.start() as u32, *stack::tcp::EPHEMERAL_PORTS.end() as u32);
         let count = hi - lo + 1;
-        let start: u32 = stack.net().rng.random_range(0..count);
+        let start: u32 = stack.ip().random_range(0..count);
         (0..count)
             .map(|i| (lo + (start + i) % count) as u16)
             .find(|&p| !self.stream_port_taken(stack, p, Ipv4Addr::UNSPECIFIED, false))

@@ -506,7 +506,7 @@ mod tests {
         assert_eq!(usize::from(h.total_len), h.header_len() + data.len());
         assert_eq!((h.source, h.destination, h.protocol, h.time_to_live), (SRC, DST, IpNumber::UDP, 64));
         // Checked independently of etherparse's checksum routine.
-        assert_eq!(super::super::checksum(&h.to_bytes()), 0);
+        assert_eq!(crate::checksum::of(&h.to_bytes()), 0);
     }
 
     fn permutations(items: &[usize]) -> Vec<Vec<usize>> {

@@ -71,7 +71,6 @@ pub use trace::Transition;
 
 use crate::counters::DropReason;
 use crate::icmp::IcmpError;
-use crate::iface::Net;
 use crate::ipv4::IpPacket;
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
@@ -286,9 +285,8 @@ fn user_conn_mut(slots: &mut [Slot], id: ConnId) -> Result<&mut Conn, TcpError> 
 
 impl Tcp {
     /// Called by the stack at creation, with the stack's `config.tcp`: draws the
-    /// ISN and hash secrets from `net.rng`.
-    pub fn new(net: &mut Net) -> Tcp {
-        let cfg = net.config.tcp.clone();
+    /// ISN and hash secrets from `net.rng()`.
+    pub fn new(net: &mut dyn TcpNet, cfg: TcpConfig) -> Tcp {
         Tcp::with_config(net, cfg)
     }
 
@@ -327,7 +325,7 @@ impl Tcp {
     // The stack's hooks.
 
     /// A TCP segment arrived in `packet`.
-    pub fn input(&mut self, now: Instant, net: &mut Net, packet: &IpPacket<'_>) -> Result<(), DropReason> {
+    pub fn input(&mut self, now: Instant, net: &mut dyn TcpNet, packet: &IpPacket<'_>) -> Result<(), DropReason> {
         if packet.broadcast {
             // RFC 1122 section 4.2.3.10: segments to a broadcast address are not ours to answer.
             return Err(DropReason::TcpBroadcast);
@@ -336,12 +334,12 @@ impl Tcp {
     }
 
     /// An ICMP error about a segment we sent.
-    pub fn icmp_error(&mut self, now: Instant, net: &mut Net, err: &IcmpError) {
+    pub fn icmp_error(&mut self, now: Instant, net: &mut dyn TcpNet, err: &IcmpError) {
         self.handle_icmp_error(now, net, err)
     }
 
     /// Runs the timers due at `now`.
-    pub fn poll(&mut self, now: Instant, net: &mut Net) {
+    pub fn poll(&mut self, now: Instant, net: &mut dyn TcpNet) {
         self.poll_timers(now, net)
     }
 
