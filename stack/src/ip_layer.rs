@@ -387,9 +387,10 @@ impl IpLayer {
 
     // ---- timers and the link -------------------------------------------------------
 
-    /// Runs ARP's and reassembly's timers: ARP retries (a next hop that never
-    /// answers leaves its frames for [`IpLayer::take_unreachable`]), and reassembly
-    /// timeouts with their ICMP Time Exceeded (RFC 792, RFC 1122 section 3.3.2).
+    /// Runs ARP's and reassembly's timers: ARP retries (the frames of a next hop
+    /// that never answers are kept for the stack to report to their transports),
+    /// and reassembly timeouts with their ICMP Time Exceeded (RFC 792, RFC 1122
+    /// section 3.3.2).
     pub fn poll(&mut self, now: Instant) {
         let me = self.me();
         let unreachable = &mut self.unreachable;
