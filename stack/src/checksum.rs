@@ -39,7 +39,7 @@ impl Checksum {
     }
 
     /// Adds the next piece.
-    pub fn add(mut self, mut bytes: &[u8]) -> Checksum {
+    pub fn add_bytes(mut self, mut bytes: &[u8]) -> Checksum {
         if let Some(hi) = self.odd {
             let Some((&lo, rest)) = bytes.split_first() else { return self };
             self.sum = self.sum.add_2bytes([hi, lo]);
@@ -72,7 +72,7 @@ impl Checksum {
 /// The Internet checksum of `data` (an IPv4 header, an ICMP message): zero when
 /// `data` carries its own intact checksum.
 pub fn of(data: &[u8]) -> u16 {
-    Checksum::new().add(data).finish()
+    Checksum::new().add_bytes(data).finish()
 }
 
 /// A transport's checksum over the IPv4 pseudo-header and `parts` (RFC 768 for
@@ -82,7 +82,7 @@ pub fn transport(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpNumber, parts: &[&[u8
     let len: usize = parts.iter().map(|p| p.len()).sum();
     debug_assert!(len <= u16::MAX as usize, "callers bound the length to 16 bits");
     let start = Checksum::pseudo_header(src, dst, protocol, len as u16);
-    parts.iter().fold(start, |sum, part| sum.add(part)).finish()
+    parts.iter().fold(start, |sum, part| sum.add_bytes(part)).finish()
 }
 
 #[cfg(test)]
@@ -124,7 +124,7 @@ mod tests {
             let d = &data[..len];
             assert_eq!(of(d), reference(d), "len {len}");
             for cut in 0..=len {
-                let split = Checksum::new().add(&d[..cut]).add(&d[cut..]).finish();
+                let split = Checksum::new().add_bytes(&d[..cut]).add_bytes(&d[cut..]).finish();
                 assert_eq!(split, reference(d), "len {len} cut {cut}");
             }
         }
