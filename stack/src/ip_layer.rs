@@ -8,7 +8,7 @@
 //! fragmenting and handing them to ARP ([`IpLayer::send_ip`]).
 //!
 //! It knows nothing of UDP or TCP. The transports see it only through the small
-//! traits they define ([`crate::udp::UdpNet`], [`crate::tcp::TcpNet`]), which are
+//! traits they define (`UdpNet` in udp.rs, `TcpNet` in tcp/lower.rs), which are
 //! implemented for it on the composition side (`bindings.rs`), and the composition
 //! ([`crate::Stack`]) hands them the datagrams that [`IpLayer`] delivers. Its
 //! fields are private: callers outside use the methods here.
