@@ -46,14 +46,14 @@ fn echo_request_gets_an_exact_echo_reply() {
     let etherparse::NetSlice::Ipv4(ip) = p.net.unwrap() else { panic!("not IPv4") };
     let h = ip.header();
     assert_eq!((h.source_addr(), h.destination_addr(), h.protocol(), h.ttl()), (US, PEER, IpNumber::ICMP, 64));
-    assert_eq!(stack::ipv4::checksum(h.slice()), 0, "IP header checksum");
+    assert_eq!(stack::checksum::of(h.slice()), 0, "IP header checksum");
     let Some(etherparse::TransportSlice::Icmpv4(icmp)) = p.transport else { panic!("not ICMP") };
     match icmp.icmp_type() {
         Icmpv4Type::EchoReply(e) => assert_eq!((e.id, e.seq), (0x1234, 7)),
         other => panic!("{other:?}"),
     }
     assert_eq!(icmp.payload(), &data[..]);
-    assert_eq!(stack::ipv4::checksum(icmp.slice()), 0, "ICMP checksum");
+    assert_eq!(stack::checksum::of(icmp.slice()), 0, "ICMP checksum");
     assert_eq!(s.counters().icmp.tx_echo_replies, 1);
 }
 
@@ -140,12 +140,12 @@ fn fragmented_echo_request_gets_a_fragmented_reply() {
         let etherparse::NetSlice::Ipv4(ip) = p.net.unwrap() else { panic!() };
         let h = ip.header();
         assert!(h.total_len() as usize <= 1500);
-        assert_eq!(stack::ipv4::checksum(h.slice()), 0);
+        assert_eq!(stack::checksum::of(h.slice()), 0);
         buf.add(h.fragments_offset(), h.more_fragments(), ip.payload().payload).unwrap();
     }
     assert!(buf.is_complete());
     let reply = buf.data();
-    assert_eq!(stack::ipv4::checksum(reply), 0, "ICMP checksum over the whole reply");
+    assert_eq!(stack::checksum::of(reply), 0, "ICMP checksum over the whole reply");
     assert_eq!(reply[0], 0, "echo reply");
     assert_eq!(&reply[4..8], &[0, 9, 0, 3]);
     assert_eq!(&reply[8..], &data[..]);

@@ -1,10 +1,16 @@
 //! The stack's configuration: addresses, limits and seeds. Every limit the stack
 //! enforces is a field here, with its default documented, so that resource bounds
 //! are visible in one place (principle 4).
+//!
+//! It gathers each layer's own configuration ([`ArpConfig`], [`ReassemblyConfig`],
+//! [`TcpConfig`]) and hands each layer only its part: IPv4 sees an [`Ipv4Config`]
+//! ([`Config::ipv4`]), TCP its [`TcpConfig`]. So this module sits above the
+//! protocols it configures, and none of them imports it.
 
 use crate::arp::ArpConfig;
 use crate::ethernet::MacAddr;
 use crate::ipv4::reassembly::ReassemblyConfig;
+use crate::ipv4::Ipv4Config;
 use crate::tcp::TcpConfig;
 use std::net::Ipv4Addr;
 
@@ -56,28 +62,29 @@ impl Config {
         }
     }
 
+    /// What IPv4 needs of this configuration: address, subnet, gateway, MTU.
+    pub fn ipv4(&self) -> Ipv4Config {
+        Ipv4Config { addr: self.addr, prefix_len: self.prefix_len, gateway: self.gateway, mtu: self.mtu }
+    }
+
     /// The subnet mask as an integer.
     pub fn netmask(&self) -> u32 {
-        if self.prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.prefix_len.min(32) as u32)
-        }
+        self.ipv4().netmask()
     }
 
     /// The subnet's directed broadcast address.
     pub fn subnet_broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) | !self.netmask())
+        self.ipv4().subnet_broadcast()
     }
 
     /// Whether `ip` is on our subnet, reachable without a gateway.
     pub fn is_on_link(&self, ip: Ipv4Addr) -> bool {
-        (u32::from(ip) ^ u32::from(self.addr)) & self.netmask() == 0
+        self.ipv4().is_on_link(ip)
     }
 
     /// Whether `ip` is a broadcast address for us: limited or directed.
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        ip == Ipv4Addr::BROADCAST || (self.prefix_len < 31 && ip == self.subnet_broadcast())
+        self.ipv4().is_broadcast(ip)
     }
 
     /// Checks the configuration, with a message fit for a user.

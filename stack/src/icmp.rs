@@ -1,8 +1,15 @@
-//! ICMP (RFC 792, RFC 1122 section 3.2.2): echo replies, the errors we send
-//! (rate-limited), and parsing the errors we receive so that UDP and TCP can act.
+//! ICMP (RFC 792, RFC 1122 section 3.2.2): the message formats. Parsing what
+//! arrives (echo requests to answer, errors to hand to UDP and TCP), writing what
+//! we send, and the rules on when an error may be sent at all.
+//!
+//! These are pure functions over one message. Sending (the rate limit, the IP
+//! header, the transmit queue) is the IP layer's ([`crate::IpLayer`]), and handing
+//! an error to a transport is the composition's ([`crate::Stack`]), so that this
+//! module depends only on IPv4's packet type.
 
+use crate::checksum;
 use crate::counters::{Counters, DropReason};
-use crate::ipv4::{self, IpPacket};
+use crate::ipv4::IpPacket;
 use etherparse::{IpNumber, Ipv4HeaderSlice};
 use std::net::Ipv4Addr;
 
@@ -91,7 +98,7 @@ pub fn input(packet: &IpPacket<'_>, counters: &mut Counters) -> Result<IcmpInput
         return Err(DropReason::IcmpTruncated);
     }
     // etherparse does not verify checksums (RFC 792: the checksum covers the whole message).
-    if ipv4::checksum(msg) != 0 {
+    if checksum::of(msg) != 0 {
         return Err(DropReason::IcmpBadChecksum);
     }
     let (ty, code) = (msg[0], msg[1]);
@@ -177,13 +184,14 @@ pub fn write_message(out: &mut Vec<u8>, ty: u8, code: u8, rest: [u8; 4], body: &
     for part in body {
         out.extend_from_slice(part);
     }
-    let sum = ipv4::checksum(&out[start..]);
+    let sum = checksum::of(&out[start..]);
     out[start + 2..start + 4].copy_from_slice(&sum.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipv4;
 
     fn packet(payload: &[u8], broadcast: bool) -> IpPacket<'_> {
         IpPacket {

@@ -3,8 +3,13 @@
 //!
 //! This is the protocol half of a UDP socket. The BSD-socket semantics on top
 //! (descriptors, blocking, options with Linux's units) live in the `sockets-api`
-//! crate, which calls the methods here with the [`Net`] borrowed from the stack
+//! crate, which calls the methods here with the IP layer borrowed from the stack
 //! (`let (udp, net) = stack.udp();`).
+//!
+//! UDP sees the layers below only as a [`UdpNet`]: our address, broadcast and
+//! route checks, the stack's random numbers, its counters, and a way to send a
+//! datagram or an ICMP error. The stack's IP layer implements it (on the
+//! composition side), so this module never names the IP layer.
 //!
 //! # Resource limits
 //!
@@ -21,16 +26,15 @@
 //!
 //! UDP has no timers: [`Udp::poll`] does nothing and [`Udp::poll_at`] is `None`.
 
-use crate::counters::DropReason;
+use crate::checksum;
+use crate::counters::{DropReason, UdpCounters};
 use crate::icmp::{self, IcmpError, IcmpErrorKind};
-use crate::iface::{Net, SendOptions};
-use crate::ipv4::{self, IpPacket, PAYLOAD_OFFSET};
+use crate::ipv4::{IpPacket, PAYLOAD_OFFSET};
 use crate::time::Instant;
 use etherparse::{IpNumber, UdpHeader, UdpHeaderSlice};
-use rand::RngExt;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
 
 /// Length of the UDP header (RFC 768).
 pub const HEADER_LEN: usize = 8;
@@ -52,6 +56,32 @@ pub const POOL_BUFFERS: usize = 256;
 const POOL_MAX_CAPACITY: usize = 16 * 1024;
 /// Capacity of a fresh payload buffer: a full Ethernet payload.
 const POOL_INITIAL_CAPACITY: usize = 1500;
+
+/// What UDP needs from the layers below.
+pub trait UdpNet {
+    /// Our IPv4 address.
+    fn local_ip(&self) -> Ipv4Addr;
+    /// Whether `ip` is a broadcast address on our link (limited or the subnet's).
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool;
+    /// Whether there is a route to `dst` (RFC 1122 section 3.3.1.1).
+    fn has_route(&self, dst: Ipv4Addr) -> bool;
+    /// A number drawn uniformly from `range`, from the stack's one generator.
+    fn random_range(&mut self, range: Range<u32>) -> u32;
+    fn counters(&mut self) -> &mut UdpCounters;
+    /// Builds the datagram from our address and `src_port` to `dst` (with
+    /// [`write_datagram`]) and hands it to IP, which may fragment it.
+    fn send_datagram(
+        &mut self,
+        now: Instant,
+        src_port: u16,
+        dst: SocketAddrV4,
+        ttl: Option<u8>,
+        data: &[u8],
+    ) -> Result<(), DropReason>;
+    /// Sends an ICMP error about `about`, if RFC 1122 section 3.2.2 and the rate
+    /// limit allow. Returns whether it was sent.
+    fn send_icmp_error(&mut self, now: Instant, about: &IpPacket<'_>, ty: u8, code: u8) -> bool;
+}
 
 /// Names one UDP socket. Stale handles (of a closed socket) are refused with
 /// [`UdpError::BadHandle`], even when the slot has been reused.
@@ -255,7 +285,7 @@ pub struct Udp {
 }
 
 impl Udp {
-    pub fn new(_net: &mut Net) -> Udp {
+    pub fn new() -> Udp {
         Udp::default()
     }
 
@@ -368,13 +398,13 @@ impl Udp {
     /// Binds to `addr` (bind(2)). Port 0 picks a free port from
     /// [`EPHEMERAL_PORTS`] at random. The address must be unspecified, ours, or a
     /// broadcast address of ours (to receive only broadcasts, as Linux allows).
-    pub fn bind(&mut self, net: &mut Net, h: SocketHandle, addr: SocketAddrV4) -> Result<(), UdpError> {
+    pub fn bind(&mut self, net: &mut dyn UdpNet, h: SocketHandle, addr: SocketAddrV4) -> Result<(), UdpError> {
         let s = self.get(h)?;
         if s.local.is_some() {
             return Err(UdpError::AlreadyBound);
         }
         let ip = *addr.ip();
-        if !(ip.is_unspecified() || ip == net.config.addr || net.config.is_broadcast(ip)) {
+        if !(ip.is_unspecified() || ip == net.local_ip() || net.is_broadcast(ip)) {
             return Err(UdpError::AddrNotAvailable);
         }
         let reuse = s.reuse_addr;
@@ -398,17 +428,19 @@ impl Udp {
     /// on a datagram socket). Binds an ephemeral port first if unbound, and fixes the
     /// local address to ours if it was unspecified, as Linux does. A broadcast peer
     /// needs the broadcast option.
-    pub fn connect(&mut self, net: &mut Net, h: SocketHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
+    pub fn connect(&mut self, net: &mut dyn UdpNet, h: SocketHandle, remote: SocketAddrV4) -> Result<(), UdpError> {
         let s = self.get(h)?;
-        let broadcast = net.config.is_broadcast(*remote.ip());
+        let broadcast = net.is_broadcast(*remote.ip());
         if broadcast && !s.broadcast {
             return Err(UdpError::BroadcastDenied);
         }
-        ipv4::route(&net.config, *remote.ip()).map_err(|_| UdpError::NetUnreachable)?;
+        if !net.has_route(*remote.ip()) {
+            return Err(UdpError::NetUnreachable);
+        }
         if s.local.is_none() {
             self.autobind(net, h)?;
         }
-        let me = net.config.addr;
+        let me = net.local_ip();
         let s = self.get_mut(h)?;
         let local = s.local.expect("bound above");
         if local.ip().is_unspecified() {
@@ -438,7 +470,7 @@ impl Udp {
 
     /// Binds to an ephemeral port on the unspecified address (the implicit bind of
     /// sendto(2) or connect(2) on an unbound socket).
-    fn autobind(&mut self, net: &mut Net, h: SocketHandle) -> Result<(), UdpError> {
+    fn autobind(&mut self, net: &mut dyn UdpNet, h: SocketHandle) -> Result<(), UdpError> {
         let port = self.pick_port(net).ok_or(UdpError::NoEphemeralPort)?;
         let s = self.get_mut(h)?;
         s.local = Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
@@ -451,10 +483,10 @@ impl Udp {
     /// A port from [`EPHEMERAL_PORTS`] that no socket uses: a random start, then the
     /// next free one. Successive choices are unpredictable to an off-path attacker
     /// (RFC 6056 section 3.3.1, "simple port randomization").
-    fn pick_port(&self, net: &mut Net) -> Option<u16> {
+    fn pick_port(&self, net: &mut dyn UdpNet) -> Option<u16> {
         let (lo, hi) = (*EPHEMERAL_PORTS.start() as u32, *EPHEMERAL_PORTS.end() as u32);
         let count = hi - lo + 1;
-        let start: u32 = net.rng.random_range(0..count);
+        let start: u32 = net.random_range(0..count);
         (0..count).map(|i| (lo + (start + i) % count) as u16).find(|p| !self.by_port.contains_key(p))
     }
 
@@ -494,7 +526,7 @@ impl Udp {
     pub fn send_to(
         &mut self,
         now: Instant,
-        net: &mut Net,
+        net: &mut dyn UdpNet,
         h: SocketHandle,
         dst: Option<SocketAddrV4>,
         data: &[u8],
@@ -508,8 +540,10 @@ impl Udp {
             Some(d) => d,
             None => s.remote.ok_or(UdpError::DestAddrRequired)?,
         };
-        ipv4::route(&net.config, *dst.ip()).map_err(|_| UdpError::NetUnreachable)?;
-        if net.config.is_broadcast(*dst.ip()) && !s.broadcast {
+        if !net.has_route(*dst.ip()) {
+            return Err(UdpError::NetUnreachable);
+        }
+        if net.is_broadcast(*dst.ip()) && !s.broadcast {
             return Err(UdpError::BroadcastDenied);
         }
         if s.local.is_none() {
@@ -521,14 +555,11 @@ impl Udp {
         }
         let src_port = s.local.expect("bound above").port();
         let ttl = s.ttl;
-        let mut buf = net.alloc_packet();
-        write_datagram(&mut buf, net.config.addr, src_port, dst, data);
-        let opts = SendOptions { protocol: IpNumber::UDP, dst: *dst.ip(), dont_fragment: false, ttl };
-        net.send_ip(now, opts, buf).map_err(|reason| match reason {
+        net.send_datagram(now, src_port, dst, ttl, data).map_err(|reason| match reason {
             DropReason::IpCannotFragment => UdpError::MessageTooLong,
             _ => UdpError::NetUnreachable,
         })?;
-        net.counters.udp.tx_datagrams += 1;
+        net.counters().tx_datagrams += 1;
         Ok(data.len())
     }
 
@@ -580,7 +611,7 @@ impl Udp {
     /// matching socket if it came to a broadcast address (4.1.3.6). Without a socket
     /// it answers port unreachable (4.1.3.1; `send_icmp_error` applies the rate
     /// limit and never answers a broadcast).
-    pub fn input(&mut self, now: Instant, net: &mut Net, packet: &IpPacket<'_>) -> Result<(), DropReason> {
+    pub fn input(&mut self, now: Instant, net: &mut dyn UdpNet, packet: &IpPacket<'_>) -> Result<(), DropReason> {
         let header = UdpHeaderSlice::from_slice(packet.payload).map_err(|_| DropReason::UdpTruncated)?;
         let len = header.length() as usize;
         // The UDP length may be shorter than the IP payload (the rest is ignored),
@@ -626,7 +657,7 @@ impl Udp {
         if !delivered {
             return Err(DropReason::UdpReceiveBufferFull);
         }
-        net.counters.udp.rx_datagrams += 1;
+        net.counters().rx_datagrams += 1;
         Ok(())
     }
 
@@ -635,7 +666,7 @@ impl Udp {
     /// a connected socket hears of it, and only of a hard error; it is reported by the
     /// socket's next call (ECONNREFUSED for port unreachable, and so on).
     /// A locally detected failure (ARP never answered) is reported too, as EHOSTUNREACH.
-    pub fn icmp_error(&mut self, _now: Instant, _net: &mut Net, err: &IcmpError) {
+    pub fn icmp_error(&mut self, _now: Instant, _net: &mut dyn UdpNet, err: &IcmpError) {
         let Some(error) = udp_error_of(err.kind) else { return };
         let (Some(sport), Some(dport)) = (err.src_port(), err.dst_port()) else { return };
         let remote = SocketAddrV4::new(err.dst, dport);
@@ -649,7 +680,7 @@ impl Udp {
     }
 
     /// UDP has no timers.
-    pub fn poll(&mut self, _now: Instant, _net: &mut Net) {}
+    pub fn poll(&mut self, _now: Instant, _net: &mut dyn UdpNet) {}
 
     /// UDP has no timers.
     pub fn poll_at(&self) -> Option<Instant> {
@@ -702,13 +733,13 @@ fn recycle(pool: &mut Vec<Vec<u8>>, buf: Vec<u8>) {
 /// Appends a UDP header and `data` to `buf` (which already holds the reserved
 /// Ethernet and IP headers) and fills in the checksum over the pseudo-header
 /// (RFC 768; RFC 1122 section 4.1.3.4: we always generate it).
-fn write_datagram(buf: &mut Vec<u8>, src: Ipv4Addr, src_port: u16, dst: SocketAddrV4, data: &[u8]) {
+pub fn write_datagram(buf: &mut Vec<u8>, src: Ipv4Addr, src_port: u16, dst: SocketAddrV4, data: &[u8]) {
     debug_assert_eq!(buf.len(), PAYLOAD_OFFSET);
     let len = (HEADER_LEN + data.len()) as u16;
     let header = UdpHeader { source_port: src_port, destination_port: dst.port(), length: len, checksum: 0 };
     buf.extend_from_slice(&header.to_bytes());
     buf.extend_from_slice(data);
-    let sum = !fold(pseudo_header_sum(src, *dst.ip(), len) + sum_words(&buf[PAYLOAD_OFFSET..]));
+    let sum = checksum::transport(src, *dst.ip(), IpNumber::UDP, &[&buf[PAYLOAD_OFFSET..]]);
     // RFC 768: a computed zero is sent as all ones; zero means "no checksum".
     let sum = if sum == 0 { 0xffff } else { sum };
     buf[PAYLOAD_OFFSET + 6..PAYLOAD_OFFSET + 8].copy_from_slice(&sum.to_be_bytes());
@@ -716,43 +747,9 @@ fn write_datagram(buf: &mut Vec<u8>, src: Ipv4Addr, src_port: u16, dst: SocketAd
 
 /// Whether the checksum of an inbound datagram (header and data, as long as its
 /// length field says) is right: the one's complement sum over the pseudo-header and
-/// the datagram, checksum included, is all ones.
+/// the datagram, checksum included, is all ones (its complement zero).
 fn checksum_ok(src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> bool {
-    fold(pseudo_header_sum(src, dst, datagram.len() as u16) + sum_words(datagram)) == 0xffff
-}
-
-/// RFC 768's pseudo-header: source, destination, zero, protocol, UDP length.
-fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16) -> u64 {
-    let (s, d) = (src.octets(), dst.octets());
-    [
-        u16::from_be_bytes([s[0], s[1]]),
-        u16::from_be_bytes([s[2], s[3]]),
-        u16::from_be_bytes([d[0], d[1]]),
-        u16::from_be_bytes([d[2], d[3]]),
-        17,
-        udp_len,
-    ]
-    .iter()
-    .map(|&w| w as u64)
-    .sum()
-}
-
-/// Sum of big-endian 16-bit words, an odd last byte padded with zero (RFC 1071).
-fn sum_words(data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(2);
-    let mut sum: u64 = (&mut chunks).map(|c| u16::from_be_bytes([c[0], c[1]]) as u64).sum();
-    if let [last] = chunks.remainder() {
-        sum += (*last as u64) << 8;
-    }
-    sum
-}
-
-/// Folds carries into 16 bits (one's complement addition).
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
+    checksum::transport(src, dst, IpNumber::UDP, &[datagram]) == 0
 }
 
 #[cfg(test)]
@@ -761,7 +758,8 @@ mod tests {
     use crate::buffer::ETH_HEADER_LEN;
     use crate::config::Config;
     use crate::ethernet::{self, MacAddr};
-    use crate::iface::{RxOutcome, Stack};
+    use crate::ipv4;
+    use crate::{RxOutcome, Stack};
     use etherparse::EtherType;
 
     const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -1023,7 +1021,7 @@ mod tests {
     fn demultiplexing_prefers_connected_then_specific_and_broadcast_reaches_all() {
         let mut st = stack();
         let (udp, net) = st.udp();
-        let open = |udp: &mut Udp, net: &mut Net, ip: Ipv4Addr| {
+        let open = |udp: &mut Udp, net: &mut dyn UdpNet, ip: Ipv4Addr| {
             let h = udp.open().unwrap();
             udp.set_reuse_addr(h, true).unwrap();
             udp.bind(net, h, SocketAddrV4::new(ip, 9000)).unwrap();

@@ -112,10 +112,6 @@ const PROBE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 /// this finds nothing, and a later claim is still counted (ArpAddressConflict).
 fn probe_for_conflict(runtime: &Runtime) -> Option<MacAddr> {
     let shared = runtime.shared();
-    shared.with_stack(|s, _| {
-        let net = s.net();
-        let me = net.me();
-        net.arp.probe(me, &mut net.tx, &mut net.counters);
-    });
-    shared.wait_for(Some(PROBE_WAIT), |s, _| s.net().arp.address_conflict())
+    shared.with_stack(|s, _| s.probe_address());
+    shared.wait_for(Some(PROBE_WAIT), |s, _| s.address_conflict())
 }

@@ -1,15 +1,24 @@
 //! Devices: where frames come from and go to. These sit around the sans-IO core
 //! and are the only part of this crate that does I/O; the core never calls them.
 //!
-//! - [`tap`]: a Linux TAP interface.
-//! - [`pcap`]: a recorder that wraps any device and writes every frame to a pcap file.
-//! - [`wire`]: an in-memory wire connecting two stacks, for tests.
-//! - [`fault`]: a fault injector that wraps any device (drop, duplicate, reorder,
+//! The [`Device`] trait is always here: it is only an interface, and drivers are
+//! written against it. The implementations below need the `devices` feature (on
+//! by default), since they bring in tun-tap, pcap-file and libc, which a user of
+//! the bare protocol core does not need:
+//!
+//! - `tap`: a Linux TAP interface.
+//! - `pcap`: a recorder that wraps any device and writes every frame to a pcap file.
+//! - `wire`: an in-memory wire connecting two stacks, for tests.
+//! - `fault`: a fault injector that wraps any device (drop, duplicate, reorder,
 //!   delay, corrupt), seeded so a failing run replays exactly.
 
+#[cfg(feature = "devices")]
 pub mod fault;
+#[cfg(feature = "devices")]
 pub mod pcap;
+#[cfg(feature = "devices")]
 pub mod tap;
+#[cfg(feature = "devices")]
 pub mod wire;
 
 use crate::time::Instant;

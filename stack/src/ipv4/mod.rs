@@ -1,10 +1,16 @@
 //! IPv4 (RFC 791, RFC 1122 section 3.2.1): validating what arrives, and routing,
 //! identifying and fragmenting what we send. Reassembly lives in [`reassembly`].
+//!
+//! These are functions over a datagram and an [`Ipv4Config`] (our address, subnet,
+//! gateway and MTU), not over the whole stack configuration: IPv4 needs nothing
+//! else, and so depends on nothing above it. The state that goes with sending (the
+//! identification counter, the transmit queue, ARP) is the IP layer's
+//! ([`crate::IpLayer`]).
 
 pub mod reassembly;
 
 use crate::buffer::ETH_HEADER_LEN;
-use crate::config::Config;
+use crate::checksum;
 use crate::counters::DropReason;
 use etherparse::{IpFragOffset, IpNumber, Ipv4Header, Ipv4HeaderSlice};
 use std::net::Ipv4Addr;
@@ -16,6 +22,47 @@ pub const HEADER_LEN: usize = 20;
 pub const PAYLOAD_OFFSET: usize = ETH_HEADER_LEN + HEADER_LEN;
 /// Largest IPv4 payload: 65535 less a 20-byte header.
 pub const MAX_PAYLOAD: usize = 65515;
+
+/// What IPv4 needs to know about our place on the link: a view of the stack's
+/// [`Config`](crate::Config) (see [`Config::ipv4`](crate::Config::ipv4)).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Ipv4Config {
+    /// Our address.
+    pub addr: Ipv4Addr,
+    /// Prefix length of the on-link subnet.
+    pub prefix_len: u8,
+    /// Next hop for destinations off the subnet.
+    pub gateway: Option<Ipv4Addr>,
+    /// Largest datagram on the link.
+    pub mtu: u16,
+}
+
+impl Ipv4Config {
+    /// The subnet mask as an integer.
+    pub fn netmask(&self) -> u32 {
+        if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix_len.min(32) as u32)
+        }
+    }
+
+    /// The subnet's directed broadcast address.
+    pub fn subnet_broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.netmask())
+    }
+
+    /// Whether `ip` is on our subnet, reachable without a gateway.
+    pub fn is_on_link(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(ip) ^ u32::from(self.addr)) & self.netmask() == 0
+    }
+
+    /// Whether `ip` is a broadcast address for us: limited or directed (a /31 or
+    /// /32 has no directed broadcast, RFC 3021).
+    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip == Ipv4Addr::BROADCAST || (self.prefix_len < 31 && ip == self.subnet_broadcast())
+    }
+}
 
 /// An inbound datagram, validated, for us, and whole (reassembled if it came in fragments).
 #[derive(Copy, Clone, Debug)]
@@ -53,7 +100,7 @@ pub fn validate(frame_payload: &[u8]) -> Result<(Ipv4HeaderSlice<'_>, &[u8]), Dr
     if total_len < ihl || total_len > frame_payload.len() {
         return Err(DropReason::IpBadTotalLength);
     }
-    if checksum(&frame_payload[..ihl]) != 0 {
+    if checksum::of(&frame_payload[..ihl]) != 0 {
         return Err(DropReason::IpBadChecksum);
     }
     // Anything past total_len is Ethernet padding.
@@ -65,7 +112,7 @@ pub fn validate(frame_payload: &[u8]) -> Result<(Ipv4HeaderSlice<'_>, &[u8]), Dr
 /// Decides whether a validated datagram is ours to take (RFC 1122 section 3.2.1.3):
 /// to our address or a broadcast address, from a source that could be a host.
 /// Returns whether it came to a broadcast address.
-pub fn accept(config: &Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<bool, DropReason> {
+pub fn accept(config: &Ipv4Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<bool, DropReason> {
     // A host MUST silently discard a datagram with a broadcast or multicast source;
     // 0.0.0.0 and 127/8 are never the source of a datagram arriving on a link
     // (section 3.2.1.3 (a) and (g); RFC 9293 MUST-63 for TCP).
@@ -83,23 +130,6 @@ pub fn accept(config: &Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<bool, Dro
     }
 }
 
-/// The Internet checksum (RFC 1071) of `data`: zero when a header that carries
-/// its own checksum is intact.
-pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u16::from_be_bytes([c[0], c[1]]) as u32;
-    }
-    if let [last] = chunks.remainder() {
-        sum += (*last as u32) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// What a transport asks of the IP layer for one outgoing datagram.
 #[derive(Copy, Clone, Debug)]
 pub struct Route {
@@ -111,7 +141,7 @@ pub struct Route {
 
 /// Chooses the next hop for `dst` (RFC 1122 section 3.3.1.1): on-link destinations
 /// directly, the rest through the gateway.
-pub fn route(config: &Config, dst: Ipv4Addr) -> Result<Route, DropReason> {
+pub fn route(config: &Ipv4Config, dst: Ipv4Addr) -> Result<Route, DropReason> {
     if config.is_broadcast(dst) {
         return Ok(Route { next_hop: dst, broadcast: true });
     }
@@ -182,21 +212,6 @@ mod tests {
         );
         d[HEADER_LEN..].copy_from_slice(payload);
         d
-    }
-
-    #[test]
-    fn checksum_of_a_known_header() {
-        // The example header of RFC 1071's usual illustration (Wikipedia's IPv4 header example).
-        let h = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
-            0x00, 0xc7,
-        ];
-        assert_eq!(checksum(&h), 0);
-        let mut zeroed = h;
-        zeroed[10] = 0;
-        zeroed[11] = 0;
-        assert_eq!(checksum(&zeroed), 0xb861);
-        assert_eq!(checksum(&[0x01]), !0x0100);
     }
 
     #[test]

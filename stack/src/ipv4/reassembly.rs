@@ -135,6 +135,74 @@ struct Datagram {
     fragments: usize,
 }
 
+impl First {
+    fn of(header: &Ipv4HeaderSlice<'_>, payload: &[u8]) -> First {
+        let mut leading = [0; 8];
+        let leading_len = payload.len().min(8);
+        leading[..leading_len].copy_from_slice(&payload[..leading_len]);
+        First { header: header.to_header(), leading, leading_len }
+    }
+}
+
+impl Datagram {
+    /// The end (RFC 791 section 3.2: the fragment with MF clear ends the
+    /// datagram). `data().len()` is the furthest byte received, or the end once
+    /// known. etherparse checks the first two conditions too, but not the third
+    /// (a last fragment arriving after data beyond it); checking all of them
+    /// here lets every inconsistency take the same path.
+    fn check_end(&self, more: bool, end: usize) -> Result<(), Reject> {
+        let furthest = self.buf.data().len();
+        let end_conflict = match self.buf.end() {
+            Some(known) => (!more && end != usize::from(known)) || end > usize::from(known),
+            None => !more && furthest > end,
+        };
+        if end_conflict {
+            return Err(Reject::Datagram);
+        }
+        Ok(())
+    }
+
+    /// The whole header must fit 16 bits of total length, and an options-bearing
+    /// first fragment leaves less room for payload. Known once offset 0 arrives.
+    fn check_total_length(&self, header: &Ipv4HeaderSlice<'_>, start: usize, end: usize) -> Result<(), Reject> {
+        let header_len = if start == 0 {
+            Some(usize::from(header.ihl()) * 4)
+        } else {
+            self.first.as_ref().map(|f| f.header.header_len())
+        };
+        if let Some(header_len) = header_len {
+            if self.buf.data().len().max(end) + header_len > usize::from(u16::MAX) {
+                return Err(Reject::Datagram);
+            }
+        }
+        Ok(())
+    }
+
+    /// Overlap. etherparse would let later bytes overwrite earlier ones, making
+    /// the result depend on arrival order; that ambiguity is what overlapping-
+    /// fragment attacks on filters exploit (RFC 1858 section 4, RFC 3128), and why
+    /// RFC 5722 discards overlapping IPv6 fragments (Linux, since 4.19, IPv4 too).
+    /// We accept overlap only where the bytes agree, which keeps duplicates
+    /// (a fragment sent twice) harmless and makes any accepted result the same
+    /// whatever the order. Only the received ranges are read: etherparse extends
+    /// its buffer over holes without writing them.
+    ///
+    /// Returns whether the fragment is a duplicate, adding nothing.
+    fn check_overlap(&self, start: usize, end: usize, more: bool, payload: &[u8]) -> Result<bool, Reject> {
+        let mut covered = false;
+        for r in self.buf.sections() {
+            let (lo, hi) = (usize::from(r.start).max(start), usize::from(r.end).min(end));
+            if lo < hi {
+                if self.buf.data()[lo..hi] != payload[lo - start..hi - start] {
+                    return Err(Reject::Datagram);
+                }
+                covered |= lo == start && hi == end;
+            }
+        }
+        Ok(covered && (more || self.buf.end().is_some()))
+    }
+}
+
 /// Why a fragment was refused, and how much goes with it.
 enum Reject {
     /// Only this fragment: its datagram (if any) is left as it was.
@@ -188,6 +256,9 @@ impl Reassembler {
         }
     }
 
+    /// Adds a fragment to its datagram, in named steps: checks on the fragment
+    /// alone, finding (or starting) its datagram, checks against what has arrived
+    /// (end, total length, overlap), the limits, and then the bytes themselves.
     fn insert(
         &mut self,
         now: Instant,
@@ -199,93 +270,13 @@ impl Reassembler {
         let offset = header.fragments_offset();
         let start = usize::from(offset.byte_offset());
         let end = start + payload.len();
-
-        // Checks on the fragment alone. An empty fragment fills nothing (Linux
-        // discards its queue too); RFC 791 section 3.2 makes every fragment but the
-        // last carry a multiple of 8 octets, since the next one's offset counts in
-        // 8-octet units; and nothing may reach past the largest datagram we build
-        // (this is also where "ping of death" offsets end).
-        if payload.is_empty() || (more && !payload.len().is_multiple_of(8)) || end > self.max_payload() {
-            return Err(Reject::Datagram);
-        }
-
-        let count = self.datagrams.len();
-        let d = match self.datagrams.entry(key) {
-            Entry::Occupied(e) => {
-                let d = e.into_mut();
-                if now >= d.deadline {
-                    // Timed out: `poll` discards it and reports it (with its ICMP
-                    // Time Exceeded). A late fragment must not revive it meanwhile.
-                    return Err(Reject::Fragment);
-                }
-                d
-            }
-            Entry::Vacant(v) => {
-                // Full: drop the newcomer rather than evict the oldest (as Linux
-                // did before 4.17). Eviction would lose a datagram without anything
-                // counting it (the caller counts only `push`'s Err). The price: a
-                // table filled with bogus datagrams refuses new ones until those
-                // time out, which `timeout` and `max_datagrams` bound.
-                if count >= self.config.max_datagrams {
-                    return Err(Reject::Fragment);
-                }
-                let payload_buf = self.spare_payloads.pop().unwrap_or_default();
-                let ranges = self.spare_ranges.pop().unwrap_or_default();
-                v.insert(Datagram {
-                    buf: IpDefragBuf::new(header.protocol(), payload_buf, ranges),
-                    deadline: now + self.config.timeout,
-                    first: None,
-                    fragments: 0,
-                })
-            }
-        };
-
-        // The end (RFC 791 section 3.2: the fragment with MF clear ends the
-        // datagram). `data().len()` is the furthest byte received, or the end once
-        // known. etherparse checks the first two conditions too, but not the third
-        // (a last fragment arriving after data beyond it); checking all of them
-        // here lets every inconsistency take the same path.
+        self.check_fragment(more, payload, end)?;
+        self.find_or_start(now, key, header)?;
+        let d = self.datagrams.get_mut(&key).expect("found or started above");
         let furthest = d.buf.data().len();
-        let end_conflict = match d.buf.end() {
-            Some(known) => (!more && end != usize::from(known)) || end > usize::from(known),
-            None => !more && furthest > end,
-        };
-        if end_conflict {
-            return Err(Reject::Datagram);
-        }
-
-        // The whole header must fit 16 bits of total length, and an options-bearing
-        // first fragment leaves less room for payload. Known once offset 0 arrives.
-        let header_len = if start == 0 {
-            Some(usize::from(header.ihl()) * 4)
-        } else {
-            d.first.as_ref().map(|f| f.header.header_len())
-        };
-        if let Some(header_len) = header_len {
-            if furthest.max(end) + header_len > usize::from(u16::MAX) {
-                return Err(Reject::Datagram);
-            }
-        }
-
-        // Overlap. etherparse would let later bytes overwrite earlier ones, making
-        // the result depend on arrival order; that ambiguity is what overlapping-
-        // fragment attacks on filters exploit (RFC 1858 section 4, RFC 3128), and why
-        // RFC 5722 discards overlapping IPv6 fragments (Linux, since 4.19, IPv4 too).
-        // We accept overlap only where the bytes agree, which keeps duplicates
-        // (a fragment sent twice) harmless and makes any accepted result the same
-        // whatever the order. Only the received ranges are read: etherparse extends
-        // its buffer over holes without writing them.
-        let mut covered = false;
-        for r in d.buf.sections() {
-            let (lo, hi) = (usize::from(r.start).max(start), usize::from(r.end).min(end));
-            if lo < hi {
-                if d.buf.data()[lo..hi] != payload[lo - start..hi - start] {
-                    return Err(Reject::Datagram);
-                }
-                covered |= lo == start && hi == end;
-            }
-        }
-        if covered && (more || d.buf.end().is_some()) {
+        d.check_end(more, end)?;
+        d.check_total_length(header, start, end)?;
+        if d.check_overlap(start, end, more, payload)? {
             // A duplicate: every byte and the end it implies are already here.
             return Ok(None);
         }
@@ -306,15 +297,58 @@ impl Reassembler {
         self.held = self.held - furthest + grown;
         d.fragments += 1;
         if start == 0 && d.first.is_none() {
-            let mut leading = [0; 8];
-            let leading_len = payload.len().min(8);
-            leading[..leading_len].copy_from_slice(&payload[..leading_len]);
-            d.first = Some(First { header: header.to_header(), leading, leading_len });
+            d.first = Some(First::of(header, payload));
         }
         if !d.buf.is_complete() {
             return Ok(None);
         }
         self.complete(&key).map(Some)
+    }
+
+    /// Checks on the fragment alone. An empty fragment fills nothing (Linux
+    /// discards its queue too); RFC 791 section 3.2 makes every fragment but the
+    /// last carry a multiple of 8 octets, since the next one's offset counts in
+    /// 8-octet units; and nothing may reach past the largest datagram we build
+    /// (this is also where "ping of death" offsets end).
+    fn check_fragment(&self, more: bool, payload: &[u8], end: usize) -> Result<(), Reject> {
+        if payload.is_empty() || (more && !payload.len().is_multiple_of(8)) || end > self.max_payload() {
+            return Err(Reject::Datagram);
+        }
+        Ok(())
+    }
+
+    /// Makes sure the fragment's datagram is in the pool: it is there and not
+    /// timed out, or there is room to start it.
+    fn find_or_start(&mut self, now: Instant, key: Key, header: &Ipv4HeaderSlice<'_>) -> Result<(), Reject> {
+        let count = self.datagrams.len();
+        match self.datagrams.entry(key) {
+            Entry::Occupied(e) => {
+                if now >= e.get().deadline {
+                    // Timed out: `poll` discards it and reports it (with its ICMP
+                    // Time Exceeded). A late fragment must not revive it meanwhile.
+                    return Err(Reject::Fragment);
+                }
+            }
+            Entry::Vacant(v) => {
+                // Full: drop the newcomer rather than evict the oldest (as Linux
+                // did before 4.17). Eviction would lose a datagram without anything
+                // counting it (the caller counts only `push`'s Err). The price: a
+                // table filled with bogus datagrams refuses new ones until those
+                // time out, which `timeout` and `max_datagrams` bound.
+                if count >= self.config.max_datagrams {
+                    return Err(Reject::Fragment);
+                }
+                let payload_buf = self.spare_payloads.pop().unwrap_or_default();
+                let ranges = self.spare_ranges.pop().unwrap_or_default();
+                v.insert(Datagram {
+                    buf: IpDefragBuf::new(header.protocol(), payload_buf, ranges),
+                    deadline: now + self.config.timeout,
+                    first: None,
+                    fragments: 0,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Takes a complete datagram out of the pool and builds its header.
@@ -506,7 +540,7 @@ mod tests {
         assert_eq!(usize::from(h.total_len), h.header_len() + data.len());
         assert_eq!((h.source, h.destination, h.protocol, h.time_to_live), (SRC, DST, IpNumber::UDP, 64));
         // Checked independently of etherparse's checksum routine.
-        assert_eq!(super::super::checksum(&h.to_bytes()), 0);
+        assert_eq!(crate::checksum::of(&h.to_bytes()), 0);
     }
 
     fn permutations(items: &[usize]) -> Vec<Vec<usize>> {

@@ -1,13 +1,13 @@
 //! What TCP needs from the layers below: an address, the MTU, randomness,
-//! counters, and a way to send a segment. [`Net`] provides it for real; tests
-//! provide it with a mailbox, so that connections can be driven segment by
-//! segment without IP, ARP or Ethernet in the way.
+//! counters, and a way to send a segment. The stack's IP layer
+//! ([`crate::IpLayer`]) provides it for real, through an implementation that lives
+//! with the composition (so TCP never names the IP layer); tests provide it with a
+//! mailbox, so that connections can be driven segment by segment without IP, ARP
+//! or Ethernet in the way.
 
-use super::segment::{self, SegmentOut};
+use super::segment::SegmentOut;
 use crate::counters::{DropReason, TcpCounters};
-use crate::iface::{Net, SendOptions};
 use crate::time::Instant;
-use etherparse::IpNumber;
 use rand::rngs::ChaCha8Rng;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -37,46 +37,4 @@ pub trait TcpNet {
         seg: &SegmentOut,
         payload: [&[u8]; 2],
     ) -> Result<(), DropReason>;
-}
-
-impl TcpNet for Net {
-    fn local_ip(&self) -> Ipv4Addr {
-        self.config.addr
-    }
-
-    fn mtu(&self) -> u16 {
-        self.config.mtu
-    }
-
-    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        self.config.is_broadcast(ip)
-    }
-
-    fn negative_advice(&mut self, now: Instant, dst: Ipv4Addr) {
-        if let Ok(route) = crate::ipv4::route(&self.config, dst) {
-            self.arp.suspect(now, route.next_hop);
-        }
-    }
-
-    fn rng(&mut self) -> &mut ChaCha8Rng {
-        &mut self.rng
-    }
-
-    fn counters(&mut self) -> &mut TcpCounters {
-        &mut self.counters.tcp
-    }
-
-    fn send_segment(
-        &mut self,
-        now: Instant,
-        src: SocketAddrV4,
-        dst: SocketAddrV4,
-        seg: &SegmentOut,
-        payload: [&[u8]; 2],
-    ) -> Result<(), DropReason> {
-        let mut buf = self.alloc_packet();
-        segment::write(&mut buf, *src.ip(), *dst.ip(), seg, payload);
-        let opts = SendOptions { protocol: IpNumber::TCP, dst: *dst.ip(), dont_fragment: true, ttl: None };
-        self.send_ip(now, opts, buf)
-    }
 }

@@ -1,10 +1,11 @@
 //! Parsing and building TCP segments (RFC 9293 section 3.1), with etherparse
 //! doing the header layout. etherparse does not verify checksums, so the checksum
-//! over the pseudo-header (RFC 9293 section 3.1, "Checksum") is computed here.
+//! over the pseudo-header (RFC 9293 section 3.1, "Checksum") is verified here, with
+//! the stack's Internet checksum ([`crate::checksum`]).
 
 use super::seq::Seq;
 use crate::counters::DropReason;
-use etherparse::{TcpHeader, TcpHeaderSlice, TcpOptionElement, TcpOptionsIterator};
+use etherparse::{IpNumber, TcpHeader, TcpHeaderSlice, TcpOptionElement, TcpOptionsIterator};
 use std::net::Ipv4Addr;
 
 /// Option kinds (RFC 9293 section 3.2, RFC 7323, RFC 2018).
@@ -175,36 +176,9 @@ pub fn write(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, seg: &SegmentOut, 
 
 /// The TCP checksum over the IPv4 pseudo-header and `parts` (RFC 9293 section
 /// 3.1): zero when verifying an intact segment whose checksum field is filled in.
+/// The arithmetic is the stack's one Internet checksum ([`crate::checksum`]).
 pub fn checksum(src: Ipv4Addr, dst: Ipv4Addr, parts: &[&[u8]]) -> u16 {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut sum: u64 = 0;
-    let (s, d) = (src.octets(), dst.octets());
-    sum += u16::from_be_bytes([s[0], s[1]]) as u64 + u16::from_be_bytes([s[2], s[3]]) as u64;
-    sum += u16::from_be_bytes([d[0], d[1]]) as u64 + u16::from_be_bytes([d[2], d[3]]) as u64;
-    sum += 6 + len as u64;
-    let mut odd: Option<u8> = None;
-    for part in parts {
-        let mut p: &[u8] = part;
-        if let (Some(hi), Some(&lo)) = (odd, p.first()) {
-            sum += u16::from_be_bytes([hi, lo]) as u64;
-            odd = None;
-            p = &p[1..];
-        }
-        let mut chunks = p.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u16::from_be_bytes([c[0], c[1]]) as u64;
-        }
-        if let [last] = chunks.remainder() {
-            odd = Some(*last);
-        }
-    }
-    if let Some(hi) = odd {
-        sum += (hi as u64) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    crate::checksum::transport(src, dst, IpNumber::TCP, parts)
 }
 
 #[cfg(test)]

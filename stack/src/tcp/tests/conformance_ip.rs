@@ -6,8 +6,8 @@
 use super::conformance_support::*;
 use super::*;
 use crate::ethernet::MacAddr;
-use crate::iface::Stack;
 use crate::ipv4::HEADER_LEN;
+use crate::Stack;
 
 const NOW: Instant = Instant::from_secs(1);
 
@@ -88,7 +88,7 @@ fn ip_options_are_ignored() {
     let options = [7, 7, 4, 0, 0, 0, 0, 1, 0x9e, 4, 1, 2, 1, 1, 1, 0];
     let frame = with_ip_options(&syn, &options);
     assert_eq!((frame[14] & 0x0f) as usize * 4, HEADER_LEN + options.len());
-    assert_eq!(s.receive(NOW, &frame), crate::iface::RxOutcome::Delivered);
+    assert_eq!(s.receive(NOW, &frame), crate::RxOutcome::Delivered);
     assert_eq!(tcp_connections(&mut s), [State::SynReceived]);
 }
 
@@ -101,7 +101,7 @@ fn segments_to_broadcast_or_multicast_addresses_are_dropped_silently() {
         for flags in ["S", "A", "PA"] {
             let mac = if dst.is_multicast() { MAC_A } else { MacAddr::BROADCAST };
             let f = tcp_frame(mac, addr(IP_B, 4000), addr(dst, 80), 1000, 5, flags, b"x");
-            assert!(matches!(s.receive(NOW, &f), crate::iface::RxOutcome::Dropped(_)), "{dst} {flags}");
+            assert!(matches!(s.receive(NOW, &f), crate::RxOutcome::Dropped(_)), "{dst} {flags}");
         }
     }
     assert!(!s.has_transmit());
@@ -117,7 +117,7 @@ fn syn_from_a_broadcast_or_multicast_source_is_ignored() {
     let mut s = listening();
     for src in [Ipv4Addr::BROADCAST, SUBNET_BROADCAST, Ipv4Addr::new(224, 0, 0, 5)] {
         let f = tcp_frame(MAC_A, addr(src, 4000), addr(IP_A, 80), 1000, 0, "S", b"");
-        assert_eq!(s.receive(NOW, &f), crate::iface::RxOutcome::Dropped(DropReason::IpBadSource), "{src}");
+        assert_eq!(s.receive(NOW, &f), crate::RxOutcome::Dropped(DropReason::IpBadSource), "{src}");
     }
     assert!(!s.has_transmit());
     assert!(tcp_connections(&mut s).is_empty());
@@ -132,7 +132,7 @@ fn syn_from_an_unspecified_or_loopback_source_is_ignored() {
     for src in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 1, 2, 3)] {
         let f = tcp_frame(MAC_A, addr(src, 4000), addr(IP_A, 80), 1000, 0, "S", b"");
         let r = s.receive(NOW, &f);
-        assert!(matches!(r, crate::iface::RxOutcome::Dropped(_)), "{src}: {r:?}");
+        assert!(matches!(r, crate::RxOutcome::Dropped(_)), "{src}: {r:?}");
     }
     assert!(tcp_connections(&mut s).is_empty(), "{:?}", tcp_connections(&mut s));
 }

@@ -5,7 +5,7 @@
 use super::*;
 use crate::config::Config;
 use crate::ethernet::MacAddr;
-use crate::iface::Stack;
+use crate::Stack;
 use etherparse::{PacketBuilder, TcpHeader};
 
 /// A segment from the scripted peer (IP_B to IP_A) whose options are exactly
@@ -111,7 +111,7 @@ pub fn with_ip_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
     out[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
     out[ip + 10] = 0;
     out[ip + 11] = 0;
-    let sum = crate::ipv4::checksum(&out[ip..ip + ihl + options.len()]);
+    let sum = crate::checksum::of(&out[ip..ip + ihl + options.len()]);
     out[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
     out
 }

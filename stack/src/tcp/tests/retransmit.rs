@@ -51,52 +51,6 @@ fn negative_advice_at_r1_and_a_per_connection_r2() {
 }
 
 #[test]
-fn negative_advice_makes_arp_check_the_next_hop_again() {
-    // How the IP layer acts on the advice: the next hop's mapping stays in use
-    // but is polled by unicast, and lapses if nobody answers.
-    use crate::arp::LinkAddrs;
-    use crate::buffer::TxQueue;
-    use crate::counters::Counters;
-    use crate::tcp::lower::TcpNet;
-    let mut s = crate::Stack::new(crate::Config::new(crate::MacAddr([2, 0, 0, 0, 0, 1]), IP_A, 24)).unwrap();
-    let net = s.net();
-    let me = LinkAddrs { mac: net.config.mac, ip: net.config.addr };
-    let reply = etherparse::ArpEthIpv4Packet {
-        operation: etherparse::ArpOperation::REPLY,
-        sender_mac: [2, 0, 0, 0, 0, 2],
-        sender_ipv4: IP_B.octets(),
-        target_mac: me.mac.0,
-        target_ipv4: IP_A.octets(),
-    };
-    // Learn B by asking for it.
-    let mut tx = TxQueue::new();
-    let mut c = Counters::default();
-    let frame = {
-        let mut f = tx.alloc();
-        f.resize(34, 0);
-        f
-    };
-    net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
-    net.arp.input(T0, me, &reply.to_bytes(), &mut tx, &mut c).unwrap();
-    assert!(net.arp.lookup(T0, IP_B).is_some());
-    tx.drain(|_| {});
-    net.negative_advice(T0, IP_B);
-    assert!(net.arp.lookup(T0, IP_B).is_some(), "still used while suspect");
-    let frame = {
-        let mut f = tx.alloc();
-        f.resize(34, 0);
-        f
-    };
-    net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
-    let mut sent = Vec::new();
-    tx.drain(|f| sent.push(f.to_vec()));
-    assert_eq!(sent.len(), 2, "the packet, and a poll");
-    assert_eq!(&sent[1][..6], &[2, 0, 0, 0, 0, 2], "the poll is unicast to the suspect MAC");
-    assert_eq!(u16::from_be_bytes([sent[1][12], sent[1][13]]), 0x0806);
-    assert_eq!(net.arp.lookup(T0 + crate::arp::REFRESH_WINDOW, IP_B), None, "no answer: it lapses");
-}
-
-#[test]
 fn lost_syn_then_rto_of_3s_once_established() {
     // RFC 6298 section 5.7.
     let mut h = Host::new(IP_A, 61);

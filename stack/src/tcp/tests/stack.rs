@@ -3,9 +3,9 @@
 
 use crate::config::Config;
 use crate::ethernet::MacAddr;
-use crate::iface::Stack;
 use crate::tcp::{Shutdown, State, TcpError};
 use crate::time::{Duration, Instant};
+use crate::Stack;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 fn stack(last: u8) -> Stack {

@@ -1,0 +1,101 @@
+//! How the transports' view of the network is met by the real IP layer: the
+//! implementations of [`TcpNet`] and [`UdpNet`] for [`IpLayer`].
+//!
+//! They live here, on the composition side, rather than in `tcp/` or `udp.rs`, so
+//! that a transport names only its own trait and never the IP layer, and the IP
+//! layer never names a transport: the two can be read, changed and tested (TCP's
+//! tests drive connections over a mailbox) each without the other. Each method
+//! is a thin translation; building a segment or datagram stays with its
+//! transport, sending it with the IP layer.
+
+use crate::counters::{DropReason, TcpCounters, UdpCounters};
+use crate::ip_layer::{IpLayer, SendOptions};
+use crate::ipv4::IpPacket;
+use crate::tcp::segment::{self, SegmentOut};
+use crate::tcp::TcpNet;
+use crate::time::Instant;
+use crate::udp::{self, UdpNet};
+use etherparse::IpNumber;
+use rand::rngs::ChaCha8Rng;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::Range;
+
+impl TcpNet for IpLayer {
+    fn local_ip(&self) -> Ipv4Addr {
+        IpLayer::local_ip(self)
+    }
+
+    fn mtu(&self) -> u16 {
+        self.config().mtu
+    }
+
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        IpLayer::is_broadcast(self, ip)
+    }
+
+    fn negative_advice(&mut self, now: Instant, dst: Ipv4Addr) {
+        IpLayer::negative_advice(self, now, dst)
+    }
+
+    fn rng(&mut self) -> &mut ChaCha8Rng {
+        IpLayer::rng(self)
+    }
+
+    fn counters(&mut self) -> &mut TcpCounters {
+        &mut self.counters_mut().tcp
+    }
+
+    fn send_segment(
+        &mut self,
+        now: Instant,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        seg: &SegmentOut,
+        payload: [&[u8]; 2],
+    ) -> Result<(), DropReason> {
+        let mut buf = self.alloc_packet();
+        segment::write(&mut buf, *src.ip(), *dst.ip(), seg, payload);
+        let opts = SendOptions { protocol: IpNumber::TCP, dst: *dst.ip(), dont_fragment: true, ttl: None };
+        self.send_ip(now, opts, buf)
+    }
+}
+
+impl UdpNet for IpLayer {
+    fn local_ip(&self) -> Ipv4Addr {
+        IpLayer::local_ip(self)
+    }
+
+    fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        IpLayer::is_broadcast(self, ip)
+    }
+
+    fn has_route(&self, dst: Ipv4Addr) -> bool {
+        self.route(dst).is_ok()
+    }
+
+    fn random_range(&mut self, range: Range<u32>) -> u32 {
+        IpLayer::random_range(self, range)
+    }
+
+    fn counters(&mut self) -> &mut UdpCounters {
+        &mut self.counters_mut().udp
+    }
+
+    fn send_datagram(
+        &mut self,
+        now: Instant,
+        src_port: u16,
+        dst: SocketAddrV4,
+        ttl: Option<u8>,
+        data: &[u8],
+    ) -> Result<(), DropReason> {
+        let mut buf = self.alloc_packet();
+        udp::write_datagram(&mut buf, IpLayer::local_ip(self), src_port, dst, data);
+        let opts = SendOptions { protocol: IpNumber::UDP, dst: *dst.ip(), dont_fragment: false, ttl };
+        self.send_ip(now, opts, buf)
+    }
+
+    fn send_icmp_error(&mut self, now: Instant, about: &IpPacket<'_>, ty: u8, code: u8) -> bool {
+        IpLayer::send_icmp_error(self, now, about, ty, code)
+    }
+}

@@ -1,0 +1,148 @@
+//! The Internet checksum (RFC 1071), the one used by IPv4 headers (RFC 791
+//! section 3.1), ICMP (RFC 792), UDP (RFC 768) and TCP (RFC 9293 section 3.1).
+//!
+//! It lives here, once, because every layer needs it and etherparse does not
+//! verify checksums when it parses: the stack checks each one itself. The word
+//! summing and the folding are etherparse's [`Sum16BitWords`]; what this module
+//! adds is the IPv4 pseudo-header of the transports and a running sum over
+//! several pieces (a TCP segment's payload may come in two parts out of a ring
+//! buffer, split at an odd byte).
+
+use etherparse::checksum::Sum16BitWords;
+use etherparse::IpNumber;
+use std::net::Ipv4Addr;
+
+/// A one's complement sum in progress over bytes given in pieces. The pieces are
+/// summed as if they were one contiguous run of bytes, whatever their lengths.
+#[derive(Clone, Debug, Default)]
+pub struct Checksum {
+    sum: Sum16BitWords,
+    /// The first byte of a 16-bit word whose second byte is in the next piece.
+    odd: Option<u8>,
+}
+
+impl Checksum {
+    pub fn new() -> Checksum {
+        Checksum::default()
+    }
+
+    /// A sum that starts with the IPv4 pseudo-header of a transport (RFC 768, RFC
+    /// 9293 section 3.1): source, destination, zero, protocol, and the length of
+    /// the transport's header and data.
+    pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpNumber, len: u16) -> Checksum {
+        let sum = Sum16BitWords::new()
+            .add_4bytes(src.octets())
+            .add_4bytes(dst.octets())
+            .add_2bytes([0, protocol.0])
+            .add_2bytes(len.to_be_bytes());
+        Checksum { sum, odd: None }
+    }
+
+    /// Adds the next piece.
+    pub fn add_bytes(mut self, mut bytes: &[u8]) -> Checksum {
+        if let Some(hi) = self.odd {
+            let Some((&lo, rest)) = bytes.split_first() else { return self };
+            self.sum = self.sum.add_2bytes([hi, lo]);
+            self.odd = None;
+            bytes = rest;
+        }
+        let even = bytes.len() & !1;
+        self.sum = self.sum.add_slice(&bytes[..even]);
+        if even < bytes.len() {
+            self.odd = Some(bytes[even]);
+        }
+        self
+    }
+
+    /// The checksum: the one's complement of the sum, an odd last byte padded with
+    /// zero (RFC 1071 section 4.1). Over a header or message whose checksum field
+    /// is filled in and intact, it is zero.
+    pub fn finish(self) -> u16 {
+        let sum = match self.odd {
+            Some(hi) => self.sum.add_2bytes([hi, 0]),
+            None => self.sum,
+        };
+        // etherparse sums in native byte order (the one's complement sum does not
+        // depend on it, RFC 1071 section 2 (B)); `to_be` puts the result back in
+        // network order, as a number.
+        sum.ones_complement().to_be()
+    }
+}
+
+/// The Internet checksum of `data` (an IPv4 header, an ICMP message): zero when
+/// `data` carries its own intact checksum.
+pub fn of(data: &[u8]) -> u16 {
+    Checksum::new().add_bytes(data).finish()
+}
+
+/// A transport's checksum over the IPv4 pseudo-header and `parts` (RFC 768 for
+/// UDP, RFC 9293 section 3.1 for TCP): zero when verifying an intact segment or
+/// datagram whose checksum field is filled in.
+pub fn transport(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpNumber, parts: &[&[u8]]) -> u16 {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    debug_assert!(len <= u16::MAX as usize, "callers bound the length to 16 bits");
+    let start = Checksum::pseudo_header(src, dst, protocol, len as u16);
+    parts.iter().fold(start, |sum, part| sum.add_bytes(part)).finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 1071 the slow way: big-endian words, carries folded at the end.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u64 = 0;
+        for c in data.chunks(2) {
+            sum += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64;
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn checksum_of_a_known_header() {
+        // The example header of RFC 1071's usual illustration (Wikipedia's IPv4 header example).
+        let h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+            0x00, 0xc7,
+        ];
+        assert_eq!(of(&h), 0);
+        let mut zeroed = h;
+        zeroed[10] = 0;
+        zeroed[11] = 0;
+        assert_eq!(of(&zeroed), 0xb861);
+        assert_eq!(of(&[0x01]), !0x0100);
+        assert_eq!(of(&[]), 0xffff);
+    }
+
+    #[test]
+    fn matches_the_reference_whatever_the_pieces() {
+        let data: Vec<u8> = (0..301u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in [0, 1, 2, 3, 7, 8, 9, 64, 299, 300, 301] {
+            let d = &data[..len];
+            assert_eq!(of(d), reference(d), "len {len}");
+            for cut in 0..=len {
+                let split = Checksum::new().add_bytes(&d[..cut]).add_bytes(&d[cut..]).finish();
+                assert_eq!(split, reference(d), "len {len} cut {cut}");
+            }
+        }
+        // All ones sums to negative zero, whose complement is zero.
+        assert_eq!(of(&[0xff; 6]), reference(&[0xff; 6]));
+    }
+
+    #[test]
+    fn transport_sum_matches_etherparse() {
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut d = etherparse::UdpHeader::without_ipv4_checksum(5000, 7, 5).unwrap().to_bytes().to_vec();
+        d.extend_from_slice(b"hello");
+        let theirs = etherparse::UdpHeader::without_ipv4_checksum(5000, 7, 5)
+            .unwrap()
+            .calc_checksum_ipv4_raw(a.octets(), b.octets(), b"hello")
+            .unwrap();
+        assert_eq!(transport(a, b, IpNumber::UDP, &[&d]), theirs);
+        d[6..8].copy_from_slice(&theirs.to_be_bytes());
+        assert_eq!(transport(a, b, IpNumber::UDP, &[&d[..3], &d[3..]]), 0);
+    }
+}

@@ -1,0 +1,200 @@
+//! The stack: the sans-IO core that the drivers (runtime, tests, replay) call.
+//!
+//! It is handed the time and inbound frames ([`Stack::receive`]), runs its timers
+//! when asked ([`Stack::poll`]), and yields outbound frames ([`Stack::transmit`])
+//! and its next deadline ([`Stack::poll_at`]). It never reads a clock, sleeps,
+//! spawns a thread or touches a device (DEVELOPERS.md, principle 1).
+//!
+//! [`Stack`] is the composition and nothing more: it owns the IP layer
+//! ([`IpLayer`]) and the transports ([`Udp`], [`Tcp`]), and routes between them.
+//! A frame goes up through the IP layer to a whole datagram, which is dispatched
+//! here by protocol; ICMP errors and ARP failures come back here to be handed to
+//! the transport they concern. The transports send through the IP layer, which
+//! they see only as their own traits (implemented in `bindings.rs`). This is the
+//! one module that knows every layer, so that no layer needs to know another's.
+
+use crate::config::Config;
+use crate::counters::{Counters, DropReason};
+use crate::ethernet::MacAddr;
+use crate::icmp::{self, IcmpError};
+use crate::ip_layer::{IpLayer, Ipv4Input, RxOutcome};
+use crate::ipv4::IpPacket;
+use crate::tcp::Tcp;
+use crate::time::{earliest, Instant};
+use crate::udp::Udp;
+use etherparse::IpNumber;
+
+/// The whole stack: the layers below the transports, and the transports.
+#[derive(Debug)]
+pub struct Stack {
+    ip: IpLayer,
+    udp: Udp,
+    tcp: Tcp,
+}
+
+impl Stack {
+    /// A stack with this configuration, or a message saying what is wrong with it.
+    pub fn new(config: Config) -> Result<Stack, String> {
+        config.validate()?;
+        // The order of the first random draws is fixed (a run replays from its
+        // seed): IPv4's identification, then TCP's secrets.
+        let mut ip = IpLayer::new(config);
+        let udp = Udp::new();
+        let tcp_config = ip.config().tcp.clone();
+        let tcp = Tcp::new(&mut ip, tcp_config);
+        Ok(Stack { ip, udp, tcp })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.ip.config()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        self.ip.counters()
+    }
+
+    /// The IP layer (everything below the transports).
+    pub fn ip(&mut self) -> &mut IpLayer {
+        &mut self.ip
+    }
+
+    /// Sends an ARP probe for our own address (RFC 5227 section 2.1.1); a host
+    /// that answers shows in [`Stack::address_conflict`].
+    pub fn probe_address(&mut self) {
+        self.ip.probe_address();
+    }
+
+    /// The MAC address of a host that claimed our address, if one did.
+    pub fn address_conflict(&self) -> Option<MacAddr> {
+        self.ip.address_conflict()
+    }
+
+    /// Every TCP and UDP socket, as `ss -tuai` lists them, with each timer as the
+    /// time left from `now` (see [`crate::socket_table`]).
+    pub fn socket_table(&self, now: Instant) -> Vec<crate::SocketEntry> {
+        crate::socket_table::collect(&self.tcp, &self.udp, now)
+    }
+
+    /// UDP, with the layers below it to send through.
+    pub fn udp(&mut self) -> (&mut Udp, &mut IpLayer) {
+        (&mut self.udp, &mut self.ip)
+    }
+
+    /// TCP, with the layers below it to send through.
+    pub fn tcp(&mut self) -> (&mut Tcp, &mut IpLayer) {
+        (&mut self.tcp, &mut self.ip)
+    }
+
+    /// Announces us on the link with a gratuitous ARP (RFC 5227 section 3 style
+    /// announcement, which RFC 826 caches accept as an update).
+    pub fn start(&mut self, now: Instant) {
+        self.ip.announce(now);
+    }
+
+    /// Takes one inbound Ethernet frame.
+    pub fn receive(&mut self, now: Instant, frame: &[u8]) -> RxOutcome {
+        self.ip.count_rx_frame(frame.len());
+        let outcome = match self.receive_frame(now, frame) {
+            Ok(o) => o,
+            Err(reason) => RxOutcome::Dropped(reason),
+        };
+        self.ip.count_rx_outcome(outcome);
+        outcome
+    }
+
+    /// Up through the IP layer to a whole datagram, then to its protocol.
+    fn receive_frame(&mut self, now: Instant, frame: &[u8]) -> Result<RxOutcome, DropReason> {
+        let Some(datagram) = self.ip.receive_ethernet(now, frame)? else {
+            // ARP, answered by the IP layer.
+            return Ok(RxOutcome::Delivered);
+        };
+        match self.ip.receive_ipv4(now, datagram)? {
+            Ipv4Input::Whole(packet) => self.dispatch(now, &packet),
+            Ipv4Input::Held => Ok(RxOutcome::Held),
+            Ipv4Input::Reassembled { whole, src, dst, broadcast } => {
+                let header_bytes = whole.header.to_bytes();
+                let packet = IpPacket {
+                    src,
+                    dst,
+                    protocol: whole.header.protocol,
+                    ttl: whole.header.time_to_live,
+                    header: &header_bytes,
+                    payload: &whole.payload,
+                    broadcast,
+                };
+                let outcome = self.dispatch(now, &packet);
+                self.ip.recycle_reassembled(whole.payload);
+                outcome
+            }
+        }
+    }
+
+    /// Hands a whole datagram to its protocol (RFC 1122 section 3.2.1.4 says which).
+    fn dispatch(&mut self, now: Instant, packet: &IpPacket<'_>) -> Result<RxOutcome, DropReason> {
+        match packet.protocol {
+            IpNumber::ICMP => {
+                if let Some(err) = self.ip.receive_icmp(now, packet)? {
+                    self.icmp_error_to_transport(now, &err);
+                }
+            }
+            IpNumber::UDP => self.udp.input(now, &mut self.ip, packet)?,
+            IpNumber::TCP => self.tcp.input(now, &mut self.ip, packet)?,
+            _ => {
+                // RFC 1122 section 3.2.2.1: protocol unreachable.
+                self.ip.send_icmp_error(now, packet, icmp::TYPE_DEST_UNREACHABLE, icmp::CODE_PROTOCOL_UNREACHABLE);
+                return Err(DropReason::IpUnknownProtocol);
+            }
+        }
+        self.ip.count_delivered();
+        Ok(RxOutcome::Delivered)
+    }
+
+    /// RFC 1122 section 3.2.2: "the ICMP error message MUST be passed to the
+    /// transport layer" that sent the datagram it quotes.
+    fn icmp_error_to_transport(&mut self, now: Instant, err: &IcmpError) {
+        match err.protocol {
+            IpNumber::UDP => self.udp.icmp_error(now, &mut self.ip, err),
+            IpNumber::TCP => self.tcp.icmp_error(now, &mut self.ip, err),
+            _ => {}
+        }
+    }
+
+    /// Reports datagrams that ARP gave up on to their transports, as a locally
+    /// detected "host unreachable".
+    fn report_unreachable(&mut self, now: Instant) {
+        // Oldest first, as they were sent.
+        let mut failed = self.ip.take_unreachable();
+        for frame in failed.drain(..) {
+            if let Some(err) = self.ip.unreachable_error(&frame) {
+                self.icmp_error_to_transport(now, &err);
+            }
+            self.ip.recycle(frame);
+        }
+        self.ip.return_unreachable(failed);
+    }
+
+    /// Runs every timer that is due at `now`: the IP layer's (ARP, reassembly),
+    /// then the reports of what ARP could not deliver, then the transports'.
+    pub fn poll(&mut self, now: Instant) {
+        self.ip.poll(now);
+        self.report_unreachable(now);
+        self.udp.poll(now, &mut self.ip);
+        self.tcp.poll(now, &mut self.ip);
+    }
+
+    /// The next instant at which [`Stack::poll`] has work, if any.
+    pub fn poll_at(&self) -> Option<Instant> {
+        let t = earliest(self.ip.poll_at(), self.udp.poll_at());
+        earliest(t, self.tcp.poll_at())
+    }
+
+    /// Hands every outbound frame to `f`, oldest first. Returns how many.
+    pub fn transmit(&mut self, f: impl FnMut(&[u8])) -> usize {
+        self.ip.transmit(f)
+    }
+
+    /// Whether frames are waiting for [`Stack::transmit`].
+    pub fn has_transmit(&self) -> bool {
+        self.ip.has_transmit()
+    }
+}
