@@ -11,6 +11,7 @@
 use crate::consts::*;
 use crate::errno::Errno;
 use crate::fd_table::Fd;
+use crate::options::Linger;
 use crate::{Net, OwnedFd};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -200,10 +201,18 @@ impl TcpNc {
     /// Runs the session. With `-l` it first accepts one connection (and stops
     /// listening). Then a thread copies `input` to the socket (blocking sends)
     /// and, when `input` ends, shuts the socket's sending side down, so the peer
-    /// reads EOF; meanwhile this thread copies what arrives to `output`. It
-    /// returns once the peer has closed its side (EOF) and the input thread is
-    /// done with it, or at once if the input is still open (its thread may then
-    /// still be blocked reading `input`, as nc's would be until it exits).
+    /// reads EOF; meanwhile this thread copies what arrives to `output`.
+    ///
+    /// When it ends follows OpenBSD nc's rule (its `readwrite`): after the peer's
+    /// EOF a client goes on sending its input until that ends too (the peer has
+    /// only half-closed and may still read), while a listener is done at once
+    /// (its input thread may then still be blocked reading `input`, as nc's would
+    /// be until it exits).
+    ///
+    /// Before it returns, the connection is closed with SO_LINGER, so that what
+    /// was sent, and the FIN, are acknowledged (for at most [`LINGER_SECS`])
+    /// before the caller can stop the stack. nc's process exit leaves that to the
+    /// kernel, which outlives the process; a userspace stack does not.
     ///
     /// Errors: the accept's, the connection's (ECONNRESET, ETIMEDOUT, ...), the
     /// output's, and the input thread's when it had finished.
@@ -219,14 +228,17 @@ impl TcpNc {
         let sent = Arc::new(AtomicU64::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let sender = {
-            let (net, sent, done, owned) = (net.clone(), sent.clone(), done.clone(), owned.clone());
+            // The thread gets the descriptor's number only: closing it stays this
+            // thread's job (a lingering close below), also when the input thread
+            // is still blocked on its input.
+            let (net, sent, done) = (net.clone(), sent.clone(), done.clone());
             std::thread::Builder::new().name("nc-input".into()).spawn(move || -> io::Result<()> {
-                let r = copy_to_stream(&net, owned.fd(), input, &sent);
+                let r = copy_to_stream(&net, fd, input, &sent);
                 // Done before the FIN goes: a peer that answers our FIN with its own
                 // must find us done when its FIN ends the session.
                 done.store(true, Ordering::Release);
                 // The end of the input (or its failure) is the end of what we send.
-                let _ = net.shutdown(owned.fd(), SHUT_WR);
+                let _ = net.shutdown(fd, SHUT_WR);
                 r
             })?
         };
@@ -244,17 +256,25 @@ impl TcpNc {
                 Err(e) => break Err(io::Error::from(e)),
             }
         };
-        let stats = NcStats { sent: sent.load(Ordering::Relaxed), received };
-        drop(owned);
-        if done.load(Ordering::Acquire) {
-            let r = sender.join().unwrap_or_else(|_| Err(io::Error::other("the input thread panicked")));
-            result?;
-            r.map(|_| NcStats { sent: sent.load(Ordering::Relaxed), ..stats })
+        let client_goes_on = result.is_ok() && !self.opts.listen;
+        let input_result = if client_goes_on || done.load(Ordering::Acquire) {
+            Some(sender.join().unwrap_or_else(|_| Err(io::Error::other("the input thread panicked"))))
         } else {
-            result.map(|_| stats)
-        }
+            None
+        };
+        let stats = NcStats { sent: sent.load(Ordering::Relaxed), received };
+        let linger = Linger { l_onoff: 1, l_linger: LINGER_SECS };
+        let _ = net.setsockopt(fd, SOL_SOCKET, SO_LINGER, linger);
+        // The last reference: close(2), which now waits for the FIN's ACK.
+        drop(owned);
+        result?;
+        input_result.unwrap_or(Ok(())).map(|_| stats)
     }
 }
+
+/// How long the closing of a TCP session waits for what was sent, and the FIN,
+/// to be acknowledged (SO_LINGER) before `run` returns anyway.
+pub const LINGER_SECS: i32 = 10;
 
 /// Reads `input` until it ends, sending everything on the stream.
 fn copy_to_stream(net: &Net, fd: Fd, mut input: impl Read, sent: &AtomicU64) -> io::Result<()> {

@@ -130,3 +130,56 @@ fn the_kernels_nc_connects_to_tapstack_nc_listening_over_tcp() {
     ours.say("hello from tapstack");
     assert_eq!(kernel_lines.recv_timeout(WAIT).unwrap(), "hello from tapstack");
 }
+
+/// Waits until something in the lab's host namespace listens on TCP `port`.
+fn wait_listening(lab: &Lab, port: u16) {
+    for _ in 0..100 {
+        let out = lab.host("ss").args(["-Hltn", &format!("sport = :{port}")]).output().expect("run ss");
+        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// Waits (bounded) for a child to exit; its status.
+fn wait_exit(child: &mut Reaper, within: Duration) -> Option<std::process::ExitStatus> {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Issue 14's lost data: `(echo line1; sleep 1; echo line2) | tapstack nc PEER
+/// PORT` against `nc -l -N` whose own input is empty. The kernel's nc sends its
+/// FIN at once; tapstack nc must go on sending its input after that EOF (a
+/// half-close), and its data and FIN must reach the kernel before it stops its
+/// stack. Before the fix it stopped at the peer's FIN: the kernel got nothing
+/// and hung in FIN-WAIT-2.
+#[test]
+fn tapstack_nc_delivers_all_its_input_after_the_peer_half_closes() {
+    let Some(lab) = lab("tapstack_nc_delivers_all_its_input_after_the_peer_half_closes") else { return };
+    let mut kernel = {
+        let mut c = lab.host("nc");
+        c.args(["-l", "-N", "10.78.0.1", "5003"]).stdin(Stdio::null()).stdout(Stdio::piped());
+        Reaper(c.spawn().expect("spawn nc"))
+    };
+    let kernel_lines = kernel.lines();
+    wait_listening(&lab, 5003);
+    let mut ours = tapstack_nc(&lab, &["10.78.0.1", "5003"]);
+    ours.say("line1");
+    assert_eq!(kernel_lines.recv_timeout(WAIT).ok().as_deref(), Some("line1"));
+    // The kernel's FIN has come by now (its input is empty): the rest still goes.
+    std::thread::sleep(Duration::from_millis(500));
+    ours.say("line2");
+    drop(ours.0.stdin.take());
+    assert_eq!(kernel_lines.recv_timeout(WAIT).ok().as_deref(), Some("line2"));
+    let status = wait_exit(&mut ours, WAIT).expect("tapstack nc did not exit");
+    assert!(status.success(), "tapstack nc: {status}");
+    assert!(wait_exit(&mut kernel, WAIT).is_some(), "the kernel's nc never saw our FIN");
+}
