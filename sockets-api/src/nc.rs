@@ -36,6 +36,9 @@ pub struct NcOptions {
     /// `None` keeps receiving until the caller stops the process. TCP ignores it:
     /// a TCP session ends when the peer closes.
     pub quit_after_eof: Option<Duration>,
+    /// `-w secs` (TCP): a connection that cannot be established within this
+    /// time fails with ETIMEDOUT, and a session idle for this long ends.
+    pub timeout: Option<Duration>,
 }
 
 /// What a session moved: datagrams over UDP, bytes over TCP.
@@ -188,7 +191,11 @@ impl TcpNc {
         if opts.listen {
             net.listen(fd, 1)?;
         } else {
-            net.connect(fd, opts.remote.ok_or(Errno::EDESTADDRREQ)?)?;
+            connect_within(net, fd, opts.remote.ok_or(Errno::EDESTADDRREQ)?, opts.timeout)?;
+        }
+        if let Some(t) = opts.timeout {
+            // -w's idle limit: a receive that waits this long ends the session.
+            net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, t)?;
         }
         Ok(nc)
     }
@@ -196,6 +203,13 @@ impl TcpNc {
     /// The local address (with `-l`, where to connect to reach it).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         Ok(self.net.getsockname(self.fd)?)
+    }
+
+    /// Ends the session without a transfer (`-z`): a lingering close, so the FIN
+    /// is acknowledged before the caller stops the stack.
+    pub fn close(self) {
+        let linger = Linger { l_onoff: 1, l_linger: LINGER_SECS };
+        let _ = self.net.setsockopt(self.fd, SOL_SOCKET, SO_LINGER, linger);
     }
 
     /// Runs the session. With `-l` it first accepts one connection (and stops
@@ -244,9 +258,15 @@ impl TcpNc {
         };
         let mut buf = vec![0u8; 65536];
         let mut received = 0u64;
+        if let Some(t) = self.opts.timeout {
+            // An accepted connection does not inherit SO_RCVTIMEO here.
+            net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, t)?;
+        }
         let result = loop {
             match net.recv(fd, &mut buf, 0) {
                 Ok(0) => break Ok(()),
+                // -w: idle for the whole timeout, the session ends as nc's does.
+                Err(Errno::EAGAIN) if self.opts.timeout.is_some() => break Ok(()),
                 Ok(n) => {
                     received += n as u64;
                     if let Err(e) = output.write_all(&buf[..n]).and_then(|_| output.flush()) {
@@ -270,6 +290,21 @@ impl TcpNc {
         result?;
         input_result.unwrap_or(Ok(())).map(|_| stats)
     }
+}
+
+/// connect(2), for at most `timeout` when one is given (SO_SNDTIMEO, after which
+/// a blocking connect gives up with EINPROGRESS as on Linux; nc says "timed out").
+/// The send timeout is cleared afterwards so that sends block as usual.
+fn connect_within(net: &Net, fd: Fd, remote: SocketAddrV4, timeout: Option<Duration>) -> io::Result<()> {
+    let Some(t) = timeout else { return Ok(net.connect(fd, remote)?) };
+    net.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, t)?;
+    match net.connect(fd, remote) {
+        Ok(()) => {}
+        Err(Errno::EINPROGRESS) => return Err(Errno::ETIMEDOUT.into()),
+        Err(e) => return Err(e.into()),
+    }
+    net.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, Duration::ZERO)?;
+    Ok(())
 }
 
 /// How long the closing of a TCP session waits for what was sent, and the FIN,

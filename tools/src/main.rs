@@ -62,7 +62,7 @@ enum Cmd {
         #[arg(long, default_value = "demo.pcap")]
         pcap: PathBuf,
     },
-    /// netcat on a tapstack instance of its own: `nc HOST PORT`, `nc -l PORT`, `-u` for UDP.
+    /// netcat on a tapstack instance of its own: `nc HOST PORT`, `nc -l [ADDR] PORT`, `-u` for UDP.
     Nc {
         #[command(flatten)]
         stack: StackOptions,
@@ -75,8 +75,22 @@ enum Cmd {
         /// After standard input ends, wait this many seconds, then quit.
         #[arg(short = 'q')]
         quit_after_eof: Option<u64>,
-        /// HOST PORT, or PORT with -l.
-        #[arg(num_args = 1..=2, required = true)]
+        /// Say on standard error what happens (connected, listening, refused).
+        #[arg(short = 'v')]
+        verbose: bool,
+        /// Zero-I/O: only check that the TCP port accepts a connection, then close.
+        #[arg(short = 'z')]
+        zero_io: bool,
+        /// A connection not made within this many seconds fails; a session idle
+        /// this long ends (TCP).
+        #[arg(short = 'w')]
+        timeout: Option<u64>,
+        /// The local port: the source port of a client, or (as traditional nc's
+        /// `-l -p PORT`) the port to listen on.
+        #[arg(short = 'p')]
+        source_port: Option<u16>,
+        /// HOST PORT; with -l: [ADDR] PORT, or nothing with -p.
+        #[arg(num_args = 0..=2)]
         target: Vec<String>,
     },
     /// Record a scenario's capture afresh: against the Linux kernel over a TAP in
@@ -127,12 +141,17 @@ enum Cmd {
     },
 }
 
-fn nc_target(listen: bool, target: &[String]) -> Result<(Option<Ipv4Addr>, u16), String> {
+/// What nc's positional arguments say: the host (the remote one, or with -l the
+/// local address) and the port.
+fn nc_target(listen: bool, source_port: Option<u16>, target: &[String]) -> Result<(Option<Ipv4Addr>, u16), String> {
     let port = |s: &str| s.parse::<u16>().map_err(|_| format!("'{s}' is not a port number"));
+    let host = |h: &str| h.parse().map_err(|_| format!("'{h}' is not an IPv4 address"));
     match (listen, target) {
+        (true, []) => source_port.map(|p| (None, p)).ok_or_else(|| "with -l, give the PORT to listen on".into()),
         (true, [p]) => Ok((None, port(p)?)),
-        (false, [h, p]) => Ok((Some(h.parse().map_err(|_| format!("'{h}' is not an IPv4 address"))?), port(p)?)),
-        (true, _) => Err("with -l, give just the PORT to listen on".into()),
+        (true, [h, p]) => Ok((Some(host(h)?), port(p)?)),
+        (false, [h, p]) => Ok((Some(host(h)?), port(p)?)),
+        (true, _) => Err("with -l, give [ADDR] PORT".into()),
         (false, _) => Err("give HOST PORT".into()),
     }
 }
@@ -153,8 +172,13 @@ fn main() -> ExitCode {
         Cmd::Ss { flags, target } => tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())),
         Cmd::Stats { target } => tapstack_tools::control::print(&target, "stats"),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
-        Cmd::Nc { stack, udp, listen, quit_after_eof, target } => nc_target(listen, &target)
-            .and_then(|(host, port)| nc::run(stack, nc::NcArgs { udp, listen, host, port, quit_after_eof })),
+        Cmd::Nc { stack, udp, listen, quit_after_eof, verbose, zero_io, timeout, source_port, target } => {
+            nc_target(listen, source_port, &target).and_then(|(host, port)| {
+                let args =
+                    nc::NcArgs { udp, listen, host, port, quit_after_eof, verbose, zero_io, timeout, source_port };
+                nc::run(stack, args)
+            })
+        }
         Cmd::States { pcap, trace, out, timeline } => states::run(states::StatesOptions { pcap, trace, out, timeline }),
     };
     match result {

@@ -183,3 +183,72 @@ fn tapstack_nc_delivers_all_its_input_after_the_peer_half_closes() {
     assert!(status.success(), "tapstack nc: {status}");
     assert!(wait_exit(&mut kernel, WAIT).is_some(), "the kernel's nc never saw our FIN");
 }
+
+/// Runs `tapstack nc ARGS` with no input and returns (exit status, stderr),
+/// killed after `WAIT` if it has not finished.
+fn nc_once(lab: &Lab, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut c = lab.host(TAPSTACK);
+    c.args(["nc", "--tap", "tapnc", "--addr", "10.78.0.2/24", "--seed", "5"]).args(args);
+    let mut child = Reaper(c.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn"));
+    let status = wait_exit(&mut child, WAIT).expect("tapstack nc did not exit");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+/// Issue 14's nc flags: `-z -v` reports an open port and a refused one as
+/// OpenBSD nc does, with its exit status; `-w` bounds a connect to a host that
+/// never answers; `-p` sets the source port.
+#[test]
+fn tapstack_nc_scans_times_out_and_picks_its_source_port() {
+    let Some(lab) = lab("tapstack_nc_scans_times_out_and_picks_its_source_port") else { return };
+    let _kernel = {
+        let mut c = lab.host("nc");
+        c.args(["-l", "-k", "10.78.0.1", "5004"]).stdin(Stdio::null()).stdout(Stdio::null());
+        Reaper(c.spawn().expect("spawn nc"))
+    };
+    wait_listening(&lab, 5004);
+    let (status, err) = nc_once(&lab, &["-z", "-v", "10.78.0.1", "5004"]);
+    assert!(status.success(), "{status} {err}");
+    assert!(err.contains("Connection to 10.78.0.1 5004 port [tcp/*] succeeded!"), "{err}");
+    let (status, err) = nc_once(&lab, &["-z", "-v", "10.78.0.1", "5009"]);
+    assert!(!status.success());
+    assert!(err.contains("connect to 10.78.0.1 port 5009 (tcp) failed: Connection refused"), "{err}");
+    // Nobody has 10.78.0.9: without -w the connect would wait for ARP and SYN retries for minutes.
+    let started = std::time::Instant::now();
+    let (status, err) = nc_once(&lab, &["-w", "1", "10.78.0.9", "5004"]);
+    assert!(!status.success() && err.contains("timed out"), "{status} {err}");
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    // -p: the kernel sees the connection come from port 40123.
+    let mut ours = tapstack_nc(&lab, &["-p", "40123", "10.78.0.1", "5004"]);
+    ours.say("hello");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        let out = lab.host("ss").args(["-Htn", "state", "established", "dport = :40123"]).output().unwrap();
+        seen = String::from_utf8_lossy(&out.stdout).into_owned();
+        if seen.contains("10.78.0.2:40123") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen.contains("10.78.0.2:40123"), "{seen}");
+}
+
+/// `nc -l ADDR PORT`, as OpenBSD nc takes it: listen on the stack's own address.
+#[test]
+fn tapstack_nc_listens_on_an_address_and_port() {
+    let Some(lab) = lab("tapstack_nc_listens_on_an_address_and_port") else { return };
+    let mut ours = tapstack_nc(&lab, &["-l", "10.78.0.2", "5005"]);
+    let our_lines = ours.lines();
+    for _ in 0..50 {
+        let mut c = lab.host("nc");
+        c.args(["-N", "10.78.0.2", "5005"]).stdout(Stdio::null());
+        let mut candidate = Reaper::spawn(c);
+        candidate.say("to the address");
+        if let Ok(line) = our_lines.recv_timeout(Duration::from_millis(500)) {
+            assert_eq!(line, "to the address");
+            return;
+        }
+    }
+    panic!("the kernel's nc never reached tapstack nc -l 10.78.0.2 5005");
+}
