@@ -14,6 +14,7 @@ pub mod demo;
 pub mod inspect;
 pub mod instance;
 pub mod lab;
+pub mod link;
 pub mod nc;
 pub mod netns;
 pub mod scenario;

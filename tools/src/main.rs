@@ -133,11 +133,20 @@ enum Cmd {
         #[arg(long)]
         trace: Option<PathBuf>,
         /// Draw the diagram into FILE.svg or FILE.png (needs Graphviz's dot).
-        #[arg(long, required_unless_present = "timeline")]
+        #[arg(long, required_unless_present_any = ["timeline", "tsg", "ladder"])]
         out: Option<PathBuf>,
         /// Print each connection's segments with both sides' states.
         #[arg(long)]
         timeline: bool,
+        /// Only connection N (as the timeline numbers them), for --timeline, --tsg, --ladder.
+        #[arg(long, value_name = "N")]
+        conn: Option<usize>,
+        /// Draw the connection's time-sequence graph (Stevens/tcptrace) into FILE.svg or FILE.png.
+        #[arg(long, value_name = "FILE")]
+        tsg: Option<PathBuf>,
+        /// Draw the connection's ladder diagram into FILE.svg or FILE.png.
+        #[arg(long, value_name = "FILE")]
+        ladder: Option<PathBuf>,
     },
 }
 
@@ -179,7 +188,9 @@ fn main() -> ExitCode {
                 nc::run(stack, args)
             })
         }
-        Cmd::States { pcap, trace, out, timeline } => states::run(states::StatesOptions { pcap, trace, out, timeline }),
+        Cmd::States { pcap, trace, out, timeline, conn, tsg, ladder } => {
+            states::run(states::StatesOptions { pcap, trace, out, timeline, conn, tsg, ladder })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 //! `tapstack states`: the state diagram with the transitions a capture's or a
-//! trace's connections took, or their timeline.
+//! trace's connections took, their timeline, and pictures of one connection
+//! (a time-sequence graph, a ladder diagram).
 
-use super::{diagram, timeline, trace, Inspection};
+use super::{diagram, ladder, svg, timeline, trace, tsg, Inspection};
 use stack::tcp::{Cause, State};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,12 @@ pub struct StatesOptions {
     pub out: Option<PathBuf>,
     /// Print the timeline.
     pub timeline: bool,
+    /// Only this connection (1-based, as the timeline numbers them).
+    pub conn: Option<usize>,
+    /// Draw the connection's time-sequence graph into this .svg or .png.
+    pub tsg: Option<PathBuf>,
+    /// Draw the connection's ladder diagram into this .svg or .png.
+    pub ladder: Option<PathBuf>,
 }
 
 enum Input {
@@ -44,16 +51,20 @@ pub fn run(opts: StatesOptions) -> Result<(), String> {
         }
         _ => return Err("give exactly one of --pcap CAPTURE and --trace FILE".into()),
     };
-    if opts.out.is_none() && !opts.timeline {
-        return Err("say what to make: --out FILE.svg|FILE.png, --timeline, or both".into());
+    if opts.out.is_none() && !opts.timeline && opts.tsg.is_none() && opts.ladder.is_none() {
+        return Err("say what to make: --out FILE.svg|FILE.png, --timeline, --tsg FILE, --ladder FILE".into());
     }
     if opts.timeline {
         let text = match &input {
-            Input::Capture(i) => timeline::render(i),
+            Input::Capture(i) => {
+                check_conn(opts.conn, i.connections.len())?;
+                timeline::render(i, opts.conn)
+            }
             Input::Trace(events) => timeline::render_trace(events),
         };
         crate::say!("{}", text.trim_end());
     }
+    pictures(&opts, &input, source)?;
     if let Some(out) = &opts.out {
         diagram::format_for(out)?;
         let taken = diagram::count(input.transitions());
@@ -62,6 +73,62 @@ pub fn run(opts: StatesOptions) -> Result<(), String> {
         diagram::render(&dot, out)?;
         if !opts.timeline {
             crate::say!("{}: {total} transition(s) drawn on the RFC 9293 state diagram", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn check_conn(conn: Option<usize>, count: usize) -> Result<(), String> {
+    match conn {
+        Some(n) if n == 0 || n > count => {
+            Err(format!("--conn {n}: the input has {count} connection(s), numbered from 1"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The connection a picture is of: `--conn N`, or the only one.
+fn pick(conn: Option<usize>, count: usize) -> Result<usize, String> {
+    check_conn(conn, count)?;
+    match (conn, count) {
+        (Some(n), _) => Ok(n),
+        (None, 1) => Ok(1),
+        (None, 0) => Err("the input has no TCP connection to draw".into()),
+        (None, n) => Err(format!("the input has {n} connections: pick one with --conn N (see --timeline)")),
+    }
+}
+
+/// The time-sequence graph and the ladder diagram, when asked for.
+fn pictures(opts: &StatesOptions, input: &Input, source: &Path) -> Result<(), String> {
+    let name = source.file_name().map_or_else(|| source.display().to_string(), |n| n.to_string_lossy().into_owned());
+    match input {
+        Input::Capture(i) => {
+            if opts.tsg.is_none() && opts.ladder.is_none() {
+                return Ok(());
+            }
+            let n = pick(opts.conn, i.connections.len())?;
+            let c = &i.connections[n - 1];
+            if let Some(out) = &opts.tsg {
+                svg::write(&tsg::render(c, n, tsg::sender(c), &name), out)?;
+                crate::say!("{}: time-sequence graph of connection {n}", out.display());
+            }
+            if let Some(out) = &opts.ladder {
+                svg::write(&ladder::render(c, n, &name), out)?;
+                crate::say!("{}: ladder diagram of connection {n}", out.display());
+            }
+        }
+        Input::Trace(events) => {
+            if opts.tsg.is_some() {
+                return Err(
+                    "a time-sequence graph needs the segments: give --pcap (tapstack up --pcap records one)".into()
+                );
+            }
+            if let Some(out) = &opts.ladder {
+                let conns = trace::connections(events);
+                let n = pick(opts.conn, conns.len())?;
+                svg::write(&ladder::render_trace(&conns[n - 1], n, &name), out)?;
+                crate::say!("{}: ladder diagram of traced connection {n}", out.display());
+            }
         }
     }
     Ok(())

@@ -5,13 +5,15 @@
 //! taken anywhere shows only when a segment passed the capture point, not when
 //! the other end got it. So a segment that occupies sequence space (SYN, text,
 //! FIN) is taken as received by its destination when that side first shows it
-//! has it: when it sends a segment acknowledging it. A segment that occupies no
-//! sequence space (a bare ACK, an RST) cannot be acknowledged and is taken as
-//! received when captured, after everything sent before it in the same direction
-//! (segments are assumed not to overtake each other). Whatever is still
-//! unacknowledged when the capture ends is taken as received at its own time.
-//! This is what lets simultaneous open and simultaneous close (RFC 9293 Figures
-//! 7 and 13) come out right from a capture taken at either end.
+//! has it: when it sends a segment acknowledging it, and the change is shown on
+//! that segment's row. A segment that occupies no sequence space (a bare ACK, an
+//! RST) cannot be acknowledged: it is taken as received when captured if nothing
+//! sent before it in its direction is still unacknowledged, and otherwise right
+//! after those segments, once they are acknowledged (segments are assumed not to
+//! overtake each other). Whatever is still unacknowledged when the capture ends
+//! is taken as received at its own time, and what it changes is marked
+//! unconfirmed. This is what lets simultaneous open and simultaneous close (RFC
+//! 9293 Figures 7 and 13) come out right from a capture taken at either end.
 //!
 //! Receiving follows the order of section 3.10.7.4: the RST bit, the SYN bit,
 //! the ACK field (ACK of SYN, ACK of FIN), then the FIN. A FIN that acknowledges
@@ -22,6 +24,7 @@
 //! writes in its trace, so inferred and traced transitions can be compared.
 //! Sequence numbers are the core's [`Seq`], compared modulo 2^32.
 
+use super::analysis::{Flow, Kind, DEFAULT_REORDER_WINDOW};
 use super::segment::Segment;
 use super::{Change, ConnectionReport, SegmentLine, SideReport};
 use stack::tcp::{Cause, Seq, State};
@@ -66,7 +69,14 @@ struct Side {
     win: Option<u32>,
     /// Window scale offered on our SYN.
     ws: Option<u8>,
+    /// Our SYN (or SYN,ACK) was captured, so `ws` is known.
+    syn_seen: bool,
+    /// RFC 5681 duplicate ACKs in a row, and in all; Wireshark's count in all.
     dup_acks: u32,
+    dup_acks_total: u64,
+    dup_acks_wireshark: u64,
+    /// Our sequence space as the capture saw it.
+    flow: Flow,
     /// Text received after our FIN was sent (tapstack then answers with an RST).
     text_after_close: bool,
     /// Segments from the peer on their way to this side.
@@ -90,7 +100,11 @@ impl Side {
             acked: None,
             win: None,
             ws: None,
+            syn_seen: false,
             dup_acks: 0,
+            dup_acks_total: 0,
+            dup_acks_wireshark: 0,
+            flow: Flow::default(),
             text_after_close: false,
             pending: VecDeque::new(),
         }
@@ -112,7 +126,19 @@ pub struct Observer {
     trailer: Vec<(usize, Change)>,
     /// Capture time that relative times count from.
     t0: Duration,
+    /// False while the capture's end delivers what was never acknowledged.
+    confirming: bool,
+    /// When the first SYN was sent, and the handshake's round-trip time (SYN to
+    /// the ACK of the SYN,ACK, Wireshark's iRTT).
+    syn_time: Option<f64>,
+    irtt: Option<f64>,
+    /// Segments whose window was shown unscaled because no SYN told the scale.
+    unscaled: usize,
 }
+
+/// Segments waiting for their receiver's acknowledgement, per side. Beyond it
+/// (a capture of one direction only, say) the oldest is dropped unconfirmed.
+pub const PENDING_MAX: usize = 4096;
 
 impl Observer {
     /// Starts following the connection that `first` opens (or is in the middle of).
@@ -130,7 +156,17 @@ impl Observer {
         if !first.syn && first.rst {
             notes.push("the first segment seen is an RST".to_string());
         }
-        Observer { sides: [a, b], lines: Vec::new(), notes, trailer: Vec::new(), t0 }
+        Observer {
+            sides: [a, b],
+            lines: Vec::new(),
+            notes,
+            trailer: Vec::new(),
+            t0,
+            confirming: true,
+            syn_time: None,
+            irtt: None,
+            unscaled: 0,
+        }
     }
 
     pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
@@ -160,7 +196,7 @@ impl Observer {
         if from == to {
             return;
         }
-        let change = Change { time, from, to, cause };
+        let change = Change { time, from, to, cause, confirmed: self.confirming };
         self.sides[side].state = to;
         self.sides[side].changes.push(change.clone());
         if let Some(l) = self.lines.get_mut(line) {
@@ -176,12 +212,21 @@ impl Observer {
         }
     }
 
-    /// Window scaling applies to a side's windows only when both SYNs carried the
-    /// option (RFC 7323 section 2.2).
-    fn shift(&self, side: usize) -> u8 {
-        match (self.sides[side].ws, self.sides[1 - side].ws) {
-            (Some(s), Some(_)) => s.min(14),
-            _ => 0,
+    /// The shift of a side's windows, `None` when the capture cannot tell.
+    /// Window scaling applies only when both SYNs carried the option (RFC 7323
+    /// section 2.2), and a SYN,ACK carries it only if the SYN did; so one SYN
+    /// without it, or our SYN,ACK, is enough to know.
+    fn shift(&self, side: usize) -> Option<u8> {
+        let (me, peer) = (&self.sides[side], &self.sides[1 - side]);
+        let off = (me.syn_seen && me.ws.is_none()) || (peer.syn_seen && peer.ws.is_none());
+        if off {
+            return Some(0);
+        }
+        let mine = me.ws.map(|s| s.min(14));
+        match (me.syn_seen, peer.syn_seen) {
+            (true, true) => mine,
+            (true, false) if me.synack_sent => mine,
+            _ => None,
         }
     }
 
@@ -198,19 +243,29 @@ impl Observer {
         }
         let seq = self.sides[s].rel(seg.seq);
         let ack = self.sides[r].rel(seg.ack);
-        let shift = if seg.syn { 0 } else { self.shift(s) };
+        let shift = if seg.syn { Some(0) } else { self.shift(s) };
         let line = self.lines.len();
+        let sack = seg.sack.iter().map(|&(a, b)| (self.sides[r].rel(a).0, self.sides[r].rel(b).0)).collect();
         self.lines.push(SegmentLine {
+            frame: seg.number,
             time,
             from: s,
             flags: seg.flags(),
             seq: seq.0,
             ack: seg.ack_flag.then_some(ack.0),
-            win: u32::from(seg.win) << shift,
+            win: u32::from(seg.win) << shift.unwrap_or(0),
+            win_scaled: shift.is_some(),
             len: seg.len,
+            sack,
             notes: Vec::new(),
             changes: Vec::new(),
         });
+        if shift.is_none() {
+            self.unscaled += 1;
+        }
+        if seg.ack_flag && !seg.syn && ack == Seq(1) && self.irtt.is_none() {
+            self.irtt = self.syn_time.map(|t| time - t);
+        }
         // What this segment acknowledges had arrived before it was sent.
         if seg.ack_flag {
             while let Some(p) = self.sides[s].pending.front() {
@@ -225,13 +280,22 @@ impl Observer {
         let acceptable = self.acceptable(r, seg, seq, line);
         let end = seq + seg.seq_len();
         let pending = Pending { line, seg: seg.clone(), end, acceptable };
-        if seg.seq_len() > 0 {
+        // A bare segment waits behind what its sender sent before it that the
+        // receiver has not acknowledged yet.
+        if seg.seq_len() > 0 || !self.sides[r].pending.is_empty() {
+            if self.sides[r].pending.len() == PENDING_MAX {
+                self.sides[r].pending.pop_front();
+                self.note_once("more than 4096 segments never acknowledged in the capture: the oldest were taken as lost (a capture of one direction only?)");
+            }
             self.sides[r].pending.push_back(pending);
         } else {
-            while let Some(p) = self.sides[r].pending.pop_front() {
-                self.deliver(r, &p, time, line, false);
-            }
             self.deliver(r, &pending, time, line, false);
+        }
+    }
+
+    fn note_once(&mut self, note: &str) {
+        if !self.notes.iter().any(|n| n == note) {
+            self.notes.push(note.to_string());
         }
     }
 
@@ -255,12 +319,31 @@ impl Observer {
             self.send_fin(s, seg, seq, time, line);
         }
         if !seg.syn && !seg.rst {
-            self.note_resent_or_probe(s, seg, seq, line);
+            self.note_resent_or_probe(s, seg, seq, time, line);
         }
         // Scaled with the shift known now: a SYN just sent may have set it.
-        let win = u32::from(seg.win) << if seg.syn { 0 } else { self.shift(s) };
+        let win = u32::from(seg.win) << if seg.syn { 0 } else { self.shift(s).unwrap_or(0) };
+        self.note_window(s, seg, seq, ack, win, line);
         self.note_dup_ack(s, seg, ack, win, line);
         self.record_sent(s, seg, seq, ack, win);
+    }
+
+    /// Notes a zero window, and a window update: a bare ACK that only changes
+    /// the window (Wireshark's terms; RFC 9293 section 3.8.6.2.2 sends it).
+    fn note_window(&mut self, s: usize, seg: &Segment, seq: Seq, ack: Seq, win: u32, line: usize) {
+        if !seg.ack_flag || seg.syn || seg.fin || seg.rst {
+            return;
+        }
+        let side = &self.sides[s];
+        if win == 0 {
+            self.note(line, "zero window");
+        } else if seg.len == 0
+            && side.acked == Some(ack)
+            && side.win.is_some_and(|w| w != win)
+            && side.snd_end.is_none_or(|e| e == seq)
+        {
+            self.note(line, "window update");
+        }
     }
 
     /// A SYN without ACK: an active OPEN, or its retransmission.
@@ -270,7 +353,9 @@ impl Observer {
             return;
         }
         self.sides[s].syn_sent = true;
+        self.sides[s].syn_seen = true;
         self.sides[s].ws = seg.wscale;
+        self.syn_time = Some(self.time(seg.ts));
         if self.sides[s].state == State::Listen && self.sides[s].changes.is_empty() {
             // Taken to be listening, it opens too: a simultaneous open (RFC 9293 Figure 7).
             self.sides[s].state = State::Closed;
@@ -289,8 +374,9 @@ impl Observer {
             return;
         }
         self.sides[s].synack_sent = true;
-        if !self.sides[s].syn_sent {
+        if !self.sides[s].syn_seen {
             self.sides[s].ws = seg.wscale;
+            self.sides[s].syn_seen = true;
         }
         match self.sides[s].state {
             // The SYN it answers was not captured.
@@ -347,39 +433,71 @@ impl Observer {
         }
     }
 
-    /// Notes a segment that re-sends what was sent before: a keep-alive, a
-    /// zero-window probe or a retransmission.
-    fn note_resent_or_probe(&mut self, s: usize, seg: &Segment, seq: Seq, line: usize) {
-        let Some(end) = self.sides[s].snd_end else { return };
+    /// Notes what a segment is in its sender's sequence space: a keep-alive, a
+    /// zero-window probe, a retransmission (fast after two duplicate ACKs,
+    /// spurious if already acknowledged), out-of-order, or after a gap.
+    fn note_resent_or_probe(&mut self, s: usize, seg: &Segment, seq: Seq, time: f64, line: usize) {
         let peer = &self.sides[1 - s];
-        let (peer_acked, peer_win) = (peer.acked, peer.win);
-        // A keep-alive re-sends the last octet already acknowledged, or
-        // nothing at SND.NXT-1 (RFC 9293 section 3.8.4); with a zero window
-        // the same segment is Linux's zero-window probe.
-        let keepalive = seg.len <= 1 && !seg.fin && seq == end - 1 && peer_acked.is_some_and(|a| a == end);
-        if keepalive {
-            self.note(line, if peer_win == Some(0) { "zero-window probe" } else { "keep-alive" });
-        } else if seg.len > 0 && seq < end {
-            self.note(line, "retransmission");
-        } else if seg.len > 0 && peer_win == Some(0) && peer_acked == Some(seq) {
-            // RFC 9293 section 3.8.6.1: probing a zero window with new data.
-            self.note(line, "zero-window probe");
+        let (peer_acked, peer_win, peer_dups) = (peer.acked, peer.win, peer.dup_acks);
+        if let Some(end) = self.sides[s].snd_end {
+            // A keep-alive re-sends the last octet already acknowledged, or
+            // nothing at SND.NXT-1 (RFC 9293 section 3.8.4); with a zero window
+            // the same segment is Linux's zero-window probe.
+            let keepalive = seg.len <= 1 && !seg.fin && seq == end - 1 && peer_acked.is_some_and(|a| a == end);
+            if keepalive {
+                return self.note(line, if peer_win == Some(0) { "zero-window probe" } else { "keep-alive" });
+            }
+        }
+        let space = seg.len + u32::from(seg.fin);
+        if space == 0 {
+            return;
+        }
+        let window = self.irtt.unwrap_or(DEFAULT_REORDER_WINDOW);
+        let kind = self.sides[s].flow.classify(seq, seq + space, time, window);
+        match kind {
+            Kind::Retransmission if peer_acked.is_some_and(|a| seq + space <= a) => {
+                self.note(line, "spurious retransmission")
+            }
+            Kind::Retransmission => {
+                self.note(line, "retransmission");
+                // RFC 5681 section 3.2: the third duplicate ACK triggers it (Linux
+                // may go sooner, on SACK information, RFC 6675).
+                if peer_dups >= 2 && peer_acked == Some(seq) {
+                    self.note(line, "fast retransmission");
+                }
+            }
+            other => {
+                if let Some(note) = other.note() {
+                    self.note(line, note);
+                }
+                if seg.len > 0 && peer_win == Some(0) && peer_acked == Some(seq) {
+                    // RFC 9293 section 3.8.6.1: probing a zero window with new data.
+                    self.note(line, "zero-window probe");
+                }
+            }
         }
     }
 
     /// Counts duplicate ACKs as RFC 5681 section 2 defines them: no data, no
     /// SYN or FIN, the same acknowledgment and window as before, while data is
-    /// outstanding.
+    /// outstanding. Wireshark does not ask for outstanding data but for a
+    /// window other than zero; its count is kept beside, for the summary.
     fn note_dup_ack(&mut self, s: usize, seg: &Segment, ack: Seq, win: u32, line: usize) {
         let peer_end = self.sides[1 - s].snd_end;
         let side = &self.sides[s];
         let pure = seg.ack_flag && seg.len == 0 && !seg.syn && !seg.fin && !seg.rst;
         let outstanding = peer_end.is_some_and(|e| ack < e);
-        if pure && side.acked == Some(ack) && side.win == Some(win) && outstanding {
+        let same = pure && side.acked == Some(ack) && side.win == Some(win);
+        let new_ack = side.acked != Some(ack);
+        if same && win != 0 {
+            self.sides[s].dup_acks_wireshark += 1;
+        }
+        if same && outstanding {
             self.sides[s].dup_acks += 1;
+            self.sides[s].dup_acks_total += 1;
             let n = self.sides[s].dup_acks;
             self.note(line, &format!("dup ACK #{n}"));
-        } else if seg.ack_flag && side.acked != Some(ack) {
+        } else if seg.ack_flag && new_ack {
             self.sides[s].dup_acks = 0;
         }
     }
@@ -409,13 +527,18 @@ impl Observer {
         if seg.syn || !rx.state.is_synchronized() && rx.state != State::SynReceived {
             return true;
         }
+        // Without the receiver's window scale its window is unknown: nothing
+        // can be judged outside it.
+        let known = self.shift(r).is_some();
         if seg.rst {
             // RCV.NXT is the last acknowledgment sent, or past everything the
             // sender sent if that arrived unacknowledged.
             if seq == rcv_nxt || self.sides[1 - r].snd_end == Some(seq) {
                 return true;
             }
-            let note = if seq.in_range(rcv_nxt, rcv_nxt + wnd.max(1)) {
+            // With the window unknown, an RST not at RCV.NXT may be in it or not;
+            // either way it is refused, and one in the window is challenged.
+            let note = if !known || seq.in_range(rcv_nxt, rcv_nxt + wnd.max(1)) {
                 "RST not at RCV.NXT: challenge ACK expected (RFC 5961 section 3.2)"
             } else {
                 "RST out of window"
@@ -427,6 +550,9 @@ impl Observer {
         if seg.seq_len() > 0 && end <= rcv_nxt {
             // Entirely acknowledged already: a retransmission, nothing new.
             return false;
+        }
+        if !known {
+            return true;
         }
         let right = rcv_nxt + wnd;
         if seg.len > 0 && right < seq + seg.len || seg.fin && right < seq {
@@ -561,7 +687,7 @@ impl Observer {
         let s = self.index(syn.src);
         for (side, cause) in [(s, Cause::ReuseTimeWait), (1 - s, Cause::RcvSynReopen)] {
             if self.sides[side].state == State::TimeWait {
-                let change = Change { time, from: State::TimeWait, to: State::Closed, cause };
+                let change = Change { time, from: State::TimeWait, to: State::Closed, cause, confirmed: true };
                 self.sides[side].state = State::Closed;
                 self.sides[side].changes.push(change.clone());
                 self.trailer.push((side, change));
@@ -577,9 +703,24 @@ impl Observer {
             rest.extend(self.sides[r].pending.drain(..).map(|p| (r, p)));
         }
         rest.sort_by_key(|(_, p)| p.line);
+        self.confirming = false;
         for (r, p) in rest {
             let time = self.lines[p.line].time;
             self.deliver(r, &p, time, p.line, false);
+        }
+        if self.sides.iter().any(|s| s.changes.iter().any(|c| !c.confirmed)) {
+            self.notes.push(
+                "transitions marked unconfirmed rest on segments the capture never shows acknowledged: \
+                 the capture ends first, and they may never have arrived"
+                    .to_string(),
+            );
+        }
+        if self.unscaled > 0 {
+            self.notes.push(format!(
+                "no SYN tells the window scale: {} segment(s) show their window as sent (unscaled, marked ?), \
+                 and none is judged out of window",
+                self.unscaled
+            ));
         }
         for side in &self.sides {
             if side.state == State::TimeWait {
@@ -589,7 +730,15 @@ impl Observer {
                 ));
             }
         }
+        let dup_acks = [0, 1].map(|i| (self.sides[i].dup_acks_total, self.sides[i].dup_acks_wireshark));
         let sides = self.sides.map(|s| SideReport { addr: s.addr, initial: s.initial, changes: s.changes });
-        ConnectionReport { sides, segments: self.lines, notes: self.notes, trailer: self.trailer }
+        ConnectionReport {
+            sides,
+            segments: self.lines,
+            notes: self.notes,
+            trailer: self.trailer,
+            dup_acks,
+            irtt: self.irtt,
+        }
     }
 }

@@ -130,7 +130,7 @@ fn handshake_data_and_the_client_closing_first() {
     assert_eq!(c.segments[0].changes.len(), 1);
     assert_eq!(c.segments[2].changes.len(), 2);
     assert!((c.segments[2].changes[0].1.time - 0.002).abs() < 1e-9);
-    let text = timeline::render(&i);
+    let text = timeline::render(&i, None);
     assert!(text.contains("A: CLOSED -> SYN-SENT (active OPEN / snd SYN)"), "{text}");
 }
 
@@ -245,7 +245,12 @@ fn retransmissions_and_duplicate_acks() {
     let c = &w.inspect().connections[0];
     assert_eq!(
         notes(c),
-        [(1, vec!["retransmission"]), (6, vec!["dup ACK #1"]), (7, vec!["dup ACK #2"]), (8, vec!["retransmission"])]
+        [
+            (1, vec!["retransmission"]),
+            (6, vec!["dup ACK #1"]),
+            (7, vec!["dup ACK #2"]),
+            (8, vec!["retransmission", "fast retransmission"])
+        ]
     );
     assert_eq!(path(&c.sides[0]), OPEN_A);
     assert_eq!(path(&c.sides[1]), OPEN_B);
@@ -260,8 +265,9 @@ fn out_of_window_segments_change_nothing() {
     w.seg(A, "RA", 50_000, 1, 0, 0); // 5: an RST far outside the window
     w.seg(A, "FA", 3000, 1, 64240, 0); // 6: a FIN outside the window
     let c = &w.inspect().connections[0];
-    assert_eq!(notes(c)[0], (4, vec!["out-of-window"]));
-    assert_eq!(notes(c)[1], (5, vec!["RST out of window"]));
+    assert_eq!(notes(c)[0], (3, vec!["window update"]));
+    assert_eq!(notes(c)[1], (4, vec!["out-of-window"]));
+    assert_eq!(notes(c)[2], (5, vec!["RST out of window"]));
     assert_eq!(c.sides[1].final_state(), Established, "{:?}", path(&c.sides[1]));
 }
 
@@ -275,7 +281,7 @@ fn keep_alive_and_zero_window_probe() {
     w.seg(A, "PA", 11, 1, 64240, 10).seg(B, "A", 1, 21, 0, 0); // 8: window closes
     w.seg(A, "PA", 21, 1, 64240, 1); // 9: probe with new data
     let c = &w.inspect().connections[0];
-    assert_eq!(notes(c), [(5, vec!["keep-alive"]), (9, vec!["zero-window probe"])]);
+    assert_eq!(notes(c), [(5, vec!["keep-alive"]), (8, vec!["zero window"]), (9, vec!["zero-window probe"])]);
 }
 
 #[test]
@@ -309,7 +315,13 @@ fn malformed_and_other_frames_are_counted_not_fatal() {
         .unwrap();
     w.frames.push(udp);
     let i = w.inspect();
-    assert_eq!((i.frames, i.tcp_segments, i.malformed, i.other_frames), (6, 3, 1, 2));
+    // The TCP header cut short, and a frame too short for its Ethernet header:
+    // both skipped, each listed by frame number with the reason.
+    assert_eq!((i.frames, i.tcp_segments, i.malformed, i.other_frames), (6, 3, 2, 1));
+    assert_eq!(i.skipped[0].0, 4);
+    assert!(i.skipped[0].1.contains("IPv4 total length 40 does not fit the frame"), "{:?}", i.skipped);
+    assert_eq!(i.skipped[1].0, 5);
+    assert!(i.skipped[1].1.contains("cut short inside its EN10MB (Ethernet) header"), "{:?}", i.skipped);
     assert_eq!(i.connections.len(), 1);
     assert!(inspect_reader(&b"not a capture"[..]).is_err());
 }
