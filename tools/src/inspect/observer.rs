@@ -582,7 +582,11 @@ impl Observer {
             return self.deliver_rst(r, p, ack, ever, time, at);
         }
         if state == State::Closed && ever {
-            return self.note(p.line, "segment after close");
+            // Unconfirmed, it may as well never have arrived: nothing to say.
+            if self.confirming {
+                self.note(p.line, "segment after close");
+            }
+            return;
         }
         if seg.syn && !seg.ack_flag {
             return self.deliver_syn(r, p, time, at, by_syn_ack);
