@@ -243,7 +243,8 @@ impl Observer {
         }
         let seq = self.sides[s].rel(seg.seq);
         let ack = self.sides[r].rel(seg.ack);
-        let shift = if seg.syn { Some(0) } else { self.shift(s) };
+        // A SYN's window is never scaled; an RST's advertises nothing, so it is shown as sent.
+        let shift = if seg.syn || seg.rst { Some(0) } else { self.shift(s) };
         let line = self.lines.len();
         let sack = seg.sack.iter().map(|&(a, b)| (self.sides[r].rel(a).0, self.sides[r].rel(b).0)).collect();
         self.lines.push(SegmentLine {
