@@ -35,6 +35,8 @@ impl Input {
                 .connections
                 .iter()
                 .flat_map(|c| c.sides.iter().flat_map(|s| s.changes.iter()).chain(c.trailer.iter().map(|(_, ch)| ch)))
+                // What the capture cannot confirm is not drawn as taken.
+                .filter(|c| c.confirmed)
                 .map(|c| (c.from, c.to, c.cause))
                 .collect(),
             Input::Trace(events) => events.iter().map(|e| (e.from, e.to, e.cause)).collect(),

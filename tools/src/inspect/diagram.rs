@@ -145,7 +145,7 @@ pub fn dot(title: &str, taken: &[Taken]) -> String {
     let mut out = String::new();
     out.push_str("digraph tcp_states {\n");
     out.push_str("  graph [rankdir=TB, nodesep=0.6, ranksep=0.9, fontname=\"Helvetica\", fontsize=16, labelloc=t,\n");
-    out.push_str(&format!("         label=\"{}\"];\n", quote(title)));
+    out.push_str(&format!("         label=<{}>];\n", title_and_legend(title)));
     out.push_str("  node [shape=box, style=\"rounded,filled\", fillcolor=\"#f4f4f4\", fontname=\"Helvetica-Bold\", fontsize=13, width=1.6, height=0.5];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10, arrowsize=0.8];\n");
     for rank in RANKS {
@@ -164,6 +164,27 @@ pub fn dot(title: &str, taken: &[Taken]) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// Text for a Graphviz HTML-like label.
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The graph's label: the title, and under it a legend of the edge styles, in
+/// the colours [`edge_line`] draws them with.
+fn title_and_legend(title: &str) -> String {
+    const LEGEND: [(&str, &str, &str); 4] = [
+        ("#1f5fbf", "━━", "taken, with how many times"),
+        ("#404040", "──", "RFC 9293 Figure 5"),
+        ("#a0a0a0", "┈┈", "in RFC 9293's text, not its figure (resets, timeouts)"),
+        ("#d62728", "╌╌", "extra: not in the RFC"),
+    ];
+    let items: Vec<String> = LEGEND
+        .iter()
+        .map(|(color, line, text)| format!("<FONT COLOR=\"{color}\">{line} {}</FONT>", html(text)))
+        .collect();
+    format!("<B>{}</B><BR/><FONT POINT-SIZE=\"11\">{}</FONT>", html(title), items.join("&nbsp;&nbsp;&nbsp;"))
 }
 
 fn edge_line(from: State, to: State, label: &str, n: usize, beyond: bool, extra: bool) -> String {
@@ -286,6 +307,12 @@ mod tests {
         assert_eq!(EDGES.iter().filter(|e| e.kind == EdgeKind::Figure).count(), FIGURE_5.len());
         assert!(lines.iter().any(|l| l.contains("\"ESTABLISHED\" -> \"CLOSED\" [label=\"rcv RST\"")));
         assert!(!d.contains("×"), "nothing taken, nothing counted");
+        // The legend names each edge style in its colour.
+        for (color, text) in
+            [("#1f5fbf", "taken"), ("#404040", "Figure 5"), ("#a0a0a0", "not its figure"), ("#d62728", "extra")]
+        {
+            assert!(d.contains(&format!("<FONT COLOR=\"{color}\">")) && d.contains(text), "{color} {text}");
+        }
     }
 
     #[test]
@@ -308,8 +335,8 @@ mod tests {
 
     #[test]
     fn labels_are_quoted() {
-        let d = dot("a \"title\"", &[]);
-        assert!(d.contains("label=\"a \\\"title\\\"\""));
+        let d = dot("a \"title\" <&>", &[]);
+        assert!(d.contains("label=<<B>a &quot;title&quot; &lt;&amp;&gt;</B>"), "{d}");
         // Causes have no quotes in them, but an edge's label is quoted all the same.
         let line = edge_line(Closed, Closed, "odd \"cause\" \\", 1, false, true);
         assert!(line.contains("odd \\\"cause\\\" \\\\ ×1"), "{line}");

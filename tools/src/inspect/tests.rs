@@ -335,3 +335,33 @@ fn a_capture_from_the_middle_starts_established() {
     assert_eq!(c.sides[1].final_state(), FinWait1);
     assert_eq!(c.segments[0].seq, 1);
 }
+
+#[test]
+fn a_syn_scan_leaves_the_scanner_short_of_established() {
+    // The scanner's SYN is answered; its RST (no ACK bit) acknowledges nothing.
+    let mut w = Wire::default();
+    w.seg(A, "S", 0, 0, 1024, 0).seg(B, "SA", 0, 1, 65535, 0).seg(A, "R", 1, 0, 0, 0);
+    let c = &w.inspect().connections[0];
+    assert!(!path(&c.sides[0]).iter().any(|p| p.1 == Established), "{:?}", path(&c.sides[0]));
+    assert_eq!(path(&c.sides[1]), [(Listen, SynReceived, "rcv SYN / snd SYN,ACK"), (SynReceived, Listen, "rcv RST")]);
+    assert!(c.sides.iter().flat_map(|s| &s.changes).all(|ch| ch.confirmed));
+}
+
+#[test]
+fn fins_never_acknowledged_then_an_rst_take_nobody_through_time_wait() {
+    let mut w = Wire::default();
+    handshake(&mut w);
+    // A closes; B acknowledges, then closes and sends its FIN six times, never
+    // acknowledged, and gives up with an RST.
+    w.seg(A, "FA", 1, 1, 64240, 0).seg(B, "A", 1, 2, 65535, 0);
+    for _ in 0..6 {
+        w.seg(B, "FA", 1, 2, 65535, 0);
+    }
+    w.seg(B, "R", 2, 0, 0, 0);
+    let c = &w.inspect().connections[0];
+    let confirmed: Vec<_> = c.sides[0].changes.iter().filter(|ch| ch.confirmed).map(|ch| ch.to).collect();
+    assert_eq!(confirmed.last(), Some(&FinWait2), "{:?}", path(&c.sides[0]));
+    assert_eq!(c.sides[0].confirmed_state(), FinWait2);
+    assert!(c.sides[0].changes.iter().filter(|ch| ch.to == TimeWait).all(|ch| !ch.confirmed));
+    assert_eq!(notes(c).iter().filter(|(_, n)| n.contains(&"retransmission")).count(), 5);
+}
