@@ -11,7 +11,7 @@
 //! The protocol is one line of text each way: the client connects and sends one
 //! request line, the server writes its answer and closes.
 //!
-//! - `ss [-t] [-u] [-l] [-a] [-n] [-i] [-o]`: the socket table as `ss` prints it ([`crate::ss`]);
+//! - `ss [-tulanioHsp46x] [-- FILTER]`: the socket table as `ss` prints it ([`crate::ss`]);
 //! - `stats`: the counters as `netstat -s` prints them ([`stack::Counters::report`]);
 //! - anything else: one line `error: ...`.
 //!
@@ -89,7 +89,9 @@ pub fn answer(net: &Net, request: &str) -> String {
             Err(e) => format!("error: {e}\n"),
         },
         Some("stats") if words.next().is_none() => net.counters().report(),
-        _ => format!("error: unknown request '{}' (want 'ss [-tulanio]' or 'stats')\n", request.trim()),
+        _ => {
+            format!("error: unknown request '{}' (want 'ss [-tulanioHsp46x] [-- FILTER]' or 'stats')\n", request.trim())
+        }
     }
 }
 

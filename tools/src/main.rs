@@ -169,7 +169,14 @@ fn main() -> ExitCode {
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
         Cmd::Up { stack, serve, trace, control } => up::run(stack, &serve, trace, control),
-        Cmd::Ss { flags, target } => tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())),
+        Cmd::Ss { flags, target } => {
+            for note in flags.notes() {
+                eprintln!("note: {note}");
+            }
+            flags
+                .parsed_filter()
+                .and_then(|_| tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())))
+        }
         Cmd::Stats { target } => tapstack_tools::control::print(&target, "stats"),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
         Cmd::Nc { stack, udp, listen, quit_after_eof, verbose, zero_io, timeout, source_port, target } => {
