@@ -181,3 +181,44 @@ fn stop(mut r: Running) {
     assert!(r.up.0.wait().unwrap().success(), "tapstack up exits cleanly on SIGTERM");
     assert!(!Path::new(&r.control).exists(), "the control socket is removed at exit");
 }
+
+/// Issue 14: two stacks on TAPs of the same name, each in its own network
+/// namespace, each with the default control socket. Before, both took
+/// /run/tapstack/tap0.sock (the second refused to start, or `ss --tap tap0`
+/// reached the wrong one); now each namespace's `tapstack ss` finds its own.
+#[test]
+fn stacks_on_taps_of_one_name_in_two_namespaces_answer_each_their_own_ss() {
+    if !tap_tests_enabled("stacks_on_taps_of_one_name_in_two_namespaces_answer_each_their_own_ss") {
+        return;
+    }
+    let mut ups = Vec::new();
+    for (serve, port) in [("echo", 7u16), ("http:8080", 8080)] {
+        let ns = Netns::create("tst-ssns").expect("namespace");
+        ns.add_tap("tap0", &format!("{HOST}/24")).expect("TAP");
+        let mut c = ns.command(TAPSTACK);
+        c.args(["up", "--tap", "tap0", "--addr", &format!("{STACK}/24"), "--seed", "9", "--serve", serve])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        ups.push((Reaper(c.spawn().expect("spawn tapstack up")), ns, port));
+    }
+    for (_, ns, port) in &ups {
+        let (mine, other) = (format!(":{port} "), if *port == 7 { ":8080 " } else { ":7 " });
+        let end = Instant::now() + WAIT;
+        loop {
+            let out = ns.command(TAPSTACK).args(["ss", "-tln", "--tap", "tap0"]).output().expect("run tapstack ss");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() && text.contains(&mine) {
+                assert!(!text.contains(other), "this namespace's ss shows the other stack: {text}");
+                break;
+            }
+            assert!(Instant::now() < end, "no answer from the stack in its namespace: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for (mut up, ns, _) in ups {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(up.0.id() as i32, libc::SIGTERM) };
+        wait_exit(&mut up);
+        drop(ns);
+    }
+}
