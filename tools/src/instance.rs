@@ -41,7 +41,8 @@ pub struct StackOptions {
     /// Largest IP datagram on the link.
     #[arg(long, default_value_t = 1500)]
     pub mtu: u16,
-    /// Write every frame in and out to this pcap file.
+    /// Write every frame in and out to this pcap file (created or truncated; a
+    /// symbolic link there is refused, not written through).
     #[arg(long)]
     pub pcap: Option<PathBuf>,
     /// Time to live of the datagrams we send.

@@ -95,7 +95,7 @@ enum Cmd {
     },
     /// Record a scenario's capture afresh: against the Linux kernel over a TAP in
     /// a namespace of its own (or a second tapstack in virtual time), writing
-    /// NAME.pcapng and NAME.trace beside the scenario, then replay it once.
+    /// NAME.pcapng and NAME.trace beside the scenario (a symbolic link at either is refused), then replay it once.
     Record {
         /// The scenario file (captures/NAME.toml).
         scenario: PathBuf,
