@@ -3,12 +3,16 @@
 //!
 //! # Opening a stack and making calls
 //!
+//! [`Runtime::on_tap`] starts a stack on a TAP in one line (its MAC made from
+//! the address, the seed of its random choices from the operating system);
+//! [`Runtime::start_on_tap`] takes a whole [`Config`], and [`Runtime::start`]
+//! any device. [`prelude`] brings the calls' types and constants without
+//! shadowing `std`'s `Result`.
+//!
 //! ```no_run
-//! use sockets_api::*;
-//! use stack::{Config, MacAddr, Stack};
-//! # fn demo(device: impl stack::device::Device + Send + 'static) -> std::io::Result<()> {
-//! let config = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), "10.0.0.2".parse().unwrap(), 24);
-//! let runtime = Runtime::start(Stack::new(config).unwrap(), device)?;
+//! use sockets_api::prelude::*;
+//! # fn demo() -> std::io::Result<()> {
+//! let runtime = Runtime::on_tap("tap0", "10.0.0.2/24")?;
 //! let net = runtime.net();
 //!
 //! // As in C:
@@ -57,6 +61,7 @@
 //! - `errno.rs`: errno numbers and the core's errors mapped to them.
 //! - `api.rs`: [`Net`], the blocking BSD calls; `runtime.rs`: the thread that drives the core.
 //! - `udp_socket.rs`, `tcp_socket.rs`, `sock.rs`: the std::net-like types.
+//! - `start.rs`: the one-line start ([`Runtime::on_tap`]) and host address parsing.
 
 pub mod api;
 pub mod consts;
@@ -70,6 +75,7 @@ pub mod runtime;
 pub mod services;
 pub mod sim;
 mod sock;
+mod start;
 mod stream;
 mod tcp_socket;
 mod udp_socket;
@@ -82,6 +88,22 @@ pub use options::{Linger, OptVal};
 pub use runtime::{Core, Runtime, Shared, TransitionTrace};
 pub use stack::socket_table::{SocketEntry, SocketState};
 pub use stack::tcp::{State as TcpState, Transition};
+/// The core's configuration and MAC address type, for [`Runtime::start_on_tap`].
+pub use stack::{Config, MacAddr};
+pub use start::{host_config, os_seed, parse_host_cidr};
 pub use stream::LingerWait;
 pub use tcp_socket::{Incoming, TcpListener, TcpStream};
 pub use udp_socket::UdpSocket;
+
+/// What a socket program needs, for `use sockets_api::prelude::*`: the calls'
+/// handle and types, the std::net-like types, the runtime and the C constants
+/// (`AF_INET`, `SOCK_STREAM`, ...), but not [`Result`], which would shadow `std`'s.
+pub mod prelude {
+    pub use crate::consts::*;
+    pub use crate::{Config, Errno, Fd, FdSet, MacAddr, Net, PollFd, Runtime, TcpListener, TcpStream, UdpSocket};
+}
+
+/// The README's code blocks, compiled as doc tests so that they stay right.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -11,7 +11,7 @@
 //! The protocol is one line of text each way: the client connects and sends one
 //! request line, the server writes its answer and closes.
 //!
-//! - `ss [-t] [-u] [-l] [-a] [-n] [-i] [-o]`: the socket table as `ss` prints it ([`crate::ss`]);
+//! - `ss [-tulanioHsp46x] [-- FILTER]`: the socket table as `ss` prints it ([`crate::ss`]);
 //! - `stats`: the counters as `netstat -s` prints them ([`stack::Counters::report`]);
 //! - anything else: one line `error: ...`.
 //!
@@ -22,7 +22,7 @@
 use crate::ss::{self, SsFlags};
 use sockets_api::Net;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,15 +40,51 @@ const MAX_REQUEST: u64 = 256;
 /// stuck peer neither hangs `tapstack ss` nor blocks the server for long.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The default control socket of the stack on `tap`.
+/// The network namespace this process is in, as the kernel numbers it (the
+/// inode of `/proc/self/ns/net`; 0 if it cannot be read).
+fn netns_id(ns: &Path) -> u64 {
+    std::fs::metadata(ns).map(|m| m.ino()).unwrap_or(0)
+}
+
+/// Where the control sockets of the stacks in this process's network namespace
+/// live: `/run/tapstack/net-INODE/`. Two stacks on TAPs of one name in two
+/// namespaces are two stacks, so their sockets must not share a name; and, as
+/// Linux's `ss` shows the sockets of its own namespace, `tapstack ss` finds the
+/// stacks of its own.
+pub fn namespace_dir() -> PathBuf {
+    Path::new(DIR).join(format!("net-{}", netns_id(Path::new("/proc/self/ns/net"))))
+}
+
+/// The default control socket of the stack on `tap` in this network namespace.
 pub fn default_path(tap: &str) -> PathBuf {
-    Path::new(DIR).join(format!("{tap}.sock"))
+    namespace_dir().join(format!("{tap}.sock"))
+}
+
+/// The names (`ip netns` names where there is one) of the other namespaces in
+/// which a stack on `tap` answers: a hint for a `tapstack ss` run in the wrong one.
+fn elsewhere(tap: &str) -> Vec<String> {
+    let here = namespace_dir();
+    let named: Vec<(u64, String)> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok()).map(|e| (netns_id(&e.path()), e.file_name().to_string_lossy().into())).collect()
+        })
+        .unwrap_or_default();
+    let dirs =
+        std::fs::read_dir(DIR).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or(Vec::new());
+    dirs.into_iter()
+        .filter(|d| *d != here && d.join(format!("{tap}.sock")).exists())
+        .filter_map(|d| {
+            let ino: u64 = d.file_name()?.to_str()?.strip_prefix("net-")?.parse().ok()?;
+            Some(named.iter().find(|(i, _)| *i == ino).map_or(format!("net-{ino}"), |(_, n)| n.clone()))
+        })
+        .collect()
 }
 
 /// Which running stack a client asks: by TAP name or by socket path.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Target {
-    /// The TAP of the `tapstack up` to ask (its socket is /run/tapstack/TAP.sock).
+    /// The TAP of the `tapstack up` to ask, in this network namespace (its socket
+    /// is /run/tapstack/net-INODE/TAP.sock).
     #[arg(long, conflicts_with = "control")]
     pub tap: Option<String>,
     /// The control socket of the `tapstack up` to ask (as given to its --control).
@@ -57,19 +93,35 @@ pub struct Target {
 }
 
 impl Target {
-    /// The socket to connect to. With neither option, the only socket in [`DIR`].
+    /// The socket to connect to. With neither option, the only socket of this
+    /// network namespace's stacks ([`namespace_dir`]).
     pub fn path(&self) -> Result<PathBuf, String> {
         match (&self.tap, &self.control) {
             (_, Some(p)) => Ok(p.clone()),
-            (Some(tap), None) => Ok(default_path(tap)),
+            (Some(tap), None) => {
+                let path = default_path(tap);
+                let other = elsewhere(tap);
+                if !path.exists() && !other.is_empty() {
+                    return Err(format!(
+                        "no tapstack runs on {tap} in this network namespace; one does in {}: \
+                         run `ip netns exec NAME tapstack ...` there",
+                        other.join(", ")
+                    ));
+                }
+                Ok(path)
+            }
             (None, None) => {
-                let mut found: Vec<PathBuf> = std::fs::read_dir(DIR)
+                let dir = namespace_dir();
+                let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
                     .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
                     .unwrap_or_default();
                 found.retain(|p| p.extension().is_some_and(|x| x == "sock"));
                 match found.as_slice() {
                     [one] => Ok(one.clone()),
-                    [] => Err(format!("no running tapstack found in {DIR}; give --tap or --control")),
+                    [] => Err(format!(
+                        "no running tapstack found in this network namespace ({}); give --tap or --control",
+                        dir.display()
+                    )),
                     many => {
                         let names: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
                         Err(format!("several tapstacks run ({}); choose one with --tap or --control", names.join(", ")))
@@ -89,7 +141,9 @@ pub fn answer(net: &Net, request: &str) -> String {
             Err(e) => format!("error: {e}\n"),
         },
         Some("stats") if words.next().is_none() => net.counters().report(),
-        _ => format!("error: unknown request '{}' (want 'ss [-tulanio]' or 'stats')\n", request.trim()),
+        _ => {
+            format!("error: unknown request '{}' (want 'ss [-tulanioHsp46x] [-- FILTER]' or 'stats')\n", request.trim())
+        }
     }
 }
 
@@ -143,11 +197,17 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    /// Listens at `path` (creating its directory) and answers requests about `net`
-    /// on a thread of its own, one connection at a time.
+    /// Listens at `path` and answers requests about `net` on a thread of its own,
+    /// one connection at a time. The default directories ([`DIR`] and the
+    /// namespace's below it) are created root-only; any other directory must
+    /// exist (as `--control PATH`'s: a typo makes an error, not a directory).
     pub fn start(path: &Path, net: Net) -> Result<ControlServer, String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if let Some(dir) = path.parent().filter(|d| d.starts_with(DIR)) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         remove_stale(path)?;
         let listener = UnixListener::bind(path).map_err(|e| format!("cannot listen at {}: {e}", path.display()))?;
@@ -175,6 +235,11 @@ impl Drop for ControlServer {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.path);
+        // A namespace's directory goes with its last stack (removing fails while
+        // another socket is in it, which is what should happen then).
+        if let Some(dir) = self.path.parent().filter(|d| d.starts_with(DIR) && *d != Path::new(DIR)) {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
@@ -270,5 +335,20 @@ mod tests {
         let _server = ControlServer::start(&path, ra.net()).unwrap();
         let err = request(&path, &"ss ".repeat(200)).unwrap_err();
         assert!(err.starts_with("the request must be one line"), "{err}");
+    }
+
+    #[test]
+    fn a_control_path_in_a_missing_directory_is_an_error_not_a_new_directory() {
+        let (ra, _rb) = runtime_pair((1, 2));
+        let dir = std::env::temp_dir().join(format!("tapstack-control-{}-missing", std::process::id()));
+        let err = ControlServer::start(&dir.join("x.sock"), ra.net()).unwrap_err();
+        assert!(err.starts_with("cannot listen at"), "{err}");
+        assert!(!dir.exists(), "the directory was created");
+    }
+
+    #[test]
+    fn default_sockets_are_named_after_the_network_namespace() {
+        let ino = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        assert_eq!(default_path("tap0"), Path::new(DIR).join(format!("net-{ino}")).join("tap0.sock"));
     }
 }

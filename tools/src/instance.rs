@@ -41,7 +41,8 @@ pub struct StackOptions {
     /// Largest IP datagram on the link.
     #[arg(long, default_value_t = 1500)]
     pub mtu: u16,
-    /// Write every frame in and out to this pcap file.
+    /// Write every frame in and out to this pcap file (created or truncated; a
+    /// symbolic link there is refused, not written through).
     #[arg(long)]
     pub pcap: Option<PathBuf>,
     /// Time to live of the datagrams we send.
@@ -52,16 +53,10 @@ pub struct StackOptions {
     pub seed: Option<u64>,
 }
 
-/// Parses `10.0.0.2/24`.
+/// Parses `10.0.0.2/24`: a host's address, so a subnet's network or broadcast
+/// address is refused with a hint ([`sockets_api::parse_host_cidr`]).
 pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("'{s}' needs a prefix length, like 10.0.0.2/24"))?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| *p <= 32)
-        .ok_or_else(|| format!("'{prefix}' is not a prefix length (0 to 32)"))?;
-    Ok((ip, prefix))
+    sockets_api::parse_host_cidr(s)
 }
 
 impl StackOptions {

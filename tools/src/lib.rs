@@ -20,5 +20,6 @@ pub mod netns;
 pub mod scenario;
 pub mod signals;
 pub mod ss;
+pub mod ss_filter;
 pub mod tcp_flags;
 pub mod up;

@@ -95,7 +95,7 @@ enum Cmd {
     },
     /// Record a scenario's capture afresh: against the Linux kernel over a TAP in
     /// a namespace of its own (or a second tapstack in virtual time), writing
-    /// NAME.pcapng and NAME.trace beside the scenario, then replay it once.
+    /// NAME.pcapng and NAME.trace beside the scenario (a symbolic link at either is refused), then replay it once.
     Record {
         /// The scenario file (captures/NAME.toml).
         scenario: PathBuf,
@@ -178,7 +178,14 @@ fn main() -> ExitCode {
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
         Cmd::Up { stack, serve, trace, control } => up::run(stack, &serve, trace, control),
-        Cmd::Ss { flags, target } => tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())),
+        Cmd::Ss { flags, target } => {
+            for note in flags.notes() {
+                eprintln!("note: {note}");
+            }
+            flags
+                .parsed_filter()
+                .and_then(|_| tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())))
+        }
         Cmd::Stats { target } => tapstack_tools::control::print(&target, "stats"),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
         Cmd::Nc { stack, udp, listen, quit_after_eof, verbose, zero_io, timeout, source_port, target } => {

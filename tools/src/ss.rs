@@ -20,40 +20,65 @@
 //! beyond ss, `delack`. Linux shows one timer; the stack keeps them apart, so
 //! this shows each.
 
+use crate::ss_filter::Filter;
 use stack::socket_table::{Protocol, SocketEntry, SocketState};
 use stack::tcp::State;
 use std::fmt::Write;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-/// What to show, as `ss`'s flags of the same letters.
+/// What to show, as `ss`'s flags of the same letters (and long names), plus
+/// ss's filter. Flags that cannot apply to a userspace stack's IPv4 sockets
+/// are taken with ss's meaning and change nothing (`-4`, `-n`) or select nothing
+/// (`-6`, `-x`); `-p` is taken and the client says why it shows no processes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct SsFlags {
     /// TCP sockets.
-    #[arg(short = 't')]
+    #[arg(short = 't', long = "tcp")]
     pub tcp: bool,
     /// UDP sockets.
-    #[arg(short = 'u')]
+    #[arg(short = 'u', long = "udp")]
     pub udp: bool,
     /// Only listening sockets (TCP LISTEN, unconnected UDP).
-    #[arg(short = 'l')]
+    #[arg(short = 'l', long = "listening")]
     pub listening: bool,
     /// All sockets, listening and not.
-    #[arg(short = 'a')]
+    #[arg(short = 'a', long = "all")]
     pub all: bool,
     /// Numeric addresses and ports (always so: the stack resolves no names).
-    #[arg(short = 'n')]
+    #[arg(short = 'n', long = "numeric")]
     pub numeric: bool,
     /// TCP internals on a second line, as `ss -i`.
-    #[arg(short = 'i')]
+    #[arg(short = 'i', long = "info")]
     pub info: bool,
     /// Running timers, as `ss -o`.
-    #[arg(short = 'o')]
+    #[arg(short = 'o', long = "options")]
     pub timers: bool,
+    /// No header line.
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+    /// A summary of the sockets by protocol and state instead of the list.
+    #[arg(short = 's', long = "summary")]
+    pub summary: bool,
+    /// The process of each socket (all are the tapstack process: nothing to add).
+    #[arg(short = 'p', long = "processes")]
+    pub processes: bool,
+    /// IPv4 sockets (all of tapstack's are).
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+    /// IPv6 sockets (tapstack has none).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Unix sockets (tapstack has none).
+    #[arg(short = 'x', long = "unix")]
+    pub unix: bool,
+    /// ss's filter: `state NAME`, `exclude NAME`, `sport = :7`, `dst 10.0.0.1`, ...
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 /// The flags' letters, in the order the request line lists them.
-const LETTERS: [char; 7] = ['t', 'u', 'l', 'a', 'n', 'i', 'o'];
+const LETTERS: [char; 13] = ['t', 'u', 'l', 'a', 'n', 'i', 'o', 'H', 's', 'p', '4', '6', 'x'];
 
 impl SsFlags {
     fn flag(&mut self, c: char) -> Option<&mut bool> {
@@ -65,42 +90,88 @@ impl SsFlags {
             'n' => &mut self.numeric,
             'i' => &mut self.info,
             'o' => &mut self.timers,
+            'H' => &mut self.no_header,
+            's' => &mut self.summary,
+            'p' => &mut self.processes,
+            '4' => &mut self.ipv4,
+            '6' => &mut self.ipv6,
+            'x' => &mut self.unix,
             _ => return None,
         })
     }
 
-    /// The arguments of the control request: `-t -a -i`, one per set flag.
+    /// The arguments of the control request: `-t -a -i`, one per set flag, then
+    /// `--` and the filter's words if there is a filter.
     pub fn to_args(&self) -> String {
         let mut me = self.clone();
-        LETTERS
-            .iter()
-            .filter(|c| me.flag(**c).is_some_and(|f| *f))
-            .map(|c| format!("-{c}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut args: Vec<String> =
+            LETTERS.iter().filter(|c| me.flag(**c).is_some_and(|f| *f)).map(|c| format!("-{c}")).collect();
+        if !self.filter.is_empty() {
+            args.push("--".into());
+            args.extend(self.filter.iter().flat_map(|w| w.split_whitespace().map(String::from)));
+        }
+        args.join(" ")
     }
 
-    /// Parses the request's arguments, single (`-t -a`) or grouped (`-ta`).
+    /// Parses the request's arguments, single (`-t -a`) or grouped (`-ta`), and
+    /// after `--` the filter (checked here, so a bad one is refused with its reason).
     pub fn from_args<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<SsFlags, String> {
         let mut flags = SsFlags::default();
-        for arg in args {
+        let mut args = args.into_iter();
+        for arg in args.by_ref() {
+            if arg == "--" {
+                break;
+            }
             let letters =
                 arg.strip_prefix('-').filter(|l| !l.is_empty()).ok_or_else(|| format!("'{arg}' is not a flag"))?;
             for c in letters.chars() {
                 *flags.flag(c).ok_or_else(|| format!("unknown flag -{c}"))? = true;
             }
         }
+        flags.filter = args.map(String::from).collect();
+        flags.parsed_filter()?;
         Ok(flags)
     }
 
+    /// The filter, parsed.
+    pub fn parsed_filter(&self) -> Result<Filter, String> {
+        Filter::parse(self.filter.iter().map(String::as_str))
+    }
+
+    /// Notes for flags that are taken but cannot show anything here (the client
+    /// prints them on standard error, as ss prints its own warnings).
+    pub fn notes(&self) -> Vec<&'static str> {
+        let mut notes = Vec::new();
+        if self.processes {
+            notes.push(
+                "-p: every socket here belongs to the tapstack process that runs the stack; no users:(...) shown",
+            );
+        }
+        if self.ipv6 {
+            notes.push("-6: tapstack has no IPv6 sockets");
+        }
+        if self.unix {
+            notes.push("-x: tapstack has no Unix sockets");
+        }
+        notes
+    }
+
     fn shows_protocol(&self, p: Protocol) -> bool {
+        // As ss: naming any family or protocol (-6, -x too) narrows to those named.
+        let named = self.tcp || self.udp || self.ipv6 || self.unix;
+        if self.ipv6 && !self.ipv4 {
+            return false;
+        }
         match p {
-            Protocol::Tcp => self.tcp || !self.udp,
-            Protocol::Udp => self.udp || !self.tcp,
+            Protocol::Tcp => self.tcp || !named,
+            Protocol::Udp => self.udp || !named,
         }
     }
 
-    fn shows_state(&self, s: SocketState) -> bool {
+    fn shows_state(&self, s: SocketState, filter: &Filter) -> bool {
+        if filter.has_states() {
+            return true; // the filter's states replace -l/-a's choice
+        }
         let listening = matches!(
             s,
             SocketState::Tcp(State::Listen) | SocketState::Tcp(State::Closed) | SocketState::UdpUnconnected
@@ -239,6 +310,45 @@ fn split(addr: Option<SocketAddrV4>) -> (String, String) {
 /// The table as `ss` with `flags` prints it (header included, one line per socket,
 /// a second with `-i`), ending in a newline.
 pub fn render(entries: &[SocketEntry], flags: &SsFlags) -> String {
+    let filter = match flags.parsed_filter() {
+        Ok(f) => f,
+        Err(e) => return format!("error: {e}\n"),
+    };
+    let shown: Vec<&SocketEntry> = entries
+        .iter()
+        .filter(|e| flags.shows_protocol(e.protocol()) && flags.shows_state(e.state, &filter) && filter.matches(e))
+        .collect();
+    if flags.summary {
+        return summary(entries);
+    }
+    table(&shown, flags)
+}
+
+/// `ss -s`: counts by protocol, and TCP's by state group, as ss prints them.
+fn summary(entries: &[SocketEntry]) -> String {
+    let count = |f: &dyn Fn(&SocketEntry) -> bool| entries.iter().filter(|e| f(e)).count();
+    let tcp = count(&|e| e.protocol() == Protocol::Tcp);
+    let udp = count(&|e| e.protocol() == Protocol::Udp);
+    let tcp_in = |s: State| count(&|e| e.state == SocketState::Tcp(s));
+    let closed = tcp_in(State::Closed);
+    let mut out = String::new();
+    let _ = writeln!(out, "Total: {}", entries.len());
+    let _ = writeln!(
+        out,
+        "TCP:   {tcp} (estab {}, closed {closed}, orphaned 0, timewait {})",
+        tcp_in(State::Established),
+        tcp_in(State::TimeWait)
+    );
+    let _ = writeln!(out, "\nTransport Total     IP        IPv6");
+    let tcp_live = tcp - tcp_in(State::TimeWait);
+    for (name, n) in [("RAW", 0), ("UDP", udp), ("TCP", tcp_live), ("INET", udp + tcp_live), ("FRAG", 0)] {
+        let _ = writeln!(out, "{name:<9} {n:<9} {n:<9} 0");
+    }
+    out
+}
+
+/// The list, as `ss` lays it out.
+fn table(shown: &[&SocketEntry], flags: &SsFlags) -> String {
     let netid = flags.tcp == flags.udp;
     let header: Vec<String> = ["Netid", "State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"]
         .iter()
@@ -246,7 +356,7 @@ pub fn render(entries: &[SocketEntry], flags: &SsFlags) -> String {
         .collect();
     let mut rows = vec![header];
     let mut extras = vec![(String::new(), None)];
-    for e in entries.iter().filter(|e| flags.shows_protocol(e.protocol()) && flags.shows_state(e.state)) {
+    for e in shown {
         let (laddr, lport) = split(Some(e.local));
         let (paddr, pport) = split(e.remote);
         let proto = match e.protocol() {
@@ -270,7 +380,8 @@ pub fn render(entries: &[SocketEntry], flags: &SsFlags) -> String {
     let width = |c: usize| rows.iter().map(|r| r[c].len()).max().unwrap_or(0);
     let w: Vec<usize> = (0..8).map(width).collect();
     let mut out = String::new();
-    for (row, (timers, info)) in rows.iter().zip(&extras) {
+    let skip = usize::from(flags.no_header);
+    for (row, (timers, info)) in rows.iter().zip(&extras).skip(skip) {
         let mut line = String::new();
         for c in first..4 {
             let _ = write!(line, "{:<w$} ", row[c], w = w[c]);
@@ -452,8 +563,45 @@ mod tests {
         let f = flags("-tai -o");
         assert_eq!(f.to_args(), "-t -a -i -o");
         assert_eq!(SsFlags::from_args(f.to_args().split(' ')), Ok(f));
-        assert_eq!(SsFlags::from_args(["-x"]), Err("unknown flag -x".into()));
+        assert_eq!(SsFlags::from_args(["-q"]), Err("unknown flag -q".into()));
         assert_eq!(SsFlags::from_args(["t"]), Err("'t' is not a flag".into()));
         assert_eq!(SsFlags::from_args(["-"]), Err("'-' is not a flag".into()));
+    }
+    #[test]
+    fn the_flags_students_type_first_are_taken() {
+        let f = flags("-tlnp");
+        assert!(f.tcp && f.listening && f.numeric && f.processes);
+        assert_eq!(f.notes().len(), 1, "-p is taken with a note");
+        let out = render(&table(), &f);
+        assert!(out.contains("LISTEN") && out.contains("0.0.0.0:80"), "{out}");
+        assert!(!render(&table(), &flags("-tl -H")).contains("State"), "-H drops the header");
+        assert!(render(&table(), &flags("-4 -tl")).contains("LISTEN"), "-4: all of them are IPv4");
+        for only_others in ["-x", "-6", "-x -6"] {
+            assert_eq!(render(&table(), &flags(&format!("{only_others} -H"))), "", "{only_others}");
+        }
+    }
+
+    #[test]
+    fn ss_s_summarises_by_protocol_and_state() {
+        let out = render(&table(), &flags("-s"));
+        assert!(out.starts_with("Total: 5\nTCP:   3 (estab 1, closed 0, orphaned 0, timewait 1)\n"), "{out}");
+        assert!(out.contains("\nUDP       2 "), "{out}");
+        assert!(out.contains("\nTCP       2 "), "TIME-WAIT is not in the transport table, as ss: {out}");
+    }
+
+    #[test]
+    fn a_filter_travels_in_the_request_and_selects_as_ss_does() {
+        let f = flags("-t -- state time-wait");
+        assert_eq!(f.to_args(), "-t -- state time-wait");
+        assert_eq!(SsFlags::from_args(f.to_args().split(' ')), Ok(f.clone()));
+        let out = render(&table(), &f);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains("TIME-WAIT"), "{out}");
+        let out = render(&table(), &flags("-a -- ( sport = :80 )"));
+        assert!(out.lines().skip(1).all(|l| l.contains(":80 ")), "{out}");
+        assert_eq!(out.lines().count(), 4, "listener, connection and TIME-WAIT on :80: {out}");
+        let out = render(&table(), &flags("-u -a -- dport = :53"));
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert_eq!(SsFlags::from_args(["--", "state", "bogus"]), Err("unknown state 'bogus'".into()));
     }
 }

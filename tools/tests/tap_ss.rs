@@ -136,6 +136,12 @@ fn ss_shows_a_transfer_established_and_the_stacks_first_close_in_time_wait() {
     // Without -a, ss leaves TIME-WAIT and listeners out, as Linux's does.
     let default = r.tapstack(&["ss", "-t"]).unwrap();
     assert!(line(&default, "TIME-WAIT", 80).is_none() && !default.contains("LISTEN"), "{default}");
+    // What students type first (issue 14): `ss -tlnp`, and ss's filter.
+    let tlnp = r.tapstack(&["ss", "-tlnp"]).unwrap();
+    assert!(tlnp.lines().any(|l| l.starts_with("LISTEN") && l.contains("0.0.0.0:80 ")), "{tlnp}");
+    let filtered = r.tapstack(&["ss", "-tn", "state", "time-wait", "( sport = :80 )"]).unwrap();
+    assert!(line(&filtered, "TIME-WAIT", 80).is_some(), "{filtered}");
+    assert!(filtered.lines().skip(1).all(|l| l.starts_with("TIME-WAIT")), "{filtered}");
     stop(r);
 }
 
@@ -162,8 +168,8 @@ fn stats_counts_a_ping_and_ss_lists_udp_sockets() {
         Some(vec!["UNCONN", "0", "0", "0.0.0.0:7", "0.0.0.0:*"]),
         "{udp}"
     );
-    let refused = r.tapstack(&["ss", "-x"]).unwrap_err();
-    assert!(refused.contains("-x"), "clap refuses a flag ss-like tapstack does not have: {refused}");
+    let refused = r.tapstack(&["ss", "-Q"]).unwrap_err();
+    assert!(refused.contains("-Q"), "clap refuses a flag ss-like tapstack does not have: {refused}");
     stop(r);
 }
 
@@ -174,4 +180,45 @@ fn stop(mut r: Running) {
     wait_exit(&mut r.up);
     assert!(r.up.0.wait().unwrap().success(), "tapstack up exits cleanly on SIGTERM");
     assert!(!Path::new(&r.control).exists(), "the control socket is removed at exit");
+}
+
+/// Issue 14: two stacks on TAPs of the same name, each in its own network
+/// namespace, each with the default control socket. Before, both took
+/// /run/tapstack/tap0.sock (the second refused to start, or `ss --tap tap0`
+/// reached the wrong one); now each namespace's `tapstack ss` finds its own.
+#[test]
+fn stacks_on_taps_of_one_name_in_two_namespaces_answer_each_their_own_ss() {
+    if !tap_tests_enabled("stacks_on_taps_of_one_name_in_two_namespaces_answer_each_their_own_ss") {
+        return;
+    }
+    let mut ups = Vec::new();
+    for (serve, port) in [("echo", 7u16), ("http:8080", 8080)] {
+        let ns = Netns::create("tst-ssns").expect("namespace");
+        ns.add_tap("tap0", &format!("{HOST}/24")).expect("TAP");
+        let mut c = ns.command(TAPSTACK);
+        c.args(["up", "--tap", "tap0", "--addr", &format!("{STACK}/24"), "--seed", "9", "--serve", serve])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        ups.push((Reaper(c.spawn().expect("spawn tapstack up")), ns, port));
+    }
+    for (_, ns, port) in &ups {
+        let (mine, other) = (format!(":{port} "), if *port == 7 { ":8080 " } else { ":7 " });
+        let end = Instant::now() + WAIT;
+        loop {
+            let out = ns.command(TAPSTACK).args(["ss", "-tln", "--tap", "tap0"]).output().expect("run tapstack ss");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() && text.contains(&mine) {
+                assert!(!text.contains(other), "this namespace's ss shows the other stack: {text}");
+                break;
+            }
+            assert!(Instant::now() < end, "no answer from the stack in its namespace: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for (mut up, ns, _) in ups {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(up.0.id() as i32, libc::SIGTERM) };
+        wait_exit(&mut up);
+        drop(ns);
+    }
 }

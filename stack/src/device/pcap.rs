@@ -42,10 +42,30 @@ impl<D: Device> PcapRecorder<D, BufWriter<File>> {
     /// for a runtime whose clock starts at zero when it starts.
     pub fn create(inner: D, path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref();
-        let file = File::create(path)
+        let file = create_output(path)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot create capture {}: {e}", path.display())))?;
         PcapRecorder::new(inner, BufWriter::new(file), SystemTime::now())
     }
+}
+
+/// Creates (or truncates) an output file without following a symbolic link at
+/// `path` itself (O_NOFOLLOW: opening one fails with ELOOP). tapstack runs as
+/// root, so a capture path that another user could have pointed at
+/// `/etc/shadow` must not be written through.
+pub fn create_output(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                io::Error::new(e.kind(), "it is a symbolic link, which tapstack does not write through")
+            }
+            _ => e,
+        })
 }
 
 impl<D: Device, W: Write> PcapRecorder<D, W> {
@@ -576,5 +596,24 @@ mod tests {
         assert_eq!(pcapng_time(u64::MAX, 0x7f), Duration::ZERO);
         assert_eq!(pcapng_time(u64::MAX, 0xff), Duration::ZERO);
         assert_eq!(pcapng_time(u64::MAX, 0), Duration::from_secs(u64::MAX));
+    }
+
+    #[test]
+    fn an_output_file_is_not_written_through_a_symbolic_link() {
+        let dir = std::env::temp_dir().join(format!("tapstack-pcap-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let (victim, link) = (dir.join("victim"), dir.join("out.pcap"));
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = create_output(&link).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A plain path is created, and truncated when it exists.
+        let plain = dir.join("plain.pcap");
+        std::fs::write(&plain, b"old").unwrap();
+        drop(create_output(&plain).unwrap());
+        assert_eq!(std::fs::metadata(&plain).unwrap().len(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -85,7 +85,7 @@ impl<D: Device> Device for Recorder<D> {
 /// `comment` (the scenario) in its section header. Each packet's flags say its
 /// direction as seen from tapstack (pcapng `epb_flags`: 2 outbound, 1 inbound).
 pub fn write_pcapng(path: &Path, frames: &[Frame], comment: &str) -> io::Result<()> {
-    let file = std::fs::File::create(path)
+    let file = stack::device::pcap::create_output(path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
     let section = SectionHeaderBlock {
         endianness: Endianness::native(),

@@ -4,6 +4,14 @@
 //! it to make the capture; `tapstack replay` reads it to run the same stack and
 //! application against the capture. See `captures/README.md` for the format
 //! with an example of every field.
+//!
+//! A scenario is code: a kernel peer's `run` is a command that `tapstack record`
+//! runs as root in the scenario's namespace. Record only scenarios you trust, as
+//! you would run only scripts you trust. What the file says is bounded all the
+//! same, so that a mistake (or a hostile file given to `replay`) gets an error
+//! rather than an allocation that aborts or a loop that never ends: a name is a
+//! plain file name ([`check_name`]), and what a step sends is at most
+//! [`MAX_SEND_TOTAL`] bytes.
 
 use serde::Deserialize;
 use stack::device::fault::FaultConfig;
@@ -183,8 +191,45 @@ impl core::fmt::Display for Call {
     }
 }
 
+/// The most one step may send (`send` or `send_bytes`, times `repeat`): more
+/// than any capture here needs, little enough to allocate.
+pub const MAX_SEND_TOTAL: usize = 64 << 20;
+
+/// A scenario's name names its output files (`NAME.pcapng`, `NAME.trace`), so it
+/// must be a plain file name: letters, digits, `-`, `_` and `.`, not starting
+/// with a dot, at most 64 characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 64 || name.starts_with('.') || !name.chars().all(plain) {
+        return Err(format!(
+            "the name '{}' must be a plain file name (letters, digits, - _ ., not starting with '.', at most 64)",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 impl Step {
+    /// What this step sends in all, checked against [`MAX_SEND_TOTAL`] before
+    /// anything is allocated; an empty send repeated would make no progress.
+    fn check_send(&self) -> Result<(), String> {
+        let each = match (&self.send, self.send_bytes) {
+            (Some(s), _) => s.len(),
+            (None, Some(n)) => n,
+            (None, None) => return Ok(()),
+        };
+        let repeat = self.repeat.unwrap_or(1);
+        if each == 0 && repeat > 1 {
+            return Err("an empty `send` repeated sends nothing".into());
+        }
+        match each.checked_mul(repeat) {
+            Some(total) if total <= MAX_SEND_TOTAL => Ok(()),
+            _ => Err(format!("a step sends at most {MAX_SEND_TOTAL} bytes in all (send or send_bytes times repeat)")),
+        }
+    }
+
     pub fn call(&self) -> Result<Call, String> {
+        self.check_send()?;
         let mut calls = Vec::new();
         if let Some(a) = self.connect {
             calls.push(Call::Connect(a, self.local_port));
@@ -247,6 +292,7 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), String> {
+        check_name(&self.name)?;
         self.stack_config()?;
         self.fault_config()?;
         for step in &self.app.script {
@@ -410,5 +456,20 @@ mod tests {
             [Call::Connect("10.77.0.1:80".parse().unwrap(), None), Call::Send(b"ab".to_vec(), 3), Call::RecvEof]
         );
         assert_eq!(s.app.script[2].at_ms, Some(50));
+    }
+
+    #[test]
+    fn what_a_file_says_is_bounded_before_anything_is_allocated() {
+        let step = |extra: &str| Scenario::parse(&format!("{MINIMAL}\n[[app.script]]\n{extra}\n"));
+        let err = step("send_bytes = 1000000000000000").unwrap_err();
+        assert!(err.contains("at most"), "{err}");
+        let err = step("send = \"ab\"\nrepeat = 1000000000000000000").unwrap_err();
+        assert!(err.contains("at most"), "{err}");
+        assert!(step("send = \"\"\nrepeat = 1000000000000000000").unwrap_err().contains("empty"));
+        assert!(step("send_bytes = 1000").is_ok());
+        for bad in ["../x", "a/b", ".hidden", "", "x\\u0000"] {
+            let text = MINIMAL.replacen("name = \"t\"", &format!("name = \"{bad}\""), 1);
+            assert!(Scenario::parse(&text).unwrap_err().contains("plain file name"), "{bad}");
+        }
     }
 }

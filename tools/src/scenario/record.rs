@@ -70,7 +70,8 @@ pub fn save(scenario: &Scenario, rec: &Recording, dir: &Path) -> Result<(PathBuf
     write_pcapng(&pcap, &rec.frames, &format!("scenario {}: {}", scenario.name, scenario.description))
         .map_err(|e| e.to_string())?;
     let start = rec.frames.first().map_or(Instant::ZERO, |f| f.at);
-    std::fs::write(&trace, trace_text(&rec.transitions, start))
+    stack::device::pcap::create_output(&trace)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, trace_text(&rec.transitions, start).as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", trace.display()))?;
     Ok((pcap, trace))
 }

@@ -297,10 +297,24 @@ fn report(
     out
 }
 
+/// `s` cut to 40 characters (characters, not bytes: a capture's text may be
+/// any UTF-8, and cutting inside a character would panic).
 fn clip(s: &str) -> String {
-    if s.len() > 40 {
-        format!("{}…", &s[..39])
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(39).collect::<String>())
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clipping_counts_characters_so_multibyte_text_never_panics() {
+        let s = "é".repeat(50);
+        assert_eq!(clip(&s), format!("{}…", "é".repeat(39)));
+        assert_eq!(clip("short"), "short");
     }
 }

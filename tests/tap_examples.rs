@@ -1,0 +1,156 @@
+//! The lecture programs in `sockets-api/examples/`, run as their doc comments
+//! show, against the kernel on a TAP in a namespace each test creates and
+//! deletes: the std::net-style TCP client against a Python echo server, the
+//! poll(2) server with two kernel clients at once, and the nonblocking connect
+//! against a listener, a closed port and an address nobody has.
+//!
+//! The examples are the binaries `cargo test --workspace` builds beside the
+//! test binaries (`target/*/examples/`).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tapstack_tests::tap_tests_enabled;
+use tapstack_tools::netns::Netns;
+
+const HOST: &str = "10.79.0.1";
+const STACK_CIDR: &str = "10.79.0.2/24";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A child killed and reaped when dropped.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The example binary `name`, built by `cargo test --workspace`.
+fn example(name: &str) -> Option<PathBuf> {
+    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let path = deps.parent()?.join("examples").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing: cargo test --workspace builds it",
+        path.display()
+    );
+    eprintln!("skipping: {} is not built (run cargo test --workspace)", path.display());
+    None
+}
+
+fn lab(test: &str) -> Option<Netns> {
+    if !tap_tests_enabled(test) {
+        return None;
+    }
+    let ns = Netns::create("tst-ex").expect("namespace");
+    ns.add_tap("tap0", &format!("{HOST}/24")).expect("TAP");
+    Some(ns)
+}
+
+/// Runs `python3 -c CODE` in the namespace (the Debian python, which the lab has).
+fn python(ns: &Netns, code: &str) -> Command {
+    let mut c = ns.command("/usr/bin/python3");
+    c.args(["-c", code]);
+    c
+}
+
+/// Waits (bounded) for a child's output.
+fn output_within(child: Child, within: Duration) -> Output {
+    let id = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(within);
+        // SAFETY: kill(2) on our own child, which may be gone by now (then ESRCH).
+        unsafe { libc::kill(id as i32, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().expect("wait");
+    drop(watchdog);
+    out
+}
+
+const ECHO_SERVER: &str = r#"
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.79.0.1", 7)); s.listen(8); print("ready", flush=True)
+def serve(c):
+    while (d := c.recv(4096)):
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// Starts the Python echo server and waits until it listens.
+fn echo_server(ns: &Netns) -> Reaper {
+    let mut child = python(ns, ECHO_SERVER).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut ready = [0u8; 6];
+    child.stdout.as_mut().unwrap().read_exact(&mut ready).expect("the echo server to start");
+    Reaper(child)
+}
+
+#[test]
+fn the_std_net_style_client_gets_its_lines_echoed_by_the_kernel() {
+    let Some(ns) = lab("the_std_net_style_client_gets_its_lines_echoed_by_the_kernel") else { return };
+    let Some(client) = example("tcp_echo_client") else { return };
+    let _server = echo_server(&ns);
+    let mut c = ns.command(client.to_str().unwrap());
+    c.args(["tap0", STACK_CIDR, HOST, "7"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = c.spawn().expect("spawn the example");
+    child.stdin.take().unwrap().write_all(b"first line\nsecond line\n").unwrap();
+    let out = output_within(child, WAIT);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first line\nsecond line\n");
+}
+
+const TWO_CLIENTS: &str = r#"
+import socket, sys, time
+end = time.time() + 15
+while True:
+    try:
+        a = socket.create_connection(("10.79.0.2", 7), timeout=1); break
+    except OSError:
+        if time.time() > end: sys.exit("the poll server never answered")
+        time.sleep(0.2)
+b = socket.create_connection(("10.79.0.2", 7), timeout=5)
+a.settimeout(5)
+b.sendall(b"from b"); a.sendall(b"from a")
+print(b.recv(100).decode(), a.recv(100).decode())
+"#;
+
+#[test]
+fn the_poll_server_serves_two_kernel_clients_at_once_on_one_thread() {
+    let Some(ns) = lab("the_poll_server_serves_two_kernel_clients_at_once_on_one_thread") else { return };
+    let Some(server) = example("poll_echo_server") else { return };
+    let mut c = ns.command(server.to_str().unwrap());
+    c.args(["tap0", STACK_CIDR, "7"]).stdout(Stdio::null());
+    let _server = Reaper(c.spawn().expect("spawn the example"));
+    let out = output_within(python(&ns, TWO_CLIENTS).stdout(Stdio::piped()).spawn().unwrap(), WAIT);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from b from a\n");
+}
+
+#[test]
+fn the_nonblocking_connect_connects_is_refused_and_times_out() {
+    let Some(ns) = lab("the_nonblocking_connect_connects_is_refused_and_times_out") else { return };
+    let Some(prog) = example("nonblocking_connect") else { return };
+    let _server = echo_server(&ns);
+    let run = |host: &str, port: &str, timeout_ms: &str| {
+        let mut c = ns.command(prog.to_str().unwrap());
+        c.args(["tap0", STACK_CIDR, host, port, timeout_ms]).stdout(Stdio::piped());
+        let started = Instant::now();
+        let out = output_within(c.spawn().expect("spawn the example"), WAIT);
+        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.success(), started.elapsed())
+    };
+    let (said, ok, _) = run(HOST, "7", "5000");
+    assert!(ok && said.contains("connected to 10.79.0.1:7"), "{said}");
+    let (said, ok, _) = run(HOST, "9", "5000");
+    assert!(!ok && said.contains("Connection refused"), "{said}");
+    let (said, ok, took) = run("10.79.0.9", "7", "700");
+    assert!(!ok && said.contains("no answer within 700 ms"), "{said}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
