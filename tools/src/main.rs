@@ -124,9 +124,9 @@ enum Cmd {
         trace: bool,
     },
     /// The TCP state diagram (RFC 9293 Figure 5) with the transitions a capture's or
-    /// a trace's connections took, or their timeline.
+    /// a trace's connections took, their timeline, or pictures of one connection.
     States {
-        /// A pcap or pcapng capture of any TCP traffic.
+        /// A pcap or pcapng capture of any TCP traffic (Ethernet, Linux cooked, loopback, raw IP).
         #[arg(long, conflicts_with = "trace", required_unless_present = "trace")]
         pcap: Option<PathBuf>,
         /// A trace written by `tapstack up --trace`.
