@@ -125,3 +125,16 @@ fn png_pictures_are_pngs() {
         assert_eq!(width, 1000, "{flag}");
     }
 }
+
+#[test]
+fn pictures_from_a_linux_cooked_capture() {
+    // `tcpdump -i any` writes SLL2: the pictures read it as any other capture.
+    let capture = fixture("inspect-sll2.pcap");
+    let svg = String::from_utf8(draw(capture.to_str().unwrap(), "--tsg", "sll2.svg", &[])).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    // The echo: 6 bytes each way (A sent first, so A's are drawn on a tie), plus SYN and FIN.
+    assert_eq!(count(&doc, "data"), 3, "{svg}");
+    let svg = String::from_utf8(draw(capture.to_str().unwrap(), "--ladder", "sll2-ladder.svg", &[])).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert_eq!(count(&doc, "segment"), 10);
+}
