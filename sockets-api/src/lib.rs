@@ -59,13 +59,17 @@
 //! - `udp_socket.rs`, `tcp_socket.rs`, `sock.rs`: the std::net-like types.
 
 pub mod api;
+pub mod async_io;
 pub mod consts;
 mod dgram;
+pub mod epoll;
 pub mod errno;
 pub mod fd_table;
 pub mod nc;
 pub mod options;
+mod owners;
 mod ports;
+pub mod readiness;
 pub mod runtime;
 pub mod services;
 pub mod sim;
@@ -75,7 +79,9 @@ mod tcp_socket;
 mod udp_socket;
 
 pub use api::{FdSet, Net, OwnedFd, PollFd};
+pub use async_io::{AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket};
 pub use consts::*;
+pub use epoll::{Epoll, EpollEvent};
 pub use errno::{Errno, Result};
 pub use fd_table::{Fd, FdTable, RecvMsg, SockType};
 pub use options::{Linger, OptVal};
