@@ -168,6 +168,13 @@ impl Net {
         self.shared.trace_transitions(capacity)
     }
 
+    /// The most descriptors open at once, as setrlimit(RLIMIT_NOFILE) sets it
+    /// (1024 by default, as Linux's soft limit). Open ones stay open.
+    /// Errors: EINVAL (0, or above [`crate::fd_table::MAX_FDS_LIMIT`]); ENETDOWN.
+    pub fn set_fd_limit(&self, limit: usize) -> Result<()> {
+        self.call(|c, _| c.sockets.set_limit(limit))
+    }
+
     /// The stack's address.
     pub fn local_ip(&self) -> std::net::Ipv4Addr {
         self.shared.with_stack(|st, _| st.config().addr)

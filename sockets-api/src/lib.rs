@@ -71,6 +71,7 @@ mod owners;
 mod ports;
 pub mod readiness;
 pub mod runtime;
+mod service_loop;
 pub mod services;
 pub mod sim;
 mod sock;

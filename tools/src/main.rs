@@ -43,6 +43,9 @@ enum Cmd {
         /// Where `tapstack ss` and `tapstack stats` reach it (default /run/tapstack/TAP.sock).
         #[arg(long)]
         control: Option<PathBuf>,
+        /// The listen(2) backlog of the TCP services (Linux's default somaxconn is 4096).
+        #[arg(long, default_value_t = 4096)]
+        backlog: i32,
     },
     /// The sockets of a running `tapstack up`, as Linux's `ss` prints them.
     Ss {
@@ -149,7 +152,7 @@ fn main() -> ExitCode {
                 .map(|us| scenario::replay::Tolerance::symmetric(std::time::Duration::from_micros(us)));
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
-        Cmd::Up { stack, serve, trace, control } => up::run(stack, &serve, trace, control),
+        Cmd::Up { stack, serve, trace, control, backlog } => up::run(stack, &serve, trace, control, backlog),
         Cmd::Ss { flags, target } => tapstack_tools::control::print(&target, &format!("ss {}", flags.to_args())),
         Cmd::Stats { target } => tapstack_tools::control::print(&target, "stats"),
         Cmd::Demo { pcap } => demo::run(demo::DemoOptions { pcap }),
