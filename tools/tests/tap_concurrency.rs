@@ -18,6 +18,16 @@ const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/concurrent_echo
 /// The client's whole run, at most (it prints how long it really took).
 const LIMIT_SECS: u64 = 120;
 
+/// A field of /proc/PID/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn ten_thousand_concurrent_echo_connections_are_all_served() {
     if !tap_tests_enabled("ten_thousand_concurrent_echo_connections_are_all_served") {
@@ -32,13 +42,15 @@ fn ten_thousand_concurrent_echo_connections_are_all_served() {
         .arg(std::env::temp_dir().join(format!("tapstack-10k-{}.sock", std::process::id())))
         .stdin(Stdio::null())
         .stdout(Stdio::null());
-    let _up = Reaper(c.spawn().expect("spawn tapstack up"));
+    let up = Reaper(c.spawn().expect("spawn tapstack up"));
+    let pid = up.0.id();
     // Up once it answers a connection.
     let end = Instant::now() + Duration::from_secs(15);
     while ns.exec_checked(&["/usr/bin/python3", CLIENT, STACK, "7", "1"]).is_err() {
         assert!(Instant::now() < end, "tapstack up never served echo");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let rss_before = status_kib(pid, "VmRSS:");
     let started = Instant::now();
     let out = ns
         .command("timeout")
@@ -48,6 +60,12 @@ fn ten_thousand_concurrent_echo_connections_are_all_served() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{n} concurrent echo connections: {} (wall {:?})", stdout.trim(), started.elapsed());
+    // The peak while all were open, less what it had before: memory per connection.
+    let peak = status_kib(pid, "VmHWM:");
+    println!(
+        "tapstack up RSS: {rss_before} KiB before, peak {peak} KiB: {:.1} KiB per connection (buffers included)",
+        (peak.saturating_sub(rss_before)) as f64 / n as f64
+    );
     assert!(out.status.success(), "client failed: {stdout} {stderr}");
     assert!(stdout.contains(&format!("served={n} failed=0 open_max={n}")), "{stdout} {stderr}");
 }
