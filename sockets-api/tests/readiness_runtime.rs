@@ -201,7 +201,7 @@ fn tokio_echo_over_async_read_and_write() {
         let server = tokio::spawn(async move {
             let mut served = 0;
             while served < 20 {
-                let (mut s, _) = listener.accept().await.unwrap();
+                let (s, _) = listener.accept().await.unwrap();
                 tokio::spawn(async move {
                     let mut buf = [0u8; 64];
                     loop {
