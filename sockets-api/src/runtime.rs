@@ -329,6 +329,9 @@ impl Shared {
                 self.finish(core, before);
                 return None;
             }
+            // What `f` itself touched (a recv marks its connection) must not
+            // wake the waiter it is about to register: take those changes first.
+            core.collect_changes();
             PARKER.with(|w| register(&mut core, w));
             if counted.is_none() {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
@@ -364,6 +367,8 @@ impl Shared {
         let before = core.stack.poll_at();
         let r = f(&mut core, now);
         if r.is_none() {
+            // As in wait_core: `f`'s own changes first, so it does not wake itself.
+            core.collect_changes();
             register(&mut core, waker);
         }
         self.finish(core, before);

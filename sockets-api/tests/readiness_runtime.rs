@@ -241,3 +241,65 @@ fn tokio_echo_over_async_read_and_write() {
         tokio::time::timeout(PROMPT, all).await.expect("20 echo clients under tokio in time");
     });
 }
+
+/// A waker that counts its wake-ups and nothing else.
+struct Count(AtomicUsize);
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn traffic_on_one_socket_wakes_only_that_socket_s_waiters() {
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    let listener = AsyncTcpListener::bind(&b, sa("0.0.0.0:7300")).unwrap();
+    let (cx_, cy) = (
+        TcpStream::connect(&a, SocketAddrV4::new(B_IP, 7300)).unwrap(),
+        TcpStream::connect(&a, SocketAddrV4::new(B_IP, 7300)).unwrap(),
+    );
+    let (x, _) = block_on(listener.accept(), PROMPT).0.unwrap();
+    let (y, _) = block_on(listener.accept(), PROMPT).0.unwrap();
+    // A task waits to read x; nothing is there. Events on x's own connection
+    // (the end of its handshake's timers) may still wake it: wait until a
+    // registration stays quiet for 200 ms.
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut buf = [0u8; 64 * 1024];
+    for attempt in 0.. {
+        assert!(attempt < 20, "x never went quiet");
+        count.0.store(0, Ordering::SeqCst);
+        assert!(x.poll_read(&mut Context::from_waker(&waker), &mut buf).is_pending());
+        std::thread::sleep(Duration::from_millis(200));
+        if count.0.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+    }
+    // Megabytes on y, read as they come: x's waiter is never woken.
+    use std::io::Write;
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![1u8; 65536];
+        for _ in 0..32 {
+            (&cy).write_all(&chunk).unwrap();
+        }
+        cy
+    });
+    let mut got = 0;
+    while got < 32 * 65536 {
+        got += block_on(y.read(&mut buf), PROMPT).0.unwrap();
+    }
+    let _cy = writer.join().unwrap();
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "x's waiter was woken by y's traffic");
+    // A byte on x wakes it.
+    (&cx_).write_all(b"!").unwrap();
+    let end = Instant::now() + PROMPT;
+    while count.0.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < end, "x's waiter never woken by x's data");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    match x.poll_read(&mut Context::from_waker(&waker), &mut buf) {
+        Poll::Ready(Ok(1)) => assert_eq!(buf[0], b'!'),
+        other => panic!("{other:?}"),
+    }
+}
