@@ -168,6 +168,13 @@ impl Net {
         self.shared.trace_transitions(capacity)
     }
 
+    /// The most descriptors open at once, as setrlimit(RLIMIT_NOFILE) sets it
+    /// (1024 by default, as Linux's soft limit). Open ones stay open.
+    /// Errors: EINVAL (0, or above [`crate::fd_table::MAX_FDS_LIMIT`]); ENETDOWN.
+    pub fn set_fd_limit(&self, limit: usize) -> Result<()> {
+        self.call(|c, _| c.sockets.set_limit(limit))
+    }
+
     /// The stack's address.
     pub fn local_ip(&self) -> std::net::Ipv4Addr {
         self.shared.with_stack(|st, _| st.config().addr)
@@ -179,6 +186,17 @@ impl Net {
             return Err(Errno::ENETDOWN);
         }
         self.shared.with_core(f)
+    }
+
+    /// A nonblocking call on `fd` under the lock; `fd`'s other waiters look
+    /// again afterwards (the call may have changed what they wait for: a
+    /// shutdown, a connect). Errors: ENETDOWN once the runtime stopped.
+    fn call_fd<R>(&self, fd: Fd, f: impl FnOnce(&mut Core, Instant) -> Result<R>) -> Result<R> {
+        self.call(|c, now| {
+            let r = f(c, now);
+            c.touch(fd);
+            r
+        })
     }
 
     /// A look under the lock that changes nothing (no wake-ups). Errors: ENETDOWN.
@@ -202,17 +220,24 @@ impl Net {
     ) -> Result<R> {
         let p = self.inspect(|c| c.sockets.wait_params(fd, dir))?;
         if p.nonblocking || flags & MSG_DONTWAIT != 0 || (stream_only && p.ty != SockType::Stream) {
-            return self.call(op);
+            return self.call_fd(fd, op);
         }
-        let r = self.shared.wait_core(p.timeout, |c, now| {
-            if c.sockets.generation(fd) != Some(p.generation) {
-                return Some(Err(Errno::EBADF));
-            }
-            match op(c, now) {
-                Err(Errno::EAGAIN) => None,
-                r => Some(r),
-            }
-        });
+        let r = self.shared.wait_core(
+            p.timeout,
+            |c, w| c.ready.wait_fd(fd, w),
+            |c, now| {
+                if c.sockets.generation(fd) != Some(p.generation) {
+                    return Some(Err(Errno::EBADF));
+                }
+                match op(c, now) {
+                    Err(Errno::EAGAIN) => None,
+                    r => {
+                        c.touch(fd);
+                        Some(r)
+                    }
+                }
+            },
+        );
         match r {
             Some(r) => r,
             None if self.shared.is_stopped() => Err(Errno::ENETDOWN),
@@ -241,7 +266,7 @@ impl Net {
     /// ENETDOWN.
     pub fn bind(&self, fd: Fd, addr: impl Into<SocketAddr>) -> Result<()> {
         let addr = addr.into();
-        self.call(|c, _| c.sockets.bind(&mut c.stack, fd, addr))
+        self.call_fd(fd, |c, _| c.sockets.bind(&mut c.stack, fd, addr))
     }
 
     /// connect(2). A datagram socket takes `addr` as its default destination and
@@ -263,7 +288,7 @@ impl Net {
     /// (the 4-tuple is taken), ENOBUFS (TCP's connection table is full); ENETDOWN.
     pub fn connect(&self, fd: Fd, addr: impl Into<SocketAddr>) -> Result<()> {
         let addr = addr.into();
-        match self.call(|c, now| c.sockets.connect(&mut c.stack, now, fd, addr)) {
+        match self.call_fd(fd, |c, now| c.sockets.connect(&mut c.stack, now, fd, addr)) {
             Err(Errno::EINPROGRESS) => {
                 let p = self.inspect(|c| c.sockets.wait_params(fd, Direction::Send))?;
                 if p.nonblocking {
@@ -285,7 +310,7 @@ impl Net {
     /// connection (or stops its listening), leaving it free to connect again.
     /// Errors: EBADF; ENETDOWN.
     pub fn disconnect(&self, fd: Fd) -> Result<()> {
-        self.call(|c, now| c.sockets.disconnect(&mut c.stack, now, fd))
+        self.call_fd(fd, |c, now| c.sockets.disconnect(&mut c.stack, now, fd))
     }
 
     /// listen(2): a stream socket accepts connections on its bound address (an
@@ -300,7 +325,7 @@ impl Net {
     /// connected); EADDRINUSE (a listener or connection holds the port; a TIME-WAIT
     /// connection too, without SO_REUSEADDR); ENETDOWN.
     pub fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
-        self.call(|c, _| c.sockets.listen(&mut c.stack, fd, backlog))
+        self.call_fd(fd, |c, _| c.sockets.listen(&mut c.stack, fd, backlog))
     }
 
     /// accept(2): blocks (up to SO_RCVTIMEO) for the next established connection;
@@ -437,24 +462,28 @@ impl Net {
     ) -> Result<usize> {
         let p = self.inspect(|c| c.sockets.wait_params(fd, dir))?;
         if p.nonblocking || flags & MSG_DONTWAIT != 0 {
-            return self.call(|c, now| op(c, now, 0).map(|(n, _)| n));
+            return self.call_fd(fd, |c, now| op(c, now, 0).map(|(n, _)| n));
         }
         let mut done = 0;
-        let r = self.shared.wait_core(p.timeout, |c, now| {
-            if c.sockets.generation(fd) != Some(p.generation) {
-                return Some(Err(Errno::EBADF));
-            }
-            // Try again at once after progress: what would let the next step go on
-            // (more data, the FIN) may already be here, and no event would wake us.
-            loop {
-                match op(c, now, done) {
-                    Ok((total, true)) => return Some(Ok(total)),
-                    Ok((total, false)) if total != done => done = total,
-                    Ok(_) | Err(Errno::EAGAIN) => return None,
-                    Err(e) => return Some(Err(e)),
+        let r = self.shared.wait_core(
+            p.timeout,
+            |c, w| c.ready.wait_fd(fd, w),
+            |c, now| {
+                if c.sockets.generation(fd) != Some(p.generation) {
+                    return Some(Err(Errno::EBADF));
                 }
-            }
-        });
+                // Try again at once after progress: what would let the next step go on
+                // (more data, the FIN) may already be here, and no event would wake us.
+                loop {
+                    match op(c, now, done) {
+                        Ok((total, true)) => return Some(Ok(total)),
+                        Ok((total, false)) if total != done => done = total,
+                        Ok(_) | Err(Errno::EAGAIN) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            },
+        );
         match r {
             Some(Ok(n)) => Ok(n),
             Some(Err(_)) | None if done > 0 => Ok(done),
@@ -475,9 +504,19 @@ impl Net {
     ///
     /// Errors: EBADF; ENETDOWN.
     pub fn close(&self, fd: Fd) -> Result<()> {
-        let wait = self.call(|c, now| c.sockets.close_lingering(&mut c.stack, now, fd))?;
+        let wait = self.call(|c, now| {
+            let r = c.sockets.close_lingering(&mut c.stack, now, fd);
+            if r.is_ok() {
+                c.closed(fd);
+            }
+            r
+        })?;
         if let Some(w) = wait {
-            self.shared.wait_core(Some(w.timeout), |c, _| w.done(&mut c.stack).then_some(()));
+            self.shared.wait_core(
+                Some(w.timeout),
+                |c, waker| c.ready.wait_linger(w.conn.index(), waker),
+                |c, _| w.done(&mut c.stack).then_some(()),
+            );
         }
         Ok(())
     }
@@ -494,7 +533,7 @@ impl Net {
     /// down all the same, which is how another thread's blocked recvfrom is
     /// woken); ENETDOWN.
     pub fn shutdown(&self, fd: Fd, how: i32) -> Result<()> {
-        self.call(|c, now| c.sockets.shutdown(&mut c.stack, now, fd, how))
+        self.call_fd(fd, |c, now| c.sockets.shutdown(&mut c.stack, now, fd, how))
     }
 
     /// getsockname(2): the local address (0.0.0.0:0 while unbound). Errors: EBADF; ENETDOWN.
@@ -515,7 +554,7 @@ impl Net {
     /// the wrong kind or out of range); EDOM; ENETDOWN.
     pub fn setsockopt(&self, fd: Fd, level: i32, name: i32, val: impl Into<OptVal>) -> Result<()> {
         let val = val.into();
-        self.call(|c, now| c.sockets.setsockopt(&mut c.stack, now, fd, level, name, val))
+        self.call_fd(fd, |c, now| c.sockets.setsockopt(&mut c.stack, now, fd, level, name, val))
     }
 
     /// getsockopt(2). SO_ERROR takes the pending error (as an errno number, 0 for none).
@@ -544,7 +583,7 @@ impl Net {
     ///
     /// Errors: EINVAL (more entries than [`crate::fd_table::MAX_FDS`]); ENETDOWN.
     pub fn poll(&self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize> {
-        if fds.len() > crate::fd_table::MAX_FDS {
+        if fds.len() > self.inspect(|c| Ok(c.sockets.limit()))? {
             return Err(Errno::EINVAL);
         }
         let scan = |c: &mut Core, fds: &mut [PollFd]| {
@@ -559,7 +598,9 @@ impl Net {
         if n > 0 || timeout_ms == 0 {
             return Ok(n);
         }
-        match self.shared.wait_core(ms_timeout(timeout_ms), |c, _| Some(scan(c, fds)).filter(|&n| n > 0)) {
+        let watched: Vec<Fd> = fds.iter().map(|p| p.fd).filter(|&fd| fd >= 0).collect();
+        let register = |c: &mut Core, w: &std::task::Waker| watched.iter().for_each(|&fd| c.ready.wait_fd(fd, w));
+        match self.shared.wait_core(ms_timeout(timeout_ms), register, |c, _| Some(scan(c, fds)).filter(|&n| n > 0)) {
             Some(n) => Ok(n),
             None if self.shared.is_stopped() => Err(Errno::ENETDOWN),
             None => {

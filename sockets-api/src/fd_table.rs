@@ -20,10 +20,14 @@
 use crate::consts::*;
 use crate::errno::{Errno, Result};
 use crate::options::{self, OptVal, Options};
+pub use crate::owners::CoreKey;
+use crate::owners::Owners;
 use crate::stream::{self, LingerWait, Stream};
 use crate::{dgram, ports};
 use stack::udp::SocketHandle;
 use stack::{Instant, Stack};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -32,8 +36,12 @@ pub type Fd = i32;
 
 /// The first descriptor handed out (0, 1 and 2 look like stdin, stdout, stderr).
 pub const FIRST_FD: Fd = 3;
-/// Most descriptors open at once (Linux's default RLIMIT_NOFILE).
+/// Most descriptors open at once by default (Linux's default RLIMIT_NOFILE soft
+/// limit); [`FdTable::set_limit`] raises it (as setrlimit(2) does), up to
+/// [`MAX_FDS_LIMIT`].
 pub const MAX_FDS: usize = 1024;
+/// The most [`FdTable::set_limit`] allows (Linux's default `fs.nr_open`).
+pub const MAX_FDS_LIMIT: usize = 1 << 20;
 
 /// The kind of socket.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -97,9 +105,20 @@ struct Socket {
     shut_rd: bool,
     shut_wr: bool,
     proto: Proto,
+    /// The core object this descriptor is the owner of in the table's reverse
+    /// map (kept by [`FdTable::rekey`]).
+    key: Option<CoreKey>,
 }
 
 impl Socket {
+    /// The core object the socket stands for now.
+    fn core_key(&self) -> Option<CoreKey> {
+        match &self.proto {
+            Proto::Udp(h) => Some(CoreKey::Udp(h.index())),
+            Proto::Stream(st) => st.tcp_index().map(CoreKey::Tcp),
+        }
+    }
+
     /// The address and SO_REUSEADDR of an idle bound stream socket: the ports the
     /// table keeps apart itself (see `ports`).
     fn idle_port(&self) -> Option<(SocketAddrV4, bool)> {
@@ -111,11 +130,25 @@ impl Socket {
 }
 
 /// Every socket descriptor of one stack.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<Socket>>,
+    /// Free slots below `slots.len()`, lowest first: allocation is O(log n),
+    /// never a scan.
+    free: BinaryHeap<Reverse<usize>>,
+    limit: usize,
     open: usize,
     generations: u64,
+    /// The descriptor owning each TCP and UDP slot (the reverse of
+    /// `Socket::key`), so a change the core reports finds its waiters in O(1).
+    owners: Owners,
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        let (slots, free, owners) = (Vec::new(), BinaryHeap::new(), Owners::default());
+        FdTable { slots, free, limit: MAX_FDS, open: 0, generations: 0, owners }
+    }
 }
 
 fn unspecified() -> SocketAddrV4 {
@@ -184,21 +217,57 @@ impl FdTable {
         usize::try_from(i).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
     }
 
-    /// The lowest free slot, growing the table up to [`MAX_FDS`]. Errors: EMFILE.
+    /// The lowest free slot, growing the table up to its limit. Errors: EMFILE.
     fn free_slot(&mut self) -> Result<usize> {
-        match self.slots.iter().position(|s| s.is_none()) {
-            Some(i) => Ok(i),
-            None if self.slots.len() < MAX_FDS => {
+        if self.full() {
+            return Err(Errno::EMFILE);
+        }
+        match self.free.peek() {
+            Some(&Reverse(i)) if i < self.slots.len() => Ok(i),
+            _ => {
                 self.slots.push(None);
+                self.free.push(Reverse(self.slots.len() - 1));
                 Ok(self.slots.len() - 1)
             }
-            None => Err(Errno::EMFILE),
         }
     }
 
-    /// Whether every descriptor is taken.
+    /// Whether every descriptor is taken (or more, after the limit was lowered).
     fn full(&self) -> bool {
-        !self.slots.iter().any(|s| s.is_none()) && self.slots.len() >= MAX_FDS
+        self.open >= self.limit
+    }
+
+    /// The most descriptors open at once (RLIMIT_NOFILE): [`MAX_FDS`] unless set.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Sets the most descriptors open at once, as setrlimit(RLIMIT_NOFILE) does;
+    /// open ones stay open. Errors: EINVAL (0, or above [`MAX_FDS_LIMIT`]).
+    pub fn set_limit(&mut self, limit: usize) -> Result<()> {
+        if limit == 0 || limit > MAX_FDS_LIMIT {
+            return Err(Errno::EINVAL);
+        }
+        self.limit = limit;
+        Ok(())
+    }
+
+    /// Brings the reverse map (core object -> descriptor) up to date for `fd`
+    /// after a call that may have changed what it stands for (connect, listen,
+    /// shutdown of a listener, disconnect, a failed handshake). O(1).
+    pub fn rekey(&mut self, fd: Fd) {
+        let Ok(s) = self.get_mut(fd) else { return };
+        let key = s.core_key();
+        let old = std::mem::replace(&mut s.key, key);
+        if let Some(k) = old.filter(|_| old != key) {
+            self.owners.clear(k, fd);
+        }
+        key.inspect(|&k| self.owners.set(k, fd));
+    }
+
+    /// The descriptor standing for the core object `key`, if any.
+    pub fn owner(&self, key: CoreKey) -> Option<Fd> {
+        self.owners.get(key)
     }
 
     /// Puts a new socket in slot `index` (from [`FdTable::free_slot`]) with a
@@ -222,9 +291,13 @@ impl FdTable {
             shut_rd: false,
             shut_wr: false,
             proto,
+            key: None,
         });
+        self.free.pop();
         self.open += 1;
-        index as Fd + FIRST_FD
+        let fd = index as Fd + FIRST_FD;
+        self.rekey(fd);
+        fd
     }
 
     /// The ports of idle bound stream sockets, for `ports`.
@@ -556,8 +629,13 @@ impl FdTable {
     /// once either way; [`crate::Net::close`] does the waiting. Errors: EBADF.
     pub fn close_lingering(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<Option<LingerWait>> {
         self.get(fd)?;
-        let s = self.slots[(fd - FIRST_FD) as usize].take().expect("checked above");
+        let index = (fd - FIRST_FD) as usize;
+        let s = self.slots[index].take().expect("checked above");
+        self.free.push(Reverse(index));
         self.open -= 1;
+        if let Some(k) = s.key {
+            self.owners.clear(k, fd);
+        }
         match s.proto {
             Proto::Udp(h) => dgram::close(stack, h).map(|_| None),
             Proto::Stream(st) => Ok(stream::close(stack, now, st, &s.opts)),

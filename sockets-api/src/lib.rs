@@ -64,14 +64,19 @@
 //! - `start.rs`: the one-line start ([`Runtime::on_tap`]) and host address parsing.
 
 pub mod api;
+pub mod async_io;
 pub mod consts;
 mod dgram;
+pub mod epoll;
 pub mod errno;
 pub mod fd_table;
 pub mod nc;
 pub mod options;
+mod owners;
 mod ports;
+pub mod readiness;
 pub mod runtime;
+mod service_loop;
 pub mod services;
 pub mod sim;
 mod sock;
@@ -81,7 +86,9 @@ mod tcp_socket;
 mod udp_socket;
 
 pub use api::{FdSet, Net, OwnedFd, PollFd};
+pub use async_io::{AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket};
 pub use consts::*;
+pub use epoll::{Epoll, EpollEvent};
 pub use errno::{Errno, Result};
 pub use fd_table::{Fd, FdTable, RecvMsg, SockType};
 pub use options::{Linger, OptVal};

@@ -1,27 +1,36 @@
 //! The runtime: drives the sans-IO [`Stack`] in real time on a thread of its own.
 //!
-//! The thread sleeps in poll(2) on the device's file descriptor and on a waker
-//! (an eventfd that application calls write to), with a timeout at the core's
-//! next deadline: no busy polling. Each time it wakes it feeds inbound frames to
-//! the stack, runs due timers, hands outbound frames to the device, and then
-//! notifies every thread blocked in a call (a condition variable), which
-//! re-checks its own condition.
+//! The thread sleeps in poll(2) on the device's file descriptor and on an
+//! eventfd (that application calls write to), with a timeout at the core's
+//! next deadline: no busy polling. Each time it wakes it reads a batch of
+//! frames from the device, then under the lock feeds them to the stack, runs
+//! due timers and copies out what the stack queued, and after the lock writes
+//! those frames to the device. The device is never touched under the lock.
+//!
+//! Readiness, not broadcast: the core reports which sockets an event touched
+//! (`Tcp::drain_changed`, `Udp::drain_changed`), the descriptor table maps them
+//! to descriptors, and only those descriptors' waiters are woken
+//! ([`crate::readiness`]): threads blocked in calls, async tasks and epoll
+//! instances alike, all as `std::task::Waker`s.
 //!
 //! Tracing: after every round, and after every call, the runtime drains the
 //! TCP core's state transitions and hands them to the subscribers of
 //! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
 //! counts). Without subscribers they are discarded.
 
-use crate::fd_table::FdTable;
+use crate::fd_table::{CoreKey, Fd, FdTable};
+use crate::readiness::Registry;
 use stack::device::Device;
-use stack::driver::Driver;
+use stack::driver::{Driver, FrameBatch};
 use stack::tcp::Transition;
 use stack::{Counters, Instant, Stack};
+use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -31,18 +40,18 @@ const RX_BATCH: usize = 64;
 
 /// A nonblocking eventfd: application threads signal it, the runtime sleeps on it.
 #[derive(Debug)]
-struct Waker {
+struct EventFd {
     fd: RawFd,
 }
 
-impl Waker {
-    fn new() -> io::Result<Waker> {
+impl EventFd {
+    fn new() -> io::Result<EventFd> {
         // SAFETY: plain syscall; the fd is owned by Waker and closed in Drop.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Waker { fd })
+        Ok(EventFd { fd })
     }
 
     fn wake(&self) {
@@ -59,38 +68,95 @@ impl Waker {
     }
 }
 
-impl Drop for Waker {
+impl Drop for EventFd {
     fn drop(&mut self) {
         // SAFETY: we own the fd.
         unsafe { libc::close(self.fd) };
     }
 }
 
-/// What the runtime's lock guards: the stack and the socket descriptors over it.
+/// What the runtime's lock guards: the stack, the socket descriptors over it,
+/// and who waits on which of them.
 #[derive(Debug)]
 pub struct Core {
     pub stack: Stack,
     pub sockets: FdTable,
+    pub ready: Registry,
+    /// Waiters taken from `ready`, to be woken once the lock is released.
+    pending: Vec<Waker>,
+}
+
+impl Core {
+    /// A call touched `fd`: the reverse map follows what it stands for now, and
+    /// its waiters (other threads, tasks, epoll instances) get to look again.
+    pub fn touch(&mut self, fd: Fd) {
+        self.sockets.rekey(fd);
+        self.ready.changed(fd, &mut self.pending);
+    }
+
+    /// `fd` was closed: its waiters wake (to answer EBADF), and it leaves every
+    /// epoll interest list.
+    pub fn closed(&mut self, fd: Fd) {
+        self.ready.closed(fd, &mut self.pending);
+    }
+
+    /// Frees epoll instance `id`; whoever waits on it wakes.
+    pub fn close_epoll(&mut self, id: usize) {
+        self.ready.epoll_close(id, &mut self.pending);
+    }
+
+    /// Takes the core's report of what changed and moves those sockets'
+    /// waiters to `pending`: O(changed).
+    fn collect_changes(&mut self) {
+        let Core { stack, sockets, ready, pending } = self;
+        stack.tcp().0.drain_changed(|i| {
+            ready.tcp_changed(i, pending);
+            if let Some(fd) = sockets.owner(CoreKey::Tcp(i)) {
+                ready.changed(fd, pending);
+            }
+        });
+        stack.udp().0.drain_changed(|i| {
+            if let Some(fd) = sockets.owner(CoreKey::Udp(i)) {
+                ready.changed(fd, pending);
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// Wakers taken under the lock, woken after it; swapped with `Core::pending`
+    /// so neither allocates in steady state.
+    static TO_WAKE: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
+    /// This thread's waker for blocking calls (it unparks the thread).
+    static PARKER: Waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+}
+
+/// Wakes a thread blocked in a call.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
 /// State shared between the runtime thread and application threads.
 #[derive(Debug)]
 pub struct Shared {
     core: Mutex<Core>,
-    /// Notified after every round of the runtime and after every application call
-    /// that may change readiness.
-    changed: Condvar,
     /// Threads asleep in [`Shared::wait_core`], and the signal that the count grew
     /// (for [`Shared::wait_for_waiters`]).
     waiting: AtomicUsize,
     waiting_changed: Condvar,
-    waker: Waker,
+    waker: EventFd,
     epoch: std::time::Instant,
     stop: AtomicBool,
     /// Subscribers to TCP state transitions.
     tracers: Mutex<Vec<Tracer>>,
 }
-
 /// One subscriber to TCP state transitions: its channel and its count of drops.
 #[derive(Debug)]
 struct Tracer {
@@ -171,7 +237,8 @@ impl Shared {
     }
 
     /// Runs `f` on the stack, then wakes the runtime if `f` queued frames or set an
-    /// earlier deadline (so they are sent and honoured), and wakes blocked callers.
+    /// earlier deadline (so they are sent and honoured), and wakes the waiters
+    /// of the sockets `f` changed.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
         self.with_core(|core, now| f(&mut core.stack, now))
     }
@@ -181,38 +248,64 @@ impl Shared {
         f(&mut self.lock())
     }
 
-    /// Like [`Shared::with_stack`], with the descriptor table too.
+    /// Like [`Shared::with_stack`], with the descriptor table too. A call on a
+    /// descriptor should [`Core::touch`] it, so its other waiters look again.
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
         let mut core = self.lock();
         let now = self.now();
         let before = core.stack.poll_at();
         let r = f(&mut core, now);
-        self.publish(&mut core.stack);
-        let wake = needs_runtime(&core.stack, before);
-        drop(core);
-        if wake {
-            self.waker.wake();
-        }
-        self.changed.notify_all();
+        self.finish(core, before);
         r
     }
 
-    /// Blocks until `f` returns `Some`, re-checking after every change, or until
-    /// `timeout` passes (then `None`). `f` runs with the stack locked.
+    /// What ends every turn under the lock: the transitions go to their
+    /// subscribers, the changed sockets' waiters are taken, the lock is released,
+    /// and then (no system call under the lock) the runtime is woken if the turn
+    /// queued frames or set an earlier deadline than `before`, and the waiters are.
+    fn finish(&self, mut core: MutexGuard<'_, Core>, before: Option<Instant>) {
+        self.publish(&mut core.stack);
+        core.collect_changes();
+        let wake_runtime = needs_runtime(&core.stack, before);
+        self.release(core, wake_runtime);
+    }
+
+    /// Releases the lock, then wakes the runtime (if asked) and the pending waiters.
+    fn release(&self, mut core: MutexGuard<'_, Core>, wake_runtime: bool) {
+        let mut wakers = TO_WAKE.with(|w| w.take());
+        std::mem::swap(&mut wakers, &mut core.pending);
+        drop(core);
+        if wake_runtime {
+            self.waker.wake();
+        }
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        TO_WAKE.with(|w| w.set(wakers));
+    }
+
+    /// Blocks until `f` returns `Some`, re-checking after every round of the
+    /// runtime, or until `timeout` passes (then `None`). `f` runs with the stack
+    /// locked. For conditions on the stack as a whole (an address probe); socket
+    /// calls wait on their descriptors ([`Shared::wait_core`]).
     pub fn wait_for<R>(
         &self,
         timeout: Option<Duration>,
         mut f: impl FnMut(&mut Stack, Instant) -> Option<R>,
     ) -> Option<R> {
-        self.wait_core(timeout, |core, now| f(&mut core.stack, now))
+        self.wait_core(timeout, |core, w| core.ready.wait_any(w), |core, now| f(&mut core.stack, now))
     }
 
-    /// Like [`Shared::wait_for`], with the descriptor table too. Returns `None` also when
-    /// the runtime has stopped. Success wakes the runtime (to send what `f` queued)
-    /// and the other waiters (whose condition `f` may have changed).
+    /// Blocks until `f` returns `Some`, or `timeout` passes, or the runtime stops
+    /// (then `None`). Each time `f` finds nothing, `register` puts this thread's
+    /// waker where the change it waits for will find it (the waiters of the
+    /// descriptors it waits on), under the same lock, so no wake-up is lost; the
+    /// thread then sleeps until woken. What `f` queued goes out at once either
+    /// way (a send that queued part of its data, a read that opened the window).
     pub fn wait_core<R>(
         &self,
         timeout: Option<Duration>,
+        mut register: impl FnMut(&mut Core, &Waker),
         mut f: impl FnMut(&mut Core, Instant) -> Option<R>,
     ) -> Option<R> {
         /// Counts this thread among the waiters while it lives.
@@ -223,46 +316,65 @@ impl Shared {
             }
         }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut core = self.lock();
         let mut counted = None;
         loop {
+            let mut core = self.lock();
             let now = self.now();
             let before = core.stack.poll_at();
-            let r = f(&mut core, now);
-            self.publish(&mut core.stack);
-            if let Some(r) = r {
-                let wake = needs_runtime(&core.stack, before);
-                drop(core);
-                if wake {
-                    self.waker.wake();
-                }
-                self.changed.notify_all();
+            if let Some(r) = f(&mut core, now) {
+                self.finish(core, before);
                 return Some(r);
             }
-            // A call that waits may still have done part of its work (a stream send
-            // queued some data, a read opened the window): what that queued must go
-            // out now, not at the runtime's next deadline.
-            if needs_runtime(&core.stack, before) {
-                self.waker.wake();
-            }
             if self.stop.load(Ordering::Acquire) {
+                self.finish(core, before);
                 return None;
             }
+            // What `f` itself touched (a recv marks its connection) must not
+            // wake the waiter it is about to register: take those changes first.
+            core.collect_changes();
+            PARKER.with(|w| register(&mut core, w));
             if counted.is_none() {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
                 counted = Some(Counted(&self.waiting));
                 self.waiting_changed.notify_all();
             }
-            core = match deadline {
-                None => self.changed.wait(core).unwrap_or_else(|e| e.into_inner()),
+            self.finish(core, before);
+            match deadline {
+                None => std::thread::park(),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return None;
                     }
-                    self.changed.wait_timeout(core, left).unwrap_or_else(|e| e.into_inner()).0
+                    std::thread::park_timeout(left);
                 }
-            };
+            }
+        }
+    }
+
+    /// One try of a call for an async task: `f` runs under the lock; if it says
+    /// EAGAIN (`None`), `register` puts the task's waker where the change it waits
+    /// for will find it (under the same lock: no lost wake-up) and the task is
+    /// told to wait.
+    pub fn poll_core<R>(
+        &self,
+        waker: &Waker,
+        register: impl FnOnce(&mut Core, &Waker),
+        f: impl FnOnce(&mut Core, Instant) -> Option<R>,
+    ) -> std::task::Poll<R> {
+        let mut core = self.lock();
+        let now = self.now();
+        let before = core.stack.poll_at();
+        let r = f(&mut core, now);
+        if r.is_none() {
+            // As in wait_core: `f`'s own changes first, so it does not wake itself.
+            core.collect_changes();
+            register(&mut core, waker);
+        }
+        self.finish(core, before);
+        match r {
+            Some(r) => std::task::Poll::Ready(r),
+            None => std::task::Poll::Pending,
         }
     }
 
@@ -285,6 +397,19 @@ impl Shared {
             core = self.waiting_changed.wait_timeout(core, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
+    }
+
+    /// Stops the runtime for good and wakes every waiter (they answer ENETDOWN
+    /// or EAGAIN): on [`Runtime::stop`], and when the runtime thread ends for
+    /// any reason, a device error or a panic included.
+    fn shut_down(&self) {
+        self.stop.store(true, Ordering::Release);
+        // Ends the subscribers' iterators.
+        self.lock_tracers().clear();
+        let mut core = self.lock();
+        let Core { ready, pending, .. } = &mut *core;
+        ready.all(pending);
+        self.release(core, false);
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -316,24 +441,28 @@ impl Runtime {
     /// Starts driving `stack` on `device` on a new thread. The stack announces
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
+        let sockets = FdTable::new();
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core { stack, sockets: FdTable::new() }),
-            changed: Condvar::new(),
+            core: Mutex::new(Core { stack, sockets, ready: Registry::default(), pending: Vec::new() }),
             waiting: AtomicUsize::new(0),
             waiting_changed: Condvar::new(),
-            waker: Waker::new()?,
+            waker: EventFd::new()?,
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),
             tracers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
-            let result = run(&s, device);
-            s.stop.store(true, Ordering::Release);
-            // Ends the subscribers' iterators.
-            s.lock_tracers().clear();
-            s.changed.notify_all();
-            result
+            /// However the thread ends (a device error, a panic), callers blocked
+            /// in calls are woken and see the runtime stopped.
+            struct WakeOnExit(Arc<Shared>);
+            impl Drop for WakeOnExit {
+                fn drop(&mut self) {
+                    self.0.shut_down();
+                }
+            }
+            let guard = WakeOnExit(s);
+            run(&guard.0, device)
         })?;
         Ok(Runtime { shared, thread: Some(thread) })
     }
@@ -370,7 +499,8 @@ impl Runtime {
     }
 
     fn stop_and_join(&mut self) -> io::Result<()> {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.shut_down();
+        self.shared.waker.wake();
         self.shared.waker.wake();
         match self.thread.take() {
             Some(t) => t.join().unwrap_or_else(|_| Err(io::Error::other("the stack thread panicked"))),
@@ -388,41 +518,46 @@ impl Drop for Runtime {
 /// The loop of the runtime thread: the steps are `stack::driver`'s; what is
 /// the runtime's own is the sleeping, the lock and the wake-ups.
 ///
-/// Timers run at the time the thread wakes ([`Driver::run_due`]), not at their
-/// past deadlines: application calls stamp the stack with the real clock, so
-/// the stack's time must not go back. Frames are read before the timers run,
-/// so that an answer that came in time (an ACK, say) is seen before a timer
-/// acts on its absence.
+/// The device is read and written outside the lock (frames wait in
+/// [`FrameBatch`]es between the device and the core), so application calls are
+/// never held up by a system call. Timers run at the time the thread wakes
+/// ([`Driver::feed`]), not at their past deadlines: application calls stamp the
+/// stack with the real clock, so the stack's time must not go back. Frames are
+/// fed before the timers run, so that an answer that came in time (an ACK, say)
+/// is seen before a timer acts on its absence.
 fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
-    let mut driver = Driver::new();
-    {
+    let (mut rx, mut tx) = (FrameBatch::new(), FrameBatch::new());
+    let now = {
         let mut core = shared.lock();
         let now = shared.now();
-        Driver::start(&mut core.stack, &mut device, &mut (), now)?;
-    }
+        core.stack.start(now);
+        tx.take_transmit(&mut core.stack);
+        now
+    };
+    tx.send(&mut device, now)?;
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
             break Ok(());
         }
-        let deadline = {
-            let core = shared.lock();
-            Driver::next_deadline(&core.stack, &device, &())
-        };
+        let deadline = Driver::next_deadline(&shared.lock().stack, &device, &());
         if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
             break Err(e);
         }
         shared.waker.drain();
-        let mut core = shared.lock();
-        let now = shared.now();
-        let round = driver
-            .receive(&mut core.stack, &mut device, &mut (), now, RX_BATCH)
-            .and_then(|_| Driver::run_due(&mut core.stack, &mut device, now));
-        if let Err(e) = round {
+        if let Err(e) = rx.recv(&mut device, shared.now(), RX_BATCH) {
             break Err(e);
         }
+        let mut core = shared.lock();
+        let now = shared.now();
+        Driver::feed(&mut core.stack, &mut rx, &mut tx, now);
         shared.publish(&mut core.stack);
-        drop(core);
-        shared.changed.notify_all();
+        core.collect_changes();
+        let Core { ready, pending, .. } = &mut *core;
+        ready.round(pending);
+        shared.release(core, false);
+        if let Err(e) = tx.send(&mut device, now) {
+            break Err(e);
+        }
     };
     let flushed = device.flush();
     result.and(flushed)

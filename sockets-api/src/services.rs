@@ -5,14 +5,15 @@
 //! `tapstack up --serve echo,http` asks.
 //!
 //! Each TCP service is a struct with `start(&Net, addr)`, `stop()` (also on drop)
-//! and counters. It serves many connections at once with a thread per
-//! connection, at most [`MAX_CONNECTIONS`] (or the bound given to `start_with`):
-//! while that many are open, the accepting thread waits for one to end before it
-//! accepts the next, so further connections wait in the listener's backlog
-//! ([`LISTEN_BACKLOG`]), and beyond that their SYNs are dropped and retried by
-//! the peer, as for any busy server. Stopping shuts the listener down (which wakes
-//! the blocked accept), shuts every open connection down (which wakes its
-//! thread), and joins all the threads.
+//! and counters. It serves its connections from one event loop on one thread
+//! (`service_loop`, over the epoll-like interface), each connection a small
+//! state machine driven by nonblocking calls: no thread per connection, so one
+//! stack serves tens of thousands at once. At most [`MAX_CONNECTIONS`] (or the
+//! bound given to `start_with`) are served at once; beyond that, further
+//! connections wait in the listener's backlog ([`LISTEN_BACKLOG`], Linux's 4096),
+//! and beyond that their SYNs are dropped and retried by the peer, as for any
+//! busy server. Stopping shuts the listener down (which wakes the loop), shuts
+//! every open connection down and closes it, and joins the thread.
 //!
 //! ```no_run
 //! use sockets_api::services::ServiceSet;
@@ -28,14 +29,14 @@
 use crate::consts::*;
 use crate::errno::{Errno, Result};
 use crate::fd_table::Fd;
+use crate::service_loop::{ConnApp, Server, Step, ROUNDS};
 use crate::Net;
-use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running UDP echo service. [`UdpEcho::stop`] (or dropping it) stops the thread
 /// and closes its socket.
@@ -135,207 +136,93 @@ impl Drop for UdpEcho {
     }
 }
 
-/// Connections a TCP service serves at once unless told otherwise: a thread
-/// each, with a small stack ([`CONN_STACK`]), so that hundreds of concurrent
-/// clients are served rather than left waiting in the backlog.
-pub const MAX_CONNECTIONS: usize = 1024;
-/// Stack size of a connection's thread: the handlers use a 16 KiB buffer at most.
-pub const CONN_STACK: usize = 128 * 1024;
-/// The listen(2) backlog of the TCP services (Linux's default somaxconn is 4096).
-pub const LISTEN_BACKLOG: i32 = 256;
+/// Connections a TCP service serves at once unless told otherwise. They cost
+/// no thread (one event loop serves them all, see `service_loop`), so the bound
+/// is the descriptor table's business more than the service's.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+/// The listen(2) backlog of the TCP services (Linux's default somaxconn, 4096).
+pub const LISTEN_BACKLOG: i32 = 4096;
 /// How long the HTTP server waits for a whole request before it closes.
 pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the HTTP server reads what a client still sends after the answer.
+pub const HTTP_LINGER: Duration = Duration::from_secs(2);
 /// The largest HTTP request head (request line and headers) read.
 pub const HTTP_MAX_REQUEST: usize = 8192;
 
-/// One connection's work: given the stack and the connected descriptor, it
-/// talks until done. The descriptor is closed after it returns.
-type Handler = fn(&Net, Fd) -> Result<()>;
-
-/// The open connections of a TCP service, and their threads.
-#[derive(Debug, Default)]
-struct Conns {
-    /// Descriptors being served, by a key of their own (closed under this lock, so
-    /// that stop() never shuts down a descriptor number already reused).
-    open: HashMap<u64, Fd>,
-    next: u64,
-    threads: Vec<JoinHandle<()>>,
-}
-
-#[derive(Debug)]
-struct ServerState {
-    net: Net,
-    stopping: AtomicBool,
-    conns: Mutex<Conns>,
-    /// Signalled when a connection ends (a slot is free) or the service stops.
-    slot_free: Condvar,
-    max: usize,
-    accepted: AtomicU64,
-}
-
-impl ServerState {
-    fn lock(&self) -> MutexGuard<'_, Conns> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A TCP server: a listening socket, the thread that accepts, and a thread per
-/// connection. The engine of [`TcpEcho`], [`Discard`], [`Chargen`] and [`Http`].
-#[derive(Debug)]
-struct TcpServer {
-    state: Arc<ServerState>,
-    fd: Fd,
-    local: SocketAddrV4,
-    thread: Option<JoinHandle<Result<()>>>,
-}
-
-impl TcpServer {
-    /// socket, SO_REUSEADDR, bind, listen, and the accepting thread.
-    fn start(net: &Net, addr: SocketAddr, name: &str, max: usize, handler: Handler) -> Result<TcpServer> {
-        let fd = net.socket(AF_INET, SOCK_STREAM, 0)?;
-        let setup = || -> Result<SocketAddrV4> {
-            net.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)?;
-            net.bind(fd, addr)?;
-            net.listen(fd, LISTEN_BACKLOG)?;
-            net.getsockname(fd)
-        };
-        let local = match setup() {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = net.close(fd);
-                return Err(e);
-            }
-        };
-        let state = Arc::new(ServerState {
-            net: net.clone(),
-            stopping: AtomicBool::new(false),
-            conns: Mutex::new(Conns::default()),
-            slot_free: Condvar::new(),
-            max: max.max(1),
-            accepted: AtomicU64::new(0),
-        });
-        let st = state.clone();
-        let thread_name = format!("{name}-{}", local.port());
-        let thread = std::thread::Builder::new()
-            .name(thread_name.clone())
-            .spawn(move || accept_loop(&st, fd, &thread_name, handler))
-            .map_err(|_| {
-                let _ = net.close(fd);
-                Errno::EAGAIN
-            })?;
-        Ok(TcpServer { state, fd, local, thread: Some(thread) })
-    }
-
-    fn stop_and_join(&mut self) -> Result<()> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        let st = &self.state;
-        st.stopping.store(true, Ordering::Release);
-        // Stops the listener: its blocked accept wakes with EINVAL.
-        let _ = st.net.shutdown(self.fd, SHUT_RD);
-        st.slot_free.notify_all();
-        let result = thread.join().unwrap_or(Err(Errno::EIO));
-        let threads = {
-            let mut c = st.lock();
-            for &fd in c.open.values() {
-                // Wakes the connection's thread: reads return 0, writes fail.
-                let _ = st.net.shutdown(fd, SHUT_RDWR);
-            }
-            std::mem::take(&mut c.threads)
-        };
-        for t in threads {
-            let _ = t.join();
+/// Sends from `out[*pos..]` while the stack takes it: `Some(step)` when the
+/// connection must wait (Write) or is over (Done), `None` once all is sent.
+fn send_pending(net: &Net, fd: Fd, out: &[u8], pos: &mut usize) -> Option<Step> {
+    for _ in 0..ROUNDS {
+        if *pos >= out.len() {
+            return None;
         }
-        let _ = st.net.close(self.fd);
-        result
-    }
-
-    fn active(&self) -> usize {
-        self.state.lock().open.len()
-    }
-}
-
-impl Drop for TcpServer {
-    fn drop(&mut self) {
-        let _ = self.stop_and_join();
-    }
-}
-
-/// The accepting thread: waits for a free slot, accepts, hands the connection to
-/// a thread of its own.
-fn accept_loop(st: &Arc<ServerState>, lfd: Fd, name: &str, handler: Handler) -> Result<()> {
-    loop {
-        {
-            let mut c = st.lock();
-            c.threads.retain(|t| !t.is_finished());
-            while c.open.len() >= st.max && !st.stopping.load(Ordering::Acquire) {
-                c = st.slot_free.wait(c).unwrap_or_else(|e| e.into_inner());
-            }
-        }
-        if st.stopping.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let fd = match st.net.accept(lfd) {
-            Ok((fd, _peer)) => fd,
-            Err(_) if st.stopping.load(Ordering::Acquire) => return Ok(()),
-            Err(Errno::ENETDOWN) => return Ok(()),
-            Err(e @ (Errno::EBADF | Errno::EINVAL)) => return Err(e),
-            Err(_) => {
-                // Out of descriptors or the like: let some connection end first.
-                let _ = st.net.poll(&mut [], 50);
-                continue;
-            }
-        };
-        st.accepted.fetch_add(1, Ordering::Relaxed);
-        let mut c = st.lock();
-        let key = c.next;
-        c.next += 1;
-        c.open.insert(key, fd);
-        let st2 = st.clone();
-        let spawned =
-            std::thread::Builder::new().name(format!("{name}-conn")).stack_size(CONN_STACK).spawn(move || {
-                let _ = handler(&st2.net, fd);
-                let mut c = st2.lock();
-                c.open.remove(&key);
-                let _ = st2.net.close(fd);
-                drop(c);
-                st2.slot_free.notify_all();
-            });
-        match spawned {
-            Ok(t) => c.threads.push(t),
-            Err(_) => {
-                c.open.remove(&key);
-                let _ = st.net.close(fd);
-            }
+        match net.send(fd, &out[*pos..], MSG_DONTWAIT) {
+            Ok(n) => *pos += n,
+            Err(Errno::EAGAIN) => return Some(Step::Write),
+            Err(_) => return Some(Step::Done),
         }
     }
-}
-
-/// Sends all of `buf` (a blocking send queues everything, or fails).
-fn send_all(net: &Net, fd: Fd, buf: &[u8]) -> Result<()> {
-    let mut sent = 0;
-    while sent < buf.len() {
-        sent += net.send(fd, &buf[sent..], 0)?;
-    }
-    Ok(())
+    Some(if *pos >= out.len() { Step::Read } else { Step::Write })
 }
 
 /// echo (RFC 862): whatever arrives goes back, until the client closes its side;
-/// then we close ours.
-fn echo_conn(net: &Net, fd: Fd) -> Result<()> {
-    let mut buf = vec![0u8; 16384];
-    loop {
-        match net.recv(fd, &mut buf, 0)? {
-            0 => return net.shutdown(fd, SHUT_WR),
-            n => send_all(net, fd, &buf[..n])?,
+/// then we close ours. Bytes the stack cannot take yet wait here, and reading
+/// stops until they are sent (the client's window closes: backpressure).
+#[derive(Default)]
+struct EchoConn {
+    pending: Vec<u8>,
+    pos: usize,
+}
+
+impl ConnApp for EchoConn {
+    fn drive(&mut self, net: &Net, fd: Fd, scratch: &mut [u8], _now: Instant) -> Step {
+        for _ in 0..ROUNDS {
+            if let Some(step) = send_pending(net, fd, &self.pending, &mut self.pos) {
+                return step;
+            }
+            self.pending.clear();
+            self.pos = 0;
+            match net.recv(fd, scratch, MSG_DONTWAIT) {
+                Ok(0) => {
+                    let _ = net.shutdown(fd, SHUT_WR);
+                    return Step::Done;
+                }
+                Ok(n) => match net.send(fd, &scratch[..n], MSG_DONTWAIT) {
+                    Ok(m) if m == n => {}
+                    Ok(m) => self.pending.extend_from_slice(&scratch[m..n]),
+                    Err(Errno::EAGAIN) => self.pending.extend_from_slice(&scratch[..n]),
+                    Err(_) => return Step::Done,
+                },
+                Err(Errno::EAGAIN) => return Step::Read,
+                Err(_) => return Step::Done,
+            }
+        }
+        if self.pending.is_empty() {
+            Step::Read
+        } else {
+            Step::Write
         }
     }
 }
 
 /// discard (RFC 863): whatever arrives is thrown away, until the client closes.
-fn discard_conn(net: &Net, fd: Fd) -> Result<()> {
-    let mut buf = vec![0u8; 16384];
-    while net.recv(fd, &mut buf, 0)? > 0 {}
-    net.shutdown(fd, SHUT_WR)
+struct DiscardConn;
+
+impl ConnApp for DiscardConn {
+    fn drive(&mut self, net: &Net, fd: Fd, scratch: &mut [u8], _now: Instant) -> Step {
+        for _ in 0..ROUNDS {
+            match net.recv(fd, scratch, MSG_DONTWAIT) {
+                Ok(0) => {
+                    let _ = net.shutdown(fd, SHUT_WR);
+                    return Step::Done;
+                }
+                Ok(_) => {}
+                Err(Errno::EAGAIN) => return Step::Read,
+                Err(_) => return Step::Done,
+            }
+        }
+        Step::Read
+    }
 }
 
 /// The printable ASCII characters, ' ' to '~', in order: chargen's ring.
@@ -353,13 +240,29 @@ pub fn chargen_line(n: usize) -> Vec<u8> {
     line
 }
 
+/// One period of chargen's pattern: after 95 lines it repeats.
+fn chargen_period() -> &'static [u8] {
+    static PERIOD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PERIOD.get_or_init(|| (0..RING.len()).flat_map(chargen_line).collect())
+}
+
 /// chargen (RFC 864): lines of the rotating pattern, without end, until the
 /// client closes the connection (what it sends is thrown away, unread).
-fn chargen_conn(net: &Net, fd: Fd) -> Result<()> {
-    // One period of the pattern: after 95 lines it repeats.
-    let period: Vec<u8> = (0..RING.len()).flat_map(chargen_line).collect();
-    loop {
-        send_all(net, fd, &period)?;
+#[derive(Default)]
+struct ChargenConn {
+    pos: usize,
+}
+
+impl ConnApp for ChargenConn {
+    fn drive(&mut self, net: &Net, fd: Fd, _scratch: &mut [u8], _now: Instant) -> Step {
+        let period = chargen_period();
+        loop {
+            match send_pending(net, fd, period, &mut self.pos) {
+                None => self.pos = 0,
+                Some(Step::Read) => return Step::Write,
+                Some(step) => return step,
+            }
+        }
     }
 }
 
@@ -428,40 +331,90 @@ pub fn http_head_complete(head: &[u8]) -> bool {
 /// with [`INDEX_HTML`], other paths with 404, other methods with 501, anything
 /// that is not a request line with 400; always with Content-Type, Content-Length
 /// and `Connection: close`. Then it closes: its FIN first, then it reads what the
-/// client still sends until the client closes too (so that no unread request
-/// bytes turn the close into a reset that could destroy the answer).
-fn http_conn(net: &Net, fd: Fd) -> Result<()> {
-    net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, HTTP_REQUEST_TIMEOUT)?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    // A request line that is already wrong is answered without waiting for the rest.
-    let bad_line = |h: &[u8]| h.contains(&b'\n') && http_answer(h).0.starts_with("400");
-    while !http_head_complete(&head) && !bad_line(&head) && head.len() < HTTP_MAX_REQUEST {
-        match net.recv(fd, &mut buf, 0) {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            // A client that says nothing in time gets nothing.
-            Err(Errno::EAGAIN) => return Ok(()),
-            Err(e) => return Err(e),
+/// client still sends until the client closes too (for up to [`HTTP_LINGER`]),
+/// so that no unread request bytes turn the close into a reset that could
+/// destroy the answer.
+struct HttpConn {
+    head: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+    phase: HttpPhase,
+    deadline: Instant,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum HttpPhase {
+    Head,
+    Answer,
+    Drain,
+}
+
+impl HttpConn {
+    fn new(now: Instant) -> HttpConn {
+        let deadline = now + HTTP_REQUEST_TIMEOUT;
+        HttpConn { head: Vec::new(), out: Vec::new(), pos: 0, phase: HttpPhase::Head, deadline }
+    }
+
+    /// Reads the head; `None` once it is complete (or cannot be).
+    fn read_head(&mut self, net: &Net, fd: Fd, scratch: &mut [u8]) -> Option<Step> {
+        // A request line that is already wrong is answered without waiting for the rest.
+        let bad_line = |h: &[u8]| h.contains(&b'\n') && http_answer(h).0.starts_with("400");
+        while !http_head_complete(&self.head) && !bad_line(&self.head) && self.head.len() < HTTP_MAX_REQUEST {
+            let room = (HTTP_MAX_REQUEST - self.head.len()).min(2048).min(scratch.len());
+            match net.recv(fd, &mut scratch[..room], MSG_DONTWAIT) {
+                Ok(0) => break,
+                Ok(n) => self.head.extend_from_slice(&scratch[..n]),
+                Err(Errno::EAGAIN) => return Some(Step::Read),
+                Err(_) => return Some(Step::Done),
+            }
         }
+        // A client that closes without a word gets nothing.
+        self.head.is_empty().then_some(Step::Done)
     }
-    if head.is_empty() {
-        return Ok(());
+}
+
+impl ConnApp for HttpConn {
+    fn drive(&mut self, net: &Net, fd: Fd, scratch: &mut [u8], now: Instant) -> Step {
+        if self.phase == HttpPhase::Head {
+            if let Some(step) = self.read_head(net, fd, scratch) {
+                return step;
+            }
+            self.out = http_response(&self.head);
+            self.phase = HttpPhase::Answer;
+        }
+        if self.phase == HttpPhase::Answer {
+            match send_pending(net, fd, &self.out, &mut self.pos) {
+                None => {}
+                Some(Step::Read) => return Step::Write,
+                Some(step) => return step,
+            }
+            if net.shutdown(fd, SHUT_WR).is_err() {
+                return Step::Done;
+            }
+            self.phase = HttpPhase::Drain;
+            self.deadline = now + HTTP_LINGER;
+        }
+        for _ in 0..ROUNDS {
+            match net.recv(fd, scratch, MSG_DONTWAIT) {
+                Ok(1..) => {}
+                Err(Errno::EAGAIN) => return Step::Read,
+                Ok(0) | Err(_) => return Step::Done,
+            }
+        }
+        Step::Read
     }
-    let out = http_response(&head);
-    send_all(net, fd, &out)?;
-    net.shutdown(fd, SHUT_WR)?;
-    net.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, Duration::from_secs(2))?;
-    while let Ok(1..) = net.recv(fd, &mut buf, 0) {}
-    Ok(())
+
+    fn deadline(&self) -> Option<Instant> {
+        Some(self.deadline)
+    }
 }
 
 macro_rules! tcp_service {
-    ($(#[$doc:meta])* $name:ident, $label:literal, $port:literal, $handler:ident) => {
+    ($(#[$doc:meta])* $name:ident, $label:literal, $port:literal, $handler:expr) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name {
-            server: TcpServer,
+            server: Server,
         }
 
         impl $name {
@@ -469,7 +422,8 @@ macro_rules! tcp_service {
             pub const PORT: u16 = $port;
 
             /// Starts the service listening on `addr` (its well-known port is
-            /// [`Self::PORT`]), serving up to [`MAX_CONNECTIONS`] connections at once.
+            /// [`Self::PORT`]), serving up to [`MAX_CONNECTIONS`] connections at
+            /// once, with a listen backlog of [`LISTEN_BACKLOG`].
             ///
             /// Errors: those of socket(2), bind(2) and listen(2) (EADDRINUSE,
             /// EADDRNOTAVAIL, ...), ENETDOWN.
@@ -479,7 +433,19 @@ macro_rules! tcp_service {
 
             /// As [`Self::start`], serving at most `max_connections` at once (at least 1).
             pub fn start_with(net: &Net, addr: impl Into<SocketAddr>, max_connections: usize) -> Result<$name> {
-                Ok($name { server: TcpServer::start(net, addr.into(), $label, max_connections, $handler)? })
+                Self::start_with_backlog(net, addr, max_connections, LISTEN_BACKLOG)
+            }
+
+            /// As [`Self::start_with`], with the listen(2) backlog given (at
+            /// least 1, at most TCP's `max_backlog`).
+            pub fn start_with_backlog(
+                net: &Net,
+                addr: impl Into<SocketAddr>,
+                max_connections: usize,
+                backlog: i32,
+            ) -> Result<$name> {
+                let server = Server::start(net, addr.into(), $label, max_connections, backlog, $handler)?;
+                Ok($name { server })
             }
 
             /// Where it listens.
@@ -489,7 +455,7 @@ macro_rules! tcp_service {
 
             /// Connections accepted so far.
             pub fn accepted(&self) -> u64 {
-                self.server.state.accepted.load(Ordering::Relaxed)
+                self.server.accepted()
             }
 
             /// Connections being served now.
@@ -497,9 +463,9 @@ macro_rules! tcp_service {
                 self.server.active()
             }
 
-            /// Stops the service: stops listening, shuts down the connections being
-            /// served, waits for every thread, and returns the error that had stopped
-            /// the accepting thread early, if any.
+            /// Stops the service: stops listening, shuts down and closes the
+            /// connections being served, joins its thread, and returns the error
+            /// that had stopped its event loop early, if any.
             pub fn stop(mut self) -> Result<()> {
                 self.server.stop_and_join()
             }
@@ -510,22 +476,22 @@ macro_rules! tcp_service {
 tcp_service!(
     /// TCP echo (RFC 862, port 7): sends back whatever it receives, and closes
     /// once the client has closed its side.
-    TcpEcho, "echo", 7, echo_conn
+    TcpEcho, "echo", 7, |_| Box::<EchoConn>::default()
 );
 tcp_service!(
     /// TCP discard (RFC 863, port 9): reads and throws away whatever it receives.
-    Discard, "discard", 9, discard_conn
+    Discard, "discard", 9, |_| Box::new(DiscardConn)
 );
 tcp_service!(
     /// TCP chargen (RFC 864, port 19): sends the rotating 72-character lines of
     /// [`chargen_line`] until the client closes; what it receives is ignored.
-    Chargen, "chargen", 19, chargen_conn
+    Chargen, "chargen", 19, |_| Box::<ChargenConn>::default()
 );
 tcp_service!(
     /// A small HTTP/1.0 server (RFC 1945, port 80): `GET /` is a small HTML page
     /// ([`INDEX_HTML`]) with 200 OK, other paths 404, other methods 501, garbage
     /// 400; one request per connection, then it closes.
-    Http, "http", 80, http_conn
+    Http, "http", 80, |now| Box::new(HttpConn::new(now))
 );
 
 /// One running service of a [`ServiceSet`].
@@ -546,12 +512,18 @@ impl Service {
     /// Starts the service called `name` ("echo", "discard", "chargen", "http",
     /// "udp-echo") on `addr`. Errors: EINVAL for another name; those of its start.
     pub fn start(net: &Net, name: &str, addr: impl Into<SocketAddr>) -> Result<Service> {
+        Service::start_with_backlog(net, name, addr, LISTEN_BACKLOG)
+    }
+
+    /// As [`Service::start`], a TCP service listening with `backlog`.
+    pub fn start_with_backlog(net: &Net, name: &str, addr: impl Into<SocketAddr>, backlog: i32) -> Result<Service> {
         let addr = addr.into();
+        let max = MAX_CONNECTIONS;
         Ok(match name {
-            "echo" => Service::Echo(TcpEcho::start(net, addr)?),
-            "discard" => Service::Discard(Discard::start(net, addr)?),
-            "chargen" => Service::Chargen(Chargen::start(net, addr)?),
-            "http" => Service::Http(Http::start(net, addr)?),
+            "echo" => Service::Echo(TcpEcho::start_with_backlog(net, addr, max, backlog)?),
+            "discard" => Service::Discard(Discard::start_with_backlog(net, addr, max, backlog)?),
+            "chargen" => Service::Chargen(Chargen::start_with_backlog(net, addr, max, backlog)?),
+            "http" => Service::Http(Http::start_with_backlog(net, addr, max, backlog)?),
             "udp-echo" => Service::UdpEcho(UdpEcho::start(net, addr)?),
             _ => return Err(Errno::EINVAL),
         })
@@ -621,6 +593,12 @@ impl ServiceSet {
     /// empty list, with a message naming it; otherwise the failing service's own
     /// (`AddrInUse`, ...), its message naming the service.
     pub fn start_list(net: &Net, list: &str) -> io::Result<ServiceSet> {
+        ServiceSet::start_list_with_backlog(net, list, LISTEN_BACKLOG)
+    }
+
+    /// As [`ServiceSet::start_list`], the TCP services listening with `backlog`
+    /// (what `tapstack up --backlog` sets).
+    pub fn start_list_with_backlog(net: &Net, list: &str, backlog: i32) -> io::Result<ServiceSet> {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
         let mut wanted = Vec::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -640,7 +618,7 @@ impl ServiceSet {
         let mut set = ServiceSet::default();
         for (name, port) in wanted {
             let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
-            let s = Service::start(net, name, addr)
+            let s = Service::start_with_backlog(net, name, addr, backlog)
                 .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name} on port {port}: {e}")))?;
             set.services.push(s);
         }

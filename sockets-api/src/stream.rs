@@ -57,6 +57,12 @@ impl Stream {
         }
     }
 
+    /// The TCP slot of whatever TCP object the socket stands for, for the
+    /// readiness registry's reverse map.
+    pub fn tcp_index(&self) -> Option<u32> {
+        self.id().map(ConnId::index)
+    }
+
     /// The connection, connecting or connected.
     fn conn(&self) -> Option<ConnId> {
         match self.phase {
@@ -337,7 +343,7 @@ pub struct LingerWait {
 impl LingerWait {
     /// Whether the wait is over (the FIN is acknowledged or the connection gone).
     pub fn done(&self, stack: &mut Stack) -> bool {
-        linger_done(stack, self.conn)
+        stack.tcp().0.linger_done(self.conn)
     }
 }
 
@@ -363,17 +369,6 @@ pub(crate) fn close(stack: &mut Stack, now: Instant, s: Stream, opts: &Options) 
             let _ = tcp.close(now, net, id);
             (linger.l_onoff != 0).then(|| LingerWait { conn: id, timeout: Duration::from_secs(linger.l_linger as u64) })
         }
-    }
-}
-
-/// Whether a lingering close is over: its connection has gone, or left the
-/// states in which our FIN waits for its acknowledgment (Linux's
-/// `sk_stream_wait_close`: FIN-WAIT-1, CLOSING, LAST-ACK).
-fn linger_done(stack: &mut Stack, conn: ConnId) -> bool {
-    let tcp = stack.tcp().0;
-    match tcp.sockets().find(|(id, _)| *id == conn) {
-        None => true,
-        Some((_, info)) => !matches!(info.state, State::FinWait1 | State::Closing | State::LastAck),
     }
 }
 

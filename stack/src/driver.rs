@@ -141,6 +141,111 @@ impl Driver {
     }
 }
 
+/// Frames held outside the stack between a device and the core, so that a
+/// runtime can do the device's system calls without holding the lock that
+/// guards the stack: frames read from the device are fed to the stack later
+/// ([`Driver::feed`]); frames the stack queued are copied out under the lock
+/// ([`FrameBatch::take_transmit`]) and written after it ([`FrameBatch::send`]).
+/// Buffers are kept and reused: no allocation per frame once warmed up.
+#[derive(Debug, Default)]
+pub struct FrameBatch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+}
+
+impl FrameBatch {
+    pub fn new() -> FrameBatch {
+        FrameBatch::default()
+    }
+
+    /// Frames held.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// The next free buffer, `size` bytes long at least.
+    fn next_buf(&mut self, size: usize) -> &mut Vec<u8> {
+        let n = self.lens.len();
+        if n == self.bufs.len() {
+            self.bufs.push(Vec::new());
+        }
+        let b = &mut self.bufs[n];
+        if b.len() < size {
+            b.resize(size, 0);
+        }
+        b
+    }
+
+    /// Copies `frame` in.
+    pub fn push(&mut self, frame: &[u8]) {
+        let b = self.next_buf(frame.len());
+        b[..frame.len()].copy_from_slice(frame);
+        self.lens.push(frame.len());
+    }
+
+    /// The frames, oldest first.
+    pub fn frames(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.bufs.iter().zip(&self.lens).map(|(b, &l)| &b[..l])
+    }
+
+    pub fn clear(&mut self) {
+        self.lens.clear();
+    }
+
+    /// Reads up to `max` frames the device has at `now` (no stack involved).
+    /// Returns how many.
+    pub fn recv<D: Device>(&mut self, dev: &mut D, now: Instant, max: usize) -> io::Result<usize> {
+        let mut n = 0;
+        while n < max {
+            let b = self.next_buf(RX_BUFFER);
+            let Some(len) = dev.recv(now, b)? else { break };
+            self.lens.push(len);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Copies out every frame the stack has queued (under the caller's lock).
+    pub fn take_transmit(&mut self, stack: &mut Stack) -> usize {
+        stack.transmit(|f| self.push(f))
+    }
+
+    /// Writes every frame held to the device, stamped `now`, and empties the
+    /// batch. After a send fails the rest are dropped and the first error returned.
+    pub fn send<D: Device>(&mut self, dev: &mut D, now: Instant) -> io::Result<()> {
+        let mut result = Ok(());
+        for (b, &l) in self.bufs.iter().zip(&self.lens) {
+            if result.is_ok() {
+                result = dev.send(now, &b[..l]);
+            }
+        }
+        self.lens.clear();
+        result
+    }
+}
+
+impl Driver {
+    /// Feeds the frames of `rx` to the stack at `now`, and after each copies
+    /// what the stack queued into `tx` (a burst is answered in order); then runs
+    /// the timers due by `now` once, at `now` (as [`Driver::run_due`]). For a
+    /// runtime that reads and writes the device outside its lock.
+    pub fn feed(stack: &mut Stack, rx: &mut FrameBatch, tx: &mut FrameBatch, now: Instant) {
+        for frame in rx.frames() {
+            stack.receive(now, frame);
+            tx.take_transmit(stack);
+        }
+        rx.clear();
+        if stack.poll_at().is_some_and(|t| t <= now) {
+            stack.poll(now);
+        }
+        tx.take_transmit(stack);
+    }
+}
+
 /// What follows every call into the core: the hook steps, then the stack's
 /// frames go out.
 fn settle<D: Device, H: Hook>(stack: &mut Stack, dev: &mut D, hook: &mut H, now: Instant) -> io::Result<()> {

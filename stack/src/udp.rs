@@ -91,6 +91,13 @@ pub struct SocketHandle {
     generation: u32,
 }
 
+impl SocketHandle {
+    /// The socket's slot, as `Udp::drain_changed` names it.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
 /// What a UDP call can fail with. Each maps to one Linux errno (named in the docs);
 /// the sockets API does the mapping.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -282,6 +289,10 @@ pub struct Udp {
     /// against the sockets of its port only, never against every socket.
     by_port: HashMap<u16, Vec<u32>>,
     pool: Vec<Vec<u8>>,
+    /// Readiness hook: the slots that got a datagram or an error since the last
+    /// [`Udp::drain_changed`], each once (`changed_mark` dedupes).
+    changed: Vec<u32>,
+    changed_mark: Vec<bool>,
 }
 
 impl Udp {
@@ -634,6 +645,7 @@ impl Udp {
                 if self.sock(i).accepts(src, packet.dst).is_some() {
                     matched = true;
                     delivered |= enqueue(&mut self.slots, &mut self.pool, i, src, data);
+                    mark(&mut self.changed, &mut self.changed_mark, i);
                 }
             }
         } else {
@@ -648,6 +660,7 @@ impl Udp {
             if let Some((_, i)) = best {
                 matched = true;
                 delivered = enqueue(&mut self.slots, &mut self.pool, i, src, data);
+                mark(&mut self.changed, &mut self.changed_mark, i);
             }
         }
         if !matched {
@@ -675,8 +688,19 @@ impl Udp {
             let s = self.slots[i as usize].socket.as_mut().expect("indexed sockets are open");
             if s.remote == Some(remote) {
                 s.error = Some(error);
+                mark(&mut self.changed, &mut self.changed_mark, i);
             }
         }
+    }
+
+    /// Readiness hook: hands over (and forgets) the slot index of every socket
+    /// that got a datagram or an error since the last call, each once: O(changed).
+    pub fn drain_changed(&mut self, mut f: impl FnMut(u32)) {
+        for &i in &self.changed {
+            self.changed_mark[i as usize] = false;
+            f(i);
+        }
+        self.changed.clear();
     }
 
     /// UDP has no timers.
@@ -705,6 +729,18 @@ fn udp_error_of(kind: IcmpErrorKind) -> Option<UdpError> {
         IcmpErrorKind::ParameterProblem { .. } => Some(UdpError::ParameterProblem),
         IcmpErrorKind::LocalHostUnreachable => Some(UdpError::HostUnreachable),
         IcmpErrorKind::TimeExceeded { .. } | IcmpErrorKind::SourceQuench => None,
+    }
+}
+
+/// Lists slot `index` among the changed ones, once.
+fn mark(list: &mut Vec<u32>, marked: &mut Vec<bool>, index: u32) {
+    let i = index as usize;
+    if i >= marked.len() {
+        marked.resize(i + 1, false);
+    }
+    if !marked[i] {
+        marked[i] = true;
+        list.push(index);
     }
 }
 

@@ -1,10 +1,15 @@
-//! Bulk TCP throughput over a TAP, kernel -> tapstack and tapstack -> kernel,
-//! against a baseline measured in the same run: the same Python client talking
-//! to a Linux server over a veth pair between two namespaces. A benchmark, not a
-//! test: it prints a table and asserts nothing about speed.
+//! Bulk TCP throughput over a TAP, kernel -> server and server -> kernel, for
+//! three servers measured in the same run with rounds interleaved and the same
+//! kernel-side Python client: tapstack (its discard and chargen services) on a
+//! TAP; smoltcp 0.14's benchmark server logic on a TAP (`smoltcp_server.rs`);
+//! and Linux's own TCP to a Python server over a veth pair. A benchmark, not a
+//! test: it prints a table with ratios and asserts nothing about speed.
 //!
 //! Run (as root): cargo bench -p tapstack-tests --bench tap_throughput
-//! Size per run: TAPSTACK_BENCH_MIB (default 64); runs per cell: TAPSTACK_BENCH_RUNS (default 3).
+//! Size per run: TAPSTACK_BENCH_MIB (default 954, 1e9 bytes); runs per cell:
+//! TAPSTACK_BENCH_RUNS (default 3).
+
+mod smoltcp_server;
 
 use std::process::Command;
 use tapstack_tools::lab::{Lab, LabConfig};
@@ -59,7 +64,7 @@ serve(19, source)
 fn run_client(ns: &Netns, mode: &str, addr: &str, mib: u32) -> f64 {
     let out = ns
         .command("timeout")
-        .args(["120", "python3", "-c", CLIENT, mode, addr, &mib.to_string()])
+        .args(["300", "python3", "-c", CLIENT, mode, addr, &mib.to_string()])
         .output()
         .expect("python3");
     assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -71,23 +76,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    if !tapstack_tools::netns::is_root() {
-        eprintln!("tap_throughput: needs root (network namespaces, TAP); skipped");
-        return;
+/// Seconds per run of each direction, for one contender.
+#[derive(Default)]
+struct Runs {
+    send: Vec<f64>,
+    recv: Vec<f64>,
+}
+
+impl Runs {
+    fn run(&mut self, ns: &Netns, addr: &str, mib: u32) {
+        self.send.push(run_client(ns, "send", addr, mib));
+        self.recv.push(run_client(ns, "recv", addr, mib));
     }
-    let mib: u32 = std::env::var("TAPSTACK_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+}
 
-    // tapstack on a TAP, the kernel's client in the lab's namespace.
-    let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
-    let addr = lab.config.stack_addr.to_string();
-    let ours: Vec<(f64, f64)> = (0..runs)
-        .map(|_| (run_client(lab.netns(), "send", &addr, mib), run_client(lab.netns(), "recv", &addr, mib)))
-        .collect();
-    drop(lab);
-
-    // Baseline: Linux to Linux over a veth pair, the server in a second namespace.
+/// The Linux baseline's two namespaces over a veth pair, with the Python server running.
+fn veth_baseline() -> (Netns, Netns, std::process::Child) {
     let client = Netns::create("bench-veth-c").expect("netns");
     let server = Netns::create("bench-veth-s").expect("netns");
     let ok = |c: &mut Command| assert!(c.status().unwrap().success());
@@ -96,42 +100,67 @@ fn main() {
     ok(client.command("ip").args(["link", "set", "v0", "up"]));
     ok(server.command("ip").args(["addr", "add", "10.79.0.2/24", "dev", "v1"]));
     ok(server.command("ip").args(["link", "set", "v1", "up"]));
-    let mut srv = server.command("python3").args(["-c", SERVER]).spawn().expect("python3 server");
-    // Wait (bounded) until the server listens.
+    let srv = server.command("python3").args(["-c", SERVER]).spawn().expect("python3 server");
+    wait_listening(&client, "10.79.0.2");
+    (client, server, srv)
+}
+
+/// Waits (bounded) until something answers on `addr` port 9.
+fn wait_listening(ns: &Netns, addr: &str) {
+    let probe = format!("import socket; socket.create_connection(('{addr}', 9), timeout=1).close()");
     for _ in 0..100 {
-        let probe = client
-            .command("python3")
-            .args(["-c", "import socket; socket.create_connection(('10.79.0.2', 9), timeout=1).close()"])
-            .stderr(std::process::Stdio::null())
-            .status();
-        if probe.map(|s| s.success()).unwrap_or(false) {
-            break;
+        let st = ns.command("python3").args(["-c", &probe]).stderr(std::process::Stdio::null()).status();
+        if st.map(|s| s.success()).unwrap_or(false) {
+            return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let linux: Vec<(f64, f64)> = (0..runs)
-        .map(|_| (run_client(&client, "send", "10.79.0.2", mib), run_client(&client, "recv", "10.79.0.2", mib)))
-        .collect();
+    panic!("nothing listens on {addr}:9");
+}
+
+fn main() {
+    if !tapstack_tools::netns::is_root() {
+        eprintln!("tap_throughput: needs root (network namespaces, TAP); skipped");
+        return;
+    }
+    let mib: u32 = std::env::var("TAPSTACK_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(954);
+    let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+
+    // tapstack on a TAP, the kernel's client in the lab's namespace.
+    let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
+    let addr = lab.config.stack_addr.to_string();
+    // smoltcp 0.14's benchmark server on a TAP of its own, same kernel client.
+    let sm_ns = Netns::create("bench-smol").expect("netns");
+    sm_ns.add_tap("tap0", "10.78.0.1/24").expect("TAP");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let smol = smoltcp_server::spawn(sm_ns.name(), "tap0", "10.78.0.2".parse().unwrap(), stop.clone());
+    wait_listening(&sm_ns, "10.78.0.2");
+    let (client, _server, mut srv) = veth_baseline();
+
+    // Rounds interleaved, so a change in the machine's load touches all three alike.
+    let (mut ours, mut theirs, mut linux) = (Runs::default(), Runs::default(), Runs::default());
+    for _ in 0..runs {
+        ours.run(lab.netns(), &addr, mib);
+        theirs.run(&sm_ns, "10.78.0.2", mib);
+        linux.run(&client, "10.79.0.2", mib);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = smol.join();
     let _ = srv.kill();
     let _ = srv.wait();
+    drop(lab);
 
-    let mbit = |secs: f64| mib as f64 * 8.0 * 1.048576 / secs;
-    let (o_in, o_out) = (median(ours.iter().map(|r| r.0).collect()), median(ours.iter().map(|r| r.1).collect()));
-    let (l_in, l_out) = (median(linux.iter().map(|r| r.0).collect()), median(linux.iter().map(|r| r.1).collect()));
-    println!("\nbulk TCP, {mib} MiB per run, median of {runs} runs (Mbit/s; ratio = tapstack / Linux)");
-    println!("{:<34} {:>12} {:>16} {:>8}", "direction", "tapstack/TAP", "Linux/veth", "ratio");
+    let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
+    println!("\nbulk TCP, {mib} MiB per run, median of {runs} interleaved runs (Mbit/s)");
     println!(
-        "{:<34} {:>12.0} {:>16.0} {:>8.3}",
-        "kernel client -> server (to discard)",
-        mbit(o_in),
-        mbit(l_in),
-        l_in / o_in
+        "{:<36} {:>10} {:>10} {:>10} {:>11} {:>11}",
+        "direction", "tapstack", "smoltcp", "Linux/veth", "vs smoltcp", "vs Linux"
     );
-    println!(
-        "{:<34} {:>12.0} {:>16.0} {:>8.3}",
-        "server -> kernel client (chargen)",
-        mbit(o_out),
-        mbit(l_out),
-        l_out / o_out
-    );
+    for (name, o, s, l) in [
+        ("kernel client -> server (discard)", &ours.send, &theirs.send, &linux.send),
+        ("server -> kernel client (chargen)", &ours.recv, &theirs.recv, &linux.recv),
+    ] {
+        let (o, s, l) = (mbit(o), mbit(s), mbit(l));
+        println!("{name:<36} {o:>10.0} {s:>10.0} {l:>10.0} {:>10.2}x {:>10.2}x", o / s, o / l);
+    }
 }

@@ -51,6 +51,13 @@ pub struct StackOptions {
     /// Seed of the stack's random choices (ISNs, ports, IP identification); default: random.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Most TCP connections at once (the connection table's size; each costs
+    /// memory only while it exists).
+    #[arg(long, default_value_t = 262_144)]
+    pub max_connections: usize,
+    /// Most socket descriptors open at once (RLIMIT_NOFILE for the stack's sockets).
+    #[arg(long, default_value_t = 262_144)]
+    pub max_fds: usize,
 }
 
 /// Parses `10.0.0.2/24`: a host's address, so a subnet's network or broadcast
@@ -68,6 +75,7 @@ impl StackOptions {
         config.mtu = self.mtu;
         config.ttl = self.ttl;
         config.seed = self.seed.unwrap_or_else(rand::random);
+        config.tcp.max_connections = self.max_connections;
         config
     }
 
@@ -77,6 +85,7 @@ impl StackOptions {
         let stack = Stack::new(config.clone())?;
         let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
         let runtime = run_on_tap(stack, tap, self.pcap.as_deref())?;
+        runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds))?;
         if let Some(mac) = probe_for_conflict(&runtime) {
             let _ = runtime.stop();
             return Err(format!(

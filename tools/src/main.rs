@@ -43,6 +43,9 @@ enum Cmd {
         /// Where `tapstack ss` and `tapstack stats` reach it (default /run/tapstack/TAP.sock).
         #[arg(long)]
         control: Option<PathBuf>,
+        /// The listen(2) backlog of the TCP services (Linux's default somaxconn is 4096).
+        #[arg(long, default_value_t = 4096)]
+        backlog: i32,
     },
     /// The sockets of a running `tapstack up`, as Linux's `ss` prints them.
     Ss {
@@ -177,7 +180,7 @@ fn main() -> ExitCode {
                 .map(|us| scenario::replay::Tolerance::symmetric(std::time::Duration::from_micros(us)));
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
-        Cmd::Up { stack, serve, trace, control } => up::run(stack, &serve, trace, control),
+        Cmd::Up { stack, serve, trace, control, backlog } => up::run(stack, &serve, trace, control, backlog),
         Cmd::Ss { flags, target } => {
             for note in flags.notes() {
                 eprintln!("note: {note}");

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// Runs until SIGINT or SIGTERM; `control` overrides where the control socket
 /// listens (default [`control::default_path`] of the TAP).
-pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf>) -> Result<(), String> {
+pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf>, backlog: i32) -> Result<(), String> {
     signals::block();
     let (runtime, config) = opts.start()?;
     let net = runtime.net();
@@ -27,8 +27,8 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf
             }
         });
     }
-    let services =
-        ServiceSet::start_list(&net, serve).map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
+    let services = ServiceSet::start_list_with_backlog(&net, serve, backlog)
+        .map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
     let control = start_control(&opts.tap, control, &net)?;
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {

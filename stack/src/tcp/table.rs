@@ -99,6 +99,38 @@ pub struct Tcp {
     pub(super) isn: IsnGenerator,
     pub(super) challenge: TokenBucket,
     pub(super) trace: TraceLog,
+    /// Readiness hook: the slots touched by an event since the last
+    /// [`Tcp::drain_changed`] (each once), so the runtime wakes only their waiters.
+    pub(super) changed: ChangedSet,
+}
+
+/// The slot indexes whose readiness may have changed, each listed once: bounded
+/// by the number of slots, drained in O(changed).
+#[derive(Debug, Default)]
+pub(super) struct ChangedSet {
+    list: Vec<u32>,
+    marked: Vec<bool>,
+}
+
+impl ChangedSet {
+    pub(super) fn mark(&mut self, index: u32) {
+        let i = index as usize;
+        if i >= self.marked.len() {
+            self.marked.resize(i + 1, false);
+        }
+        if !self.marked[i] {
+            self.marked[i] = true;
+            self.list.push(index);
+        }
+    }
+
+    pub(super) fn drain(&mut self, mut f: impl FnMut(u32)) {
+        for &i in &self.list {
+            self.marked[i as usize] = false;
+            f(i);
+        }
+        self.list.clear();
+    }
 }
 
 pub(super) fn conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
@@ -148,6 +180,7 @@ impl Tcp {
             timers: BTreeSet::new(),
             due: Vec::new(),
             isn,
+            changed: ChangedSet::default(),
         }
     }
 
@@ -204,6 +237,7 @@ impl Tcp {
     /// After any event on a connection: move an established child to its
     /// listener's accept queue, forget a connection that ended, reschedule timers.
     pub(super) fn settle(&mut self, id: ConnId) {
+        self.changed.mark(id.index);
         let Some(c) = conn_mut(&mut self.slots, id) else { return };
         let (state, local, remote, user_closed, deadline) = (c.state, c.local, c.remote, c.user_closed, c.deadline());
         let slot = &self.slots[id.index as usize];
@@ -214,6 +248,7 @@ impl Tcp {
                     l.pending.retain(|&p| p != id);
                     l.queue.push_back(id);
                     self.slots[id.index as usize].in_accept_queue = true;
+                    self.changed.mark(pid.index);
                 }
             }
         }
@@ -306,6 +341,28 @@ impl Tcp {
                     self.settle(id);
                 }
             }
+        }
+    }
+
+    /// Readiness hook: hands over (and forgets) the slot index of every
+    /// connection or listener an event has touched since the last call, each
+    /// once, so a runtime wakes only those sockets' waiters: O(changed), never
+    /// O(sockets). An index may have been freed or reused since; a caller
+    /// re-checks readiness, so at worst it wakes a waiter for nothing.
+    pub fn drain_changed(&mut self, f: impl FnMut(u32)) {
+        self.changed.drain(f);
+    }
+
+    /// Whether a lingering close (SO_LINGER) of `id` is over: the connection is
+    /// gone, or has left the states in which our FIN waits for its
+    /// acknowledgment (FIN-WAIT-1, CLOSING, LAST-ACK). O(1), for a handle the
+    /// user has already closed.
+    pub fn linger_done(&self, id: ConnId) -> bool {
+        match self.slots.get(id.index as usize) {
+            Some(Slot { gen, sock: Some(Sock::Conn(c)), .. }) if *gen == id.gen => {
+                !matches!(c.state, State::FinWait1 | State::Closing | State::LastAck)
+            }
+            _ => true,
         }
     }
 

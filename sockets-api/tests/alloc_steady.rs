@@ -1,0 +1,156 @@
+//! No heap allocation per frame in a steady bulk transfer, on either side: two
+//! stacks with descriptor tables, in one thread and in virtual time, joined by
+//! frame batches that reuse their buffers (`stack::driver::FrameBatch`, what
+//! the runtime uses). After a warm-up, a counting global allocator counts every
+//! allocation while megabytes flow, sender and receiver both; the test fails if
+//! there is anywhere near one per frame.
+
+use sockets_api::sim::{Host, A_IP, B_IP};
+use sockets_api::*;
+use stack::driver::FrameBatch;
+use stack::{Config, Duration, Instant, MacAddr};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Counts allocations (and reallocations) while `COUNTING` is on.
+struct Counting;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded as given.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: forwarded as given.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded as given.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Two hosts and the frames between them.
+struct Pair {
+    a: Host,
+    b: Host,
+    now: Instant,
+    ab: FrameBatch,
+    ba: FrameBatch,
+    frames: u64,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let ca = Config { seed: 5, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
+        let cb = Config { seed: 6, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
+        let mut p = Pair {
+            a: Host::new(ca),
+            b: Host::new(cb),
+            now: Instant::ZERO,
+            ab: FrameBatch::new(),
+            ba: FrameBatch::new(),
+            frames: 0,
+        };
+        p.a.stack.start(p.now);
+        p.b.stack.start(p.now);
+        p.pump();
+        p
+    }
+
+    /// Carries frames both ways until both are quiet; time moves 10 us a round
+    /// and due timers run.
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            self.now = self.now + Duration::from_micros(10);
+            for st in [&mut self.a.stack, &mut self.b.stack] {
+                if st.poll_at().is_some_and(|t| t <= self.now) {
+                    st.poll(self.now);
+                }
+            }
+            self.ab.take_transmit(&mut self.a.stack);
+            self.ba.take_transmit(&mut self.b.stack);
+            if self.ab.is_empty() && self.ba.is_empty() {
+                return;
+            }
+            self.frames += (self.ab.len() + self.ba.len()) as u64;
+            for f in self.ab.frames() {
+                self.b.stack.receive(self.now, f);
+            }
+            for f in self.ba.frames() {
+                self.a.stack.receive(self.now, f);
+            }
+            self.ab.clear();
+            self.ba.clear();
+        }
+    }
+}
+
+macro_rules! call {
+    ($host:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let h = &mut $host;
+        h.sockets.$method(&mut h.stack, $($arg),*)
+    }};
+}
+
+/// Moves `total` bytes from `from` to `to` (a's fd `fa`, b's fd `fb`; `a_sends`
+/// says which way), in 64 KiB writes and reads.
+fn transfer(p: &mut Pair, a_sends: bool, fa: Fd, fb: Fd, total: usize) {
+    let chunk = vec![7u8; 65536];
+    let mut buf = vec![0u8; 65536];
+    let (mut sent, mut got) = (0, 0);
+    while got < total {
+        let now = p.now;
+        let (tx, txfd, rx, rxfd) = if a_sends { (&mut p.a, fa, &mut p.b, fb) } else { (&mut p.b, fb, &mut p.a, fa) };
+        if sent < total {
+            let n = (total - sent).min(chunk.len());
+            if let Ok(k) = call!(*tx, send(now, txfd, &chunk[..n], 0)) {
+                sent += k;
+            }
+        }
+        while let Ok(k @ 1..) = call!(*rx, recv(now, rxfd, &mut buf, 0)) {
+            got += k;
+        }
+        p.pump();
+    }
+}
+
+#[test]
+fn a_steady_bulk_transfer_allocates_nothing_per_frame() {
+    let mut p = Pair::new();
+    let now = p.now;
+    let l = call!(p.b, socket(AF_INET, SOCK_STREAM, 0)).unwrap();
+    call!(p.b, bind(l, "0.0.0.0:9".parse().unwrap())).unwrap();
+    call!(p.b, listen(l, 8)).unwrap();
+    let c = call!(p.a, socket(AF_INET, SOCK_STREAM, 0)).unwrap();
+    let _ = call!(p.a, connect(now, c, SocketAddrV4::new(B_IP, 9).into()));
+    p.pump();
+    let now = p.now;
+    let (s, _) = call!(p.b, accept(now, l)).unwrap();
+    // Warm-up, both ways: buffers, pools and tables reach their working sizes.
+    transfer(&mut p, true, c, s, 8 << 20);
+    transfer(&mut p, false, c, s, 8 << 20);
+    for (a_sends, way) in [(true, "a -> b"), (false, "b -> a")] {
+        let frames_before = p.frames;
+        ALLOCS.store(0, Ordering::SeqCst);
+        COUNTING.store(true, Ordering::SeqCst);
+        transfer(&mut p, a_sends, c, s, 32 << 20);
+        COUNTING.store(false, Ordering::SeqCst);
+        let (allocs, frames) = (ALLOCS.load(Ordering::SeqCst), p.frames - frames_before);
+        println!("{way}: 32 MiB, {frames} frames, {allocs} allocations");
+        assert!(frames > 20_000, "{frames}");
+        assert!(allocs * 100 < frames, "{way}: {allocs} allocations for {frames} frames");
+    }
+}

@@ -1,0 +1,143 @@
+//! In memory, one core: bulk TCP from one stack to another in the same thread,
+//! no device, no system calls. tapstack: two stacks with descriptor tables,
+//! frames carried between them in reused `FrameBatch`es (what the runtime
+//! uses), 64 KiB socket buffers. smoltcp 0.14: its `examples/loopback_benchmark.rs`
+//! logic (one Interface on a `Loopback` device, a client and a server socket
+//! with 64 KiB buffers; the Loopback device's MTU is 65535, while tapstack's
+//! configuration allows at most 9000, so it runs at 1500 and at 9000). Both move 1 GiB; rounds interleaved;
+//! prints Gbit/s and the ratio. A benchmark, not a test.
+//!
+//! Run: cargo bench -p tapstack-tests --bench mem_throughput
+//! Size: TAPSTACK_MEM_MIB (default 1024); rounds: TAPSTACK_BENCH_RUNS (default 3).
+
+use smoltcp::iface::{Config as SConfig, Interface, SocketSet};
+use smoltcp::phy::{Loopback, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
+use sockets_api::sim::{Host, A_IP, B_IP};
+use sockets_api::*;
+use stack::driver::FrameBatch;
+use stack::{Config, MacAddr};
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+fn smoltcp_loopback(total: usize) -> f64 {
+    let mut device = Loopback::new(Medium::Ethernet);
+    let config = SConfig::new(EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]).into());
+    let mut iface = Interface::new(config, &mut device, smoltcp::time::Instant::now());
+    iface.update_ip_addrs(|a| a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap());
+    let sock = || tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 65536]), tcp::SocketBuffer::new(vec![0; 65536]));
+    let mut storage: [_; 2] = Default::default();
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    let server = sockets.add(sock());
+    let client = sockets.add(sock());
+    let start = Instant::now();
+    let (mut listened, mut connected, mut processed) = (false, false, 0);
+    while processed < total {
+        iface.poll(smoltcp::time::Instant::now(), &mut device, &mut sockets);
+        let s = sockets.get_mut::<tcp::Socket>(server);
+        if !s.is_active() && !s.is_listening() && !listened {
+            s.listen(1234).unwrap();
+            listened = true;
+        }
+        while s.can_recv() {
+            processed += s.recv(|b| (b.len(), b.len())).unwrap();
+        }
+        let s = sockets.get_mut::<tcp::Socket>(client);
+        let cx = iface.context();
+        if !s.is_open() && !connected {
+            s.connect(cx, (IpAddress::v4(127, 0, 0, 1), 1234), 65000).unwrap();
+            connected = true;
+        }
+        while s.can_send() {
+            s.send(|b| (b.len(), ())).unwrap();
+        }
+    }
+    start.elapsed().as_secs_f64()
+}
+
+macro_rules! call {
+    ($host:expr, $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let h = &mut $host;
+        h.sockets.$method(&mut h.stack, $($arg),*)
+    }};
+}
+
+/// `mtu`: 1500 (Ethernet's), or 9000 (the most the configuration allows; smoltcp's `Loopback` offers 65535).
+fn tapstack_pair(total: usize, mtu: u16) -> f64 {
+    let ca = Config { seed: 5, mtu, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
+    let cb = Config { seed: 6, mtu, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
+    let (mut a, mut b) = (Host::new(ca), Host::new(cb));
+    let (mut ab, mut ba) = (FrameBatch::new(), FrameBatch::new());
+    let epoch = Instant::now();
+    let clock = || stack::Instant::from_micros(epoch.elapsed().as_micros() as u64);
+    let mut pump = |a: &mut Host, b: &mut Host| loop {
+        let now = clock();
+        for st in [&mut a.stack, &mut b.stack] {
+            if st.poll_at().is_some_and(|t| t <= now) {
+                st.poll(now);
+            }
+        }
+        ab.take_transmit(&mut a.stack);
+        ba.take_transmit(&mut b.stack);
+        if ab.is_empty() && ba.is_empty() {
+            return;
+        }
+        ab.frames().for_each(|f| {
+            let _ = b.stack.receive(now, f);
+        });
+        ba.frames().for_each(|f| {
+            let _ = a.stack.receive(now, f);
+        });
+        ab.clear();
+        ba.clear();
+    };
+    a.stack.start(clock());
+    b.stack.start(clock());
+    let l = call!(b, socket(AF_INET, SOCK_STREAM, 0)).unwrap();
+    call!(b, bind(l, "0.0.0.0:9".parse().unwrap())).unwrap();
+    call!(b, listen(l, 8)).unwrap();
+    let c = call!(a, socket(AF_INET, SOCK_STREAM, 0)).unwrap();
+    let _ = call!(a, connect(clock(), c, SocketAddrV4::new(B_IP, 9).into()));
+    pump(&mut a, &mut b);
+    let (s, _) = call!(b, accept(clock(), l)).unwrap();
+    let chunk = vec![7u8; 65536];
+    let mut buf = vec![0u8; 65536];
+    let start = Instant::now();
+    let mut got = 0;
+    while got < total {
+        let now = clock();
+        let _ = call!(a, send(now, c, &chunk, 0));
+        pump(&mut a, &mut b);
+        while let Ok(k @ 1..) = call!(b, recv(now, s, &mut buf, 0)) {
+            got += k;
+        }
+        pump(&mut a, &mut b);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mib: usize = std::env::var("TAPSTACK_MEM_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let total = mib << 20;
+    let (mut ours, mut big, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ours.push(tapstack_pair(total, 1500));
+        big.push(tapstack_pair(total, 9000));
+        theirs.push(smoltcp_loopback(total));
+    }
+    let gbit = |v: &Vec<f64>| total as f64 * 8.0 / median(v.clone()) / 1e9;
+    println!("\nin memory, one core, {mib} MiB per run, median of {runs} interleaved runs (Gbit/s)");
+    println!("{:<40} {:>10} {:>10} {:>11}", "transfer", "tapstack", "smoltcp", "vs smoltcp");
+    let t = gbit(&theirs);
+    for (name, v) in [("64 KiB buffers, tapstack MTU 1500", &ours), ("64 KiB buffers, tapstack MTU 9000", &big)] {
+        let o = gbit(v);
+        println!("{name:<40} {o:>10.2} {t:>10.2} {:>10.2}x", o / t);
+    }
+}
