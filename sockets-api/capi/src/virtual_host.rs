@@ -33,6 +33,41 @@ const RECEIVE_HORIZON: Duration = Duration::from_secs(600);
 /// something before it gives up with EAGAIN (a script that blocks forever).
 const REAL_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Why descriptors are aliased: packetdrill closes the sockets a script leaves
+/// open with libc's close(2) on the numbers we returned, not through the
+/// interface. So every descriptor handed out is a real one (an open /dev/null)
+/// standing for ours: libc's close of it is harmless, and our calls map it back.
+#[derive(Debug, Default)]
+struct Aliases {
+    /// Real descriptor -> the table's descriptor.
+    map: std::collections::HashMap<Fd, Fd>,
+}
+
+impl Aliases {
+    fn ours(&self, fd: Fd) -> Result<Fd> {
+        self.map.get(&fd).copied().ok_or(Errno::EBADF)
+    }
+
+    /// A real descriptor standing for `ours`.
+    fn publish(&mut self, ours: Fd) -> Result<Fd> {
+        // SAFETY: a plain open(2) of a constant path.
+        let real = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if real < 0 {
+            return Err(Errno::EMFILE);
+        }
+        self.map.insert(real, ours);
+        Ok(real)
+    }
+
+    fn remove(&mut self, real: Fd) {
+        if self.map.remove(&real).is_some() {
+            // SAFETY: `real` is the /dev/null descriptor we opened (or, if
+            // packetdrill closed it already, a number we no longer hold).
+            unsafe { libc::close(real) };
+        }
+    }
+}
+
 /// What the lock guards.
 #[derive(Debug)]
 struct Inner {
@@ -47,6 +82,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct VirtualHost {
     inner: Mutex<Inner>,
+    aliases: Mutex<Aliases>,
     changed: Condvar,
     /// Microseconds since the Unix epoch that virtual time 0 stands for.
     epoch_usecs: u64,
@@ -59,11 +95,21 @@ impl VirtualHost {
         stack.start(Instant::ZERO);
         let host = VirtualHost {
             inner: Mutex::new(Inner { stack, sockets: FdTable::new(), now: Instant::ZERO, sent: VecDeque::new() }),
+            aliases: Mutex::new(Aliases::default()),
             changed: Condvar::new(),
             epoch_usecs: 1_700_000_000_000_000,
         };
         host.lock().flush();
         Ok(host)
+    }
+
+    fn aliases(&self) -> MutexGuard<'_, Aliases> {
+        self.aliases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The table's descriptor for the real one packetdrill holds.
+    fn ours(&self, fd: Fd) -> Result<Fd> {
+        self.aliases().ours(fd)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -250,12 +296,15 @@ pub fn packetdrill_config() -> Config {
 
 impl Calls for VirtualHost {
     fn socket(&self, domain: i32, ty: i32, protocol: i32) -> Result<Fd> {
-        self.call(|c, _| c.sockets.socket(&mut c.stack, domain, ty, protocol))
+        let fd = self.call(|c, _| c.sockets.socket(&mut c.stack, domain, ty, protocol))?;
+        self.aliases().publish(fd)
     }
     fn bind(&self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let fd = self.ours(fd)?;
         self.call(|c, _| c.sockets.bind(&mut c.stack, fd, addr))
     }
     fn connect(&self, fd: Fd, addr: SocketAddr) -> Result<()> {
+        let fd = self.ours(fd)?;
         match self.call(|c, now| c.sockets.connect(&mut c.stack, now, fd, addr)) {
             Err(Errno::EINPROGRESS) => {
                 match self.blocking(fd, 0, Direction::Send, |c, now| c.sockets.connect_status(&mut c.stack, now, fd)) {
@@ -267,15 +316,20 @@ impl Calls for VirtualHost {
         }
     }
     fn disconnect(&self, fd: Fd) -> Result<()> {
+        let fd = self.ours(fd)?;
         self.call(|c, now| c.sockets.disconnect(&mut c.stack, now, fd))
     }
     fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
+        let fd = self.ours(fd)?;
         self.call(|c, _| c.sockets.listen(&mut c.stack, fd, backlog))
     }
     fn accept(&self, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
-        self.blocking(fd, 0, Direction::Recv, |c, now| c.sockets.accept(&mut c.stack, now, fd))
+        let fd = self.ours(fd)?;
+        let (nfd, peer) = self.blocking(fd, 0, Direction::Recv, |c, now| c.sockets.accept(&mut c.stack, now, fd))?;
+        Ok((self.aliases().publish(nfd)?, peer))
     }
     fn send(&self, fd: Fd, buf: &[u8], flags: i32) -> Result<usize> {
+        let fd = self.ours(fd)?;
         let mut done = 0;
         let r = self.blocking(fd, flags, Direction::Send, |c, now| {
             let n = c.sockets.send(&mut c.stack, now, fd, &buf[done..], flags)?;
@@ -293,42 +347,58 @@ impl Calls for VirtualHost {
         }
     }
     fn sendto(&self, fd: Fd, buf: &[u8], flags: i32, addr: SocketAddr) -> Result<usize> {
-        if self.call(|c, _| c.sockets.sock_type(fd))? == SockType::Stream {
+        let ours = self.ours(fd)?;
+        if self.call(|c, _| c.sockets.sock_type(ours))? == SockType::Stream {
             return self.send(fd, buf, flags);
         }
+        let fd = ours;
         self.blocking(fd, flags, Direction::Send, |c, now| {
             c.sockets.sendto(&mut c.stack, now, fd, buf, flags, Some(addr))
         })
     }
     fn recvmsg(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<RecvMsg> {
+        let fd = self.ours(fd)?;
         self.blocking(fd, flags, Direction::Recv, |c, now| c.sockets.recvmsg(&mut c.stack, now, fd, buf, flags))
     }
     fn close(&self, fd: Fd) -> Result<()> {
-        self.call(|c, now| c.sockets.close_lingering(&mut c.stack, now, fd).map(|_| ()))
+        let ours = self.ours(fd)?;
+        self.aliases().remove(fd);
+        self.call(|c, now| c.sockets.close_lingering(&mut c.stack, now, ours).map(|_| ()))
     }
     fn shutdown(&self, fd: Fd, how: i32) -> Result<()> {
+        let fd = self.ours(fd)?;
         self.call(|c, now| c.sockets.shutdown(&mut c.stack, now, fd, how))
     }
     fn getsockname(&self, fd: Fd) -> Result<SocketAddrV4> {
+        let fd = self.ours(fd)?;
         self.call(|c, _| c.sockets.getsockname(&mut c.stack, fd))
     }
     fn getpeername(&self, fd: Fd) -> Result<SocketAddrV4> {
+        let fd = self.ours(fd)?;
         self.call(|c, _| c.sockets.getpeername(&mut c.stack, fd))
     }
     fn setsockopt(&self, fd: Fd, level: i32, name: i32, val: OptVal) -> Result<()> {
+        let fd = self.ours(fd)?;
         self.call(|c, now| c.sockets.setsockopt(&mut c.stack, now, fd, level, name, val))
     }
     fn getsockopt(&self, fd: Fd, level: i32, name: i32) -> Result<OptVal> {
+        let fd = self.ours(fd)?;
         self.call(|c, _| c.sockets.getsockopt(&mut c.stack, fd, level, name))
     }
     fn fcntl(&self, fd: Fd, cmd: i32, arg: i32) -> Result<i32> {
+        let fd = self.ours(fd)?;
         self.call(|c, _| c.sockets.fcntl(fd, cmd, arg))
     }
     fn poll(&self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize> {
+        let mapped: Vec<Option<Fd>> = fds.iter().map(|p| self.ours(p.fd).ok()).collect();
         let scan = |c: &mut Inner, _now: Instant| {
             let mut n = 0;
-            for p in fds.iter_mut() {
-                p.revents = if p.fd < 0 { 0 } else { c.sockets.revents(&mut c.stack, p.fd, p.events) };
+            for (p, ours) in fds.iter_mut().zip(&mapped) {
+                p.revents = match ours {
+                    _ if p.fd < 0 => 0,
+                    Some(fd) => c.sockets.revents(&mut c.stack, *fd, p.events),
+                    None => sockets_api::POLLNVAL,
+                };
                 n += (p.revents != 0) as usize;
             }
             Ok(n)
