@@ -26,3 +26,30 @@ fn every_script_of_the_suite_passes() {
     println!("{} scripts, {} passed", scripts.len(), scripts.len() - failed.len());
     assert!(failed.is_empty(), "failed: {failed:?}");
 }
+
+/// The harness can fail: a script expecting the wrong window in our SYN,ACK,
+/// and one waiting for a packet the stack never sends, both fail.
+#[test]
+fn a_wrong_script_fails() {
+    let Some(pd) = common::packetdrill_or_skip() else { return };
+    let lib = common::library();
+    let root = std::env::temp_dir().join(format!("tapstack-pd-selftest-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("common")).expect("a directory");
+    std::fs::create_dir_all(root.join("x")).expect("a directory");
+    std::fs::copy(common::workspace().join("tests/packetdrill/common/defaults.sh"), root.join("common/defaults.sh"))
+        .expect("the stub");
+    let listen = "0 `../common/defaults.sh`\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                  +0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n\
+                  +0 < S 0:0(0) win 65535 <mss 1460,nop,wscale 7>\n";
+    let cases = [
+        ("window", "+0 > S. 0:0(0) ack 1 win 1234 <mss 1460,nop,wscale 1>\n", "tcp_window"),
+        ("silence", "+0 > S. 0:0(0) ack 1 <...>\n+0 > P. 1:2(1) ack 1\n", "sent nothing"),
+    ];
+    for (name, tail, expect) in cases {
+        let script = root.join(format!("x/{name}.pkt"));
+        std::fs::write(&script, format!("{listen}{tail}")).expect("the script");
+        let o = common::run_script(&pd, &lib, &script, &[], Duration::from_secs(60));
+        assert!(!o.passed && o.output.contains(expect), "{name}: {}", o.output);
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
