@@ -14,8 +14,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
 /// Linux's ioctl requests.
-pub const FIONREAD: u64 = 0x541B;
-pub const FIONBIO: u64 = 0x5421;
+pub const FIONREAD: libc::c_ulong = 0x541B;
+pub const FIONBIO: libc::c_ulong = 0x5421;
 /// The most bytes one sendmsg/recvmsg gathers (Linux caps a call near 2 GiB; we
 /// cap the scratch buffer a scatter/gather call needs).
 const MAX_GATHER: usize = 1 << 20;
@@ -335,12 +335,13 @@ pub unsafe fn setsockopt(
             }
             let l = &*(val as *const libc::linger);
             OptVal::Linger(Linger { l_onoff: l.l_onoff, l_linger: l.l_linger })
-        } else {
-            // Linux reads an int; shorter values are EINVAL.
-            if (len as usize) < 4 {
-                return Err(Errno::EINVAL);
-            }
+        } else if (len as usize) >= 4 {
             OptVal::Int(std::ptr::read_unaligned(val as *const i32))
+        } else if level == IPPROTO_IP && len >= 1 {
+            // Linux's IP options take a single byte too (ip_setsockopt).
+            OptVal::Int(*(val as *const u8) as i32)
+        } else {
+            return Err(Errno::EINVAL);
         };
         c.setsockopt(fd, level, name, v).map(|_| 0)
     })())
@@ -386,7 +387,7 @@ pub unsafe fn getsockopt(
 ///
 /// # Safety
 /// `arg` points to an `int`.
-pub unsafe fn ioctl(c: &dyn Calls, fd: c_int, request: u64, arg: *mut c_int) -> c_int {
+pub unsafe fn ioctl(c: &dyn Calls, fd: c_int, request: libc::c_ulong, arg: *mut c_int) -> c_int {
     int((|| {
         if arg.is_null() {
             return Err(Errno::EFAULT);
@@ -451,6 +452,8 @@ pub unsafe fn select(
             polls.push(PollFd::new(fd, ev));
         }
     }
+    // time_t and suseconds_t are i64 here but not on every target.
+    #[allow(clippy::unnecessary_cast)]
     let ms = if tv.is_null() {
         -1
     } else {

@@ -8,7 +8,8 @@
 //!
 //! Flags (`--so_flags`, comma-separated): `ip=A.B.C.D/N` (default
 //! 192.168.0.2/16, as the runner's `--local_ip`), `gw=A.B.C.D` (192.168.0.1),
-//! `mtu=N` (1500), `seed=N` (1).
+//! `mtu=N` (1500), `seed=N` (1), `rcvbuf=N` and `sndbuf=N` (new sockets' TCP
+//! buffers in bytes; the receive buffer decides our window scale).
 
 // Safety, for every tapstack_pd_* function: `ud` is the pointer from
 // tapstack_pd_new, and the other arguments keep libc's contract for that call.
@@ -40,6 +41,8 @@ pub fn config_from_flags(flags: &str) -> Result<Config, String> {
             "gw" => c.gateway = Some(v.parse().map_err(|_| format!("bad address in {kv:?}"))?),
             "mtu" => c.mtu = v.parse().map_err(bad)?,
             "seed" => c.seed = v.parse().map_err(bad)?,
+            "rcvbuf" => c.tcp.default_options.recv_buffer = v.parse().map_err(bad)?,
+            "sndbuf" => c.tcp.default_options.send_buffer = v.parse().map_err(bad)?,
             _ => return Err(format!("unknown flag {k:?}")),
         }
     }
@@ -262,7 +265,7 @@ pub unsafe extern "C" fn tapstack_pd_ioctl_ptr(
     req: libc::c_ulong,
     arg: *mut c_int,
 ) -> c_int {
-    abi::ioctl(host(ud), fd, req as u64, arg)
+    abi::ioctl(host(ud), fd, req, arg)
 }
 
 #[no_mangle]

@@ -287,7 +287,7 @@ pub extern "C" fn tapstack_fcntl_int(fd: c_int, cmd: c_int, arg: c_int) -> c_int
 /// `arg` points to an `int`.
 #[no_mangle]
 pub unsafe extern "C" fn tapstack_ioctl_ptr(fd: c_int, request: libc::c_ulong, arg: *mut c_int) -> c_int {
-    with(-1, |c| abi::ioctl(c, fd, request as u64, arg))
+    with(-1, |c| abi::ioctl(c, fd, request, arg))
 }
 
 /// # Safety

@@ -12,6 +12,12 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace")
 }
 
+/// The `shared/` directory beside the clone (or beside its parent, for a worktree).
+pub fn shared() -> Option<PathBuf> {
+    let ws = workspace();
+    [ws.join("../shared"), ws.join("../../shared")].into_iter().find(|p| p.join("tools/build-packetdrill").exists())
+}
+
 /// The packetdrill binary: $PACKETDRILL, or target/packetdrill/packetdrill, built
 /// there with ../shared/tools/build-packetdrill (as .ci/run does) when missing.
 /// `None` with the reason when there is none; under CI=true that is a failure.
@@ -21,8 +27,8 @@ pub fn packetdrill() -> Result<PathBuf, String> {
     }
     let ws = workspace();
     let bin = ws.join("target/packetdrill/packetdrill");
-    let build = ws.join("../shared/tools/build-packetdrill");
-    if !bin.exists() && build.exists() {
+    let build = shared().map(|s| s.join("tools/build-packetdrill"));
+    if let (false, Some(build)) = (bin.exists(), build) {
         let ok = Command::new(&build).arg(ws.join("target/packetdrill")).status().is_ok_and(|s| s.success());
         if !ok {
             return Err(format!("{} failed (it needs bison and flex)", build.display()));
