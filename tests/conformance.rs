@@ -8,7 +8,8 @@
 //! 2. every requirement ID appears exactly once in the matrix, in the list's
 //!    order, with the list's level and a valid status, and nothing else does;
 //! 3. a `shown` row cites tests as `path::function` (`;`-separated, paths from
-//!    the repository root), each an existing `#[test] fn` that is not `#[ignore]`d;
+//!    the repository root), each an existing `#[test] fn` that is not `#[ignore]`d,
+//!    or packetdrill scripts of tapstack's suite as `tests/packetdrill/DIR/NAME.pkt`;
 //!    tests cited by other rows must exist too (they may be ignored: a
 //!    `not yet` row may cite the ignored test that shows a bug);
 //! 4. `not yet` and `not supported` rows explain themselves in the note.
@@ -123,6 +124,9 @@ enum Cited {
 /// Looks up `path::function` under `root`: the file must exist and hold
 /// `fn function(` with `#[test]` among the attributes right above it.
 fn look_up(root: &Path, evidence: &str) -> Cited {
+    if let Some(script) = evidence.strip_prefix("tests/packetdrill/") {
+        return look_up_script(root, script);
+    }
     let Some((path, name)) = evidence.rsplit_once("::") else { return Cited::BadPath };
     let valid_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid_name
@@ -162,6 +166,18 @@ fn look_up(root: &Path, evidence: &str) -> Cited {
         }
     }
     best
+}
+
+/// A packetdrill script of tapstack's suite (`tests/packetdrill/DIR/NAME.pkt`),
+/// which `cargo test -p libtapstack --test packetdrill` runs: it counts as a test.
+fn look_up_script(root: &Path, script: &str) -> Cited {
+    if !script.ends_with(".pkt") || script.split('/').any(|c| c == ".." || c.is_empty()) {
+        return Cited::BadPath;
+    }
+    match root.join("tests/packetdrill").join(script).is_file() {
+        true => Cited::Test,
+        false => Cited::NoSuchFile,
+    }
 }
 
 /// Every problem with `rows` as a matrix for `reqs`, and the count per status.
@@ -342,6 +358,9 @@ fn checker_catches_bad_rows() {
         (format!("MUST-1\tMUST\tshown\tsrc/nowhere.rs::a_test\t\n{good2}\n{good3}\n"), "no such file"),
         (format!("MUST-1\tMUST\tshown\t../t.rs::a_test\t\n{good2}\n{good3}\n"), "not of the form"),
         (format!("MUST-1\tMUST\tnot yet\t{T}\tx\n{good2}\n{good3}\n"), "not of the form"),
+        // A packetdrill script that is not there, or not a script.
+        (format!("MUST-1\tMUST\tshown\ttests/packetdrill/no/such.pkt\t\n{good2}\n{good3}\n"), "no such file"),
+        (format!("MUST-1\tMUST\tshown\ttests/packetdrill/../x.pkt\t\n{good2}\n{good3}\n"), "not of the form"),
         // A missing test cited by a row that is not `shown` is caught too.
         (format!("MUST-1\tMUST\tnot yet\t{T}::gone\tx\n{good2}\n{good3}\n"), "no such function"),
     ];
