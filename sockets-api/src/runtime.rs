@@ -305,6 +305,24 @@ fn needs_runtime(stack: &Stack, before: Option<Instant>) -> bool {
     stack.has_transmit() || stack.poll_at().is_some_and(|t| before.is_none_or(|b| t < b))
 }
 
+/// Dropped when the runtime thread ends, by returning or by unwinding.
+struct StoppedOnExit<'a>(&'a Shared);
+
+impl Drop for StoppedOnExit<'_> {
+    fn drop(&mut self) {
+        let s = self.0;
+        s.stop.store(true, Ordering::Release);
+        // Ends the subscribers' iterators.
+        s.lock_tracers().clear();
+        // Taking the lock orders the store before any waiter's next check: a
+        // waiter between its check of `stop` and its wait holds the lock, so
+        // the notification below cannot fall between the two.
+        drop(s.lock());
+        s.changed.notify_all();
+        s.waiting_changed.notify_all();
+    }
+}
+
 /// A running stack: the thread that drives it and the state shared with callers.
 #[derive(Debug)]
 pub struct Runtime {
@@ -328,12 +346,11 @@ impl Runtime {
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
-            let result = run(&s, device);
-            s.stop.store(true, Ordering::Release);
-            // Ends the subscribers' iterators.
-            s.lock_tracers().clear();
-            s.changed.notify_all();
-            result
+            // Marks the runtime stopped and wakes every waiter however the thread
+            // ends, a panic included (issue 13, item 1): blocked callers then
+            // return ENETDOWN instead of sleeping forever.
+            let _stopped = StoppedOnExit(&s);
+            run(&s, device)
         })?;
         Ok(Runtime { shared, thread: Some(thread) })
     }

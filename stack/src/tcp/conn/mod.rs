@@ -372,6 +372,16 @@ impl Conn {
         self.buf_seq + self.send.len() as u32
     }
 
+    /// Our SYN has been sent and not acknowledged: SYN-SENT, SYN-RECEIVED, and
+    /// FIN-WAIT-1 or CLOSING entered from SYN-RECEIVED (a close after a
+    /// simultaneous open). The first unacknowledged octet is then the SYN, not
+    /// data: retransmissions send the SYN first and the FIN behind it, as
+    /// Linux does. (SND.UNA can come back to ISS only after 2^32 octets of
+    /// data, hence the second condition.)
+    fn syn_unacked(&self) -> bool {
+        self.snd_una == self.iss && self.bytes_acked == 0 && !matches!(self.state, State::Closed | State::Listen)
+    }
+
     /// Our FIN has been sent and acknowledged.
     fn fin_acked(&self) -> bool {
         self.fin_queued && self.snd_una == self.data_end() + 1

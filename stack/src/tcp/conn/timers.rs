@@ -60,7 +60,8 @@ impl Conn {
             return;
         }
         self.retries += 1;
-        let syn = matches!(self.state, State::SynSent | State::SynReceived);
+        // Our SYN first, whatever the state (issue 13: a FIN queued behind it).
+        let syn = self.syn_unacked();
         let limit = self.opts.retries.unwrap_or(if syn { ctx.cfg.syn_retries } else { ctx.cfg.data_retries });
         if self.retries == ctx.cfg.r1_retries {
             // RFC 9293 MUST-20 / RFC 1122 section 4.2.3.5: at R1, pass negative
@@ -83,6 +84,7 @@ impl Conn {
             ctx.net.counters().retransmitted += 1;
             self.retransmissions += 1;
             self.transmit(ctx, Tx::Syn);
+            // The FIN of a close in SYN-RECEIVED follows (`output`, after the timers).
             return;
         }
         if self.snd_wnd == 0 && self.data_end() > self.snd_una {
@@ -102,7 +104,7 @@ impl Conn {
     fn on_persist_timeout(&mut self, ctx: &mut Ctx<'_>) {
         let end = self.data_end();
         let unsent = end.since(self.snd_nxt);
-        if unsent == 0 || self.snd_nxt > self.snd_una {
+        if unsent == 0 || self.snd_nxt > self.snd_una || self.syn_unacked() {
             return;
         }
         self.persist_probes += 1;
