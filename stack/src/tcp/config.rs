@@ -46,10 +46,14 @@ pub struct TcpConfig {
     pub max_backlog: usize,
     /// Out-of-order ranges held per connection. Default 32.
     pub max_ooo_ranges: usize,
-    /// RFC 5961 section 7 challenge ACK limit, stack-wide: per second and burst.
-    /// Default 100 per second, burst 100 (Linux: 1000/s, randomised).
-    pub challenge_ack_rate: u32,
-    pub challenge_ack_burst: u32,
+    /// RFC 5961 section 7, per connection: at most one challenge ACK per this
+    /// interval. Default 500 ms, Linux's tcp_invalid_ratelimit.
+    pub challenge_ack_interval: Duration,
+    /// RFC 5961 section 7, stack-wide: the mean number of challenge ACKs per
+    /// second; each second's budget is drawn from [limit/2, 3*limit/2).
+    /// Default 1000, Linux's tcp_challenge_ack_limit from 4.7 to 5.19 (since
+    /// 6.0 Linux defaults to no ceiling, `u32::MAX` here).
+    pub challenge_ack_limit: u32,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     pub trace_capacity: usize,
     /// Options new sockets start with.
@@ -71,8 +75,8 @@ impl Default for TcpConfig {
             max_connections: 4096,
             max_backlog: 4096,
             max_ooo_ranges: 32,
-            challenge_ack_rate: 100,
-            challenge_ack_burst: 100,
+            challenge_ack_interval: Duration::from_millis(500),
+            challenge_ack_limit: 1000,
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }

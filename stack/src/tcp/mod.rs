@@ -42,7 +42,11 @@
 //! - A new SYN may reopen a TIME-WAIT connection if its sequence number is
 //!   beyond the old connection's (RFC 1122 section 4.2.2.13); older SYNs get a
 //!   challenge ACK (RFC 5961 section 4).
-//! - RST in TIME-WAIT closes it (RFC 9293; RFC 1337's alternative is not taken).
+//! - An exact RST in TIME-WAIT closes it (RFC 9293, as Linux without
+//!   tcp_rfc1337); an in-window RST that is not exact is dropped silently, not
+//!   challenged (RFC 1337, RFC 5961 section 3).
+//! - Challenge ACKs: one per 500 ms per connection, under a stack-wide budget
+//!   drawn at random each second (RFC 5961 section 7, Linux since 4.7; `challenge`).
 //!
 //! Not implemented: SACK and timestamps (parsed, never sent, so never
 //! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, SYN
@@ -65,6 +69,7 @@ macro_rules! ctx {
 
 mod calls;
 pub mod cause;
+pub mod challenge;
 pub mod config;
 pub mod congestion;
 pub mod conn;

@@ -9,6 +9,7 @@
 //! to the number of connections.
 
 use super::cause::Cause;
+use super::challenge::ChallengeLimit;
 use super::config::{SocketOptions, TcpConfig};
 use super::conn::Conn;
 use super::error::TcpError;
@@ -17,7 +18,6 @@ use super::isn::IsnGenerator;
 use super::lower::TcpNet;
 use super::state::State;
 use super::trace::{TraceLog, Transition};
-use crate::ratelimit::TokenBucket;
 use crate::time::Instant;
 use rand::RngExt;
 use siphasher::sip::SipHasher13;
@@ -97,7 +97,7 @@ pub struct Tcp {
     pub(super) timers: BTreeSet<(Instant, u32, u32)>,
     pub(super) due: Vec<ConnId>,
     pub(super) isn: IsnGenerator,
-    pub(super) challenge: TokenBucket,
+    pub(super) challenge: ChallengeLimit,
     pub(super) trace: TraceLog,
 }
 
@@ -136,7 +136,7 @@ impl Tcp {
         let isn = IsnGenerator::new(rng);
         let build = SipBuild(rng.random(), rng.random());
         Tcp {
-            challenge: TokenBucket::new(cfg.challenge_ack_rate, cfg.challenge_ack_burst),
+            challenge: ChallengeLimit::new(cfg.challenge_ack_limit),
             trace: TraceLog::new(cfg.trace_capacity),
             cfg,
             slots: Vec::new(),
@@ -157,7 +157,7 @@ impl Tcp {
 
     /// Replaces the configuration; existing connections keep their options.
     pub fn set_config(&mut self, cfg: TcpConfig) {
-        self.challenge = TokenBucket::new(cfg.challenge_ack_rate, cfg.challenge_ack_burst);
+        self.challenge = ChallengeLimit::new(cfg.challenge_ack_limit);
         self.trace = TraceLog::new(cfg.trace_capacity);
         self.cfg = cfg;
     }

@@ -28,6 +28,7 @@ mod user;
 pub use user::Shutdown;
 
 use super::cause::Cause;
+use super::challenge::ChallengeLimit;
 use super::config::{SocketOptions, TcpConfig};
 use super::congestion::Congestion;
 use super::error::TcpError;
@@ -42,7 +43,6 @@ use super::state::State;
 use super::status::{Readiness, TcpInfo, TimerInfo};
 use super::trace::{TraceLog, Transition};
 use crate::counters::DropReason;
-use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use output::Tx;
 use std::net::SocketAddrV4;
@@ -61,7 +61,7 @@ pub struct Ctx<'a> {
     pub now: Instant,
     pub net: &'a mut dyn TcpNet,
     pub cfg: &'a TcpConfig,
-    pub challenge: &'a mut TokenBucket,
+    pub challenge: &'a mut ChallengeLimit,
     pub trace: &'a mut TraceLog,
 }
 
@@ -171,6 +171,9 @@ pub struct Conn {
 
     /// An ACK is owed at once.
     ack_now: bool,
+    /// When this connection last sent a challenge ACK (RFC 5961 section 7's
+    /// limit per connection).
+    last_challenge: Option<Instant>,
     /// In-order segments received since our last ACK.
     unacked_segs: u32,
     last_rcv: Instant,
@@ -252,6 +255,7 @@ impl Conn {
             cc: Congestion::new(mss, iss),
             syn_retransmitted: false,
             ack_now: false,
+            last_challenge: None,
             unacked_segs: 0,
             last_rcv: ctx.now,
             last_send: ctx.now,

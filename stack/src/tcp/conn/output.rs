@@ -7,6 +7,7 @@
 //! avoidance allow (RFC 9293 sections 3.8.6.2.1 and 3.7.4), then any ACK owed.
 
 use super::{emit, Conn, Ctx};
+use crate::tcp::challenge::per_connection_allows;
 use crate::tcp::recv::window_edge;
 use crate::tcp::segment::SegmentOut;
 use crate::tcp::send::{segment_len, SendCheck};
@@ -189,9 +190,11 @@ impl Conn {
         (off, len as usize)
     }
 
-    /// RFC 5961 section 7: challenge ACKs share a stack-wide rate limit.
+    /// RFC 5961 section 7: challenge ACKs are limited per connection, then by
+    /// a stack-wide budget drawn at random each second (Linux since 4.7).
     pub(super) fn challenge_ack(&mut self, ctx: &mut Ctx<'_>) {
-        if ctx.challenge.try_take(ctx.now) {
+        let mine = per_connection_allows(&mut self.last_challenge, ctx.now, ctx.cfg.challenge_ack_interval);
+        if mine && ctx.challenge.allow(ctx.now, ctx.net.rng()) {
             ctx.net.counters().challenge_acks += 1;
             self.transmit(ctx, Tx::Ack);
         } else {

@@ -79,3 +79,60 @@ fn duplicate_acks_before_our_syn_is_acknowledged_do_not_retransmit_data() {
     h.deliver(T0, &packet(IP_B, IP_A, &seg(6000, 5000, 301, iss.wrapping_add(2), "A", 4000), b"")).unwrap();
     assert_eq!(h.state(id), State::FinWait2);
 }
+
+/// We close first and the peer's FIN follows: our side in TIME-WAIT.
+fn in_time_wait(seed: u64) -> (Host, ConnId, Peer) {
+    let mut h = Host::new(IP_A, seed);
+    let (_l, id, mut peer) = passive_established(&mut h);
+    h.tcp.close(T0 + secs(1), &mut h.net, id).unwrap();
+    h.out();
+    peer.ack += 1;
+    peer.send(&mut h, T0 + secs(1), "FA", b"").unwrap();
+    h.out();
+    assert_eq!(h.tcp.sockets().filter(|(_, i)| i.state == State::TimeWait).count(), 1);
+    (h, id, peer)
+}
+
+fn time_waits(h: &Host) -> usize {
+    h.tcp.sockets().filter(|(_, i)| i.state == State::TimeWait).count()
+}
+
+#[test]
+fn time_wait_drops_an_in_window_rst_that_is_not_exact_silently() {
+    // Issue 13, item 8 (RFC 1337; RFC 5961 section 3): a challenge ACK here
+    // drew an exact RST from the closed peer, which ended TIME-WAIT.
+    let (mut h, _id, peer) = in_time_wait(1304);
+    let r = peer.raw(&mut h, T0 + secs(2), peer.seq + 100, 0, "R", b"");
+    assert_eq!(r, Err(DropReason::TcpNotAcceptable));
+    h.nothing();
+    assert_eq!(time_waits(&h), 1);
+    assert_eq!(h.net.counters.challenge_acks, 0);
+}
+
+#[test]
+fn challenge_acks_are_limited_per_connection_not_shared() {
+    // Issue 13, item 6 (CVE-2016-5696's class): spoofed segments on one
+    // connection exhausted the one stack-wide budget, so that the absence of a
+    // challenge ACK on another told an attacker it existed.
+    let mut h = Host::new(IP_A, 1305);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 8).unwrap();
+    let mut peers = Vec::new();
+    for port in [4000u16, 4001] {
+        let mut p = Peer { port, our_port: 80, seq: 7000, ack: 0, wnd: 65535 };
+        p.send(&mut h, T0, "S", b"").unwrap();
+        p.ack = h.one().seq.wrapping_add(1);
+        p.send(&mut h, T0, "A", b"").unwrap();
+        h.tcp.accept(l).unwrap().unwrap();
+        peers.push(p);
+    }
+    let t = T0 + secs(1);
+    for _ in 0..200 {
+        let _ = peers[0].raw(&mut h, t, peers[0].seq + 10, 0, "S", b"");
+    }
+    assert_eq!(h.out().len(), 1, "one challenge ACK per 500 ms on the flooded connection");
+    let _ = peers[1].raw(&mut h, t, peers[1].seq + 10, 0, "S", b"");
+    let ack = h.one();
+    assert_eq!((ack.dst_port, ack.flags().as_str()), (4001, "."), "the other connection still answers");
+    let _ = peers[0].raw(&mut h, t + ms(500), peers[0].seq + 10, 0, "S", b"");
+    assert_eq!(h.one().dst_port, 4000, "and the flooded one again 500 ms later");
+}
