@@ -258,6 +258,12 @@ counter_group! {
         window_probes,
         /// keep-alive probes sent
         keepalive_probes,
+        /// SYNs answered with a SYN cookie (RFC 4987 section 3.6)
+        syn_cookies_sent,
+        /// connections made from a valid SYN cookie
+        syn_cookies_received,
+        /// ACKs at a listener with cookies out that carried no valid cookie
+        syn_cookies_failed,
     }
 }
 

@@ -58,8 +58,14 @@ impl Tcp {
         }
         let backlog = backlog.clamp(1, self.cfg.max_backlog);
         let id = self.alloc();
-        self.slots[id.index as usize].sock =
-            Some(Sock::Listener(Listener { local, backlog, queue: VecDeque::new(), pending: Vec::new(), opts }));
+        self.slots[id.index as usize].sock = Some(Sock::Listener(Listener {
+            local,
+            backlog,
+            queue: VecDeque::new(),
+            pending: Vec::new(),
+            cookies_at: None,
+            opts,
+        }));
         self.listeners.insert(local.port(), id);
         self.trace_listener(id, local, State::Closed, State::Listen, Cause::PassiveOpen);
         Ok(id)

@@ -27,6 +27,15 @@ pub struct TcpConfig {
     /// 127 s, giving up at 247 s (the last wait capped by `max_rto`); Linux's 6
     /// gives up at 127 s, short of 3 minutes.
     pub syn_retries: u32,
+    /// R2 for our SYN,ACK answering a peer's SYN (passive open). Default 5,
+    /// Linux's tcp_synack_retries: retransmissions at 1, 3, 7, 15 and 31 s,
+    /// given up at 63 s, so that a SYN-RECEIVED entry of a spoofed SYN holds
+    /// its place in the SYN queue for about a minute (RFC 4987 section 3.3).
+    pub synack_retries: u32,
+    /// Answer SYNs with SYN cookies (RFC 4987 section 3.6) when a listener's
+    /// SYN queue, or the connection table, is full; otherwise such SYNs are
+    /// dropped. Default on, as Linux's tcp_syncookies = 1.
+    pub syn_cookies: bool,
     /// R2 for data segments, as a count of retransmissions (RFC 9293 MUST-20:
     /// at least 100 s). Default 15 as Linux's tcp_retries2 (about 15 minutes with
     /// a 200 ms RTO). Zero-window probes that get no answer count the same way.
@@ -42,7 +51,9 @@ pub struct TcpConfig {
     /// Most connections (not counting listeners). Default 4096; SYNs beyond it
     /// are dropped (`TcpConnectionLimit`) and `connect` fails with `NoBufferSpace`.
     pub max_connections: usize,
-    /// Largest listen backlog accepted (like Linux's somaxconn). Default 4096.
+    /// Largest listen backlog accepted, Linux's somaxconn (SOMAXCONN): 4096.
+    /// A listener's backlog bounds its accept queue and, apart, its SYN queue
+    /// (connections in SYN-RECEIVED), as Linux's sk_max_ack_backlog does both.
     pub max_backlog: usize,
     /// Out-of-order ranges held per connection. Default 32.
     pub max_ooo_ranges: usize,
@@ -69,6 +80,8 @@ impl Default for TcpConfig {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
             syn_retries: 7,
+            synack_retries: 5,
+            syn_cookies: true,
             data_retries: 15,
             r1_retries: 3,
             delayed_ack: Duration::from_millis(40),

@@ -24,11 +24,13 @@
 //! - [`lower`]: what TCP needs from the layers below ([`TcpNet`]);
 //! - [`trace`]: state transitions as events, each with its [`cause`].
 //!
-//! A listener's backlog bounds its connections that are not yet accepted
-//! (in SYN-RECEIVED or waiting in the accept queue). When it is full, a SYN is
-//! dropped silently and counted as [`DropReason::TcpBacklogFull`](crate::counters::DropReason::TcpBacklogFull), like Linux:
-//! the peer retransmits its SYN.
-//!
+//! A listener's backlog bounds its SYN queue (connections in SYN-RECEIVED) and,
+//! apart, its accept queue, as Linux's. A SYN finding the accept queue full is
+//! dropped ([`DropReason::TcpBacklogFull`](crate::counters::DropReason::TcpBacklogFull));
+//! one finding the SYN queue (or the connection table) full is answered with a
+//! SYN cookie (RFC 4987 section 3.6, [`syncookie`]), or dropped when cookies are
+//! off. Our SYN,ACK is retransmitted 5 times (Linux's tcp_synack_retries).
+
 //! Choices (each default is a field of [`TcpConfig`] or [`SocketOptions`]):
 //! - MSL 30 s, so TIME-WAIT lasts 60 s as on Linux; an orphaned FIN-WAIT-2 ends
 //!   after 60 s (Linux's tcp_fin_timeout).
@@ -49,8 +51,7 @@
 //!   drawn at random each second (RFC 5961 section 7, Linux since 4.7; `challenge`).
 //!
 //! Not implemented: SACK and timestamps (parsed, never sent, so never
-//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, SYN
-//! cookies, data on a SYN (not acknowledged, so the peer sends it again),
+//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, data on a SYN (not acknowledged, so the peer sends it again),
 //! RFC 9293's SEND in LISTEN (the sockets API has no such call), the user timeout.
 
 /// Builds the context for an event from the table's fields, leaving the slab
@@ -85,6 +86,7 @@ pub mod send;
 pub mod seq;
 pub mod state;
 mod status;
+pub mod syncookie;
 mod table;
 pub mod trace;
 

@@ -17,6 +17,7 @@ use super::id::ConnId;
 use super::isn::IsnGenerator;
 use super::lower::TcpNet;
 use super::state::State;
+use super::syncookie::SynCookies;
 use super::trace::{TraceLog, Transition};
 use crate::time::Instant;
 use rand::RngExt;
@@ -34,8 +35,13 @@ pub(super) struct Listener {
     pub(super) backlog: usize,
     /// Established connections waiting for `accept`, oldest first.
     pub(super) queue: VecDeque<ConnId>,
-    /// Connections in SYN-RECEIVED.
+    /// The SYN queue: connections in SYN-RECEIVED, bounded by `backlog` apart
+    /// from the accept queue (as Linux); beyond it SYNs are answered with cookies.
     pub(super) pending: Vec<ConnId>,
+    /// When this listener last answered a SYN with a cookie: ACKs are checked
+    /// for cookies only for `syncookie::MAX_AGE` minutes after (Linux's
+    /// tcp_synq_no_recent_overflow), and get a reset otherwise.
+    pub(super) cookies_at: Option<Instant>,
     pub(super) opts: SocketOptions,
 }
 
@@ -97,6 +103,7 @@ pub struct Tcp {
     pub(super) timers: BTreeSet<(Instant, u32, u32)>,
     pub(super) due: Vec<ConnId>,
     pub(super) isn: IsnGenerator,
+    pub(super) cookies: SynCookies,
     pub(super) challenge: ChallengeLimit,
     pub(super) trace: TraceLog,
 }
@@ -143,6 +150,7 @@ impl Tcp {
             free: Vec::new(),
             conns: HashMap::with_hasher(build.clone()),
             listeners: HashMap::with_hasher(build.clone()),
+            cookies: SynCookies::derive((build.0, build.1)),
             ports: HashMap::with_hasher(build),
             conn_count: 0,
             timers: BTreeSet::new(),

@@ -316,6 +316,39 @@ impl Conn {
         c
     }
 
+    /// RFC 4987 section 3.6: the ACK `seg` returned a SYN cookie (checked by the
+    /// table, carrying `mss`); the connection is made as if its SYN had been
+    /// queued: SYN-RECEIVED with our SYN,ACK (ISS `iss`, window `syn_wnd`,
+    /// no window scale) sent, so that `on_segment(seg)` completes it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+        seg: &Segment<'_>,
+        mss: u16,
+        syn_wnd: u16,
+    ) -> Conn {
+        let mut c = Conn::new(ctx, id, local, remote, iss, opts, true, State::Listen);
+        ctx.net.counters().passive_opens += 1;
+        c.irs = seg.seq - 1;
+        c.rcv_nxt = seg.seq;
+        c.snd_mss = (mss as u32).min(our_mss(ctx.net) as u32);
+        c.cc.set_smss(c.snd_mss);
+        c.snd_wscale = 0;
+        c.rcv_wscale = 0;
+        c.snd_wl1 = c.irs;
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        c.syn_wnd = syn_wnd;
+        c.rcv_adv = c.rcv_nxt + syn_wnd as u32;
+        c.set_state(ctx, State::SynReceived, Cause::RcvSynSndSynAck);
+        c
+    }
+
     fn set_state(&mut self, ctx: &mut Ctx<'_>, to: State, cause: Cause) {
         let from = self.state;
         if from == to {

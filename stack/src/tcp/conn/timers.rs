@@ -62,7 +62,12 @@ impl Conn {
         self.retries += 1;
         // Our SYN first, whatever the state (issue 13: a FIN queued behind it).
         let syn = self.syn_unacked();
-        let limit = self.opts.retries.unwrap_or(if syn { ctx.cfg.syn_retries } else { ctx.cfg.data_retries });
+        let limit = self.opts.retries.unwrap_or(match (syn, self.passive) {
+            (true, false) => ctx.cfg.syn_retries,
+            // Our SYN,ACK to a peer's SYN (Linux's tcp_synack_retries).
+            (true, true) => ctx.cfg.synack_retries,
+            (false, _) => ctx.cfg.data_retries,
+        });
         if self.retries == ctx.cfg.r1_retries {
             // RFC 9293 MUST-20 / RFC 1122 section 4.2.3.5: at R1, pass negative
             // advice to IP (section 3.3.1.4: the next hop may be dead, so its

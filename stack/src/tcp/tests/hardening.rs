@@ -136,3 +136,76 @@ fn challenge_acks_are_limited_per_connection_not_shared() {
     let _ = peers[0].raw(&mut h, t + ms(500), peers[0].seq + 10, 0, "S", b"");
     assert_eq!(h.one().dst_port, 4000, "and the flooded one again 500 ms later");
 }
+
+/// A SYN from `ip:port` with sequence number `isn`, offering MSS 1460 and a window scale.
+fn syn_from(ip: Ipv4Addr, port: u16, isn: u32) -> Packet {
+    let mut s = seg(port, 80, isn, 0, "S", 65535);
+    s.mss = Some(1460);
+    s.wscale = Some(7);
+    packet(ip, IP_A, &s, b"")
+}
+
+#[test]
+fn a_syn_flood_leaves_new_connections_accepted_through_cookies() {
+    // Issue 13, item 2: spoofed SYNs filled the backlog and every SYN after
+    // them was dropped for minutes.
+    let mut h = Host::new(IP_A, 1306);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 8).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(1306);
+    for i in 0..1000u32 {
+        let spoofed = Ipv4Addr::from(0x0a00_0000 | rng.random_range(3..0xffff));
+        h.deliver(T0 + ms(i as u64 / 10), &syn_from(spoofed, 1024 + i as u16, rng.random())).unwrap();
+    }
+    let answers = h.out();
+    assert_eq!(answers.len(), 1000, "every SYN answered once");
+    assert!(answers.iter().all(|s| s.flags() == "S."));
+    assert_eq!(h.tcp.connection_count(), 8, "state for the SYN queue only");
+    assert_eq!(h.net.counters.syn_cookies_sent, 992);
+    // A real client during the flood: its SYN gets a cookie, its ACK (with
+    // data) makes the connection.
+    let t = T0 + ms(150);
+    h.deliver(t, &syn_from(IP_B, 4000, 70_000)).unwrap();
+    let sa = h.one();
+    assert_eq!((sa.flags().as_str(), sa.ack, sa.mss, sa.wscale), ("S.", Some(70_001), Some(1460), None));
+    let ack = seg(4000, 80, 70_001, sa.seq.wrapping_add(1), "PA", 65535);
+    h.deliver(t + ms(1), &packet(IP_B, IP_A, &ack, b"hello")).unwrap();
+    let (id, remote) = h.tcp.accept(l).unwrap().expect("made from the cookie");
+    assert_eq!(remote, addr(IP_B, 4000));
+    assert_eq!(h.state(id), State::Established);
+    assert_eq!(h.recv_all(t + ms(1), id).unwrap(), b"hello");
+    let info = h.tcp.info(id).unwrap();
+    assert_eq!((info.snd_mss, info.snd_wscale, info.rcv_wscale), (1460, 0, 0));
+    assert_eq!(h.net.counters.syn_cookies_received, 1);
+    // A forged ACK is not a cookie: reset, as without cookies.
+    let forged = seg(4001, 80, 5, 12345, "A", 65535);
+    assert_eq!(h.deliver(t, &packet(IP_B, IP_A, &forged, b"")), Err(DropReason::TcpNoSocket));
+    assert_eq!(h.one().flags(), "R");
+    assert_eq!(h.net.counters.syn_cookies_failed, 1);
+    // The spoofed SYN-RECEIVED entries are given up after five SYN,ACK
+    // retransmissions (63 s); the SYN queue is free again.
+    run_timers(&mut h, t, secs(64));
+    assert_eq!(h.tcp.connection_count(), 1);
+    h.deliver(t + secs(64), &syn_from(IP_B, 4002, 9)).unwrap();
+    h.out();
+    assert_eq!(h.tcp.connection_count(), 2, "queued again, no cookie");
+}
+
+#[test]
+fn a_full_accept_queue_drops_syns_and_cookie_acks() {
+    let mut h = Host::new(IP_A, 1307);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 1).unwrap();
+    // One SYN queued, one answered with a cookie.
+    h.deliver(T0, &syn_from(IP_B, 4000, 100)).unwrap();
+    h.deliver(T0, &syn_from(IP_B, 4001, 200)).unwrap();
+    let out = h.out();
+    assert_eq!(h.net.counters.syn_cookies_sent, 1);
+    for s in &out {
+        let ack = seg(s.dst_port, 80, s.ack.unwrap(), s.seq.wrapping_add(1), "A", 65535);
+        let _ = h.deliver(T0, &packet(IP_B, IP_A, &ack, b""));
+    }
+    // The first completed; the cookie's ACK found the accept queue full.
+    assert_eq!(h.drops, [DropReason::TcpBacklogFull]);
+    assert_eq!(h.tcp.info(l).unwrap().recv_queue, 1);
+    assert_eq!(h.deliver(T0, &syn_from(IP_B, 4002, 300)), Err(DropReason::TcpBacklogFull));
+    h.nothing();
+}
