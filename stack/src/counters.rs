@@ -66,6 +66,7 @@ drop_reasons! {
     ArpAddressConflict => ("arp", "ARP packets from another host claiming our address"),
     ArpQueueFull => ("arp", "packets dropped because the queue for an unresolved address was full"),
     ArpResolutionFailed => ("arp", "packets dropped because their next hop never answered ARP"),
+    ArpFailedLately => ("arp", "packets dropped because their next hop failed to answer ARP lately"),
     // IPv4 (RFC 791, 1122)
     IpTruncated => ("ipv4", "datagrams shorter than their headers"),
     IpBadVersion => ("ipv4", "datagrams with a version other than 4"),
