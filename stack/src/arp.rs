@@ -752,7 +752,7 @@ mod tests {
         // Issue 13, item 2: SYN,ACK retransmissions to spoofed sources each
         // started a new round of broadcasts.
         let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
-        let mut send = |arp: &mut Arp, tx: &mut TxQueue, c: &mut Counters, ms: u64| {
+        let send = |arp: &mut Arp, tx: &mut TxQueue, c: &mut Counters, ms: u64| {
             let f = ip_frame(tx, 1);
             arp.send(t(ms), ME, PEER_IP, f, tx, c);
             arp.poll(t(ms), ME, tx, c, &mut no_failures_dropped);

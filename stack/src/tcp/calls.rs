@@ -324,9 +324,14 @@ impl Tcp {
         })
     }
 
-    /// Connections (not listeners) in the table.
+    /// Connections (not listeners) in the table, TIME-WAIT included.
     pub fn connection_count(&self) -> usize {
-        self.conn_count
+        self.conn_count + self.tw_count
+    }
+
+    /// Connections in TIME-WAIT (outside `max_connections`, within `max_tw_buckets`).
+    pub fn time_wait_count(&self) -> usize {
+        self.tw_count
     }
 
     /// Makes the next connection between `local` and `remote` start at sequence

@@ -51,6 +51,11 @@ pub struct TcpConfig {
     /// Most connections (not counting listeners). Default 4096; SYNs beyond it
     /// are dropped (`TcpConnectionLimit`) and `connect` fails with `NoBufferSpace`.
     pub max_connections: usize,
+    /// Most connections in TIME-WAIT, counted apart from `max_connections`.
+    /// Default 16384 (each holds no buffers); beyond it a connection closes
+    /// instead of waiting. Linux's tcp_max_tw_buckets is sized from memory,
+    /// 262144 on a machine of a few GiB.
+    pub max_tw_buckets: usize,
     /// Largest listen backlog accepted, Linux's somaxconn (SOMAXCONN): 4096.
     /// A listener's backlog bounds its accept queue and, apart, its SYN queue
     /// (connections in SYN-RECEIVED), as Linux's sk_max_ack_backlog does both.
@@ -86,6 +91,7 @@ impl Default for TcpConfig {
             r1_retries: 3,
             delayed_ack: Duration::from_millis(40),
             max_connections: 4096,
+            max_tw_buckets: 16384,
             max_backlog: 4096,
             max_ooo_ranges: 32,
             challenge_ack_interval: Duration::from_millis(500),

@@ -63,11 +63,13 @@ pub(super) struct Slot {
     pub(super) parent: Option<ConnId>,
     /// The connection is in its listener's accept queue.
     pub(super) in_accept_queue: bool,
+    /// The connection is in TIME-WAIT: counted in `tw_count`, not `conn_count`.
+    pub(super) time_wait: bool,
 }
 
 impl Slot {
     fn new(gen: u32) -> Slot {
-        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false }
+        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false, time_wait: false }
     }
 }
 
@@ -97,8 +99,12 @@ pub struct Tcp {
     pub(super) listeners: HashMap<u16, ConnId, SipBuild>,
     /// Local ports held by connections in `conns`, with counts.
     pub(super) ports: HashMap<u16, u32, SipBuild>,
-    /// Connections (not listeners) in the slab.
+    /// Connections (not listeners) in the slab, TIME-WAIT aside: what
+    /// `max_connections` bounds.
     pub(super) conn_count: usize,
+    /// Connections in TIME-WAIT, bounded by `max_tw_buckets` apart (as Linux's
+    /// tcp_max_tw_buckets, outside the socket limit).
+    pub(super) tw_count: usize,
     /// (deadline, slot index, generation) of every connection with a timer.
     pub(super) timers: BTreeSet<(Instant, u32, u32)>,
     pub(super) due: Vec<ConnId>,
@@ -153,6 +159,7 @@ impl Tcp {
             cookies: SynCookies::derive((build.0, build.1)),
             ports: HashMap::with_hasher(build),
             conn_count: 0,
+            tw_count: 0,
             timers: BTreeSet::new(),
             due: Vec::new(),
             isn,
@@ -187,7 +194,11 @@ impl Tcp {
     pub(super) fn release(&mut self, id: ConnId) {
         let slot = &mut self.slots[id.index as usize];
         if let Some(Sock::Conn(_)) = slot.sock.take() {
-            self.conn_count -= 1;
+            if slot.time_wait {
+                self.tw_count -= 1;
+            } else {
+                self.conn_count -= 1;
+            }
         }
         self.free.push(id.index);
     }
@@ -213,7 +224,7 @@ impl Tcp {
     /// listener's accept queue, forget a connection that ended, reschedule timers.
     pub(super) fn settle(&mut self, id: ConnId) {
         let Some(c) = conn_mut(&mut self.slots, id) else { return };
-        let (state, local, remote, user_closed, deadline) = (c.state, c.local, c.remote, c.user_closed, c.deadline());
+        let (state, local, remote, user_closed) = (c.state, c.local, c.remote, c.user_closed);
         let slot = &self.slots[id.index as usize];
         let (parent, queued) = (slot.parent, slot.in_accept_queue);
         if let Some(pid) = parent {
@@ -225,6 +236,10 @@ impl Tcp {
                 }
             }
         }
+        if state == State::TimeWait && !self.slots[id.index as usize].time_wait {
+            self.enter_time_wait(id);
+        }
+        let deadline = conn_mut(&mut self.slots, id).and_then(|c| c.deadline());
         if matches!(state, State::Closed | State::Listen) {
             if let Some(t) = self.slots[id.index as usize].sched.take() {
                 self.timers.remove(&(t, id.index, id.gen));
@@ -241,6 +256,22 @@ impl Tcp {
             return;
         }
         self.schedule(id, deadline);
+    }
+
+    /// A connection entered TIME-WAIT: it leaves the connection count for the
+    /// TIME-WAIT count and gives back its buffers; beyond `max_tw_buckets` it
+    /// ends at once (Linux: "time wait bucket table overflow").
+    fn enter_time_wait(&mut self, id: ConnId) {
+        self.slots[id.index as usize].time_wait = true;
+        self.conn_count -= 1;
+        self.tw_count += 1;
+        let overflow = self.tw_count > self.cfg.max_tw_buckets;
+        if let Some(c) = conn_mut(&mut self.slots, id) {
+            c.release_buffers();
+            if overflow {
+                c.expire_time_wait();
+            }
+        }
     }
 
     /// Keeps the timer set holding connection `id` under `deadline`.

@@ -496,6 +496,25 @@ impl Conn {
         }
     }
 
+    /// Entering TIME-WAIT, the connection needs its sequence numbers only: the
+    /// send buffer goes (nothing is left to send), and the receive buffer too
+    /// unless the user has data in it still (issue 13, item 3).
+    pub fn release_buffers(&mut self) {
+        self.send = SendBuffer::new(self.send.capacity());
+        if !self.has_unread() {
+            self.recv.set_capacity(self.recv.capacity());
+        }
+    }
+
+    /// Ends TIME-WAIT at the next timer run, as Linux closes a connection at
+    /// once when its time-wait table (`max_tw_buckets`) is full.
+    pub fn expire_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            // The last segment received is what moved it to TIME-WAIT: now.
+            self.close_at = Some(self.last_rcv);
+        }
+    }
+
     pub fn has_unread(&self) -> bool {
         self.recv.readable() > 0
     }

@@ -209,3 +209,46 @@ fn a_full_accept_queue_drops_syns_and_cookie_acks() {
     assert_eq!(h.deliver(T0, &syn_from(IP_B, 4002, 300)), Err(DropReason::TcpBacklogFull));
     h.nothing();
 }
+
+/// One HTTP/1.0-like exchange on `port` where we close first: ends in TIME-WAIT
+/// on our side (Err: a segment of it was dropped).
+fn served_and_closed(h: &mut Host, l: ConnId, port: u16, now: Instant) -> Result<(), DropReason> {
+    let mut p = Peer { port, our_port: 80, seq: 1000, ack: 0, wnd: 65535 };
+    p.send(h, now, "S", b"")?;
+    let sa = h.out().pop().filter(|s| s.syn).ok_or(DropReason::TcpOther)?;
+    p.ack = sa.seq.wrapping_add(1);
+    p.send(h, now, "PA", b"GET / HTTP/1.0\r\n\r\n")?;
+    let (id, _) = h.tcp.accept(l).unwrap().unwrap();
+    h.recv_all(now, id).unwrap();
+    h.send(now, id, b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+    h.tcp.close(now, &mut h.net, id).unwrap();
+    p.ack = p.ack.wrapping_add(19 + 1);
+    p.send(h, now, "FA", b"")?;
+    h.out();
+    Ok(())
+}
+
+#[test]
+fn time_wait_is_outside_the_connection_limit_and_bounded_apart() {
+    // Issue 13, item 3: TIME-WAITs counted against max_connections, so that a
+    // busy HTTP/1.0 server refused every SYN on every port.
+    let cfg = TcpConfig { max_connections: 4, max_tw_buckets: 10, syn_cookies: false, ..TcpConfig::default() };
+    let mut h = Host::with_config(IP_A, 1308, cfg);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 8).unwrap();
+    for i in 0..10u16 {
+        served_and_closed(&mut h, l, 5000 + i, T0 + ms(i as u64)).unwrap();
+    }
+    assert_eq!(h.tcp.time_wait_count(), 10);
+    assert_eq!(time_waits(&h), 10);
+    // Beyond max_tw_buckets a connection does not wait: it is closed at the
+    // next timer run (at once), the others keep their 2*MSL.
+    let t = T0 + ms(20);
+    served_and_closed(&mut h, l, 6000, t).unwrap();
+    assert_eq!(h.tcp.poll_at(), Some(t));
+    h.poll(t);
+    assert_eq!(h.tcp.time_wait_count(), 10);
+    assert_eq!(h.tcp.connection_count(), 10);
+    // New connections are still accepted.
+    h.deliver(t, &syn_from(IP_B, 7000, 1)).unwrap();
+    assert_eq!(h.one().flags(), "S.");
+}
