@@ -286,8 +286,13 @@ impl Tcp {
         let local = SocketAddrV4::new(err.src, sport);
         let remote = SocketAddrV4::new(err.dst, dport);
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
-        let seq = (err.quoted_len >= 8)
-            .then(|| Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]])));
+        // RFC 5927 section 4.1, as Linux: without the quoted sequence number
+        // (8 bytes of TCP header) nothing proves the error is about our
+        // segment; such a forged quote of the ports alone is ignored.
+        if err.quoted_len < 8 {
+            return;
+        }
+        let seq = Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]]));
         let conn = conn_mut(&mut self.slots, id).expect("mapped connections exist");
         let mut ctx = ctx!(self, now, net);
         conn.on_icmp(&mut ctx, err.kind, seq);

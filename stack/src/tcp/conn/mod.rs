@@ -127,6 +127,10 @@ pub struct Conn {
     peer_wscale: Option<u8>,
     /// Effective send MSS (RFC 9293 section 3.7.1).
     snd_mss: u32,
+    /// When the MSS lowered by path MTU discovery goes back to
+    /// `mss_before_pmtu` (`icmp::PMTU_EXPIRES` after the last lowering).
+    pmtu_expires: Option<Instant>,
+    mss_before_pmtu: u32,
     /// The MSS we announced.
     rcv_mss: u32,
     /// Sequence number of the first byte of `send`.
@@ -229,6 +233,8 @@ impl Conn {
             rcv_wscale: wscale_for(opts.recv_buffer),
             peer_wscale: None,
             snd_mss: mss,
+            pmtu_expires: None,
+            mss_before_pmtu: mss,
             rcv_mss: our_mss(ctx.net) as u32,
             buf_seq: iss + 1,
             send: SendBuffer::new(opts.send_buffer),

@@ -40,6 +40,9 @@ impl Conn {
                 return;
             }
         }
+        if self.pmtu_expires.is_some_and(|t| t <= now) {
+            self.path_mtu_expired();
+        }
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             self.ack_now = true;
@@ -183,6 +186,7 @@ impl Conn {
         self.persist_at = None;
         self.delack_at = None;
         self.keepalive_at = None;
+        self.pmtu_expires = None;
     }
 
     /// The next instant a timer of this connection is due.
@@ -190,6 +194,7 @@ impl Conn {
         let t = earliest(self.rto_at, self.persist_at);
         let t = earliest(t, self.delack_at);
         let t = earliest(t, self.keepalive_at);
+        let t = earliest(t, self.pmtu_expires);
         earliest(t, self.close_at)
     }
 }

@@ -252,3 +252,66 @@ fn time_wait_is_outside_the_connection_limit_and_bounded_apart() {
     h.deliver(t, &syn_from(IP_B, 7000, 1)).unwrap();
     assert_eq!(h.one().flags(), "S.");
 }
+
+/// "Fragmentation needed" (or another unreachable `code`) quoting `quoted_len`
+/// bytes of a segment of `id` with sequence number `seq`.
+fn icmp(h: &Host, id: ConnId, code: u8, mtu: u16, seq: u32, quoted_len: usize) -> crate::icmp::IcmpError {
+    let local = h.tcp.local_addr(id).unwrap();
+    let remote = h.tcp.peer_addr(id).unwrap();
+    let mut quoted = [0u8; 8];
+    quoted[0..2].copy_from_slice(&local.port().to_be_bytes());
+    quoted[2..4].copy_from_slice(&remote.port().to_be_bytes());
+    quoted[4..8].copy_from_slice(&seq.to_be_bytes());
+    crate::icmp::IcmpError {
+        kind: crate::icmp::IcmpErrorKind::DestUnreachable { code, next_hop_mtu: mtu },
+        reporter: Ipv4Addr::new(10, 0, 0, 254),
+        src: *local.ip(),
+        dst: *remote.ip(),
+        protocol: etherparse::IpNumber::TCP,
+        quoted,
+        quoted_len,
+    }
+}
+
+#[test]
+fn forged_fragmentation_needed_cannot_shrink_a_connection_for_good() {
+    // Issue 13, item 5: a quote of the ports alone was accepted, an MTU of 68
+    // gave an MSS of 64, and it never came back.
+    let mut h = Host::new(IP_A, 1309);
+    let (id, peer) = active_established(&mut h, Some(1460), 65535);
+    h.send(T0, id, &[7; 3000]).unwrap();
+    h.out();
+    let una = peer.ack;
+    let mss = |h: &Host| h.tcp.info(id).unwrap().snd_mss;
+    let e = icmp(&h, id, 4, 68, una, 4);
+    h.tcp.handle_icmp_error(T0, &mut h.net, &e);
+    assert_eq!(mss(&h), 1460, "4 quoted bytes carry no sequence number: ignored");
+    let e = icmp(&h, id, 4, 68, una.wrapping_add(100_000), 8);
+    h.tcp.handle_icmp_error(T0, &mut h.net, &e);
+    assert_eq!(mss(&h), 1460, "a sequence number outside [SND.UNA, SND.NXT]: ignored");
+    let e = icmp(&h, id, 4, 68, una, 8);
+    h.tcp.handle_icmp_error(T0, &mut h.net, &e);
+    assert_eq!(mss(&h), 512, "clamped to a path MTU of 552, as Linux");
+    h.out();
+    // Ten minutes on, the learned path MTU expires.
+    let later = T0 + secs(601);
+    peer.raw(&mut h, later, peer.seq, una.wrapping_add(3000), "A", b"").unwrap();
+    h.poll(later);
+    assert_eq!(mss(&h), 1460);
+}
+
+#[test]
+fn hard_icmp_errors_while_opening_need_the_sequence_number() {
+    // Issue 13, item 5: port unreachable aborted SYN-SENT without any check.
+    let mut h = Host::new(IP_A, 1310);
+    let id = h.tcp.connect(T0, &mut h.net, None, addr(IP_B, 80)).unwrap();
+    let syn = h.one();
+    for (seq, len) in [(syn.seq, 4), (syn.seq.wrapping_add(5000), 8)] {
+        let e = icmp(&h, id, 3, 0, seq, len);
+        h.tcp.handle_icmp_error(T0, &mut h.net, &e);
+        assert_eq!(h.state(id), State::SynSent);
+    }
+    let e = icmp(&h, id, 3, 0, syn.seq, 8);
+    h.tcp.handle_icmp_error(T0, &mut h.net, &e);
+    assert_eq!(h.state(id), State::Closed);
+}
