@@ -315,3 +315,26 @@ fn hard_icmp_errors_while_opening_need_the_sequence_number() {
     h.tcp.handle_icmp_error(T0, &mut h.net, &e);
     assert_eq!(h.state(id), State::Closed);
 }
+
+#[test]
+fn lowering_so_rcvbuf_after_connect_never_offers_more_than_the_buffer() {
+    // Issue 13, item 12: lowered between connect and the SYN,ACK, the buffer
+    // held 256 bytes under a 65,535-byte window.
+    let mut h = Host::new(IP_A, 1311);
+    let id = h.tcp.connect(T0, &mut h.net, None, addr(IP_B, 80)).unwrap();
+    let syn = h.one();
+    h.tcp.set_recv_buffer(T0, &mut h.net, id, 256).unwrap();
+    let mut s = seg(80, syn.src_port, 5000, syn.seq.wrapping_add(1), "SA", 65535);
+    s.wscale = Some(0);
+    h.deliver(T0, &packet(IP_B, IP_A, &s, b"")).unwrap();
+    let ack = h.one();
+    let info = h.tcp.info(id).unwrap();
+    let offered = (ack.wnd as usize) << info.rcv_wscale;
+    let capacity = h.tcp.options(id).unwrap().recv_buffer;
+    assert!(offered <= capacity, "offered {offered} over a buffer of {capacity}");
+    // And what it offered, it takes.
+    let data = vec![1u8; offered.min(1460)];
+    h.deliver(T0, &packet(IP_B, IP_A, &seg(80, syn.src_port, 5001, syn.seq.wrapping_add(1), "PA", 65535), &data))
+        .unwrap();
+    assert_eq!(h.recv_all(T0, id).unwrap().len(), data.len());
+}
