@@ -79,6 +79,7 @@ drop_reasons! {
     IpNoRoute => ("ipv4", "outgoing datagrams with no route to their destination"),
     IpFragmentDropped => ("ipv4", "fragments that could not be reassembled (bad, overlapping beyond the end, or over a limit)"),
     IpReassemblyTimeout => ("ipv4", "datagrams whose reassembly timed out"),
+    IpReassemblyEvicted => ("ipv4", "datagrams evicted from reassembly, oldest first, to make room"),
     IpCannotFragment => ("ipv4", "outgoing datagrams larger than the MTU with DF set"),
     // ICMP (RFC 792)
     IcmpTruncated => ("icmp", "ICMP messages too short"),

@@ -357,7 +357,11 @@ impl IpLayer {
         broadcast: bool,
     ) -> Result<Ipv4Input<'a>, DropReason> {
         self.counters.ipv4.rx_fragments += 1;
-        let Some(whole) = self.reassembler.push(now, header, payload)? else {
+        let pushed = self.reassembler.push(now, header, payload);
+        for _ in 0..self.reassembler.take_evicted() {
+            self.counters.drops.add(DropReason::IpReassemblyEvicted);
+        }
+        let Some(whole) = pushed? else {
             return Ok(Ipv4Input::Held);
         };
         self.counters.ipv4.reassembled += 1;
