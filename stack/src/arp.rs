@@ -37,15 +37,20 @@ const MAX_PREALLOCATED: usize = 4096;
 /// ARP limits and timers. Defaults are documented per field.
 #[derive(Clone, Debug)]
 pub struct ArpConfig {
-    /// How long a learned entry is used before it must be refreshed (default 60 s).
+    /// How long a learned entry is used before it must be refreshed (default
+    /// 60 s; Linux: reachable for 15-45 s, base_reachable_time 30 s, then
+    /// stale until used and re-confirmed).
     pub entry_lifetime: Duration,
-    /// Most entries in the cache (default 256); the oldest is evicted for a new one.
+    /// Most entries in the cache (default 256); the oldest is evicted for a new
+    /// one. Linux: gc_thresh3 1024 (hard limit), garbage-collected from gc_thresh1 128.
     pub max_entries: usize,
-    /// Unresolved addresses being asked about at once (default 64).
+    /// Unresolved addresses being asked about at once (default 64). Linux: no
+    /// limit of their own; they count among gc_thresh3's entries.
     pub max_pending: usize,
-    /// Packets held per unresolved address (default 16); more are dropped and counted.
+    /// Packets held per unresolved address (default 16); more are dropped and
+    /// counted, the oldest first. Linux: unres_qlen_bytes 212992 (about 101 packets).
     pub max_queued_per_addr: usize,
-    /// Time between requests for an unresolved address (default 1 s).
+    /// Time between requests for an unresolved address (default 1 s, Linux's retrans_time).
     pub retry_interval: Duration,
     /// Requests sent before resolution fails (default 3, Linux's mcast_solicit).
     pub max_requests: u32,

@@ -35,7 +35,8 @@ use std::collections::BTreeSet;
 /// Limits of reassembly. Defaults are documented per field.
 #[derive(Clone, Debug)]
 pub struct ReassemblyConfig {
-    /// Largest reassembled payload in bytes (default 65515: 65535 less a minimal header).
+    /// Largest reassembled payload in bytes (default 65515: 65535 less a
+    /// minimal header; Linux's limit is the same 16-bit total length).
     pub max_datagram_len: usize,
     /// Datagrams in reassembly at once (default 4096); beyond it the oldest is
     /// evicted. It bounds the bookkeeping that `max_bytes` does not count.
@@ -46,11 +47,14 @@ pub struct ReassemblyConfig {
     /// datagram's buffer reaches its furthest byte received, holes included, and
     /// that length is what counts.
     pub max_bytes: usize,
-    /// Time a datagram may take to arrive whole, from its first fragment (default 30 s, as Linux).
+    /// Time a datagram may take to arrive whole, from its first fragment
+    /// (default 30 s, Linux's ipfrag_time).
     pub timeout: Duration,
     /// Fragments accepted into one datagram (default 64). Bounds the work and the
     /// range list per datagram against floods of tiny fragments. A 65515-byte datagram
     /// over a 1500-byte MTU is 45 fragments; paths with a 576-byte MTU need up to 119.
+    /// Linux has no such count (its ipfrag_max_dist, 64, bounds how far fragments
+    /// of one datagram may be apart in arrival order from one source).
     pub max_fragments: usize,
 }
 
