@@ -251,7 +251,7 @@ impl Tcp {
     ) -> Option<Result<(), DropReason>> {
         let l = listener_mut(&mut self.slots, lid)?;
         let recent = SYNCOOKIE_WINDOW;
-        if !l.cookies_at.is_some_and(|t| now.saturating_duration_since(t) < recent) {
+        if l.cookies_at.is_none_or(|t| now.saturating_duration_since(t) >= recent) {
             return None;
         }
         let Some(mss) = self.cookies.check(now, local, remote, seg.seq, seg.ack) else {
