@@ -37,18 +37,32 @@ const MAX_PREALLOCATED: usize = 4096;
 /// ARP limits and timers. Defaults are documented per field.
 #[derive(Clone, Debug)]
 pub struct ArpConfig {
-    /// How long a learned entry is used before it must be refreshed (default 60 s).
+    /// How long a learned entry is used before it must be refreshed (default
+    /// 60 s; Linux: reachable for 15-45 s, base_reachable_time 30 s, then
+    /// stale until used and re-confirmed).
     pub entry_lifetime: Duration,
-    /// Most entries in the cache (default 256); the oldest is evicted for a new one.
+    /// Most entries in the cache (default 256); the oldest is evicted for a new
+    /// one. Linux: gc_thresh3 1024 (hard limit), garbage-collected from gc_thresh1 128.
     pub max_entries: usize,
-    /// Unresolved addresses being asked about at once (default 64).
+    /// Unresolved addresses being asked about at once (default 64). Linux: no
+    /// limit of their own; they count among gc_thresh3's entries.
     pub max_pending: usize,
-    /// Packets held per unresolved address (default 16); more are dropped and counted.
+    /// Packets held per unresolved address (default 16); more are dropped and
+    /// counted, the oldest first. Linux: unres_qlen_bytes 212992 (about 101 packets).
     pub max_queued_per_addr: usize,
-    /// Time between requests for an unresolved address (default 1 s).
+    /// Time between requests for an unresolved address (default 1 s, Linux's retrans_time).
     pub retry_interval: Duration,
-    /// Requests sent before resolution fails (default 3).
+    /// Requests sent before resolution fails (default 3, Linux's mcast_solicit).
     pub max_requests: u32,
+    /// How long an address whose resolution failed is not asked about again:
+    /// frames to it are dropped at once (default 60 s, longer than TCP's five
+    /// SYN,ACK retransmissions take). This is what keeps spoofed sources (a SYN
+    /// flood answered with SYN,ACKs, each retransmitted) from costing a
+    /// broadcast round per retransmission: at most `max_requests` per address
+    /// per hold, and `max_pending` per `retry_interval` in all. Linux asks again at
+    /// the next packet; it has no such hold. A host that comes back is learned
+    /// as soon as it sends us any ARP packet, so the hold costs little.
+    pub failed_hold: Duration,
 }
 
 impl Default for ArpConfig {
@@ -60,6 +74,7 @@ impl Default for ArpConfig {
             max_queued_per_addr: 16,
             retry_interval: Duration::from_secs(1),
             max_requests: 3,
+            failed_hold: Duration::from_secs(60),
         }
     }
 }
@@ -99,13 +114,16 @@ pub struct Arp {
     pending: Vec<Pending>,
     /// The last MAC seen claiming our address (RFC 5227 section 2.4).
     conflict: Option<MacAddr>,
+    /// Addresses whose resolution failed, with when, oldest first; bounded by
+    /// `max_entries` (the oldest forgotten first).
+    failed: VecDeque<(Ipv4Addr, Instant)>,
 }
 
 impl Arp {
     pub fn new(config: ArpConfig) -> Arp {
         let cache = HashMap::with_capacity(config.max_entries.min(MAX_PREALLOCATED));
         let pending = Vec::with_capacity(config.max_pending.min(MAX_PREALLOCATED));
-        Arp { config, cache, pending, conflict: None }
+        Arp { config, cache, pending, conflict: None, failed: VecDeque::new() }
     }
 
     /// Handles an inbound ARP packet (`payload` is the frame after the Ethernet
@@ -245,6 +263,10 @@ impl Arp {
             } else {
                 let p = self.pending.remove(i);
                 counters.arp.resolution_failures += 1;
+                if self.failed.len() >= self.config.max_entries.max(1) {
+                    self.failed.pop_front();
+                }
+                self.failed.push_back((p.ip, now));
                 for frame in p.frames {
                     counters.drops.add(DropReason::ArpResolutionFailed);
                     failed(frame);
@@ -314,6 +336,7 @@ impl Arp {
     /// adds it only if `create`. Frames held for it leave now, oldest first.
     fn merge(&mut self, now: Instant, me: LinkAddrs, ip: Ipv4Addr, mac: MacAddr, create: bool, tx: &mut TxQueue) {
         let pending = self.pending.iter().position(|p| p.ip == ip);
+        self.failed.retain(|f| f.0 != ip);
         let entry = Entry { mac, expires: now + self.config.entry_lifetime, refresh_sent: None };
         if let Some(e) = self.cache.get_mut(&ip) {
             *e = entry;
@@ -355,8 +378,18 @@ impl Arp {
         counters: &mut Counters,
     ) {
         let limit = self.config.max_queued_per_addr;
+        let hold = self.config.failed_hold;
+        while self.failed.front().is_some_and(|f| now.saturating_duration_since(f.1) >= hold) {
+            self.failed.pop_front();
+        }
         let i = match self.pending.iter().position(|p| p.ip == next_hop) {
             Some(i) => i,
+            None if self.failed.iter().any(|f| f.0 == next_hop) => {
+                // Failed lately: not asked again yet (see `ArpConfig::failed_hold`).
+                counters.drops.add(DropReason::ArpFailedLately);
+                tx.recycle(frame);
+                return;
+            }
             None if self.pending.len() >= self.config.max_pending => {
                 counters.drops.add(DropReason::ArpQueueFull);
                 tx.recycle(frame);
@@ -720,6 +753,41 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_address_is_not_asked_again_for_a_while() {
+        // Issue 13, item 2: SYN,ACK retransmissions to spoofed sources each
+        // started a new round of broadcasts.
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let send = |arp: &mut Arp, tx: &mut TxQueue, c: &mut Counters, ms: u64| {
+            let f = ip_frame(tx, 1);
+            arp.send(t(ms), ME, PEER_IP, f, tx, c);
+            arp.poll(t(ms), ME, tx, c, &mut no_failures_dropped);
+            drain(tx).len()
+        };
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 0), 1);
+        for ms in [1000, 2000, 3000] {
+            arp.poll(t(ms), ME, &mut tx, &mut c, &mut no_failures_dropped);
+        }
+        drain(&mut tx);
+        assert_eq!(c.arp.resolution_failures, 1);
+        // Within the hold: dropped at once, no request.
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 7_000), 0);
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 62_999), 0);
+        assert_eq!(c.arp.tx_requests, 3);
+        // After it, asked again.
+        assert_eq!(send(&mut arp, &mut tx, &mut c, 63_000), 1);
+        // A host that answers is learned whatever the hold said.
+        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_requests: 1, ..ArpConfig::default() });
+        send(&mut arp, &mut tx, &mut c, 0);
+        arp.poll(t(1000), ME, &mut tx, &mut c, &mut no_failures_dropped);
+        arp.input(t(1500), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c).unwrap();
+        let f = ip_frame(&mut tx, 9);
+        arp.send(t(1600), ME, PEER_IP, f, &mut tx, &mut c);
+        assert_ip_frame(&drain(&mut tx)[0], PEER_MAC, 9);
+    }
+
+    fn no_failures_dropped(_: Vec<u8>) {}
+
+    #[test]
     fn poll_at_tracks_the_next_retry() {
         let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
         assert_eq!(arp.poll_at(), None);
@@ -925,7 +993,9 @@ mod tests {
             assert!(outcomes.get(&outcome).copied().unwrap_or(0) > 10, "{outcome:?} never happened: {outcomes:?}");
         }
         let held: u64 = arp.pending().map(|(_, n)| n as u64).sum();
-        let dropped = c.drops.get(DropReason::ArpQueueFull) + c.drops.get(DropReason::ArpResolutionFailed);
+        let dropped = c.drops.get(DropReason::ArpQueueFull)
+            + c.drops.get(DropReason::ArpResolutionFailed)
+            + c.drops.get(DropReason::ArpFailedLately);
         assert_eq!(c.drops.get(DropReason::ArpResolutionFailed), failed);
         assert!(delivered > 0 && failed > 0, "delivered {delivered}, failed {failed}");
         assert_eq!(sent, delivered + dropped + held);

@@ -25,13 +25,17 @@ pub struct Config {
     pub prefix_len: u8,
     /// Default gateway for destinations off the subnet; without one they are unreachable.
     pub gateway: Option<Ipv4Addr>,
-    /// Largest IP datagram on the link (default 1500). Frames on the wire are 14 bytes more.
+    /// Largest IP datagram on the link (default 1500, Ethernet's, as Linux's
+    /// default for it). Frames on the wire are 14 bytes more.
     pub mtu: u16,
     /// Time to live of the datagrams we send (default 64, as Linux).
     pub ttl: u8,
-    /// ICMP error messages per second (RFC 1122 section 3.2.2 asks for a limit; default 100).
+    /// ICMP error messages per second (RFC 1122 section 3.2.2 asks for a limit;
+    /// default 100). Linux: 1 per second per destination (icmp_ratelimit
+    /// 1000 ms) under 1000 per second in all (icmp_msgs_per_sec).
     pub icmp_error_rate: u32,
-    /// Burst of ICMP errors allowed above the rate (default 50).
+    /// Burst of ICMP errors allowed above the rate (default 50; Linux's
+    /// icmp_msgs_burst is 50).
     pub icmp_error_burst: u32,
     /// Seed of every random choice the stack makes (IP identification, ephemeral
     /// ports, the ISN secret): a run is reproducible from its seed.

@@ -66,6 +66,7 @@ drop_reasons! {
     ArpAddressConflict => ("arp", "ARP packets from another host claiming our address"),
     ArpQueueFull => ("arp", "packets dropped because the queue for an unresolved address was full"),
     ArpResolutionFailed => ("arp", "packets dropped because their next hop never answered ARP"),
+    ArpFailedLately => ("arp", "packets dropped because their next hop failed to answer ARP lately"),
     // IPv4 (RFC 791, 1122)
     IpTruncated => ("ipv4", "datagrams shorter than their headers"),
     IpBadVersion => ("ipv4", "datagrams with a version other than 4"),
@@ -78,6 +79,7 @@ drop_reasons! {
     IpNoRoute => ("ipv4", "outgoing datagrams with no route to their destination"),
     IpFragmentDropped => ("ipv4", "fragments that could not be reassembled (bad, overlapping beyond the end, or over a limit)"),
     IpReassemblyTimeout => ("ipv4", "datagrams whose reassembly timed out"),
+    IpReassemblyEvicted => ("ipv4", "datagrams evicted from reassembly, oldest first, to make room"),
     IpCannotFragment => ("ipv4", "outgoing datagrams larger than the MTU with DF set"),
     // ICMP (RFC 792)
     IcmpTruncated => ("icmp", "ICMP messages too short"),
@@ -258,6 +260,12 @@ counter_group! {
         window_probes,
         /// keep-alive probes sent
         keepalive_probes,
+        /// SYNs answered with a SYN cookie (RFC 4987 section 3.6)
+        syn_cookies_sent,
+        /// connections made from a valid SYN cookie
+        syn_cookies_received,
+        /// ACKs at a listener with cookies out that carried no valid cookie
+        syn_cookies_failed,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The IP layer: everything below the transports, as one owner of state.
 //!
-//! [`IpLayer`] holds the configuration, ARP, the IPv4 identification counter,
+//! [`IpLayer`] holds the configuration, ARP, the IPv4 identification counters
+//! (per destination, `ipv4::ident`),
 //! fragment reassembly, the ICMP error rate limit, the transmit queue, the counters
 //! and the random number generator. It receives Ethernet frames up to the point of
 //! a whole IPv4 datagram ([`IpLayer::receive_ethernet`], [`IpLayer::receive_ipv4`]),
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::counters::{Counters, DropReason};
 use crate::ethernet::{self, MacAddr};
 use crate::icmp::{self, IcmpError, IcmpErrorKind, IcmpInput};
+use crate::ipv4::ident::IdentGenerator;
 use crate::ipv4::reassembly::{Expired, Reassembled, Reassembler};
 use crate::ipv4::{self, IpPacket, Ipv4Config, HEADER_LEN, MAX_PAYLOAD, PAYLOAD_OFFSET};
 use crate::ratelimit::TokenBucket;
@@ -75,8 +77,8 @@ pub struct IpLayer {
     counters: Counters,
     /// Every random choice comes from here, seeded by `config.seed`.
     rng: ChaCha8Rng,
-    /// IPv4 identification of the next datagram (RFC 791; RFC 6864 allows a counter).
-    next_ident: u16,
+    /// IPv4 identification: counters per destination (RFC 6864, RFC 7739, as Linux).
+    idents: IdentGenerator,
     icmp_errors: TokenBucket,
     /// Frames whose next hop ARP could not resolve, waiting to be reported upward.
     unreachable: Vec<Vec<u8>>,
@@ -84,10 +86,12 @@ pub struct IpLayer {
 
 impl IpLayer {
     /// The IP layer of a stack with this (validated) configuration. Draws the first
-    /// IPv4 identification from the generator, before anything else draws from it.
+    /// The identification generator draws from a stream of its own; the main
+    /// generator's first draw (once the first identification) is kept, so that
+    /// every later random choice is what it was.
     pub(crate) fn new(config: Config) -> IpLayer {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let next_ident = rng.random();
+        let _: u16 = rng.random();
         IpLayer {
             ipv4: config.ipv4(),
             arp: Arp::new(config.arp.clone()),
@@ -95,7 +99,7 @@ impl IpLayer {
             tx: TxQueue::new(),
             counters: Counters::default(),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
-            next_ident,
+            idents: IdentGenerator::new(config.seed),
             rng,
             unreachable: Vec::new(),
             config,
@@ -198,8 +202,7 @@ impl IpLayer {
                 return Err(reason);
             }
         };
-        let ident = self.next_ident;
-        self.next_ident = self.next_ident.wrapping_add(1);
+        let ident = self.idents.next(now, self.config.addr, opts.dst, opts.protocol.0);
         let header = Header { src: self.config.addr, ttl: opts.ttl.unwrap_or(self.config.ttl), ident, opts };
         self.counters.ipv4.tx_datagrams += 1;
         if payload_len + HEADER_LEN <= self.config.mtu as usize {
@@ -357,7 +360,11 @@ impl IpLayer {
         broadcast: bool,
     ) -> Result<Ipv4Input<'a>, DropReason> {
         self.counters.ipv4.rx_fragments += 1;
-        let Some(whole) = self.reassembler.push(now, header, payload)? else {
+        let pushed = self.reassembler.push(now, header, payload);
+        for _ in 0..self.reassembler.take_evicted() {
+            self.counters.drops.add(DropReason::IpReassemblyEvicted);
+        }
+        let Some(whole) = pushed? else {
             return Ok(Ipv4Input::Held);
         };
         self.counters.ipv4.reassembled += 1;

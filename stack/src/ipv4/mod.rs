@@ -7,6 +7,7 @@
 //! identification counter, the transmit queue, ARP) is the IP layer's
 //! ([`crate::IpLayer`]).
 
+pub mod ident;
 pub mod reassembly;
 
 use crate::buffer::ETH_HEADER_LEN;

@@ -17,10 +17,11 @@
 //! - Overlap: a fragment may overlap what has arrived only if the overlapping bytes
 //!   are equal; then it is a (partial) duplicate and harmless. Differing bytes discard
 //!   the datagram.
-//! - Over `max_datagrams`: the fragment starting a new datagram is dropped; nothing
-//!   in reassembly is evicted, so every loss is reported through `push`'s `Err`.
-//! - Over `max_bytes`: the fragment is dropped, and so is the datagram it would have
-//!   grown (it cannot complete without it), freeing its memory for the others.
+//! - Over `max_datagrams` or `max_bytes`: the oldest datagrams are evicted to make
+//!   room (as Linux's evictor did, down from ipfrag_high_thresh), each counted in
+//!   [`Reassembler::take_evicted`]; a newcomer is never refused for room, so junk
+//!   first fragments cannot block every later datagram until they time out (issue
+//!   13, item 7). Only a datagram that alone exceeds `max_bytes` is dropped.
 //! - Over `max_fragments` for one datagram: the fragment and its datagram are dropped.
 //! - Past the deadline: a late fragment is dropped; `poll` discards the datagram.
 
@@ -29,23 +30,31 @@ use crate::time::{Duration, Instant};
 use etherparse::defrag::{IpDefragBuf, IpFragRange};
 use etherparse::{IpFragOffset, Ipv4Header, Ipv4HeaderSlice};
 use std::collections::btree_map::{BTreeMap, Entry};
+use std::collections::BTreeSet;
 
 /// Limits of reassembly. Defaults are documented per field.
 #[derive(Clone, Debug)]
 pub struct ReassemblyConfig {
-    /// Largest reassembled payload in bytes (default 65515: 65535 less a minimal header).
+    /// Largest reassembled payload in bytes (default 65515: 65535 less a
+    /// minimal header; Linux's limit is the same 16-bit total length).
     pub max_datagram_len: usize,
-    /// Datagrams in reassembly at once (default 64).
+    /// Datagrams in reassembly at once (default 4096); beyond it the oldest is
+    /// evicted. It bounds the bookkeeping that `max_bytes` does not count.
+    /// Linux bounds by memory only.
     pub max_datagrams: usize,
-    /// Payload bytes held across all datagrams in reassembly (default 1 MiB). A
+    /// Payload bytes held across all datagrams in reassembly (default 4 MiB, Linux's
+    /// ipfrag_high_thresh); beyond it the oldest datagrams are evicted. A
     /// datagram's buffer reaches its furthest byte received, holes included, and
     /// that length is what counts.
     pub max_bytes: usize,
-    /// Time a datagram may take to arrive whole, from its first fragment (default 30 s, as Linux).
+    /// Time a datagram may take to arrive whole, from its first fragment
+    /// (default 30 s, Linux's ipfrag_time).
     pub timeout: Duration,
     /// Fragments accepted into one datagram (default 64). Bounds the work and the
     /// range list per datagram against floods of tiny fragments. A 65515-byte datagram
     /// over a 1500-byte MTU is 45 fragments; paths with a 576-byte MTU need up to 119.
+    /// Linux has no such count (its ipfrag_max_dist, 64, bounds how far fragments
+    /// of one datagram may be apart in arrival order from one source).
     pub max_fragments: usize,
 }
 
@@ -53,8 +62,8 @@ impl Default for ReassemblyConfig {
     fn default() -> Self {
         ReassemblyConfig {
             max_datagram_len: 65515,
-            max_datagrams: 64,
-            max_bytes: 1 << 20,
+            max_datagrams: 4096,
+            max_bytes: 4 << 20,
             timeout: Duration::from_secs(30),
             max_fragments: 64,
         }
@@ -215,6 +224,11 @@ enum Reject {
 pub struct Reassembler {
     config: ReassemblyConfig,
     datagrams: BTreeMap<Key, Datagram>,
+    /// The datagrams by deadline (their age: every timeout is the same), for
+    /// evicting the oldest without a scan.
+    by_age: BTreeSet<(Instant, Key)>,
+    /// Datagrams evicted to make room, not yet taken by the caller to count.
+    evicted: u64,
     /// Sum of the buffer lengths of `datagrams`: what `max_bytes` limits.
     held: usize,
     spare_payloads: Vec<Vec<u8>>,
@@ -226,6 +240,8 @@ impl Reassembler {
         Reassembler {
             config,
             datagrams: BTreeMap::new(),
+            by_age: BTreeSet::new(),
+            evicted: 0,
             held: 0,
             spare_payloads: Vec::new(),
             spare_ranges: Vec::new(),
@@ -287,11 +303,12 @@ impl Reassembler {
         // etherparse grows the buffer to the furthest byte received, holes
         // included: that length is what the fragment costs, and what we account.
         let grown = furthest.max(end);
-        if self.held - furthest + grown > self.config.max_bytes {
-            // Without this fragment the datagram cannot complete; discarding it frees
-            // its memory for the others instead of holding it until the timeout.
+        if grown > self.config.max_bytes {
+            // Alone over the limit: it cannot complete.
             return Err(Reject::Datagram);
         }
+        while self.held - furthest + grown > self.config.max_bytes && self.evict_oldest(Some(key)) {}
+        let d = self.datagrams.get_mut(&key).expect("never evicts the one growing");
         d.buf.add(offset, more, payload).map_err(|_| Reject::Datagram)?;
         debug_assert_eq!(d.buf.data().len(), grown);
         self.held = self.held - furthest + grown;
@@ -329,20 +346,19 @@ impl Reassembler {
                     return Err(Reject::Fragment);
                 }
             }
+            Entry::Vacant(_) if count >= self.config.max_datagrams.max(1) => {
+                // Full: the oldest goes (counted, see `take_evicted`), the newcomer stays.
+                self.evict_oldest(None);
+                return self.find_or_start(now, key, header);
+            }
             Entry::Vacant(v) => {
-                // Full: drop the newcomer rather than evict the oldest (as Linux
-                // did before 4.17). Eviction would lose a datagram without anything
-                // counting it (the caller counts only `push`'s Err). The price: a
-                // table filled with bogus datagrams refuses new ones until those
-                // time out, which `timeout` and `max_datagrams` bound.
-                if count >= self.config.max_datagrams {
-                    return Err(Reject::Fragment);
-                }
+                let deadline = now + self.config.timeout;
+                self.by_age.insert((deadline, key));
                 let payload_buf = self.spare_payloads.pop().unwrap_or_default();
                 let ranges = self.spare_ranges.pop().unwrap_or_default();
                 v.insert(Datagram {
                     buf: IpDefragBuf::new(header.protocol(), payload_buf, ranges),
-                    deadline: now + self.config.timeout,
+                    deadline,
                     first: None,
                     fragments: 0,
                 });
@@ -351,9 +367,23 @@ impl Reassembler {
         Ok(())
     }
 
+    /// Evicts the oldest datagram but `keep`; returns whether there was one.
+    fn evict_oldest(&mut self, keep: Option<Key>) -> bool {
+        let Some(&(_, oldest)) = self.by_age.iter().find(|(_, k)| Some(*k) != keep) else { return false };
+        self.discard(&oldest);
+        self.evicted += 1;
+        true
+    }
+
+    /// Datagrams evicted since the last call, for the caller to count as drops.
+    pub fn take_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.evicted)
+    }
+
     /// Takes a complete datagram out of the pool and builds its header.
     fn complete(&mut self, key: &Key) -> Result<Reassembled, Reject> {
         let d = self.datagrams.remove(key).ok_or(Reject::Fragment)?;
+        self.by_age.remove(&(d.deadline, *key));
         self.held -= d.buf.data().len();
         let (payload, ranges) = d.buf.take_bufs();
         keep_spare(&mut self.spare_ranges, ranges, usize::MAX);
@@ -377,6 +407,7 @@ impl Reassembler {
     /// Drops a datagram and keeps its buffers for reuse.
     fn discard(&mut self, key: &Key) {
         if let Some(d) = self.datagrams.remove(key) {
+            self.by_age.remove(&(d.deadline, *key));
             self.held -= d.buf.data().len();
             let (payload, ranges) = d.buf.take_bufs();
             keep_spare(&mut self.spare_payloads, payload, MAX_SPARE_PAYLOAD);
@@ -395,11 +426,13 @@ impl Reassembler {
     pub fn poll(&mut self, now: Instant, expired: &mut dyn FnMut(Expired)) -> u64 {
         let mut timed_out = 0;
         let (held, spare_payloads, spare_ranges) = (&mut self.held, &mut self.spare_payloads, &mut self.spare_ranges);
-        self.datagrams.retain(|_, d| {
+        let by_age = &mut self.by_age;
+        self.datagrams.retain(|key, d| {
             if now < d.deadline {
                 return true;
             }
             timed_out += 1;
+            by_age.remove(&(d.deadline, *key));
             // RFC 1122 section 3.3.2: Time Exceeded only "if fragment zero has been
             // received", since only it carries what the ICMP message must quote.
             if let Some(first) = &d.first {
@@ -421,7 +454,7 @@ impl Reassembler {
 
     /// When [`Reassembler::poll`] next has something to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.datagrams.values().map(|d| d.deadline).min()
+        self.by_age.first().map(|(t, _)| *t)
     }
 
     /// Gives a payload buffer back for reuse.
@@ -761,39 +794,42 @@ mod tests {
     }
 
     #[test]
-    fn datagram_count_limit() {
+    fn datagram_count_limit_evicts_the_oldest() {
+        // Issue 13, item 7: newcomers were refused, so that 64 junk first
+        // fragments blocked every fragmented datagram for 30 s.
         let mut r = Reassembler::new(ReassemblyConfig { max_datagrams: 2, ..Default::default() });
         let data = pattern(0, 16);
         held(&mut r, T0, &fragment(1, 0, true, &data[..8]));
-        held(&mut r, T0, &fragment(2, 0, true, &data[..8]));
-        // A third datagram is refused; the two in reassembly are left alone.
-        dropped(&mut r, T0, &fragment(3, 0, true, &data[..8]));
-        assert_eq!((r.len(), r.held_bytes()), (2, 16));
-        // Existing ones still take fragments and complete, making room.
-        whole(&mut r, T0, &fragment(1, 8, false, &data[8..]));
-        held(&mut r, T0, &fragment(3, 0, true, &data[..8]));
-        assert_eq!(r.len(), 2);
+        held(&mut r, T0 + Duration::from_millis(1), &fragment(2, 0, true, &data[..8]));
+        // A third datagram evicts the oldest (1), counted.
+        held(&mut r, T0 + Duration::from_millis(2), &fragment(3, 0, true, &data[..8]));
+        assert_eq!((r.len(), r.held_bytes(), r.take_evicted()), (2, 16, 1));
+        assert_eq!(r.take_evicted(), 0, "taken once");
+        // 1's rest starts it anew (and evicts 2); 3 still completes.
+        held(&mut r, T0, &fragment(1, 8, false, &data[8..]));
+        whole(&mut r, T0, &fragment(3, 8, false, &data[8..]));
+        assert_eq!((r.len(), r.take_evicted()), (1, 1));
+        check_invariants(&r);
     }
 
     #[test]
-    fn held_bytes_limit() {
+    fn held_bytes_limit_evicts_the_oldest() {
         let mut r = Reassembler::new(ReassemblyConfig { max_bytes: 1000, ..Default::default() });
         let data = pattern(0, 1000);
         held(&mut r, T0, &fragment(1, 0, true, &data[..600]));
-        // 600 + 408 > 1000: a new datagram is refused.
-        dropped(&mut r, T0, &fragment(2, 0, true, &data[..408]));
-        assert_eq!((r.len(), r.held_bytes()), (1, 600));
-        held(&mut r, T0, &fragment(2, 0, true, &data[..400]));
-        assert_eq!(r.held_bytes(), 1000);
-        // Growing datagram 1 past the limit drops the fragment and datagram 1, which
-        // could not complete without it.
-        dropped(&mut r, T0, &fragment(1, 600, false, &data[..8]));
-        assert_eq!((r.len(), r.held_bytes()), (1, 400));
-        // A hole costs what it reserves: 8 bytes at offset 992 take 1000.
-        dropped(&mut r, T0, &fragment(3, 992, true, &data[..16]));
-        assert_eq!((r.len(), r.held_bytes()), (1, 400));
-        held(&mut r, T0, &fragment(3, 584, true, &data[..16]));
-        assert_eq!(r.held_bytes(), 1000);
+        // 600 + 408 > 1000: the new datagram evicts the old one.
+        held(&mut r, T0, &fragment(2, 0, true, &data[..408]));
+        assert_eq!((r.len(), r.held_bytes(), r.take_evicted()), (1, 408, 1));
+        held(&mut r, T0, &fragment(3, 0, true, &data[..400]));
+        assert_eq!((r.held_bytes(), r.take_evicted()), (808, 0));
+        // Growing 3 past the limit evicts 2 (older), not 3.
+        held(&mut r, T0, &fragment(3, 400, true, &data[..400]));
+        assert_eq!((r.len(), r.held_bytes(), r.take_evicted()), (1, 800, 1));
+        // A datagram that alone exceeds the limit is dropped: a hole costs what it
+        // reserves, 8 bytes at offset 1000 take 1008.
+        dropped(&mut r, T0, &fragment(4, 1000, true, &data[..8]));
+        assert_eq!((r.len(), r.held_bytes(), r.take_evicted()), (1, 800, 0));
+        check_invariants(&r);
     }
 
     #[test]
@@ -882,8 +918,10 @@ mod tests {
 
         let config = ReassemblyConfig {
             max_datagram_len: 65515,
-            max_datagrams: 8,
-            max_bytes: 48 * 1024,
+            // Room for every ident: evictions come from the byte limit, and the
+            // oldest datagrams still live long enough to time out.
+            max_datagrams: 12,
+            max_bytes: 128 * 1024,
             timeout: Duration::from_secs(1),
             max_fragments: 32,
         };
@@ -893,6 +931,7 @@ mod tests {
         let sent: Vec<Vec<u8>> = (0..8u16).map(|k| pattern(k, rng.random_range(1..=6000))).collect();
         let mut now = T0;
         let (mut completed, mut refused, mut timed_out, mut reported, mut peak) = (0, 0, 0, 0, 0);
+        let mut evicted = 0;
         for _ in 0..20_000 {
             now += Duration::from_micros(rng.random_range(0..5_000));
             let ident: u16 = rng.random_range(0..12);
@@ -936,6 +975,7 @@ mod tests {
                 }
             }
             peak = peak.max(r.held_bytes());
+            evicted += r.take_evicted();
             if rng.random_range(0..10) == 0 {
                 timed_out += r.poll(now, &mut |e| {
                     assert_eq!(e.header.fragment_offset, IpFragOffset::ZERO);
@@ -950,11 +990,12 @@ mod tests {
                 assert!(r.poll_at().is_none_or(|at| at > now));
             }
         }
-        println!("completed {completed}, refused {refused}, timed out {timed_out}, reported {reported}, peak {peak}");
+        println!("completed {completed}, refused {refused}, evicted {evicted}, timed out {timed_out}, reported {reported}, peak {peak}");
         // The run exercised what it claims to: completions, refusals, timeouts and
         // the byte limit.
         assert!(completed >= 400, "completed {completed}");
         assert!(refused >= 3000, "refused {refused}");
+        assert!(evicted >= 50, "evicted {evicted}");
         assert!(timed_out >= 50 && reported >= 50, "timed out {timed_out}, reported {reported}");
         assert!(peak > config.max_bytes * 3 / 4, "peak {peak}");
     }

@@ -58,8 +58,14 @@ impl Tcp {
         }
         let backlog = backlog.clamp(1, self.cfg.max_backlog);
         let id = self.alloc();
-        self.slots[id.index as usize].sock =
-            Some(Sock::Listener(Listener { local, backlog, queue: VecDeque::new(), pending: Vec::new(), opts }));
+        self.slots[id.index as usize].sock = Some(Sock::Listener(Listener {
+            local,
+            backlog,
+            queue: VecDeque::new(),
+            pending: Vec::new(),
+            cookies_at: None,
+            opts,
+        }));
         self.listeners.insert(local.port(), id);
         self.trace_listener(id, local, State::Closed, State::Listen, Cause::PassiveOpen);
         Ok(id)
@@ -318,9 +324,14 @@ impl Tcp {
         })
     }
 
-    /// Connections (not listeners) in the table.
+    /// Connections (not listeners) in the table, TIME-WAIT included.
     pub fn connection_count(&self) -> usize {
-        self.conn_count
+        self.conn_count + self.tw_count
+    }
+
+    /// Connections in TIME-WAIT (outside `max_connections`, within `max_tw_buckets`).
+    pub fn time_wait_count(&self) -> usize {
+        self.tw_count
     }
 
     /// Makes the next connection between `local` and `remote` start at sequence

@@ -14,7 +14,7 @@ pub struct TcpConfig {
     /// How long an orphaned connection (the user closed it) may sit in FIN-WAIT-2
     /// waiting for the peer's FIN. Default 60 s, Linux's tcp_fin_timeout.
     pub fin_wait2_timeout: Duration,
-    /// RTO before any round-trip sample (RFC 6298 section 2.1): 1 s.
+    /// RTO before any round-trip sample (RFC 6298 section 2.1): 1 s, Linux's TCP_TIMEOUT_INIT.
     pub initial_rto: Duration,
     /// Lower bound of RTO. Default 200 ms as Linux (TCP_RTO_MIN); RFC 6298
     /// section 2.4 says 1 s, a value widely considered too conservative today.
@@ -27,30 +27,54 @@ pub struct TcpConfig {
     /// 127 s, giving up at 247 s (the last wait capped by `max_rto`); Linux's 6
     /// gives up at 127 s, short of 3 minutes.
     pub syn_retries: u32,
+    /// R2 for our SYN,ACK answering a peer's SYN (passive open). Default 5,
+    /// Linux's tcp_synack_retries: retransmissions at 1, 3, 7, 15 and 31 s,
+    /// given up at 63 s, so that a SYN-RECEIVED entry of a spoofed SYN holds
+    /// its place in the SYN queue for about a minute (RFC 4987 section 3.3).
+    pub synack_retries: u32,
+    /// Answer SYNs with SYN cookies (RFC 4987 section 3.6) when a listener's
+    /// SYN queue, or the connection table, is full; otherwise such SYNs are
+    /// dropped. Default on, as Linux's tcp_syncookies = 1.
+    pub syn_cookies: bool,
     /// R2 for data segments, as a count of retransmissions (RFC 9293 MUST-20:
     /// at least 100 s). Default 15 as Linux's tcp_retries2 (about 15 minutes with
     /// a 200 ms RTO). Zero-window probes that get no answer count the same way.
     pub data_retries: u32,
     /// R1 (RFC 1122 section 4.2.3.5): after this many retransmissions the path is
-    /// suspect; we note it in `TcpInfo::path_suspect`. Default 3.
+    /// suspect; we note it in `TcpInfo::path_suspect`. Default 3, Linux's tcp_retries1.
     pub r1_retries: u32,
     /// Delayed ACK timeout (RFC 9293 section 3.8.6.3, MUST-40: under 0.5 s).
     /// Default 40 ms, Linux's minimum delayed ACK: short enough that Nagle and
     /// delayed ACKs together cost little. An ACK is sent at once for every
     /// second segment, for out-of-order data, and for a FIN.
     pub delayed_ack: Duration,
-    /// Most connections (not counting listeners). Default 4096; SYNs beyond it
-    /// are dropped (`TcpConnectionLimit`) and `connect` fails with `NoBufferSpace`.
+    /// Most connections (not counting listeners, nor TIME-WAIT). Default 4096;
+    /// SYNs beyond it get cookies (or are dropped, `TcpConnectionLimit`) and
+    /// `connect` fails with `NoBufferSpace`. Linux has no count of its own:
+    /// descriptors (ulimit -n, 1024 by default) and memory (tcp_mem) bound it.
     pub max_connections: usize,
-    /// Largest listen backlog accepted (like Linux's somaxconn). Default 4096.
+    /// Most connections in TIME-WAIT, counted apart from `max_connections`.
+    /// Default 16384 (each holds no buffers); beyond it a connection closes
+    /// instead of waiting. Linux's tcp_max_tw_buckets is sized from memory,
+    /// 262144 on a machine of a few GiB.
+    pub max_tw_buckets: usize,
+    /// Largest listen backlog accepted, Linux's somaxconn (SOMAXCONN): 4096.
+    /// A listener's backlog bounds its accept queue and, apart, its SYN queue
+    /// (connections in SYN-RECEIVED), as Linux's sk_max_ack_backlog does both.
     pub max_backlog: usize,
-    /// Out-of-order ranges held per connection. Default 32.
+    /// Out-of-order ranges held per connection. Default 32. Linux bounds its
+    /// out-of-order queue by the receive buffer's memory only.
     pub max_ooo_ranges: usize,
-    /// RFC 5961 section 7 challenge ACK limit, stack-wide: per second and burst.
-    /// Default 100 per second, burst 100 (Linux: 1000/s, randomised).
-    pub challenge_ack_rate: u32,
-    pub challenge_ack_burst: u32,
+    /// RFC 5961 section 7, per connection: at most one challenge ACK per this
+    /// interval. Default 500 ms, Linux's tcp_invalid_ratelimit.
+    pub challenge_ack_interval: Duration,
+    /// RFC 5961 section 7, stack-wide: the mean number of challenge ACKs per
+    /// second; each second's budget is drawn from [limit/2, 3*limit/2).
+    /// Default 1000, Linux's tcp_challenge_ack_limit from 4.7 to 5.19 (since
+    /// 6.0 Linux defaults to no ceiling, `u32::MAX` here).
+    pub challenge_ack_limit: u32,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
+    /// (No Linux counterpart: its tracepoints are not buffered by TCP.)
     pub trace_capacity: usize,
     /// Options new sockets start with.
     pub default_options: SocketOptions,
@@ -65,14 +89,17 @@ impl Default for TcpConfig {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
             syn_retries: 7,
+            synack_retries: 5,
+            syn_cookies: true,
             data_retries: 15,
             r1_retries: 3,
             delayed_ack: Duration::from_millis(40),
             max_connections: 4096,
+            max_tw_buckets: 16384,
             max_backlog: 4096,
             max_ooo_ranges: 32,
-            challenge_ack_rate: 100,
-            challenge_ack_burst: 100,
+            challenge_ack_interval: Duration::from_millis(500),
+            challenge_ack_limit: 1000,
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }
@@ -90,15 +117,18 @@ pub struct SocketOptions {
     pub keep_idle: Duration,
     /// TCP_KEEPINTVL: time between unanswered probes (default 75 s, as Linux).
     pub keep_interval: Duration,
-    /// TCP_KEEPCNT: unanswered probes before the connection is dropped (default 9).
+    /// TCP_KEEPCNT: unanswered probes before the connection is dropped (default
+    /// 9, Linux's tcp_keepalive_probes).
     pub keep_count: u32,
     /// SO_LINGER: `Some(0)` makes close an abort (RST). Any other value behaves
     /// like `None` here (the core never blocks; a sockets layer may wait for the
     /// state to reach CLOSED or TIME-WAIT itself).
     pub linger: Option<Duration>,
-    /// SO_SNDBUF in bytes (default 64 KiB).
+    /// SO_SNDBUF in bytes (default 64 KiB; Linux's tcp_wmem default is 16 KiB,
+    /// grown automatically up to 4 MiB).
     pub send_buffer: usize,
-    /// SO_RCVBUF in bytes (default 64 KiB); fixed once data arrives. It decides
+    /// SO_RCVBUF in bytes (default 64 KiB; Linux's tcp_rmem default is 128 KiB,
+    /// grown automatically up to 6 MiB); fixed once data arrives. It decides
     /// the window scale sent on our SYN (RFC 7323 section 2.3).
     pub recv_buffer: usize,
     /// SO_REUSEADDR: bind to a port that TIME-WAIT connections still hold.
@@ -126,6 +156,8 @@ impl Default for SocketOptions {
     }
 }
 
-/// Bounds applied to buffer sizes set by the user.
+/// Bounds applied to buffer sizes set by the user. Linux: at least
+/// SOCK_MIN_RCVBUF / SOCK_MIN_SNDBUF (about 2 and 4 KiB), at most
+/// rmem_max / wmem_max (208 KiB by default) for setsockopt.
 pub const MIN_BUFFER: usize = 256;
 pub const MAX_BUFFER: usize = 16 * 1024 * 1024;

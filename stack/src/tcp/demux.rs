@@ -10,6 +10,7 @@ use super::id::ConnId;
 use super::lower::TcpNet;
 use super::segment::{self, Segment, SegmentOut};
 use super::seq::Seq;
+use super::syncookie;
 use super::table::Tcp;
 use super::table::{conn_mut, listener_mut, Sock};
 use crate::counters::DropReason;
@@ -23,6 +24,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 /// reopened from TIME-WAIT starts: more than the largest unscaled window, so no
 /// old duplicate can land in the new connection's window (Linux uses the same gap).
 const REOPEN_ISN_GAP: u32 = 65537;
+
+/// How long after its last cookie a listener checks ACKs for cookies: their
+/// lifetime (RFC 4987 section 3.6; Linux's tcp_synq_no_recent_overflow).
+const SYNCOOKIE_WINDOW: crate::time::Duration = crate::time::Duration::from_secs(60 * syncookie::MAX_AGE as u64);
 
 impl Tcp {
     /// A TCP segment arrived in `packet`.
@@ -121,7 +126,9 @@ impl Tcp {
         let _ = conn::emit(&mut ctx, local, remote, &s, [&[], &[]]);
     }
 
-    /// RFC 9293 section 3.10.7.2, LISTEN.
+    /// RFC 9293 section 3.10.7.2, LISTEN, with a SYN queue apart from the
+    /// accept queue and SYN cookies beyond it (RFC 4987 sections 3.3, 3.6).
+    #[allow(clippy::too_many_arguments)]
     fn listen_input(
         &mut self,
         now: Instant,
@@ -136,8 +143,14 @@ impl Tcp {
         if seg.rst {
             return Err(DropReason::TcpNotAcceptable);
         }
-        // Second, an ACK: nothing here is acknowledged; <SEQ=SEG.ACK><CTL=RST>.
+        // Second, an ACK: nothing here is acknowledged, unless it returns a
+        // cookie; otherwise <SEQ=SEG.ACK><CTL=RST>.
         if seg.ack_flag {
+            if !seg.syn {
+                if let Some(r) = self.cookie_ack(now, net, lid, local, remote, seg) {
+                    return r;
+                }
+            }
             self.reset_for(now, net, local, remote, seg);
             return Err(DropReason::TcpNoSocket);
         }
@@ -150,11 +163,18 @@ impl Tcp {
             self.reset_for(now, net, local, remote, seg);
             return Err(DropReason::TcpNoSocket);
         }
-        if l.queue.len() + l.pending.len() >= l.backlog {
+        // A full accept queue drops the SYN (as Linux): the application is
+        // behind, and a cookie would only make a connection it cannot take.
+        if l.queue.len() >= l.backlog {
             return Err(DropReason::TcpBacklogFull);
         }
-        if self.conn_count >= self.cfg.max_connections {
-            return Err(DropReason::TcpConnectionLimit);
+        let syn_queue_full = l.pending.len() >= l.backlog;
+        if syn_queue_full || self.conn_count >= self.cfg.max_connections {
+            if self.cfg.syn_cookies {
+                self.send_cookie(now, net, lid, local, remote, seg);
+                return Ok(());
+            }
+            return Err(if syn_queue_full { DropReason::TcpBacklogFull } else { DropReason::TcpConnectionLimit });
         }
         let opts = l.opts.clone();
         let id = self.alloc();
@@ -164,14 +184,97 @@ impl Tcp {
         }
         let mut ctx = ctx!(self, now, net);
         let conn = Conn::accept_syn(&mut ctx, id, local, remote, iss, opts, seg);
+        self.adopt(id, lid, conn);
+        self.settle(id);
+        Ok(())
+    }
+
+    /// Puts a new passive connection in the slab, in its listener's SYN queue.
+    fn adopt(&mut self, id: ConnId, lid: ConnId, conn: Conn) {
+        let (local, remote) = (conn.local, conn.remote);
         let slot = &mut self.slots[id.index as usize];
         slot.sock = Some(Sock::Conn(Box::new(conn)));
         slot.parent = Some(lid);
         self.conn_count += 1;
         listener_mut(&mut self.slots, lid).unwrap().pending.push(id);
         self.map(id, local, remote);
+    }
+
+    /// RFC 4987 section 3.6: answers a SYN with a SYN,ACK whose ISS is a cookie,
+    /// keeping nothing. Without timestamps there is nowhere to carry a window
+    /// scale, so none is offered (as Linux without timestamps).
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        lid: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment<'_>,
+    ) {
+        let l = listener_mut(&mut self.slots, lid).expect("listeners exist");
+        l.cookies_at = Some(now);
+        let wnd = l.opts.recv_buffer.min(u16::MAX as usize) as u16;
+        let peer_mss = seg.options.mss.unwrap_or(conn::DEFAULT_MSS);
+        let (iss, _) = self.cookies.make(now, local, remote, seg.seq, peer_mss);
+        net.counters().syn_cookies_sent += 1;
+        let s = SegmentOut {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: Some(seg.seq + 1),
+            syn: true,
+            wnd,
+            mss: Some(conn::our_mss(net)),
+            ..Default::default()
+        };
+        // HOOK(timestamps): once timestamps are negotiated, a SYN carrying them
+        // gets them back here with `syncookie::encode_tsval` holding the peer's
+        // window scale and SACK-permitted, and our window scale is offered; the
+        // completing ACK's TSecr gives them back (`syncookie::decode_tsecr`) in
+        // `cookie_ack`, as Linux's cookie_init_timestamp / cookie_timestamp_decode.
+        let mut ctx = ctx!(self, now, net);
+        let _ = conn::emit(&mut ctx, local, remote, &s, [&[], &[]]);
+    }
+
+    /// An ACK at a listener that answered SYNs with cookies lately: if it
+    /// returns one of ours, the connection is made now and the ACK (with any
+    /// data) processed on it. `None`: no cookie here, the caller resets.
+    fn cookie_ack(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        lid: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment<'_>,
+    ) -> Option<Result<(), DropReason>> {
+        let l = listener_mut(&mut self.slots, lid)?;
+        let recent = SYNCOOKIE_WINDOW;
+        if l.cookies_at.is_none_or(|t| now.saturating_duration_since(t) >= recent) {
+            return None;
+        }
+        let Some(mss) = self.cookies.check(now, local, remote, seg.seq, seg.ack) else {
+            net.counters().syn_cookies_failed += 1;
+            return None;
+        };
+        if l.queue.len() >= l.backlog {
+            return Some(Err(DropReason::TcpBacklogFull));
+        }
+        if self.conn_count >= self.cfg.max_connections {
+            return Some(Err(DropReason::TcpConnectionLimit));
+        }
+        let (opts, wnd) = (l.opts.clone(), l.opts.recv_buffer.min(u16::MAX as usize) as u16);
+        net.counters().syn_cookies_received += 1;
+        let id = self.alloc();
+        let mut ctx = ctx!(self, now, net);
+        let conn = Conn::from_cookie(&mut ctx, id, local, remote, seg.ack - 1, opts, seg, mss, wnd);
+        self.adopt(id, lid, conn);
+        let conn = conn_mut(&mut self.slots, id).expect("just made");
+        let mut ctx = ctx!(self, now, net);
+        let r = conn.on_segment(&mut ctx, seg);
         self.settle(id);
-        Ok(())
+        Some(r)
     }
 
     /// RFC 9293 section 3.9.2.2 via RFC 1122 section 4.2.3.9.
@@ -183,8 +286,13 @@ impl Tcp {
         let local = SocketAddrV4::new(err.src, sport);
         let remote = SocketAddrV4::new(err.dst, dport);
         let Some(&id) = self.conns.get(&(local, remote)) else { return };
-        let seq = (err.quoted_len >= 8)
-            .then(|| Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]])));
+        // RFC 5927 section 4.1, as Linux: without the quoted sequence number
+        // (8 bytes of TCP header) nothing proves the error is about our
+        // segment; such a forged quote of the ports alone is ignored.
+        if err.quoted_len < 8 {
+            return;
+        }
+        let seq = Seq(u32::from_be_bytes([err.quoted[4], err.quoted[5], err.quoted[6], err.quoted[7]]));
         let conn = conn_mut(&mut self.slots, id).expect("mapped connections exist");
         let mut ctx = ctx!(self, now, net);
         conn.on_icmp(&mut ctx, err.kind, seq);

@@ -24,11 +24,13 @@
 //! - [`lower`]: what TCP needs from the layers below ([`TcpNet`]);
 //! - [`trace`]: state transitions as events, each with its [`cause`].
 //!
-//! A listener's backlog bounds its connections that are not yet accepted
-//! (in SYN-RECEIVED or waiting in the accept queue). When it is full, a SYN is
-//! dropped silently and counted as [`DropReason::TcpBacklogFull`](crate::counters::DropReason::TcpBacklogFull), like Linux:
-//! the peer retransmits its SYN.
-//!
+//! A listener's backlog bounds its SYN queue (connections in SYN-RECEIVED) and,
+//! apart, its accept queue, as Linux's. A SYN finding the accept queue full is
+//! dropped ([`DropReason::TcpBacklogFull`](crate::counters::DropReason::TcpBacklogFull));
+//! one finding the SYN queue (or the connection table) full is answered with a
+//! SYN cookie (RFC 4987 section 3.6, [`syncookie`]), or dropped when cookies are
+//! off. Our SYN,ACK is retransmitted 5 times (Linux's tcp_synack_retries).
+
 //! Choices (each default is a field of [`TcpConfig`] or [`SocketOptions`]):
 //! - MSL 30 s, so TIME-WAIT lasts 60 s as on Linux; an orphaned FIN-WAIT-2 ends
 //!   after 60 s (Linux's tcp_fin_timeout).
@@ -42,11 +44,14 @@
 //! - A new SYN may reopen a TIME-WAIT connection if its sequence number is
 //!   beyond the old connection's (RFC 1122 section 4.2.2.13); older SYNs get a
 //!   challenge ACK (RFC 5961 section 4).
-//! - RST in TIME-WAIT closes it (RFC 9293; RFC 1337's alternative is not taken).
+//! - An exact RST in TIME-WAIT closes it (RFC 9293, as Linux without
+//!   tcp_rfc1337); an in-window RST that is not exact is dropped silently, not
+//!   challenged (RFC 1337, RFC 5961 section 3).
+//! - Challenge ACKs: one per 500 ms per connection, under a stack-wide budget
+//!   drawn at random each second (RFC 5961 section 7, Linux since 4.7; `challenge`).
 //!
 //! Not implemented: SACK and timestamps (parsed, never sent, so never
-//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, SYN
-//! cookies, data on a SYN (not acknowledged, so the peer sends it again),
+//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, data on a SYN (not acknowledged, so the peer sends it again),
 //! RFC 9293's SEND in LISTEN (the sockets API has no such call), the user timeout.
 
 /// Builds the context for an event from the table's fields, leaving the slab
@@ -65,6 +70,7 @@ macro_rules! ctx {
 
 mod calls;
 pub mod cause;
+pub mod challenge;
 pub mod config;
 pub mod congestion;
 pub mod conn;
@@ -80,6 +86,7 @@ pub mod send;
 pub mod seq;
 pub mod state;
 mod status;
+pub mod syncookie;
 mod table;
 pub mod trace;
 

@@ -9,6 +9,7 @@
 //! to the number of connections.
 
 use super::cause::Cause;
+use super::challenge::ChallengeLimit;
 use super::config::{SocketOptions, TcpConfig};
 use super::conn::Conn;
 use super::error::TcpError;
@@ -16,8 +17,8 @@ use super::id::ConnId;
 use super::isn::IsnGenerator;
 use super::lower::TcpNet;
 use super::state::State;
+use super::syncookie::SynCookies;
 use super::trace::{TraceLog, Transition};
-use crate::ratelimit::TokenBucket;
 use crate::time::Instant;
 use rand::RngExt;
 use siphasher::sip::SipHasher13;
@@ -34,8 +35,13 @@ pub(super) struct Listener {
     pub(super) backlog: usize,
     /// Established connections waiting for `accept`, oldest first.
     pub(super) queue: VecDeque<ConnId>,
-    /// Connections in SYN-RECEIVED.
+    /// The SYN queue: connections in SYN-RECEIVED, bounded by `backlog` apart
+    /// from the accept queue (as Linux); beyond it SYNs are answered with cookies.
     pub(super) pending: Vec<ConnId>,
+    /// When this listener last answered a SYN with a cookie: ACKs are checked
+    /// for cookies only for `syncookie::MAX_AGE` minutes after (Linux's
+    /// tcp_synq_no_recent_overflow), and get a reset otherwise.
+    pub(super) cookies_at: Option<Instant>,
     pub(super) opts: SocketOptions,
 }
 
@@ -57,11 +63,13 @@ pub(super) struct Slot {
     pub(super) parent: Option<ConnId>,
     /// The connection is in its listener's accept queue.
     pub(super) in_accept_queue: bool,
+    /// The connection is in TIME-WAIT: counted in `tw_count`, not `conn_count`.
+    pub(super) time_wait: bool,
 }
 
 impl Slot {
     fn new(gen: u32) -> Slot {
-        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false }
+        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false, time_wait: false }
     }
 }
 
@@ -91,13 +99,18 @@ pub struct Tcp {
     pub(super) listeners: HashMap<u16, ConnId, SipBuild>,
     /// Local ports held by connections in `conns`, with counts.
     pub(super) ports: HashMap<u16, u32, SipBuild>,
-    /// Connections (not listeners) in the slab.
+    /// Connections (not listeners) in the slab, TIME-WAIT aside: what
+    /// `max_connections` bounds.
     pub(super) conn_count: usize,
+    /// Connections in TIME-WAIT, bounded by `max_tw_buckets` apart (as Linux's
+    /// tcp_max_tw_buckets, outside the socket limit).
+    pub(super) tw_count: usize,
     /// (deadline, slot index, generation) of every connection with a timer.
     pub(super) timers: BTreeSet<(Instant, u32, u32)>,
     pub(super) due: Vec<ConnId>,
     pub(super) isn: IsnGenerator,
-    pub(super) challenge: TokenBucket,
+    pub(super) cookies: SynCookies,
+    pub(super) challenge: ChallengeLimit,
     pub(super) trace: TraceLog,
     /// Readiness hook: the slots touched by an event since the last
     /// [`Tcp::drain_changed`] (each once), so the runtime wakes only their waiters.
@@ -168,15 +181,17 @@ impl Tcp {
         let isn = IsnGenerator::new(rng);
         let build = SipBuild(rng.random(), rng.random());
         Tcp {
-            challenge: TokenBucket::new(cfg.challenge_ack_rate, cfg.challenge_ack_burst),
+            challenge: ChallengeLimit::new(cfg.challenge_ack_limit),
             trace: TraceLog::new(cfg.trace_capacity),
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
             conns: HashMap::with_hasher(build.clone()),
             listeners: HashMap::with_hasher(build.clone()),
+            cookies: SynCookies::derive((build.0, build.1)),
             ports: HashMap::with_hasher(build),
             conn_count: 0,
+            tw_count: 0,
             timers: BTreeSet::new(),
             due: Vec::new(),
             isn,
@@ -190,7 +205,7 @@ impl Tcp {
 
     /// Replaces the configuration; existing connections keep their options.
     pub fn set_config(&mut self, cfg: TcpConfig) {
-        self.challenge = TokenBucket::new(cfg.challenge_ack_rate, cfg.challenge_ack_burst);
+        self.challenge = ChallengeLimit::new(cfg.challenge_ack_limit);
         self.trace = TraceLog::new(cfg.trace_capacity);
         self.cfg = cfg;
     }
@@ -212,7 +227,11 @@ impl Tcp {
     pub(super) fn release(&mut self, id: ConnId) {
         let slot = &mut self.slots[id.index as usize];
         if let Some(Sock::Conn(_)) = slot.sock.take() {
-            self.conn_count -= 1;
+            if slot.time_wait {
+                self.tw_count -= 1;
+            } else {
+                self.conn_count -= 1;
+            }
         }
         self.free.push(id.index);
     }
@@ -239,7 +258,7 @@ impl Tcp {
     pub(super) fn settle(&mut self, id: ConnId) {
         self.changed.mark(id.index);
         let Some(c) = conn_mut(&mut self.slots, id) else { return };
-        let (state, local, remote, user_closed, deadline) = (c.state, c.local, c.remote, c.user_closed, c.deadline());
+        let (state, local, remote, user_closed) = (c.state, c.local, c.remote, c.user_closed);
         let slot = &self.slots[id.index as usize];
         let (parent, queued) = (slot.parent, slot.in_accept_queue);
         if let Some(pid) = parent {
@@ -252,6 +271,10 @@ impl Tcp {
                 }
             }
         }
+        if state == State::TimeWait && !self.slots[id.index as usize].time_wait {
+            self.enter_time_wait(id);
+        }
+        let deadline = conn_mut(&mut self.slots, id).and_then(|c| c.deadline());
         if matches!(state, State::Closed | State::Listen) {
             if let Some(t) = self.slots[id.index as usize].sched.take() {
                 self.timers.remove(&(t, id.index, id.gen));
@@ -268,6 +291,22 @@ impl Tcp {
             return;
         }
         self.schedule(id, deadline);
+    }
+
+    /// A connection entered TIME-WAIT: it leaves the connection count for the
+    /// TIME-WAIT count and gives back its buffers; beyond `max_tw_buckets` it
+    /// ends at once (Linux: "time wait bucket table overflow").
+    fn enter_time_wait(&mut self, id: ConnId) {
+        self.slots[id.index as usize].time_wait = true;
+        self.conn_count -= 1;
+        self.tw_count += 1;
+        let overflow = self.tw_count > self.cfg.max_tw_buckets;
+        if let Some(c) = conn_mut(&mut self.slots, id) {
+            c.release_buffers();
+            if overflow {
+                c.expire_time_wait();
+            }
+        }
     }
 
     /// Keeps the timer set holding connection `id` under `deadline`.

@@ -9,32 +9,28 @@ use crate::tcp::cause::Cause;
 use crate::tcp::error::TcpError;
 use crate::tcp::seq::Seq;
 use crate::tcp::state::State;
+use crate::time::Duration;
+
+/// The smallest path MTU we accept from "fragmentation needed": Linux's
+/// ip_rt_min_pmtu (512 + 20 + 20). A smaller one, real or forged, is taken as
+/// this, so that a forged ICMP cannot shrink segments to a few bytes.
+pub const MIN_PMTU: u16 = 552;
+/// How long a path MTU learned from ICMP holds before the MSS it lowered is
+/// restored (Linux's ip_rt_mtu_expires, 10 minutes; RFC 1191 section 6.3).
+pub const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 
 impl Conn {
-    /// An ICMP error quoting a segment of this connection; `quoted_seq` is the
-    /// quoted sequence number, if the quote was long enough.
-    pub fn on_icmp(&mut self, ctx: &mut Ctx<'_>, kind: IcmpErrorKind, quoted_seq: Option<Seq>) {
-        // RFC 5927 section 4.1: only for data we have in flight.
-        if let Some(seq) = quoted_seq {
-            if !seq.in_range(self.snd_una, self.snd_max.max(self.snd_una + 1)) {
-                return;
-            }
+    /// An ICMP error quoting a segment of this connection with sequence
+    /// number `quoted_seq` (the table ignores quotes too short to carry it).
+    pub fn on_icmp(&mut self, ctx: &mut Ctx<'_>, kind: IcmpErrorKind, quoted_seq: Seq) {
+        // RFC 5927 section 4.1: only for data we have in flight, SND.UNA =<
+        // SEG.SEQ =< SND.NXT (Linux's check); in SYN-SENT and SYN-RECEIVED
+        // that is our SYN, so hard errors there need it too.
+        if !quoted_seq.in_range_inclusive(self.snd_una, self.snd_max) {
+            return;
         }
         match kind {
-            IcmpErrorKind::DestUnreachable { code: 4, next_hop_mtu } => {
-                // Path MTU discovery (RFC 1191): shrink the MSS and resend.
-                if next_hop_mtu >= 68 {
-                    let mss = (next_hop_mtu.saturating_sub(HEADERS) as u32).max(64);
-                    if mss < self.snd_mss {
-                        self.snd_mss = mss;
-                        self.cc.on_path_mtu_drop(mss);
-                        if self.state.is_synchronized() && self.snd_max > self.snd_una {
-                            self.snd_nxt = self.snd_una;
-                            self.output(ctx);
-                        }
-                    }
-                }
-            }
+            IcmpErrorKind::DestUnreachable { code: 4, next_hop_mtu } => self.path_mtu(ctx, next_hop_mtu),
             IcmpErrorKind::SourceQuench => {} // RFC 6633: ignored.
             IcmpErrorKind::ParameterProblem { .. } => {}
             k if k.is_hard() && matches!(self.state, State::SynSent | State::SynReceived) => {
@@ -46,6 +42,38 @@ impl Conn {
                 // Soft errors never abort (MUST-56); reported if we time out.
                 self.soft_error = Some(TcpError::HostUnreachable);
             }
+        }
+    }
+
+    /// Path MTU discovery (RFC 1191): shrink the MSS and resend, no lower than
+    /// [`MIN_PMTU`] allows, for [`PMTU_EXPIRES`]. A next-hop MTU of 0 (a router
+    /// from before RFC 1191) is not acted on.
+    fn path_mtu(&mut self, ctx: &mut Ctx<'_>, next_hop_mtu: u16) {
+        if next_hop_mtu == 0 {
+            return;
+        }
+        let mss = next_hop_mtu.max(MIN_PMTU).saturating_sub(HEADERS) as u32;
+        if mss >= self.snd_mss {
+            return;
+        }
+        if self.pmtu_expires.is_none() {
+            self.mss_before_pmtu = self.snd_mss;
+        }
+        self.pmtu_expires = Some(ctx.now + PMTU_EXPIRES);
+        self.snd_mss = mss;
+        self.cc.on_path_mtu_drop(mss);
+        if self.state.is_synchronized() && self.snd_max > self.snd_una {
+            self.snd_nxt = self.snd_una;
+            self.output(ctx);
+        }
+    }
+
+    /// The learned path MTU has expired: back to the MSS from before it.
+    pub(super) fn path_mtu_expired(&mut self) {
+        self.pmtu_expires = None;
+        if self.mss_before_pmtu > self.snd_mss {
+            self.snd_mss = self.mss_before_pmtu;
+            self.cc.set_smss(self.snd_mss);
         }
     }
 }

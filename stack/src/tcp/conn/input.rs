@@ -245,6 +245,12 @@ impl Conn {
             return Step::Continue;
         }
         if seg.seq != self.rcv_nxt {
+            if self.state == State::TimeWait {
+                // RFC 1337 (TIME-WAIT assassination) with RFC 5961 section 3's
+                // note: a challenge ACK here would be answered by a closed peer
+                // with an exact RST that ends TIME-WAIT early. Drop silently.
+                return Step::Drop(DropReason::TcpNotAcceptable);
+            }
             // In the window but not exact: challenge ACK.
             self.challenge_ack(ctx);
             return Step::Drop(DropReason::TcpNotAcceptable);

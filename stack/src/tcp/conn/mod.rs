@@ -28,6 +28,7 @@ mod user;
 pub use user::Shutdown;
 
 use super::cause::Cause;
+use super::challenge::ChallengeLimit;
 use super::config::{SocketOptions, TcpConfig};
 use super::congestion::Congestion;
 use super::error::TcpError;
@@ -42,7 +43,6 @@ use super::state::State;
 use super::status::{Readiness, TcpInfo, TimerInfo};
 use super::trace::{TraceLog, Transition};
 use crate::counters::DropReason;
-use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use output::Tx;
 use std::net::SocketAddrV4;
@@ -61,7 +61,7 @@ pub struct Ctx<'a> {
     pub now: Instant,
     pub net: &'a mut dyn TcpNet,
     pub cfg: &'a TcpConfig,
-    pub challenge: &'a mut TokenBucket,
+    pub challenge: &'a mut ChallengeLimit,
     pub trace: &'a mut TraceLog,
 }
 
@@ -127,6 +127,10 @@ pub struct Conn {
     peer_wscale: Option<u8>,
     /// Effective send MSS (RFC 9293 section 3.7.1).
     snd_mss: u32,
+    /// When the MSS lowered by path MTU discovery goes back to
+    /// `mss_before_pmtu` (`icmp::PMTU_EXPIRES` after the last lowering).
+    pmtu_expires: Option<Instant>,
+    mss_before_pmtu: u32,
     /// The MSS we announced.
     rcv_mss: u32,
     /// Sequence number of the first byte of `send`.
@@ -171,6 +175,9 @@ pub struct Conn {
 
     /// An ACK is owed at once.
     ack_now: bool,
+    /// When this connection last sent a challenge ACK (RFC 5961 section 7's
+    /// limit per connection).
+    last_challenge: Option<Instant>,
     /// In-order segments received since our last ACK.
     unacked_segs: u32,
     last_rcv: Instant,
@@ -226,6 +233,8 @@ impl Conn {
             rcv_wscale: wscale_for(opts.recv_buffer),
             peer_wscale: None,
             snd_mss: mss,
+            pmtu_expires: None,
+            mss_before_pmtu: mss,
             rcv_mss: our_mss(ctx.net) as u32,
             buf_seq: iss + 1,
             send: SendBuffer::new(opts.send_buffer),
@@ -252,6 +261,7 @@ impl Conn {
             cc: Congestion::new(mss, iss),
             syn_retransmitted: false,
             ack_now: false,
+            last_challenge: None,
             unacked_segs: 0,
             last_rcv: ctx.now,
             last_send: ctx.now,
@@ -308,6 +318,39 @@ impl Conn {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = seg.seq;
         c.transmit(ctx, Tx::Syn);
+        c.set_state(ctx, State::SynReceived, Cause::RcvSynSndSynAck);
+        c
+    }
+
+    /// RFC 4987 section 3.6: the ACK `seg` returned a SYN cookie (checked by the
+    /// table, carrying `mss`); the connection is made as if its SYN had been
+    /// queued: SYN-RECEIVED with our SYN,ACK (ISS `iss`, window `syn_wnd`,
+    /// no window scale) sent, so that `on_segment(seg)` completes it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie(
+        ctx: &mut Ctx<'_>,
+        id: ConnId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        opts: SocketOptions,
+        seg: &Segment<'_>,
+        mss: u16,
+        syn_wnd: u16,
+    ) -> Conn {
+        let mut c = Conn::new(ctx, id, local, remote, iss, opts, true, State::Listen);
+        ctx.net.counters().passive_opens += 1;
+        c.irs = seg.seq - 1;
+        c.rcv_nxt = seg.seq;
+        c.snd_mss = (mss as u32).min(our_mss(ctx.net) as u32);
+        c.cc.set_smss(c.snd_mss);
+        c.snd_wscale = 0;
+        c.rcv_wscale = 0;
+        c.snd_wl1 = c.irs;
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        c.syn_wnd = syn_wnd;
+        c.rcv_adv = c.rcv_nxt + syn_wnd as u32;
         c.set_state(ctx, State::SynReceived, Cause::RcvSynSndSynAck);
         c
     }
@@ -370,6 +413,16 @@ impl Conn {
     /// The sequence number just past the data in the send buffer (where our FIN goes).
     fn data_end(&self) -> Seq {
         self.buf_seq + self.send.len() as u32
+    }
+
+    /// Our SYN has been sent and not acknowledged: SYN-SENT, SYN-RECEIVED, and
+    /// FIN-WAIT-1 or CLOSING entered from SYN-RECEIVED (a close after a
+    /// simultaneous open). The first unacknowledged octet is then the SYN, not
+    /// data: retransmissions send the SYN first and the FIN behind it, as
+    /// Linux does. (SND.UNA can come back to ISS only after 2^32 octets of
+    /// data, hence the second condition.)
+    fn syn_unacked(&self) -> bool {
+        self.snd_una == self.iss && self.bytes_acked == 0 && !matches!(self.state, State::Closed | State::Listen)
     }
 
     /// Our FIN has been sent and acknowledged.
@@ -446,6 +499,25 @@ impl Conn {
     pub fn end_time_wait(&mut self, ctx: &mut Ctx<'_>, cause: Cause) {
         if self.state == State::TimeWait {
             self.close_with(ctx, None, cause);
+        }
+    }
+
+    /// Entering TIME-WAIT, the connection needs its sequence numbers only: the
+    /// send buffer goes (nothing is left to send), and the receive buffer too
+    /// unless the user has data in it still (issue 13, item 3).
+    pub fn release_buffers(&mut self) {
+        self.send = SendBuffer::new(self.send.capacity());
+        if !self.has_unread() {
+            self.recv.set_capacity(self.recv.capacity());
+        }
+    }
+
+    /// Ends TIME-WAIT at the next timer run, as Linux closes a connection at
+    /// once when its time-wait table (`max_tw_buckets`) is full.
+    pub fn expire_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            // The last segment received is what moved it to TIME-WAIT: now.
+            self.close_at = Some(self.last_rcv);
         }
     }
 

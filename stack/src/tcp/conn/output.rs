@@ -7,6 +7,7 @@
 //! avoidance allow (RFC 9293 sections 3.8.6.2.1 and 3.7.4), then any ACK owed.
 
 use super::{emit, Conn, Ctx};
+use crate::tcp::challenge::per_connection_allows;
 use crate::tcp::recv::window_edge;
 use crate::tcp::segment::SegmentOut;
 use crate::tcp::send::{segment_len, SendCheck};
@@ -104,7 +105,16 @@ impl Conn {
             self.unacked_segs = 0;
         }
         let payload = match text {
-            Some((off, len)) => self.send.slices(off, len),
+            Some((off, len)) if off.checked_add(len).is_some_and(|end| end <= self.send.len()) => {
+                self.send.slices(off, len)
+            }
+            Some((off, len)) => {
+                // Never reached; should a sequence bug ever name octets the
+                // buffer does not hold, the segment is not sent rather than the
+                // stack brought down by a peer (issue 13, item 1).
+                debug_assert!(false, "segment text [{off}, +{len}) outside the send buffer");
+                return;
+            }
             None => [&[][..], &[][..]],
         };
         self.tx_error = emit(ctx, self.local, self.remote, &s, payload).err();
@@ -124,7 +134,9 @@ impl Conn {
     /// options: MSS always (RFC 9293 section 3.7.1, SHLD-5), window scale on an
     /// active SYN and on a SYN,ACK only if the peer's SYN carried it (RFC 7323 section 2.2).
     fn build_syn(&mut self, ctx: &mut Ctx<'_>, s: &mut SegmentOut) {
-        let synack = matches!(self.state, State::Listen | State::SynReceived);
+        // A SYN,ACK once the peer's SYN is known: also when the SYN is
+        // retransmitted from FIN-WAIT-1 or CLOSING after a simultaneous open.
+        let synack = !matches!(self.state, State::Closed | State::SynSent);
         s.seq = self.iss;
         s.syn = true;
         s.mss = Some(self.rcv_mss as u16);
@@ -178,9 +190,11 @@ impl Conn {
         (off, len as usize)
     }
 
-    /// RFC 5961 section 7: challenge ACKs share a stack-wide rate limit.
+    /// RFC 5961 section 7: challenge ACKs are limited per connection, then by
+    /// a stack-wide budget drawn at random each second (Linux since 4.7).
     pub(super) fn challenge_ack(&mut self, ctx: &mut Ctx<'_>) {
-        if ctx.challenge.try_take(ctx.now) {
+        let mine = per_connection_allows(&mut self.last_challenge, ctx.now, ctx.cfg.challenge_ack_interval);
+        if mine && ctx.challenge.allow(ctx.now, ctx.net.rng()) {
             ctx.net.counters().challenge_acks += 1;
             self.transmit(ctx, Tx::Ack);
         } else {
@@ -190,6 +204,11 @@ impl Conn {
 
     /// Retransmits the first unacknowledged segment (fast retransmit, partial ACK).
     pub(super) fn retransmit_first(&mut self, ctx: &mut Ctx<'_>) {
+        if self.syn_unacked() {
+            // The first unacknowledged octet is our SYN (issue 13, item 1).
+            self.transmit(ctx, Tx::Syn);
+            return;
+        }
         let end = self.data_end();
         let len = end.since(self.snd_una).min(self.snd_mss);
         let fin = self.fin_queued && self.snd_una + len == end && self.snd_max > end;

@@ -40,6 +40,9 @@ impl Conn {
                 return;
             }
         }
+        if self.pmtu_expires.is_some_and(|t| t <= now) {
+            self.path_mtu_expired();
+        }
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             self.ack_now = true;
@@ -60,8 +63,14 @@ impl Conn {
             return;
         }
         self.retries += 1;
-        let syn = matches!(self.state, State::SynSent | State::SynReceived);
-        let limit = self.opts.retries.unwrap_or(if syn { ctx.cfg.syn_retries } else { ctx.cfg.data_retries });
+        // Our SYN first, whatever the state (issue 13: a FIN queued behind it).
+        let syn = self.syn_unacked();
+        let limit = self.opts.retries.unwrap_or(match (syn, self.passive) {
+            (true, false) => ctx.cfg.syn_retries,
+            // Our SYN,ACK to a peer's SYN (Linux's tcp_synack_retries).
+            (true, true) => ctx.cfg.synack_retries,
+            (false, _) => ctx.cfg.data_retries,
+        });
         if self.retries == ctx.cfg.r1_retries {
             // RFC 9293 MUST-20 / RFC 1122 section 4.2.3.5: at R1, pass negative
             // advice to IP (section 3.3.1.4: the next hop may be dead, so its
@@ -83,6 +92,7 @@ impl Conn {
             ctx.net.counters().retransmitted += 1;
             self.retransmissions += 1;
             self.transmit(ctx, Tx::Syn);
+            // The FIN of a close in SYN-RECEIVED follows (`output`, after the timers).
             return;
         }
         if self.snd_wnd == 0 && self.data_end() > self.snd_una {
@@ -102,7 +112,7 @@ impl Conn {
     fn on_persist_timeout(&mut self, ctx: &mut Ctx<'_>) {
         let end = self.data_end();
         let unsent = end.since(self.snd_nxt);
-        if unsent == 0 || self.snd_nxt > self.snd_una {
+        if unsent == 0 || self.snd_nxt > self.snd_una || self.syn_unacked() {
             return;
         }
         self.persist_probes += 1;
@@ -176,6 +186,7 @@ impl Conn {
         self.persist_at = None;
         self.delack_at = None;
         self.keepalive_at = None;
+        self.pmtu_expires = None;
     }
 
     /// The next instant a timer of this connection is due.
@@ -183,6 +194,7 @@ impl Conn {
         let t = earliest(self.rto_at, self.persist_at);
         let t = earliest(t, self.delack_at);
         let t = earliest(t, self.keepalive_at);
+        let t = earliest(t, self.pmtu_expires);
         earliest(t, self.close_at)
     }
 }

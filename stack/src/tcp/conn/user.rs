@@ -158,7 +158,10 @@ impl Conn {
         self.send.set_capacity(opts.send_buffer);
         let max = (u16::MAX as usize) << self.rcv_wscale;
         let wanted = opts.recv_buffer.min(max);
-        if wanted == self.recv.capacity() || wanted < self.rcv_wnd() as usize || !self.recv.set_capacity(wanted) {
+        // In SYN-SENT the window offered is our SYN's (issue 13, item 12: the
+        // SYN,ACK would make it RCV.WND over a smaller buffer).
+        let offered = if self.state == State::SynSent { self.syn_wnd as usize } else { self.rcv_wnd() as usize };
+        if wanted == self.recv.capacity() || wanted < offered || !self.recv.set_capacity(wanted) {
             opts.recv_buffer = self.recv.capacity();
         } else {
             opts.recv_buffer = wanted;

@@ -13,6 +13,7 @@ mod conformance_window;
 mod flow;
 mod fuzz;
 mod handshake;
+mod hardening;
 mod reset;
 mod retransmit;
 mod stack;

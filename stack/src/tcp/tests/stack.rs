@@ -170,3 +170,43 @@ fn the_stack_config_carries_tcp_settings() {
     let id = tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap();
     assert!(tcp.options(id).unwrap().nodelay);
 }
+
+/// An Ethernet frame carrying a SYN from `src` (spoofed, on-link) to 10.0.0.2:80.
+fn spoofed_syn(src: Ipv4Addr, port: u16, seq: u32) -> Vec<u8> {
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x66], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.octets(), [10, 0, 0, 2], 64)
+        .tcp(port, 80, seq, 65535)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+    frame
+}
+
+#[test]
+fn a_spoofed_syn_flood_costs_a_bounded_number_of_arp_requests() {
+    // Issue 13, item 2: 400 SYNs from spoofed on-link sources in 0.1 s made the
+    // stack broadcast 770 ARP requests over the following minutes, each SYN,ACK
+    // retransmission starting a new round for its unanswered source.
+    let mut b = stack(2);
+    let mut now = Instant::from_secs(1);
+    b.start(now);
+    b.transmit(|_| {});
+    let announced = b.counters().arp.tx_requests;
+    let (tcp, net) = b.tcp();
+    tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 256).unwrap();
+    for i in 0..400u32 {
+        let src = Ipv4Addr::new(10, 0, 0, 10 + (i % 200) as u8);
+        b.receive(now + Duration::from_micros(i as u64 * 250), &spoofed_syn(src, 1000 + i as u16, i * 7919));
+    }
+    let end = now + Duration::from_secs(600);
+    while let Some(t) = b.poll_at().filter(|&t| t <= end) {
+        now = now.max(t);
+        b.poll(now);
+        b.transmit(|_| {});
+    }
+    // 200 distinct sources: at most max_requests (3) each, once.
+    let requests = b.counters().arp.tx_requests - announced;
+    assert!(requests <= 3 * 200, "{requests} ARP requests");
+    assert_eq!(b.tcp().0.connection_count(), 0, "every half-open connection given up");
+}
