@@ -34,10 +34,9 @@ pub(crate) fn pick<I>(stack: &mut Stack, idle: I) -> Option<u16>
 where
     I: IntoIterator<Item = (SocketAddrV4, bool)> + Clone,
 {
-    use rand::RngExt;
     let (lo, hi) = (*stack::tcp::EPHEMERAL_PORTS.start() as u32, *stack::tcp::EPHEMERAL_PORTS.end() as u32);
     let count = hi - lo + 1;
-    let start: u32 = stack.net().rng.random_range(0..count);
+    let start: u32 = stack.ip().random_range(0..count);
     (0..count)
         .map(|i| (lo + (start + i) % count) as u16)
         .find(|&p| !taken(stack, idle.clone(), p, Ipv4Addr::UNSPECIFIED, false))

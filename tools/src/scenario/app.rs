@@ -231,7 +231,7 @@ impl App {
         let id = match s.sock {
             Some(id) => id,
             None => {
-                let local = port.map(|p| SocketAddrV4::new(net.config.addr, p));
+                let local = port.map(|p| SocketAddrV4::new(net.config().addr, p));
                 let id = tcp.connect(now, net, local, remote)?;
                 s.sock = Some(id);
                 id
@@ -250,7 +250,7 @@ impl App {
         let l = match s.listener {
             Some(l) => l,
             None => {
-                let addr = net.config.addr;
+                let addr = net.config().addr;
                 let l = tcp.listen(net, SocketAddrV4::new(addr, port), 1)?;
                 s.listener = Some(l);
                 l
