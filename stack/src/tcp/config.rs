@@ -50,6 +50,12 @@ pub struct TcpConfig {
     /// Default 100 per second, burst 100 (Linux: 1000/s, randomised).
     pub challenge_ack_rate: u32,
     pub challenge_ack_burst: u32,
+    /// Offer SACK-permitted on SYNs and use SACK when the peer agrees (RFC 2018,
+    /// RFC 6675). Default on, as Linux's tcp_sack.
+    pub sack: bool,
+    /// Offer timestamps on SYNs and use them when the peer agrees (RFC 7323:
+    /// round-trip samples on every ACK, PAWS). Default on, as Linux's tcp_timestamps.
+    pub timestamps: bool,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     pub trace_capacity: usize,
     /// Options new sockets start with.
@@ -73,6 +79,8 @@ impl Default for TcpConfig {
             max_ooo_ranges: 32,
             challenge_ack_rate: 100,
             challenge_ack_burst: 100,
+            sack: true,
+            timestamps: true,
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }

@@ -186,6 +186,44 @@ impl Congestion {
         self.acked_in_ca = 0;
     }
 
+    /// RFC 6582 "recover" (also RFC 6675's RecoveryPoint after a timeout): no
+    /// new fast recovery until SND.UNA passes it.
+    pub fn recover(&self) -> Seq {
+        self.recover
+    }
+
+    /// Duplicate ACKs counted in a row (for limited transmit, RFC 3042).
+    pub fn dupacks(&self) -> u32 {
+        self.dupacks
+    }
+
+    /// SACK-based fast recovery begins (RFC 6675 section 5 step 4.1, RFC 5681
+    /// equation 4): ssthresh = max(FlightSize / 2, 2 * SMSS); cwnd follows it
+    /// (PRR paces the sending, RFC 6937). Returns ssthresh.
+    pub fn enter_fast_recovery(&mut self, flight: u32, snd_max: Seq) -> u32 {
+        self.ssthresh = (flight / 2).max(2 * self.smss);
+        self.cwnd = self.ssthresh;
+        self.recover = snd_max;
+        self.in_recovery = true;
+        self.acked_in_ca = 0;
+        self.ssthresh
+    }
+
+    /// SACK-based recovery is over (RFC 6937 section 3: cwnd = ssthresh).
+    pub fn exit_fast_recovery(&mut self) {
+        self.cwnd = self.ssthresh;
+        self.in_recovery = false;
+        self.dupacks = 0;
+    }
+
+    /// A reduction proved needless (a spurious timeout, RFC 3522 / RFC 4015):
+    /// the values from before it come back.
+    pub fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = ssthresh;
+        self.in_recovery = false;
+    }
+
     /// RFC 5681 section 4.1: after an idle period longer than RTO, restart from
     /// min(IW, cwnd).
     pub fn on_idle_restart(&mut self) {

@@ -44,8 +44,13 @@
 //!   challenge ACK (RFC 5961 section 4).
 //! - RST in TIME-WAIT closes it (RFC 9293; RFC 1337's alternative is not taken).
 //!
-//! Not implemented: SACK and timestamps (parsed, never sent, so never
-//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, SYN
+//! - SACK (RFC 2018, with D-SACK, RFC 2883) and timestamps (RFC 7323) are
+//!   offered on every SYN and used when the peer agrees, as Linux does
+//!   ([`TcpConfig::sack`], [`TcpConfig::timestamps`]); with SACK, losses are
+//!   repaired from the [`sack`] scoreboard (RFC 6675) at the pace of
+//!   [`recovery`] (PRR, RFC 6937).
+//!
+//! Not implemented: urgent data (delivered inline, as with SO_OOBINLINE), ECN, SYN
 //! cookies, data on a SYN (not acknowledged, so the peer sends it again),
 //! RFC 9293's SEND in LISTEN (the sockets API has no such call), the user timeout.
 
@@ -73,14 +78,17 @@ pub mod error;
 mod id;
 pub mod isn;
 pub mod lower;
+pub mod recovery;
 pub mod recv;
 pub mod rtt;
+pub mod sack;
 pub mod segment;
 pub mod send;
 pub mod seq;
 pub mod state;
 mod status;
 mod table;
+pub mod timestamps;
 pub mod trace;
 
 #[cfg(test)]
@@ -96,4 +104,5 @@ pub use seq::Seq;
 pub use state::State;
 pub use status::{Readiness, TcpInfo, TimerInfo};
 pub use table::{Tcp, EPHEMERAL_PORTS};
+pub use timestamps::SynOptions;
 pub use trace::Transition;

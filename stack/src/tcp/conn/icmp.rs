@@ -24,7 +24,7 @@ impl Conn {
             IcmpErrorKind::DestUnreachable { code: 4, next_hop_mtu } => {
                 // Path MTU discovery (RFC 1191): shrink the MSS and resend.
                 if next_hop_mtu >= 68 {
-                    let mss = (next_hop_mtu.saturating_sub(HEADERS) as u32).max(64);
+                    let mss = (next_hop_mtu.saturating_sub(HEADERS) as u32).saturating_sub(self.ts_overhead()).max(64);
                     if mss < self.snd_mss {
                         self.snd_mss = mss;
                         self.cc.on_path_mtu_drop(mss);

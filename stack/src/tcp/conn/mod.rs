@@ -21,6 +21,7 @@
 
 mod icmp;
 mod input;
+mod loss;
 mod output;
 mod timers;
 mod user;
@@ -40,6 +41,7 @@ use super::send::SendBuffer;
 use super::seq::Seq;
 use super::state::State;
 use super::status::{Readiness, TcpInfo, TimerInfo};
+use super::timestamps::{SynOptions, Timestamps};
 use super::trace::{TraceLog, Transition};
 use crate::counters::DropReason;
 use crate::ratelimit::TokenBucket;
@@ -169,6 +171,17 @@ pub struct Conn {
     cc: Congestion,
     syn_retransmitted: bool,
 
+    // Options the SYNs negotiated, and what SACK and timestamps keep.
+    /// What we offered on our SYN (from `TcpConfig` when it was sent).
+    offer_sack: bool,
+    offer_ts: bool,
+    /// What both SYNs agreed on (RFC 7323, RFC 2018).
+    syn_opts: SynOptions,
+    /// TSval clock, TS.Recent, Last.ACK.sent (RFC 7323).
+    ts: Timestamps,
+    /// SACK blocks both ways, the recovery in progress.
+    loss: loss::LossState,
+
     /// An ACK is owed at once.
     ack_now: bool,
     /// In-order segments received since our last ACK.
@@ -251,6 +264,13 @@ impl Conn {
             rtt_timing: None,
             cc: Congestion::new(mss, iss),
             syn_retransmitted: false,
+            offer_sack: ctx.cfg.sack,
+            offer_ts: ctx.cfg.timestamps,
+            syn_opts: SynOptions::default(),
+            // RFC 7323 section 7.1: a per-connection offset, here drawn from the
+            // (keyed, RFC 6528) initial sequence number.
+            ts: Timestamps::new(iss.0.rotate_left(13) ^ 0x2545_f491, ctx.now),
+            loss: loss::LossState::default(),
             ack_now: false,
             unacked_segs: 0,
             last_rcv: ctx.now,

@@ -76,6 +76,7 @@ impl Conn {
         ctx.net.counters().timeouts += 1;
         self.rtt.back_off();
         self.rtt_timing = None;
+        self.on_timeout_loss(ctx);
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_timeout(flight, self.snd_max, self.retries == 1);
         if syn {
