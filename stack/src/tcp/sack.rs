@@ -91,6 +91,10 @@ pub struct Scoreboard {
     pub high_rxt: Seq,
     /// D-SACK blocks received (RFC 2883): segments the peer got twice.
     pub dsacks: u64,
+    /// Everything unSACKed below this is lost: RACK's verdict (RFC 8985 section
+    /// 6.2) once a segment sent later than all of it, the tail loss probe, was
+    /// delivered more than a reordering window after them.
+    pub lost_below: Option<Seq>,
 }
 
 impl Scoreboard {
@@ -112,6 +116,7 @@ impl Scoreboard {
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.sacked = 0;
+        self.lost_below = None;
     }
 
     /// Takes an ACK's blocks (RFC 6675 section 5, "update the scoreboard"),
@@ -150,6 +155,9 @@ impl Scoreboard {
             }
         }
         self.high_rxt = self.high_rxt.max(snd_una);
+        if self.lost_below.is_some_and(|b| b <= snd_una) {
+            self.lost_below = None;
+        }
     }
 
     fn insert(&mut self, mut l: Seq, mut r: Seq) {
@@ -191,6 +199,9 @@ impl Scoreboard {
     /// RFC 6675 section 4, IsLost(seq): DupThresh discontiguous SACKed ranges
     /// above it, or more than (DupThresh - 1) * SMSS octets SACKed above it.
     pub fn is_lost(&self, seq: Seq, smss: u32) -> bool {
+        if self.lost_below.is_some_and(|b| seq < b) && self.sacked_end(seq).is_none() {
+            return true;
+        }
         let (mut n, mut bytes) = (0, 0);
         for &(l, r) in self.ranges.iter().rev() {
             if r <= seq {

@@ -393,6 +393,7 @@ impl Conn {
                 self.rtt.sample(r);
             }
         }
+        self.loss.tlp_rearm = true;
         // Forward progress: the retry count and backoff start over.
         self.retries = 0;
         self.rtt.reset_backoff();

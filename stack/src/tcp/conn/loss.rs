@@ -9,7 +9,9 @@ use crate::tcp::recovery::Recovery;
 use crate::tcp::sack::{SackReceiver, Scoreboard, DUP_THRESH};
 use crate::tcp::segment::Segment;
 use crate::tcp::seq::Seq;
+use crate::tcp::state::State;
 use crate::tcp::timestamps::Timestamps;
+use crate::time::{Duration, Instant};
 
 /// One connection's SACK and loss-recovery state.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +28,19 @@ pub(super) struct LossState {
     pub undo: Option<Undo>,
     /// Timeouts found spurious.
     pub spurious: u64,
+    /// The probe timeout (RFC 8985 section 7.2), when armed.
+    pub tlp_at: Option<Instant>,
+    /// A tail loss probe is out, starting at this sequence number (TLP.end_seq's
+    /// counterpart): one per tail until an ACK settles it.
+    pub tlp_probe: Option<Seq>,
+    /// An ACK advanced or data left since the probe timeout was armed.
+    pub tlp_rearm: bool,
 }
+
+/// RFC 8985 section 7.2, WCDelAckT: the peer may delay the ACK of a lone segment this long.
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// The shortest probe timeout (Linux's lower bound on the TLP timer).
+const MIN_PTO: Duration = Duration::from_millis(10);
 
 /// The state before a retransmission timeout, kept to undo it (RFC 3522 section 2).
 #[derive(Copy, Clone, Debug)]
@@ -66,6 +80,7 @@ impl Conn {
     /// a classic duplicate ACK (RFC 5681 section 2).
     pub(super) fn sack_ack(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>, acked: u32, grow: bool, dup: bool) {
         let sacked = self.loss.board.on_ack(self.snd_una, self.snd_max, seg.options.sack_blocks());
+        self.settle_probe(seg);
         let advanced = acked > 0 || grow;
         if advanced {
             self.loss.dupacks = 0;
@@ -195,5 +210,79 @@ impl Conn {
     pub(super) fn skip_sacked(&self, seq: Seq) -> (Seq, Option<Seq>) {
         let seq = self.loss.board.sacked_end(seq).map_or(seq, |e| e.min(self.snd_max));
         (seq, self.loss.board.next_sacked_after(seq))
+    }
+
+    /// RFC 8985 section 7: a tail loss probe may be scheduled with SACK, data
+    /// in flight, outside recovery and timer backoff, once the RTT is known.
+    fn tlp_eligible(&self) -> bool {
+        self.syn_opts.sack
+            && matches!(self.state, State::Established | State::CloseWait)
+            && self.loss.recovery.is_none()
+            && !self.cc.in_recovery()
+            && self.retries == 0
+            && self.snd_max > self.snd_una
+            && self.loss.tlp_probe.is_none()
+            && self.rtt.srtt().is_some()
+    }
+
+    /// RFC 8985 section 7.2: (re)arms the probe timeout after data is sent or
+    /// an ACK advances: PTO = 2 * SRTT, plus WCDelAckT for a lone segment,
+    /// and only if it comes before the retransmission timer.
+    pub(super) fn arm_tlp(&mut self, now: Instant) {
+        if !self.tlp_eligible() {
+            self.loss.tlp_at = None;
+            return;
+        }
+        if self.loss.tlp_at.is_some() && !self.loss.tlp_rearm {
+            return;
+        }
+        self.loss.tlp_rearm = false;
+        let mut pto = self.rtt.srtt().unwrap_or_default() * 2;
+        if self.snd_max.since(self.snd_una) <= self.snd_mss {
+            pto += WC_DEL_ACK;
+        }
+        let at = now + pto.max(MIN_PTO);
+        self.loss.tlp_at = if self.rto_at.is_some_and(|r| at >= r) { None } else { Some(at) };
+    }
+
+    /// RFC 8985 section 7.3: the probe timeout fired: send one new segment if
+    /// the window allows, else the last segment again, and rearm the RTO.
+    pub(super) fn on_tlp_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.tlp_eligible() {
+            return;
+        }
+        ctx.net.counters().tail_loss_probes += 1;
+        let end = self.data_end();
+        let room = (self.snd_una + self.snd_wnd.min(self.cc.cwnd().max(self.snd_mss))).since(self.snd_nxt);
+        let new = end.since(self.snd_nxt).min(self.snd_mss).min(room);
+        let seq = if self.snd_nxt == self.snd_max && new > 0 && room < u32::MAX / 2 {
+            let seq = self.snd_nxt;
+            let fin = self.fin_queued && seq + new == end;
+            self.transmit(ctx, Tx::Data { seq, len: new, fin });
+            self.snd_nxt = seq + new + fin as u32;
+            seq
+        } else {
+            let hi = end.min(self.snd_max);
+            let seq = (hi - self.snd_mss).max(self.snd_una);
+            let fin = self.fin_queued && self.snd_max > end;
+            self.transmit(ctx, Tx::Data { seq, len: hi.since(seq), fin });
+            seq
+        };
+        self.loss.tlp_probe = Some(seq);
+        self.rto_at = Some(ctx.now + self.rtt.rto());
+    }
+
+    /// An ACK after a probe (RFC 8985 sections 6.2 and 7.4): if it SACKs the
+    /// probe, everything still unSACKed below it was sent at least a PTO (two
+    /// SRTTs) earlier, beyond RACK's reordering window: lost, so recovery
+    /// repairs it now. An ACK past the probe settles it.
+    fn settle_probe(&mut self, seg: &Segment<'_>) {
+        let Some(p) = self.loss.tlp_probe else { return };
+        if self.snd_una > p {
+            self.loss.tlp_probe = None;
+        } else if seg.options.sack_blocks().iter().any(|&(_, r)| r > p && r <= self.snd_max) {
+            self.loss.board.lost_below = Some(p);
+            self.loss.tlp_probe = None;
+        }
     }
 }

@@ -190,6 +190,7 @@ impl Conn {
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((seq, ctx.now));
         }
+        self.loss.tlp_rearm = true;
         self.snd_max = self.snd_max.max(end);
         self.bytes_sent += len as u64;
         self.last_send = ctx.now;
@@ -250,6 +251,7 @@ impl Conn {
         if !sent && self.ack_now {
             self.transmit(ctx, Tx::Ack);
         }
+        self.arm_tlp(ctx.now);
     }
 
     /// Sends data segments (the FIN with the last) while the send window, the

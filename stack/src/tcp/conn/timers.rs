@@ -33,6 +33,10 @@ impl Conn {
                 return;
             }
         }
+        if self.loss.tlp_at.is_some_and(|t| t <= now) {
+            self.loss.tlp_at = None;
+            self.on_tlp_timeout(ctx);
+        }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             self.on_persist_timeout(ctx);
@@ -174,6 +178,7 @@ impl Conn {
     /// Stops the retransmission, persist, delayed-ACK and keep-alive timers.
     pub(super) fn stop_timers(&mut self) {
         self.rto_at = None;
+        self.loss.tlp_at = None;
         self.persist_at = None;
         self.delack_at = None;
         self.keepalive_at = None;
@@ -184,6 +189,7 @@ impl Conn {
         let t = earliest(self.rto_at, self.persist_at);
         let t = earliest(t, self.delack_at);
         let t = earliest(t, self.keepalive_at);
+        let t = earliest(t, self.loss.tlp_at);
         earliest(t, self.close_at)
     }
 }

@@ -306,3 +306,35 @@ fn options_are_off_when_configured_off_or_not_offered() {
     let synack = h.one();
     assert!(synack.sack_permitted && synack.ts.is_none());
 }
+
+#[test]
+fn a_tail_loss_probe_turns_a_timeout_into_fast_recovery() {
+    let mut lab = Lab::new(128);
+    let t = T0 + secs(1);
+    lab.h.send(t, lab.id, &pattern(4000, 5)).unwrap();
+    let flight = lab.out();
+    assert_eq!(flight.len(), 4);
+    // The first two arrive; the last two (the tail) are lost.
+    let t1 = t + ms(10);
+    for s in &flight[..2] {
+        lab.receive_and_ack(t1, s);
+    }
+    lab.out();
+    let srtt = lab.h.tcp.info(lab.id).unwrap().srtt.unwrap();
+    // RFC 8985 section 7.2: the probe timeout is 2 * SRTT, well before the RTO.
+    lab.h.poll(t1 + (srtt * 2 - ms(1)));
+    assert!(lab.out().is_empty(), "not before PTO");
+    lab.h.poll(t1 + srtt * 2);
+    let probe = lab.out();
+    assert_eq!(lab.offsets(&probe), [3000], "nothing new to send: the last segment again");
+    assert_eq!(lab.h.net.counters.tail_loss_probes, 1);
+    // The probe's SACK shows the segment before it lost (RACK): fast recovery
+    // repairs it at once, without waiting for the timer.
+    lab.receive_and_ack(t1 + srtt * 2 + ms(10), &probe[0]);
+    let repair = lab.out();
+    assert_eq!(lab.offsets(&repair), [2000]);
+    lab.receive_and_ack(t1 + srtt * 2 + ms(20), &repair[0]);
+    assert_eq!(lab.h.tcp.info(lab.id).unwrap().unacked, 0);
+    assert_eq!(lab.h.net.counters.timeouts, 0);
+    assert_eq!(lab.h.net.counters.sack_recoveries, 1);
+}
