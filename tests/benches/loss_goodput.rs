@@ -337,7 +337,8 @@ fn plot(rows: &[(f64, f64, f64, f64)], path: &str) -> Result<(), Box<dyn std::er
         .x_desc("loss rate each way")
         .y_desc("goodput, Mbit/s (log)")
         .draw()?;
-    let series: [(&str, RGBColor, Box<dyn Fn(&(f64, f64, f64, f64)) -> f64>); 4] = [
+    type Pick = Box<dyn Fn(&(f64, f64, f64, f64)) -> f64>;
+    let series: [(&str, RGBColor, Pick); 4] = [
         ("tapstack, SACK + timestamps", BLUE, Box::new(|r| r.1)),
         ("tapstack, NewReno only", RED, Box::new(|r| r.2)),
         ("smoltcp 0.14", GREEN, Box::new(|r| r.3)),

@@ -2,6 +2,7 @@
 //! stack-wide `Config` carries them as its `tcp` field; `Tcp::set_config`
 //! replaces them on a running stack.
 
+use super::cubic::Algorithm;
 use crate::time::Duration;
 
 /// Stack-wide TCP settings.
@@ -56,6 +57,9 @@ pub struct TcpConfig {
     /// Offer timestamps on SYNs and use them when the peer agrees (RFC 7323:
     /// round-trip samples on every ACK, PAWS). Default on, as Linux's tcp_timestamps.
     pub timestamps: bool,
+    /// Congestion control of new connections. Default CUBIC (RFC 9438), as
+    /// Linux's tcp_congestion_control; NewReno (RFC 5681, RFC 6582) available.
+    pub congestion: Algorithm,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     pub trace_capacity: usize,
     /// Options new sockets start with.
@@ -81,6 +85,7 @@ impl Default for TcpConfig {
             challenge_ack_burst: 100,
             sack: true,
             timestamps: true,
+            congestion: Algorithm::Cubic,
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }

@@ -408,6 +408,7 @@ impl Conn {
         let wnd = (seg.wnd as u32) << self.snd_wscale;
         // Any acceptable ACK shows the peer alive: zero-window probing may go on (MUST-36).
         self.persist_probes = 0;
+        self.cc.clock(ctx.now, self.rtt.srtt());
         if seg.ack > self.snd_una {
             let flight_before = self.snd_max.since(self.snd_una);
             // The SYN's sequence number is not data: it does not grow cwnd.

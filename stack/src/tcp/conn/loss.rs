@@ -10,6 +10,7 @@ use crate::tcp::sack::{SackReceiver, Scoreboard, DUP_THRESH};
 use crate::tcp::segment::Segment;
 use crate::tcp::seq::Seq;
 use crate::tcp::state::State;
+use crate::tcp::status::LossInfo;
 use crate::tcp::timestamps::Timestamps;
 use crate::time::{Duration, Instant};
 
@@ -210,6 +211,26 @@ impl Conn {
     pub(super) fn skip_sacked(&self, seq: Seq) -> (Seq, Option<Seq>) {
         let seq = self.loss.board.sacked_end(seq).map_or(seq, |e| e.min(self.snd_max));
         (seq, self.loss.board.next_sacked_after(seq))
+    }
+
+    /// The `ss -ti` view of SACK, timestamps and recovery.
+    pub(super) fn loss_info(&self) -> LossInfo {
+        let b = &self.loss.board;
+        let outstanding = self.snd_max.since(self.snd_una);
+        let pipe = b.pipe(self.snd_una, self.snd_max, self.snd_mss);
+        let retrans_out = b.high_rxt.max(self.snd_una).since(self.snd_una).saturating_sub(b.sacked_below(b.high_rxt));
+        LossInfo {
+            congestion: self.cc.name(),
+            sack: self.syn_opts.sack,
+            timestamps: self.syn_opts.timestamps,
+            sacked: b.sacked_bytes(),
+            // What is neither SACKed nor in the pipe (the pipe counts retransmissions twice).
+            lost: (outstanding - b.sacked_bytes()).saturating_sub(pipe.saturating_sub(retrans_out)),
+            retrans_out,
+            reordering: DUP_THRESH,
+            dsacks: b.dsacks,
+            spurious_rtos: self.loss.spurious,
+        }
     }
 
     /// RFC 8985 section 7: a tail loss probe may be scheduled with SACK, data

@@ -262,7 +262,7 @@ impl Conn {
             ka_probes: 0,
             rtt: RttEstimator::new(ctx.cfg.initial_rto, ctx.cfg.min_rto, ctx.cfg.max_rto),
             rtt_timing: None,
-            cc: Congestion::new(mss, iss),
+            cc: Congestion::new(mss, iss, ctx.cfg.congestion),
             syn_retransmitted: false,
             offer_sack: ctx.cfg.sack,
             offer_ts: ctx.cfg.timestamps,
@@ -440,6 +440,7 @@ impl Conn {
             retries: self.retries,
             path_suspect: self.retries >= r1,
             in_recovery: self.cc.in_recovery(),
+            loss: self.loss_info(),
             timers: TimerInfo {
                 retransmit: self.rto_at,
                 persist: self.persist_at,

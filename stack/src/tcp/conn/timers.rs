@@ -82,6 +82,7 @@ impl Conn {
         self.rtt_timing = None;
         self.on_timeout_loss(ctx);
         let flight = self.snd_max.since(self.snd_una);
+        self.cc.clock(ctx.now, self.rtt.srtt());
         self.cc.on_timeout(flight, self.snd_max, self.retries == 1);
         if syn {
             self.syn_retransmitted = true;

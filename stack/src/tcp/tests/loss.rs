@@ -218,7 +218,9 @@ fn two_holes_are_repaired_in_one_round_trip() {
 #[test]
 fn prr_sends_about_one_segment_per_two_delivered() {
     let opts = SocketOptions { send_buffer: 1 << 20, ..SocketOptions::default() };
-    let mut lab = Lab::with_config(123, TcpConfig { default_options: opts, ..TcpConfig::default() });
+    // NewReno's halving, as RFC 6937's example.
+    let cfg = TcpConfig { default_options: opts, congestion: cubic::Algorithm::NewReno, ..TcpConfig::default() };
+    let mut lab = Lab::with_config(123, cfg);
     let t = T0 + secs(1);
     lab.h.send(t, lab.id, &pattern(200_000, 2)).unwrap();
     let flight = grow(&mut lab, t, 3);

@@ -126,7 +126,7 @@ fn karn_no_sample_from_retransmitted_data() {
 
 #[test]
 fn timeout_goes_back_to_snd_una_with_one_segment_of_cwnd() {
-    let mut h = Host::new(IP_A, 64);
+    let mut h = newreno_host(64);
     let (id, mut peer) = active_established(&mut h, Some(1000), 65535);
     let t = T0 + secs(1);
     h.send(t, id, &pattern(4000, 0)).unwrap();
@@ -146,9 +146,15 @@ fn timeout_goes_back_to_snd_una_with_one_segment_of_cwnd() {
     assert_eq!(next.iter().map(|s| s.seq - first[0].seq).collect::<Vec<_>>(), [1000, 2000]);
 }
 
+/// A host with NewReno congestion control (RFC 5681, RFC 6582), whose numbers
+/// these tests check (CUBIC, the default, reduces to 0.7 rather than 0.5).
+fn newreno_host(seed: u64) -> Host {
+    Host::with_config(IP_A, seed, TcpConfig { congestion: cubic::Algorithm::NewReno, ..TcpConfig::default() })
+}
+
 /// Established with peer MSS 1000 and `n` bytes queued; returns the first flight.
 fn with_flight(seed: u64, n: usize) -> (Host, ConnId, Peer, Vec<Seg>) {
-    let mut h = Host::new(IP_A, seed);
+    let mut h = newreno_host(seed);
     let (id, peer) = active_established(&mut h, Some(1000), 65535);
     h.send(T0 + secs(1), id, &pattern(n, 1)).unwrap();
     let flight = h.out();
