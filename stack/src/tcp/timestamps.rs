@@ -12,6 +12,10 @@ const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
 /// What the handshake negotiated (RFC 9293 section 3.7.1, RFC 7323 sections 2
 /// and 3, RFC 2018 section 2): each option is on only if both SYNs carried it.
+/// `negotiate` makes it from the peer's SYN options; `Conn::apply_syn_options`
+/// puts it into effect on a connection (with the peer's TSval), so a SYN
+/// cookie can carry it across the handshake instead of a SYN-RECEIVED TCB:
+/// 16 bits of MSS, 4 of window scale and a bit each for SACK and timestamps.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SynOptions {
     /// The peer's MSS option (536 when absent, RFC 9293 section 3.7.1).

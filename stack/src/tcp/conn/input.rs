@@ -6,7 +6,7 @@
 //! 5681/6582 congestion control is told about ACKs in the fifth.
 
 use super::output::Tx;
-use super::{our_mss, Conn, Ctx, DEFAULT_MSS, MAX_WSCALE};
+use super::{our_mss, Conn, Ctx, MAX_WSCALE};
 use crate::counters::DropReason;
 use crate::tcp::cause::Cause;
 use crate::tcp::congestion::AckAction;
@@ -66,18 +66,27 @@ impl Conn {
     /// 7323 section 2), SACK-permitted (RFC 2018 section 2) and timestamps (RFC
     /// 7323 section 3.2), each of the last two on only if both SYNs carry it.
     pub(super) fn take_syn_options(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) {
-        self.syn_opts = SynOptions::negotiate(&seg.options, self.offer_sack, self.offer_ts);
-        if let (true, Some((tsval, _))) = (self.syn_opts.timestamps, seg.options.timestamp) {
+        let opts = SynOptions::negotiate(&seg.options, self.offer_sack, self.offer_ts);
+        let tsval = seg.options.timestamp.map(|(v, _)| v);
+        self.apply_syn_options(ctx, opts, tsval);
+    }
+
+    /// Puts negotiated options into effect: from a SYN here, or from wherever
+    /// they were kept (a SYN cookie) when the SYN itself is gone. `tsval` is the
+    /// peer's latest TSval, the first TS.Recent.
+    pub fn apply_syn_options(&mut self, ctx: &mut Ctx<'_>, opts: SynOptions, tsval: Option<u32>) {
+        self.syn_opts = opts;
+        if let (true, Some(tsval)) = (opts.timestamps, tsval) {
             self.ts.on_syn(tsval, ctx.now);
         }
-        let peer_mss = seg.options.mss.unwrap_or(DEFAULT_MSS).max(64);
+        let peer_mss = opts.mss.max(64);
         // Eff.snd.MSS = min(SendMSS + 20, MMS_S) - TCP header - IP options (RFC 9293
         // section 3.7.1), less the timestamp option every segment then carries
         // (RFC 7323 section 3.2; Linux does the same).
         self.snd_mss = ((peer_mss as u32).min(our_mss(ctx.net) as u32) - self.ts_overhead()).max(64);
         self.cc.set_smss(self.snd_mss);
-        self.peer_wscale = seg.options.wscale;
-        match seg.options.wscale {
+        self.peer_wscale = opts.wscale;
+        match opts.wscale {
             // RFC 7323 section 2.3: a shift above 14 is used as 14.
             Some(s) => self.snd_wscale = s.min(MAX_WSCALE),
             None => {

@@ -470,6 +470,11 @@ impl Conn {
         }
     }
 
+    /// What the SYNs negotiated (for a SYN cookie to keep, say).
+    pub fn syn_options(&self) -> SynOptions {
+        self.syn_opts
+    }
+
     pub fn has_unread(&self) -> bool {
         self.recv.readable() > 0
     }

@@ -340,3 +340,28 @@ fn a_tail_loss_probe_turns_a_timeout_into_fast_recovery() {
     assert_eq!(lab.h.net.counters.timeouts, 0);
     assert_eq!(lab.h.net.counters.sack_recoveries, 1);
 }
+
+#[test]
+fn after_a_timeout_sacked_segments_are_not_sent_again() {
+    let mut lab = Lab::new(129);
+    let t = T0 + secs(1);
+    lab.h.send(t, lab.id, &pattern(4000, 6)).unwrap();
+    let flight = lab.out();
+    assert_eq!(flight.len(), 4);
+    // Segments 3 and 4 arrive (SACKed: too little for recovery); 1 and 2 are lost.
+    lab.receive_and_ack(t + ms(10), &flight[2]);
+    lab.receive_and_ack(t + ms(10), &flight[3]);
+    lab.out();
+    let rto = lab.h.tcp.info(lab.id).unwrap().rto;
+    lab.h.poll(t + ms(10) + rto);
+    let re = lab.out();
+    assert_eq!(lab.offsets(&re), [0], "the timeout resends the first segment");
+    assert_eq!(lab.h.tcp.info(lab.id).unwrap().loss.sacked, 2000);
+    // Its ACK lets slow start go on: segment 2 is resent, 3 and 4 are skipped.
+    lab.receive_and_ack(t + ms(20) + rto, &re[0]);
+    let next = lab.out();
+    assert_eq!(lab.offsets(&next), [1000], "no go-back-N over what the peer holds");
+    lab.receive_and_ack(t + ms(30) + rto, &next[0]);
+    assert_eq!(lab.h.tcp.info(lab.id).unwrap().unacked, 0);
+    assert_eq!(lab.h.net.counters.retransmitted, 2);
+}
