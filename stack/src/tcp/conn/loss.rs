@@ -36,6 +36,9 @@ pub(super) struct LossState {
     pub tlp_probe: Option<Seq>,
     /// An ACK advanced or data left since the probe timeout was armed.
     pub tlp_rearm: bool,
+    /// SND.MAX when the latest retransmission of this recovery left: a SACK
+    /// above it means data sent after that retransmission arrived before it.
+    pub rxt_mark: Option<Seq>,
 }
 
 /// RFC 8985 section 7.2, WCDelAckT: the peer may delay the ACK of a lone segment this long.
@@ -97,6 +100,7 @@ impl Conn {
                 self.cc.exit_fast_recovery();
                 self.loss.board.high_rxt = self.snd_una;
             } else {
+                self.detect_lost_retransmissions();
                 return self.pace_recovery(ctx, acked + sacked);
             }
         }
@@ -116,6 +120,7 @@ impl Conn {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.enter_fast_recovery(flight, self.snd_max);
         self.loss.board.high_rxt = self.snd_una;
+        self.loss.rxt_mark = None;
         self.loss.recovery = Some(Recovery::new(self.snd_max, flight));
         let c = ctx.net.counters();
         c.sack_recoveries += 1;
@@ -141,11 +146,25 @@ impl Conn {
                 self.snd_nxt = seq + len + fin as u32;
             } else {
                 self.loss.board.high_rxt = self.loss.board.high_rxt.max(seq + len + fin as u32);
+                self.loss.rxt_mark = Some(self.snd_max);
             }
             r.on_sent(len.max(1));
             budget -= len.max(1) as i64;
         }
         self.loss.recovery = Some(r);
+    }
+
+    /// RACK's rule (RFC 8985 section 6.2) applied to retransmissions, which
+    /// RFC 6675 alone cannot see lost: data sent after the latest retransmission
+    /// has been SACKed while retransmitted holes are still missing, so those
+    /// retransmissions were lost too. HighRxt goes back to SND.UNA and NextSeg
+    /// sends the holes again (a reordered one shows up as a D-SACK).
+    fn detect_lost_retransmissions(&mut self) {
+        let (Some(mark), Some(high)) = (self.loss.rxt_mark, self.loss.board.highest_sacked()) else { return };
+        if high > mark && self.loss.board.high_rxt > self.snd_una {
+            self.loss.board.high_rxt = self.snd_una;
+            self.loss.rxt_mark = None;
+        }
     }
 
     /// RFC 6675 section 4, NextSeg: a lost hole (rule 1), else new data the

@@ -365,3 +365,31 @@ fn after_a_timeout_sacked_segments_are_not_sent_again() {
     assert_eq!(lab.h.tcp.info(lab.id).unwrap().unacked, 0);
     assert_eq!(lab.h.net.counters.retransmitted, 2);
 }
+
+#[test]
+fn a_lost_retransmission_is_sent_again_without_a_timeout() {
+    let mut lab = Lab::new(130);
+    let t = T0 + secs(1);
+    lab.h.send(t, lab.id, &pattern(60_000, 7)).unwrap();
+    let flight = grow(&mut lab, t, 1);
+    let a = lab.offsets(&flight)[1];
+    let next = lab.round(t + ms(10), &flight, &mut |o| o == a);
+    assert!(lab.offsets(&next).contains(&a), "fast retransmit");
+    assert!(lab.offsets(&next).iter().any(|&o| o > a + 8 * MSS), "new data went out after it");
+    // The retransmission is lost too; the new data sent after it arrives.
+    let mut first = true;
+    let again = lab.round(t + ms(20), &next, &mut |o| {
+        let lose = first && o == a;
+        first &= !lose;
+        lose
+    });
+    let offs = lab.offsets(&again);
+    assert!(
+        offs.contains(&a),
+        "sent a third time once later data is SACKed (RACK): {offs:?}, next {:?}",
+        lab.offsets(&next)
+    );
+    lab.round(t + ms(30), &again, &mut |_| false);
+    assert_eq!(lab.h.net.counters.timeouts, 0);
+    assert!(lab.h.tcp.info(lab.id).unwrap().unacked < 20 * MSS);
+}
