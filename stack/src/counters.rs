@@ -266,6 +266,14 @@ counter_group! {
         syn_cookies_received,
         /// ACKs at a listener with cookies out that carried no valid cookie
         syn_cookies_failed,
+        /// segments dropped by PAWS (RFC 7323 section 5)
+        paws_rejected,
+        /// SACK-based fast recoveries entered (RFC 6675)
+        sack_recoveries,
+        /// tail loss probes sent (RFC 8985 section 7)
+        tail_loss_probes,
+        /// retransmission timeouts found spurious and undone (RFC 3522)
+        spurious_rtos,
     }
 }
 

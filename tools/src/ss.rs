@@ -11,7 +11,10 @@
 //! `-i` adds a line of TCP internals in `ss -ti`'s words. Where ss counts packets
 //! (cwnd, ssthresh, unacked) these are the stack's byte counts in segments of the
 //! send MSS, rounded up; ssthresh appears once it is set (after a loss), as in ss.
-//! `retrans:A/B` is the consecutive timeouts now and the retransmissions in all.
+//! `retrans:A/B` is the segments retransmitted and still in flight (at least the
+//! consecutive timeouts) and the retransmissions in all; `ts`, `sack`, the
+//! congestion control (`cubic`, `reno`), `lost`, `sacked`, `dsack_dups` and
+//! `reordering` are ss's names for the options agreed and the SACK scoreboard.
 //!
 //! `-o` adds `timer:(NAME,TIME,COUNT)` for each running timer, with ss's names:
 //! `on` (retransmission; COUNT is the consecutive timeouts), `persist`
@@ -249,8 +252,16 @@ fn segments(bytes: u32, mss: u32) -> u32 {
 /// The `-i` line's items for a connection.
 fn info_items(e: &SocketEntry) -> Option<String> {
     let i = e.tcp.as_ref()?;
-    let mut items =
-        vec!["reno".to_string(), format!("wscale:{},{}", i.snd_wscale, i.rcv_wscale), format!("rto:{}", ms(i.rto))];
+    // As ss: the options agreed (ts, sack), the congestion control, wscale...
+    let mut items = Vec::new();
+    if i.loss.timestamps {
+        items.push("ts".to_string());
+    }
+    if i.loss.sack {
+        items.push("sack".to_string());
+    }
+    let cc = if i.loss.congestion.is_empty() { "reno" } else { i.loss.congestion };
+    items.extend([cc.to_string(), format!("wscale:{},{}", i.snd_wscale, i.rcv_wscale), format!("rto:{}", ms(i.rto))]);
     if let Some(srtt) = i.srtt {
         items.push(format!("rtt:{}/{}", ms(srtt), ms(i.rttvar)));
     }
@@ -271,7 +282,21 @@ fn info_items(e: &SocketEntry) -> Option<String> {
         items.push(format!("unacked:{}", segments(i.unacked, i.snd_mss)));
     }
     if i.retransmissions > 0 || i.retries > 0 {
-        items.push(format!("retrans:{}/{}", i.retries, i.retransmissions));
+        // ss: retransmitted segments in flight now / all retransmissions.
+        let now = segments(i.loss.retrans_out, i.snd_mss).max(i.retries);
+        items.push(format!("retrans:{}/{}", now, i.retransmissions));
+    }
+    if i.loss.lost > 0 {
+        items.push(format!("lost:{}", segments(i.loss.lost, i.snd_mss)));
+    }
+    if i.loss.sacked > 0 {
+        items.push(format!("sacked:{}", segments(i.loss.sacked, i.snd_mss)));
+    }
+    if i.loss.dsacks > 0 {
+        items.push(format!("dsack_dups:{}", i.loss.dsacks));
+    }
+    if i.loss.reordering > 0 {
+        items.push(format!("reordering:{}", i.loss.reordering));
     }
     if i.out_of_order > 0 {
         items.push(format!("ooo_bytes:{}", i.out_of_order));
@@ -413,7 +438,7 @@ fn table(shown: &[&SocketEntry], flags: &SsFlags) -> String {
 mod tests {
     use super::*;
     use stack::socket_table::TimersLeft;
-    use stack::tcp::{TcpInfo, TimerInfo};
+    use stack::tcp::{LossInfo, TcpInfo, TimerInfo};
 
     fn sa(s: &str) -> SocketAddrV4 {
         s.parse().unwrap()
@@ -448,6 +473,7 @@ mod tests {
             path_suspect: false,
             in_recovery: false,
             timers: TimerInfo::default(),
+            loss: LossInfo { congestion: "cubic", sack: true, timestamps: true, reordering: 3, ..Default::default() },
         }
     }
 
@@ -540,11 +566,11 @@ mod tests {
         assert!(lines[2].ends_with("10.0.0.1:40000 timer:(on,200ms,0)"), "{out}");
         assert_eq!(
             lines[3],
-            "\t reno wscale:7,0 rto:201 rtt:1.25/0.5 mss:1460 cwnd:10 bytes_sent:3000 bytes_acked:1539 \
-             bytes_received:77 segs_out:6 segs_in:5 unacked:2 snd_wnd:64240 rcv_wnd:65535"
+            "\t ts sack cubic wscale:7,0 rto:201 rtt:1.25/0.5 mss:1460 cwnd:10 bytes_sent:3000 bytes_acked:1539 \
+             bytes_received:77 segs_out:6 segs_in:5 unacked:2 reordering:3 snd_wnd:64240 rcv_wnd:65535"
         );
         assert!(lines[4].starts_with("TIME-WAIT") && lines[4].ends_with("timer:(timewait,59sec,0)"), "{out}");
-        assert!(!out.contains("\t reno wscale:0"), "a listener has no internals line: {out}");
+        assert!(!out.contains("cubic wscale:0"), "a listener has no internals line: {out}");
     }
 
     #[test]

@@ -311,6 +311,7 @@ impl Tcp {
                 path_suspect: false,
                 in_recovery: false,
                 timers: TimerInfo::default(),
+                loss: Default::default(),
             },
         }
     }

@@ -2,6 +2,7 @@
 //! stack-wide `Config` carries them as its `tcp` field; `Tcp::set_config`
 //! replaces them on a running stack.
 
+use super::cubic::Algorithm;
 use crate::time::Duration;
 
 /// Stack-wide TCP settings.
@@ -73,6 +74,15 @@ pub struct TcpConfig {
     /// Default 1000, Linux's tcp_challenge_ack_limit from 4.7 to 5.19 (since
     /// 6.0 Linux defaults to no ceiling, `u32::MAX` here).
     pub challenge_ack_limit: u32,
+    /// Offer SACK-permitted on SYNs and use SACK when the peer agrees (RFC 2018,
+    /// RFC 6675). Default on, as Linux's tcp_sack.
+    pub sack: bool,
+    /// Offer timestamps on SYNs and use them when the peer agrees (RFC 7323:
+    /// round-trip samples on every ACK, PAWS). Default on, as Linux's tcp_timestamps.
+    pub timestamps: bool,
+    /// Congestion control of new connections. Default CUBIC (RFC 9438), as
+    /// Linux's tcp_congestion_control; NewReno (RFC 5681, RFC 6582) available.
+    pub congestion: Algorithm,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     /// (No Linux counterpart: its tracepoints are not buffered by TCP.)
     pub trace_capacity: usize,
@@ -100,6 +110,9 @@ impl Default for TcpConfig {
             max_ooo_ranges: 32,
             challenge_ack_interval: Duration::from_millis(500),
             challenge_ack_limit: 1000,
+            sack: true,
+            timestamps: true,
+            congestion: Algorithm::Cubic,
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }

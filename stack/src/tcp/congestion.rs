@@ -6,13 +6,21 @@
 //! [`Congestion::on_dup_ack`]), timeouts, idle restarts and MSS changes, and
 //! reads the congestion window; congestion control keeps its own state
 //! (duplicate-ACK count, recovery point) and answers with an [`AckAction`].
-//! SACK-based loss recovery (RFC 6675) or RACK (RFC 8985) would sit behind the
-//! same calls.
+//! How avoidance grows cwnd and how far a loss cuts ssthresh is the
+//! [`CongestionAlgorithm`]'s (NewReno or CUBIC, `cubic.rs`); SACK-based
+//! recovery (RFC 6675, PRR) drives the calls from `conn/loss.rs`.
 
+use super::cubic::{Algorithm, CongestionAlgorithm};
 use super::seq::Seq;
+use crate::time::{Duration, Instant};
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Congestion {
+    /// How avoidance grows cwnd and how far a loss cuts it (NewReno, CUBIC).
+    alg: Box<dyn CongestionAlgorithm>,
+    /// The time and SRTT of the event being handled (`clock`).
+    now: Instant,
+    srtt: Duration,
     cwnd: u32,
     ssthresh: u32,
     /// SMSS: the effective send MSS.
@@ -23,9 +31,6 @@ pub struct Congestion {
     in_recovery: bool,
     /// Duplicate ACKs seen in a row (RFC 5681 section 2 definition).
     dupacks: u32,
-    /// Bytes acknowledged in congestion avoidance since cwnd last grew
-    /// (RFC 5681 section 3.1, equation 3 done by byte counting).
-    acked_in_ca: u32,
 }
 
 /// What the sender must do after an ACK, as congestion control decides.
@@ -46,8 +51,11 @@ pub fn initial_window(smss: u32) -> u32 {
 }
 
 impl Congestion {
-    pub fn new(smss: u32, iss: Seq) -> Congestion {
+    pub fn new(smss: u32, iss: Seq, alg: Algorithm) -> Congestion {
         Congestion {
+            alg: alg.build(),
+            now: Instant::ZERO,
+            srtt: Duration::ZERO,
             cwnd: initial_window(smss),
             // RFC 5681 section 3.1: "arbitrarily high", here the largest window.
             ssthresh: u32::MAX / 2,
@@ -55,8 +63,24 @@ impl Congestion {
             recover: iss,
             in_recovery: false,
             dupacks: 0,
-            acked_in_ca: 0,
         }
+    }
+
+    /// The time of the event about to be reported, and the current SRTT
+    /// (CUBIC's curve runs on them).
+    pub fn clock(&mut self, now: Instant, srtt: Option<Duration>) {
+        self.now = now;
+        self.srtt = srtt.unwrap_or_default();
+    }
+
+    /// The algorithm's name, as `ss -ti` shows it.
+    pub fn name(&self) -> &'static str {
+        self.alg.name()
+    }
+
+    /// ssthresh for a congestion event now.
+    fn reduce(&mut self, flight: u32) -> u32 {
+        self.alg.on_congestion(self.now, self.cwnd, flight, self.smss)
     }
 
     /// Once the peer's MSS is known (on its SYN): the initial window follows.
@@ -121,12 +145,8 @@ impl Congestion {
             // Slow start: cwnd += min(N, SMSS) (equation 2, RFC 3465 L=1).
             self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
         } else {
-            // Congestion avoidance: about one SMSS per RTT.
-            self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
-            if self.acked_in_ca >= self.cwnd {
-                self.acked_in_ca -= self.cwnd;
-                self.cwnd = self.cwnd.saturating_add(self.smss);
-            }
+            // Congestion avoidance, as the algorithm grows it.
+            self.cwnd = self.alg.avoidance(self.now, self.srtt, self.cwnd, acked, self.smss);
         }
     }
 
@@ -137,7 +157,7 @@ impl Congestion {
         if self.in_recovery || snd_una <= self.recover {
             return false;
         }
-        self.ssthresh = (flight / 2).max(2 * self.smss);
+        self.ssthresh = self.reduce(flight);
         self.cwnd = self.ssthresh + 3 * self.smss;
         self.recover = snd_max;
         self.in_recovery = true;
@@ -177,13 +197,49 @@ impl Congestion {
     /// section 3.2 step 1: recover = the highest sequence number sent.
     pub fn on_timeout(&mut self, flight: u32, snd_max: Seq, first_timeout: bool) {
         if first_timeout {
-            self.ssthresh = (flight / 2).max(2 * self.smss);
+            self.ssthresh = self.reduce(flight);
         }
         self.cwnd = self.smss;
         self.recover = snd_max;
         self.in_recovery = false;
         self.dupacks = 0;
-        self.acked_in_ca = 0;
+    }
+
+    /// RFC 6582 "recover" (also RFC 6675's RecoveryPoint after a timeout): no
+    /// new fast recovery until SND.UNA passes it.
+    pub fn recover(&self) -> Seq {
+        self.recover
+    }
+
+    /// Duplicate ACKs counted in a row (for limited transmit, RFC 3042).
+    pub fn dupacks(&self) -> u32 {
+        self.dupacks
+    }
+
+    /// SACK-based fast recovery begins (RFC 6675 section 5 step 4.1, RFC 5681
+    /// equation 4): ssthresh = max(FlightSize / 2, 2 * SMSS); cwnd follows it
+    /// (PRR paces the sending, RFC 6937). Returns ssthresh.
+    pub fn enter_fast_recovery(&mut self, flight: u32, snd_max: Seq) -> u32 {
+        self.ssthresh = self.reduce(flight);
+        self.cwnd = self.ssthresh;
+        self.recover = snd_max;
+        self.in_recovery = true;
+        self.ssthresh
+    }
+
+    /// SACK-based recovery is over (RFC 6937 section 3: cwnd = ssthresh).
+    pub fn exit_fast_recovery(&mut self) {
+        self.cwnd = self.ssthresh;
+        self.in_recovery = false;
+        self.dupacks = 0;
+    }
+
+    /// A reduction proved needless (a spurious timeout, RFC 3522 / RFC 4015):
+    /// the values from before it come back.
+    pub fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = ssthresh;
+        self.in_recovery = false;
     }
 
     /// RFC 5681 section 4.1: after an idle period longer than RTO, restart from
@@ -206,7 +262,7 @@ mod tests {
 
     #[test]
     fn slow_start_then_avoidance() {
-        let mut c = Congestion::new(1000, Seq(0));
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno);
         assert_eq!(c.cwnd, 4000);
         c.ssthresh = 6000;
         c.on_new_ack(1000);
@@ -223,7 +279,7 @@ mod tests {
 
     #[test]
     fn newreno_recovery() {
-        let mut c = Congestion::new(1000, Seq(0));
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno);
         c.cwnd = 10_000;
         // Third dupack with 10 segments in flight, highest sent 11000.
         assert!(c.on_third_dupack(Seq(1000), 10_000, Seq(11_000)));
@@ -240,7 +296,7 @@ mod tests {
         assert_eq!(c.cwnd, 2000, "min(ssthresh, max(FlightSize, SMSS) + SMSS)");
         assert!(!c.in_recovery);
         // Dupacks for data sent before `recover` do not start another recovery.
-        let mut c = Congestion::new(1000, Seq(0));
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno);
         c.on_timeout(8000, Seq(9000), true);
         assert_eq!((c.cwnd, c.ssthresh), (1000, 4000));
         assert!(!c.on_third_dupack(Seq(5000), 4000, Seq(9000)));

@@ -50,8 +50,13 @@
 //! - Challenge ACKs: one per 500 ms per connection, under a stack-wide budget
 //!   drawn at random each second (RFC 5961 section 7, Linux since 4.7; `challenge`).
 //!
-//! Not implemented: SACK and timestamps (parsed, never sent, so never
-//! negotiated), urgent data (delivered inline, as with SO_OOBINLINE), ECN, data on a SYN (not acknowledged, so the peer sends it again),
+//! - SACK (RFC 2018, with D-SACK, RFC 2883) and timestamps (RFC 7323) are
+//!   offered on every SYN and used when the peer agrees, as Linux does
+//!   ([`TcpConfig::sack`], [`TcpConfig::timestamps`]); with SACK, losses are
+//!   repaired from the [`sack`] scoreboard (RFC 6675) at the pace of
+//!   [`recovery`] (PRR, RFC 6937).
+//!
+//! Not implemented: urgent data (delivered inline, as with SO_OOBINLINE), ECN, data on a SYN (not acknowledged, so the peer sends it again),
 //! RFC 9293's SEND in LISTEN (the sockets API has no such call), the user timeout.
 
 /// Builds the context for an event from the table's fields, leaving the slab
@@ -74,13 +79,16 @@ pub mod challenge;
 pub mod config;
 pub mod congestion;
 pub mod conn;
+pub mod cubic;
 mod demux;
 pub mod error;
 mod id;
 pub mod isn;
 pub mod lower;
+pub mod recovery;
 pub mod recv;
 pub mod rtt;
+pub mod sack;
 pub mod segment;
 pub mod send;
 pub mod seq;
@@ -88,6 +96,7 @@ pub mod state;
 mod status;
 pub mod syncookie;
 mod table;
+pub mod timestamps;
 pub mod trace;
 
 #[cfg(test)]
@@ -101,6 +110,7 @@ pub use id::ConnId;
 pub use lower::TcpNet;
 pub use seq::Seq;
 pub use state::State;
-pub use status::{Readiness, TcpInfo, TimerInfo};
+pub use status::{LossInfo, Readiness, TcpInfo, TimerInfo};
 pub use table::{Tcp, EPHEMERAL_PORTS};
+pub use timestamps::SynOptions;
 pub use trace::Transition;

@@ -70,6 +70,18 @@ impl RecvBuffer {
         !self.ooo.is_empty()
     }
 
+    /// The out-of-order ranges, as offsets [start, end) from RCV.NXT, ascending
+    /// (what SACK blocks report, RFC 2018 section 4).
+    pub fn out_of_order_ranges(&self) -> &[(u32, u32)] {
+        &self.ooo
+    }
+
+    /// Whether [off, off + len) from RCV.NXT is already held out of order (a
+    /// duplicate, RFC 2883's D-SACK case).
+    pub fn holds(&self, off: u32, len: u32) -> bool {
+        len > 0 && self.ooo.iter().any(|&(s, e)| s <= off && off + len <= e)
+    }
+
     /// Bytes held out of order.
     pub fn out_of_order_bytes(&self) -> usize {
         self.ooo.iter().map(|(s, e)| (e - s) as usize).sum()

@@ -14,20 +14,37 @@ const KIND_NOP: u8 = 1;
 const KIND_MSS: u8 = 2;
 const KIND_WSCALE: u8 = 3;
 const KIND_SACK_PERMITTED: u8 = 4;
+const KIND_SACK: u8 = 5;
 const KIND_TIMESTAMP: u8 = 8;
 
+/// Most SACK blocks an option holds (RFC 2018 section 3: 4, or 3 beside timestamps).
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+/// A SACK block [left, right) (RFC 2018 section 3).
+pub type SackBlock = (Seq, Seq);
+
 /// The options we understand. Unknown options are skipped (RFC 9293 section
-/// 3.1, MUST-6); SACK blocks are parsed by etherparse but not used.
+/// 3.1, MUST-6).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     /// Maximum segment size (RFC 9293 section 3.7.1); only meaningful on a SYN.
     pub mss: Option<u16>,
     /// Window scale shift (RFC 7323 section 2); only meaningful on a SYN.
     pub wscale: Option<u8>,
-    /// SACK permitted (RFC 2018); noted, not used.
+    /// SACK permitted (RFC 2018 section 2); only meaningful on a SYN.
     pub sack_permitted: bool,
-    /// Timestamps (TSval, TSecr) (RFC 7323 section 3); parsed, not used.
+    /// Timestamps (TSval, TSecr) (RFC 7323 section 3).
     pub timestamp: Option<(u32, u32)>,
+    /// SACK blocks as sent (RFC 2018 section 3), the first `sack_count` of them.
+    pub sack: [SackBlock; MAX_SACK_BLOCKS],
+    pub sack_count: u8,
+}
+
+impl Options {
+    /// The SACK blocks carried, in the order sent.
+    pub fn sack_blocks(&self) -> &[SackBlock] {
+        &self.sack[..self.sack_count as usize]
+    }
 }
 
 /// An inbound segment, checksum verified, options parsed.
@@ -109,6 +126,7 @@ fn parse_options(mut opts: &[u8]) -> Result<Options, DropReason> {
         let (this, rest) = opts.split_at(len);
         opts = rest;
         match kind {
+            KIND_SACK => parse_sack(this, &mut out)?,
             KIND_MSS | KIND_WSCALE | KIND_SACK_PERMITTED | KIND_TIMESTAMP => {
                 match TcpOptionsIterator::from_slice(this).next() {
                     Some(Ok(TcpOptionElement::MaximumSegmentSize(m))) => out.mss = Some(m),
@@ -126,6 +144,21 @@ fn parse_options(mut opts: &[u8]) -> Result<Options, DropReason> {
     Ok(out)
 }
 
+/// A SACK option (RFC 2018 section 3): 2 + 8n octets, 1 <= n <= 4.
+fn parse_sack(this: &[u8], out: &mut Options) -> Result<(), DropReason> {
+    let body = &this[2..];
+    if body.is_empty() || !body.len().is_multiple_of(8) || body.len() / 8 > MAX_SACK_BLOCKS {
+        return Err(DropReason::TcpBadOptions);
+    }
+    for (i, b) in body.chunks_exact(8).enumerate() {
+        let left = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let right = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        out.sack[i] = (Seq(left), Seq(right));
+    }
+    out.sack_count = (body.len() / 8) as u8;
+    Ok(())
+}
+
 /// An outbound segment's header fields.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SegmentOut {
@@ -141,6 +174,55 @@ pub struct SegmentOut {
     pub wnd: u16,
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
+    /// SACK-permitted (RFC 2018 section 2), on a SYN.
+    pub sack_permitted: bool,
+    /// (TSval, TSecr) (RFC 7323 section 3).
+    pub timestamp: Option<(u32, u32)>,
+    /// SACK blocks (RFC 2018 section 3), the first `sack_count` sent; the
+    /// writer keeps as many as fit beside the other options.
+    pub sack: [SackBlock; MAX_SACK_BLOCKS],
+    pub sack_count: u8,
+}
+
+/// Lays out the options as Linux does, so captures read alike: on a SYN
+/// `mss, sackOK, TS, nop, wscale` (NOPs standing in for what is absent), on
+/// other segments `nop, nop, TS`, then `nop, nop, sack`. Returns the length used,
+/// a multiple of 4 (at most 40, RFC 9293 section 3.1).
+fn write_options(seg: &SegmentOut, o: &mut [u8; 40]) -> usize {
+    let mut n = 0;
+    let mut put = |bytes: &[u8], n: &mut usize| {
+        o[*n..*n + bytes.len()].copy_from_slice(bytes);
+        *n += bytes.len();
+    };
+    if let Some(m) = seg.mss {
+        let m = m.to_be_bytes();
+        put(&[KIND_MSS, 4, m[0], m[1]], &mut n);
+    }
+    match (seg.sack_permitted, seg.timestamp.is_some()) {
+        (true, true) => put(&[KIND_SACK_PERMITTED, 2], &mut n),
+        (true, false) => put(&[KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2], &mut n),
+        (false, true) => put(&[KIND_NOP, KIND_NOP], &mut n),
+        (false, false) => {}
+    }
+    if let Some((val, ecr)) = seg.timestamp {
+        let (v, e) = (val.to_be_bytes(), ecr.to_be_bytes());
+        put(&[KIND_TIMESTAMP, 10, v[0], v[1], v[2], v[3], e[0], e[1], e[2], e[3]], &mut n);
+    }
+    if let Some(s) = seg.wscale {
+        // NOP, then the 3-byte option: the list stays 4-byte aligned.
+        put(&[KIND_NOP, KIND_WSCALE, 3, s], &mut n);
+    }
+    let room = (40 - n).saturating_sub(4) / 8;
+    let blocks = (seg.sack_count as usize).min(room).min(MAX_SACK_BLOCKS);
+    if blocks > 0 {
+        put(&[KIND_NOP, KIND_NOP, KIND_SACK, 2 + 8 * blocks as u8], &mut n);
+        for &(l, r) in &seg.sack[..blocks] {
+            put(&l.0.to_be_bytes(), &mut n);
+            put(&r.0.to_be_bytes(), &mut n);
+        }
+    }
+    debug_assert!(n.is_multiple_of(4) && n <= 40);
+    n
 }
 
 /// Appends the segment (header and payload, the payload in up to two pieces as
@@ -153,19 +235,9 @@ pub fn write(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, seg: &SegmentOut, 
     h.fin = seg.fin;
     h.rst = seg.rst;
     h.psh = seg.psh;
-    let mut elements: [TcpOptionElement; 3] = [TcpOptionElement::Noop, TcpOptionElement::Noop, TcpOptionElement::Noop];
-    let mut n = 0;
-    if let Some(m) = seg.mss {
-        elements[n] = TcpOptionElement::MaximumSegmentSize(m);
-        n += 1;
-    }
-    if let Some(s) = seg.wscale {
-        // NOP, then the 3-byte option: the list stays 4-byte aligned.
-        elements[n] = TcpOptionElement::Noop;
-        elements[n + 1] = TcpOptionElement::WindowScale(s);
-        n += 2;
-    }
-    h.set_options(&elements[..n]).expect("at most 8 bytes of options");
+    let mut opts = [0u8; 40];
+    let n = write_options(seg, &mut opts);
+    h.set_options_raw(&opts[..n]).expect("at most 40 bytes of options, a multiple of 4");
     let start = out.len();
     out.extend_from_slice(&h.to_bytes());
     out.extend_from_slice(payload[0]);
@@ -268,7 +340,8 @@ mod tests {
         let raw = [99, 6, 1, 2, 3, 4, 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
         let seg = with_options(&raw);
         let s = parse(A, B, &seg).unwrap();
-        assert_eq!(s.options, Options { mss: Some(1460), wscale: None, sack_permitted: true, timestamp: Some((1, 2)) });
+        let want = Options { mss: Some(1460), sack_permitted: true, timestamp: Some((1, 2)), ..Default::default() };
+        assert_eq!(s.options, want);
         assert_eq!(s.payload, b"xy");
     }
 
@@ -295,5 +368,37 @@ mod tests {
         // END stops the walk: what follows is not read.
         let seg = with_options(&[0, 99, 0, 0]);
         assert_eq!(parse(A, B, &seg).unwrap().options, Options::default());
+    }
+
+    #[test]
+    fn syn_options_laid_out_as_linux() {
+        let s = SegmentOut { sack_permitted: true, timestamp: Some((7, 0)), ..syn() };
+        let mut out = Vec::new();
+        write(&mut out, A, B, &s, [b"", b""]);
+        // mss 1460, sackOK, TS val 7 ecr 0, nop, wscale 7: 20 octets, as Linux.
+        assert_eq!(out.len(), 40);
+        assert_eq!(&out[20..], &[2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]);
+        let p = parse(A, B, &out).unwrap();
+        assert_eq!((p.options.sack_permitted, p.options.timestamp, p.options.wscale), (true, Some((7, 0)), Some(7)));
+    }
+
+    #[test]
+    fn sack_blocks_round_trip_and_fit_beside_timestamps() {
+        let blocks = [(Seq(10), Seq(20)), (Seq(30), Seq(40)), (Seq(50), Seq(60)), (Seq(70), Seq(80))];
+        let base = SegmentOut { mss: None, wscale: None, syn: false, ack: Some(Seq(1)), ..syn() };
+        let s = SegmentOut { sack: blocks, sack_count: 4, ..base };
+        let mut out = Vec::new();
+        write(&mut out, A, B, &s, [b"", b""]);
+        assert_eq!(parse(A, B, &out).unwrap().options.sack_blocks(), &blocks);
+        // With timestamps only three fit (12 + 2 + 2 + 24 = 40).
+        let s = SegmentOut { timestamp: Some((1, 2)), ..s };
+        let mut out = Vec::new();
+        write(&mut out, A, B, &s, [b"", b""]);
+        assert_eq!(out.len(), 60);
+        let p = parse(A, B, &out).unwrap();
+        assert_eq!((p.options.sack_blocks(), p.options.timestamp), (&blocks[..3], Some((1, 2))));
+        // A SACK option of a wrong length is refused.
+        let seg = with_options(&[5, 6, 0, 0, 0, 1]);
+        assert_eq!(parse(A, B, &seg).unwrap_err(), DropReason::TcpBadOptions);
     }
 }

@@ -69,4 +69,29 @@ pub struct TcpInfo {
     pub path_suspect: bool,
     pub in_recovery: bool,
     pub timers: TimerInfo,
+    /// SACK, timestamps, loss recovery and congestion control.
+    pub loss: LossInfo,
+}
+
+/// What `ss -ti` shows of loss recovery, in Linux's words.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LossInfo {
+    /// The congestion control algorithm ("cubic", "reno").
+    pub congestion: &'static str,
+    /// SACK agreed on (RFC 2018): ss's `sack`.
+    pub sack: bool,
+    /// Timestamps agreed on (RFC 7323): ss's `ts`.
+    pub timestamps: bool,
+    /// Octets the peer SACKed above SND.UNA (ss's `sacked`, in segments there).
+    pub sacked: u32,
+    /// Octets deemed lost and not yet retransmitted (ss's `lost`).
+    pub lost: u32,
+    /// Octets retransmitted in this recovery and still in flight (ss's first `retrans` number).
+    pub retrans_out: u32,
+    /// Duplicate threshold in segments (ss's `reordering`; 3, RFC 6675's DupThresh).
+    pub reordering: u32,
+    /// D-SACKs received: segments the peer got twice (ss's `dsack_dups`).
+    pub dsacks: u64,
+    /// Retransmission timeouts undone as spurious (RFC 3522).
+    pub spurious_rtos: u64,
 }

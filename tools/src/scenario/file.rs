@@ -77,6 +77,10 @@ pub struct TcpSettings {
     pub send_buffer: Option<usize>,
     /// TCP_NODELAY on every socket.
     pub nodelay: Option<bool>,
+    /// Offer and use SACK (RFC 2018); default on, as `TcpConfig::sack`.
+    pub sack: Option<bool>,
+    /// Offer and use timestamps (RFC 7323); default on, as `TcpConfig::timestamps`.
+    pub timestamps: Option<bool>,
 }
 
 fn default_prefix() -> u8 {
@@ -379,6 +383,12 @@ fn side_config(
     }
     if let Some(ms) = tcp.initial_rto_ms {
         c.tcp.initial_rto = Duration::from_millis(ms);
+    }
+    if let Some(on) = tcp.sack {
+        c.tcp.sack = on;
+    }
+    if let Some(on) = tcp.timestamps {
+        c.tcp.timestamps = on;
     }
     let o = &mut c.tcp.default_options;
     if let Some(n) = tcp.recv_buffer {

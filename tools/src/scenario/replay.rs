@@ -16,7 +16,10 @@
 //!   own jitter) after it: a frame that comes later than recorded is a change.
 //!   Such a capture also cannot tell the stack's clock reading at a SYN, which
 //!   RFC 6528 ISNs depend on, so tapstack's ISN for each connection is taken
-//!   from the capture (every other sequence number is still compared).
+//!   from the capture (every other sequence number is still compared). The
+//!   TSval of a timestamp option (RFC 7323) follows the clock too: it may differ
+//!   by as many milliseconds as the frame's time may (every other option octet,
+//!   TSecr included, is still compared).
 
 use super::app::App;
 use super::capture::{Capture, Frame};
@@ -205,6 +208,11 @@ fn compare(capture: &[Frame], sent: &[(Instant, Vec<u8>)], tolerance: Tolerance,
             (Some((_, e)), Some((_, data))) => differences(&e.data, data),
             _ => Vec::new(),
         };
+        if let (Some((_, e)), Some((_, data))) = (e, s) {
+            if tolerance != Tolerance::EXACT && tsval_within(&e.data, data, tolerance) {
+                fields.retain(|(n, _, _)| n != "tcp.options" && n != "tcp.checksum");
+            }
+        }
         if let (Some((_, e)), Some((at, _))) = (e, s) {
             let (late, early) = (at.saturating_duration_since(e.at), e.at.saturating_duration_since(*at));
             if late > tolerance.late || early > tolerance.early {
@@ -230,6 +238,25 @@ fn compare(capture: &[Frame], sent: &[(Instant, Vec<u8>)], tolerance: Tolerance,
         });
     }
     None
+}
+
+/// Whether two TCP frames' options differ only in TSval, and by no more
+/// milliseconds than the time tolerance allows (sent early: a smaller TSval).
+fn tsval_within(expected: &[u8], sent: &[u8], tolerance: Tolerance) -> bool {
+    let options = |frame: &[u8]| {
+        let p = SlicedPacket::from_ethernet(frame).ok()?;
+        let (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Tcp(t))) = (&p.net, &p.transport) else { return None };
+        let h = ip.header();
+        let seg = stack::tcp::segment::parse(h.source_addr(), h.destination_addr(), t.slice()).ok()?;
+        Some(seg.options)
+    };
+    let (Some(mut e), Some(mut s)) = (options(expected), options(sent)) else { return false };
+    let (Some((ev, ee)), Some((sv, se))) = (e.timestamp, s.timestamp) else { return false };
+    let ahead = sv.wrapping_sub(ev) as i32 as i64;
+    let (early, late) = (tolerance.early.as_millis() as i64 + 1, tolerance.late.as_millis() as i64 + 1);
+    e.timestamp = None;
+    s.timestamp = None;
+    ee == se && e == s && (-early..=late).contains(&ahead)
 }
 
 /// The divergence, as a person reads it: the frames before it, the expected

@@ -52,7 +52,8 @@ impl Conn {
         if next_hop_mtu == 0 {
             return;
         }
-        let mss = next_hop_mtu.max(MIN_PMTU).saturating_sub(HEADERS) as u32;
+        // The MSS leaves room for the timestamp option when it is in use.
+        let mss = (next_hop_mtu.max(MIN_PMTU).saturating_sub(HEADERS) as u32).saturating_sub(self.ts_overhead());
         if mss >= self.snd_mss {
             return;
         }

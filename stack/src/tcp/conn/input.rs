@@ -6,7 +6,7 @@
 //! 5681/6582 congestion control is told about ACKs in the fifth.
 
 use super::output::Tx;
-use super::{our_mss, Conn, Ctx, DEFAULT_MSS, MAX_WSCALE};
+use super::{our_mss, Conn, Ctx, MAX_WSCALE};
 use crate::counters::DropReason;
 use crate::tcp::cause::Cause;
 use crate::tcp::congestion::AckAction;
@@ -14,6 +14,7 @@ use crate::tcp::error::TcpError;
 use crate::tcp::segment::Segment;
 use crate::tcp::seq::Seq;
 use crate::tcp::state::State;
+use crate::tcp::timestamps::SynOptions;
 
 /// What a check of section 3.10.7.4 decided.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -61,14 +62,31 @@ impl Conn {
         r
     }
 
-    /// The options of a SYN: MSS (RFC 9293 section 3.7.1) and window scale (RFC 7323 section 2).
+    /// The options of a SYN: MSS (RFC 9293 section 3.7.1), window scale (RFC
+    /// 7323 section 2), SACK-permitted (RFC 2018 section 2) and timestamps (RFC
+    /// 7323 section 3.2), each of the last two on only if both SYNs carry it.
     pub(super) fn take_syn_options(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) {
-        let peer_mss = seg.options.mss.unwrap_or(DEFAULT_MSS).max(64);
-        // Eff.snd.MSS = min(SendMSS + 20, MMS_S) - TCP header - IP options (RFC 9293 section 3.7.1).
-        self.snd_mss = (peer_mss as u32).min(our_mss(ctx.net) as u32);
+        let opts = SynOptions::negotiate(&seg.options, self.offer_sack, self.offer_ts);
+        let tsval = seg.options.timestamp.map(|(v, _)| v);
+        self.apply_syn_options(ctx, opts, tsval);
+    }
+
+    /// Puts negotiated options into effect: from a SYN here, or from wherever
+    /// they were kept (a SYN cookie) when the SYN itself is gone. `tsval` is the
+    /// peer's latest TSval, the first TS.Recent.
+    pub fn apply_syn_options(&mut self, ctx: &mut Ctx<'_>, opts: SynOptions, tsval: Option<u32>) {
+        self.syn_opts = opts;
+        if let (true, Some(tsval)) = (opts.timestamps, tsval) {
+            self.ts.on_syn(tsval, ctx.now);
+        }
+        let peer_mss = opts.mss.max(64);
+        // Eff.snd.MSS = min(SendMSS + 20, MMS_S) - TCP header - IP options (RFC 9293
+        // section 3.7.1), less the timestamp option every segment then carries
+        // (RFC 7323 section 3.2; Linux does the same).
+        self.snd_mss = ((peer_mss as u32).min(our_mss(ctx.net) as u32) - self.ts_overhead()).max(64);
         self.cc.set_smss(self.snd_mss);
-        self.peer_wscale = seg.options.wscale;
-        match seg.options.wscale {
+        self.peer_wscale = opts.wscale;
+        match opts.wscale {
             // RFC 7323 section 2.3: a shift above 14 is used as 14.
             Some(s) => self.snd_wscale = s.min(MAX_WSCALE),
             None => {
@@ -110,7 +128,7 @@ impl Conn {
         self.rcv_adv = self.rcv_nxt + self.syn_wnd as u32;
         self.last_rcv = ctx.now;
         if seg.ack_flag {
-            self.ack_advances(ctx, seg.ack);
+            self.ack_advances(ctx, seg.ack, seg.options.timestamp);
         }
         // The window of a SYN is never scaled (RFC 7323 section 2.2).
         self.snd_wnd = seg.wnd as u32;
@@ -154,7 +172,9 @@ impl Conn {
             seg
         };
         let mut text = Text { seq: seg.seq, payload: seg.payload, fin: seg.fin, refused: false };
+        step!(self.paws_check(ctx, seg));
         step!(self.first_check_sequence(ctx, seg, &mut text));
+        self.take_timestamp(ctx, seg);
         step!(self.second_check_rst(ctx, seg));
         // Third, security: not implemented. We neither send nor check IP security
         // options (RFC 9293 section 3.6 leaves their use to the IP layer), so no
@@ -169,6 +189,26 @@ impl Conn {
             return Err(DropReason::TcpNotAcceptable);
         }
         Ok(())
+    }
+
+    /// RFC 7323 section 5.3, R1 (PAWS), before the acceptance test: a segment
+    /// with an old TSval is answered with an ACK (not an RST) and dropped.
+    fn paws_check(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) -> Step {
+        let Some((tsval, _)) = seg.options.timestamp else { return Step::Continue };
+        if !self.syn_opts.timestamps || !self.ts.paws_rejects(tsval, seg.rst, ctx.now) {
+            return Step::Continue;
+        }
+        ctx.net.counters().paws_rejected += 1;
+        self.ack_now = true;
+        Step::Drop(DropReason::TcpNotAcceptable)
+    }
+
+    /// RFC 7323 section 5.3, R3 (section 4.3's rule): an acceptable segment's
+    /// TSval may become TS.Recent.
+    fn take_timestamp(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) {
+        if let (true, Some((tsval, _))) = (self.syn_opts.timestamps, seg.options.timestamp) {
+            self.ts.on_segment(tsval, seg.seq, ctx.now);
+        }
     }
 
     /// The four cases of the acceptance test (RFC 9293 section 3.10.7.4, first
@@ -216,6 +256,10 @@ impl Conn {
             if self.state == State::TimeWait && seg.fin {
                 self.close_at = Some(ctx.now + ctx.cfg.msl * 2);
             }
+            if !seg.payload.is_empty() && seg.seq + seg.payload.len() as u32 <= self.rcv_nxt {
+                // Old data again: report it in a D-SACK block (RFC 2883 section 4.1).
+                self.loss.sack_rx.on_duplicate(seg.seq, seg.seq + seg.payload.len() as u32);
+            }
             self.ack_now = true;
             return Step::Drop(DropReason::TcpNotAcceptable);
         }
@@ -223,6 +267,11 @@ impl Conn {
             // Trim what precedes RCV.NXT and what exceeds the window.
             let before = self.rcv_nxt.since(text.seq) as usize;
             if before > 0 {
+                if !text.payload.is_empty() {
+                    // Partly old (RFC 2883 section 4.1.2): the old part is a duplicate.
+                    let dup_end = self.rcv_nxt.min(text.seq + text.payload.len() as u32);
+                    self.loss.sack_rx.on_duplicate(text.seq, dup_end);
+                }
                 if before > text.payload.len() {
                     text.fin = false; // the FIN too was already received
                 }
@@ -329,7 +378,7 @@ impl Conn {
 
     /// SND.UNA advances to `ack` (already checked to be acceptable): acknowledged
     /// data leaves the send buffer, the round trip is sampled, the timer restarts.
-    fn ack_advances(&mut self, ctx: &mut Ctx<'_>, ack: Seq) -> u32 {
+    fn ack_advances(&mut self, ctx: &mut Ctx<'_>, ack: Seq, ts: Option<(u32, u32)>) -> u32 {
         if ack <= self.snd_una {
             return 0;
         }
@@ -342,12 +391,24 @@ impl Conn {
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
         }
+        let mut sampled = false;
         if let Some((timed, sent_at)) = self.rtt_timing {
             if ack > timed {
                 self.rtt.sample(ctx.now - sent_at);
                 self.rtt_timing = None;
+                sampled = true;
             }
         }
+        // RFC 7323 section 4.1: with timestamps, every ACK that advances SND.UNA
+        // gives a sample from its TSecr, retransmitted segments included (the
+        // echo says which transmission arrived, so Karn's ambiguity is gone).
+        // The microsecond timing above wins when both apply.
+        if let (false, true, Some((_, tsecr))) = (sampled, self.syn_opts.timestamps, ts) {
+            if let Some(r) = self.ts.rtt(tsecr, ctx.now) {
+                self.rtt.sample(r);
+            }
+        }
+        self.loss.tlp_rearm = true;
         // Forward progress: the retry count and backoff start over.
         self.retries = 0;
         self.rtt.reset_backoff();
@@ -362,26 +423,32 @@ impl Conn {
         let wnd = (seg.wnd as u32) << self.snd_wscale;
         // Any acceptable ACK shows the peer alive: zero-window probing may go on (MUST-36).
         self.persist_probes = 0;
+        self.cc.clock(ctx.now, self.rtt.srtt());
         if seg.ack > self.snd_una {
             let flight_before = self.snd_max.since(self.snd_una);
             // The SYN's sequence number is not data: it does not grow cwnd.
             let syn = (self.snd_una == self.iss) as u32;
-            let acked = self.ack_advances(ctx, seg.ack) - syn;
-            let flight_after = self.snd_max.since(self.snd_una);
-            let action = self.cc.on_ack(seg.ack, acked, flight_after, flight_before > syn);
-            self.on_congestion_action(ctx, action);
-        } else if seg.ack == self.snd_una
-            && self.snd_wnd > 0
-            && seg.payload.is_empty()
-            && !seg.fin
-            && wnd == self.snd_wnd
-            && self.snd_max > self.snd_una
-        {
+            self.check_spurious_timeout(ctx, seg);
+            let acked = self.ack_advances(ctx, seg.ack, seg.options.timestamp) - syn;
+            if self.syn_opts.sack {
+                self.sack_ack(ctx, seg, acked, flight_before > syn, false);
+            } else {
+                let flight_after = self.snd_max.since(self.snd_una);
+                let action = self.cc.on_ack(seg.ack, acked, flight_after, flight_before > syn);
+                self.on_congestion_action(ctx, action);
+            }
+        } else if seg.ack == self.snd_una && self.snd_max > self.snd_una {
             // A duplicate ACK (RFC 5681 section 2); not while probing a zero
             // window, where every probe is answered by one.
-            let flight = self.snd_max.since(self.snd_una);
-            let action = self.cc.on_dup_ack(self.snd_una, flight, self.snd_max);
-            self.on_congestion_action(ctx, action);
+            let dup = self.snd_wnd > 0 && seg.payload.is_empty() && !seg.fin && wnd == self.snd_wnd;
+            if self.syn_opts.sack {
+                // RFC 6675 section 2: newly SACKed octets make it a duplicate too.
+                self.sack_ack(ctx, seg, 0, false, dup);
+            } else if dup {
+                let flight = self.snd_max.since(self.snd_una);
+                let action = self.cc.on_dup_ack(self.snd_una, flight, self.snd_max);
+                self.on_congestion_action(ctx, action);
+            }
         }
         // Window update: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
         if seg.ack >= self.snd_una && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack)) {
@@ -436,6 +503,13 @@ impl Conn {
         }
         let off = seq.since(self.rcv_nxt);
         let had_gap = self.recv.has_out_of_order();
+        if self.recv.holds(off, payload.len() as u32) {
+            // Already held out of order: a D-SACK (RFC 2883 section 4.1.1).
+            self.loss.sack_rx.on_duplicate(seq, seq + payload.len() as u32);
+        } else if off > 0 {
+            // RFC 2018 section 4: this arrival's block goes first.
+            self.loss.sack_rx.on_out_of_order(seq);
+        }
         match self.recv.write(off, payload) {
             Some(advanced) => {
                 self.rcv_nxt += advanced as u32;

@@ -21,6 +21,7 @@
 
 mod icmp;
 mod input;
+mod loss;
 mod output;
 mod timers;
 mod user;
@@ -41,6 +42,7 @@ use super::send::SendBuffer;
 use super::seq::Seq;
 use super::state::State;
 use super::status::{Readiness, TcpInfo, TimerInfo};
+use super::timestamps::{SynOptions, Timestamps};
 use super::trace::{TraceLog, Transition};
 use crate::counters::DropReason;
 use crate::time::{Duration, Instant};
@@ -173,6 +175,17 @@ pub struct Conn {
     cc: Congestion,
     syn_retransmitted: bool,
 
+    // Options the SYNs negotiated, and what SACK and timestamps keep.
+    /// What we offered on our SYN (from `TcpConfig` when it was sent).
+    offer_sack: bool,
+    offer_ts: bool,
+    /// What both SYNs agreed on (RFC 7323, RFC 2018).
+    syn_opts: SynOptions,
+    /// TSval clock, TS.Recent, Last.ACK.sent (RFC 7323).
+    ts: Timestamps,
+    /// SACK blocks both ways, the recovery in progress.
+    loss: loss::LossState,
+
     /// An ACK is owed at once.
     ack_now: bool,
     /// When this connection last sent a challenge ACK (RFC 5961 section 7's
@@ -258,8 +271,15 @@ impl Conn {
             ka_probes: 0,
             rtt: RttEstimator::new(ctx.cfg.initial_rto, ctx.cfg.min_rto, ctx.cfg.max_rto),
             rtt_timing: None,
-            cc: Congestion::new(mss, iss),
+            cc: Congestion::new(mss, iss, ctx.cfg.congestion),
             syn_retransmitted: false,
+            offer_sack: ctx.cfg.sack,
+            offer_ts: ctx.cfg.timestamps,
+            syn_opts: SynOptions::default(),
+            // RFC 7323 section 7.1: a per-connection offset, here drawn from the
+            // (keyed, RFC 6528) initial sequence number.
+            ts: Timestamps::new(iss.0.rotate_left(13) ^ 0x2545_f491, ctx.now),
+            loss: loss::LossState::default(),
             ack_now: false,
             last_challenge: None,
             unacked_segs: 0,
@@ -473,6 +493,7 @@ impl Conn {
             retries: self.retries,
             path_suspect: self.retries >= r1,
             in_recovery: self.cc.in_recovery(),
+            loss: self.loss_info(),
             timers: TimerInfo {
                 retransmit: self.rto_at,
                 persist: self.persist_at,
@@ -519,6 +540,11 @@ impl Conn {
             // The last segment received is what moved it to TIME-WAIT: now.
             self.close_at = Some(self.last_rcv);
         }
+    }
+
+    /// What the SYNs negotiated (for a SYN cookie to keep, say).
+    pub fn syn_options(&self) -> SynOptions {
+        self.syn_opts
     }
 
     pub fn has_unread(&self) -> bool {

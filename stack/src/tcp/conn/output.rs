@@ -96,6 +96,15 @@ impl Conn {
             // Every ACK but the SYN,ACK's (whose window is never scaled) offers
             // the window, by the receiver SWS rule; an RST offers none.
             s.wnd = self.window_to_advertise();
+            self.add_sack_blocks(&mut s);
+        }
+        if self.syn_opts.timestamps && !s.syn && !s.rst {
+            // RFC 7323 section 3.2: once negotiated, on every segment but RSTs
+            // (which MAY omit it; Linux does).
+            s.timestamp = Some(self.ts.option(ctx.now));
+        }
+        if let Some(ack) = s.ack {
+            self.ts.on_ack_sent(ack);
         }
         self.segs_out += 1;
         if s.ack.is_some() {
@@ -118,6 +127,14 @@ impl Conn {
             None => [&[][..], &[][..]],
         };
         self.tx_error = emit(ctx, self.local, self.remote, &s, payload).err();
+    }
+
+    /// RFC 2018 section 4: with SACK agreed, an ACK reports what is held out of
+    /// order (and a duplicate first, RFC 2883), up to what fits beside timestamps.
+    fn add_sack_blocks(&mut self, s: &mut SegmentOut) {
+        if self.syn_opts.sack {
+            s.sack_count = self.loss.sack_rx.blocks(self.rcv_nxt, self.recv.out_of_order_ranges(), &mut s.sack);
+        }
     }
 
     /// The window field for a non-SYN segment, moving the advertised right edge
@@ -144,6 +161,13 @@ impl Conn {
         s.wnd = self.syn_wnd;
         if !synack || self.peer_wscale.is_some() {
             s.wscale = Some(self.rcv_wscale);
+        }
+        // SACK-permitted and timestamps (RFC 2018 section 2, RFC 7323 section
+        // 3.2): offered on a SYN, on a SYN,ACK only in answer to the peer's offer.
+        s.sack_permitted = self.offer_sack && (!synack || self.syn_opts.sack);
+        if self.offer_ts && (!synack || self.syn_opts.timestamps) {
+            let ecr = if synack { self.ts.option(ctx.now).1 } else { 0 };
+            s.timestamp = Some((self.ts.tsval(ctx.now), ecr));
         }
         if synack {
             s.ack = Some(self.rcv_nxt);
@@ -178,6 +202,7 @@ impl Conn {
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((seq, ctx.now));
         }
+        self.loss.tlp_rearm = true;
         self.snd_max = self.snd_max.max(end);
         self.bytes_sent += len as u64;
         self.last_send = ctx.now;
@@ -234,7 +259,8 @@ impl Conn {
         if self.snd_una == self.snd_max && self.data_end() > self.snd_nxt && ctx.now - self.last_send > self.rtt.rto() {
             self.cc.on_idle_restart();
         }
-        let sent = self.send_what_fits(ctx);
+        // In SACK recovery, ACKs clock out what is sent (PRR, RFC 6937), in `loss`.
+        let sent = self.loss.recovery.is_none() && self.send_what_fits(ctx);
         // Data waits but nothing is in flight to bring an ACK: the persist timer
         // probes the window (MUST-35) and overrides SWS avoidance (3.8.6.2.1).
         let waiting = self.data_end() > self.snd_nxt;
@@ -244,6 +270,7 @@ impl Conn {
         if !sent && self.ack_now {
             self.transmit(ctx, Tx::Ack);
         }
+        self.arm_tlp(ctx.now);
     }
 
     /// Sends data segments (the FIN with the last) while the send window, the
@@ -252,14 +279,26 @@ impl Conn {
         let mut sent = false;
         loop {
             let end = self.data_end();
-            let unsent = end.since(self.snd_nxt);
+            let mut unsent = end.since(self.snd_nxt);
             let fin_unsent = self.fin_queued && self.snd_nxt <= end;
-            let limit = self.snd_wnd.min(self.cc.cwnd());
-            let usable = (self.snd_una + limit).since(self.snd_nxt);
+            let limit = self.snd_wnd.min(self.cc.cwnd() + self.limited_transmit());
             let len = if self.snd_nxt < self.snd_max {
-                // Retransmitting after a timeout: no Nagle, window and cwnd only.
-                unsent.min(usable).min(self.snd_mss)
+                // Retransmitting after a timeout: no Nagle, window and cwnd only,
+                // and what the peer SACKed is skipped, not sent again; SACKed
+                // octets are not in flight (RFC 6675 section 5.1).
+                let (from, stop) = self.skip_sacked(self.snd_nxt);
+                if from != self.snd_nxt {
+                    self.snd_nxt = from;
+                    continue;
+                }
+                if let Some(stop) = stop {
+                    unsent = unsent.min(stop.since(from));
+                }
+                let in_flight = self.snd_nxt.since(self.snd_una) - self.loss.board.sacked_below(self.snd_nxt);
+                let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(self.snd_wnd);
+                unsent.min(limit.saturating_sub(in_flight)).min(wnd_room).min(self.snd_mss)
             } else {
+                let usable = (self.snd_una + limit).since(self.snd_nxt);
                 segment_len(SendCheck {
                     unsent,
                     usable,

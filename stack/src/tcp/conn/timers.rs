@@ -33,6 +33,10 @@ impl Conn {
                 return;
             }
         }
+        if self.loss.tlp_at.is_some_and(|t| t <= now) {
+            self.loss.tlp_at = None;
+            self.on_tlp_timeout(ctx);
+        }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             self.on_persist_timeout(ctx);
@@ -85,7 +89,9 @@ impl Conn {
         ctx.net.counters().timeouts += 1;
         self.rtt.back_off();
         self.rtt_timing = None;
+        self.on_timeout_loss(ctx);
         let flight = self.snd_max.since(self.snd_una);
+        self.cc.clock(ctx.now, self.rtt.srtt());
         self.cc.on_timeout(flight, self.snd_max, self.retries == 1);
         if syn {
             self.syn_retransmitted = true;
@@ -183,6 +189,7 @@ impl Conn {
     /// Stops the retransmission, persist, delayed-ACK and keep-alive timers.
     pub(super) fn stop_timers(&mut self) {
         self.rto_at = None;
+        self.loss.tlp_at = None;
         self.persist_at = None;
         self.delack_at = None;
         self.keepalive_at = None;
@@ -195,6 +202,7 @@ impl Conn {
         let t = earliest(t, self.delack_at);
         let t = earliest(t, self.keepalive_at);
         let t = earliest(t, self.pmtu_expires);
+        let t = earliest(t, self.loss.tlp_at);
         earliest(t, self.close_at)
     }
 }

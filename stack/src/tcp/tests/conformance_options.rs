@@ -85,9 +85,13 @@ fn our_options_have_lengths_and_fill_the_header_exactly() {
     let mut h = Host::new(IP_A, 905);
     h.tcp.connect(T0, &mut h.net, Some(addr(IP_A, 5000)), addr(IP_B, 80)).unwrap();
     let syn = h.net.out.pop().unwrap().bytes;
-    assert_eq!(syn[12] >> 4, 7, "20 octets of header and 8 of options");
-    assert_eq!(syn[20..28], [2, 4, 0x05, 0xb4, 1, 3, 3, 1], "MSS (length 4), NOP, window scale (length 3)");
-    assert_eq!(syn.len(), 28);
+    assert_eq!(syn[12] >> 4, 10, "20 octets of header and 20 of options");
+    // MSS (length 4), SACK-permitted (length 2), timestamps (length 10), NOP,
+    // window scale (length 3): Linux's layout.
+    assert_eq!(syn[20..26], [2, 4, 0x05, 0xb4, 4, 2]);
+    assert_eq!(syn[26..28], [8, 10]);
+    assert_eq!(syn[32..40], [0, 0, 0, 0, 1, 3, 3, 1], "TSecr 0 on a SYN, then NOP, window scale");
+    assert_eq!(syn.len(), 40);
     // A SYN,ACK to a SYN without window scale: the MSS option alone.
     h.tcp.listen(&mut h.net, addr(IP_A, 80), 8).unwrap();
     h.deliver(T0, &packet(IP_B, IP_A, &seg(4000, 80, 1, 0, "S", 1000), b"")).unwrap();

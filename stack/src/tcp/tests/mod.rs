@@ -14,6 +14,7 @@ mod flow;
 mod fuzz;
 mod handshake;
 mod hardening;
+mod loss;
 mod reset;
 mod retransmit;
 mod stack;
@@ -70,6 +71,11 @@ pub struct Seg {
     pub wnd: u16,
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
+    pub sack_permitted: bool,
+    /// (TSval, TSecr).
+    pub ts: Option<(u32, u32)>,
+    /// SACK blocks in the order sent.
+    pub sack: Vec<(u32, u32)>,
     pub data: Vec<u8>,
 }
 
@@ -88,6 +94,9 @@ impl Seg {
             wnd: s.wnd,
             mss: s.options.mss,
             wscale: s.options.wscale,
+            sack_permitted: s.options.sack_permitted,
+            ts: s.options.timestamp,
+            sack: s.options.sack_blocks().iter().map(|&(l, r)| (l.0, r.0)).collect(),
             data: s.payload.to_vec(),
         }
     }
@@ -262,8 +271,7 @@ pub fn seg(src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: &str, wnd: u
         rst: flags.contains('R'),
         psh: flags.contains('P'),
         wnd,
-        mss: None,
-        wscale: None,
+        ..Default::default()
     }
 }
 

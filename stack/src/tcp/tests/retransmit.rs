@@ -126,7 +126,7 @@ fn karn_no_sample_from_retransmitted_data() {
 
 #[test]
 fn timeout_goes_back_to_snd_una_with_one_segment_of_cwnd() {
-    let mut h = Host::new(IP_A, 64);
+    let mut h = newreno_host(64);
     let (id, mut peer) = active_established(&mut h, Some(1000), 65535);
     let t = T0 + secs(1);
     h.send(t, id, &pattern(4000, 0)).unwrap();
@@ -146,9 +146,15 @@ fn timeout_goes_back_to_snd_una_with_one_segment_of_cwnd() {
     assert_eq!(next.iter().map(|s| s.seq - first[0].seq).collect::<Vec<_>>(), [1000, 2000]);
 }
 
+/// A host with NewReno congestion control (RFC 5681, RFC 6582), whose numbers
+/// these tests check (CUBIC, the default, reduces to 0.7 rather than 0.5).
+fn newreno_host(seed: u64) -> Host {
+    Host::with_config(IP_A, seed, TcpConfig { congestion: cubic::Algorithm::NewReno, ..TcpConfig::default() })
+}
+
 /// Established with peer MSS 1000 and `n` bytes queued; returns the first flight.
 fn with_flight(seed: u64, n: usize) -> (Host, ConnId, Peer, Vec<Seg>) {
-    let mut h = Host::new(IP_A, seed);
+    let mut h = newreno_host(seed);
     let (id, peer) = active_established(&mut h, Some(1000), 65535);
     h.send(T0 + secs(1), id, &pattern(n, 1)).unwrap();
     let flight = h.out();
@@ -165,32 +171,36 @@ fn fast_retransmit_and_newreno_recovery() {
     peer.ack = base + 1000;
     peer.send(&mut h, t, "A", b"").unwrap();
     assert_eq!(h.out().iter().map(|s| s.seq - base).collect::<Vec<_>>(), [4000, 5000]);
-    // Segment 2 is lost; 3, 4 and 5 arrive: three duplicate ACKs.
+    // Segment 2 is lost; 3, 4 and 5 arrive: three duplicate ACKs. The first
+    // two each let one new segment go beyond cwnd (limited transmit, RFC 3042).
     peer.send(&mut h, t, "A", b"").unwrap();
+    assert_eq!(h.out().iter().map(|s| s.seq - base).collect::<Vec<_>>(), [6000], "limited transmit");
     peer.send(&mut h, t, "A", b"").unwrap();
-    h.nothing();
+    assert_eq!(h.out().iter().map(|s| s.seq - base).collect::<Vec<_>>(), [7000], "limited transmit");
     peer.send(&mut h, t, "A", b"").unwrap();
     let re = h.one();
     assert_eq!((re.seq - base, re.data.len()), (1000, 1000), "fast retransmit of segment 2");
     assert_eq!(h.net.counters.fast_retransmits, 1);
     let info = h.tcp.info(id).unwrap();
-    // FlightSize 5000: ssthresh 2500, cwnd = 2500 + 3*1000.
-    assert_eq!((info.ssthresh, info.cwnd, info.in_recovery), (2500, 5500, true));
-    // A fourth duplicate inflates cwnd to 6500: one new segment fits (5000 in flight).
+    // FlightSize 7000: ssthresh 3500, cwnd = 3500 + 3*1000.
+    assert_eq!((info.ssthresh, info.cwnd, info.in_recovery), (3500, 6500, true));
+    // Two more duplicates inflate cwnd to 8500: one new segment fits (7000 in flight).
     peer.send(&mut h, t, "A", b"").unwrap();
-    assert_eq!(h.out().iter().map(|s| s.seq - base).collect::<Vec<_>>(), [6000]);
+    h.nothing();
+    peer.send(&mut h, t, "A", b"").unwrap();
+    assert_eq!(h.out().iter().map(|s| s.seq - base).collect::<Vec<_>>(), [8000]);
     // Partial ACK (up to segment 4; segment 5 was lost too): retransmit it at once.
     peer.ack = base + 4000;
     peer.send(&mut h, t + ms(10), "A", b"").unwrap();
     let out = h.out();
     assert_eq!(out[0].seq - base, 4000, "NewReno: the next hole is retransmitted on the partial ACK");
     assert!(h.tcp.info(id).unwrap().in_recovery);
-    // Full ACK (covers `recover` = 6000): recovery ends, cwnd deflates to ssthresh or less.
-    peer.ack = base + 7000;
+    // Full ACK (covers `recover` = 8000): recovery ends, cwnd deflates to ssthresh or less.
+    peer.ack = base + 9000;
     peer.send(&mut h, t + ms(20), "A", b"").unwrap();
     let info = h.tcp.info(id).unwrap();
     assert!(!info.in_recovery);
-    assert!(info.cwnd <= 2500, "cwnd {}", info.cwnd);
+    assert!(info.cwnd <= 3500, "cwnd {}", info.cwnd);
     assert_eq!(h.net.counters.timeouts, 0, "no timeout needed");
 }
 
