@@ -45,15 +45,19 @@ for t in "${targets[@]}"; do
     echo "== $t for ${secs}s"
     # -timeout: an input running 10 s is a hang, reported as a crash.
     # The stats at the end say how many inputs ran and how fast.
-    if "$bin_dir/$t" "$here/corpus/$t" -artifact_prefix="$here/artifacts/$t/" -max_total_time="$secs" \
-        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1; then
-        grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^Done' "$log" | tr '\n' ' '
-        echo
-    else
+    before=$(ls "$here/artifacts/$t" | wc -l)
+    status=0
+    "$bin_dir/$t" "$here/corpus/$t" -artifact_prefix="$here/artifacts/$t/" -max_total_time="$secs" \
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1 || status=$?
+    # A crash is a non-zero exit, or (with FUZZ_ARGS="-fork=1 -ignore_crashes=1",
+    # which goes on after a crash) a new input in artifacts/.
+    if [ "$status" -ne 0 ] || [ "$(ls "$here/artifacts/$t" | wc -l)" -ne "$before" ]; then
         echo "CRASH in $t: see $log and $here/artifacts/$t/"
-        grep -E 'panicked at|^SUMMARY|Test unit written' "$log" | head -5 || true
+        grep -E 'panicked at|^SUMMARY|Test unit written|deadly signal' "$log" | sort | uniq -c | head -10 || true
         failed+=("$t")
     fi
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^Done|^#[0-9]+: cov' "$log" | tail -3 | tr '\n' ' '
+    echo
 done
 if [ ${#failed[@]} -gt 0 ]; then
     echo "crashed: ${failed[*]}"

@@ -108,7 +108,7 @@ TRACKED = 0x80
 
 def hand_programs():
     listen7 = call(SOCKET_STREAM) + call(BIND, 0, 0) + call(LISTEN, 0, 4)
-    passive = listen7 + tcp(0, SYN, opts=0x47) + tcp(0, ACK) + call(ACCEPT, 0)
+    passive = listen7 + ARP_REPLY + tcp(0, SYN, opts=0x47) + tcp(0, ACK) + call(ACCEPT, 0)
     active = call(SOCKET_STREAM) + call(CONNECT, 0, 0) + ARP_REPLY + POLL + tcp(TRACKED, SYN | ACK, 1, opts=0x4F)
     yield "passive-echo", passive + tcp(0, ACK | PSH, data=b"hello") + call(RECV, 1, 0, 100) + call(
         SEND, 1, 0, 3000

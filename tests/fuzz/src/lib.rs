@@ -148,3 +148,13 @@ mod tests {
         program::run(&[8, 0, 0, 0, 0, 0, 8, 2, 0, 0, 0, 0, 8, 3, 0, 4, 0, 0]);
     }
 }
+
+#[cfg(test)]
+mod debug_seed {
+    #[test]
+    #[ignore]
+    fn one() {
+        let p = std::env::var("SEED").unwrap();
+        crate::program::run(&std::fs::read(p).unwrap());
+    }
+}

@@ -124,9 +124,14 @@ pub fn config() -> Config {
 pub fn run(data: &[u8]) {
     let mut m = Machine::new();
     let mut input = Input { data };
+    // FUZZ_DEBUG=1 prints each operation and the sockets after it (to write seeds).
+    let debug = std::env::var_os("FUZZ_DEBUG").is_some();
     while let Some(tag) = input.u8() {
         m.step(tag % OPS, &mut input);
         m.check();
+        if debug {
+            eprintln!("op {} at {:?}: {:?}", tag % OPS, m.now, m.stack.socket_table(m.now));
+        }
     }
     m.quiesce();
 }
