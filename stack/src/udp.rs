@@ -472,8 +472,10 @@ impl Udp {
                 s.local = Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port()));
             }
             if !s.port_locked {
-                s.local = None;
+                // Out of the port map before the port is forgotten: unhash finds
+                // the socket's entry by its port.
                 self.unhash(h.index);
+                self.get_mut(h)?.local = None;
             }
         }
         Ok(())
@@ -1139,6 +1141,35 @@ mod tests {
         udp.disconnect(explicit).unwrap();
         assert_eq!(udp.socket(explicit).unwrap().local(), Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 1234)));
         assert_eq!(udp.socket(explicit).unwrap().remote(), None);
+    }
+
+    /// Found by fuzzing (tests/fuzz, frame_path): disconnect left an autobound
+    /// socket in the port map, so after close an ICMP error quoting that port
+    /// (or ARP giving up on a datagram it sent) panicked on the freed slot.
+    #[test]
+    fn a_disconnected_and_closed_socket_leaves_no_port_behind() {
+        let mut st = stack();
+        let (udp, net) = st.udp();
+        let h = udp.open().unwrap();
+        udp.connect(net, h, SocketAddrV4::new(PEER, 7)).unwrap();
+        let port = udp.socket(h).unwrap().local().unwrap().port();
+        udp.disconnect(h).unwrap();
+        udp.close(h).unwrap();
+        let mut err = IcmpError {
+            kind: IcmpErrorKind::DestUnreachable { code: 3, next_hop_mtu: 0 },
+            reporter: PEER,
+            src: ME,
+            dst: PEER,
+            protocol: IpNumber::UDP,
+            quoted: [0; 8],
+            quoted_len: 8,
+        };
+        err.quoted[0..2].copy_from_slice(&port.to_be_bytes());
+        err.quoted[2..4].copy_from_slice(&7u16.to_be_bytes());
+        udp.icmp_error(T0, net, &err);
+        // The port is free again, for a socket that binds it without SO_REUSEADDR.
+        let again = udp.open().unwrap();
+        udp.bind(net, again, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@ use stack::device::Device;
 use stack::time::Instant;
 use stack::MacAddr;
 use std::borrow::Cow;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::Duration;
@@ -137,7 +137,16 @@ impl Capture {
     /// Reads a pcap or pcapng capture, telling the stack's frames by their
     /// source MAC.
     pub fn read(path: &Path, stack_mac: MacAddr) -> Result<Capture, String> {
-        let mut src = PcapSource::open(path).map_err(|e| e.to_string())?;
+        let src = PcapSource::open(path).map_err(|e| e.to_string())?;
+        Capture::from_source(src, stack_mac).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Reads a capture from bytes or any reader (as [`Capture::read`]; the fuzzer uses it).
+    pub fn from_reader(reader: impl Read, stack_mac: MacAddr) -> Result<Capture, String> {
+        Capture::from_source(PcapSource::new(reader).map_err(|e| e.to_string())?, stack_mac)
+    }
+
+    fn from_source<R: Read>(mut src: PcapSource<R>, stack_mac: MacAddr) -> Result<Capture, String> {
         let own_clock = src.application() == Some(RECORDER);
         let mut frames = Vec::new();
         let mut skipped = Vec::new();
@@ -154,7 +163,7 @@ impl Capture {
                 Err(e) if e.kind() == io::ErrorKind::InvalidData && !e.to_string().starts_with("after") => {
                     skipped.push(e.to_string())
                 }
-                Err(e) => return Err(format!("{}: {e}", path.display())),
+                Err(e) => return Err(e.to_string()),
             }
         }
         Ok(Capture { frames, own_clock, skipped })
