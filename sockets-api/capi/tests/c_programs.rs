@@ -32,11 +32,19 @@ fn build(name: &str) -> PathBuf {
     out
 }
 
-/// Kills the child (a process this test started) when dropped.
+/// Ends the child (a process this test started) when dropped. The children run
+/// under `timeout`, which passes SIGTERM on to the program it runs but cannot
+/// pass on SIGKILL: killing `timeout` outright would leave the program running,
+/// orphaned, after the test. So SIGTERM first, then SIGKILL if it lingers.
 struct Reaper(Child);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
