@@ -10,7 +10,7 @@
 //! only that descriptor's waiters are taken, and woken once the lock is released
 //! (a wake-up may be a system call: never under the lock).
 //!
-//! Epoll instances ([`crate::epoll`]) keep their interest here too: a change on
+//! Epoll instances (the `epoll` module, which builds on this one) keep their interest here too: a change on
 //! a registered descriptor puts it on the instance's ready list (once), so
 //! `epoll_wait` looks at O(ready) descriptors, never at every registered one.
 //!

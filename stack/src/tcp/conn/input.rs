@@ -52,7 +52,7 @@ impl Conn {
     /// SEGMENT ARRIVES for this connection (RFC 9293 section 3.10.7), then
     /// whatever the segment allows or obliges us to send.
     pub fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) -> Result<(), DropReason> {
-        self.segs_in += 1;
+        self.stats.segs_in += 1;
         let r = match self.state {
             State::SynSent => self.on_segment_syn_sent(ctx, seg),
             State::Closed | State::Listen => Err(DropReason::TcpNoSocket),
@@ -386,7 +386,7 @@ impl Conn {
         let data = ack.since(self.buf_seq).min(self.send.len() as u32);
         self.send.consume(data as usize);
         self.buf_seq += data;
-        self.bytes_acked += data as u64;
+        self.stats.bytes_acked += data as u64;
         self.snd_una = ack;
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
@@ -513,7 +513,7 @@ impl Conn {
         match self.recv.write(off, payload) {
             Some(advanced) => {
                 self.rcv_nxt += advanced as u32;
-                self.bytes_received += advanced as u64;
+                self.stats.bytes_received += advanced as u64;
                 if off > 0 || had_gap {
                     // RFC 5681 section 4.2: ACK out-of-order data, and data
                     // filling a gap, at once.

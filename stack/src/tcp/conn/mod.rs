@@ -206,7 +206,13 @@ pub struct Conn {
     /// What IP said about the last segment we sent (no route, say).
     pub tx_error: Option<DropReason>,
 
-    // Statistics.
+    /// What `ss -ti` counts (Linux's tcp_info names).
+    stats: ConnStats,
+}
+
+/// A connection's traffic so far, as Linux's tcp_info counts it.
+#[derive(Copy, Clone, Debug, Default)]
+struct ConnStats {
     bytes_sent: u64,
     bytes_acked: u64,
     bytes_received: u64,
@@ -289,12 +295,7 @@ impl Conn {
             soft_error: None,
             user_closed: false,
             tx_error: None,
-            bytes_sent: 0,
-            bytes_acked: 0,
-            bytes_received: 0,
-            retransmissions: 0,
-            segs_in: 0,
-            segs_out: 0,
+            stats: ConnStats::default(),
             opts,
         }
     }
@@ -442,7 +443,7 @@ impl Conn {
     /// Linux does. (SND.UNA can come back to ISS only after 2^32 octets of
     /// data, hence the second condition.)
     fn syn_unacked(&self) -> bool {
-        self.snd_una == self.iss && self.bytes_acked == 0 && !matches!(self.state, State::Closed | State::Listen)
+        self.snd_una == self.iss && self.stats.bytes_acked == 0 && !matches!(self.state, State::Closed | State::Listen)
     }
 
     /// Our FIN has been sent and acknowledged.
@@ -484,12 +485,12 @@ impl Conn {
             send_queue: self.send.len(),
             recv_queue: self.recv.readable(),
             out_of_order: self.recv.out_of_order_bytes(),
-            bytes_sent: self.bytes_sent,
-            bytes_acked: self.bytes_acked,
-            bytes_received: self.bytes_received,
-            retransmissions: self.retransmissions,
-            segs_in: self.segs_in,
-            segs_out: self.segs_out,
+            bytes_sent: self.stats.bytes_sent,
+            bytes_acked: self.stats.bytes_acked,
+            bytes_received: self.stats.bytes_received,
+            retransmissions: self.stats.retransmissions,
+            segs_in: self.stats.segs_in,
+            segs_out: self.stats.segs_out,
             retries: self.retries,
             path_suspect: self.retries >= r1,
             in_recovery: self.cc.in_recovery(),

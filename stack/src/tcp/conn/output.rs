@@ -92,27 +92,7 @@ impl Conn {
                 s.rst = true;
             }
         }
-        if s.ack.is_some() && !s.syn && !s.rst {
-            // Every ACK but the SYN,ACK's (whose window is never scaled) offers
-            // the window, by the receiver SWS rule; an RST offers none.
-            s.wnd = self.window_to_advertise();
-            self.add_sack_blocks(&mut s);
-        }
-        if self.syn_opts.timestamps && !s.syn && !s.rst {
-            // RFC 7323 section 3.2: once negotiated, on every segment but RSTs
-            // (which MAY omit it; Linux does).
-            s.timestamp = Some(self.ts.option(ctx.now));
-        }
-        if let Some(ack) = s.ack {
-            self.ts.on_ack_sent(ack);
-        }
-        self.segs_out += 1;
-        if s.ack.is_some() {
-            // Every segment with ACK acknowledges all we have: nothing more is owed.
-            self.ack_now = false;
-            self.delack_at = None;
-            self.unacked_segs = 0;
-        }
+        self.finish_segment(ctx, &mut s);
         let payload = match text {
             Some((off, len)) if off.checked_add(len).is_some_and(|end| end <= self.send.len()) => {
                 self.send.slices(off, len)
@@ -127,6 +107,33 @@ impl Conn {
             None => [&[][..], &[][..]],
         };
         self.tx_error = emit(ctx, self.local, self.remote, &s, payload).err();
+    }
+
+    /// What every segment of the connection gets once its kind is built: the
+    /// window and SACK blocks on an ACK, the timestamp option, and the "this
+    /// segment carries an ACK" bookkeeping, which exists here only.
+    fn finish_segment(&mut self, ctx: &mut Ctx<'_>, s: &mut SegmentOut) {
+        if s.ack.is_some() && !s.syn && !s.rst {
+            // Every ACK but the SYN,ACK's (whose window is never scaled) offers
+            // the window, by the receiver SWS rule; an RST offers none.
+            s.wnd = self.window_to_advertise();
+            self.add_sack_blocks(s);
+        }
+        if self.syn_opts.timestamps && !s.syn && !s.rst {
+            // RFC 7323 section 3.2: once negotiated, on every segment but RSTs
+            // (which MAY omit it; Linux does).
+            s.timestamp = Some(self.ts.option(ctx.now));
+        }
+        if let Some(ack) = s.ack {
+            self.ts.on_ack_sent(ack);
+        }
+        self.stats.segs_out += 1;
+        if s.ack.is_some() {
+            // Every segment with ACK acknowledges all we have: nothing more is owed.
+            self.ack_now = false;
+            self.delack_at = None;
+            self.unacked_segs = 0;
+        }
     }
 
     /// RFC 2018 section 4: with SACK agreed, an ACK reports what is held out of
@@ -196,7 +203,7 @@ impl Conn {
         let end = seq + len + fin as u32;
         if seq < self.snd_max {
             ctx.net.counters().retransmitted += 1;
-            self.retransmissions += 1;
+            self.stats.retransmissions += 1;
             // Karn (MUST-18): no sample from a retransmitted segment.
             self.rtt_timing = None;
         } else if self.rtt_timing.is_none() {
@@ -204,7 +211,7 @@ impl Conn {
         }
         self.loss.tlp_rearm = true;
         self.snd_max = self.snd_max.max(end);
-        self.bytes_sent += len as u64;
+        self.stats.bytes_sent += len as u64;
         self.last_send = ctx.now;
         // RFC 6298 section 5.1: start the timer when sending, if it is not running.
         if self.rto_at.is_none() {

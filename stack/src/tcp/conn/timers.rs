@@ -96,7 +96,7 @@ impl Conn {
         if syn {
             self.syn_retransmitted = true;
             ctx.net.counters().retransmitted += 1;
-            self.retransmissions += 1;
+            self.stats.retransmissions += 1;
             self.transmit(ctx, Tx::Syn);
             // The FIN of a close in SYN-RECEIVED follows (`output`, after the timers).
             return;
