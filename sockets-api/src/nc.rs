@@ -223,10 +223,12 @@ impl TcpNc {
     /// (its input thread may then still be blocked reading `input`, as nc's would
     /// be until it exits).
     ///
-    /// Before it returns, the connection is closed with SO_LINGER, so that what
-    /// was sent, and the FIN, are acknowledged (for at most [`LINGER_SECS`])
-    /// before the caller can stop the stack. nc's process exit leaves that to the
-    /// kernel, which outlives the process; a userspace stack does not.
+    /// Once the input is done, the connection is closed with SO_LINGER before it
+    /// returns, so that what was sent, and the FIN, are acknowledged (for at most
+    /// [`LINGER_SECS`]) before the caller can stop the stack. nc's process exit
+    /// leaves that to the kernel, which outlives the process; a userspace stack
+    /// does not. (A listener that returns with its input still open leaves the
+    /// connection to its input thread, which closes it when the input ends.)
     ///
     /// Errors: the accept's, the connection's (ECONNRESET, ETIMEDOUT, ...), the
     /// output's, and the input thread's when it had finished.
@@ -242,11 +244,11 @@ impl TcpNc {
         let sent = Arc::new(AtomicU64::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let sender = {
-            // The thread gets the descriptor's number only: closing it stays this
-            // thread's job (a lingering close below), also when the input thread
-            // is still blocked on its input.
-            let (net, sent, done) = (net.clone(), sent.clone(), done.clone());
+            // The thread keeps the descriptor open while it sends: a listener that
+            // returns while its input is still open leaves the rest to it.
+            let (net, sent, done, owned) = (net.clone(), sent.clone(), done.clone(), owned.clone());
             std::thread::Builder::new().name("nc-input".into()).spawn(move || -> io::Result<()> {
+                let _keep_open = owned;
                 let r = copy_to_stream(&net, fd, input, &sent);
                 // Done before the FIN goes: a peer that answers our FIN with its own
                 // must find us done when its FIN ends the session.
@@ -283,9 +285,12 @@ impl TcpNc {
             None
         };
         let stats = NcStats { sent: sent.load(Ordering::Relaxed), received };
-        let linger = Linger { l_onoff: 1, l_linger: LINGER_SECS };
-        let _ = net.setsockopt(fd, SOL_SOCKET, SO_LINGER, linger);
-        // The last reference: close(2), which now waits for the FIN's ACK.
+        if input_result.is_some() {
+            let linger = Linger { l_onoff: 1, l_linger: LINGER_SECS };
+            let _ = net.setsockopt(fd, SOL_SOCKET, SO_LINGER, linger);
+        }
+        // With the input thread done, the last reference: close(2), which then
+        // waits for the FIN's ACK. Otherwise the input thread closes it when done.
         drop(owned);
         result?;
         input_result.unwrap_or(Ok(())).map(|_| stats)
