@@ -1,6 +1,6 @@
 //! The socket calls the C functions are made of, as one trait with two
 //! implementations: [`Net`] (a stack on a TAP, driven in real time by its runtime
-//! thread) and [`crate::virtual_host::VirtualHost`] (a stack driven in virtual time
+//! thread) and `VirtualHost` in `virtual_host.rs` (a stack driven in virtual time
 //! by the caller's own thread, for packetdrill). The C marshalling in `abi.rs` is
 //! written once, over `&dyn Calls`.
 
