@@ -47,10 +47,19 @@ impl RecvBuffer {
 
     /// Changes the size; only while nothing is buffered (before data flows).
     pub fn set_capacity(&mut self, cap: usize) -> bool {
-        if self.len > 0 || !self.ooo.is_empty() {
+        if !self.release() {
             return false;
         }
         self.cap = cap;
+        true
+    }
+
+    /// Gives the storage back while nothing is buffered (a connection in
+    /// TIME-WAIT needs none); the capacity, and so the window, stay.
+    pub fn release(&mut self) -> bool {
+        if self.len > 0 || !self.ooo.is_empty() {
+            return false;
+        }
         self.buf = Vec::new();
         self.head = 0;
         true

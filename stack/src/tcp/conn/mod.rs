@@ -529,9 +529,7 @@ impl Conn {
     /// unless the user has data in it still (issue 13, item 3).
     pub fn release_buffers(&mut self) {
         self.send = SendBuffer::new(self.send.capacity());
-        if !self.has_unread() {
-            self.recv.set_capacity(self.recv.capacity());
-        }
+        self.recv.release();
     }
 
     /// Ends TIME-WAIT at the next timer run, as Linux closes a connection at
