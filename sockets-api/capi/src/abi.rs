@@ -151,12 +151,11 @@ pub unsafe fn sendto(
     addr: *const sockaddr,
     alen: socklen_t,
 ) -> ssize_t {
-    let data = bytes(buf, len);
     size((|| match addr.is_null() {
-        true => c.send(fd, data, flags),
+        true => c.send(fd, bytes(buf, len)?, flags),
         false => match sockaddr_in(addr, alen)? {
-            Some(a) => c.sendto(fd, data, flags, a),
-            None => c.send(fd, data, flags),
+            Some(a) => c.sendto(fd, bytes(buf, len)?, flags, a),
+            None => c.send(fd, bytes(buf, len)?, flags),
         },
     })())
 }
@@ -172,28 +171,35 @@ pub unsafe fn recvfrom(
     addr: *mut sockaddr,
     alen: *mut socklen_t,
 ) -> ssize_t {
-    let data = bytes_mut(buf, len);
     size((|| {
-        let m = c.recvmsg(fd, data, flags)?;
+        let m = c.recvmsg(fd, bytes_mut(buf, len)?, flags)?;
         sockaddr_out(m.addr, addr, alen)?;
         Ok(m.len)
     })())
 }
 
-unsafe fn bytes<'a>(p: *const c_void, len: usize) -> &'a [u8] {
-    if len == 0 || p.is_null() {
-        &[]
-    } else {
-        std::slice::from_raw_parts(p as *const u8, len)
+/// Below this address nothing is ever mapped (the null page: Linux's
+/// `vm.mmap_min_addr` is at least 4096), so a buffer there is a bad address.
+const LOWEST_VALID_ADDR: usize = 4096;
+
+/// EFAULT for a buffer of `len > 0` bytes at an address that cannot be mapped,
+/// as the kernel finds when it copies (a null buffer, most often). A bad pointer
+/// elsewhere is not detected: only the kernel's page tables know it.
+fn check_buf(p: *const c_void, len: usize) -> Result<()> {
+    match len > 0 && (p as usize) < LOWEST_VALID_ADDR {
+        true => Err(Errno::EFAULT),
+        false => Ok(()),
     }
 }
 
-unsafe fn bytes_mut<'a>(p: *mut c_void, len: usize) -> &'a mut [u8] {
-    if len == 0 || p.is_null() {
-        &mut []
-    } else {
-        std::slice::from_raw_parts_mut(p as *mut u8, len)
-    }
+unsafe fn bytes<'a>(p: *const c_void, len: usize) -> Result<&'a [u8]> {
+    check_buf(p, len)?;
+    Ok(if len == 0 { &[] } else { std::slice::from_raw_parts(p as *const u8, len) })
+}
+
+unsafe fn bytes_mut<'a>(p: *mut c_void, len: usize) -> Result<&'a mut [u8]> {
+    check_buf(p, len)?;
+    Ok(if len == 0 { &mut [] } else { std::slice::from_raw_parts_mut(p as *mut u8, len) })
 }
 
 unsafe fn iovecs<'a>(iov: *const iovec, n: c_int) -> Result<&'a [iovec]> {
@@ -231,7 +237,10 @@ pub unsafe fn sendv(
     }
     let mut all = Vec::new();
     for v in iov {
-        all.extend_from_slice(bytes(v.iov_base, v.iov_len.min(MAX_GATHER - all.len())));
+        match bytes(v.iov_base, v.iov_len.min(MAX_GATHER - all.len())) {
+            Ok(b) => all.extend_from_slice(b),
+            Err(e) => return size(Err(e)),
+        }
     }
     sendto(c, fd, all.as_ptr() as *const c_void, all.len(), flags, name, nlen)
 }
@@ -254,7 +263,10 @@ pub unsafe fn recvv(
         Ok(v) => v,
         Err(e) => return size(Err(e)),
     };
-    let total: usize = iov.iter().map(|v| v.iov_len).sum::<usize>().min(MAX_GATHER);
+    if let Some(e) = iov.iter().find_map(|v| check_buf(v.iov_base, v.iov_len).err()) {
+        return size(Err(e));
+    }
+    let total = iov.iter().fold(0usize, |a, v| a.saturating_add(v.iov_len)).min(MAX_GATHER);
     let mut tmp = vec![0u8; total];
     size((|| {
         let m = c.recvmsg(fd, &mut tmp, flags)?;
