@@ -32,6 +32,9 @@ const RECEIVE_HORIZON: Duration = Duration::from_secs(600);
 /// How long, in real time, a blocking call waits for the other thread to change
 /// something before it gives up with EAGAIN (a script that blocks forever).
 const REAL_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long, in real time, a waiting poll lets nothing happen before it looks
+/// whether packetdrill's main thread is waiting for it.
+const POLL_QUANTUM: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why descriptors are aliased: packetdrill closes the sockets a script leaves
 /// open with libc's close(2) on the numbers we returned, not through the
@@ -391,7 +394,7 @@ impl Calls for VirtualHost {
     }
     fn poll(&self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize> {
         let mapped: Vec<Option<Fd>> = fds.iter().map(|p| self.ours(p.fd).ok()).collect();
-        let scan = |c: &mut Inner, _now: Instant| {
+        let mut scan = |c: &mut Inner, _now: Instant| {
             let mut n = 0;
             for (p, ours) in fds.iter_mut().zip(&mapped) {
                 p.revents = match ours {
@@ -403,9 +406,48 @@ impl Calls for VirtualHost {
             }
             Ok(n)
         };
-        // Waiting in poll would need a virtual timeout the script drives: packetdrill
-        // scripts call poll with timeout 0 or expect readiness at once, so look once.
-        let _ = timeout_ms;
-        self.call(scan)
+        if timeout_ms == 0 {
+            return self.call(scan);
+        }
+        // Wait as a blocking call does: until a descriptor is ready, the timeout
+        // passes in virtual time (packetdrill's other thread moves the clock), or
+        // nothing changes for REAL_WAIT_LIMIT (EINTR: a script that never wakes us).
+        let mut g = self.lock();
+        let deadline = u64::try_from(timeout_ms).ok().map(|ms| g.now + Duration::from_millis(ms));
+        let mut idle = std::time::Duration::ZERO;
+        loop {
+            let now = g.now;
+            let n = scan(&mut g, now)?;
+            g.flush();
+            if n > 0 || deadline.is_some_and(|d| now >= d) {
+                drop(g);
+                self.changed.notify_all();
+                return Ok(n);
+            }
+            let (ng, waited) = self.changed.wait_timeout(g, POLL_QUANTUM).unwrap_or_else(|e| e.into_inner());
+            g = ng;
+            if !waited.timed_out() {
+                idle = std::time::Duration::ZERO;
+                continue;
+            }
+            // Nobody moved the clock. If packetdrill's main thread sleeps, it waits
+            // for this call to end (it does so before it moves the clock to its next
+            // blocking call, as it would let real time run): time passes when
+            // everybody waits, so the clock moves to our timeout.
+            match deadline {
+                Some(d) if main_thread_sleeping() => g.run_until(d),
+                _ if idle >= REAL_WAIT_LIMIT => return Err(Errno::EINTR),
+                _ => idle += POLL_QUANTUM,
+            }
+        }
     }
+}
+
+/// Whether the process's main thread (packetdrill's, which runs the script) is
+/// asleep, read from /proc as packetdrill itself tells whether its system-call
+/// thread blocks. In virtual time it sleeps only waiting for that thread.
+fn main_thread_sleeping() -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{}/stat", std::process::id())).unwrap_or_default();
+    // "pid (comm) S ...": the state follows the last ')', since comm may hold one.
+    stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
 }
