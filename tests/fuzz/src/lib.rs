@@ -38,7 +38,7 @@ pub fn capture_reader(data: &[u8]) {
     }
     if let Ok(i) = inspect::inspect_reader(data) {
         assert_eq!(i.frames, i.tcp_segments + i.other_frames + i.malformed, "inspector counts");
-        let _ = inspect::timeline::render(&i);
+        let _ = inspect::timeline::render(&i, None);
     }
     let _ = Capture::from_reader(data, stack::MacAddr([2, 0x74, 0x61, 0x70, 0, 2]));
 }

@@ -457,11 +457,6 @@ impl Machine {
             };
             SocketAddr::V4(SocketAddrV4::new(ip, PEER_PORTS[usize::from(arg) & 3]))
         };
-        // FUZZ_MASK=item1: no close, shutdown or disconnect while a connection is in
-        // SYN-RECEIVED, to fuzz past issue 13's item 1 while it is open.
-        if matches!(call % 14, 7 | 8 | 13) && mask_item1() && syn_received(s, now) {
-            return;
-        }
         match call % 14 {
             0 | 1 => {
                 let ty = if call % 14 == 0 { SOCK_STREAM } else { SOCK_DGRAM };
@@ -555,16 +550,6 @@ impl Machine {
         }
         panic!("timers still running after {QUIESCE_POLLS} polls, next at {:?}", self.stack.poll_at());
     }
-}
-
-fn mask_item1() -> bool {
-    static MASK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *MASK.get_or_init(|| std::env::var("FUZZ_MASK").is_ok_and(|m| m.split(',').any(|x| x == "item1")))
-}
-
-fn syn_received(s: &Stack, now: Instant) -> bool {
-    use sockets_api::{SocketState, TcpState};
-    s.socket_table(now).iter().any(|e| e.state == SocketState::Tcp(TcpState::SynReceived))
 }
 
 /// TCP options chosen by the bits of `opts`, some of them malformed on purpose.
