@@ -1,8 +1,9 @@
 //! Shared helpers for the integration tests: frames built with etherparse (so
 //! the tests do not share code, or mistakes, with the stack), and the rule for
-//! tests that need root and a TAP.
+//! tests that need root and a TAP, and running programs in a TAP test.
 
 pub mod frames;
+pub mod programs;
 
 /// Whether a test that needs root can run (panics under CI=true if it cannot).
 pub use tapstack_tools::netns::tap_tests_enabled;
