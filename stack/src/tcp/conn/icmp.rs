@@ -63,7 +63,10 @@ impl Conn {
         self.pmtu_expires = Some(ctx.now + PMTU_EXPIRES);
         self.snd_mss = mss;
         self.cc.on_path_mtu_drop(mss);
-        if self.state.is_synchronized() && self.snd_max > self.snd_una {
+        // Resend what is in flight in the smaller segments at once; but not while
+        // our SYN is the first unacknowledged octet (a close after a simultaneous
+        // open): the SYN is no data, fits any path, and its timer resends it.
+        if self.state.is_synchronized() && self.snd_max > self.snd_una && !self.syn_unacked() {
             self.snd_nxt = self.snd_una;
             self.output(ctx);
         }

@@ -58,6 +58,18 @@ pub(super) struct Undo {
 /// The timestamp option's size as every segment carries it (RFC 7323 section 3.2).
 const TS_OPTION: u32 = 12;
 
+impl LossState {
+    /// The state of a connection whose ISS is `iss`: nothing retransmitted yet,
+    /// so HighRxt (RFC 6675 section 2) starts at SND.UNA, not at sequence 0
+    /// (which may lie ahead of SND.UNA in modular order, and would count data
+    /// as retransmitted).
+    pub fn new(iss: Seq) -> LossState {
+        let mut s = LossState::default();
+        s.board.high_rxt = iss;
+        s
+    }
+}
+
 impl Conn {
     /// Octets of options every segment carries: the timestamps when agreed.
     pub(super) fn ts_overhead(&self) -> u32 {

@@ -285,7 +285,7 @@ impl Conn {
             // RFC 7323 section 7.1: a per-connection offset, here drawn from the
             // (keyed, RFC 6528) initial sequence number.
             ts: Timestamps::new(iss.0.rotate_left(13) ^ 0x2545_f491, ctx.now),
-            loss: loss::LossState::default(),
+            loss: loss::LossState::new(iss),
             ack_now: false,
             last_challenge: None,
             unacked_segs: 0,

@@ -48,6 +48,25 @@ fn fin_from_simultaneous_open_queues_behind_the_syn_on_retransmission() {
 }
 
 #[test]
+fn fragmentation_needed_before_our_syn_is_acknowledged_resends_no_data() {
+    // Found by the frame_path fuzz target: "fragmentation needed" quoting our
+    // SYN in FIN-WAIT-1 after a simultaneous open went back to SND.UNA to resend
+    // in smaller segments, took the SYN's octet for data and overran the send
+    // buffer (a debug assertion; out of bounds in release).
+    let mut h = Host::new(IP_A, 1304);
+    let (id, iss) = simultaneous_syn_received(&mut h, 4000);
+    h.tcp.shutdown(T0, &mut h.net, id, Shutdown::Write).unwrap();
+    assert_eq!(h.one().flags(), "F.");
+    let e = icmp(&h, id, 4, 552, iss, 8);
+    h.tcp.handle_icmp_error(T0, &mut h.net, &e);
+    assert_eq!(h.tcp.info(id).unwrap().snd_mss, 512, "the path MTU is learnt");
+    assert!(h.out().is_empty(), "nothing to resend at once: the SYN is no data");
+    let out = run_timers(&mut h, T0, secs(2));
+    let got: Vec<(String, u32, usize)> = out.iter().map(|s| (s.flags(), s.seq, s.data.len())).collect();
+    assert_eq!(got[..2], [("S.".to_string(), iss, 0), ("F.".to_string(), iss.wrapping_add(1), 0)]);
+}
+
+#[test]
 fn close_in_simultaneous_syn_received_survives_a_silent_or_closed_peer() {
     // The same with close (and what connect_timeout does), against a peer that
     // never answers, offering a zero window (window probes) or a window: the

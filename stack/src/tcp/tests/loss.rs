@@ -393,3 +393,16 @@ fn a_lost_retransmission_is_sent_again_without_a_timeout() {
     assert_eq!(lab.h.net.counters.timeouts, 0);
     assert!(lab.h.tcp.info(lab.id).unwrap().unacked < 20 * MSS);
 }
+
+#[test]
+fn nothing_counts_as_retransmitted_before_anything_is() {
+    // HighRxt started at sequence 0, which is ahead of SND.UNA for half of all
+    // ISSs: `ss -ti` showed billions of octets retransmitted on a new
+    // connection, and the pipe (RFC 6675) could count holes as resent.
+    for seed in 0..8 {
+        let mut h = Host::new(IP_A, 1400 + seed);
+        let id = h.tcp.connect(T0, &mut h.net, Some(addr(IP_A, 5000)), addr(IP_B, 6000)).unwrap();
+        let loss = h.tcp.info(id).unwrap().loss;
+        assert_eq!((loss.retrans_out, loss.lost), (0, 0), "seed {seed}: {loss:?}");
+    }
+}
