@@ -135,8 +135,10 @@ enum Cmd {
         /// A trace written by `tapstack up --trace`.
         #[arg(long)]
         trace: Option<PathBuf>,
-        /// Draw the diagram into FILE.svg or FILE.png (needs Graphviz's dot).
-        #[arg(long, required_unless_present_any = ["timeline", "tsg", "ladder"])]
+        /// Draw the diagram into FILE.svg or FILE.png (needs Graphviz's dot). Without
+        /// --out, --timeline, --tsg or --ladder, the timeline and the transitions
+        /// taken (counted as the diagram counts them) are printed instead.
+        #[arg(long)]
         out: Option<PathBuf>,
         /// Print each connection's segments with both sides' states.
         #[arg(long)]
