@@ -2,10 +2,12 @@
 //! shares (`up`, `nc`), starting a stack on a TAP, and the defaults an instance
 //! has wherever it runs (its MAC, its services).
 //!
-//! The bottom of the commands' layering: `lab` (namespaces and TAPs) and `up`
-//! (the command) build on it, and it names neither.
+//! The bottom of the commands' layering (with [`crate::gate`], which it puts in
+//! front of the TAP): `lab` (namespaces and TAPs) and `up` (the command) build
+//! on it, and it names neither.
 
-use sockets_api::Runtime;
+use crate::gate::Gate;
+use sockets_api::{Net, Runtime};
 use stack::device::pcap::PcapRecorder;
 use stack::device::tap::TapDevice;
 use stack::device::Device;
@@ -79,31 +81,60 @@ impl StackOptions {
         config
     }
 
-    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it.
+    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it
+    /// (see [`StackOptions::start_serving`]; nothing to open before it answers).
     pub fn start(&self) -> Result<(Runtime, Config), String> {
+        self.start_serving(|_| Ok(())).map(|(runtime, config, ())| (runtime, config))
+    }
+
+    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it
+    /// behind a closed [`Gate`]: it probes for its address (RFC 5227 section
+    /// 2.1.1), then `open` runs (the services start listening), and only then
+    /// does the stack answer anything (ARP, ping, SYNs) and announce itself. So
+    /// a client that waits for a ping reply finds the services there.
+    pub fn start_serving<T>(
+        &self,
+        open: impl FnOnce(&Net) -> Result<T, String>,
+    ) -> Result<(Runtime, Config, T), String> {
         let config = self.config();
         let stack = Stack::new(config.clone())?;
         let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
-        let runtime = run_on_tap(stack, tap, self.pcap.as_deref())?;
-        runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds))?;
-        if let Some(mac) = probe_for_conflict(&runtime) {
-            let _ = runtime.stop();
-            return Err(format!(
+        let (gate, key) = Gate::closed(recorded(tap, self.pcap.as_deref())?, config.addr);
+        let runtime = Runtime::start(stack, gate).map_err(|e| format!("cannot start the stack: {e}"))?;
+        let opened = runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds));
+        let opened = opened.and_then(|()| match probe_for_conflict(&runtime) {
+            Some(mac) => Err(format!(
                 "address {} is already in use on the link by {mac} (it answered our ARP probe)",
                 config.addr
-            ));
+            )),
+            None => open(&runtime.net()),
+        });
+        match opened {
+            Ok(t) => {
+                key.open();
+                // The announcement the closed gate held back (RFC 5227 section 2.3).
+                runtime.shared().with_stack(|s, now| s.start(now));
+                Ok((runtime, config, t))
+            }
+            Err(e) => {
+                let _ = runtime.stop();
+                Err(e)
+            }
         }
-        Ok((runtime, config))
     }
+}
+
+/// `tap`, recording every frame to `pcap` if given.
+fn recorded(tap: TapDevice, pcap: Option<&Path>) -> Result<Box<dyn Device + Send>, String> {
+    Ok(match pcap {
+        Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
+        None => Box::new(tap),
+    })
 }
 
 /// Starts `stack` on `tap`, recording every frame to `pcap` if given.
 pub fn run_on_tap(stack: Stack, tap: TapDevice, pcap: Option<&Path>) -> Result<Runtime, String> {
-    let device: Box<dyn Device + Send> = match pcap {
-        Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
-        None => Box::new(tap),
-    };
-    Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))
+    Runtime::start(stack, recorded(tap, pcap)?).map_err(|e| format!("cannot start the stack: {e}"))
 }
 
 /// How long to wait for a host to defend our address. RFC 5227 waits seconds over

@@ -33,9 +33,11 @@ enum Cmd {
     Up {
         #[command(flatten)]
         stack: StackOptions,
-        /// Services to run, comma-separated, each NAME or NAME:PORT: echo (TCP 7),
-        /// discard (9), chargen (19), http (80), udp-echo (UDP 7).
-        #[arg(long, default_value = ALL_SERVICES)]
+        /// Services to run, comma-separated, each NAME or NAME:PORT (PORT 1 to 65535;
+        /// NAME alone is its well-known port): echo (TCP 7), discard (9), chargen
+        /// (19), http (80), udp-echo (UDP 7). They listen before the stack answers
+        /// anything, ping included.
+        #[arg(long, default_value = ALL_SERVICES, value_parser = up::parse_serve)]
         serve: String,
         /// Print every TCP state transition as it happens.
         #[arg(long)]
