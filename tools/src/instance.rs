@@ -8,7 +8,7 @@
 
 use crate::gate::Gate;
 use sockets_api::{Net, Runtime};
-use stack::device::pcap::PcapRecorder;
+use stack::device::pcap::{PcapLimits, PcapRecorder, SNAPLEN};
 use stack::device::tap::TapDevice;
 use stack::device::Device;
 use stack::{Config, MacAddr, Stack};
@@ -47,6 +47,18 @@ pub struct StackOptions {
     /// symbolic link there is refused, not written through).
     #[arg(long)]
     pub pcap: Option<PathBuf>,
+    /// Bytes of each frame the pcap keeps (tcpdump's -s); longer frames are cut
+    /// and marked so.
+    #[arg(long, value_name = "BYTES", default_value_t = SNAPLEN, value_parser = clap::value_parser!(u32).range(14..))]
+    pub pcap_snaplen: u32,
+    /// Once the pcap file reaches this many million bytes, start another: FILE1,
+    /// FILE2... (tcpdump's -C); 0: one file, however large.
+    #[arg(long, value_name = "MB", default_value_t = 100)]
+    pub pcap_size: u64,
+    /// Keep at most this many pcap files, then overwrite FILE, FILE1... in turn
+    /// (tcpdump's -W): by default at most 10 x 100 MB; 0: keep every file.
+    #[arg(long, value_name = "COUNT", default_value_t = 10)]
+    pub pcap_files: u32,
     /// Time to live of the datagrams we send.
     #[arg(long, default_value_t = 64)]
     pub ttl: u8,
@@ -99,7 +111,7 @@ impl StackOptions {
         let config = self.config();
         let stack = Stack::new(config.clone())?;
         let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
-        let (gate, key) = Gate::closed(recorded(tap, self.pcap.as_deref())?, config.addr);
+        let (gate, key) = Gate::closed(self.recorded(tap)?, config.addr);
         let runtime = Runtime::start(stack, gate).map_err(|e| format!("cannot start the stack: {e}"))?;
         let opened = runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds));
         let opened = opened.and_then(|()| match probe_for_conflict(&runtime) {
@@ -124,17 +136,35 @@ impl StackOptions {
     }
 }
 
-/// `tap`, recording every frame to `pcap` if given.
-fn recorded(tap: TapDevice, pcap: Option<&Path>) -> Result<Box<dyn Device + Send>, String> {
-    Ok(match pcap {
-        Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
-        None => Box::new(tap),
-    })
+impl StackOptions {
+    /// What the pcap keeps (`--pcap-snaplen`, `--pcap-size`, `--pcap-files`).
+    pub fn pcap_limits(&self) -> PcapLimits {
+        PcapLimits {
+            snaplen: self.pcap_snaplen,
+            file_size: (self.pcap_size > 0).then(|| self.pcap_size.saturating_mul(1_000_000)),
+            files: (self.pcap_files > 0).then_some(self.pcap_files),
+        }
+    }
+
+    /// `tap`, recording every frame to `--pcap` if given, within [`StackOptions::pcap_limits`].
+    fn recorded(&self, tap: TapDevice) -> Result<Box<dyn Device + Send>, String> {
+        Ok(match &self.pcap {
+            Some(p) => Box::new(
+                PcapRecorder::create_limited(tap, p, self.pcap_limits())
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+            ),
+            None => Box::new(tap),
+        })
+    }
 }
 
 /// Starts `stack` on `tap`, recording every frame to `pcap` if given.
 pub fn run_on_tap(stack: Stack, tap: TapDevice, pcap: Option<&Path>) -> Result<Runtime, String> {
-    Runtime::start(stack, recorded(tap, pcap)?).map_err(|e| format!("cannot start the stack: {e}"))
+    let device: Box<dyn Device + Send> = match pcap {
+        Some(p) => Box::new(PcapRecorder::create(tap, p).map_err(|e| format!("cannot write {}: {e}", p.display()))?),
+        None => Box::new(tap),
+    };
+    Runtime::start(stack, device).map_err(|e| format!("cannot start the stack: {e}"))
 }
 
 /// How long to wait for a host to defend our address. RFC 5227 waits seconds over

@@ -171,3 +171,83 @@ fn services_listen_before_the_first_ping_is_answered() {
         drop(stack);
     }
 }
+
+/// Every record of a classic pcap: (timestamp, captured bytes, original length).
+fn pcap_records(path: &std::path::Path) -> Vec<(Duration, Vec<u8>, u32)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+    let mut out = Vec::new();
+    // Raw records: pcap-file's checked ones refuse frames cut by the snap length.
+    while let Some(p) = reader.next_raw_packet() {
+        let p = p.unwrap();
+        out.push((Duration::new(u64::from(p.ts_sec), p.ts_frac * 1000), p.data.to_vec(), p.orig_len));
+    }
+    out
+}
+
+/// An ICMP echo request (8) or reply (0): (type, identifier and sequence).
+fn icmp_echo(frame: &[u8]) -> Option<(u8, [u8; 4])> {
+    let ihl = usize::from(*frame.get(14)? & 15) * 4;
+    let icmp = frame.get(14 + ihl..14 + ihl + 8)?;
+    let echo = frame[12..14] == [8, 0] && frame[23] == 1 && (icmp[0] == 8 || icmp[0] == 0);
+    echo.then(|| (icmp[0], icmp[4..8].try_into().unwrap()))
+}
+
+#[test]
+fn pcap_is_cut_to_its_snap_length_rotates_within_its_files_and_stamps_each_crossing() {
+    if !tap_tests_enabled("pcap_is_cut_to_its_snap_length_rotates_within_its_files_and_stamps_each_crossing") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapstack-up-pcap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("x.pcap");
+    let ns = lab("tst-upc");
+    let limits = ["--pcap-snaplen", "1000", "--pcap-size", "1", "--pcap-files", "3"];
+    let mut stack = up(
+        &ns,
+        &[&["--addr", &format!("{STACK}/24"), "--serve", "chargen", "--pcap", path.to_str().unwrap()], &limits[..]]
+            .concat(),
+        Stdio::piped(),
+    );
+    banner(&mut stack);
+    // About 5 MB of chargen, then pings: more than the three files of 1 MB hold.
+    let chargen = format!("timeout 20 nc {STACK} 19 | head -c 5000000 | wc -c");
+    let out = ns.command("sh").args(["-c", &chargen]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5000000", "{chargen}");
+    let ping = ns.command("ping").args(["-c", "3", "-i", "0.2", "-W", "2", STACK]).output().unwrap();
+    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
+    // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs tapstack in place).
+    unsafe { libc::kill(stack.0.id() as i32, libc::SIGTERM) };
+    let end = Instant::now() + WAIT;
+    while stack.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "tapstack up did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let names = ["x.pcap", "x.pcap1", "x.pcap2"];
+    let mut requests = std::collections::HashMap::new();
+    let mut replies = Vec::new();
+    let mut cut = 0;
+    for name in names {
+        let file = dir.join(name);
+        assert!(std::fs::metadata(&file).unwrap().len() <= 1_000_000, "{name} is within --pcap-size");
+        for (ts, data, orig_len) in pcap_records(&file) {
+            assert!(data.len() <= 1000, "cut to the snap length");
+            cut += usize::from((data.len() as u32) < orig_len);
+            match icmp_echo(&data) {
+                Some((8, id)) => drop(requests.insert(id, ts)),
+                Some((_, id)) => replies.push((id, ts)),
+                None => {}
+            }
+        }
+    }
+    assert!(!dir.join("x.pcap3").exists(), "at most --pcap-files files");
+    assert!(cut > 1000, "chargen's full-size frames cut: {cut}");
+    // Issue 14: a request and its reply had one timestamp (a round trip of 0).
+    assert_eq!(replies.len(), 3, "the three pings are in the last files");
+    for (id, ts) in replies {
+        let asked = requests[&id];
+        assert!(ts > asked, "the reply is stamped after its request: {asked:?} then {ts:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
