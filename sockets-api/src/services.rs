@@ -585,7 +585,7 @@ pub struct ServiceSet {
 
 impl ServiceSet {
     /// Starts each service named in `list`, comma-separated, each as `NAME` (on
-    /// its well-known port) or `NAME:PORT`, on every address of the stack
+    /// its well-known port) or `NAME:PORT` (PORT 1 to 65535), on every address of the stack
     /// (0.0.0.0). Names: "echo", "discard", "chargen", "http", "udp-echo".
     /// If one fails, those already started are stopped.
     ///
@@ -599,30 +599,49 @@ impl ServiceSet {
     /// As [`ServiceSet::start_list`], the TCP services listening with `backlog`
     /// (what `tapstack up --backlog` sets).
     pub fn start_list_with_backlog(net: &Net, list: &str, backlog: i32) -> io::Result<ServiceSet> {
-        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
-        let mut wanted = Vec::new();
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, port) = match item.split_once(':') {
-                Some((n, p)) => (n, p.parse::<u16>().map_err(|_| invalid(format!("bad port in service '{item}'")))?),
-                None => (item, 0),
-            };
-            let default = Service::port_of(name).ok_or_else(|| {
-                let known: Vec<&str> = Service::NAMES.iter().map(|(n, _)| *n).collect();
-                invalid(format!("unknown service '{name}' (known: {})", known.join(", ")))
-            })?;
-            wanted.push((name, if port == 0 { default } else { port }));
-        }
-        if wanted.is_empty() {
-            return Err(invalid("no service named".into()));
-        }
         let mut set = ServiceSet::default();
-        for (name, port) in wanted {
+        for (name, port) in ServiceSet::parse_list(list)? {
             let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
             let s = Service::start_with_backlog(net, name, addr, backlog)
                 .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name} on port {port}: {e}")))?;
             set.services.push(s);
         }
         Ok(set)
+    }
+
+    /// The services `list` names (see [`ServiceSet::start_list`]), each with
+    /// the port it would listen on, without starting any. A port must be 1 to
+    /// 65535: `NAME:0` is refused rather than taken as "any port", since a
+    /// service is for a client to find, and rather than as the well-known port,
+    /// which `NAME` alone says.
+    ///
+    /// Errors: `InvalidInput` for an unknown name, a bad port or an empty list.
+    pub fn parse_list(list: &str) -> io::Result<Vec<(&str, u16)>> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        let mut wanted = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, port) = item.split_once(':').unwrap_or((item, ""));
+            let default = Service::port_of(name).ok_or_else(|| {
+                let known: Vec<&str> = Service::NAMES.iter().map(|(n, _)| *n).collect();
+                invalid(format!("unknown service '{name}' (known: {})", known.join(", ")))
+            })?;
+            let port = match port.parse::<u16>() {
+                _ if !item.contains(':') => default,
+                Ok(0) => {
+                    return Err(invalid(format!(
+                        "port 0 in service '{item}': give a port from 1 to 65535, or '{name}' alone for its \
+                         well-known port {default}"
+                    )))
+                }
+                Ok(p) => p,
+                Err(_) => return Err(invalid(format!("bad port in service '{item}'"))),
+            };
+            wanted.push((name, port));
+        }
+        if wanted.is_empty() {
+            return Err(invalid("no service named".into()));
+        }
+        Ok(wanted)
     }
 
     /// Starts each of `names` on its well-known port on `ip` (see [`ServiceSet::start_list`]).
@@ -688,6 +707,19 @@ mod tests {
         let l = chargen_line(30);
         let tilde = l.iter().position(|&c| c == b'~').unwrap();
         assert_eq!(l[tilde + 1], b' ');
+    }
+
+    #[test]
+    fn service_lists_name_ports_from_1_and_refuse_port_0() {
+        let parsed = ServiceSet::parse_list("echo, udp-echo:5353,http:8080").unwrap();
+        assert_eq!(parsed, [("echo", 7), ("udp-echo", 5353), ("http", 8080)]);
+        let err = |l: &str| ServiceSet::parse_list(l).unwrap_err().to_string();
+        // Issue 14: `echo:0` listened on 7.
+        assert!(err("echo:0").contains("port 0 in service 'echo:0'"), "{}", err("echo:0"));
+        assert!(err("echo:").contains("bad port"));
+        assert!(err("echo:65536").contains("bad port"));
+        assert!(err("gopher").contains("unknown service 'gopher'"));
+        assert!(err(" , ").contains("no service"));
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! shares (`up`, `nc`), starting a stack on a TAP, and the defaults an instance
 //! has wherever it runs (its MAC, its services).
 //!
-//! The bottom of the commands' layering: `lab` (namespaces and TAPs) and `up`
-//! (the command) build on it, and it names neither.
+//! The bottom of the commands' layering (with [`crate::gate`], which it puts in
+//! front of the TAP): `lab` (namespaces and TAPs) and `up` (the command) build
+//! on it, and it names neither.
 
-use sockets_api::Runtime;
-use stack::device::pcap::PcapRecorder;
+use crate::gate::Gate;
+use sockets_api::{Net, Runtime};
+use stack::device::pcap::{PcapLimits, PcapRecorder, SNAPLEN};
 use stack::device::tap::TapDevice;
 use stack::device::Device;
 use stack::{Config, MacAddr, Stack};
@@ -45,6 +47,18 @@ pub struct StackOptions {
     /// symbolic link there is refused, not written through).
     #[arg(long)]
     pub pcap: Option<PathBuf>,
+    /// Bytes of each frame the pcap keeps (tcpdump's -s); longer frames are cut
+    /// and marked so.
+    #[arg(long, value_name = "BYTES", default_value_t = SNAPLEN, value_parser = clap::value_parser!(u32).range(14..))]
+    pub pcap_snaplen: u32,
+    /// Once the pcap file reaches this many million bytes, start another: FILE1,
+    /// FILE2... (tcpdump's -C); 0: one file, however large.
+    #[arg(long, value_name = "MB", default_value_t = 100)]
+    pub pcap_size: u64,
+    /// Keep at most this many pcap files, then overwrite FILE, FILE1... in turn
+    /// (tcpdump's -W): by default at most 10 x 100 MB; 0: keep every file.
+    #[arg(long, value_name = "COUNT", default_value_t = 10)]
+    pub pcap_files: u32,
     /// Time to live of the datagrams we send.
     #[arg(long, default_value_t = 64)]
     pub ttl: u8,
@@ -79,21 +93,68 @@ impl StackOptions {
         config
     }
 
-    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it.
+    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it
+    /// (see [`StackOptions::start_serving`]; nothing to open before it answers).
     pub fn start(&self) -> Result<(Runtime, Config), String> {
+        self.start_serving(|_| Ok(())).map(|(runtime, config, ())| (runtime, config))
+    }
+
+    /// Opens the TAP (recording to the pcap if asked) and starts the stack on it
+    /// behind a closed [`Gate`]: it probes for its address (RFC 5227 section
+    /// 2.1.1), then `open` runs (the services start listening), and only then
+    /// does the stack answer anything (ARP, ping, SYNs) and announce itself. So
+    /// a client that waits for a ping reply finds the services there.
+    pub fn start_serving<T>(
+        &self,
+        open: impl FnOnce(&Net) -> Result<T, String>,
+    ) -> Result<(Runtime, Config, T), String> {
         let config = self.config();
         let stack = Stack::new(config.clone())?;
         let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
-        let runtime = run_on_tap(stack, tap, self.pcap.as_deref())?;
-        runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds))?;
-        if let Some(mac) = probe_for_conflict(&runtime) {
-            let _ = runtime.stop();
-            return Err(format!(
+        let (gate, key) = Gate::closed(self.recorded(tap)?, config.addr);
+        let runtime = Runtime::start(stack, gate).map_err(|e| format!("cannot start the stack: {e}"))?;
+        let opened = runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds));
+        let opened = opened.and_then(|()| match probe_for_conflict(&runtime) {
+            Some(mac) => Err(format!(
                 "address {} is already in use on the link by {mac} (it answered our ARP probe)",
                 config.addr
-            ));
+            )),
+            None => open(&runtime.net()),
+        });
+        match opened {
+            Ok(t) => {
+                key.open();
+                // The announcement the closed gate held back (RFC 5227 section 2.3).
+                runtime.shared().with_stack(|s, now| s.start(now));
+                Ok((runtime, config, t))
+            }
+            Err(e) => {
+                let _ = runtime.stop();
+                Err(e)
+            }
         }
-        Ok((runtime, config))
+    }
+}
+
+impl StackOptions {
+    /// What the pcap keeps (`--pcap-snaplen`, `--pcap-size`, `--pcap-files`).
+    pub fn pcap_limits(&self) -> PcapLimits {
+        PcapLimits {
+            snaplen: self.pcap_snaplen,
+            file_size: (self.pcap_size > 0).then(|| self.pcap_size.saturating_mul(1_000_000)),
+            files: (self.pcap_files > 0).then_some(self.pcap_files),
+        }
+    }
+
+    /// `tap`, recording every frame to `--pcap` if given, within [`StackOptions::pcap_limits`].
+    fn recorded(&self, tap: TapDevice) -> Result<Box<dyn Device + Send>, String> {
+        Ok(match &self.pcap {
+            Some(p) => Box::new(
+                PcapRecorder::create_limited(tap, p, self.pcap_limits())
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+            ),
+            None => Box::new(tap),
+        })
     }
 }
 

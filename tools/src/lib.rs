@@ -9,8 +9,10 @@ macro_rules! say {
     ($($arg:tt)*) => {{ use std::io::Write; let _ = writeln!(std::io::stdout(), $($arg)*); }};
 }
 
+pub mod banner;
 pub mod control;
 pub mod demo;
+pub mod gate;
 pub mod inspect;
 pub mod instance;
 pub mod lab;

@@ -33,9 +33,11 @@ enum Cmd {
     Up {
         #[command(flatten)]
         stack: StackOptions,
-        /// Services to run, comma-separated, each NAME or NAME:PORT: echo (TCP 7),
-        /// discard (9), chargen (19), http (80), udp-echo (UDP 7).
-        #[arg(long, default_value = ALL_SERVICES)]
+        /// Services to run, comma-separated, each NAME or NAME:PORT (PORT 1 to 65535;
+        /// NAME alone is its well-known port): echo (TCP 7), discard (9), chargen
+        /// (19), http (80), udp-echo (UDP 7). They listen before the stack answers
+        /// anything, ping included.
+        #[arg(long, default_value = ALL_SERVICES, value_parser = up::parse_serve)]
         serve: String,
         /// Print every TCP state transition as it happens.
         #[arg(long)]
@@ -135,8 +137,10 @@ enum Cmd {
         /// A trace written by `tapstack up --trace`.
         #[arg(long)]
         trace: Option<PathBuf>,
-        /// Draw the diagram into FILE.svg or FILE.png (needs Graphviz's dot).
-        #[arg(long, required_unless_present_any = ["timeline", "tsg", "ladder"])]
+        /// Draw the diagram into FILE.svg or FILE.png (needs Graphviz's dot). Without
+        /// --out, --timeline, --tsg or --ladder, the timeline and the transitions
+        /// taken (counted as the diagram counts them) are printed instead.
+        #[arg(long)]
         out: Option<PathBuf>,
         /// Print each connection's segments with both sides' states.
         #[arg(long)]

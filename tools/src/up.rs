@@ -1,13 +1,12 @@
 //! `tapstack up`: runs the stack on a TAP, with its services, until SIGINT or SIGTERM.
 //! The top of the layering: built on [`crate::instance`], [`crate::control`] and [`crate::signals`]; only main.rs calls it.
 
+use crate::banner::{self, Served};
 use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
 use crate::signals;
 use sockets_api::services::ServiceSet;
 use sockets_api::Net;
-use stack::Config;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -15,20 +14,15 @@ use std::time::Instant;
 /// listens (default [`control::default_path`] of the TAP).
 pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf>, backlog: i32) -> Result<(), String> {
     signals::block();
-    let (runtime, config) = opts.start()?;
+    // The services listen before the stack answers anything (issue 13 item 13).
+    let (runtime, config, services) = opts.start_serving(|net| {
+        if trace {
+            print_transitions(net);
+        }
+        ServiceSet::start_list_with_backlog(net, serve, backlog)
+            .map_err(|e| format!("cannot start the services '{serve}': {e}"))
+    })?;
     let net = runtime.net();
-    if trace {
-        // Printed as they happen, from the runtime's bounded trace channel.
-        let transitions = net.trace_transitions(4096);
-        let start = Instant::now();
-        std::thread::spawn(move || {
-            for t in transitions.iter() {
-                crate::say!("[{:>10.6}] {t}", start.elapsed().as_secs_f64());
-            }
-        });
-    }
-    let services = ServiceSet::start_list_with_backlog(&net, serve, backlog)
-        .map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
     let control = start_control(&opts.tap, control, &net)?;
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
@@ -37,19 +31,13 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf
     if let Some(p) = &opts.pcap {
         crate::say!("  recording every frame to {}", p.display());
     }
-    let served: Vec<String> = services
-        .services()
-        .iter()
-        .map(|s| format!("{} ({} {})", s.name(), s.protocol(), s.local_addr().port()))
-        .collect();
-    crate::say!("  serving: {}", served.join(", "));
-    let host = host_example(&config);
-    crate::say!("From the Linux side of the TAP (once it has an address on the subnet and is up):");
-    crate::say!("  ip addr add {host}/{} dev {} && ip link set {} up", config.prefix_len, opts.tap, opts.tap);
-    crate::say!("  ping {}", config.addr);
-    crate::say!("  echo hello | nc -u -w1 {} 7      (UDP echo)", config.addr);
-    crate::say!("  nc {} 7                         (TCP echo)", config.addr);
-    crate::say!("  curl http://{}/", config.addr);
+    let served: Vec<Served> =
+        services.services().iter().map(|s| (s.name(), s.protocol(), s.local_addr().port())).collect();
+    let listed: Vec<String> = served.iter().map(|(name, proto, port)| format!("{name} ({proto} {port})")).collect();
+    crate::say!("  serving: {}", listed.join(", "));
+    for line in banner::hints(&config, &opts.tap, &served) {
+        crate::say!("{line}");
+    }
     if let Some(c) = &control {
         let target = if c.path() == control::default_path(&opts.tap) {
             format!("--tap {}", opts.tap)
@@ -68,6 +56,22 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf
     Ok(())
 }
 
+/// `--serve`'s value, checked before anything starts (see [`ServiceSet::parse_list`]).
+pub fn parse_serve(list: &str) -> Result<String, String> {
+    ServiceSet::parse_list(list).map(|_| list.to_string()).map_err(|e| e.to_string())
+}
+
+/// Prints every TCP state transition as it happens, from the runtime's bounded trace channel.
+fn print_transitions(net: &Net) {
+    let transitions = net.trace_transitions(4096);
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        for t in transitions.iter() {
+            crate::say!("[{:>10.6}] {t}", start.elapsed().as_secs_f64());
+        }
+    });
+}
+
 /// The control socket: at `path` if given (failing to listen there is an error),
 /// else at the TAP's default path, where a failure (no /run to write to, say)
 /// only costs `tapstack ss` and is reported as a warning.
@@ -81,15 +85,5 @@ fn start_control(tap: &str, path: Option<PathBuf>, net: &Net) -> Result<Option<C
                 Ok(None)
             }
         },
-    }
-}
-
-/// An address on the subnet other than ours, to suggest for the host side.
-fn host_example(config: &Config) -> Ipv4Addr {
-    let first = Ipv4Addr::from((u32::from(config.addr) & config.netmask()) | 1);
-    if first == config.addr {
-        Ipv4Addr::from(u32::from(first) + 1)
-    } else {
-        first
     }
 }

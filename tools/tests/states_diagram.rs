@@ -145,3 +145,28 @@ fn errors_are_plain() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("install graphviz"), "{err}");
 }
+
+#[test]
+fn without_out_it_prints_the_timeline_and_the_diagrams_counts_which_agree() {
+    // Issue 14: `states --pcap X` alone said --out was required, though help calls it optional.
+    let (ok, out, err) = states(&["--pcap", fixture("pcap").to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("connection 5: A = 10.77.0.2:59003"), "the timeline: {out}");
+    let (timeline, table) = out.split_once("transition(s) taken, as the state diagram").expect("the counts");
+    let mut rows = 0;
+    for row in table.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        // "  FROM -> TO   (cause)   ×N"
+        let (change, n) = row.rsplit_once('×').unwrap_or_else(|| panic!("a count in {row:?}"));
+        let n: usize = n.split_whitespace().next().unwrap().parse().unwrap();
+        let (arrow, cause) = change.split_once('(').unwrap();
+        let words: Vec<&str> = arrow.split_whitespace().collect();
+        let shown = format!("{} -> {} ({}", words[0], words[2], cause.trim_end());
+        let in_timeline = timeline.lines().filter(|l| l.contains(&shown) && !l.contains("[unconfirmed]")).count();
+        assert_eq!(n, in_timeline, "{row:?}: the diagram's count and the timeline's differ\n{out}");
+        rows += 1;
+    }
+    assert!(rows >= 10, "{table}");
+    // The same counts as the SVG's labels.
+    let svg = String::from_utf8(draw("pcap", "agree.svg")).unwrap();
+    assert!(svg.contains("active OPEN / snd SYN ×5") && table.contains("(active OPEN / snd SYN)"), "{table}");
+}

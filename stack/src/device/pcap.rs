@@ -2,10 +2,16 @@
 //! passes through it to a classic pcap file (readable by Wireshark and tcpdump);
 //! [`PcapSource`] reads a pcap or pcapng capture back, for replay.
 //!
-//! Timestamps: the stack's [`Instant`] is microseconds since an epoch its driver
-//! chose, so the recorder is told the wall-clock time of `Instant::ZERO` and
-//! stamps each frame with that plus `now`. In virtual-time tests the capture then
+//! Timestamps: a recorder writing to a file ([`PcapRecorder::create`]) stamps
+//! each frame with the wall-clock time at which it crossed the device, read as
+//! it passes, so an echo request and its reply differ by the time the stack took.
+//! One given a writer and an epoch ([`PcapRecorder::new`]) stamps a frame seen at
+//! `now` with that epoch plus `now`: in virtual-time tests the capture then
 //! shows virtual time, which is what one wants when reading it.
+//!
+//! Size: frames are cut to a snap length, and a file recorder may start a new
+//! file once one reaches a size, keeping a bounded number of them as tcpdump's
+//! `-C` and `-W` do ([`PcapLimits`]).
 
 use super::Device;
 use crate::time::Instant;
@@ -19,8 +25,30 @@ use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Bytes of each frame kept in the capture; larger frames are cut and marked so.
+/// Bytes of each frame kept by default; larger frames are cut and marked so.
 pub const SNAPLEN: u32 = 65535;
+
+/// How much a file recorder keeps: tcpdump's `-s`, `-C` and `-W`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcapLimits {
+    /// Bytes of each frame kept (at least 14, the Ethernet header).
+    pub snaplen: u32,
+    /// A file is at most this many bytes, then the next starts (each a whole capture):
+    /// `FILE`, `FILE1`, `FILE2`... as tcpdump names them. `None`: one file, unbounded.
+    pub file_size: Option<u64>,
+    /// Most files kept: after `FILE{n-1}`, `FILE` is overwritten (tcpdump's `-W`). `None`: all.
+    pub files: Option<u32>,
+}
+
+impl Default for PcapLimits {
+    /// One file, unbounded, frames whole up to [`SNAPLEN`].
+    fn default() -> Self {
+        PcapLimits { snaplen: SNAPLEN, file_size: None, files: None }
+    }
+}
+
+/// Where the next file of a rotating recorder comes from, given its number (0 first).
+pub type NextOutput<W> = Box<dyn FnMut(u32) -> io::Result<W> + Send>;
 
 /// A device that records every frame received from and sent to `inner`, in the
 /// order they pass, with microsecond timestamps.
@@ -31,21 +59,47 @@ pub const SNAPLEN: u32 = 65535;
 pub struct PcapRecorder<D, W: Write = BufWriter<File>> {
     inner: D,
     out: W,
-    /// Wall-clock time of `Instant::ZERO`, as time since the Unix epoch.
-    epoch: Duration,
+    /// Wall-clock time of `Instant::ZERO` since the Unix epoch; `None`: read as each frame passes.
+    epoch: Option<Duration>,
     frames: u64,
     error: Option<(io::ErrorKind, String)>,
+    limits: PcapLimits,
+    /// Bytes in the current file, and its number.
+    written: u64,
+    file: u32,
+    next: Option<NextOutput<W>>,
 }
 
 impl<D: Device> PcapRecorder<D, BufWriter<File>> {
-    /// Records into a new file at `path`, taking `Instant::ZERO` to be now: right
-    /// for a runtime whose clock starts at zero when it starts.
+    /// Records into a new file at `path`, each frame stamped with the wall-clock
+    /// time it crossed the device, whole up to [`SNAPLEN`], in one file.
     pub fn create(inner: D, path: impl AsRef<Path>) -> io::Result<Self> {
-        let path = path.as_ref();
-        let file = create_output(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot create capture {}: {e}", path.display())))?;
-        PcapRecorder::new(inner, BufWriter::new(file), SystemTime::now())
+        PcapRecorder::create_limited(inner, path, PcapLimits::default())
     }
+
+    /// As [`PcapRecorder::create`], within `limits`: the later files are
+    /// `path` with 1, 2... appended, created as the first is (no symbolic link
+    /// followed, see [`create_output`]).
+    pub fn create_limited(inner: D, path: impl AsRef<Path>, limits: PcapLimits) -> io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let open = move |n: u32| {
+            let p = rotated_name(&path, n);
+            let file = create_output(&p)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot create capture {}: {e}", p.display())))?;
+            Ok(BufWriter::new(file))
+        };
+        PcapRecorder::with_limits(inner, limits, None, Box::new(open))
+    }
+}
+
+/// The name of file `n` of a rotating capture at `path`: `path` itself for 0,
+/// else `path` with `n` appended (tcpdump's `-C` naming).
+pub fn rotated_name(path: &Path, n: u32) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    if n > 0 {
+        name.push(n.to_string());
+    }
+    name.into()
 }
 
 /// Creates (or truncates) an output file without following a symbolic link at
@@ -71,20 +125,48 @@ pub fn create_output(path: &Path) -> io::Result<File> {
 impl<D: Device, W: Write> PcapRecorder<D, W> {
     /// Records into `out`, stamping a frame seen at `now` with `epoch + now`. Writes
     /// the pcap file header at once.
-    pub fn new(inner: D, mut out: W, epoch: SystemTime) -> io::Result<Self> {
+    pub fn new(inner: D, out: W, epoch: SystemTime) -> io::Result<Self> {
+        let epoch = epoch.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let mut rec = PcapRecorder::bare(inner, out, PcapLimits::default(), Some(epoch));
+        rec.write_file_header()?;
+        Ok(rec)
+    }
+
+    /// Records into the outputs `next` makes (file 0 at once, the next when one
+    /// is full), within `limits`; stamped as [`PcapRecorder::new`] does with
+    /// `epoch`, or with the wall clock as each frame passes if `None`.
+    pub fn with_limits(
+        inner: D,
+        limits: PcapLimits,
+        epoch: Option<SystemTime>,
+        mut next: NextOutput<W>,
+    ) -> io::Result<Self> {
+        let epoch = epoch.map(|e| e.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO));
+        let limits = PcapLimits { snaplen: limits.snaplen.max(14), ..limits };
+        let mut rec = PcapRecorder::bare(inner, next(0)?, limits, epoch);
+        rec.next = Some(next);
+        rec.write_file_header()?;
+        Ok(rec)
+    }
+
+    fn bare(inner: D, out: W, limits: PcapLimits, epoch: Option<Duration>) -> Self {
+        PcapRecorder { inner, out, epoch, frames: 0, error: None, limits, written: 0, file: 0, next: None }
+    }
+
+    fn write_file_header(&mut self) -> io::Result<()> {
         // pcap-file's PcapWriter owns its writer and in 2.0.0 gives no access to it,
         // so it could not be flushed; we use pcap-file for the file header and
         // write the fixed 16-byte record headers ourselves (see `record`).
         let header = PcapHeader {
-            snaplen: SNAPLEN,
+            snaplen: self.limits.snaplen,
             datalink: DataLink::ETHERNET,
             ts_resolution: TsResolution::MicroSecond,
             endianness: Endianness::native(),
             ..PcapHeader::default()
         };
-        header.write_to(&mut out).map_err(into_io)?;
-        let epoch = epoch.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        Ok(PcapRecorder { inner, out, epoch, frames: 0, error: None })
+        header.write_to(&mut self.out).map_err(into_io)?;
+        self.written = 24;
+        Ok(())
     }
 
     /// The wrapped device.
@@ -112,26 +194,52 @@ impl<D: Device, W: Write> PcapRecorder<D, W> {
         (self.inner, self.out)
     }
 
+    /// Starts the next file if the current one would grow past the size limit
+    /// with `record` more bytes (a file holds at least one record).
+    fn rotate_for(&mut self, record: u64) -> io::Result<()> {
+        let (Some(size), Some(next)) = (self.limits.file_size, self.next.as_mut()) else { return Ok(()) };
+        if self.written <= 24 || self.written + record <= size {
+            return Ok(());
+        }
+        self.out.flush()?;
+        let n = match self.limits.files {
+            Some(files) if self.file + 1 >= files => 0,
+            _ => self.file.saturating_add(1),
+        };
+        self.out = next(n)?;
+        self.file = n;
+        self.write_file_header()
+    }
+
     /// Appends one record: the classic pcap record header (seconds, microseconds,
     /// captured length, original length, in the file's native byte order) and the
-    /// frame.
+    /// frame, cut to the snap length.
     fn record(&mut self, now: Instant, frame: &[u8]) {
         if self.error.is_some() {
             return;
         }
-        let ts = self.epoch.saturating_add(Duration::from_micros(now.as_micros()));
+        let ts = match self.epoch {
+            Some(epoch) => epoch.saturating_add(Duration::from_micros(now.as_micros())),
+            None => SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO),
+        };
         // Classic pcap stores seconds in 32 bits; saturate rather than wrap (in 2106).
         let secs = u32::try_from(ts.as_secs()).unwrap_or(u32::MAX);
         let orig_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        let incl_len = orig_len.min(SNAPLEN);
+        let incl_len = orig_len.min(self.limits.snaplen);
         let mut header = [0u8; 16];
         header[0..4].copy_from_slice(&secs.to_ne_bytes());
         header[4..8].copy_from_slice(&ts.subsec_micros().to_ne_bytes());
         header[8..12].copy_from_slice(&incl_len.to_ne_bytes());
         header[12..16].copy_from_slice(&orig_len.to_ne_bytes());
-        let result = self.out.write_all(&header).and_then(|()| self.out.write_all(&frame[..incl_len as usize]));
+        let result = self
+            .rotate_for(16 + u64::from(incl_len))
+            .and_then(|()| self.out.write_all(&header))
+            .and_then(|()| self.out.write_all(&frame[..incl_len as usize]));
         match result {
-            Ok(()) => self.frames += 1,
+            Ok(()) => {
+                self.frames += 1;
+                self.written += 16 + u64::from(incl_len);
+            }
             Err(e) => {
                 self.error = Some((e.kind(), format!("pcap recording stopped after {} frames: {e}", self.frames)))
             }
@@ -457,6 +565,77 @@ mod tests {
             assert_eq!(&p.data[..], &data[..]);
         }
         assert!(reader.next_packet().is_none());
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tapstack-pcap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Every record of the classic pcap at `path`: (timestamp, captured length, original length, first byte).
+    fn records(path: &Path) -> Vec<(Duration, usize, u32, u8)> {
+        let bytes = std::fs::read(path).unwrap();
+        let mut reader = PcapReader::new(&bytes[..]).unwrap();
+        let mut out = Vec::new();
+        // The raw records: pcap-file's checked ones refuse frames cut by the snap length.
+        while let Some(p) = reader.next_raw_packet() {
+            let p = p.unwrap();
+            let ts = Duration::new(u64::from(p.ts_sec), p.ts_frac * 1000);
+            out.push((ts, p.data.len(), p.orig_len, p.data[0]));
+        }
+        out
+    }
+
+    #[test]
+    fn a_file_recorder_stamps_each_frame_when_it_crosses_the_device() {
+        // Issue 14: an echo request and its reply, handled in one round with one
+        // `now`, got the same timestamp; Wireshark showed a round trip of 0.
+        let dir = temp("clock");
+        let path = dir.join("x.pcap");
+        let (a, mut b) = Wire::pair();
+        let mut rec = PcapRecorder::create(a, &path).unwrap();
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        b.send(Instant::ZERO, &frame(1, 60)).unwrap();
+        let mut buf = [0u8; 100];
+        assert_eq!(rec.recv(Instant::ZERO, &mut buf).unwrap(), Some(60));
+        std::thread::sleep(std::time::Duration::from_millis(3)); // the stack at work
+        rec.send(Instant::ZERO, &frame(2, 60)).unwrap();
+        rec.flush().unwrap();
+        let r = records(&path);
+        assert_eq!(r.len(), 2);
+        assert!(r[0].0 >= before - Duration::from_micros(1), "wall-clock time, not the driver's epoch");
+        assert!(r[1].0 >= r[0].0 + Duration::from_millis(3), "{:?} then {:?}", r[0].0, r[1].0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_recorder_cuts_frames_to_the_snap_length_and_rotates_through_a_bounded_set_of_files() {
+        let dir = temp("rotate");
+        let path = dir.join("x.pcap");
+        // Three records of 16 + 100 bytes fill a file; three files at most.
+        let limits = PcapLimits { snaplen: 100, file_size: Some(24 + 3 * 116), files: Some(3) };
+        let (a, _b) = Wire::pair();
+        let mut rec = PcapRecorder::create_limited(a, &path, limits).unwrap();
+        for i in 1..=10 {
+            rec.send(Instant::ZERO, &frame(i, 200)).unwrap();
+        }
+        rec.flush().unwrap();
+        assert_eq!(rec.frames_recorded(), 10);
+        let first = |p: &Path| records(p).iter().map(|r| r.3).collect::<Vec<u8>>();
+        // x.pcap, x.pcap1, x.pcap2, then x.pcap again (overwritten): frame 10 alone.
+        assert_eq!(first(&path), [10]);
+        assert_eq!(first(&rotated_name(&path, 1)), [4, 5, 6]);
+        assert_eq!(first(&dir.join("x.pcap2")), [7, 8, 9]);
+        assert!(!dir.join("x.pcap3").exists());
+        for (_, incl, orig, _) in records(&rotated_name(&path, 2)) {
+            assert_eq!((incl, orig), (100, 200));
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(PcapReader::new(&bytes[..]).unwrap().header().snaplen, 100);
+        assert!(std::fs::metadata(rotated_name(&path, 1)).unwrap().len() <= 24 + 3 * 116);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A writer that takes `room` bytes, then fails.

@@ -31,14 +31,7 @@ enum Input {
 impl Input {
     fn transitions(&self) -> Vec<(State, State, Cause)> {
         match self {
-            Input::Capture(i) => i
-                .connections
-                .iter()
-                .flat_map(|c| c.sides.iter().flat_map(|s| s.changes.iter()).chain(c.trailer.iter().map(|(_, ch)| ch)))
-                // What the capture cannot confirm is not drawn as taken.
-                .filter(|c| c.confirmed)
-                .map(|c| (c.from, c.to, c.cause))
-                .collect(),
+            Input::Capture(i) => i.transitions(),
             Input::Trace(events) => events.iter().map(|e| (e.from, e.to, e.cause)).collect(),
         }
     }
@@ -53,10 +46,10 @@ pub fn run(opts: StatesOptions) -> Result<(), String> {
         }
         _ => return Err("give exactly one of --pcap CAPTURE and --trace FILE".into()),
     };
-    if opts.out.is_none() && !opts.timeline && opts.tsg.is_none() && opts.ladder.is_none() {
-        return Err("say what to make: --out FILE.svg|FILE.png, --timeline, --tsg FILE, --ladder FILE".into());
-    }
-    if opts.timeline {
+    // Nothing asked for: the timeline and the transitions taken, in text, the
+    // diagram's counts without Graphviz.
+    let text_only = opts.out.is_none() && !opts.timeline && opts.tsg.is_none() && opts.ladder.is_none();
+    if opts.timeline || text_only {
         let text = match &input {
             Input::Capture(i) => {
                 check_conn(opts.conn, i.connections.len())?;
@@ -65,6 +58,9 @@ pub fn run(opts: StatesOptions) -> Result<(), String> {
             Input::Trace(events) => timeline::render_trace(events),
         };
         crate::say!("{}", text.trim_end());
+    }
+    if text_only {
+        crate::say!("\n{}", diagram::table(&diagram::count(input.transitions())).trim_end());
     }
     pictures(&opts, &input, source)?;
     if let Some(out) = &opts.out {

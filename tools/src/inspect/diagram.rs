@@ -114,6 +114,23 @@ pub fn count(transitions: impl IntoIterator<Item = (State, State, Cause)>) -> Ve
     counts
 }
 
+/// The transitions taken as text, one a line with its count, in the order of
+/// the diagram's edges (the figure's, then those beyond it, then the extra
+/// ones): what `tapstack states` prints when no picture is asked for.
+pub fn table(taken: &[Taken]) -> String {
+    let mut rows: Vec<&Taken> = taken.iter().collect();
+    let place = |t: &Taken| EDGES.iter().position(|e| e.matches(t.0, t.1, t.2)).unwrap_or(EDGES.len());
+    rows.sort_by_key(|t| place(t));
+    let total: usize = taken.iter().map(|t| t.3).sum();
+    let mut out = format!("{total} transition(s) taken, as the state diagram (--out) counts them:\n");
+    for &&(from, to, cause, n) in &rows {
+        let extra = if place(&(from, to, cause, n)) == EDGES.len() { "  (extra: not in the figure)" } else { "" };
+        let arrow = format!("{} -> {}", from.name(), to.name());
+        out.push_str(&format!("  {arrow:<28} {:<32} ×{n}{extra}\n", format!("({cause})")));
+    }
+    out
+}
+
 /// Text for a double-quoted DOT string.
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")

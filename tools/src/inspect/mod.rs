@@ -172,6 +172,22 @@ pub struct Inspection {
     pub links: Vec<u32>,
 }
 
+impl Inspection {
+    /// Every transition the capture confirms, of every connection's both sides:
+    /// what the diagram counts. Each is taken once, from its side's changes (a
+    /// TIME-WAIT ended by a new SYN is also listed in its connection's
+    /// `trailer`, for the timeline, and must not count twice); what the capture
+    /// cannot confirm is not drawn as taken.
+    pub fn transitions(&self) -> Vec<(State, State, Cause)> {
+        self.connections
+            .iter()
+            .flat_map(|c| c.sides.iter().flat_map(|s| s.changes.iter()))
+            .filter(|c| c.confirmed)
+            .map(|c| (c.from, c.to, c.cause))
+            .collect()
+    }
+}
+
 /// How many skipped frames [`Inspection::skipped`] lists by number.
 pub const SKIPPED_LISTED: usize = 100;
 

@@ -299,6 +299,33 @@ fn a_new_syn_on_the_tuple_is_a_new_connection() {
     assert_eq!(i.connections[1].segments[0].seq, 0, "relative to the new ISN");
 }
 
+/// How many times the timeline shows `from -> to (cause)` as a confirmed change.
+fn in_timeline(timeline: &str, from: State, to: State, cause: &str) -> usize {
+    let change = format!("{from} -> {to} ({cause})");
+    timeline.lines().filter(|l| l.contains(&change) && !l.contains("[unconfirmed]")).count()
+}
+
+#[test]
+fn the_diagram_counts_a_time_wait_ended_by_a_new_syn_as_often_as_the_timeline() {
+    // Issue 14: a TIME-WAIT reopened was counted twice on the diagram (from the
+    // side's changes and again from the connection's trailer).
+    let mut w = Wire::default();
+    for isn in [0, 100_000] {
+        w.seg(A, "S", isn, 0, 64240, 0).seg(B, "SA", 0, isn + 1, 65535, 0).seg(A, "A", isn + 1, 1, 64240, 0);
+        w.seg(A, "FA", isn + 1, 1, 64240, 0).seg(B, "FA", 1, isn + 2, 65535, 0).seg(A, "A", isn + 2, 2, 64240, 0);
+    }
+    let i = w.inspect();
+    assert_eq!(i.connections.len(), 2);
+    let timeline = timeline::render(&i, None);
+    let taken = diagram::count(i.transitions());
+    for &(from, to, cause, n) in &taken {
+        assert_eq!(n, in_timeline(&timeline, from, to, cause.as_str()), "{from} -> {to} ({cause}):\n{timeline}");
+    }
+    let reuse = taken.iter().find(|t| t.2.as_str() == "OPEN / reuse TIME-WAIT").expect("the reopen is drawn");
+    assert_eq!((reuse.0, reuse.1, reuse.3), (TimeWait, Closed, 1));
+    assert!(diagram::table(&taken).contains("TIME-WAIT -> CLOSED"), "{}", diagram::table(&taken));
+}
+
 #[test]
 fn malformed_and_other_frames_are_counted_not_fatal() {
     let mut w = Wire::default();
