@@ -53,6 +53,8 @@ pub struct ArpConfig {
     /// Time between requests for an unresolved address (default 1 s, Linux's retrans_time).
     pub retry_interval: Duration,
     /// Requests sent before resolution fails (default 3, Linux's mcast_solicit).
+    /// Resolution fails one `retry_interval` after the last: 3 s by default,
+    /// as Linux's neighbour entry goes FAILED.
     pub max_requests: u32,
     /// How long an address whose resolution failed is not asked about again:
     /// frames to it are dropped at once and reported to their transport as
@@ -792,6 +794,29 @@ mod tests {
     }
 
     fn no_failures_dropped(_: Vec<u8>) {}
+
+    #[test]
+    fn a_frame_to_a_failed_address_is_handed_back_to_be_reported() {
+        // Issue 14, item 4: so that a connect made during the hold fails at
+        // once instead of retrying its SYN into the void.
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let f = ip_frame(&mut tx, 1);
+        assert!(arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c).is_none(), "held, and asked for");
+        let mut failed = Vec::new();
+        for ms in [1000, 2000, 3000] {
+            arp.poll(t(ms), ME, &mut tx, &mut c, &mut |f| failed.push(f));
+        }
+        assert_eq!(failed.len(), 1);
+        drain(&mut tx);
+        let f = ip_frame(&mut tx, 2);
+        let back = arp.send(t(4000), ME, PEER_IP, f, &mut tx, &mut c).expect("handed back");
+        assert_eq!(&back[ETH_HEADER_LEN..], &[2; 20]);
+        assert_eq!(c.drops.get(DropReason::ArpFailedLately), 1);
+        assert!(drain(&mut tx).is_empty(), "nothing asked");
+        // Another address is not concerned.
+        let f = ip_frame(&mut tx, 3);
+        assert!(arp.send(t(4000), ME, OTHER_IP, f, &mut tx, &mut c).is_none());
+    }
 
     #[test]
     fn poll_at_tracks_the_next_retry() {

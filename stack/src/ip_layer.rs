@@ -522,6 +522,39 @@ mod tests {
     const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
     #[test]
+    fn frames_to_a_failed_next_hop_wait_for_their_report_up_to_a_bound() {
+        let mut config = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), IP_A, 24);
+        config.arp.max_pending = 2;
+        config.arp.max_queued_per_addr = 3;
+        let mut s = Stack::new(config).unwrap();
+        let net = s.ip();
+        let send = |net: &mut IpLayer, now: Instant| {
+            let mut buf = net.alloc_packet();
+            buf.extend_from_slice(&[0; 8]);
+            let opts = SendOptions { protocol: IpNumber::UDP, dst: IP_B, dont_fragment: false, ttl: None };
+            net.send_ip(now, opts, buf).unwrap();
+        };
+        send(net, T0);
+        for s in 1..=3 {
+            net.poll(T0 + crate::time::Duration::from_secs(s));
+        }
+        assert_eq!(net.take_unreachable().len(), 1, "the frame that waited for ARP");
+        assert_eq!(net.poll_at(), None);
+        // While B is held as failed, frames to it are kept for the next poll to
+        // report, which is due at once; no more than the bound wait.
+        let later = T0 + crate::time::Duration::from_secs(4);
+        for _ in 0..10 {
+            send(net, later);
+        }
+        assert_eq!(net.counters.drops.get(DropReason::ArpFailedLately), 10);
+        assert_eq!(net.poll_at(), Some(later));
+        let waiting = net.take_unreachable();
+        assert_eq!(waiting.len(), 6, "max_pending x max_queued_per_addr");
+        assert!(net.unreachable_error(&waiting[0]).is_some_and(|e| e.kind == IcmpErrorKind::LocalHostUnreachable));
+        assert_eq!(net.poll_at(), None);
+    }
+
+    #[test]
     fn negative_advice_makes_arp_check_the_next_hop_again() {
         // How the IP layer acts on the advice: the next hop's mapping stays in use
         // but is polled by unicast, and lapses if nobody answers.
