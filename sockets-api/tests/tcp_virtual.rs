@@ -225,6 +225,25 @@ fn an_unanswered_connect_times_out_with_etimedout() {
 }
 
 #[test]
+fn a_connect_to_an_address_nobody_answers_is_ehostunreach_after_arp_gives_up() {
+    // Issue 14, item 4: as on Linux, "No route to host" once ARP's three
+    // requests, 1 s apart, go unanswered (it took 247 s of SYN retries).
+    let mut l = Link::new();
+    let a = start_connect(&mut l, "10.0.0.99:8080");
+    l.advance(Duration::from_millis(2500));
+    assert_eq!(call!(l.a, connect_status(l.now, a)), Err(Errno::EAGAIN));
+    l.advance(Duration::from_millis(1000));
+    assert_eq!(call!(l.a, connect_status(l.now, a)), Err(Errno::EHOSTUNREACH));
+    assert_eq!(Errno::EHOSTUNREACH.0, 113);
+    // Again at once: ARP holds the address as failed, and says so straight away.
+    let b = call!(l.a, socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)).unwrap();
+    assert_eq!(call!(l.a, connect(l.now, b, sa("10.0.0.99:8080"))), Err(Errno::EINPROGRESS));
+    l.advance(Duration::from_millis(1));
+    assert_eq!(call!(l.a, getsockopt(b, SOL_SOCKET, SO_ERROR)), Ok(OptVal::Int(Errno::EHOSTUNREACH.0)));
+    assert_eq!(l.a.stack.counters().arp.tx_requests, 3 + 1, "three requests and the start's announcement");
+}
+
+#[test]
 fn shutdown_during_the_handshake_aborts_it_with_econnaborted() {
     let mut l = Link::new();
     l.filter = Some(|from_a, f| !(from_a && f.len() > 23 && f[23] == 6));

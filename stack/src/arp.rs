@@ -53,9 +53,14 @@ pub struct ArpConfig {
     /// Time between requests for an unresolved address (default 1 s, Linux's retrans_time).
     pub retry_interval: Duration,
     /// Requests sent before resolution fails (default 3, Linux's mcast_solicit).
+    /// Resolution fails one `retry_interval` after the last: 3 s by default,
+    /// as Linux's neighbour entry goes FAILED.
     pub max_requests: u32,
     /// How long an address whose resolution failed is not asked about again:
-    /// frames to it are dropped at once (default 60 s, longer than TCP's five
+    /// frames to it are dropped at once and reported to their transport as
+    /// "host unreachable", like the frames that waited for the failed
+    /// resolution (so a second connect to it fails at once, where Linux asks
+    /// again and fails after another 3 s) (default 60 s, longer than TCP's five
     /// SYN,ACK retransmissions take). This is what keeps spoofed sources (a SYN
     /// flood answered with SYN,ACKs, each retransmitted) from costing a
     /// broadcast round per retransmission: at most `max_requests` per address
@@ -199,7 +204,9 @@ impl Arp {
 
     /// Sends `frame` (an IPv4 packet behind 14 reserved bytes) to `next_hop` on the
     /// link: fills in the Ethernet header and queues it on `tx` if the MAC is known;
-    /// otherwise holds it and asks. Drops are counted here.
+    /// otherwise holds it and asks. Drops are counted here. Returns the frame
+    /// if `next_hop` failed lately (see [`ArpConfig::failed_hold`]): it is
+    /// dropped, and the caller reports it upward as a failure would be.
     pub fn send(
         &mut self,
         now: Instant,
@@ -208,7 +215,7 @@ impl Arp {
         mut frame: Vec<u8>,
         tx: &mut TxQueue,
         counters: &mut Counters,
-    ) {
+    ) -> Option<Vec<u8>> {
         debug_assert!(frame.len() >= ETH_HEADER_LEN, "frames reserve room for the Ethernet header");
         let window = REFRESH_WINDOW.min(self.config.entry_lifetime / 2);
         if let Some(entry) = self.cache.get_mut(&next_hop) {
@@ -224,13 +231,13 @@ impl Arp {
                     entry.refresh_sent = Some(now);
                     send_request(me, next_hop, mac, tx, counters);
                 }
-                return;
+                return None;
             }
             // Expired and not yet collected by `poll`.
             self.cache.remove(&next_hop);
             counters.arp.expired += 1;
         }
-        self.hold(now, me, next_hop, frame, tx, counters);
+        self.hold(now, me, next_hop, frame, tx, counters)
     }
 
     /// Retries requests, expires entries, and fails addresses that never answered:
@@ -368,6 +375,7 @@ impl Arp {
     }
 
     /// Holds `frame` until `next_hop` answers, asking it if we are not already.
+    /// Returns it if `next_hop` failed lately.
     fn hold(
         &mut self,
         now: Instant,
@@ -376,7 +384,7 @@ impl Arp {
         frame: Vec<u8>,
         tx: &mut TxQueue,
         counters: &mut Counters,
-    ) {
+    ) -> Option<Vec<u8>> {
         let limit = self.config.max_queued_per_addr;
         let hold = self.config.failed_hold;
         while self.failed.front().is_some_and(|f| now.saturating_duration_since(f.1) >= hold) {
@@ -387,13 +395,12 @@ impl Arp {
             None if self.failed.iter().any(|f| f.0 == next_hop) => {
                 // Failed lately: not asked again yet (see `ArpConfig::failed_hold`).
                 counters.drops.add(DropReason::ArpFailedLately);
-                tx.recycle(frame);
-                return;
+                return Some(frame);
             }
             None if self.pending.len() >= self.config.max_pending => {
                 counters.drops.add(DropReason::ArpQueueFull);
                 tx.recycle(frame);
-                return;
+                return None;
             }
             None => {
                 let frames = VecDeque::with_capacity(limit.min(MAX_PREALLOCATED));
@@ -417,6 +424,7 @@ impl Arp {
                 tx.recycle(old);
             }
         }
+        None
     }
 }
 
@@ -786,6 +794,29 @@ mod tests {
     }
 
     fn no_failures_dropped(_: Vec<u8>) {}
+
+    #[test]
+    fn a_frame_to_a_failed_address_is_handed_back_to_be_reported() {
+        // Issue 14, item 4: so that a connect made during the hold fails at
+        // once instead of retrying its SYN into the void.
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let f = ip_frame(&mut tx, 1);
+        assert!(arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c).is_none(), "held, and asked for");
+        let mut failed = Vec::new();
+        for ms in [1000, 2000, 3000] {
+            arp.poll(t(ms), ME, &mut tx, &mut c, &mut |f| failed.push(f));
+        }
+        assert_eq!(failed.len(), 1);
+        drain(&mut tx);
+        let f = ip_frame(&mut tx, 2);
+        let back = arp.send(t(4000), ME, PEER_IP, f, &mut tx, &mut c).expect("handed back");
+        assert_eq!(&back[ETH_HEADER_LEN..], &[2; 20]);
+        assert_eq!(c.drops.get(DropReason::ArpFailedLately), 1);
+        assert!(drain(&mut tx).is_empty(), "nothing asked");
+        // Another address is not concerned.
+        let f = ip_frame(&mut tx, 3);
+        assert!(arp.send(t(4000), ME, OTHER_IP, f, &mut tx, &mut c).is_none());
+    }
 
     #[test]
     fn poll_at_tracks_the_next_retry() {

@@ -40,6 +40,16 @@ pub struct Config {
     /// Seed of every random choice the stack makes (IP identification, ephemeral
     /// ports, the ISN secret): a run is reproducible from its seed.
     pub seed: u64,
+    /// ARP's cache, queues and timers (see [`ArpConfig`]'s fields). A next hop
+    /// that never answers fails `max_requests` requests `retry_interval` apart
+    /// after the first: 3 s by default, as Linux (mcast_solicit 3 requests,
+    /// retrans_time_ms 1000). What waited for it is reported to its transport
+    /// as host unreachable: a connect being opened fails with EHOSTUNREACH (a
+    /// blocking connect on a TAP: 3.0 s, the kernel's beside it 3.1 s), an
+    /// established connection only keeps it as a soft error. Such reports wait
+    /// for the stack's next poll, at most `max_pending` times
+    /// `max_queued_per_addr` of them (1024 by default; Linux has no bound of
+    /// its own: it sends itself an ICMP host unreachable per packet).
     pub arp: ArpConfig,
     pub reassembly: ReassemblyConfig,
     /// TCP's limits, timers and the options new sockets start with (see

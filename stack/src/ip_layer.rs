@@ -81,7 +81,13 @@ pub struct IpLayer {
     idents: IdentGenerator,
     icmp_errors: TokenBucket,
     /// Frames whose next hop ARP could not resolve, waiting to be reported upward.
+    /// Those ARP gives up on in `poll` are at most `max_pending` times
+    /// `max_queued_per_addr`; those dropped as sent (a next hop that failed
+    /// lately) are reported only while fewer than that wait.
     unreachable: Vec<Vec<u8>>,
+    /// When a frame dropped as it was sent first waited to be reported: the
+    /// next `poll` is due then.
+    unreachable_since: Option<Instant>,
 }
 
 impl IpLayer {
@@ -102,6 +108,7 @@ impl IpLayer {
             idents: IdentGenerator::new(config.seed),
             rng,
             unreachable: Vec::new(),
+            unreachable_since: None,
             config,
         }
     }
@@ -248,8 +255,23 @@ impl IpLayer {
             self.tx.push(frame);
         } else {
             let me = self.me();
-            self.arp.send(now, me, route.next_hop, frame, &mut self.tx, &mut self.counters);
+            if let Some(frame) = self.arp.send(now, me, route.next_hop, frame, &mut self.tx, &mut self.counters) {
+                self.report_later(now, frame);
+            }
         }
+    }
+
+    /// Keeps a frame ARP dropped as it was sent (its next hop failed lately),
+    /// for the next `poll` to report upward as the failure itself was; past
+    /// the bound (see `unreachable`) it is only counted, as ARP did.
+    fn report_later(&mut self, now: Instant, frame: Vec<u8>) {
+        let arp = &self.config.arp;
+        if self.unreachable.len() >= arp.max_pending.saturating_mul(arp.max_queued_per_addr).max(1) {
+            self.tx.recycle(frame);
+            return;
+        }
+        self.unreachable.push(frame);
+        self.unreachable_since.get_or_insert(now);
     }
 
     /// Sends an ICMP error about `about` (RFC 792), quoting its header and the first
@@ -395,7 +417,8 @@ impl IpLayer {
     // ---- timers and the link -------------------------------------------------------
 
     /// Runs ARP's and reassembly's timers: ARP retries (the frames of a next hop
-    /// that never answers are kept for the stack to report to their transports),
+    /// that never answers are kept for the stack to report to their transports,
+    /// with those dropped since the last poll because it failed lately),
     /// and reassembly timeouts with their ICMP Time Exceeded (RFC 792, RFC 1122
     /// section 3.3.2).
     pub fn poll(&mut self, now: Instant) {
@@ -425,13 +448,15 @@ impl IpLayer {
 
     /// The next instant at which [`IpLayer::poll`] has work, if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        earliest(self.arp.poll_at(), self.reassembler.poll_at())
+        let t = earliest(self.arp.poll_at(), self.reassembler.poll_at());
+        earliest(t, self.unreachable_since)
     }
 
     /// The frames whose next hop ARP gave up on, oldest first. Hand each to
     /// [`IpLayer::unreachable_error`], then to [`IpLayer::recycle`], and the
     /// emptied vector back with [`IpLayer::return_unreachable`].
     pub(crate) fn take_unreachable(&mut self) -> Vec<Vec<u8>> {
+        self.unreachable_since = None;
         std::mem::take(&mut self.unreachable)
     }
 
@@ -495,6 +520,39 @@ mod tests {
     const T0: Instant = Instant::ZERO;
     const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const IP_B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    #[test]
+    fn frames_to_a_failed_next_hop_wait_for_their_report_up_to_a_bound() {
+        let mut config = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), IP_A, 24);
+        config.arp.max_pending = 2;
+        config.arp.max_queued_per_addr = 3;
+        let mut s = Stack::new(config).unwrap();
+        let net = s.ip();
+        let send = |net: &mut IpLayer, now: Instant| {
+            let mut buf = net.alloc_packet();
+            buf.extend_from_slice(&[0; 8]);
+            let opts = SendOptions { protocol: IpNumber::UDP, dst: IP_B, dont_fragment: false, ttl: None };
+            net.send_ip(now, opts, buf).unwrap();
+        };
+        send(net, T0);
+        for s in 1..=3 {
+            net.poll(T0 + crate::time::Duration::from_secs(s));
+        }
+        assert_eq!(net.take_unreachable().len(), 1, "the frame that waited for ARP");
+        assert_eq!(net.poll_at(), None);
+        // While B is held as failed, frames to it are kept for the next poll to
+        // report, which is due at once; no more than the bound wait.
+        let later = T0 + crate::time::Duration::from_secs(4);
+        for _ in 0..10 {
+            send(net, later);
+        }
+        assert_eq!(net.counters.drops.get(DropReason::ArpFailedLately), 10);
+        assert_eq!(net.poll_at(), Some(later));
+        let waiting = net.take_unreachable();
+        assert_eq!(waiting.len(), 6, "max_pending x max_queued_per_addr");
+        assert!(net.unreachable_error(&waiting[0]).is_some_and(|e| e.kind == IcmpErrorKind::LocalHostUnreachable));
+        assert_eq!(net.poll_at(), None);
+    }
 
     #[test]
     fn negative_advice_makes_arp_check_the_next_hop_again() {

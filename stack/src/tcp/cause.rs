@@ -80,6 +80,9 @@ causes! {
     ReuseTimeWait = "OPEN / reuse TIME-WAIT",
     /// The first SYN could not be routed.
     NoRoute = "no route",
+    /// ARP never resolved the peer while we were opening the connection
+    /// (a locally detected "host unreachable", ending it as Linux does).
+    ArpFailed = "ARP failed",
 }
 
 impl Cause {

@@ -1,7 +1,8 @@
 //! ICMP errors about our segments (RFC 9293 section 3.9.2.2, RFC 1122 section
 //! 4.2.3.9, RFC 5461, RFC 5927): path MTU discovery (RFC 1191) shrinks the MSS,
 //! hard errors abort only a connection being established, soft errors are kept
-//! to be reported if the connection times out.
+//! to be reported if the connection times out; our own ARP failing to resolve
+//! the peer ends a connection we are opening (as Linux does).
 
 use super::{Conn, Ctx, HEADERS};
 use crate::icmp::IcmpErrorKind;
@@ -38,10 +39,30 @@ impl Conn {
                 // section 4 keeps that only for connection establishment.
                 self.close_with(ctx, Some(TcpError::ConnectionRefused), Cause::RcvIcmpUnreachable);
             }
+            IcmpErrorKind::LocalHostUnreachable if self.opening_actively() => {
+                // Our own ARP gave up on the peer (no ICMP message, so nothing
+                // an attacker can forge): a connect fails with EHOSTUNREACH
+                // as Linux's does when its neighbour entry fails (tcp_v4_err
+                // in SYN-SENT and SYN-RECEIVED), the treatment of soft errors
+                // during establishment that RFC 5461 section 4 describes. A
+                // passive SYN-RECEIVED keeps its retries, as Linux's request
+                // sockets do for all but hard errors.
+                self.close_with(ctx, Some(TcpError::HostUnreachable), Cause::ArpFailed);
+            }
             _ => {
                 // Soft errors never abort (MUST-56); reported if we time out.
                 self.soft_error = Some(TcpError::HostUnreachable);
             }
+        }
+    }
+
+    /// Opening a connection we asked for: SYN-SENT, or SYN-RECEIVED after a
+    /// simultaneous open.
+    fn opening_actively(&self) -> bool {
+        match self.state {
+            State::SynSent => true,
+            State::SynReceived => !self.passive,
+            _ => false,
         }
     }
 

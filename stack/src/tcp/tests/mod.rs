@@ -19,6 +19,7 @@ mod reset;
 mod retransmit;
 mod stack;
 mod transfer;
+mod unreachable;
 
 use super::segment::{self, SegmentOut};
 use super::*;
