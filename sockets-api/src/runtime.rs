@@ -38,14 +38,15 @@ use std::time::Duration;
 /// so a flood cannot starve them.
 const RX_BATCH: usize = 64;
 
-/// A nonblocking eventfd: application threads signal it, the runtime sleeps on it.
+/// A nonblocking eventfd: application threads signal it, the runtime sleeps on it
+/// (and a thread in a poll over kernel descriptors too, see `kernel_fds`).
 #[derive(Debug)]
-struct EventFd {
-    fd: RawFd,
+pub(crate) struct EventFd {
+    pub(crate) fd: RawFd,
 }
 
 impl EventFd {
-    fn new() -> io::Result<EventFd> {
+    pub(crate) fn new() -> io::Result<EventFd> {
         // SAFETY: plain syscall; the fd is owned by Waker and closed in Drop.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -54,14 +55,14 @@ impl EventFd {
         Ok(EventFd { fd })
     }
 
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our own eventfd. A full counter
         // (EAGAIN) already means "wake up", so the result is not needed.
         unsafe { libc::write(self.fd, &one as *const u64 as *const libc::c_void, 8) };
     }
 
-    fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64 from our own nonblocking eventfd.
         unsafe { libc::read(self.fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
@@ -270,11 +271,14 @@ impl Shared {
         self.release(core, wake_runtime);
     }
 
-    /// Releases the lock, then wakes the runtime (if asked) and the pending waiters.
+    /// Releases the lock, then wakes the runtime (if asked) and the pending
+    /// waiters, and closes the reserved descriptor numbers the table gave back.
     fn release(&self, mut core: MutexGuard<'_, Core>, wake_runtime: bool) {
         let mut wakers = TO_WAKE.with(|w| w.take());
         std::mem::swap(&mut wakers, &mut core.pending);
+        let released = core.sockets.has_released().then(|| core.sockets.take_released());
         drop(core);
+        released.into_iter().flatten().for_each(crate::kernel_fds::close);
         if wake_runtime {
             self.waker.wake();
         }
@@ -424,6 +428,15 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    /// The last handle is gone: the kernel descriptors reserved for the
+    /// sockets' numbers are closed.
+    fn drop(&mut self) {
+        let core = self.core.get_mut().unwrap_or_else(|e| e.into_inner());
+        core.sockets.numbers().for_each(crate::kernel_fds::close);
+    }
+}
+
 /// Whether the runtime thread must wake after a call: the call queued frames, or
 /// set a deadline earlier than the one the thread sleeps until (`before`).
 fn needs_runtime(stack: &Stack, before: Option<Instant>) -> bool {
@@ -441,7 +454,8 @@ impl Runtime {
     /// Starts driving `stack` on `device` on a new thread. The stack announces
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
-        let sockets = FdTable::new();
+        // Numbers reserved from the kernel's: see `kernel_fds`.
+        let sockets = FdTable::with_reserved_numbers();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { stack, sockets, ready: Registry::default(), pending: Vec::new() }),
             waiting: AtomicUsize::new(0),
