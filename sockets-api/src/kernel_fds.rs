@@ -160,6 +160,7 @@ pub(crate) fn poll(shared: &Shared, fds: &mut [PollFd], kernel: &[usize], timeou
         .filter(|(i, p)| p.fd >= 0 && kernel.binary_search(i).is_err())
         .map(|(i, p)| (i, p.fd))
         .collect();
+    let mut counted = None;
     loop {
         // Earlier wake-ups are spent: what they announced is looked at now.
         waker.0.drain();
@@ -181,6 +182,9 @@ pub(crate) fn poll(shared: &Shared, fds: &mut [PollFd], kernel: &[usize], timeou
         };
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let wait = if ready > 0 { Some(Duration::ZERO) } else { left };
+        if wait != Some(Duration::ZERO) && counted.is_none() {
+            counted = Some(shared.count_waiter());
+        }
         kernel_poll(&mut k, wait)?;
         let mut n = ready;
         for (&i, q) in kernel.iter().zip(&k) {

@@ -144,6 +144,15 @@ impl std::task::Wake for Unpark {
     }
 }
 
+/// Counts a thread among the waiters while it lives.
+pub(crate) struct WaiterCount<'a>(&'a AtomicUsize);
+
+impl Drop for WaiterCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// State shared between the runtime thread and application threads.
 #[derive(Debug)]
 pub struct Shared {
@@ -312,13 +321,6 @@ impl Shared {
         mut register: impl FnMut(&mut Core, &Waker),
         mut f: impl FnMut(&mut Core, Instant) -> Option<R>,
     ) -> Option<R> {
-        /// Counts this thread among the waiters while it lives.
-        struct Counted<'a>(&'a AtomicUsize);
-        impl Drop for Counted<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut counted = None;
         loop {
@@ -339,7 +341,7 @@ impl Shared {
             PARKER.with(|w| register(&mut core, w));
             if counted.is_none() {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
-                counted = Some(Counted(&self.waiting));
+                counted = Some(WaiterCount(&self.waiting));
                 self.waiting_changed.notify_all();
             }
             self.finish(core, before);
@@ -354,6 +356,17 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Counts the calling thread among the waiters ([`Shared::waiters`]) until
+    /// the guard is dropped: for a call that sleeps elsewhere than in
+    /// [`Shared::wait_core`] (a poll in the kernel's poll(2)). Counted under the
+    /// lock, as there, so [`Shared::wait_for_waiters`] misses no change.
+    pub(crate) fn count_waiter(&self) -> WaiterCount<'_> {
+        let _core = self.lock();
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.waiting_changed.notify_all();
+        WaiterCount(&self.waiting)
     }
 
     /// One try of a call for an async task: `f` runs under the lock; if it says
