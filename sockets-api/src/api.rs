@@ -18,6 +18,7 @@ use crate::consts::*;
 use crate::errno::{Errno, Result};
 use crate::fd_table::{Direction, Fd, RecvMsg, SockType};
 use crate::kernel_fds;
+pub use crate::kernel_fds::PollFd;
 use crate::options::OptVal;
 use crate::runtime::{Core, Shared};
 use stack::{Counters, Instant, SocketEntry};
@@ -59,23 +60,6 @@ impl OwnedFd {
 impl Drop for OwnedFd {
     fn drop(&mut self) {
         let _ = self.net.close(self.fd);
-    }
-}
-
-/// One entry of poll(2)'s array.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct PollFd {
-    /// The descriptor; a negative one is skipped (its `revents` is 0).
-    pub fd: Fd,
-    /// What to wait for: POLLIN, POLLOUT (POLLERR and POLLHUP are always reported).
-    pub events: i16,
-    /// What happened, set by poll.
-    pub revents: i16,
-}
-
-impl PollFd {
-    pub fn new(fd: Fd, events: i16) -> PollFd {
-        PollFd { fd, events, revents: 0 }
     }
 }
 
@@ -606,7 +590,8 @@ impl Net {
         // The kernel's entries, by index (no allocation when there are none).
         let mut kernel = Vec::new();
         let limit = self.inspect(|c| {
-            let theirs = |p: &PollFd| p.fd >= 0 && !c.sockets.owns_number(p.fd);
+            let numbers = c.sockets.numbers();
+            let theirs = |p: &PollFd| p.fd >= 0 && !numbers.owns(p.fd);
             kernel.extend(fds.iter().enumerate().filter(|(_, p)| theirs(p)).map(|(i, _)| i));
             Ok(c.sockets.limit())
         })?;

@@ -12,12 +12,6 @@
 //! # Limits
 //! - [`MAX_FDS`] descriptors (EMFILE beyond), numbered from [`FIRST_FD`] and
 //!   reused lowest first, as Linux numbers file descriptors.
-//! - Numbering: a table of its own (`new`, the simulations) counts from
-//!   [`FIRST_FD`]; the runtime's (`with_reserved_numbers`) uses numbers handed
-//!   in ([`FdTable::add_numbers`]): kernel descriptors reserved for it, so that a
-//!   socket's number is never also a pipe's or a file's and poll(2) can take
-//!   both (see `kernel_fds`). It keeps up to [`SPARE_NUMBERS`] unused ones for
-//!   the next sockets and gives the rest back ([`FdTable::take_released`]).
 //! - Buffer sizes and option values follow Linux: see [`crate::options`].
 //! - Stream ports: TCP owns the ports of listeners and connections; the table
 //!   keeps apart only the ports of sockets bound and not yet listening or
@@ -25,6 +19,7 @@
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
+pub use crate::numbers::{Fd, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
 use crate::options::{self, OptVal, Options};
 pub use crate::owners::CoreKey;
 use crate::owners::Owners;
@@ -32,29 +27,15 @@ use crate::stream::{self, LingerWait, Stream};
 use crate::{dgram, ports};
 use stack::udp::SocketHandle;
 use stack::{Instant, Stack};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-/// A socket descriptor: a small integer, as in C.
-pub type Fd = i32;
-
-/// The first descriptor handed out (0, 1 and 2 look like stdin, stdout, stderr).
-pub const FIRST_FD: Fd = 3;
 /// Most descriptors open at once by default (Linux's default RLIMIT_NOFILE soft
 /// limit); [`FdTable::set_limit`] raises it (as setrlimit(2) does), up to
 /// [`MAX_FDS_LIMIT`].
 pub const MAX_FDS: usize = 1024;
 /// The most [`FdTable::set_limit`] allows (Linux's default `fs.nr_open`).
 pub const MAX_FDS_LIMIT: usize = 1 << 20;
-/// Reserved numbers a table keeps unused for the next sockets (no system call
-/// for a socket or an accept while there are some); more are given back.
-pub const SPARE_NUMBERS: usize = 64;
-/// What a table with reserved numbers says when it has none left for a new
-/// socket: the caller reserves more ([`FdTable::add_numbers`]) and tries again.
-/// Never reaches an application.
-pub const NEED_NUMBER: Errno = Errno(-1);
 
 /// The kind of socket.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -146,26 +127,20 @@ impl Socket {
 #[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<Socket>>,
-    /// Free slots below `slots.len()`, lowest first: allocation is O(log n),
-    /// never a scan.
-    free: BinaryHeap<Reverse<usize>>,
+    /// Which slots are free, and whose numbers they have.
+    numbers: Numbers,
     limit: usize,
     open: usize,
     generations: u64,
     /// The descriptor owning each TCP and UDP slot (the reverse of
     /// `Socket::key`), so a change the core reports finds its waiters in O(1).
     owners: Owners,
-    /// With reserved numbers: which slots' numbers are the table's (in use or
-    /// spare, the spare ones in `free`); `None` when the table numbers itself.
-    reserved: Option<Vec<bool>>,
-    /// Reserved numbers beyond [`SPARE_NUMBERS`], for the caller to close.
-    released: Vec<Fd>,
 }
 
 impl Default for FdTable {
     fn default() -> FdTable {
-        let (slots, free, owners) = (Vec::new(), BinaryHeap::new(), Owners::default());
-        FdTable { slots, free, limit: MAX_FDS, open: 0, generations: 0, owners, reserved: None, released: Vec::new() }
+        let (slots, numbers, owners) = (Vec::new(), Numbers::default(), Owners::default());
+        FdTable { slots, numbers, limit: MAX_FDS, open: 0, generations: 0, owners }
     }
 }
 
@@ -216,64 +191,20 @@ impl FdTable {
         FdTable::default()
     }
 
-    /// A table that numbers its sockets with the numbers it is given
-    /// ([`FdTable::add_numbers`]) instead of counting from [`FIRST_FD`].
+    /// A table numbering its sockets with numbers given it ([`FdTable::add_numbers`]; see `numbers`).
     pub fn with_reserved_numbers() -> FdTable {
-        FdTable { reserved: Some(Vec::new()), ..FdTable::default() }
+        FdTable { numbers: Numbers::handed_in(), ..FdTable::default() }
     }
 
-    /// Hands the table numbers (each at least [`FIRST_FD`], not yet its own) for
-    /// its next sockets. For a table that numbers itself, does nothing.
+    /// Hands the table numbers (each at least [`FIRST_FD`]) for its next sockets, if it takes them.
     pub fn add_numbers(&mut self, fds: &[Fd]) {
-        let Some(ours) = self.reserved.as_mut() else { return };
-        for &fd in fds {
-            let Some(i) = fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok()) else { continue };
-            if i >= ours.len() {
-                ours.resize(i + 1, false);
-                self.slots.resize_with(i + 1, || None);
-            }
-            if !ours[i] {
-                ours[i] = true;
-                self.free.push(Reverse(i));
-            }
-        }
+        let len = self.numbers.add(fds).max(self.slots.len());
+        self.slots.resize_with(len, || None);
     }
 
-    /// Whether `fd` is a number of this table's, open or not (a table that
-    /// numbers itself owns every number from [`FIRST_FD`]). A number that is
-    /// not is some other descriptor's: the kernel's.
-    pub fn owns_number(&self, fd: Fd) -> bool {
-        let Some(i) = fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok()) else { return false };
-        self.reserved.as_ref().is_none_or(|ours| ours.get(i).copied().unwrap_or(false))
-    }
-
-    /// Every number the table holds, open or spare (for the runtime's end).
-    pub fn numbers(&self) -> impl Iterator<Item = Fd> + '_ {
-        let ours = self.reserved.iter().flatten();
-        ours.enumerate().filter(|(_, &o)| o).map(|(i, _)| i as Fd + FIRST_FD)
-    }
-
-    /// Whether reserved numbers were given back since the last [`FdTable::take_released`].
-    pub fn has_released(&self) -> bool {
-        !self.released.is_empty()
-    }
-
-    /// The reserved numbers the table gave back (beyond [`SPARE_NUMBERS`]
-    /// unused), for the caller to close once it no longer holds the table.
-    pub fn take_released(&mut self) -> Vec<Fd> {
-        std::mem::take(&mut self.released)
-    }
-
-    /// Frees slot `index`: its number becomes spare, or goes back to the caller
-    /// when enough are spare already.
-    fn free_index(&mut self, index: usize) {
-        match self.reserved.as_mut() {
-            Some(ours) if self.free.len() >= SPARE_NUMBERS => {
-                ours[index] = false;
-                self.released.push(index as Fd + FIRST_FD);
-            }
-            _ => self.free.push(Reverse(index)),
-        }
+    /// Its numbers: which are its own (the others are the kernel's), which were given back.
+    pub fn numbers(&mut self) -> &mut Numbers {
+        &mut self.numbers
     }
 
     /// Descriptors open.
@@ -295,21 +226,16 @@ impl FdTable {
         usize::try_from(i).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
     }
 
-    /// The lowest free slot, growing the table up to its limit. Errors: EMFILE;
-    /// [`NEED_NUMBER`] (reserved numbers, none spare).
+    /// The lowest free slot (growing up to the limit). Errors: EMFILE; [`NEED_NUMBER`].
     fn free_slot(&mut self) -> Result<usize> {
         if self.full() {
             return Err(Errno::EMFILE);
         }
-        match self.free.peek() {
-            Some(&Reverse(i)) if i < self.slots.len() => Ok(i),
-            _ if self.reserved.is_some() => Err(NEED_NUMBER),
-            _ => {
-                self.slots.push(None);
-                self.free.push(Reverse(self.slots.len() - 1));
-                Ok(self.slots.len() - 1)
-            }
+        let i = self.numbers.lowest(self.slots.len())?;
+        if i == self.slots.len() {
+            self.slots.push(None);
         }
+        Ok(i)
     }
 
     /// Whether every descriptor is taken (or more, after the limit was lowered).
@@ -373,7 +299,7 @@ impl FdTable {
             proto,
             key: None,
         });
-        self.free.pop();
+        self.numbers.take_lowest();
         self.open += 1;
         let fd = index as Fd + FIRST_FD;
         self.rekey(fd);
@@ -597,13 +523,13 @@ impl FdTable {
     /// O_NONBLOCK (as on Linux). (`_now` is for symmetry with the other calls.)
     ///
     /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL when not listening;
-    /// EAGAIN when no connection is waiting; EMFILE when out of descriptors.
+    /// EAGAIN when no connection is waiting; EMFILE when out of descriptors (checked
+    /// first: a connection taken from the queue must get one).
     pub fn accept(&mut self, stack: &mut Stack, _now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
-        if let Proto::Udp(_) = self.get(fd)?.proto {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        // A number first: a connection taken from the queue must get one.
-        let index = self.free_slot()?;
+        let index = match self.get(fd)?.proto {
+            Proto::Udp(_) => return Err(Errno::EOPNOTSUPP),
+            Proto::Stream(_) => self.free_slot()?,
+        };
         let s = self.get_mut(fd)?;
         let opts = s.opts.clone();
         let Proto::Stream(st) = &mut s.proto else { unreachable!("checked above") };
@@ -711,7 +637,7 @@ impl FdTable {
         self.get(fd)?;
         let index = (fd - FIRST_FD) as usize;
         let s = self.slots[index].take().expect("checked above");
-        self.free_index(index);
+        self.numbers.free(index);
         self.open -= 1;
         if let Some(k) = s.key {
             self.owners.clear(k, fd);

@@ -5,7 +5,7 @@
 //! them (an eventfd each, held open while the number is tapstack's), so the
 //! kernel never hands the same number to a pipe or a file, and a number in a
 //! poll set says by itself whose it is: the descriptor table's
-//! ([`crate::FdTable::owns_number`]) or the kernel's. They are reserved in
+//! (`Numbers::owns`) or the kernel's. They are reserved in
 //! batches outside the core's lock, kept as spares when sockets close (up to
 //! [`crate::fd_table::SPARE_NUMBERS`]) and closed when the runtime's last
 //! handle goes, so a socket or an accept makes no system call while spares
@@ -20,10 +20,26 @@
 //! only who is affected; a kernel descriptor wakes it directly. O(entries) per
 //! call, whatever the number of sockets.
 
-use crate::api::PollFd;
 use crate::errno::{Errno, Result};
 use crate::fd_table::{Fd, FIRST_FD, NEED_NUMBER};
 use crate::runtime::{Core, EventFd, Shared};
+
+/// One entry of poll(2)'s array.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollFd {
+    /// The descriptor; a negative one is skipped (its `revents` is 0).
+    pub fd: Fd,
+    /// What to wait for: POLLIN, POLLOUT (POLLERR and POLLHUP are always reported).
+    pub events: i16,
+    /// What happened, set by poll.
+    pub revents: i16,
+}
+
+impl PollFd {
+    pub fn new(fd: Fd, events: i16) -> PollFd {
+        PollFd { fd, events, revents: 0 }
+    }
+}
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::task::{Poll, Wake, Waker};
@@ -60,12 +76,6 @@ fn reserve_one() -> Result<Fd> {
         }
         Ok(high)
     }
-}
-
-/// Closes a reserved number's kernel descriptor (never under the core's lock).
-pub(crate) fn close(fd: Fd) {
-    // SAFETY: `fd` was reserved by `reserve_one` and is no longer the table's.
-    unsafe { libc::close(fd) };
 }
 
 /// Reserves a batch of numbers for `shared`'s table: the system calls first,

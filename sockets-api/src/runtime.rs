@@ -285,9 +285,9 @@ impl Shared {
     fn release(&self, mut core: MutexGuard<'_, Core>, wake_runtime: bool) {
         let mut wakers = TO_WAKE.with(|w| w.take());
         std::mem::swap(&mut wakers, &mut core.pending);
-        let released = core.sockets.has_released().then(|| core.sockets.take_released());
+        let released = core.sockets.numbers().has_released().then(|| core.sockets.numbers().take_released());
         drop(core);
-        released.into_iter().flatten().for_each(crate::kernel_fds::close);
+        released.into_iter().flatten().for_each(close_reserved);
         if wake_runtime {
             self.waker.wake();
         }
@@ -441,12 +441,19 @@ impl Shared {
     }
 }
 
+/// Closes the kernel descriptor that held a socket number the table gave back
+/// (never under the core's lock).
+pub(crate) fn close_reserved(fd: Fd) {
+    // SAFETY: the number was reserved for the table (`kernel_fds`) and is no longer its.
+    unsafe { libc::close(fd) };
+}
+
 impl Drop for Shared {
     /// The last handle is gone: the kernel descriptors reserved for the
     /// sockets' numbers are closed.
     fn drop(&mut self) {
         let core = self.core.get_mut().unwrap_or_else(|e| e.into_inner());
-        core.sockets.numbers().for_each(crate::kernel_fds::close);
+        core.sockets.numbers().all().for_each(close_reserved);
     }
 }
 
