@@ -9,7 +9,8 @@
 //! batches outside the core's lock, kept as spares when sockets close (up to
 //! [`crate::fd_table::SPARE_NUMBERS`]) and closed when the runtime's last
 //! handle goes, so a socket or an accept makes no system call while spares
-//! remain. Like the kernel's, they count against RLIMIT_NOFILE.
+//! remain. Like the kernel's, they count against RLIMIT_NOFILE (whose soft
+//! limit is raised to the hard one the first time it runs out).
 //!
 //! Waiting on both: the tapstack entries are checked in the table and the
 //! thread's waker is registered on them under the lock, as a blocked call's is
@@ -41,6 +42,7 @@ impl PollFd {
     }
 }
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -56,12 +58,35 @@ fn last_errno() -> Errno {
     Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// Raises RLIMIT_NOFILE's soft limit to the hard one, the first time the
+/// process runs out of descriptors (Go's runtime does so at start): each socket
+/// holds a kernel descriptor, and Linux's soft default, 1024, is below the
+/// stack's own limit. Whether it was raised.
+fn raise_nofile_limit() -> bool {
+    static TRIED: AtomicBool = AtomicBool::new(false);
+    if TRIED.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit on a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 || r.rlim_cur >= r.rlim_max {
+            return false;
+        }
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0
+    }
+}
+
 /// One kernel descriptor to reserve a number with, at least [`FIRST_FD`] (a
 /// program that closed its stdin would otherwise get 0 back).
 fn reserve_one() -> Result<Fd> {
     // SAFETY: plain system calls on descriptors this function owns.
     unsafe {
-        let fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        let mut fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        if fd < 0 && last_errno() == Errno::EMFILE && raise_nofile_limit() {
+            fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        }
         if fd < 0 {
             return Err(last_errno());
         }

@@ -5,6 +5,7 @@
 //! the runtime's end wakes the call. Two runtimes on an in-memory wire; every
 //! wait is bounded, and the tests act only once the poller is really blocked.
 
+use sockets_api::fd_table::FIRST_FD;
 use sockets_api::*;
 use stack::device::wire::Wire;
 use stack::{Config, MacAddr, Stack};
@@ -221,4 +222,24 @@ fn many_sockets_get_numbers_the_kernel_does_not_hand_out() {
     let mut fds: Vec<PollFd> = socks[..32].iter().map(|&s| PollFd::new(s, POLLIN)).collect();
     assert_eq!(b.poll(&mut fds, 0), Ok(32));
     assert!(fds.iter().all(|p| p.revents == POLLNVAL));
+}
+
+#[test]
+fn async_accept_reserves_numbers_as_it_goes() {
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(async {
+        let l = AsyncTcpListener::bind(&b, sa("0.0.0.0:8000")).unwrap();
+        // More connections than one batch of reserved numbers holds, all kept open.
+        let mut open = Vec::new();
+        for i in 0..20 {
+            let c = a.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).unwrap();
+            assert_eq!(a.connect(c, sa("10.0.0.2:8000")), Err(Errno::EINPROGRESS));
+            let got = tokio::time::timeout(PROMPT, l.accept()).await.expect("in time");
+            let (conn, _) = got.unwrap_or_else(|e| panic!("accept {i}: {e}"));
+            assert!(conn.fd() >= FIRST_FD);
+            open.push(conn);
+        }
+    });
 }
