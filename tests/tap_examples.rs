@@ -1,8 +1,9 @@
 //! The lecture programs in `sockets-api/examples/`, run as their doc comments
 //! show, against the kernel on a TAP in a namespace each test creates and
 //! deletes: the std::net-style TCP client against a Python echo server, the
-//! poll(2) server with two kernel clients at once, and the nonblocking connect
-//! against a listener, a closed port and an address nobody has.
+//! poll(2) server with two kernel clients at once, the nonblocking connect
+//! against a listener, a closed port and an address nobody has, and the
+//! select(2) client waiting on stdin and its socket at once.
 //!
 //! The examples are the binaries `cargo test --workspace` builds beside the
 //! test binaries (`target/*/examples/`).
@@ -153,4 +154,60 @@ fn the_nonblocking_connect_connects_is_refused_and_times_out() {
     let (said, ok, took) = run("10.79.0.9", "7", "700");
     assert!(!ok && said.contains("no answer within 700 ms"), "{said}");
     assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+/// Greets first (so the client's socket is readable while its stdin is quiet),
+/// then echoes until the client shuts down its side.
+const GREETING_ECHO: &str = r#"
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.79.0.1", 7007)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); c.sendall(b"hello from the kernel\n")
+while (d := c.recv(4096)):
+    c.sendall(d)
+c.close()
+"#;
+
+#[test]
+fn the_select_client_waits_on_stdin_and_its_socket_at_once() {
+    use std::io::{BufRead, BufReader};
+    let Some(ns) = lab("the_select_client_waits_on_stdin_and_its_socket_at_once") else { return };
+    let Some(prog) = example("select_client") else { return };
+    let mut server = python(&ns, GREETING_ECHO).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut ready = [0u8; 6];
+    server.stdout.as_mut().unwrap().read_exact(&mut ready).expect("the server to start");
+    let _server = Reaper(server);
+    let mut c = ns.command(prog.to_str().unwrap());
+    c.args(["tap0", STACK_CIDR, HOST, "7007"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    // Killed and reaped if the test fails half-way.
+    let mut child = Reaper(c.spawn().expect("spawn the example"));
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    // Bounded: a client that never prints is killed, which ends the reads below
+    // (and only then: the watchdog stands down once the child has been reaped).
+    let id = child.0.id();
+    let (done, reaped) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = reaped.recv_timeout(WAIT) {
+            // SAFETY: kill(2) on our own child, not yet reaped.
+            unsafe { libc::kill(id as i32, libc::SIGKILL) };
+        }
+    });
+    let mut line = String::new();
+    // The socket wakes select before there is any input.
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "hello from the kernel\n");
+    // Then each input line, and each echo, one after the other.
+    for l in ["first line\n", "second line\n"] {
+        stdin.write_all(l.as_bytes()).unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, l);
+    }
+    // End of input: the client shuts down its side, the server closes, the client ends.
+    drop(stdin);
+    let status = child.0.wait();
+    drop(done);
+    watchdog.join().unwrap();
+    assert!(status.unwrap().success());
 }

@@ -17,6 +17,8 @@
 use crate::consts::*;
 use crate::errno::{Errno, Result};
 use crate::fd_table::{Direction, Fd, RecvMsg, SockType};
+use crate::kernel_fds;
+pub use crate::kernel_fds::PollFd;
 use crate::options::OptVal;
 use crate::runtime::{Core, Shared};
 use stack::{Counters, Instant, SocketEntry};
@@ -58,23 +60,6 @@ impl OwnedFd {
 impl Drop for OwnedFd {
     fn drop(&mut self) {
         let _ = self.net.close(self.fd);
-    }
-}
-
-/// One entry of poll(2)'s array.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct PollFd {
-    /// The descriptor; a negative one is skipped (its `revents` is 0).
-    pub fd: Fd,
-    /// What to wait for: POLLIN, POLLOUT (POLLERR and POLLHUP are always reported).
-    pub events: i16,
-    /// What happened, set by poll.
-    pub revents: i16,
-}
-
-impl PollFd {
-    pub fn new(fd: Fd, events: i16) -> PollFd {
-        PollFd { fd, events, revents: 0 }
     }
 }
 
@@ -253,7 +238,7 @@ impl Net {
     /// match the type); EINVAL (bad flags or out-of-range type or protocol); EMFILE
     /// (too many descriptors); ENFILE (the stack's UDP table is full); ENETDOWN.
     pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> Result<Fd> {
-        self.call(|c, _| c.sockets.socket(&mut c.stack, domain, ty, protocol))
+        kernel_fds::numbered(&self.shared, || self.call(|c, _| c.sockets.socket(&mut c.stack, domain, ty, protocol)))
     }
 
     /// bind(2). Port 0 picks a free port from 49152-65535 at random.
@@ -338,7 +323,9 @@ impl Net {
     /// accept); EAGAIN (nonblocking and none waiting, or the timeout passed);
     /// EMFILE; ENETDOWN.
     pub fn accept(&self, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
-        self.blocking(fd, 0, Direction::Recv, false, |c, now| c.sockets.accept(&mut c.stack, now, fd))
+        kernel_fds::numbered(&self.shared, || {
+            self.blocking(fd, 0, Direction::Recv, false, |c, now| c.sockets.accept(&mut c.stack, now, fd))
+        })
     }
 
     /// send(2): sends on a connected socket. A datagram goes out whole at once (UDP
@@ -581,10 +568,38 @@ impl Net {
     /// many entries have nonzero `revents` (0 on timeout). A descriptor that is not
     /// open reports POLLNVAL; POLLERR and POLLHUP are reported whether asked for or not.
     ///
-    /// Errors: EINVAL (more entries than [`crate::fd_table::MAX_FDS`]); ENETDOWN.
+    /// The entries may be the kernel's descriptors too (stdin, a pipe, a file, a
+    /// kernel socket), mixed with the stack's sockets, as with the kernel's poll:
+    /// a socket's number is a kernel descriptor reserved for it, so the two never
+    /// share a number. The kernel's entries get the kernel's answer (POLLNVAL for
+    /// one that is not open).
+    ///
+    /// ```no_run
+    /// # use sockets_api::prelude::*;
+    /// # fn demo(net: &Net, sock: Fd) -> sockets_api::Result<()> {
+    /// // stdin and a socket, as the select(2) lecture's client waits on them:
+    /// let mut fds = [PollFd::new(0, POLLIN), PollFd::new(sock, POLLIN)];
+    /// net.poll(&mut fds, -1)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Errors: EINVAL (more entries than [`crate::fd_table::MAX_FDS`]); ENETDOWN;
+    /// EMFILE (the first time a thread waits on kernel descriptors: no
+    /// descriptor left for its eventfd).
     pub fn poll(&self, fds: &mut [PollFd], timeout_ms: i32) -> Result<usize> {
-        if fds.len() > self.inspect(|c| Ok(c.sockets.limit()))? {
+        // The kernel's entries, by index (no allocation when there are none).
+        let mut kernel = Vec::new();
+        let limit = self.inspect(|c| {
+            let numbers = c.sockets.numbers();
+            let theirs = |p: &PollFd| p.fd >= 0 && !numbers.owns(p.fd);
+            kernel.extend(fds.iter().enumerate().filter(|(_, p)| theirs(p)).map(|(i, _)| i));
+            Ok(c.sockets.limit())
+        })?;
+        if fds.len() > limit {
             return Err(Errno::EINVAL);
+        }
+        if !kernel.is_empty() {
+            return kernel_fds::poll(&self.shared, fds, &kernel, ms_timeout(timeout_ms));
         }
         let scan = |c: &mut Core, fds: &mut [PollFd]| {
             let mut n = 0;
@@ -614,7 +629,9 @@ impl Net {
     /// `readfds` is readable, one in `writefds` writable, or one in `exceptfds` has an
     /// exceptional condition (none exist for these protocols), or until `timeout`
     /// (`None`: no limit). On return the sets hold only the ready descriptors; the
-    /// count of them is returned (0 on timeout, with the sets emptied).
+    /// count of them is returned (0 on timeout, with the sets emptied). As with
+    /// poll, the sets may hold the kernel's descriptors (stdin, say) beside the
+    /// stack's sockets.
     ///
     /// Errors: EBADF (a descriptor in a set is not open); EINVAL (`nfds` negative or
     /// above FD_SETSIZE); ENETDOWN.

@@ -13,6 +13,7 @@
 use crate::consts::*;
 use crate::errno::{Errno, Result as CResult};
 use crate::fd_table::Fd;
+use crate::kernel_fds;
 use crate::runtime::Core;
 use crate::{Net, OwnedFd};
 use stack::Instant;
@@ -32,22 +33,30 @@ fn poll_op<R>(
     cx: &mut Context<'_>,
     op: impl FnOnce(&mut Core, Instant) -> CResult<R>,
 ) -> Poll<io::Result<R>> {
+    poll_op_errno(net, fd, cx, op).map(|r| r.map_err(io::Error::from))
+}
+
+/// [`poll_op`] with the errno as it is.
+fn poll_op_errno<R>(
+    net: &Net,
+    fd: Fd,
+    cx: &mut Context<'_>,
+    op: impl FnOnce(&mut Core, Instant) -> CResult<R>,
+) -> Poll<CResult<R>> {
     if net.shared().is_stopped() {
-        return Poll::Ready(Err(Errno::ENETDOWN.into()));
+        return Poll::Ready(Err(Errno::ENETDOWN));
     }
-    net.shared()
-        .poll_core(
-            cx.waker(),
-            |c, w| c.ready.wait_fd(fd, w),
-            |c, now| match op(c, now) {
-                Err(Errno::EAGAIN) => None,
-                r => {
-                    c.touch(fd);
-                    Some(r)
-                }
-            },
-        )
-        .map(|r| r.map_err(io::Error::from))
+    net.shared().poll_core(
+        cx.waker(),
+        |c, w| c.ready.wait_fd(fd, w),
+        |c, now| match op(c, now) {
+            Err(Errno::EAGAIN) => None,
+            r => {
+                c.touch(fd);
+                Some(r)
+            }
+        },
+    )
 }
 
 /// A new nonblocking socket of `ty`, closed if the caller's setup fails.
@@ -156,8 +165,16 @@ impl AsyncTcpListener {
     /// The next connection, or registers the task to be woken when one comes.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncTcpStream, SocketAddrV4)>> {
         let (net, fd) = (self.fd.net(), self.fd());
-        poll_op(net, fd, cx, |c, now| c.sockets.accept(&mut c.stack, now, fd))
-            .map_ok(|(conn, peer)| (AsyncTcpStream { fd: OwnedFd::new(net, conn) }, peer))
+        // The new descriptor's number may have to be reserved first (`kernel_fds`).
+        let accept = || match poll_op_errno(net, fd, cx, |c, now| c.sockets.accept(&mut c.stack, now, fd)) {
+            Poll::Ready(r) => r.map(Some),
+            Poll::Pending => Ok(None),
+        };
+        match kernel_fds::numbered(net.shared(), accept) {
+            Ok(Some((conn, peer))) => Poll::Ready(Ok((AsyncTcpStream { fd: OwnedFd::new(net, conn) }, peer))),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e.into())),
+        }
     }
 
     pub async fn accept(&self) -> io::Result<(AsyncTcpStream, SocketAddrV4)> {

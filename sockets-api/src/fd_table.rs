@@ -19,6 +19,7 @@
 
 use crate::consts::*;
 use crate::errno::{Errno, Result};
+pub use crate::numbers::{Fd, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
 use crate::options::{self, OptVal, Options};
 pub use crate::owners::CoreKey;
 use crate::owners::Owners;
@@ -26,16 +27,9 @@ use crate::stream::{self, LingerWait, Stream};
 use crate::{dgram, ports};
 use stack::udp::SocketHandle;
 use stack::{Instant, Stack};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-/// A socket descriptor: a small integer, as in C.
-pub type Fd = i32;
-
-/// The first descriptor handed out (0, 1 and 2 look like stdin, stdout, stderr).
-pub const FIRST_FD: Fd = 3;
 /// Most descriptors open at once by default (Linux's default RLIMIT_NOFILE soft
 /// limit); [`FdTable::set_limit`] raises it (as setrlimit(2) does), up to
 /// [`MAX_FDS_LIMIT`].
@@ -133,9 +127,8 @@ impl Socket {
 #[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<Socket>>,
-    /// Free slots below `slots.len()`, lowest first: allocation is O(log n),
-    /// never a scan.
-    free: BinaryHeap<Reverse<usize>>,
+    /// Which slots are free, and whose numbers they have.
+    numbers: Numbers,
     limit: usize,
     open: usize,
     generations: u64,
@@ -146,8 +139,8 @@ pub struct FdTable {
 
 impl Default for FdTable {
     fn default() -> FdTable {
-        let (slots, free, owners) = (Vec::new(), BinaryHeap::new(), Owners::default());
-        FdTable { slots, free, limit: MAX_FDS, open: 0, generations: 0, owners }
+        let (slots, numbers, owners) = (Vec::new(), Numbers::default(), Owners::default());
+        FdTable { slots, numbers, limit: MAX_FDS, open: 0, generations: 0, owners }
     }
 }
 
@@ -198,6 +191,22 @@ impl FdTable {
         FdTable::default()
     }
 
+    /// A table numbering its sockets with numbers given it ([`FdTable::add_numbers`]; see `numbers`).
+    pub fn with_reserved_numbers() -> FdTable {
+        FdTable { numbers: Numbers::handed_in(), ..FdTable::default() }
+    }
+
+    /// Hands the table numbers (each at least [`FIRST_FD`]) for its next sockets, if it takes them.
+    pub fn add_numbers(&mut self, fds: &[Fd]) {
+        let len = self.numbers.add(fds).max(self.slots.len());
+        self.slots.resize_with(len, || None);
+    }
+
+    /// Its numbers: which are its own (the others are the kernel's), which were given back.
+    pub fn numbers(&mut self) -> &mut Numbers {
+        &mut self.numbers
+    }
+
     /// Descriptors open.
     pub fn len(&self) -> usize {
         self.open
@@ -217,19 +226,16 @@ impl FdTable {
         usize::try_from(i).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
     }
 
-    /// The lowest free slot, growing the table up to its limit. Errors: EMFILE.
+    /// The lowest free slot (growing up to the limit). Errors: EMFILE; [`NEED_NUMBER`].
     fn free_slot(&mut self) -> Result<usize> {
         if self.full() {
             return Err(Errno::EMFILE);
         }
-        match self.free.peek() {
-            Some(&Reverse(i)) if i < self.slots.len() => Ok(i),
-            _ => {
-                self.slots.push(None);
-                self.free.push(Reverse(self.slots.len() - 1));
-                Ok(self.slots.len() - 1)
-            }
+        let i = self.numbers.lowest(self.slots.len())?;
+        if i == self.slots.len() {
+            self.slots.push(None);
         }
+        Ok(i)
     }
 
     /// Whether every descriptor is taken (or more, after the limit was lowered).
@@ -293,7 +299,7 @@ impl FdTable {
             proto,
             key: None,
         });
-        self.free.pop();
+        self.numbers.take_lowest();
         self.open += 1;
         let fd = index as Fd + FIRST_FD;
         self.rekey(fd);
@@ -517,17 +523,17 @@ impl FdTable {
     /// O_NONBLOCK (as on Linux). (`_now` is for symmetry with the other calls.)
     ///
     /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL when not listening;
-    /// EAGAIN when no connection is waiting; EMFILE when out of descriptors.
+    /// EAGAIN when no connection is waiting; EMFILE when out of descriptors (checked
+    /// first: a connection taken from the queue must get one).
     pub fn accept(&mut self, stack: &mut Stack, _now: Instant, fd: Fd) -> Result<(Fd, SocketAddrV4)> {
-        let full = self.full();
+        let index = match self.get(fd)?.proto {
+            Proto::Udp(_) => return Err(Errno::EOPNOTSUPP),
+            Proto::Stream(_) => self.free_slot()?,
+        };
         let s = self.get_mut(fd)?;
         let opts = s.opts.clone();
-        let Proto::Stream(st) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
-        if full {
-            return Err(Errno::EMFILE);
-        }
+        let Proto::Stream(st) = &mut s.proto else { unreachable!("checked above") };
         let (conn, peer) = stream::accept(stack, st)?;
-        let index = self.free_slot().expect("checked not full above");
         Ok((self.install(index, SockType::Stream, IPPROTO_TCP, false, opts, Proto::Stream(conn)), peer))
     }
 
@@ -631,7 +637,7 @@ impl FdTable {
         self.get(fd)?;
         let index = (fd - FIRST_FD) as usize;
         let s = self.slots[index].take().expect("checked above");
-        self.free.push(Reverse(index));
+        self.numbers.free(index);
         self.open -= 1;
         if let Some(k) = s.key {
             self.owners.clear(k, fd);

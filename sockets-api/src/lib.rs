@@ -60,6 +60,8 @@
 //! - `ports.rs`: stream port bookkeeping (bind conflicts, ephemeral ports).
 //! - `errno.rs`: errno numbers and the core's errors mapped to them.
 //! - `api.rs`: [`Net`], the blocking BSD calls; `runtime.rs`: the thread that drives the core.
+//! - `numbers.rs`: how the table numbers sockets; `kernel_fds.rs`: those numbers
+//!   reserved from the kernel's, and poll over both kinds of descriptor.
 //! - `udp_socket.rs`, `tcp_socket.rs`, `sock.rs`: the std::net-like types.
 //! - `start.rs`: the one-line start ([`Runtime::on_tap`]) and host address parsing.
 
@@ -70,7 +72,9 @@ mod dgram;
 pub mod epoll;
 pub mod errno;
 pub mod fd_table;
+mod kernel_fds;
 pub mod nc;
+mod numbers;
 pub mod options;
 mod owners;
 mod ports;

@@ -38,14 +38,15 @@ use std::time::Duration;
 /// so a flood cannot starve them.
 const RX_BATCH: usize = 64;
 
-/// A nonblocking eventfd: application threads signal it, the runtime sleeps on it.
+/// A nonblocking eventfd: application threads signal it, the runtime sleeps on it
+/// (and a thread in a poll over kernel descriptors too, see `kernel_fds`).
 #[derive(Debug)]
-struct EventFd {
-    fd: RawFd,
+pub(crate) struct EventFd {
+    pub(crate) fd: RawFd,
 }
 
 impl EventFd {
-    fn new() -> io::Result<EventFd> {
+    pub(crate) fn new() -> io::Result<EventFd> {
         // SAFETY: plain syscall; the fd is owned by Waker and closed in Drop.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -54,14 +55,14 @@ impl EventFd {
         Ok(EventFd { fd })
     }
 
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our own eventfd. A full counter
         // (EAGAIN) already means "wake up", so the result is not needed.
         unsafe { libc::write(self.fd, &one as *const u64 as *const libc::c_void, 8) };
     }
 
-    fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64 from our own nonblocking eventfd.
         unsafe { libc::read(self.fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
@@ -140,6 +141,15 @@ impl std::task::Wake for Unpark {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.unpark();
+    }
+}
+
+/// Counts a thread among the waiters while it lives.
+pub(crate) struct WaiterCount<'a>(&'a AtomicUsize);
+
+impl Drop for WaiterCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -270,11 +280,14 @@ impl Shared {
         self.release(core, wake_runtime);
     }
 
-    /// Releases the lock, then wakes the runtime (if asked) and the pending waiters.
+    /// Releases the lock, then wakes the runtime (if asked) and the pending
+    /// waiters, and closes the reserved descriptor numbers the table gave back.
     fn release(&self, mut core: MutexGuard<'_, Core>, wake_runtime: bool) {
         let mut wakers = TO_WAKE.with(|w| w.take());
         std::mem::swap(&mut wakers, &mut core.pending);
+        let released = core.sockets.numbers().has_released().then(|| core.sockets.numbers().take_released());
         drop(core);
+        released.into_iter().flatten().for_each(close_reserved);
         if wake_runtime {
             self.waker.wake();
         }
@@ -308,13 +321,6 @@ impl Shared {
         mut register: impl FnMut(&mut Core, &Waker),
         mut f: impl FnMut(&mut Core, Instant) -> Option<R>,
     ) -> Option<R> {
-        /// Counts this thread among the waiters while it lives.
-        struct Counted<'a>(&'a AtomicUsize);
-        impl Drop for Counted<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut counted = None;
         loop {
@@ -335,7 +341,7 @@ impl Shared {
             PARKER.with(|w| register(&mut core, w));
             if counted.is_none() {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
-                counted = Some(Counted(&self.waiting));
+                counted = Some(WaiterCount(&self.waiting));
                 self.waiting_changed.notify_all();
             }
             self.finish(core, before);
@@ -350,6 +356,17 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Counts the calling thread among the waiters ([`Shared::waiters`]) until
+    /// the guard is dropped: for a call that sleeps elsewhere than in
+    /// [`Shared::wait_core`] (a poll in the kernel's poll(2)). Counted under the
+    /// lock, as there, so [`Shared::wait_for_waiters`] misses no change.
+    pub(crate) fn count_waiter(&self) -> WaiterCount<'_> {
+        let _core = self.lock();
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.waiting_changed.notify_all();
+        WaiterCount(&self.waiting)
     }
 
     /// One try of a call for an async task: `f` runs under the lock; if it says
@@ -424,6 +441,22 @@ impl Shared {
     }
 }
 
+/// Closes the kernel descriptor that held a socket number the table gave back
+/// (never under the core's lock).
+pub(crate) fn close_reserved(fd: Fd) {
+    // SAFETY: the number was reserved for the table (`kernel_fds`) and is no longer its.
+    unsafe { libc::close(fd) };
+}
+
+impl Drop for Shared {
+    /// The last handle is gone: the kernel descriptors reserved for the
+    /// sockets' numbers are closed.
+    fn drop(&mut self) {
+        let core = self.core.get_mut().unwrap_or_else(|e| e.into_inner());
+        core.sockets.numbers().all().for_each(close_reserved);
+    }
+}
+
 /// Whether the runtime thread must wake after a call: the call queued frames, or
 /// set a deadline earlier than the one the thread sleeps until (`before`).
 fn needs_runtime(stack: &Stack, before: Option<Instant>) -> bool {
@@ -441,7 +474,8 @@ impl Runtime {
     /// Starts driving `stack` on `device` on a new thread. The stack announces
     /// itself (gratuitous ARP) at once.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
-        let sockets = FdTable::new();
+        // Numbers reserved from the kernel's: see `kernel_fds`.
+        let sockets = FdTable::with_reserved_numbers();
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { stack, sockets, ready: Registry::default(), pending: Vec::new() }),
             waiting: AtomicUsize::new(0),

@@ -12,6 +12,12 @@
  *     tapstack_stop();
  *
  * Link with -ltapstack (libtapstack.so, or libtapstack.a with -lpthread -ldl -lm).
+ *
+ * Descriptors: a socket's number is a kernel descriptor the library holds for
+ * it, so it is never also the number of a file, a pipe or stdin, and
+ * tapstack_poll and tapstack_select take both kinds in one set (the select
+ * lecture's client waits on stdin and a socket). Use tapstack_* calls on a
+ * socket, never libc's close(2) or read(2), which would see the placeholder.
  */
 #ifndef TAPSTACK_H
 #define TAPSTACK_H
@@ -60,6 +66,7 @@ int tapstack_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
 /* The fixed-signature halves of tapstack_fcntl and tapstack_ioctl. */
 int tapstack_fcntl_int(int fd, int cmd, int arg);
 int tapstack_ioctl_ptr(int fd, unsigned long request, int *arg);
+/* Sockets and ordinary descriptors (stdin, pipes, files) mixed, as libc's. */
 int tapstack_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 int tapstack_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
 		    struct timeval *timeout);

@@ -290,6 +290,9 @@ pub unsafe extern "C" fn tapstack_ioctl_ptr(fd: c_int, request: libc::c_ulong, a
     with(-1, |c| abi::ioctl(c, fd, request, arg))
 }
 
+/// poll(2) over the stack's sockets and the kernel's descriptors (stdin, pipes,
+/// files) in one array, as [`sockets_api::Net::poll`].
+///
 /// # Safety
 /// libc's poll(2) contract.
 #[no_mangle]
@@ -297,6 +300,8 @@ pub unsafe extern "C" fn tapstack_poll(fds: *mut libc::pollfd, n: libc::nfds_t, 
     with(-1, |c| abi::poll(c, fds, n, timeout))
 }
 
+/// select(2) over the stack's sockets and the kernel's descriptors in one set.
+///
 /// # Safety
 /// libc's select(2) contract.
 #[no_mangle]

@@ -1,11 +1,12 @@
 //! C programs built against libtapstack: tapstack.h compiles cleanly and the
 //! calls keep libc's conventions (always run), and the course-style echo server
-//! and client (tests/c/) talk to the Linux kernel's nc over a TAP in a network
+//! and clients (tests/c/: the plain one, and the select(2) one waiting on stdin
+//! and a socket at once) talk to the Linux kernel over a TAP in a network
 //! namespace of the test's own (root; under CI=true they must run).
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,6 +116,61 @@ fn c_client_talks_to_the_kernels_nc_listener() {
     let mut heard = String::new();
     nc.0.stdout.take().expect("stdout").read_to_string_bounded(&mut heard);
     assert_eq!(heard, "from the C client\n");
+    let _ = std::fs::remove_file(client);
+}
+
+/// The kernel's side for the select client: greets first (so the socket is
+/// readable while stdin is not), then echoes until the client shuts down.
+const GREETING_ECHO: &str = r#"
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.1", 7008)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); c.sendall(b"hello from the kernel\n")
+while (d := c.recv(4096)):
+    c.sendall(d)
+c.close()
+"#;
+
+#[test]
+fn c_select_client_waits_on_stdin_and_a_socket_at_once() {
+    if !tap_tests_enabled("c_select_client_waits_on_stdin_and_a_socket_at_once") {
+        return;
+    }
+    let client = build("select_client");
+    let ns = Netns::create("tst-capi").expect("a namespace");
+    ns.add_tap("tap0", "10.0.0.1/24").expect("a TAP");
+    let mut server = ns.command("timeout");
+    server.args(["30", "/usr/bin/python3", "-c", GREETING_ECHO]).stdout(Stdio::piped());
+    let mut server = Reaper(server.spawn().expect("python3 starts"));
+    let mut ready = String::new();
+    BufReader::new(server.0.stdout.take().expect("stdout")).read_line(&mut ready).expect("a line");
+    assert_eq!(ready, "ready\n");
+
+    let mut c = ns.command("timeout");
+    c.args(["30"]).arg(&client).args(["tap0", "10.0.0.2/24", "10.0.0.1", "7008"]);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut c = Reaper(c.spawn().expect("the client starts"));
+    let mut stdin = c.0.stdin.take().expect("stdin");
+    let mut out = BufReader::new(c.0.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    // The socket wakes select while stdin is quiet: the greeting is printed
+    // before the client has any input.
+    out.read_line(&mut line).expect("the greeting");
+    assert_eq!(line, "hello from the kernel\n");
+    // Then each line of stdin wakes it, and each echo, one after the other.
+    for l in ["first line\n", "second line\n"] {
+        stdin.write_all(l.as_bytes()).expect("to the client");
+        stdin.flush().expect("flushed");
+        line.clear();
+        out.read_line(&mut line).expect("an echo");
+        assert_eq!(line, l);
+    }
+    // The end of stdin: the client shuts down its side, the server closes, the client ends.
+    drop(stdin);
+    let status = c.0.wait().expect("the client ends");
+    let mut err = String::new();
+    let _ = c.0.stderr.take().expect("stderr").read_to_string(&mut err);
+    assert!(status.success(), "client failed: {err}");
     let _ = std::fs::remove_file(client);
 }
 
