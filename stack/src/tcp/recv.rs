@@ -65,6 +65,11 @@ impl RecvBuffer {
         true
     }
 
+    /// Bytes of storage held (the ring and the out-of-order list).
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
+    }
+
     /// In-order bytes waiting for the user.
     pub fn readable(&self) -> usize {
         self.len
