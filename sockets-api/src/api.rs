@@ -175,6 +175,11 @@ impl Net {
         self.call(|c, _| c.sockets.set_limit(limit))
     }
 
+    /// The most descriptors open at once (getrlimit(RLIMIT_NOFILE)).
+    pub fn fd_limit(&self) -> usize {
+        self.shared.inspect(|c| c.sockets.limit())
+    }
+
     /// The stack's address.
     pub fn local_ip(&self) -> std::net::Ipv4Addr {
         self.shared.with_stack(|st, _| st.config().addr)
