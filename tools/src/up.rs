@@ -4,7 +4,7 @@
 use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
 use crate::signals;
-use sockets_api::services::ServiceSet;
+use sockets_api::services::{ServiceLimits, ServiceSet};
 use sockets_api::Net;
 use stack::Config;
 use std::net::Ipv4Addr;
@@ -13,7 +13,15 @@ use std::time::Instant;
 
 /// Runs until SIGINT or SIGTERM; `control` overrides where the control socket
 /// listens (default [`control::default_path`] of the TAP).
-pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf>, backlog: i32) -> Result<(), String> {
+/// `services` are the TCP services' limits and whether each gets its share of
+/// the descriptor limit instead of their `max_connections` ([`ServiceSet::start_list_with`]).
+pub fn run(
+    opts: StackOptions,
+    serve: &str,
+    trace: bool,
+    control: Option<PathBuf>,
+    services: (ServiceLimits, bool),
+) -> Result<(), String> {
     signals::block();
     let (runtime, config) = opts.start()?;
     let net = runtime.net();
@@ -27,7 +35,7 @@ pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf
             }
         });
     }
-    let services = ServiceSet::start_list_with_backlog(&net, serve, backlog)
+    let services = ServiceSet::start_list_with(&net, serve, services.0, services.1)
         .map_err(|e| format!("cannot start the services '{serve}': {e}"))?;
     let control = start_control(&opts.tap, control, &net)?;
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
