@@ -58,14 +58,14 @@ impl Tcp {
         }
         let backlog = backlog.clamp(1, self.cfg.max_backlog);
         let id = self.alloc();
-        self.slots[id.index as usize].sock = Some(Sock::Listener(Listener {
+        self.slots[id.index as usize].sock = Some(Sock::Listener(Box::new(Listener {
             local,
             backlog,
             queue: VecDeque::new(),
             pending: Vec::new(),
             cookies_at: None,
             opts,
-        }));
+        })));
         self.listeners.insert(local.port(), id);
         self.trace_listener(id, local, State::Closed, State::Listen, Cause::PassiveOpen);
         Ok(id)
@@ -346,7 +346,10 @@ impl Tcp {
             .iter()
             .map(|s| match &s.sock {
                 Some(Sock::Conn(c)) => c.heap_bytes(),
-                _ => 0,
+                Some(Sock::Listener(l)) => {
+                    size_of::<Listener>() + (l.queue.capacity() + l.pending.capacity()) * size_of::<ConnId>()
+                }
+                None => 0,
             })
             .sum();
         let tuple_map = self.conns.capacity() * (size_of::<(Tuple, ConnId)>() + 1);

@@ -46,9 +46,11 @@ pub(super) struct Listener {
     pub(super) opts: SocketOptions,
 }
 
+/// Both boxed, so that a slot stays small (40-odd bytes) whatever it held:
+/// the slab keeps its size after a flood.
 #[derive(Debug)]
 pub(super) enum Sock {
-    Listener(Listener),
+    Listener(Box<Listener>),
     Conn(Box<Conn>),
 }
 
@@ -160,7 +162,7 @@ pub(super) fn conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
 
 pub(super) fn listener_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Listener> {
     match slots.get_mut(id.index as usize) {
-        Some(Slot { gen, sock: Some(Sock::Listener(l)), .. }) if *gen == id.gen => Some(l),
+        Some(Slot { gen, sock: Some(Sock::Listener(l)), .. }) if *gen == id.gen => Some(&mut **l),
         _ => None,
     }
 }
