@@ -160,6 +160,11 @@ impl Net {
         self.call(|c, _| c.sockets.set_limit(limit))
     }
 
+    /// The most descriptors open at once (getrlimit(RLIMIT_NOFILE)).
+    pub fn fd_limit(&self) -> usize {
+        self.shared.inspect(|c| c.sockets.limit())
+    }
+
     /// The stack's address.
     pub fn local_ip(&self) -> std::net::Ipv4Addr {
         self.shared.with_stack(|st, _| st.config().addr)
@@ -299,12 +304,15 @@ impl Net {
     }
 
     /// listen(2): a stream socket accepts connections on its bound address (an
-    /// unbound one gets an ephemeral port). `backlog` bounds the connections not
-    /// yet accepted, in the handshake or waiting for [`Net::accept`] (at least 1,
-    /// at most TCP's `max_backlog`, 4096 by default; negative means the most).
-    /// When the queue is full, TCP drops each new SYN and counts it as
-    /// `TcpBacklogFull`; the peer retransmits its SYN (after 1 s, 3 s, ...) and
-    /// gets in once an accept has made room, as on Linux.
+    /// unbound one gets an ephemeral port). `backlog` bounds, each apart as on
+    /// Linux, the connections in the handshake (the SYN queue) and those waiting
+    /// for [`Net::accept`] (the accept queue): at least 1, at most TCP's
+    /// `max_backlog`, 4096 by default; negative means the most. A SYN finding
+    /// the SYN queue full is answered with a SYN cookie (RFC 4987; TCP's
+    /// `syn_cookies`, on by default), so a SYN flood does not lock clients out;
+    /// one finding the accept queue full is dropped and counted as
+    /// `TcpBacklogFull`, and the peer retransmits it (after 1 s, 3 s, ...) until
+    /// an accept has made room, as on Linux.
     ///
     /// Errors: EBADF; EOPNOTSUPP (a datagram socket); EINVAL (connecting or
     /// connected); EADDRINUSE (a listener or connection holds the port; a TIME-WAIT

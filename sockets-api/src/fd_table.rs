@@ -496,11 +496,11 @@ impl FdTable {
     }
 
     /// listen(2): makes a stream socket accept connections on its bound address
-    /// (or an ephemeral port, if unbound). The backlog bounds the connections not
-    /// yet accepted (in the handshake or waiting for accept(2)), at least 1 and at
-    /// most TCP's `max_backlog`; a negative one means the most. When the queue is
-    /// full TCP drops a new SYN and counts it as `TcpBacklogFull`; the peer
-    /// retransmits its SYN and gets in once accept(2) has made room, as on Linux.
+    /// (or an ephemeral port, if unbound). The backlog bounds the SYN queue and,
+    /// apart, the accept queue; at least 1, at most TCP's `max_backlog`; a
+    /// negative one means the most. Beyond the SYN queue SYNs get cookies;
+    /// beyond the accept queue they are dropped (`TcpBacklogFull`) and retried
+    /// by the peer, as on Linux (see `Net::listen`).
     /// Calling it again on a listening socket changes nothing.
     ///
     /// Errors: EBADF; EOPNOTSUPP for a datagram socket; EINVAL on a socket that is

@@ -5,12 +5,21 @@
 //! connection costs its state and nothing else, so one service holds tens of
 //! thousands of them.
 //!
-//! Bounds: at most `max` connections at once (while that many are open the
-//! listener is taken off the interest list, so further clients wait in its
-//! backlog and beyond that their SYNs are retried by the peer, as for any busy
-//! server); each wake-up handles at most [`EVENTS`] descriptors, and each
-//! connection at most [`ROUNDS`] reads or writes, so one busy client cannot
-//! starve the others.
+//! Bounds, per service (issue 13, item 4: one client must not stop every
+//! service): at most `max` connections at once (while that many are open the
+//! listener's interest is dropped, so further clients wait in its backlog and
+//! beyond that their SYNs are retried by the peer, as for any busy server); a
+//! connection that has seen no readiness event for `idle` is closed (a client
+//! that vanished, or one holding connections it does not use); each wake-up
+//! handles at most [`EVENTS`] descriptors, and each connection at most
+//! [`ROUNDS`] reads or writes, so one busy client cannot starve the others.
+//!
+//! The loop sleeps until a descriptor is ready or a deadline is due, never on
+//! a tick: stop() wakes it by shutting the listener down (a hang-up, which
+//! epoll reports whatever the interest). Only when the process has run out of
+//! descriptors (EMFILE, beyond this service's own bound) does it retry
+//! accepting on a timer, backing off from [`EMFILE_RETRY`] to
+//! [`EMFILE_RETRY_MAX`], or at once when one of its own connections ends.
 
 use crate::consts::*;
 use crate::epoll::{Epoll, EpollEvent, EPOLLIN, EPOLLOUT};
@@ -30,9 +39,10 @@ pub const EVENTS: usize = 256;
 pub const ROUNDS: usize = 16;
 /// The size of the one buffer the loop lends to every connection's reads.
 pub const SCRATCH: usize = 16384;
-/// The longest the loop sleeps before looking at its stop flag again (stop()
-/// also wakes it at once, by shutting the listener down).
-const TICK: Duration = Duration::from_millis(250);
+/// After EMFILE: the first wait before accepting again, doubled each time up to
+/// [`EMFILE_RETRY_MAX`] (descriptors freed elsewhere in the process raise no event).
+pub const EMFILE_RETRY: Duration = Duration::from_millis(50);
+pub const EMFILE_RETRY_MAX: Duration = Duration::from_secs(2);
 /// The listener's token in the interest list (descriptors are the others').
 const LISTENER: u64 = u64::MAX;
 
@@ -66,7 +76,10 @@ struct State {
     stopping: AtomicBool,
     active: AtomicUsize,
     accepted: AtomicU64,
+    /// Connections closed for being idle.
+    idle_closed: AtomicU64,
     max: usize,
+    idle: Option<Duration>,
 }
 
 /// A running TCP service: its listener and its event loop's thread.
@@ -79,13 +92,14 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// socket, SO_REUSEADDR, bind, listen (with `backlog`), and the loop's thread.
+    /// socket, SO_REUSEADDR, bind, listen (with `backlog`), and the loop's
+    /// thread, serving at most `max` connections, each closed after `idle`
+    /// without an event.
     pub(crate) fn start(
         net: &Net,
         addr: SocketAddr,
         name: &str,
-        max: usize,
-        backlog: i32,
+        (max, idle, backlog): (usize, Option<Duration>, i32),
         app: Factory,
     ) -> Result<Server> {
         let fd = net.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)?;
@@ -105,7 +119,9 @@ impl Server {
             stopping: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
+            idle_closed: AtomicU64::new(0),
             max: max.max(1),
+            idle,
         });
         let st = state.clone();
         let thread = std::thread::Builder::new()
@@ -124,6 +140,10 @@ impl Server {
 
     pub(crate) fn active(&self) -> usize {
         self.state.active.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn idle_closed(&self) -> u64 {
+        self.state.idle_closed.load(Ordering::Relaxed)
     }
 
     /// Stops listening, wakes the loop, which shuts down and closes every
@@ -150,8 +170,13 @@ struct Entry {
     app: Box<dyn ConnApp>,
     /// What it is registered for now.
     interest: u32,
-    /// Its place in the loop's deadline set.
+    /// Its place in the loop's deadline set: the earliest of the
+    /// application's deadline and the idle one, as computed when it was set
+    /// (activity moves the idle deadline later without touching the set; the
+    /// entry is looked at again when it comes due).
     deadline: Option<Instant>,
+    /// The last readiness event on it.
+    active_at: Instant,
 }
 
 /// The event loop's state, on its own thread.
@@ -164,8 +189,10 @@ struct Loop<'a> {
     conns: HashMap<Fd, Entry>,
     deadlines: BTreeSet<(Instant, Fd)>,
     listening: bool,
-    /// After running out of descriptors: when to try accepting again.
+    /// After running out of descriptors: when to try accepting again, and the
+    /// wait after the next failure.
     retry_accept: Option<Instant>,
+    retry_delay: Duration,
     scratch: Vec<u8>,
 }
 
@@ -181,6 +208,7 @@ impl<'a> Loop<'a> {
             deadlines: BTreeSet::new(),
             listening: true,
             retry_accept: None,
+            retry_delay: EMFILE_RETRY,
             scratch: vec![0; SCRATCH],
         }
     }
@@ -193,8 +221,10 @@ impl<'a> Loop<'a> {
             }
             let now = Instant::now();
             let next = self.deadlines.first().map(|&(t, _)| t).into_iter().chain(self.retry_accept).min();
-            let wait = next.map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
-            match self.ep.wait(&mut events, EVENTS, wait.as_millis().max(1) as i32) {
+            // No deadline: sleep until an event (stop() makes one).
+            let wait =
+                next.map_or(-1, |t| t.saturating_duration_since(now).as_millis().clamp(1, i32::MAX as u128) as i32);
+            match self.ep.wait(&mut events, EVENTS, wait) {
                 Ok(_) => {}
                 Err(Errno::ENETDOWN) => break Ok(()),
                 Err(e) => break Err(e),
@@ -219,11 +249,12 @@ impl<'a> Loop<'a> {
             match self.net.accept(self.lfd) {
                 Ok((fd, _)) => {
                     self.st.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.retry_delay = EMFILE_RETRY;
                     if self.ep.add(fd, EPOLLIN, fd as u64).is_err() {
                         let _ = self.net.close(fd);
                         continue;
                     }
-                    let entry = Entry { app: (self.app)(now), interest: EPOLLIN, deadline: None };
+                    let entry = Entry { app: (self.app)(now), interest: EPOLLIN, deadline: None, active_at: now };
                     self.conns.insert(fd, entry);
                     self.st.active.store(self.conns.len(), Ordering::Relaxed);
                     // Data may have come with the handshake: no event would say so again.
@@ -231,9 +262,11 @@ impl<'a> Loop<'a> {
                 }
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS) => {
-                    // Out of descriptors: let some connection end first.
+                    // Out of descriptors: wait for one of ours to end, or
+                    // for the back-off (another part of the process may free some).
                     self.unlisten();
-                    self.retry_accept = Some(now + Duration::from_millis(50));
+                    self.retry_accept = Some(now + self.retry_delay);
+                    self.retry_delay = (self.retry_delay * 2).min(EMFILE_RETRY_MAX);
                     return;
                 }
                 Err(_) => return,
@@ -242,8 +275,10 @@ impl<'a> Loop<'a> {
         self.unlisten();
     }
 
+    /// Stops being told of waiting connections; the listener stays registered
+    /// with no interest, so that its hang-up (stop()) is still reported.
     fn unlisten(&mut self) {
-        if self.listening && self.ep.delete(self.lfd).is_ok() {
+        if self.listening && self.ep.modify(self.lfd, 0, LISTENER).is_ok() {
             self.listening = false;
         }
     }
@@ -254,7 +289,7 @@ impl<'a> Loop<'a> {
             return;
         }
         self.retry_accept = None;
-        if self.ep.add(self.lfd, EPOLLIN, LISTENER).is_ok() {
+        if self.ep.modify(self.lfd, EPOLLIN, LISTENER).is_ok() {
             self.listening = true;
         }
     }
@@ -262,6 +297,7 @@ impl<'a> Loop<'a> {
     /// Drives connection `fd` and follows what it asks for next.
     fn drive(&mut self, fd: Fd, now: Instant) {
         let Some(entry) = self.conns.get_mut(&fd) else { return };
+        entry.active_at = now;
         let step = entry.app.drive(self.net, fd, &mut self.scratch, now);
         let want = match step {
             Step::Read => EPOLLIN,
@@ -271,25 +307,50 @@ impl<'a> Loop<'a> {
         if want != entry.interest && self.ep.modify(fd, want, fd as u64).is_ok() {
             entry.interest = want;
         }
-        let deadline = entry.app.deadline();
-        if deadline != entry.deadline {
-            if let Some(t) = entry.deadline {
-                self.deadlines.remove(&(t, fd));
-            }
-            if let Some(t) = deadline {
-                self.deadlines.insert((t, fd));
-            }
-            entry.deadline = deadline;
+        // Activity only moves the idle deadline later: an entry already due
+        // no later than wanted stays (see `expire`).
+        let due = self.wanted(fd);
+        if self.conns[&fd].deadline.is_none_or(|t| due.is_some_and(|w| w < t)) {
+            self.reschedule(fd, due);
         }
     }
 
-    /// Closes the connections whose deadline has passed.
+    /// When connection `fd` should be looked at next: its application's
+    /// deadline or the end of its idle time, whichever is first.
+    fn wanted(&self, fd: Fd) -> Option<Instant> {
+        let entry = &self.conns[&fd];
+        let idle = self.st.idle.map(|d| entry.active_at + d);
+        entry.app.deadline().into_iter().chain(idle).min()
+    }
+
+    fn reschedule(&mut self, fd: Fd, deadline: Option<Instant>) {
+        let Some(entry) = self.conns.get_mut(&fd) else { return };
+        if let Some(t) = entry.deadline {
+            self.deadlines.remove(&(t, fd));
+        }
+        if let Some(t) = deadline {
+            self.deadlines.insert((t, fd));
+        }
+        entry.deadline = deadline;
+    }
+
+    /// Closes the connections whose deadline has passed; one that was active
+    /// since its idle deadline was set goes back in the set, later.
     fn expire(&mut self, now: Instant) {
         while let Some(&(t, fd)) = self.deadlines.first() {
             if t > now {
                 break;
             }
-            self.finish(fd);
+            match self.wanted(fd) {
+                Some(w) if w <= now => {
+                    let app_due = self.conns[&fd].app.deadline().is_some_and(|d| d <= now);
+                    if !app_due {
+                        self.st.idle_closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.finish(fd);
+                }
+                later => self.reschedule(fd, later),
+            }
         }
     }
 
@@ -298,6 +359,8 @@ impl<'a> Loop<'a> {
             if let Some(t) = entry.deadline {
                 self.deadlines.remove(&(t, fd));
             }
+            // A descriptor of ours is free: accepting may work again.
+            self.retry_accept = None;
             // Closing takes it off the interest list too.
             let _ = self.net.close(fd);
             self.st.active.store(self.conns.len(), Ordering::Relaxed);

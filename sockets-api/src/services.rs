@@ -8,8 +8,10 @@
 //! and counters. It serves its connections from one event loop on one thread
 //! (`service_loop`, over the epoll-like interface), each connection a small
 //! state machine driven by nonblocking calls: no thread per connection, so one
-//! stack serves tens of thousands at once. At most [`MAX_CONNECTIONS`] (or the
-//! bound given to `start_with`) are served at once; beyond that, further
+//! stack serves tens of thousands at once. Each service has its own
+//! [`ServiceLimits`]: at most [`MAX_CONNECTIONS`] (or the bound given to
+//! `start_with`; a [`ServiceSet`] shares the descriptor limit out) are served
+//! at once, and a connection idle for [`IDLE_TIMEOUT`] is closed; beyond that, further
 //! connections wait in the listener's backlog ([`LISTEN_BACKLOG`], Linux's 4096),
 //! and beyond that their SYNs are dropped and retried by the peer, as for any
 //! busy server. Stopping shuts the listener down (which wakes the loop), shuts
@@ -136,10 +138,43 @@ impl Drop for UdpEcho {
     }
 }
 
-/// Connections a TCP service serves at once unless told otherwise. They cost
-/// no thread (one event loop serves them all, see `service_loop`), so the bound
-/// is the descriptor table's business more than the service's.
-pub const MAX_CONNECTIONS: usize = 1 << 20;
+/// Connections a TCP service started alone serves at once unless told
+/// otherwise: a fifth of the descriptor table's default size
+/// ([`crate::fd_table::MAX_FDS`], 1,024), so that one client holding
+/// connections to one service leaves descriptors for four others (issue 13,
+/// item 4). A [`ServiceSet`] shares the stack's descriptor limit out instead
+/// (see [`ServiceSet::start_list_with`]). Connections cost no thread (one event
+/// loop serves them all, see `service_loop`). inetd's comparable knob is its
+/// per-service `max` (wait/nowait.max), 40 connections per minute by default.
+pub const MAX_CONNECTIONS: usize = crate::fd_table::MAX_FDS / 5;
+/// How long a TCP service keeps a connection on which nothing happened (no
+/// data either way, no room to write): 5 minutes, then it closes it, so that
+/// connections of a client that vanished, or that holds them unused, go away.
+/// Linux has no such default for a socket (keep-alive, off by default, would
+/// notice a vanished peer after 2 h 11 min); servers set their own (Apache's
+/// Timeout is 60 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The limits of one TCP service, each its own (issue 13, item 4: a client
+/// exhausting one service's must not stop the others).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ServiceLimits {
+    /// Connections served at once (at least 1); beyond, clients wait in the
+    /// listen backlog. Default [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// A connection with no activity for this long is closed; `None`: never.
+    /// Default [`IDLE_TIMEOUT`].
+    pub idle_timeout: Option<Duration>,
+    /// The listen(2) backlog (at least 1, at most TCP's `max_backlog`).
+    /// Default [`LISTEN_BACKLOG`].
+    pub backlog: i32,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> ServiceLimits {
+        ServiceLimits { max_connections: MAX_CONNECTIONS, idle_timeout: Some(IDLE_TIMEOUT), backlog: LISTEN_BACKLOG }
+    }
+}
 /// The listen(2) backlog of the TCP services (Linux's default somaxconn, 4096).
 pub const LISTEN_BACKLOG: i32 = 4096;
 /// How long the HTTP server waits for a whole request before it closes.
@@ -423,7 +458,8 @@ macro_rules! tcp_service {
 
             /// Starts the service listening on `addr` (its well-known port is
             /// [`Self::PORT`]), serving up to [`MAX_CONNECTIONS`] connections at
-            /// once, with a listen backlog of [`LISTEN_BACKLOG`].
+            /// once, closing those idle for [`IDLE_TIMEOUT`], with a listen
+            /// backlog of [`LISTEN_BACKLOG`] ([`ServiceLimits::default`]).
             ///
             /// Errors: those of socket(2), bind(2) and listen(2) (EADDRINUSE,
             /// EADDRNOTAVAIL, ...), ENETDOWN.
@@ -444,8 +480,20 @@ macro_rules! tcp_service {
                 max_connections: usize,
                 backlog: i32,
             ) -> Result<$name> {
-                let server = Server::start(net, addr.into(), $label, max_connections, backlog, $handler)?;
+                let limits = ServiceLimits { max_connections, backlog, ..ServiceLimits::default() };
+                Self::start_with_limits(net, addr, limits)
+            }
+
+            /// As [`Self::start`], with its own [`ServiceLimits`].
+            pub fn start_with_limits(net: &Net, addr: impl Into<SocketAddr>, limits: ServiceLimits) -> Result<$name> {
+                let bounds = (limits.max_connections, limits.idle_timeout, limits.backlog);
+                let server = Server::start(net, addr.into(), $label, bounds, $handler)?;
                 Ok($name { server })
+            }
+
+            /// Connections closed because nothing happened on them for the idle timeout.
+            pub fn idle_closed(&self) -> u64 {
+                self.server.idle_closed()
             }
 
             /// Where it listens.
@@ -517,13 +565,22 @@ impl Service {
 
     /// As [`Service::start`], a TCP service listening with `backlog`.
     pub fn start_with_backlog(net: &Net, name: &str, addr: impl Into<SocketAddr>, backlog: i32) -> Result<Service> {
+        Service::start_with_limits(net, name, addr, ServiceLimits { backlog, ..ServiceLimits::default() })
+    }
+
+    /// As [`Service::start`], a TCP service with `limits` (UDP echo has none to apply).
+    pub fn start_with_limits(
+        net: &Net,
+        name: &str,
+        addr: impl Into<SocketAddr>,
+        limits: ServiceLimits,
+    ) -> Result<Service> {
         let addr = addr.into();
-        let max = MAX_CONNECTIONS;
         Ok(match name {
-            "echo" => Service::Echo(TcpEcho::start_with_backlog(net, addr, max, backlog)?),
-            "discard" => Service::Discard(Discard::start_with_backlog(net, addr, max, backlog)?),
-            "chargen" => Service::Chargen(Chargen::start_with_backlog(net, addr, max, backlog)?),
-            "http" => Service::Http(Http::start_with_backlog(net, addr, max, backlog)?),
+            "echo" => Service::Echo(TcpEcho::start_with_limits(net, addr, limits)?),
+            "discard" => Service::Discard(Discard::start_with_limits(net, addr, limits)?),
+            "chargen" => Service::Chargen(Chargen::start_with_limits(net, addr, limits)?),
+            "http" => Service::Http(Http::start_with_limits(net, addr, limits)?),
             "udp-echo" => Service::UdpEcho(UdpEcho::start(net, addr)?),
             _ => return Err(Errno::EINVAL),
         })
@@ -599,10 +656,26 @@ impl ServiceSet {
     /// As [`ServiceSet::start_list`], the TCP services listening with `backlog`
     /// (what `tapstack up --backlog` sets).
     pub fn start_list_with_backlog(net: &Net, list: &str, backlog: i32) -> io::Result<ServiceSet> {
+        ServiceSet::start_list_with(net, list, ServiceLimits { backlog, ..ServiceLimits::default() }, true)
+    }
+
+    /// As [`ServiceSet::start_list`], each TCP service with `limits`; with
+    /// `share_fds`, each serves at most its share of the stack's descriptor
+    /// limit ([`Net::fd_limit`]) instead of `limits.max_connections`: the
+    /// limit divided by the number of TCP services plus one (a share left for
+    /// the rest of the program), so that a client holding one service's
+    /// connections cannot take the descriptors the others need (issue 13, item 4).
+    pub fn start_list_with(net: &Net, list: &str, limits: ServiceLimits, share_fds: bool) -> io::Result<ServiceSet> {
+        let wanted = ServiceSet::parse_list(list)?;
+        let tcp = wanted.iter().filter(|(n, _)| *n != "udp-echo").count();
+        let mut limits = limits;
+        if share_fds {
+            limits.max_connections = (net.fd_limit() / (tcp + 1)).max(1);
+        }
         let mut set = ServiceSet::default();
-        for (name, port) in ServiceSet::parse_list(list)? {
+        for (name, port) in wanted {
             let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
-            let s = Service::start_with_backlog(net, name, addr, backlog)
+            let s = Service::start_with_limits(net, name, addr, limits)
                 .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{name} on port {port}: {e}")))?;
             set.services.push(s);
         }

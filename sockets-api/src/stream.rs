@@ -134,10 +134,11 @@ fn promote(stack: &mut Stack, s: &mut Stream) {
 /// listen(2) on `local` (the table has bound it, or picked an ephemeral port).
 /// Listening again only keeps listening (Linux would change the backlog).
 ///
-/// The backlog bounds the connections not yet accepted, in the handshake or
-/// waiting for accept(2): at least 1, at most the stack's `max_backlog`; a
-/// negative one means the most. When they are that many, TCP drops a new SYN
-/// (counted as `TcpBacklogFull`) and the peer retransmits it, as on Linux.
+/// The backlog bounds, each apart, the connections in the handshake (the SYN
+/// queue, beyond which SYNs are answered with cookies, RFC 4987) and those
+/// waiting for accept(2) (the accept queue, beyond which a SYN is dropped,
+/// counted as `TcpBacklogFull`, and retransmitted by the peer), as on Linux:
+/// at least 1, at most the stack's `max_backlog`; a negative one means the most.
 ///
 /// Errors: EINVAL when connecting or connected; EADDRINUSE when a listener or a
 /// connection (or a TIME-WAIT one, without SO_REUSEADDR) holds the port.

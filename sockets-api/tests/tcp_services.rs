@@ -282,3 +282,55 @@ fn a_service_set_starts_services_by_name() {
     let set = ServiceSet::start(&b, B_IP, &["echo", "discard"]).unwrap();
     assert_eq!(set.get("discard").unwrap().local_addr(), "10.0.0.2:9".parse().unwrap());
 }
+
+#[test]
+fn one_client_holding_one_services_connections_leaves_the_others_serving() {
+    // Issue 13, item 4: with 40 descriptors for the whole stack, a client
+    // holding 40 connections to echo took them all and http refused. Each
+    // service of a set now serves at most its share (40 / 3 = 13 here); the
+    // rest of echo's clients wait in its backlog, holding no descriptor.
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    b.set_fd_limit(40).unwrap();
+    let set = ServiceSet::start_list(&b, "echo,http").unwrap();
+    let held: Vec<TcpStream> = (0..40).map(|_| client(&a, "10.0.0.2:7")).collect();
+    let echo = match set.get("echo").unwrap() {
+        Service::Echo(e) => e,
+        _ => unreachable!(),
+    };
+    eventually("echo serves its share", || echo.active() == 13);
+    let (status, _, body) = http(&a, b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(status, "HTTP/1.0 200 OK");
+    assert_eq!(body, INDEX_HTML.as_bytes());
+    assert_eq!(echo.active(), 13, "echo stays within its share");
+    drop(held);
+}
+
+#[test]
+fn a_connection_idle_for_the_timeout_is_closed_and_a_busy_one_is_not() {
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    let limits = ServiceLimits { idle_timeout: Some(Duration::from_millis(400)), ..ServiceLimits::default() };
+    let echo = TcpEcho::start_with_limits(&b, sa("0.0.0.0:7"), limits).unwrap();
+    let mut idle = client(&a, "10.0.0.2:7");
+    let mut busy = client(&a, "10.0.0.2:7");
+    idle.write_all(b"hi").unwrap();
+    let mut two = [0u8; 2];
+    idle.read_exact(&mut two).unwrap();
+    // The busy one talks every 100 ms for 1.2 s, three idle timeouts.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1200) {
+        busy.write_all(b"x").unwrap();
+        let mut one = [0u8; 1];
+        busy.read_exact(&mut one).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The idle one was closed by the service: its end of stream is here.
+    idle.set_read_timeout(Some(PROMPT)).unwrap();
+    assert_eq!(idle.read(&mut two).unwrap(), 0, "closed by the service");
+    assert_eq!(echo.idle_closed(), 1);
+    busy.write_all(b"y").unwrap();
+    let mut one = [0u8; 1];
+    busy.read_exact(&mut one).unwrap();
+    assert_eq!(&one, b"y", "the busy one is still served");
+}

@@ -81,7 +81,7 @@ pub struct SocketEntry {
     pub recv_q: usize,
     /// ss's Send-Q.
     pub send_q: usize,
-    /// A TCP connection's internals (`ss -i`); `None` for listeners and UDP.
+    /// A TCP connection's internals (`ss -i`); `None` for listeners, TIME-WAIT and UDP.
     pub tcp: Option<TcpInfo>,
     /// Time left on a TCP connection's timers (`ss -o`); all `None` otherwise.
     pub timers: TimersLeft,
@@ -101,7 +101,9 @@ impl SocketEntry {
             recv_q: info.recv_queue,
             send_q: info.send_queue,
             timers: TimersLeft::at(&info.timers, now),
-            tcp: (!listener).then_some(info),
+            // As Linux's ss: a TIME-WAIT socket has no tcp_info (a compact
+            // record has no congestion or RTT state to show).
+            tcp: (!listener && info.state != tcp::State::TimeWait).then_some(info),
         }
     }
 }

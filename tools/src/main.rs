@@ -1,6 +1,7 @@
 //! The `tapstack` command.
 
 use clap::{Parser, Subcommand};
+use sockets_api::services::{ServiceLimits, MAX_CONNECTIONS};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,15 @@ enum Cmd {
         /// The listen(2) backlog of the TCP services (Linux's default somaxconn is 4096).
         #[arg(long, default_value_t = 4096)]
         backlog: i32,
+        /// Most connections each TCP service serves at once; default: its share
+        /// of --max-fds (divided among the TCP services, one share left over),
+        /// so that a client holding one service's connections cannot stop the others.
+        #[arg(long)]
+        service_max_connections: Option<usize>,
+        /// Seconds after which a TCP service closes a connection on which
+        /// nothing happened (a vanished or idle client); 0: never.
+        #[arg(long, default_value_t = 300)]
+        idle_timeout: u64,
     },
     /// The sockets of a running `tapstack up`, as Linux's `ss` prints them.
     Ss {
@@ -184,7 +194,14 @@ fn main() -> ExitCode {
                 .map(|us| scenario::replay::Tolerance::symmetric(std::time::Duration::from_micros(us)));
             return exit(scenario::run_replay(&capture, scenario.as_deref(), tolerance, trace));
         }
-        Cmd::Up { stack, serve, trace, control, backlog } => up::run(stack, &serve, trace, control, backlog),
+        Cmd::Up { stack, serve, trace, control, backlog, service_max_connections, idle_timeout } => {
+            let limits = ServiceLimits {
+                max_connections: service_max_connections.unwrap_or(MAX_CONNECTIONS),
+                idle_timeout: (idle_timeout > 0).then(|| std::time::Duration::from_secs(idle_timeout)),
+                backlog,
+            };
+            up::run(stack, &serve, trace, control, (limits, service_max_connections.is_none()))
+        }
         Cmd::Ss { flags, target } => {
             for note in flags.notes() {
                 eprintln!("note: {note}");

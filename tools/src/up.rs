@@ -5,21 +5,29 @@ use crate::banner::{self, Served};
 use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
 use crate::signals;
-use sockets_api::services::ServiceSet;
+use sockets_api::services::{ServiceLimits, ServiceSet};
 use sockets_api::Net;
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// Runs until SIGINT or SIGTERM; `control` overrides where the control socket
 /// listens (default [`control::default_path`] of the TAP).
-pub fn run(opts: StackOptions, serve: &str, trace: bool, control: Option<PathBuf>, backlog: i32) -> Result<(), String> {
+/// `limits` are the TCP services' limits and whether each gets its share of
+/// the descriptor limit instead of their `max_connections` ([`ServiceSet::start_list_with`]).
+pub fn run(
+    opts: StackOptions,
+    serve: &str,
+    trace: bool,
+    control: Option<PathBuf>,
+    limits: (ServiceLimits, bool),
+) -> Result<(), String> {
     signals::block();
     // The services listen before the stack answers anything (issue 13 item 13).
     let (runtime, config, services) = opts.start_serving(|net| {
         if trace {
             print_transitions(net);
         }
-        ServiceSet::start_list_with_backlog(net, serve, backlog)
+        ServiceSet::start_list_with(net, serve, limits.0, limits.1)
             .map_err(|e| format!("cannot start the services '{serve}': {e}"))
     })?;
     let net = runtime.net();

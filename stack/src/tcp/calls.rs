@@ -12,7 +12,7 @@ use super::lower::TcpNet;
 use super::seq::Seq;
 use super::state::State;
 use super::status::{Readiness, TcpInfo, TimerInfo};
-use super::table::{conn_mut, listener_mut, user_conn_mut, Listener, Slot, Sock, Tcp};
+use super::table::{conn_mut, listener_mut, user_conn_mut, Listener, Slot, Sock, Tcp, Tuple};
 use super::trace::Transition;
 use crate::counters::DropReason;
 use crate::time::{Duration, Instant};
@@ -58,14 +58,14 @@ impl Tcp {
         }
         let backlog = backlog.clamp(1, self.cfg.max_backlog);
         let id = self.alloc();
-        self.slots[id.index as usize].sock = Some(Sock::Listener(Listener {
+        self.slots[id.index as usize].sock = Some(Sock::Listener(Box::new(Listener {
             local,
             backlog,
             queue: VecDeque::new(),
             pending: Vec::new(),
             cookies_at: None,
             opts,
-        }));
+        })));
         self.listeners.insert(local.port(), id);
         self.trace_listener(id, local, State::Closed, State::Listen, Cause::PassiveOpen);
         Ok(id)
@@ -105,12 +105,14 @@ impl Tcp {
             Some(l) if !l.ip().is_unspecified() && *l.ip() != ip => return Err(TcpError::InvalidArgument),
             Some(l) if l.port() != 0 => {
                 let l = SocketAddrV4::new(ip, l.port());
-                if let Some(&other) = self.conns.get(&(l, remote)) {
-                    let tw = conn_mut(&mut self.slots, other).is_some_and(|c| c.state == State::TimeWait);
+                let whole = self.conns.get(&(l, remote)).copied();
+                if whole.is_some() || self.tw.find(&(l, remote)).is_some() {
+                    let tw =
+                        whole.is_none_or(|o| conn_mut(&mut self.slots, o).is_some_and(|c| c.state == State::TimeWait));
                     if !(tw && opts.reuse_addr) {
                         return Err(TcpError::AddrInUse);
                     }
-                    self.kill_time_wait_on(now, net, Some((l, remote)), l.port());
+                    self.kill_time_wait(now, net, (l, remote));
                 }
                 if self.listeners.contains_key(&l.port()) && !opts.reuse_addr {
                     return Err(TcpError::AddrInUse);
@@ -318,16 +320,48 @@ impl Tcp {
 
     /// Every listener and connection, orphans and unaccepted ones included (an
     /// `ss -tan` view), in slot order.
+    /// TIME-WAIT records come last, oldest first, under the ids their
+    /// connections had.
     pub fn sockets(&self) -> impl Iterator<Item = (ConnId, TcpInfo)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, slot)| {
+        let whole = self.slots.iter().enumerate().filter_map(|(i, slot)| {
             let s = slot.sock.as_ref()?;
             Some((ConnId { index: i as u32, gen: slot.gen }, self.sock_info(s)))
-        })
+        });
+        whole.chain(self.tw.iter().map(|tw| (tw.id, tw.info())))
     }
 
     /// Connections (not listeners) in the table, TIME-WAIT included.
     pub fn connection_count(&self) -> usize {
         self.conn_count + self.tw_count
+    }
+
+    /// Heap bytes held by the TCP table, roughly: the slots, every connection's
+    /// TCB and buffer storage, the TIME-WAIT records, the maps and the timer
+    /// set (by capacity, at the size of their entries). For tests and
+    /// measurements of what a flood leaves behind (issue 13, item 3).
+    pub fn heap_bytes(&self) -> usize {
+        use core::mem::size_of;
+        let conns: usize = self
+            .slots
+            .iter()
+            .map(|s| match &s.sock {
+                Some(Sock::Conn(c)) => c.heap_bytes(),
+                Some(Sock::Listener(l)) => {
+                    size_of::<Listener>() + (l.queue.capacity() + l.pending.capacity()) * size_of::<ConnId>()
+                }
+                None => 0,
+            })
+            .sum();
+        let tuple_map = self.conns.capacity() * (size_of::<(Tuple, ConnId)>() + 1);
+        let port_maps = (self.ports.capacity() + self.listeners.capacity()) * (size_of::<(u16, u64)>() + 1);
+        let timers = self.timers.len() * size_of::<(Instant, u32, u32)>();
+        self.slots.capacity() * size_of::<Slot>()
+            + self.free.capacity() * 4
+            + conns
+            + self.tw.heap_bytes()
+            + tuple_map
+            + port_maps
+            + timers
     }
 
     /// Connections in TIME-WAIT (outside `max_connections`, within `max_tw_buckets`).

@@ -51,7 +51,7 @@ impl Tcp {
 
     /// The earliest timer deadline, if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.timers.first().map(|t| t.0)
+        crate::time::earliest(self.timers.first().map(|t| t.0), self.tw.poll_at())
     }
 
     /// The segment `bytes` (TCP header and data) from `src` to `dst`.
@@ -92,12 +92,50 @@ impl Tcp {
                 return self.listen_input(now, net, lid, local, remote, &seg, Some(floor));
             }
         }
+        if let Some(at) = self.tw.find(&(local, remote)) {
+            match self.time_wait_input(now, net, at, &seg) {
+                Ok(floor) => {
+                    if let Some(&lid) = self.listeners.get(&local.port()) {
+                        return self.listen_input(now, net, lid, local, remote, &seg, Some(floor));
+                    }
+                }
+                Err(r) => return r,
+            }
+        }
         if let Some(&lid) = self.listeners.get(&local.port()) {
             return self.listen_input(now, net, lid, local, remote, &seg, None);
         }
         // RFC 9293 section 3.10.7.1: no connection.
         self.reset_for(now, net, local, remote, &seg);
         Err(DropReason::TcpNoSocket)
+    }
+
+    /// A segment for TIME-WAIT record `at` (RFC 9293 section 3.10.7.4), as for
+    /// a whole connection above: `Ok(floor)` when a new SYN has ended it (the
+    /// new incarnation's ISS must exceed `floor`), else what the record made of it.
+    fn time_wait_input(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        at: u32,
+        seg: &Segment<'_>,
+    ) -> Result<Seq, Result<(), DropReason>> {
+        let tw = self.tw.get_mut(at);
+        let mut ctx = ctx!(self, now, net);
+        if tw.syn_may_reopen(seg) && self.listeners.contains_key(&tw.local.port()) {
+            let floor = tw.snd_max() + REOPEN_ISN_GAP;
+            tw.close(&mut ctx, Cause::RcvSynReopen);
+            self.drop_time_wait(at);
+            return Ok(floor);
+        }
+        let expires = tw.expires;
+        let (r, outcome) = tw.on_segment(&mut ctx, seg);
+        if outcome == conn::TwOutcome::Closed {
+            self.drop_time_wait(at);
+        } else if self.tw.get_mut(at).expires != expires {
+            self.tw.requeue(at);
+        }
+        Err(r)
     }
 
     /// RFC 9293 section 3.10.7.1: the reset answering a segment nobody owns
@@ -301,6 +339,12 @@ impl Tcp {
 
     /// Runs every timer due at `now`.
     pub fn poll_timers(&mut self, now: Instant, net: &mut dyn TcpNet) {
+        // TIME-WAIT records: 2*MSL is over for those at the head of the FIFO.
+        while let Some(at) = self.tw.due(now) {
+            let mut ctx = ctx!(self, now, net);
+            self.tw.get_mut(at).close(&mut ctx, Cause::Timeout2Msl);
+            self.drop_time_wait(at);
+        }
         let mut due = std::mem::take(&mut self.due);
         while let Some(&(t, index, gen)) = self.timers.first() {
             if t > now {

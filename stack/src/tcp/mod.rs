@@ -15,7 +15,9 @@
 //!   (reassembly, receiver SWS), [`rtt`] (RFC 6298) and [`congestion`]
 //!   (RFC 5681, RFC 6582);
 //! - `table`: the [`Tcp`] layer's table of connections and listeners (handles,
-//!   the 4-tuple map, accept queues, the timer schedule);
+//!   the 4-tuple map, accept queues, the timer schedule); `time_waits`: the
+//!   compact records that closed connections in TIME-WAIT become
+//!   ([`conn::TimeWait`], as Linux's tcp_timewait_sock), in a FIFO by expiry;
 //! - `demux`: segments in: demultiplexing, LISTEN (section 3.10.7.2), resets
 //!   for segments nobody owns (3.10.7.1), ICMP errors, timers due;
 //! - `calls`: the user calls on the table (section 3.10: OPEN, SEND, RECEIVE,
@@ -96,6 +98,7 @@ pub mod state;
 mod status;
 pub mod syncookie;
 mod table;
+mod time_waits;
 pub mod timestamps;
 pub mod trace;
 

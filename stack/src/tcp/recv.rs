@@ -11,8 +11,16 @@
 
 use super::seq::Seq;
 
+/// The storage a receive buffer gets first ([`FIRST_STORAGE`] or its capacity,
+/// if smaller): enough for a request or two. It doubles whenever more must be
+/// held at once, up to the capacity, and stays at that size (a few
+/// allocations in a connection's life, none per segment), so that a
+/// connection that has received a little holds a little while idle, not its
+/// whole SO_RCVBUF (issue 13, item 3: 64 KiB per idle connection before).
+pub const FIRST_STORAGE: usize = 4096;
+
 pub struct RecvBuffer {
-    /// Allocated on first use, `cap` bytes.
+    /// The ring: allocated on first use, grown as needed up to `cap` bytes.
     buf: Vec<u8>,
     cap: usize,
     /// Index of the first readable byte.
@@ -65,6 +73,11 @@ impl RecvBuffer {
         true
     }
 
+    /// Bytes of storage held (the ring and the out-of-order list).
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
+    }
+
     /// In-order bytes waiting for the user.
     pub fn readable(&self) -> usize {
         self.len
@@ -115,11 +128,10 @@ impl RecvBuffer {
                 return None;
             }
         }
-        if self.buf.len() != self.cap {
-            self.buf.resize(self.cap, 0);
-        }
-        let pos = (self.head + self.len + off as usize) % self.cap;
-        let first = data.len().min(self.cap - pos);
+        self.ensure_storage(self.len + end as usize);
+        let ring = self.buf.len();
+        let pos = (self.head + self.len + off as usize) % ring;
+        let first = data.len().min(ring - pos);
         self.buf[pos..pos + first].copy_from_slice(&data[..first]);
         self.buf[..data.len() - first].copy_from_slice(&data[first..]);
         // Insert [start, end) into the range list (merging), treating in-order data
@@ -149,17 +161,41 @@ impl RecvBuffer {
         Some(advanced as usize)
     }
 
+    /// Makes the ring hold at least `needed` bytes from its head (never more
+    /// than `cap`, which `write`'s check keeps `needed` within), doubling it and
+    /// laying what it holds (in order and out of order) out from index 0.
+    fn ensure_storage(&mut self, needed: usize) {
+        let ring = self.buf.len();
+        if needed <= ring {
+            return;
+        }
+        let mut size = ring.max(FIRST_STORAGE.min(self.cap)).max(1);
+        while size < needed {
+            size *= 2;
+        }
+        let mut grown = vec![0u8; size.min(self.cap)];
+        let span = self.len + self.ooo.last().map_or(0, |&(_, e)| e as usize);
+        if ring > 0 && span > 0 {
+            let first = span.min(ring - self.head);
+            grown[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+            grown[first..span].copy_from_slice(&self.buf[..span - first]);
+        }
+        self.buf = grown;
+        self.head = 0;
+    }
+
     /// Copies in-order bytes into `out`; removes them unless `peek`.
     pub fn read(&mut self, out: &mut [u8], peek: bool) -> usize {
         let n = out.len().min(self.len);
         if n == 0 {
             return 0;
         }
-        let first = n.min(self.cap - self.head);
+        let ring = self.buf.len();
+        let first = n.min(ring - self.head);
         out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
         out[first..n].copy_from_slice(&self.buf[..n - first]);
         if !peek {
-            self.head = (self.head + n) % self.cap;
+            self.head = (self.head + n) % ring;
             self.len -= n;
         }
         n
@@ -228,6 +264,41 @@ mod tests {
         assert_eq!(b.write(30, b"z"), None, "a third range is refused");
         assert_eq!(b.write(21, b"y"), Some(0), "extending a range is fine");
         assert_eq!(b.write(0, &[b'.'; 10]), Some(11));
+    }
+
+    #[test]
+    fn storage_grows_with_what_is_held_and_keeps_order_across_the_wrap() {
+        let mut b = RecvBuffer::new(65536, 4);
+        assert_eq!(b.heap_bytes(), 0, "nothing before the first byte");
+        assert_eq!(b.write(0, b"GET / HTTP/1.0\r\n\r\n"), Some(18));
+        assert_eq!(read_all(&mut b).len(), 18);
+        assert_eq!(b.buf.len(), FIRST_STORAGE, "a little received, a little held");
+        // Wrap the 4 KiB ring, then make it grow with data on both sides of
+        // its end and an out-of-order range beyond: all comes out in order.
+        let first = pattern_bytes(4000, 1);
+        assert_eq!(b.write(0, &first), Some(4000));
+        let mut some = vec![0; 3000];
+        b.read(&mut some, false);
+        assert_eq!(some, first[..3000]);
+        let late = pattern_bytes(2000, 2);
+        assert_eq!(b.write(3000, &late), Some(0), "out of order, beyond a gap");
+        let gap = pattern_bytes(3000, 3);
+        assert_eq!(b.write(0, &gap), Some(5000));
+        assert_eq!(b.buf.len(), 8192, "doubled once");
+        let mut expect = first[3000..].to_vec();
+        expect.extend_from_slice(&gap);
+        expect.extend_from_slice(&late);
+        assert_eq!(read_all(&mut b), expect);
+        // Up to the capacity and no further; a small buffer gets only its size.
+        assert_eq!(b.write(0, &vec![9; 65536]), Some(65536));
+        assert_eq!(b.buf.len(), 65536);
+        let mut small = RecvBuffer::new(1000, 4);
+        small.write(0, b"x");
+        assert_eq!(small.buf.len(), 1000);
+    }
+
+    fn pattern_bytes(n: usize, salt: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect()
     }
 
     #[test]

@@ -48,6 +48,11 @@ impl SackReceiver {
         }
     }
 
+    /// The duplicate the next ACK will report, if any (for a TIME-WAIT record to keep).
+    pub fn pending_dsack(&self) -> Option<SackBlock> {
+        self.dsack
+    }
+
     /// Fills `out` with the blocks for an ACK of `rcv_nxt`, given the receive
     /// buffer's out-of-order ranges (offsets from `rcv_nxt`, ascending): the
     /// D-SACK block if any, then the ranges holding the latest arrivals, then

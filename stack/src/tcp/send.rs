@@ -37,6 +37,11 @@ impl SendBuffer {
         self.cap
     }
 
+    /// Bytes of storage held.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity()
+    }
+
     /// Changes the bound; what is already buffered stays.
     pub fn set_capacity(&mut self, cap: usize) {
         self.cap = cap;

@@ -18,6 +18,7 @@ use super::isn::IsnGenerator;
 use super::lower::TcpNet;
 use super::state::State;
 use super::syncookie::SynCookies;
+use super::time_waits::TimeWaits;
 use super::trace::{TraceLog, Transition};
 use crate::time::Instant;
 use rand::RngExt;
@@ -45,9 +46,11 @@ pub(super) struct Listener {
     pub(super) opts: SocketOptions,
 }
 
+/// Both boxed, so that a slot stays small (40-odd bytes) whatever it held:
+/// the slab keeps its size after a flood.
 #[derive(Debug)]
 pub(super) enum Sock {
-    Listener(Listener),
+    Listener(Box<Listener>),
     Conn(Box<Conn>),
 }
 
@@ -103,8 +106,12 @@ pub struct Tcp {
     /// `max_connections` bounds.
     pub(super) conn_count: usize,
     /// Connections in TIME-WAIT, bounded by `max_tw_buckets` apart (as Linux's
-    /// tcp_max_tw_buckets, outside the socket limit).
+    /// tcp_max_tw_buckets, outside the socket limit): those still whole (held
+    /// by the user, or with unread data) and the records in `tw`.
     pub(super) tw_count: usize,
+    /// TIME-WAIT records of connections whose TCB is gone (their 4-tuples are
+    /// not in `conns`; their local ports are still counted in `ports`).
+    pub(super) tw: TimeWaits<SipBuild>,
     /// (deadline, slot index, generation) of every connection with a timer.
     pub(super) timers: BTreeSet<(Instant, u32, u32)>,
     pub(super) due: Vec<ConnId>,
@@ -155,7 +162,7 @@ pub(super) fn conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
 
 pub(super) fn listener_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Listener> {
     match slots.get_mut(id.index as usize) {
-        Some(Slot { gen, sock: Some(Sock::Listener(l)), .. }) if *gen == id.gen => Some(l),
+        Some(Slot { gen, sock: Some(Sock::Listener(l)), .. }) if *gen == id.gen => Some(&mut **l),
         _ => None,
     }
 }
@@ -189,6 +196,7 @@ impl Tcp {
             conns: HashMap::with_hasher(build.clone()),
             listeners: HashMap::with_hasher(build.clone()),
             cookies: SynCookies::derive((build.0, build.1)),
+            tw: TimeWaits::new(build.clone()),
             ports: HashMap::with_hasher(build),
             conn_count: 0,
             tw_count: 0,
@@ -234,6 +242,18 @@ impl Tcp {
             }
         }
         self.free.push(id.index);
+        self.shrink_maps();
+    }
+
+    /// After a flood, memory goes back: a map that is three-quarters empty is
+    /// rebuilt at twice its size (amortized O(1) per removal).
+    fn shrink_maps(&mut self) {
+        if self.conns.capacity() > 64 && self.conns.len() * 4 < self.conns.capacity() {
+            self.conns.shrink_to(self.conns.len() * 2);
+        }
+        if self.ports.capacity() > 64 && self.ports.len() * 4 < self.ports.capacity() {
+            self.ports.shrink_to(self.ports.len() * 2);
+        }
     }
 
     pub(super) fn map(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
@@ -244,13 +264,50 @@ impl Tcp {
     pub(super) fn unmap(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
         if self.conns.get(&(local, remote)) == Some(&id) {
             self.conns.remove(&(local, remote));
-            if let Some(n) = self.ports.get_mut(&local.port()) {
-                *n -= 1;
-                if *n == 0 {
-                    self.ports.remove(&local.port());
-                }
+            self.unmap_port(local.port());
+        }
+    }
+
+    fn unmap_port(&mut self, port: u16) {
+        if let Some(n) = self.ports.get_mut(&port) {
+            *n -= 1;
+            if *n == 0 {
+                self.ports.remove(&port);
             }
         }
+    }
+
+    /// Connection `id`, in TIME-WAIT, becomes a compact record if it can
+    /// (`Conn::time_wait_record`): its TCB and slot are freed, its 4-tuple moves
+    /// to `tw`, its port stays held. Not when the TIME-WAIT table overflowed
+    /// (that connection ends at the next timer run, as before).
+    fn compact(&mut self, id: ConnId) -> bool {
+        if self.tw_count > self.cfg.max_tw_buckets {
+            return false;
+        }
+        let Some(record) = conn_mut(&mut self.slots, id).and_then(|c| c.time_wait_record()) else { return false };
+        if self.tw.poll_at_tail().is_some_and(|t| t > record.expires) {
+            // Out of the FIFO's order (an MSL shortened since): stays whole.
+            return false;
+        }
+        let slot = &mut self.slots[id.index as usize];
+        if let Some(t) = slot.sched.take() {
+            self.timers.remove(&(t, id.index, id.gen));
+        }
+        slot.sock = None;
+        self.conns.remove(&(record.local, record.remote));
+        self.free.push(id.index);
+        self.tw.insert(record);
+        self.shrink_maps();
+        true
+    }
+
+    /// Forgets TIME-WAIT record `at` (its end already traced) and frees its port.
+    pub(super) fn drop_time_wait(&mut self, at: u32) {
+        let tw = self.tw.remove(at);
+        self.tw_count -= 1;
+        self.unmap_port(tw.local.port());
+        self.shrink_maps();
     }
 
     /// After any event on a connection: move an established child to its
@@ -271,8 +328,13 @@ impl Tcp {
                 }
             }
         }
-        if state == State::TimeWait && !self.slots[id.index as usize].time_wait {
-            self.enter_time_wait(id);
+        if state == State::TimeWait {
+            if !self.slots[id.index as usize].time_wait {
+                self.enter_time_wait(id);
+            }
+            if self.compact(id) {
+                return;
+            }
         }
         let deadline = conn_mut(&mut self.slots, id).and_then(|c| c.deadline());
         if matches!(state, State::Closed | State::Listen) {
@@ -346,6 +408,7 @@ impl Tcp {
                     }
                 }
             }
+            reusable |= self.tw.iter().any(|tw| tw.local.port() == port);
         }
         (active, reusable)
     }
@@ -365,20 +428,21 @@ impl Tcp {
         Err(TcpError::AddrInUse)
     }
 
-    pub(super) fn kill_time_wait_on(&mut self, now: Instant, net: &mut dyn TcpNet, tuple: Option<Tuple>, port: u16) {
-        let victims: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(&(l, r), _)| l.port() == port && tuple.is_none_or(|t| t == (l, r)))
-            .map(|(_, &id)| id)
-            .collect();
-        for id in victims {
-            if let Some(c) = conn_mut(&mut self.slots, id) {
-                if c.state == State::TimeWait {
-                    let mut ctx = ctx!(self, now, net);
-                    c.end_time_wait(&mut ctx, Cause::ReuseTimeWait);
-                    self.settle(id);
-                }
+    /// Ends the TIME-WAIT of 4-tuple `tuple`, whole or a record, for a new
+    /// connection that reuses it (SO_REUSEADDR).
+    pub(super) fn kill_time_wait(&mut self, now: Instant, net: &mut dyn TcpNet, tuple: Tuple) {
+        if let Some(at) = self.tw.find(&tuple) {
+            let mut ctx = ctx!(self, now, net);
+            self.tw.get_mut(at).close(&mut ctx, Cause::ReuseTimeWait);
+            self.drop_time_wait(at);
+            return;
+        }
+        let Some(&id) = self.conns.get(&tuple) else { return };
+        if let Some(c) = conn_mut(&mut self.slots, id) {
+            if c.state == State::TimeWait {
+                let mut ctx = ctx!(self, now, net);
+                c.end_time_wait(&mut ctx, Cause::ReuseTimeWait);
+                self.settle(id);
             }
         }
     }

@@ -211,27 +211,13 @@ impl Conn {
         }
     }
 
-    /// The four cases of the acceptance test (RFC 9293 section 3.10.7.4, first
-    /// check): does the segment fall in the receive window?
-    fn in_window(&self, seg: &Segment<'_>, rcv_wnd: u32) -> bool {
-        let wnd_end = self.rcv_nxt + rcv_wnd;
-        match (seg.len(), rcv_wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_range(self.rcv_nxt, wnd_end),
-            (_, 0) => false,
-            (seg_len, _) => {
-                seg.seq.in_range(self.rcv_nxt, wnd_end) || (seg.seq + seg_len - 1).in_range(self.rcv_nxt, wnd_end)
-            }
-        }
-    }
-
     /// RFC 9293 section 3.10.7.4, first check: the sequence number. An
     /// unacceptable segment is answered with an ACK (unless it is an RST) and
     /// dropped; an acceptable one has its text trimmed to the window in `text`.
     fn first_check_sequence<'a>(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'a>, text: &mut Text<'a>) -> Step {
         let rcv_wnd = self.rcv_wnd();
         let wnd_end = self.rcv_nxt + rcv_wnd;
-        let mut acceptable = self.in_window(seg, rcv_wnd);
+        let mut acceptable = in_window(self.rcv_nxt, seg, rcv_wnd);
         // "If the RCV.WND is zero, no segments will be acceptable, but special
         // allowance should be made to accept valid ACKs, URGs, and RSTs": a segment
         // at RCV.NXT is processed with its text trimmed off. A lone FIN needs no
@@ -570,5 +556,17 @@ impl Conn {
             State::TimeWait => self.close_at = Some(ctx.now + ctx.cfg.msl * 2),
             _ => {}
         }
+    }
+}
+
+/// The four cases of the acceptance test (RFC 9293 section 3.10.7.4, first
+/// check): does the segment fall in the receive window [RCV.NXT, +RCV.WND)?
+pub(super) fn in_window(rcv_nxt: Seq, seg: &Segment<'_>, rcv_wnd: u32) -> bool {
+    let wnd_end = rcv_nxt + rcv_wnd;
+    match (seg.len(), rcv_wnd) {
+        (0, 0) => seg.seq == rcv_nxt,
+        (0, _) => seg.seq.in_range(rcv_nxt, wnd_end),
+        (_, 0) => false,
+        (seg_len, _) => seg.seq.in_range(rcv_nxt, wnd_end) || (seg.seq + seg_len - 1).in_range(rcv_nxt, wnd_end),
     }
 }

@@ -23,9 +23,11 @@ mod icmp;
 mod input;
 mod loss;
 mod output;
+mod time_wait;
 mod timers;
 mod user;
 
+pub use time_wait::{TimeWait, TwOutcome};
 pub use user::Shutdown;
 
 use super::cause::Cause;
@@ -548,5 +550,11 @@ impl Conn {
 
     pub fn has_unread(&self) -> bool {
         self.recv.readable() > 0
+    }
+
+    /// Heap bytes this connection holds: its TCB and its buffers' storage
+    /// (what [`crate::tcp::Tcp::heap_bytes`] adds up).
+    pub fn heap_bytes(&self) -> usize {
+        core::mem::size_of::<Conn>() + self.recv.heap_bytes() + self.send.heap_bytes()
     }
 }

@@ -18,6 +18,7 @@ mod loss;
 mod reset;
 mod retransmit;
 mod stack;
+mod time_wait;
 mod transfer;
 mod unreachable;
 
