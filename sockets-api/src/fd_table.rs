@@ -388,8 +388,8 @@ impl FdTable {
     /// 49152-65535 at random.
     ///
     /// Errors: EBADF; EAFNOSUPPORT for an IPv6 address; EINVAL when already bound;
-    /// EADDRNOTAVAIL for an address the stack does not have (ours, 0.0.0.0 and our
-    /// broadcast addresses are allowed); EADDRINUSE when another socket has the port
+    /// EADDRNOTAVAIL for an address the stack does not have (ours, 127.0.0.0/8 (the
+    /// loopback's), 0.0.0.0 and, for UDP, our broadcast addresses are allowed); EADDRINUSE when another socket has the port
     /// (both need SO_REUSEADDR to share it) or no ephemeral port is free.
     pub fn bind(&mut self, stack: &mut Stack, fd: Fd, addr: SocketAddr) -> Result<()> {
         let addr = v4(addr)?;
@@ -402,7 +402,7 @@ impl FdTable {
             return Err(Errno::EINVAL);
         }
         let ip = *addr.ip();
-        if !(ip.is_unspecified() || ip == stack.config().addr) {
+        if !(ip.is_unspecified() || stack.is_local(ip)) {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let reuse = s.opts.reuse_addr;

@@ -25,6 +25,14 @@ impl TcpNet for IpLayer {
         IpLayer::local_ip(self)
     }
 
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        IpLayer::is_local(self, ip)
+    }
+
+    fn source_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        IpLayer::source_for(self, dst)
+    }
+
     fn mtu(&self) -> u16 {
         self.config().mtu
     }
@@ -55,14 +63,19 @@ impl TcpNet for IpLayer {
     ) -> Result<(), DropReason> {
         let mut buf = self.alloc_packet();
         segment::write(&mut buf, *src.ip(), *dst.ip(), seg, payload);
-        let opts = SendOptions { protocol: IpNumber::TCP, dst: *dst.ip(), dont_fragment: true, ttl: None };
+        let opts =
+            SendOptions { protocol: IpNumber::TCP, src: *src.ip(), dst: *dst.ip(), dont_fragment: true, ttl: None };
         self.send_ip(now, opts, buf)
     }
 }
 
 impl UdpNet for IpLayer {
-    fn local_ip(&self) -> Ipv4Addr {
-        IpLayer::local_ip(self)
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        IpLayer::is_local(self, ip)
+    }
+
+    fn source_for(&self, bound: Ipv4Addr, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        IpLayer::source_from(self, bound, dst)
     }
 
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
@@ -84,14 +97,14 @@ impl UdpNet for IpLayer {
     fn send_datagram(
         &mut self,
         now: Instant,
-        src_port: u16,
+        src: SocketAddrV4,
         dst: SocketAddrV4,
         ttl: Option<u8>,
         data: &[u8],
     ) -> Result<(), DropReason> {
         let mut buf = self.alloc_packet();
-        udp::write_datagram(&mut buf, IpLayer::local_ip(self), src_port, dst, data);
-        let opts = SendOptions { protocol: IpNumber::UDP, dst: *dst.ip(), dont_fragment: false, ttl };
+        udp::write_datagram(&mut buf, *src.ip(), src.port(), dst, data);
+        let opts = SendOptions { protocol: IpNumber::UDP, src: *src.ip(), dst: *dst.ip(), dont_fragment: false, ttl };
         self.send_ip(now, opts, buf)
     }
 

@@ -40,6 +40,12 @@ pub struct Config {
     /// Seed of every random choice the stack makes (IP identification, ephemeral
     /// ports, the ISN secret): a run is reproducible from its seed.
     pub seed: u64,
+    /// Datagrams to ourselves (our address, 127.0.0.0/8) waiting to be delivered
+    /// by the next round of the driver (default 1000); beyond it they are dropped
+    /// and counted (`LoopbackQueueFull`). Linux: a loopback frame waits in the
+    /// per-CPU backlog, net.core.netdev_max_backlog, default 1000. The frames
+    /// delivered and not yet shown to a capture are kept up to the same bound.
+    pub loopback_queue: usize,
     /// ARP's cache, queues and timers (see [`ArpConfig`]'s fields). A next hop
     /// that never answers fails `max_requests` requests `retry_interval` apart
     /// after the first: 3 s by default, as Linux (mcast_solicit 3 requests,
@@ -70,6 +76,7 @@ impl Config {
             icmp_error_rate: 100,
             icmp_error_burst: 50,
             seed: 0,
+            loopback_queue: 1000,
             arp: ArpConfig::default(),
             reassembly: ReassemblyConfig::default(),
             tcp: TcpConfig::default(),
@@ -96,6 +103,11 @@ impl Config {
         self.ipv4().is_on_link(ip)
     }
 
+    /// Whether `ip` is one of ours: our address, or any of 127.0.0.0/8.
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.ipv4().is_local(ip)
+    }
+
     /// Whether `ip` is a broadcast address for us: limited or directed.
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         self.ipv4().is_broadcast(ip)
@@ -112,7 +124,9 @@ impl Config {
         if self.mac.is_multicast() || self.mac == MacAddr::ZERO {
             return Err(format!("{} cannot be a host's MAC address", self.mac));
         }
-        if self.addr.is_unspecified() || self.addr.is_broadcast() || self.addr.is_multicast() {
+        // 127/8 is the loopback's, never a link's (RFC 1122 section 3.2.1.3 (g)).
+        let special = self.addr.is_loopback() || self.addr.is_broadcast() || self.addr.is_multicast();
+        if self.addr.is_unspecified() || special {
             return Err(format!("{} cannot be a host's address", self.addr));
         }
         if let Some(gw) = self.gateway {

@@ -38,7 +38,8 @@ macro_rules! drop_reasons {
         impl DropReason {
             pub const ALL: &'static [DropReason] = &[ $( DropReason::$variant, )* ];
             pub const COUNT: usize = DropReason::ALL.len();
-            /// The layer that dropped it: "ethernet", "arp", "ipv4", "icmp", "udp", "tcp".
+            /// The layer that dropped it: "ethernet", "arp", "ipv4", "icmp", "udp",
+            /// "tcp", or "loopback".
             pub fn layer(self) -> &'static str {
                 match self { $( DropReason::$variant => $layer, )* }
             }
@@ -81,6 +82,9 @@ drop_reasons! {
     IpReassemblyTimeout => ("ipv4", "datagrams whose reassembly timed out"),
     IpReassemblyEvicted => ("ipv4", "datagrams evicted from reassembly, oldest first, to make room"),
     IpCannotFragment => ("ipv4", "outgoing datagrams larger than the MTU with DF set"),
+    IpLoopbackSourceOffHost => ("ipv4", "outgoing datagrams from a 127/8 address to another host (RFC 1122 section 3.2.1.3 (g))"),
+    // The loopback (datagrams to ourselves)
+    LoopbackQueueFull => ("loopback", "datagrams to ourselves dropped because the loopback queue was full"),
     // ICMP (RFC 792)
     IcmpTruncated => ("icmp", "ICMP messages too short"),
     IcmpBadChecksum => ("icmp", "ICMP messages with a bad checksum"),
@@ -152,6 +156,25 @@ counter_group! {
         tx_frames,
         /// bytes handed to the device
         tx_bytes,
+    }
+}
+
+counter_group! {
+    /// Frames round the loopback: datagrams to our own address or to 127/8,
+    /// which never reach the device (RFC 1122 section 3.2.1.3). Like the link's,
+    /// every one delivered has one outcome: `frames == delivered + held + dropped`
+    /// once the queue is empty.
+    pub struct LoopbackCounters {
+        /// frames looped back to ourselves
+        frames,
+        /// bytes looped back to ourselves
+        bytes,
+        /// looped frames fully handled by some layer
+        delivered,
+        /// looped frames held for later (IPv4 fragments waiting for the rest)
+        held,
+        /// looped frames dropped (each also counted under a drop reason)
+        dropped,
     }
 }
 
@@ -281,6 +304,7 @@ counter_group! {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub link: LinkCounters,
+    pub loopback: LoopbackCounters,
     pub arp: ArpCounters,
     pub ipv4: Ipv4Counters,
     pub icmp: IcmpCounters,
@@ -293,6 +317,7 @@ impl Counters {
     /// Calls `f(layer, name, value)` for every counter of every layer, in order.
     pub fn visit_layers(&self, f: &mut dyn FnMut(&'static str, &'static str, u64)) {
         self.link.visit(&mut |n, v| f("link", n, v));
+        self.loopback.visit(&mut |n, v| f("loopback", n, v));
         self.arp.visit(&mut |n, v| f("arp", n, v));
         self.ipv4.visit(&mut |n, v| f("ipv4", n, v));
         self.icmp.visit(&mut |n, v| f("icmp", n, v));
@@ -304,6 +329,7 @@ impl Counters {
     pub fn description(layer: &str, name: &str) -> Option<&'static str> {
         match layer {
             "link" => LinkCounters::description(name),
+            "loopback" => LoopbackCounters::description(name),
             "arp" => ArpCounters::description(name),
             "ipv4" => Ipv4Counters::description(name),
             "icmp" => IcmpCounters::description(name),
@@ -322,8 +348,8 @@ impl Counters {
     }
 
     /// A report as `netstat -s` prints the kernel's (what `tapstack stats` shows and
-    /// `tapstack up` prints at exit): a section per layer (Link, Arp, Ip, Icmp, Udp,
-    /// Tcp), one indented counter per line, value first, in the words of its
+    /// `tapstack up` prints at exit): a section per layer (Link, Loopback, Arp, Ip,
+    /// Icmp, Udp, Tcp), one indented counter per line, value first, in the words of its
     /// documentation; then every drop reason that occurred, with its count and name.
     pub fn report(&self) -> String {
         use core::fmt::Write;
@@ -333,6 +359,7 @@ impl Counters {
             if l != layer {
                 let title = match l {
                     "link" => "Link",
+                    "loopback" => "Loopback",
                     "arp" => "Arp",
                     "ipv4" => "Ip",
                     "icmp" => "Icmp",
@@ -384,7 +411,7 @@ mod tests {
         c.drops.add(DropReason::EthNotForUs);
         let out = c.report();
         let titles: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
-        assert_eq!(titles, ["Link:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"]);
+        assert_eq!(titles, ["Link:", "Loopback:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"]);
         assert!(out.starts_with("Link:\n    12 frames received from the device\n"), "{out}");
         assert!(out.contains("Icmp:\n    3 echo requests received\n"), "{out}");
         assert!(out.ends_with("Drops:\n    2 frames to another MAC address (EthNotForUs)\n"), "{out}");

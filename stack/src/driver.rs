@@ -19,6 +19,12 @@
 //!   is stepped and everything the stack queued is sent, stamped with the time
 //!   of that call, so that a burst is answered as it comes and never piles up in
 //!   the transmit queue.
+//! - The loopback needs no device: datagrams the stack sends to itself wait in
+//!   the core, whose deadline ([`Stack::poll_at`]) is then the time they were
+//!   sent, so the next step (a timer round, [`Driver::run_due`],
+//!   [`Driver::feed`]) delivers them in [`Stack::poll`]. Once delivered they are
+//!   shown to the device with [`Device::loopback`] (a pcap recorder writes them
+//!   down; a TAP sends nothing), alongside the frames sent.
 //!
 //! The driver owns one receive buffer, allocated once and reused for every frame.
 
@@ -46,6 +52,12 @@ impl Hook for () {}
 /// Timers that fire at one instant are bounded, so a timer that does not move
 /// its deadline on cannot hang the driver.
 pub const MAX_TIMER_ROUNDS: usize = 10_000;
+
+/// Rounds of [`Stack::poll`] one [`Driver::feed`] runs while the stack stays due
+/// (the loopback's exchanges: a segment, its answer, the answer to that...),
+/// so that a runtime does not go round its sleep for each, yet lets go of its
+/// lock after a bounded time.
+pub const FEED_ROUNDS: usize = 16;
 
 /// The receive buffer's size: the largest frame any device hands over.
 const RX_BUFFER: usize = 65536;
@@ -151,6 +163,9 @@ impl Driver {
 pub struct FrameBatch {
     bufs: Vec<Vec<u8>>,
     lens: Vec<usize>,
+    /// For each frame: whether it went round the stack's loopback (shown to
+    /// the device with [`Device::loopback`] rather than sent).
+    looped: Vec<bool>,
 }
 
 impl FrameBatch {
@@ -182,9 +197,14 @@ impl FrameBatch {
 
     /// Copies `frame` in.
     pub fn push(&mut self, frame: &[u8]) {
+        self.push_as(frame, false);
+    }
+
+    fn push_as(&mut self, frame: &[u8], looped: bool) {
         let b = self.next_buf(frame.len());
         b[..frame.len()].copy_from_slice(frame);
         self.lens.push(frame.len());
+        self.looped.push(looped);
     }
 
     /// The frames, oldest first.
@@ -194,6 +214,7 @@ impl FrameBatch {
 
     pub fn clear(&mut self) {
         self.lens.clear();
+        self.looped.clear();
     }
 
     /// Reads up to `max` frames the device has at `now` (no stack involved).
@@ -204,26 +225,31 @@ impl FrameBatch {
             let b = self.next_buf(RX_BUFFER);
             let Some(len) = dev.recv(now, b)? else { break };
             self.lens.push(len);
+            self.looped.push(false);
             n += 1;
         }
         Ok(n)
     }
 
-    /// Copies out every frame the stack has queued (under the caller's lock).
+    /// Copies out every frame the stack has queued (under the caller's lock),
+    /// and those it delivered round its loopback (for [`Device::loopback`]).
+    /// Returns how many frames are for the link.
     pub fn take_transmit(&mut self, stack: &mut Stack) -> usize {
-        stack.transmit(|f| self.push(f))
+        stack.transmit_looped(|f| self.push_as(f, true));
+        stack.transmit(|f| self.push_as(f, false))
     }
 
-    /// Writes every frame held to the device, stamped `now`, and empties the
-    /// batch. After a send fails the rest are dropped and the first error returned.
+    /// Writes every frame held to the device, stamped `now` (the loopback's with
+    /// [`Device::loopback`]), and empties the batch. After a send fails the rest
+    /// are dropped and the first error returned.
     pub fn send<D: Device>(&mut self, dev: &mut D, now: Instant) -> io::Result<()> {
         let mut result = Ok(());
-        for (b, &l) in self.bufs.iter().zip(&self.lens) {
+        for ((b, &l), &looped) in self.bufs.iter().zip(&self.lens).zip(&self.looped) {
             if result.is_ok() {
-                result = dev.send(now, &b[..l]);
+                result = if looped { dev.loopback(now, &b[..l]) } else { dev.send(now, &b[..l]) };
             }
         }
-        self.lens.clear();
+        self.clear();
         result
     }
 }
@@ -231,16 +257,21 @@ impl FrameBatch {
 impl Driver {
     /// Feeds the frames of `rx` to the stack at `now`, and after each copies
     /// what the stack queued into `tx` (a burst is answered in order); then runs
-    /// the timers due by `now` once, at `now` (as [`Driver::run_due`]). For a
-    /// runtime that reads and writes the device outside its lock.
+    /// the timers due by `now` at `now` (as [`Driver::run_due`]), again while the
+    /// stack stays due (the loopback's rounds), at most [`FEED_ROUNDS`] times.
+    /// For a runtime that reads and writes the device outside its lock.
     pub fn feed(stack: &mut Stack, rx: &mut FrameBatch, tx: &mut FrameBatch, now: Instant) {
         for frame in rx.frames() {
             stack.receive(now, frame);
             tx.take_transmit(stack);
         }
         rx.clear();
-        if stack.poll_at().is_some_and(|t| t <= now) {
+        for _ in 0..FEED_ROUNDS {
+            if stack.poll_at().is_none_or(|t| t > now) {
+                break;
+            }
             stack.poll(now);
+            tx.take_transmit(stack);
         }
         tx.take_transmit(stack);
     }
@@ -253,11 +284,17 @@ fn settle<D: Device, H: Hook>(stack: &mut Stack, dev: &mut D, hook: &mut H, now:
     transmit(stack, dev, now)
 }
 
-/// Hands every queued frame to the device. After a send fails the rest are
-/// still taken from the queue (and lost), and the first error is returned: a
-/// device that fails is about to stop the caller anyway.
+/// Shows the device the frames delivered round the loopback, then hands it
+/// every queued frame. After a send fails the rest are still taken from the
+/// queue (and lost), and the first error is returned: a device that fails is
+/// about to stop the caller anyway.
 fn transmit<D: Device>(stack: &mut Stack, dev: &mut D, now: Instant) -> io::Result<()> {
     let mut result = Ok(());
+    stack.transmit_looped(|frame| {
+        if result.is_ok() {
+            result = dev.loopback(now, frame);
+        }
+    });
     stack.transmit(|frame| {
         if result.is_ok() {
             result = dev.send(now, frame);

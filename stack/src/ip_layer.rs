@@ -6,7 +6,9 @@
 //! and the random number generator. It receives Ethernet frames up to the point of
 //! a whole IPv4 datagram ([`IpLayer::receive_ethernet`], [`IpLayer::receive_ipv4`]),
 //! answers what it can itself (ARP, ICMP echo), and sends datagrams down: routing,
-//! fragmenting and handing them to ARP ([`IpLayer::send_ip`]).
+//! fragmenting and handing them to ARP ([`IpLayer::send_ip`]), or, when they are
+//! for one of our own addresses, to the loopback ([`crate::loopback`]), whose
+//! frames [`crate::Stack::poll`] takes back in ([`IpLayer::take_looped`]).
 //!
 //! It knows nothing of UDP or TCP. The transports see it only through the small
 //! traits they define (`UdpNet` in udp.rs, `TcpNet` in tcp/lower.rs), which are
@@ -23,6 +25,7 @@ use crate::icmp::{self, IcmpError, IcmpErrorKind, IcmpInput};
 use crate::ipv4::ident::IdentGenerator;
 use crate::ipv4::reassembly::{Expired, Reassembled, Reassembler};
 use crate::ipv4::{self, IpPacket, Ipv4Config, HEADER_LEN, MAX_PAYLOAD, PAYLOAD_OFFSET};
+use crate::loopback::Loopback;
 use crate::ratelimit::TokenBucket;
 use crate::time::{earliest, Instant};
 use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice};
@@ -46,6 +49,9 @@ pub enum RxOutcome {
 #[derive(Copy, Clone, Debug)]
 pub struct SendOptions {
     pub protocol: IpNumber,
+    /// Our address the datagram is from (the transport's checksum covers it):
+    /// see [`IpLayer::source_for`].
+    pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     /// Set DF (TCP sets it; others let us fragment).
     pub dont_fragment: bool,
@@ -74,6 +80,8 @@ pub struct IpLayer {
     arp: Arp,
     reassembler: Reassembler,
     tx: TxQueue,
+    /// Datagrams to ourselves, waiting for the next [`crate::Stack::poll`].
+    loopback: Loopback,
     counters: Counters,
     /// Every random choice comes from here, seeded by `config.seed`.
     rng: ChaCha8Rng,
@@ -103,6 +111,7 @@ impl IpLayer {
             arp: Arp::new(config.arp.clone()),
             reassembler: Reassembler::new(config.reassembly.clone()),
             tx: TxQueue::new(),
+            loopback: Loopback::new(config.loopback_queue),
             counters: Counters::default(),
             icmp_errors: TokenBucket::new(config.icmp_error_rate, config.icmp_error_burst),
             idents: IdentGenerator::new(config.seed),
@@ -148,6 +157,32 @@ impl IpLayer {
         self.config.addr
     }
 
+    /// Whether `ip` is one of ours: our address or 127/8 (RFC 1122 section 3.2.1.3).
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        self.ipv4.is_local(ip)
+    }
+
+    /// Our address that a datagram to `dst` is sent from when its socket is bound
+    /// to none: 127.0.0.1 to 127/8, our link address otherwise (as Linux).
+    pub fn source_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        self.ipv4.source_for(dst)
+    }
+
+    /// Our address a datagram to `dst` from a socket bound to `bound` is sent
+    /// from: the bound one, unless that is none (0.0.0.0) or a broadcast address,
+    /// then [`IpLayer::source_for`]. `None` when `bound` is in 127/8 and `dst` is
+    /// not ours: 127/8 never leaves the host (RFC 1122 section 3.2.1.3 (g)), and
+    /// Linux answers EINVAL.
+    pub fn source_from(&self, bound: Ipv4Addr, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if bound.is_loopback() && !self.is_local(dst) {
+            None
+        } else if self.is_local(bound) {
+            Some(bound)
+        } else {
+            Some(self.source_for(dst))
+        }
+    }
+
     /// Whether `ip` is a broadcast address on our link (limited or the subnet's).
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
         self.ipv4.is_broadcast(ip)
@@ -161,8 +196,9 @@ impl IpLayer {
     /// Negative advice (RFC 1122 sections 3.3.1.4, 4.2.3.5): a transport suspects
     /// the route to `dst`, so ARP checks its next hop again.
     pub fn negative_advice(&mut self, now: Instant, dst: Ipv4Addr) {
-        if let Ok(route) = self.route(dst) {
-            self.arp.suspect(now, route.next_hop);
+        match self.route(dst) {
+            Ok(route) if !route.local => self.arp.suspect(now, route.next_hop),
+            _ => {}
         }
     }
 
@@ -209,8 +245,8 @@ impl IpLayer {
                 return Err(reason);
             }
         };
-        let ident = self.idents.next(now, self.config.addr, opts.dst, opts.protocol.0);
-        let header = Header { src: self.config.addr, ttl: opts.ttl.unwrap_or(self.config.ttl), ident, opts };
+        let ident = self.idents.next(now, opts.src, opts.dst, opts.protocol.0);
+        let header = Header { src: opts.src, ttl: opts.ttl.unwrap_or(self.config.ttl), ident, opts };
         self.counters.ipv4.tx_datagrams += 1;
         if payload_len + HEADER_LEN <= self.config.mtu as usize {
             header.write(&mut buf, opts.dont_fragment, (0, false), payload_len);
@@ -244,13 +280,28 @@ impl IpLayer {
         if opts.dont_fragment && payload_len + HEADER_LEN > self.config.mtu as usize {
             return Err(DropReason::IpCannotFragment);
         }
-        self.route(opts.dst)
+        let route = self.route(opts.dst)?;
+        if opts.src.is_loopback() && !route.local {
+            // RFC 1122 section 3.2.1.3 (g): 127/8 never leaves the host (Linux: EINVAL).
+            return Err(DropReason::IpLoopbackSourceOffHost);
+        }
+        Ok(route)
     }
 
     /// Hands a finished IPv4 frame to the link: broadcasts go straight out, the
-    /// rest through ARP.
+    /// rest through ARP; or, to one of our own addresses, round the loopback, as an
+    /// Ethernet frame from our MAC to our MAC (what a capture then shows).
     fn to_link(&mut self, now: Instant, route: ipv4::Route, mut frame: Vec<u8>) {
-        if route.broadcast {
+        if route.local {
+            ethernet::write_header(&mut frame, self.config.mac, self.config.mac, EtherType::IPV4);
+            let (len, lo) = (frame.len() as u64, &mut self.counters.loopback);
+            if self.loopback.push(now, frame, &mut self.tx) {
+                lo.frames += 1;
+                lo.bytes += len;
+            } else {
+                self.counters.drops.add(DropReason::LoopbackQueueFull);
+            }
+        } else if route.broadcast {
             ethernet::write_header(&mut frame, self.config.mac, MacAddr::BROADCAST, EtherType::IPV4);
             self.tx.push(frame);
         } else {
@@ -281,7 +332,9 @@ impl IpLayer {
         if !icmp::may_send_error_about(about) {
             return false;
         }
-        if !self.icmp_errors.try_take(now) {
+        // The limit is for the link: errors to ourselves are not limited (as Linux's
+        // icmpv4_xrlim_allow exempts the loopback device).
+        if !self.is_local(about.src) && !self.icmp_errors.try_take(now) {
             self.counters.drops.add(DropReason::IcmpErrorRateLimited);
             return false;
         }
@@ -293,7 +346,8 @@ impl IpLayer {
             icmp::TYPE_TIME_EXCEEDED => self.counters.icmp.tx_time_exceeded += 1,
             _ => {}
         }
-        let opts = SendOptions { protocol: IpNumber::ICMP, dst: about.src, dont_fragment: false, ttl: None };
+        let src = self.reply_source(about);
+        let opts = SendOptions { protocol: IpNumber::ICMP, src, dst: about.src, dont_fragment: false, ttl: None };
         self.send_ip(now, opts, buf).is_ok()
     }
 
@@ -302,9 +356,21 @@ impl IpLayer {
     fn send_echo_reply(&mut self, now: Instant, request: &IpPacket<'_>, ident_seq: [u8; 4]) {
         let mut buf = self.alloc_packet();
         icmp::write_message(&mut buf, icmp::TYPE_ECHO_REPLY, 0, ident_seq, &[&request.payload[8..]]);
-        let opts = SendOptions { protocol: IpNumber::ICMP, dst: request.src, dont_fragment: false, ttl: None };
+        let src = self.reply_source(request);
+        let opts = SendOptions { protocol: IpNumber::ICMP, src, dst: request.src, dont_fragment: false, ttl: None };
         if self.send_ip(now, opts, buf).is_ok() {
             self.counters.icmp.tx_echo_replies += 1;
+        }
+    }
+
+    /// The source of an ICMP message answering `about`: the address it was sent
+    /// to, when that is one of ours (127.0.0.5 answers from 127.0.0.5, as Linux);
+    /// our address otherwise.
+    fn reply_source(&self, about: &IpPacket<'_>) -> Ipv4Addr {
+        if self.is_local(about.dst) {
+            about.dst
+        } else {
+            self.config.addr
         }
     }
 
@@ -356,16 +422,26 @@ impl IpLayer {
     }
 
     /// IPv4: validate, accept, reassemble (RFC 791, RFC 1122 section 3.2.1).
-    pub fn receive_ipv4<'a>(&mut self, now: Instant, datagram: &'a [u8]) -> Result<Ipv4Input<'a>, DropReason> {
+    /// `looped`: it came round the loopback rather than from the link, so it is
+    /// to one of our addresses, 127/8 included (RFC 1122 section 3.2.1.3 (g)),
+    /// and from one of ours, which the link's never are.
+    pub fn receive_ipv4<'a>(
+        &mut self,
+        now: Instant,
+        datagram: &'a [u8],
+        looped: bool,
+    ) -> Result<Ipv4Input<'a>, DropReason> {
         let (header, payload) = ipv4::validate(datagram)?;
-        let broadcast = ipv4::accept(&self.ipv4, header.source_addr(), header.destination_addr())?;
+        let (src, dst) = (header.source_addr(), header.destination_addr());
+        let broadcast =
+            if looped { ipv4::accept_looped(&self.ipv4, dst)? } else { ipv4::accept(&self.ipv4, src, dst)? };
         self.counters.ipv4.rx_datagrams += 1;
         if header.is_fragmenting_payload() {
             return self.reassemble(now, &header, payload, broadcast);
         }
         Ok(Ipv4Input::Whole(IpPacket {
-            src: header.source_addr(),
-            dst: header.destination_addr(),
+            src,
+            dst,
             protocol: header.protocol(),
             ttl: header.ttl(),
             header: header.slice(),
@@ -446,10 +522,51 @@ impl IpLayer {
         }
     }
 
-    /// The next instant at which [`IpLayer::poll`] has work, if any.
+    /// The next instant at which [`IpLayer::poll`] has work, if any, or the
+    /// loopback has a frame for [`crate::Stack::poll`] to deliver: then the time
+    /// it was sent, which is never later than now, so the driver runs again.
     pub fn poll_at(&self) -> Option<Instant> {
         let t = earliest(self.arp.poll_at(), self.reassembler.poll_at());
-        earliest(t, self.unreachable_since)
+        earliest(earliest(t, self.unreachable_since), self.loopback.poll_at())
+    }
+
+    // ---- the loopback --------------------------------------------------------------
+
+    /// Frames waiting round the loopback.
+    pub fn looped_pending(&self) -> usize {
+        self.loopback.pending()
+    }
+
+    /// The oldest frame waiting round the loopback, for the stack to take in;
+    /// give it back with [`IpLayer::looped_done`].
+    pub(crate) fn take_looped(&mut self) -> Option<Vec<u8>> {
+        self.loopback.pop()
+    }
+
+    /// Counts what became of a looped frame, and keeps it for a capture
+    /// ([`IpLayer::transmit_looped`]).
+    pub(crate) fn looped_done(&mut self, frame: Vec<u8>, outcome: RxOutcome) {
+        let lo = &mut self.counters.loopback;
+        match outcome {
+            RxOutcome::Delivered => lo.delivered += 1,
+            RxOutcome::Held => lo.held += 1,
+            RxOutcome::Dropped(reason) => {
+                lo.dropped += 1;
+                self.counters.drops.add(reason);
+            }
+        }
+        self.loopback.delivered(frame, &mut self.tx);
+    }
+
+    /// Hands every frame delivered round the loopback since the last call to
+    /// `f`, oldest first (for a capture: they go on no link). Returns how many.
+    pub fn transmit_looped(&mut self, f: impl FnMut(&[u8])) -> usize {
+        self.loopback.drain_delivered(&mut self.tx, f)
+    }
+
+    /// Whether looped frames wait for [`IpLayer::transmit_looped`].
+    pub fn has_looped(&self) -> bool {
+        self.loopback.has_delivered()
     }
 
     /// The frames whose next hop ARP gave up on, oldest first. Hand each to
@@ -531,7 +648,7 @@ mod tests {
         let send = |net: &mut IpLayer, now: Instant| {
             let mut buf = net.alloc_packet();
             buf.extend_from_slice(&[0; 8]);
-            let opts = SendOptions { protocol: IpNumber::UDP, dst: IP_B, dont_fragment: false, ttl: None };
+            let opts = SendOptions { protocol: IpNumber::UDP, src: IP_A, dst: IP_B, dont_fragment: false, ttl: None };
             net.send_ip(now, opts, buf).unwrap();
         };
         send(net, T0);

@@ -10,13 +10,15 @@
 //! - Leaves: [`time`], [`buffer`], [`checksum`] (the one RFC 1071 Internet
 //!   checksum), [`ethernet`], [`counters`], [`ratelimit`].
 //! - Link and network: [`arp`]; [`ipv4`] (validation, routing over an
-//!   [`ipv4::Ipv4Config`], fragmentation, reassembly); [`icmp`] (message formats).
+//!   [`ipv4::Ipv4Config`], fragmentation, reassembly); [`icmp`] (message formats);
+//!   [`loopback`] (the queue of datagrams to ourselves).
 //! - Transports: [`udp`] and [`tcp`]. Each defines the trait through which it sees
 //!   the network below ([`udp::UdpNet`], [`tcp::TcpNet`]) and names nothing above.
 //! - [`config`]: the whole configuration, gathering each layer's own part.
 //! - [`ip_layer`]: [`IpLayer`], everything below the transports as one owner of
 //!   state (configuration, ARP, IPv4 sending and receiving, ICMP sending,
-//!   reassembly, the transmit queue, counters, the random number generator).
+//!   reassembly, the transmit queue and the loopback, counters, the random
+//!   number generator).
 //! - The composition: [`stack`] ([`Stack`]: receive, dispatch, poll, transmit)
 //!   and the private `bindings` module (the transports' traits implemented for
 //!   [`IpLayer`]); [`socket_table`] (the `ss` view over both transports).
@@ -37,6 +39,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ip_layer;
 pub mod ipv4;
+pub mod loopback;
 pub mod ratelimit;
 pub mod socket_table;
 pub mod stack;

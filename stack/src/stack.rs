@@ -12,7 +12,14 @@
 //! the transport they concern. The transports send through the IP layer, which
 //! they see only as their own traits (implemented in `bindings.rs`). This is the
 //! one module that knows every layer, so that no layer needs to know another's.
+//!
+//! Datagrams to ourselves (our address, 127/8) go round the loopback
+//! ([`crate::loopback`]): the IP layer queues them instead of handing them to
+//! the link, [`Stack::poll_at`] reports the time they were sent (so a driver runs
+//! again at once), and [`Stack::poll`] takes them in as if they had arrived,
+//! without a device. [`Stack::transmit_looped`] shows them to a capture.
 
+use crate::buffer::ETH_HEADER_LEN;
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
 use crate::ethernet::MacAddr;
@@ -108,7 +115,27 @@ impl Stack {
             // ARP, answered by the IP layer.
             return Ok(RxOutcome::Delivered);
         };
-        match self.ip.receive_ipv4(now, datagram)? {
+        self.receive_datagram(now, datagram, false)
+    }
+
+    /// Delivers the frames waiting round the loopback, those queued before this
+    /// call (what they answer waits for the next one, so that a driver's rounds
+    /// stay bounded), each as if it had arrived from the link.
+    fn deliver_looped(&mut self, now: Instant) {
+        for _ in 0..self.ip.looped_pending() {
+            let Some(frame) = self.ip.take_looped() else { break };
+            let outcome = match self.receive_datagram(now, &frame[ETH_HEADER_LEN..], true) {
+                Ok(o) => o,
+                Err(reason) => RxOutcome::Dropped(reason),
+            };
+            self.ip.looped_done(frame, outcome);
+        }
+    }
+
+    /// An IPv4 datagram, from the link or round the loopback (`looped`), through
+    /// reassembly to its protocol.
+    fn receive_datagram(&mut self, now: Instant, datagram: &[u8], looped: bool) -> Result<RxOutcome, DropReason> {
+        match self.ip.receive_ipv4(now, datagram, looped)? {
             Ipv4Input::Whole(packet) => self.dispatch(now, &packet),
             Ipv4Input::Held => Ok(RxOutcome::Held),
             Ipv4Input::Reassembled { whole, src, dst, broadcast } => {
@@ -173,16 +200,20 @@ impl Stack {
         self.ip.return_unreachable(failed);
     }
 
-    /// Runs every timer that is due at `now`: the IP layer's (ARP, reassembly),
-    /// then the reports of what ARP could not deliver, then the transports'.
+    /// Runs every timer that is due at `now`: first the loopback's frames are
+    /// delivered (an answer that is there is seen before a timer acts on its
+    /// absence), then the IP layer's timers (ARP, reassembly), the reports of what
+    /// ARP could not deliver, and the transports' timers.
     pub fn poll(&mut self, now: Instant) {
+        self.deliver_looped(now);
         self.ip.poll(now);
         self.report_unreachable(now);
         self.udp.poll(now, &mut self.ip);
         self.tcp.poll(now, &mut self.ip);
     }
 
-    /// The next instant at which [`Stack::poll`] has work, if any.
+    /// The next instant at which [`Stack::poll`] has work, if any. While frames
+    /// wait round the loopback it is the time the oldest was sent: due at once.
     pub fn poll_at(&self) -> Option<Instant> {
         let t = earliest(self.ip.poll_at(), self.udp.poll_at());
         earliest(t, self.tcp.poll_at())
@@ -196,5 +227,23 @@ impl Stack {
     /// Whether frames are waiting for [`Stack::transmit`].
     pub fn has_transmit(&self) -> bool {
         self.ip.has_transmit()
+    }
+
+    /// Hands every frame the stack delivered to itself round the loopback since
+    /// the last call to `f`, oldest first: for a capture, never for the link.
+    /// Returns how many. (Not called, they are kept up to
+    /// [`Config::loopback_queue`], the oldest given up first.)
+    pub fn transmit_looped(&mut self, f: impl FnMut(&[u8])) -> usize {
+        self.ip.transmit_looped(f)
+    }
+
+    /// Whether looped frames are waiting for [`Stack::transmit_looped`].
+    pub fn has_looped(&self) -> bool {
+        self.ip.has_looped()
+    }
+
+    /// Whether `ip` is one of ours: our address, or any of 127/8.
+    pub fn is_local(&self, ip: std::net::Ipv4Addr) -> bool {
+        self.ip.is_local(ip)
     }
 }

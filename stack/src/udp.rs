@@ -59,8 +59,11 @@ const POOL_INITIAL_CAPACITY: usize = 1500;
 
 /// What UDP needs from the layers below.
 pub trait UdpNet {
-    /// Our IPv4 address.
-    fn local_ip(&self) -> Ipv4Addr;
+    /// Whether `ip` is one of ours: our address, or 127/8 (RFC 1122 section 3.2.1.3).
+    fn is_local(&self, ip: Ipv4Addr) -> bool;
+    /// Our address a datagram to `dst` from a socket bound to `bound` leaves from;
+    /// `None` when one bound to 127/8 would leave the host (EINVAL).
+    fn source_for(&self, bound: Ipv4Addr, dst: Ipv4Addr) -> Option<Ipv4Addr>;
     /// Whether `ip` is a broadcast address on our link (limited or the subnet's).
     fn is_broadcast(&self, ip: Ipv4Addr) -> bool;
     /// Whether there is a route to `dst` (RFC 1122 section 3.3.1.1).
@@ -68,12 +71,12 @@ pub trait UdpNet {
     /// A number drawn uniformly from `range`, from the stack's one generator.
     fn random_range(&mut self, range: Range<u32>) -> u32;
     fn counters(&mut self) -> &mut UdpCounters;
-    /// Builds the datagram from our address and `src_port` to `dst` (with
+    /// Builds the datagram from `src` (one of our addresses) to `dst` (with
     /// [`write_datagram`]) and hands it to IP, which may fragment it.
     fn send_datagram(
         &mut self,
         now: Instant,
-        src_port: u16,
+        src: SocketAddrV4,
         dst: SocketAddrV4,
         ttl: Option<u8>,
         data: &[u8],
@@ -415,7 +418,7 @@ impl Udp {
             return Err(UdpError::AlreadyBound);
         }
         let ip = *addr.ip();
-        if !(ip.is_unspecified() || ip == net.local_ip() || net.is_broadcast(ip)) {
+        if !(ip.is_unspecified() || net.is_local(ip) || net.is_broadcast(ip)) {
             return Err(UdpError::AddrNotAvailable);
         }
         let reuse = s.reuse_addr;
@@ -448,10 +451,11 @@ impl Udp {
         if !net.has_route(*remote.ip()) {
             return Err(UdpError::NetUnreachable);
         }
+        let bound = s.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+        let me = net.source_for(bound, *remote.ip()).ok_or(UdpError::InvalidArgument)?;
         if s.local.is_none() {
             self.autobind(net, h)?;
         }
-        let me = net.local_ip();
         let s = self.get_mut(h)?;
         let local = s.local.expect("bound above");
         if local.ip().is_unspecified() {
@@ -559,6 +563,8 @@ impl Udp {
         if net.is_broadcast(*dst.ip()) && !s.broadcast {
             return Err(UdpError::BroadcastDenied);
         }
+        let bound = s.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+        let src_ip = net.source_for(bound, *dst.ip()).ok_or(UdpError::InvalidArgument)?;
         if s.local.is_none() {
             self.autobind(net, h)?;
         }
@@ -566,9 +572,9 @@ impl Udp {
         if let Some(e) = s.error.take() {
             return Err(e);
         }
-        let src_port = s.local.expect("bound above").port();
+        let src = SocketAddrV4::new(src_ip, s.local.expect("bound above").port());
         let ttl = s.ttl;
-        net.send_datagram(now, src_port, dst, ttl, data).map_err(|reason| match reason {
+        net.send_datagram(now, src, dst, ttl, data).map_err(|reason| match reason {
             DropReason::IpCannotFragment => UdpError::MessageTooLong,
             _ => UdpError::NetUnreachable,
         })?;
@@ -962,7 +968,11 @@ mod tests {
             udp.bind(net, b, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 53)),
             Err(UdpError::AddrNotAvailable)
         );
-        assert_eq!(udp.bind(net, b, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53)), Err(UdpError::AddrNotAvailable));
+        // 127/8 is ours too (the loopback's): taken here by `a` on 0.0.0.0.
+        assert_eq!(udp.bind(net, b, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53)), Err(UdpError::AddrInUse));
+        let lo = udp.open().unwrap();
+        udp.bind(net, lo, SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 9), 54)).unwrap();
+        udp.close(lo).unwrap();
         // Both with SO_REUSEADDR may share.
         udp.set_reuse_addr(a, true).unwrap();
         udp.set_reuse_addr(b, true).unwrap();

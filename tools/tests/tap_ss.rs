@@ -155,7 +155,7 @@ fn stats_counts_a_ping_and_ss_lists_udp_sockets() {
     assert!(pinged, "tapstack never answered a ping");
     let stats = r.tapstack(&["stats"]).unwrap();
     let titles: Vec<&str> = stats.lines().filter(|l| !l.starts_with(' ')).collect();
-    assert_eq!(titles, ["Link:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"], "{stats}");
+    assert_eq!(titles, ["Link:", "Loopback:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"], "{stats}");
     let count = |what: &str| -> u64 {
         let l = stats.lines().find(|l| l.ends_with(what)).unwrap_or_else(|| panic!("no '{what}' in {stats}"));
         l.split_whitespace().next().unwrap().parse().unwrap()

@@ -351,6 +351,11 @@ impl<D: Device> Device for FaultInjector<D> {
         self.release_tx(now)
     }
 
+    /// The loopback is no link: its frames pass untouched, to a recorder inside.
+    fn loopback(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.inner.loopback(now, frame)
+    }
+
     fn readable_fd(&self) -> Option<RawFd> {
         self.inner.readable_fd()
     }

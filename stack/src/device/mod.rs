@@ -33,6 +33,15 @@ pub trait Device {
     /// Sends one frame.
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()>;
 
+    /// Shows the device a frame the stack delivered to itself round its
+    /// loopback (to its own address or 127/8; see `crate::loopback`). It goes
+    /// on no link: a device does nothing with it (the default), a recorder
+    /// writes it down so that the capture shows the loopback's traffic too.
+    fn loopback(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        let _ = (now, frame);
+        Ok(())
+    }
+
     /// A file descriptor that becomes readable when [`Device::recv`] may have a
     /// frame, for drivers that sleep in poll(2). `None` for purely in-memory devices.
     fn readable_fd(&self) -> Option<RawFd> {
@@ -57,6 +66,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
         (**self).send(now, frame)
+    }
+    fn loopback(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        (**self).loopback(now, frame)
     }
     fn readable_fd(&self) -> Option<RawFd> {
         (**self).readable_fd()

@@ -1,5 +1,6 @@
 //! Packet captures: [`PcapRecorder`] wraps any device and writes every frame that
-//! passes through it to a classic pcap file (readable by Wireshark and tcpdump);
+//! passes through it (and every frame of the stack's loopback, see
+//! [`Device::loopback`]) to a classic pcap file (readable by Wireshark and tcpdump);
 //! [`PcapSource`] reads a pcap or pcapng capture back, for replay.
 //!
 //! Timestamps: a recorder writing to a file ([`PcapRecorder::create`]) stamps
@@ -261,6 +262,13 @@ impl<D: Device, W: Write> Device for PcapRecorder<D, W> {
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
         self.record(now, frame);
         self.inner.send(now, frame)
+    }
+
+    /// Records a frame of the stack's loopback (it shows as an Ethernet frame
+    /// from the stack's MAC to itself), and shows it to the inner device.
+    fn loopback(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.record(now, frame);
+        self.inner.loopback(now, frame)
     }
 
     fn readable_fd(&self) -> Option<RawFd> {

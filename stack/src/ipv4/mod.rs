@@ -58,6 +58,23 @@ impl Ipv4Config {
         (u32::from(ip) ^ u32::from(self.addr)) & self.netmask() == 0
     }
 
+    /// Whether `ip` is one of ours: our address, or any of 127.0.0.0/8, which a
+    /// host keeps for itself (RFC 1122 section 3.2.1.3 (g); Linux's `lo` holds
+    /// 127.0.0.1/8).
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        ip == self.addr || ip.is_loopback()
+    }
+
+    /// The source address for a datagram to `dst` from a socket not bound to an
+    /// address: 127.0.0.1 to 127/8 (as Linux's `lo`), our address otherwise.
+    pub fn source_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        if dst.is_loopback() {
+            Ipv4Addr::LOCALHOST
+        } else {
+            self.addr
+        }
+    }
+
     /// Whether `ip` is a broadcast address for us: limited or directed (a /31 or
     /// /32 has no directed broadcast, RFC 3021).
     pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
@@ -131,6 +148,17 @@ pub fn accept(config: &Ipv4Config, src: Ipv4Addr, dst: Ipv4Addr) -> Result<bool,
     }
 }
 
+/// Decides whether a datagram that came round the loopback is ours to take: it
+/// must be to one of our own addresses (RFC 1122 section 3.2.1.3 (g): 127/8 is
+/// valid here, and only here). Its source is one of ours by construction.
+pub fn accept_looped(config: &Ipv4Config, dst: Ipv4Addr) -> Result<bool, DropReason> {
+    if config.is_local(dst) {
+        Ok(false)
+    } else {
+        Err(DropReason::IpNotForUs)
+    }
+}
+
 /// What a transport asks of the IP layer for one outgoing datagram.
 #[derive(Copy, Clone, Debug)]
 pub struct Route {
@@ -138,22 +166,30 @@ pub struct Route {
     pub next_hop: Ipv4Addr,
     /// The destination is a broadcast address (no ARP: the Ethernet broadcast).
     pub broadcast: bool,
+    /// The destination is one of our own addresses: the datagram goes round the
+    /// loopback, never on the link.
+    pub local: bool,
 }
 
-/// Chooses the next hop for `dst` (RFC 1122 section 3.3.1.1): on-link destinations
-/// directly, the rest through the gateway.
+/// Chooses the next hop for `dst` (RFC 1122 section 3.3.1.1): our own addresses
+/// and 127/8 through the loopback (section 3.2.1.3 (g): 127/8 never leaves the
+/// host, whatever the gateway), on-link destinations directly, the rest through
+/// the gateway.
 pub fn route(config: &Ipv4Config, dst: Ipv4Addr) -> Result<Route, DropReason> {
+    if config.is_local(dst) {
+        return Ok(Route { next_hop: dst, broadcast: false, local: true });
+    }
     if config.is_broadcast(dst) {
-        return Ok(Route { next_hop: dst, broadcast: true });
+        return Ok(Route { next_hop: dst, broadcast: true, local: false });
     }
     if dst.is_multicast() || dst.is_unspecified() {
         return Err(DropReason::IpNoRoute);
     }
     if config.is_on_link(dst) {
-        return Ok(Route { next_hop: dst, broadcast: false });
+        return Ok(Route { next_hop: dst, broadcast: false, local: false });
     }
     match config.gateway {
-        Some(gw) => Ok(Route { next_hop: gw, broadcast: false }),
+        Some(gw) => Ok(Route { next_hop: gw, broadcast: false, local: false }),
         None => Err(DropReason::IpNoRoute),
     }
 }

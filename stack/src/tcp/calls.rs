@@ -24,7 +24,7 @@ impl Tcp {
     /// a connection holds its port; with `reuse_addr`, TIME-WAIT connections and
     /// connections that have reuse_addr themselves do not count (as Linux).
     pub fn check_bind(&self, net: &dyn TcpNet, local: SocketAddrV4, reuse_addr: bool) -> Result<(), TcpError> {
-        if !local.ip().is_unspecified() && *local.ip() != net.local_ip() {
+        if !local.ip().is_unspecified() && !net.is_local(*local.ip()) {
             return Err(TcpError::InvalidArgument);
         }
         if local.port() == 0 {
@@ -100,9 +100,17 @@ impl Tcp {
         if self.conn_count >= self.cfg.max_connections {
             return Err(TcpError::NoBufferSpace);
         }
-        let ip = net.local_ip();
+        // From the bound address, or the one the route gives (127.0.0.1 to 127/8).
+        let ip = match local {
+            Some(l) if !l.ip().is_unspecified() => *l.ip(),
+            _ => net.source_for(rip),
+        };
+        if !net.is_local(ip) || (ip.is_loopback() && !net.is_local(rip)) {
+            // Not ours; or 127/8 to another host, which RFC 1122 section 3.2.1.3
+            // (g) rules out (Linux: EINVAL).
+            return Err(TcpError::InvalidArgument);
+        }
         let local = match local {
-            Some(l) if !l.ip().is_unspecified() && *l.ip() != ip => return Err(TcpError::InvalidArgument),
             Some(l) if l.port() != 0 => {
                 let l = SocketAddrV4::new(ip, l.port());
                 let whole = self.conns.get(&(l, remote)).copied();

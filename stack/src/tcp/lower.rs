@@ -14,6 +14,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 pub trait TcpNet {
     /// Our IPv4 address.
     fn local_ip(&self) -> Ipv4Addr;
+    /// Whether `ip` is one of ours (for the stack: its address and 127/8, RFC
+    /// 1122 section 3.2.1.3). The default knows only [`TcpNet::local_ip`].
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        ip == self.local_ip()
+    }
+    /// Our address a connection to `dst` is made from when its socket is bound to
+    /// none (for the stack: 127.0.0.1 to 127/8, as Linux). The default is
+    /// [`TcpNet::local_ip`].
+    fn source_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        let _ = dst;
+        self.local_ip()
+    }
     /// Largest IP datagram we send (the link MTU).
     fn mtu(&self) -> u16;
     /// Whether `ip` is a broadcast address on our link (limited or the subnet's).
