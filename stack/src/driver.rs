@@ -23,6 +23,7 @@
 //! The driver owns one receive buffer, allocated once and reused for every frame.
 
 use crate::device::Device;
+use crate::offload::{RxOffload, MAX_GSO_FRAME};
 use crate::time::{earliest, Instant};
 use crate::Stack;
 use std::io;
@@ -47,8 +48,9 @@ impl Hook for () {}
 /// its deadline on cannot hang the driver.
 pub const MAX_TIMER_ROUNDS: usize = 10_000;
 
-/// The receive buffer's size: the largest frame any device hands over.
-const RX_BUFFER: usize = 65536;
+/// The receive buffer's size: the largest frame any device hands over (a GSO
+/// segment from an offloading TAP).
+const RX_BUFFER: usize = MAX_GSO_FRAME;
 
 /// The driver loop's state: only its receive buffer. The stack, the device and
 /// the hook are the caller's, passed to each step, so a caller may keep the
@@ -127,8 +129,8 @@ impl Driver {
     ) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            let Some(len) = dev.recv(now, &mut self.buf)? else { break };
-            stack.receive(now, &self.buf[..len]);
+            let Some((len, rx)) = dev.recv_offloaded(now, &mut self.buf)? else { break };
+            stack.receive_offloaded(now, &self.buf[..len], rx);
             settle(stack, dev, hook, now)?;
             n += 1;
         }
@@ -151,6 +153,8 @@ impl Driver {
 pub struct FrameBatch {
     bufs: Vec<Vec<u8>>,
     lens: Vec<usize>,
+    /// What the device said about each frame read ([`FrameBatch::recv`]).
+    offloads: Vec<RxOffload>,
 }
 
 impl FrameBatch {
@@ -185,6 +189,7 @@ impl FrameBatch {
         let b = self.next_buf(frame.len());
         b[..frame.len()].copy_from_slice(frame);
         self.lens.push(frame.len());
+        self.offloads.push(RxOffload::NONE);
     }
 
     /// The frames, oldest first.
@@ -192,8 +197,14 @@ impl FrameBatch {
         self.bufs.iter().zip(&self.lens).map(|(b, &l)| &b[..l])
     }
 
+    /// The frames with what the device said about each, oldest first.
+    pub fn frames_offloaded(&self) -> impl Iterator<Item = (&[u8], RxOffload)> + '_ {
+        self.frames().zip(self.offloads.iter().copied())
+    }
+
     pub fn clear(&mut self) {
         self.lens.clear();
+        self.offloads.clear();
     }
 
     /// Reads up to `max` frames the device has at `now` (no stack involved).
@@ -202,8 +213,9 @@ impl FrameBatch {
         let mut n = 0;
         while n < max {
             let b = self.next_buf(RX_BUFFER);
-            let Some(len) = dev.recv(now, b)? else { break };
+            let Some((len, rx)) = dev.recv_offloaded(now, b)? else { break };
             self.lens.push(len);
+            self.offloads.push(rx);
             n += 1;
         }
         Ok(n)
@@ -223,7 +235,7 @@ impl FrameBatch {
                 result = dev.send(now, &b[..l]);
             }
         }
-        self.lens.clear();
+        self.clear();
         result
     }
 }
@@ -234,8 +246,8 @@ impl Driver {
     /// the timers due by `now` once, at `now` (as [`Driver::run_due`]). For a
     /// runtime that reads and writes the device outside its lock.
     pub fn feed(stack: &mut Stack, rx: &mut FrameBatch, tx: &mut FrameBatch, now: Instant) {
-        for frame in rx.frames() {
-            stack.receive(now, frame);
+        for (frame, offload) in rx.frames_offloaded() {
+            stack.receive_offloaded(now, frame, offload);
             tx.take_transmit(stack);
         }
         rx.clear();

@@ -37,6 +37,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ip_layer;
 pub mod ipv4;
+pub mod offload;
 pub mod ratelimit;
 pub mod socket_table;
 pub mod stack;

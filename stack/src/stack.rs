@@ -19,6 +19,7 @@ use crate::ethernet::MacAddr;
 use crate::icmp::{self, IcmpError};
 use crate::ip_layer::{IpLayer, Ipv4Input, RxOutcome};
 use crate::ipv4::IpPacket;
+use crate::offload::RxOffload;
 use crate::tcp::Tcp;
 use crate::time::{earliest, Instant};
 use crate::udp::Udp;
@@ -93,8 +94,14 @@ impl Stack {
 
     /// Takes one inbound Ethernet frame.
     pub fn receive(&mut self, now: Instant, frame: &[u8]) -> RxOutcome {
+        self.receive_offloaded(now, frame, RxOffload::NONE)
+    }
+
+    /// Takes one inbound Ethernet frame with what the link says about it (a GSO
+    /// segment beyond the MTU, a checksum it vouched for: [`crate::offload`]).
+    pub fn receive_offloaded(&mut self, now: Instant, frame: &[u8], rx: RxOffload) -> RxOutcome {
         self.ip.count_rx_frame(frame.len());
-        let outcome = match self.receive_frame(now, frame) {
+        let outcome = match self.receive_frame(now, frame, rx) {
             Ok(o) => o,
             Err(reason) => RxOutcome::Dropped(reason),
         };
@@ -103,12 +110,12 @@ impl Stack {
     }
 
     /// Up through the IP layer to a whole datagram, then to its protocol.
-    fn receive_frame(&mut self, now: Instant, frame: &[u8]) -> Result<RxOutcome, DropReason> {
-        let Some(datagram) = self.ip.receive_ethernet(now, frame)? else {
+    fn receive_frame(&mut self, now: Instant, frame: &[u8], rx: RxOffload) -> Result<RxOutcome, DropReason> {
+        let Some(datagram) = self.ip.receive_ethernet(now, frame, rx)? else {
             // ARP, answered by the IP layer.
             return Ok(RxOutcome::Delivered);
         };
-        match self.ip.receive_ipv4(now, datagram)? {
+        match self.ip.receive_ipv4(now, datagram, rx)? {
             Ipv4Input::Whole(packet) => self.dispatch(now, &packet),
             Ipv4Input::Held => Ok(RxOutcome::Held),
             Ipv4Input::Reassembled { whole, src, dst, broadcast } => {
@@ -121,6 +128,7 @@ impl Stack {
                     header: &header_bytes,
                     payload: &whole.payload,
                     broadcast,
+                    csum_trusted: false,
                 };
                 let outcome = self.dispatch(now, &packet);
                 self.ip.recycle_reassembled(whole.payload);

@@ -6,8 +6,16 @@
 //! chose, so the recorder is told the wall-clock time of `Instant::ZERO` and
 //! stamps each frame with that plus `now`. In virtual-time tests the capture then
 //! shows virtual time, which is what one wants when reading it.
+//!
+//! Frames from an offloading TAP ([`crate::offload`]) are recorded as they
+//! crossed it, as Linux's tcpdump shows them: a GSO segment is one record of
+//! up to 64 KiB (longer than the MTU, cut at [`SNAPLEN`] if its datagram
+//! exceeds 65521 bytes). A checksum the kernel left partial is recorded
+//! filled in (tcpdump would show it as incorrect), so the capture holds valid
+//! frames; the frame the stack sees is not changed.
 
 use super::Device;
+use crate::offload::{Offloads, RxOffload};
 use crate::time::Instant;
 use pcap_file::pcap::{PcapHeader, PcapReader};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
@@ -35,6 +43,8 @@ pub struct PcapRecorder<D, W: Write = BufWriter<File>> {
     epoch: Duration,
     frames: u64,
     error: Option<(io::ErrorKind, String)>,
+    /// A copy of a frame whose checksum is filled in for the record.
+    scratch: Vec<u8>,
 }
 
 impl<D: Device> PcapRecorder<D, BufWriter<File>> {
@@ -84,7 +94,7 @@ impl<D: Device, W: Write> PcapRecorder<D, W> {
         };
         header.write_to(&mut out).map_err(into_io)?;
         let epoch = epoch.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        Ok(PcapRecorder { inner, out, epoch, frames: 0, error: None })
+        Ok(PcapRecorder { inner, out, epoch, frames: 0, error: None, scratch: Vec::new() })
     }
 
     /// The wrapped device.
@@ -153,6 +163,25 @@ impl<D: Device, W: Write> Device for PcapRecorder<D, W> {
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
         self.record(now, frame);
         self.inner.send(now, frame)
+    }
+
+    /// Records the frame as it crossed the device, a checksum the link left
+    /// partial filled in (see the module's documentation).
+    fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
+        let got = self.inner.recv_offloaded(now, buf)?;
+        if let Some((n, rx)) = got {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            match rx.csum_trusted && with_transport_checksum(&buf[..n], &mut scratch) {
+                true => self.record(now, &scratch),
+                false => self.record(now, &buf[..n]),
+            }
+            self.scratch = scratch;
+        }
+        Ok(got)
+    }
+
+    fn offloads(&self) -> Offloads {
+        self.inner.offloads()
     }
 
     fn readable_fd(&self) -> Option<RawFd> {
@@ -402,6 +431,41 @@ fn pcapng_time(raw: u64, tsresol: u8) -> Duration {
     };
     let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
     Duration::new(secs, (nanos % 1_000_000_000) as u32)
+}
+
+/// Copies an Ethernet/IPv4 frame carrying a whole TCP or UDP datagram into
+/// `out` with its transport checksum computed (RFC 9293 section 3.1, RFC 768).
+/// Returns false, leaving `out` as it was, for any other frame.
+fn with_transport_checksum(frame: &[u8], out: &mut Vec<u8>) -> bool {
+    const ETH: usize = 14;
+    if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] || frame[ETH] >> 4 != 4 {
+        return false;
+    }
+    let ihl = (frame[ETH] & 0x0f) as usize * 4;
+    let total = u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]) as usize;
+    let fragment = u16::from_be_bytes([frame[ETH + 6], frame[ETH + 7]]) & 0x3fff != 0;
+    let at = match frame[ETH + 9] {
+        6 => 16,
+        17 => 6,
+        _ => return false,
+    };
+    if fragment || ihl < 20 || total < ihl + at + 2 || ETH + total > frame.len() {
+        return false;
+    }
+    let ip = &frame[ETH..ETH + total];
+    let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    out.clear();
+    out.extend_from_slice(frame);
+    let l4 = &mut out[ETH + ihl..ETH + total];
+    l4[at..at + 2].copy_from_slice(&[0, 0]);
+    let mut sum = crate::checksum::transport(src, dst, etherparse::IpNumber(ip[9]), &[l4]);
+    if sum == 0 && ip[9] == 17 {
+        // RFC 768: a computed zero is sent as all ones.
+        sum = 0xffff;
+    }
+    l4[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    true
 }
 
 #[cfg(test)]
