@@ -663,6 +663,33 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_checksum_is_recorded_filled_in() {
+        let (src, dst) = (std::net::Ipv4Addr::new(10, 0, 0, 1), std::net::Ipv4Addr::new(10, 0, 0, 2));
+        // A TCP/IPv4 frame whose checksum field holds the kernel's partial sum (anything, here).
+        let mut frame = vec![0u8; 14 + 20 + 20];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        frame[14 + 9] = 6;
+        frame[14 + 12..14 + 16].copy_from_slice(&src.octets());
+        frame[14 + 16..14 + 20].copy_from_slice(&dst.octets());
+        frame[14 + 20 + 12] = 0x50;
+        frame[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&[0x12, 0x34]);
+        frame.extend_from_slice(b"hello");
+        let total = (frame.len() - 14) as u16;
+        frame[14 + 2..14 + 4].copy_from_slice(&total.to_be_bytes());
+        let mut out = Vec::new();
+        assert!(with_transport_checksum(&frame, &mut out));
+        assert_eq!(crate::checksum::transport(src, dst, etherparse::IpNumber::TCP, &[&out[34..]]), 0);
+        assert_eq!(out[..50], frame[..50], "only the checksum changes");
+        assert_eq!(out[54..], frame[54..]);
+        // Another protocol (ICMP), or an ARP frame: not touched.
+        frame[14 + 9] = 1;
+        assert!(!with_transport_checksum(&frame, &mut out));
+        frame[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(!with_transport_checksum(&frame, &mut out));
+    }
+
+    #[test]
     fn an_output_file_is_not_written_through_a_symbolic_link() {
         let dir = std::env::temp_dir().join(format!("tapstack-pcap-link-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
