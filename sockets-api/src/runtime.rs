@@ -473,7 +473,21 @@ pub struct Runtime {
 impl Runtime {
     /// Starts driving `stack` on `device` on a new thread. The stack announces
     /// itself (gratuitous ARP) at once.
+    ///
+    /// Fails (InvalidInput) if the device's offloads are not the ones the
+    /// stack's configuration says (`Config::offload`): the stack would drop the
+    /// device's large segments, or expect ones it never gets.
     pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
+        if device.offloads() != stack.config().offload {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the device offloads {:?} but the stack is configured for {:?}",
+                    device.offloads(),
+                    stack.config().offload
+                ),
+            ));
+        }
         // Numbers reserved from the kernel's: see `kernel_fds`.
         let sockets = FdTable::with_reserved_numbers();
         let shared = Arc::new(Shared {

@@ -11,6 +11,7 @@ use crate::arp::ArpConfig;
 use crate::ethernet::MacAddr;
 use crate::ipv4::reassembly::ReassemblyConfig;
 use crate::ipv4::Ipv4Config;
+use crate::offload::Offloads;
 use crate::tcp::TcpConfig;
 use std::net::Ipv4Addr;
 
@@ -40,6 +41,10 @@ pub struct Config {
     /// Seed of every random choice the stack makes (IP identification, ephemeral
     /// ports, the ISN secret): a run is reproducible from its seed.
     pub seed: u64,
+    /// What the device offloads (default: nothing). Set it to what the device
+    /// reports (`Device::offloads`): inbound GSO segments are taken beyond the
+    /// MTU only with `offload.rx`. Linux: the device's features (`ethtool -k`).
+    pub offload: Offloads,
     /// Datagrams to ourselves (our address, 127.0.0.0/8) waiting to be delivered
     /// by the next round of the driver (default 1000); beyond it they are dropped
     /// and counted (`LoopbackQueueFull`). Linux: a loopback frame waits in the
@@ -76,6 +81,7 @@ impl Config {
             icmp_error_rate: 100,
             icmp_error_burst: 50,
             seed: 0,
+            offload: Offloads::default(),
             loopback_queue: 1000,
             arp: ArpConfig::default(),
             reassembly: ReassemblyConfig::default(),

@@ -29,6 +29,7 @@
 //! The driver owns one receive buffer, allocated once and reused for every frame.
 
 use crate::device::Device;
+use crate::offload::{RxOffload, MAX_GSO_FRAME};
 use crate::time::{earliest, Instant};
 use crate::Stack;
 use std::io;
@@ -59,8 +60,9 @@ pub const MAX_TIMER_ROUNDS: usize = 10_000;
 /// lock after a bounded time.
 pub const FEED_ROUNDS: usize = 16;
 
-/// The receive buffer's size: the largest frame any device hands over.
-const RX_BUFFER: usize = 65536;
+/// The receive buffer's size: the largest frame any device hands over (a GSO
+/// segment from an offloading TAP).
+const RX_BUFFER: usize = MAX_GSO_FRAME;
 
 /// The driver loop's state: only its receive buffer. The stack, the device and
 /// the hook are the caller's, passed to each step, so a caller may keep the
@@ -139,8 +141,8 @@ impl Driver {
     ) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            let Some(len) = dev.recv(now, &mut self.buf)? else { break };
-            stack.receive(now, &self.buf[..len]);
+            let Some((len, rx)) = dev.recv_offloaded(now, &mut self.buf)? else { break };
+            stack.receive_offloaded(now, &self.buf[..len], rx);
             settle(stack, dev, hook, now)?;
             n += 1;
         }
@@ -166,6 +168,8 @@ pub struct FrameBatch {
     /// For each frame: whether it went round the stack's loopback (shown to
     /// the device with [`Device::loopback`] rather than sent).
     looped: Vec<bool>,
+    /// What the device said about each frame read ([`FrameBatch::recv`]).
+    offloads: Vec<RxOffload>,
 }
 
 impl FrameBatch {
@@ -205,6 +209,7 @@ impl FrameBatch {
         b[..frame.len()].copy_from_slice(frame);
         self.lens.push(frame.len());
         self.looped.push(looped);
+        self.offloads.push(RxOffload::NONE);
     }
 
     /// The frames, oldest first.
@@ -212,9 +217,15 @@ impl FrameBatch {
         self.bufs.iter().zip(&self.lens).map(|(b, &l)| &b[..l])
     }
 
+    /// The frames with what the device said about each, oldest first.
+    pub fn frames_offloaded(&self) -> impl Iterator<Item = (&[u8], RxOffload)> + '_ {
+        self.frames().zip(self.offloads.iter().copied())
+    }
+
     pub fn clear(&mut self) {
         self.lens.clear();
         self.looped.clear();
+        self.offloads.clear();
     }
 
     /// Reads up to `max` frames the device has at `now` (no stack involved).
@@ -223,9 +234,10 @@ impl FrameBatch {
         let mut n = 0;
         while n < max {
             let b = self.next_buf(RX_BUFFER);
-            let Some(len) = dev.recv(now, b)? else { break };
+            let Some((len, rx)) = dev.recv_offloaded(now, b)? else { break };
             self.lens.push(len);
             self.looped.push(false);
+            self.offloads.push(rx);
             n += 1;
         }
         Ok(n)
@@ -261,8 +273,8 @@ impl Driver {
     /// stack stays due (the loopback's rounds), at most [`FEED_ROUNDS`] times.
     /// For a runtime that reads and writes the device outside its lock.
     pub fn feed(stack: &mut Stack, rx: &mut FrameBatch, tx: &mut FrameBatch, now: Instant) {
-        for frame in rx.frames() {
-            stack.receive(now, frame);
+        for (frame, offload) in rx.frames_offloaded() {
+            stack.receive_offloaded(now, frame, offload);
             tx.take_transmit(stack);
         }
         rx.clear();

@@ -202,6 +202,7 @@ mod tests {
             header: &[],
             payload,
             broadcast,
+            csum_trusted: false,
         }
     }
 

@@ -26,6 +26,7 @@ use crate::ipv4::ident::IdentGenerator;
 use crate::ipv4::reassembly::{Expired, Reassembled, Reassembler};
 use crate::ipv4::{self, IpPacket, Ipv4Config, HEADER_LEN, MAX_PAYLOAD, PAYLOAD_OFFSET};
 use crate::loopback::Loopback;
+use crate::offload::{RxOffload, MAX_GSO_FRAME};
 use crate::ratelimit::TokenBucket;
 use crate::time::{earliest, Instant};
 use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice};
@@ -397,11 +398,22 @@ impl IpLayer {
 
     /// Ethernet II: ours or broadcast, then by EtherType. ARP is answered here
     /// (`Ok(None)`); an IPv4 datagram is returned for [`IpLayer::receive_ipv4`].
-    pub fn receive_ethernet<'f>(&mut self, now: Instant, frame: &'f [u8]) -> Result<Option<&'f [u8]>, DropReason> {
+    /// A GSO segment (`rx.gso_size` nonzero) from a link configured to offload
+    /// (`Config::offload.rx`) may be longer than the MTU, up to [`MAX_GSO_FRAME`].
+    pub fn receive_ethernet<'f>(
+        &mut self,
+        now: Instant,
+        frame: &'f [u8],
+        rx: RxOffload,
+    ) -> Result<Option<&'f [u8]>, DropReason> {
         if frame.len() < ETH_HEADER_LEN {
             return Err(DropReason::EthTruncated);
         }
-        if frame.len() > self.config.mtu as usize + ETH_HEADER_LEN + 4 {
+        let max = match rx.gso_size > 0 && self.config.offload.rx {
+            true => MAX_GSO_FRAME,
+            false => self.config.mtu as usize + ETH_HEADER_LEN + 4,
+        };
+        if frame.len() > max {
             return Err(DropReason::EthOversize);
         }
         let dst = MacAddr(frame[0..6].try_into().unwrap());
@@ -430,6 +442,7 @@ impl IpLayer {
         now: Instant,
         datagram: &'a [u8],
         looped: bool,
+        rx: RxOffload,
     ) -> Result<Ipv4Input<'a>, DropReason> {
         let (header, payload) = ipv4::validate(datagram)?;
         let (src, dst) = (header.source_addr(), header.destination_addr());
@@ -447,6 +460,7 @@ impl IpLayer {
             header: header.slice(),
             payload,
             broadcast,
+            csum_trusted: rx.csum_trusted && self.config.offload.rx,
         }))
     }
 
@@ -517,6 +531,7 @@ impl IpLayer {
                 header: &header_bytes,
                 payload: &e.leading[..e.leading_len],
                 broadcast: false,
+                csum_trusted: false,
             };
             self.send_icmp_error(now, &packet, icmp::TYPE_TIME_EXCEEDED, icmp::CODE_REASSEMBLY_TIME_EXCEEDED);
         }

@@ -40,6 +40,7 @@ pub mod icmp;
 pub mod ip_layer;
 pub mod ipv4;
 pub mod loopback;
+pub mod offload;
 pub mod ratelimit;
 pub mod socket_table;
 pub mod stack;

@@ -26,6 +26,7 @@ use crate::ethernet::MacAddr;
 use crate::icmp::{self, IcmpError};
 use crate::ip_layer::{IpLayer, Ipv4Input, RxOutcome};
 use crate::ipv4::IpPacket;
+use crate::offload::RxOffload;
 use crate::tcp::Tcp;
 use crate::time::{earliest, Instant};
 use crate::udp::Udp;
@@ -100,8 +101,14 @@ impl Stack {
 
     /// Takes one inbound Ethernet frame.
     pub fn receive(&mut self, now: Instant, frame: &[u8]) -> RxOutcome {
+        self.receive_offloaded(now, frame, RxOffload::NONE)
+    }
+
+    /// Takes one inbound Ethernet frame with what the link says about it (a GSO
+    /// segment beyond the MTU, a checksum it vouched for: [`crate::offload`]).
+    pub fn receive_offloaded(&mut self, now: Instant, frame: &[u8], rx: RxOffload) -> RxOutcome {
         self.ip.count_rx_frame(frame.len());
-        let outcome = match self.receive_frame(now, frame) {
+        let outcome = match self.receive_frame(now, frame, rx) {
             Ok(o) => o,
             Err(reason) => RxOutcome::Dropped(reason),
         };
@@ -110,12 +117,12 @@ impl Stack {
     }
 
     /// Up through the IP layer to a whole datagram, then to its protocol.
-    fn receive_frame(&mut self, now: Instant, frame: &[u8]) -> Result<RxOutcome, DropReason> {
-        let Some(datagram) = self.ip.receive_ethernet(now, frame)? else {
+    fn receive_frame(&mut self, now: Instant, frame: &[u8], rx: RxOffload) -> Result<RxOutcome, DropReason> {
+        let Some(datagram) = self.ip.receive_ethernet(now, frame, rx)? else {
             // ARP, answered by the IP layer.
             return Ok(RxOutcome::Delivered);
         };
-        self.receive_datagram(now, datagram, false)
+        self.receive_datagram(now, datagram, false, rx)
     }
 
     /// Delivers the frames waiting round the loopback, those queued before this
@@ -124,7 +131,7 @@ impl Stack {
     fn deliver_looped(&mut self, now: Instant) {
         for _ in 0..self.ip.looped_pending() {
             let Some(frame) = self.ip.take_looped() else { break };
-            let outcome = match self.receive_datagram(now, &frame[ETH_HEADER_LEN..], true) {
+            let outcome = match self.receive_datagram(now, &frame[ETH_HEADER_LEN..], true, RxOffload::NONE) {
                 Ok(o) => o,
                 Err(reason) => RxOutcome::Dropped(reason),
             };
@@ -132,10 +139,16 @@ impl Stack {
         }
     }
 
-    /// An IPv4 datagram, from the link or round the loopback (`looped`), through
-    /// reassembly to its protocol.
-    fn receive_datagram(&mut self, now: Instant, datagram: &[u8], looped: bool) -> Result<RxOutcome, DropReason> {
-        match self.ip.receive_ipv4(now, datagram, looped)? {
+    /// An IPv4 datagram, from the link (with what the link says of it, `rx`)
+    /// or round the loopback (`looped`), through reassembly to its protocol.
+    fn receive_datagram(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+        looped: bool,
+        rx: RxOffload,
+    ) -> Result<RxOutcome, DropReason> {
+        match self.ip.receive_ipv4(now, datagram, looped, rx)? {
             Ipv4Input::Whole(packet) => self.dispatch(now, &packet),
             Ipv4Input::Held => Ok(RxOutcome::Held),
             Ipv4Input::Reassembled { whole, src, dst, broadcast } => {
@@ -148,6 +161,7 @@ impl Stack {
                     header: &header_bytes,
                     payload: &whole.payload,
                     broadcast,
+                    csum_trusted: false,
                 };
                 let outcome = self.dispatch(now, &packet);
                 self.ip.recycle_reassembled(whole.payload);

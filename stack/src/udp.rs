@@ -639,7 +639,7 @@ impl Udp {
             return Err(DropReason::UdpTruncated);
         }
         let datagram = &packet.payload[..len];
-        if header.checksum() != 0 && !checksum_ok(packet.src, packet.dst, datagram) {
+        if header.checksum() != 0 && !packet.csum_trusted && !checksum_ok(packet.src, packet.dst, datagram) {
             return Err(DropReason::UdpBadChecksum);
         }
         let src = SocketAddrV4::new(packet.src, header.source_port());

@@ -1,7 +1,8 @@
 //! Bulk TCP throughput over a TAP, kernel -> server and server -> kernel, for
-//! three servers measured in the same run with rounds interleaved and the same
+//! four servers measured in the same run with rounds interleaved and the same
 //! kernel-side Python client: tapstack (its discard and chargen services) on a
-//! TAP; smoltcp 0.14's benchmark server logic on a TAP (`smoltcp_server.rs`);
+//! plain TAP, and again on a TAP with the kernel's offloads (virtio-net header,
+//! `tapstack up --offload`); smoltcp 0.14's benchmark server logic on a TAP (`smoltcp_server.rs`);
 //! and Linux's own TCP to a Python server over a veth pair. A benchmark, not a
 //! test: it prints a table with ratios and asserts nothing about speed.
 //!
@@ -129,6 +130,7 @@ fn main() {
     // tapstack on a TAP, the kernel's client in the lab's namespace.
     let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
     let addr = lab.config.stack_addr.to_string();
+    let lab_off = Lab::start("bench-tapo", LabConfig { offload: true, ..LabConfig::default() }).expect("lab");
     // smoltcp 0.14's benchmark server on a TAP of its own, same kernel client.
     let sm_ns = Netns::create("bench-smol").expect("netns");
     sm_ns.add_tap("tap0", "10.78.0.1/24").expect("TAP");
@@ -139,8 +141,10 @@ fn main() {
 
     // Rounds interleaved, so a change in the machine's load touches all three alike.
     let (mut ours, mut theirs, mut linux) = (Runs::default(), Runs::default(), Runs::default());
+    let mut ours_off = Runs::default();
     for _ in 0..runs {
         ours.run(lab.netns(), &addr, mib);
+        ours_off.run(lab_off.netns(), &addr, mib);
         theirs.run(&sm_ns, "10.78.0.2", mib);
         linux.run(&client, "10.79.0.2", mib);
     }
@@ -149,18 +153,25 @@ fn main() {
     let _ = srv.kill();
     let _ = srv.wait();
     drop(lab);
+    drop(lab_off);
 
     let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
     println!("\nbulk TCP, {mib} MiB per run, median of {runs} interleaved runs (Mbit/s)");
     println!(
-        "{:<36} {:>10} {:>10} {:>10} {:>11} {:>11}",
-        "direction", "tapstack", "smoltcp", "Linux/veth", "vs smoltcp", "vs Linux"
+        "{:<36} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11} {:>11}",
+        "direction", "tapstack", "+offload", "smoltcp", "Linux/veth", "vs smoltcp", "off/smol", "vs Linux", "off/Linux"
     );
-    for (name, o, s, l) in [
-        ("kernel client -> server (discard)", &ours.send, &theirs.send, &linux.send),
-        ("server -> kernel client (chargen)", &ours.recv, &theirs.recv, &linux.recv),
+    for (name, o, f, s, l) in [
+        ("kernel client -> server (discard)", &ours.send, &ours_off.send, &theirs.send, &linux.send),
+        ("server -> kernel client (chargen)", &ours.recv, &ours_off.recv, &theirs.recv, &linux.recv),
     ] {
-        let (o, s, l) = (mbit(o), mbit(s), mbit(l));
-        println!("{name:<36} {o:>10.0} {s:>10.0} {l:>10.0} {:>10.2}x {:>10.2}x", o / s, o / l);
+        let (o, f, s, l) = (mbit(o), mbit(f), mbit(s), mbit(l));
+        println!(
+            "{name:<36} {o:>10.0} {f:>10.0} {s:>10.0} {l:>10.0} {:>10.2}x {:>10.2}x {:>10.2}x {:>10.2}x",
+            o / s,
+            f / s,
+            o / l,
+            f / l
+        );
     }
 }

@@ -11,6 +11,7 @@
 //! [`crate::instance`], which puts it in front of a TAP.
 
 use stack::device::Device;
+use stack::offload::{Offloads, RxOffload};
 use stack::time::Instant;
 use std::io;
 use std::net::Ipv4Addr;
@@ -68,13 +69,27 @@ fn arp_sender(frame: &[u8]) -> Option<Ipv4Addr> {
 
 impl<D: Device> Device for Gate<D> {
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(self.recv_offloaded(now, buf)?.map(|(n, _)| n))
+    }
+
+    fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
         loop {
-            let Some(n) = self.inner.recv(now, buf)? else { return Ok(None) };
+            let Some((n, rx)) = self.inner.recv_offloaded(now, buf)? else { return Ok(None) };
             if self.is_open() || arp_sender(&buf[..n]) == Some(self.me) {
-                return Ok(Some(n));
+                return Ok(Some((n, rx)));
             }
             self.dropped += 1;
         }
+    }
+
+    /// The loopback's frames reach no link: shown to the inner device (a
+    /// capture) whether the gate is open or not.
+    fn loopback(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.inner.loopback(now, frame)
+    }
+
+    fn offloads(&self) -> Offloads {
+        self.inner.offloads()
     }
 
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {

@@ -72,6 +72,11 @@ pub struct StackOptions {
     /// Most socket descriptors open at once (RLIMIT_NOFILE for the stack's sockets).
     #[arg(long, default_value_t = 262_144)]
     pub max_fds: usize,
+    /// Open the TAP with the kernel's offloads (virtio-net header, checksum
+    /// offload, TSO towards us): the kernel hands over TCP segments of up to
+    /// 64 KiB. A persistent TAP must be opened the same way by every user.
+    #[arg(long)]
+    pub offload: bool,
 }
 
 /// Parses `10.0.0.2/24`: a host's address, so a subnet's network or broadcast
@@ -90,6 +95,7 @@ impl StackOptions {
         config.ttl = self.ttl;
         config.seed = self.seed.unwrap_or_else(rand::random);
         config.tcp.max_connections = self.max_connections;
+        config.offload.rx = self.offload;
         config
     }
 
@@ -110,7 +116,11 @@ impl StackOptions {
     ) -> Result<(Runtime, Config, T), String> {
         let config = self.config();
         let stack = Stack::new(config.clone())?;
-        let tap = TapDevice::open(&self.tap).map_err(|e| e.to_string())?;
+        let tap = match self.offload {
+            true => TapDevice::open_offloaded(&self.tap),
+            false => TapDevice::open(&self.tap),
+        }
+        .map_err(|e| e.to_string())?;
         let (gate, key) = Gate::closed(self.recorded(tap)?, config.addr);
         let runtime = Runtime::start(stack, gate).map_err(|e| format!("cannot start the stack: {e}"))?;
         let opened = runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds));

@@ -32,6 +32,8 @@ pub struct LabConfig {
     pub seed: u64,
     /// The services tapstack runs, as `tapstack up --serve` takes them (empty: none).
     pub services: String,
+    /// Open the TAP with the kernel's offloads (`tapstack up --offload`).
+    pub offload: bool,
 }
 
 impl Default for LabConfig {
@@ -43,6 +45,7 @@ impl Default for LabConfig {
             pcap: None,
             seed: 1,
             services: ALL_SERVICES.to_string(),
+            offload: false,
         }
     }
 }
@@ -52,6 +55,7 @@ impl LabConfig {
     pub fn stack_config(&self) -> Config {
         let mut c = Config::new(mac_for(self.stack_addr), self.stack_addr, self.prefix_len);
         c.seed = self.seed;
+        c.offload.rx = self.offload;
         c
     }
 }
@@ -59,7 +63,16 @@ impl LabConfig {
 /// Opens the TAP [`TAP_NAME`] inside `ns`, gives the Linux host's end the
 /// address `host/prefix_len` and sets it up.
 pub fn open_tap(ns: &Netns, host: Ipv4Addr, prefix_len: u8) -> Result<TapDevice, String> {
-    let tap = ns.run_inside(|| TapDevice::open(TAP_NAME))?.map_err(|e| e.to_string())?;
+    open_tap_with(ns, host, prefix_len, false)
+}
+
+/// [`open_tap`], with the kernel's offloads if `offload` ([`TapDevice::open_offloaded`]).
+pub fn open_tap_with(ns: &Netns, host: Ipv4Addr, prefix_len: u8, offload: bool) -> Result<TapDevice, String> {
+    let open = || match offload {
+        true => TapDevice::open_offloaded(TAP_NAME),
+        false => TapDevice::open(TAP_NAME),
+    };
+    let tap = ns.run_inside(open)?.map_err(|e| e.to_string())?;
     // The kernel would send IPv6 router and multicast chatter on the TAP; tapstack
     // speaks IPv4 only, so keep captures to what it does.
     ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
@@ -84,7 +97,7 @@ impl Lab {
     pub fn start(prefix: &str, config: LabConfig) -> Result<Lab, String> {
         let stack = Stack::new(config.stack_config())?;
         let ns = Netns::create(prefix)?;
-        let tap = open_tap(&ns, config.host_addr, config.prefix_len)?;
+        let tap = open_tap_with(&ns, config.host_addr, config.prefix_len, config.offload)?;
         let runtime = run_on_tap(stack, tap, config.pcap.as_deref())?;
         let services = match config.services.as_str() {
             "" => None,

@@ -3,10 +3,11 @@
 //!
 //! The [`Device`] trait is always here: it is only an interface, and drivers are
 //! written against it. The implementations below need the `devices` feature (on
-//! by default), since they bring in tun-tap, pcap-file and libc, which a user of
+//! by default), since they bring in pcap-file and libc, which a user of
 //! the bare protocol core does not need:
 //!
-//! - `tap`: a Linux TAP interface.
+//! - `tap`: a Linux TAP interface, plain or with the kernel's offloads.
+//! - `vnet`: the virtio-net header an offloading TAP puts before each frame.
 //! - `pcap`: a recorder that wraps any device and writes every frame to a pcap file.
 //! - `wire`: an in-memory wire connecting two stacks, for tests.
 //! - `fault`: a fault injector that wraps any device (drop, duplicate, reorder,
@@ -19,8 +20,11 @@ pub mod pcap;
 #[cfg(feature = "devices")]
 pub mod tap;
 #[cfg(feature = "devices")]
+pub mod vnet;
+#[cfg(feature = "devices")]
 pub mod wire;
 
+use crate::offload::{Offloads, RxOffload};
 use crate::time::Instant;
 use std::io;
 use std::os::fd::RawFd;
@@ -58,6 +62,20 @@ pub trait Device {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// What the device offloads ([`crate::offload`]); the stack's
+    /// `Config::offload` should say the same. Default: nothing.
+    fn offloads(&self) -> Offloads {
+        Offloads::default()
+    }
+
+    /// Reads one frame with what the link says about it. A device that
+    /// offloads must implement this: its frames may be GSO segments longer than
+    /// the MTU or carry partial checksums, which only the [`RxOffload`] explains.
+    /// Default: [`Device::recv`], a plain frame.
+    fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
+        Ok(self.recv(now, buf)?.map(|n| (n, RxOffload::NONE)))
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -78,5 +96,11 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn flush(&mut self) -> io::Result<()> {
         (**self).flush()
+    }
+    fn offloads(&self) -> Offloads {
+        (**self).offloads()
+    }
+    fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
+        (**self).recv_offloaded(now, buf)
     }
 }

@@ -10,12 +10,28 @@
 //! Sizes: the MTU is fixed at [`MTU`] (the kernel's default for a TAP), so frames
 //! are at most [`MAX_FRAME`] bytes (no FCS on a TAP). Receive into a buffer of at
 //! least [`RECV_BUF`] bytes, which leaves room for a VLAN tag the kernel may add.
+//!
+//! With offloads ([`TapDevice::open_offloaded`]) the TAP is opened with the
+//! virtio-net header (`IFF_VNET_HDR`, [`super::vnet`]) and offered checksum
+//! offload and TSO for IPv4 (`TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4`):
+//! the kernel then hands over TCP segments of up to 64 KiB (its GSO segments,
+//! no longer cut to the MTU) with checksums it vouches for, one read each. Read
+//! those with [`Device::recv_offloaded`] into a buffer of [`crate::offload::MAX_GSO_FRAME`]
+//! bytes; the header is read into a buffer of its own (readv), so the frame
+//! lands where a plain one would. Frames we write get an empty header.
+//!
+//! The few ioctls are made here with libc rather than through a TAP crate:
+//! tun-tap (used before) cannot set `IFF_VNET_HDR`, and tun-rs, which can,
+//! splits the kernel's GSO segments in userspace and brings a large API for
+//! TUN, multi-queue and async runtimes that this needs none of.
 
+use super::vnet::{VnetHdr, HDR_LEN};
 use super::Device;
+use crate::offload::{Offloads, RxOffload};
 use crate::time::Instant;
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use tun_tap::{Iface, Mode};
 
 /// The IP MTU of the TAP, in bytes.
 pub const MTU: usize = 1500;
@@ -30,7 +46,10 @@ const MAX_NAME: usize = 15;
 
 /// A TAP interface, nonblocking.
 pub struct TapDevice {
-    iface: Iface,
+    file: File,
+    name: String,
+    /// Opened with the virtio-net header and offloads.
+    vnet: bool,
     tx_dropped: u64,
     /// Of those, frames written while the link was down.
     tx_link_down: u64,
@@ -41,22 +60,42 @@ impl TapDevice {
     /// CAP_NET_ADMIN), and makes it nonblocking. An empty name lets the kernel
     /// choose one (`tap0`, ...): see [`TapDevice::name`].
     pub fn open(name: &str) -> io::Result<TapDevice> {
+        TapDevice::open_with(name, false)
+    }
+
+    /// Opens the TAP as [`TapDevice::open`] does, with the virtio-net header and
+    /// the kernel's checksum and TCP/IPv4 segmentation offloads (see the module's
+    /// documentation). A TAP is opened with the same flags by every process
+    /// attaching to it, so a persistent TAP opened plainly elsewhere refuses this.
+    pub fn open_offloaded(name: &str) -> io::Result<TapDevice> {
+        TapDevice::open_with(name, true)
+    }
+
+    fn open_with(name: &str, vnet: bool) -> io::Result<TapDevice> {
         if name.len() > MAX_NAME || name.contains(|c: char| c == '/' || c == '\0' || c.is_whitespace()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("cannot open TAP {name:?}: not a valid interface name (at most {MAX_NAME} bytes, no '/', NUL or spaces)"),
             ));
         }
-        let iface = Iface::without_packet_info(name, Mode::Tap).map_err(|e| explain_open_error(name, e))?;
-        set_nonblocking(iface.as_raw_fd())
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .map_err(|e| explain_open_error(name, e))?;
+        let name = set_iff(&file, name, vnet).map_err(|e| explain_open_error(name, e))?;
+        if vnet {
+            set_offloads(&file).map_err(|e| io::Error::new(e.kind(), format!("TAP '{name}': offloads: {e}")))?;
+        }
+        set_nonblocking(file.as_raw_fd())
             .map_err(|e| io::Error::new(e.kind(), format!("cannot make TAP '{name}' nonblocking: {e}")))?;
-        Ok(TapDevice { iface, tx_dropped: 0, tx_link_down: 0 })
+        Ok(TapDevice { file, name, vnet, tx_dropped: 0, tx_link_down: 0 })
     }
 
     /// The interface's name as the kernel knows it (it may differ from the one
     /// asked for, e.g. when that was empty).
     pub fn name(&self) -> &str {
-        self.iface.name()
+        &self.name
     }
 
     /// The IP MTU, [`MTU`].
@@ -73,11 +112,106 @@ impl TapDevice {
     pub fn tx_link_down(&self) -> u64 {
         self.tx_link_down
     }
+
+    /// Reads one frame (and, with offloads, its header) into `buf`.
+    fn read_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
+        let mut hdr = [0u8; HDR_LEN];
+        loop {
+            let r = match self.vnet {
+                // SAFETY: both iovecs point into live buffers of the lengths given.
+                true => unsafe {
+                    let iov = [iovec(hdr.as_mut_ptr(), HDR_LEN), iovec(buf.as_mut_ptr(), buf.len())];
+                    libc::readv(self.file.as_raw_fd(), iov.as_ptr(), 2)
+                },
+                // SAFETY: buf is a live buffer of buf.len() bytes.
+                false => unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) },
+            };
+            if r >= 0 {
+                let n = r as usize;
+                if !self.vnet {
+                    return Ok(Some((n.min(buf.len()), RxOffload::NONE)));
+                }
+                // Shorter than its header: an empty frame, which the stack counts as truncated.
+                let rx = VnetHdr::decode(&hdr).rx_offload();
+                return Ok(Some((n.saturating_sub(HDR_LEN).min(buf.len()), rx)));
+            }
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(None),
+                io::ErrorKind::Interrupted => continue,
+                _ => Err(io::Error::new(e.kind(), format!("TAP '{}': read: {e}", self.name))),
+            };
+        }
+    }
+
+    /// Writes one frame, behind an empty header with offloads. Returns the errno of a failure.
+    fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        let hdr = VnetHdr::NONE.encode();
+        loop {
+            let r = match self.vnet {
+                // SAFETY: both iovecs point into live buffers; writev only reads them.
+                true => unsafe {
+                    let iov = [iovec(hdr.as_ptr().cast_mut(), HDR_LEN), iovec(frame.as_ptr().cast_mut(), frame.len())];
+                    libc::writev(self.file.as_raw_fd(), iov.as_ptr(), 2)
+                },
+                // SAFETY: frame is a live buffer of frame.len() bytes.
+                false => unsafe { libc::write(self.file.as_raw_fd(), frame.as_ptr().cast(), frame.len()) },
+            };
+            if r >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// One piece of a read or write with offloads (the header, or the frame).
+fn iovec(base: *mut u8, len: usize) -> libc::iovec {
+    libc::iovec { iov_base: base.cast(), iov_len: len }
+}
+
+/// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
+/// the packet-information prefix, with the virtio-net header if `vnet`.
+/// Returns the name the kernel gave it.
+fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
+    // SAFETY: ifreq is plain data, all zeroes a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &b) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = b as libc::c_char;
+    }
+    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+    if vnet {
+        flags |= libc::IFF_VNET_HDR;
+    }
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes an ifreq, which lives across the call.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req as *mut libc::ifreq) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = req.ifr_name.iter().position(|&c| c == 0).unwrap_or(req.ifr_name.len());
+    Ok(req.ifr_name[..len].iter().map(|&c| c as u8 as char).collect())
+}
+
+/// TUNSETVNETHDRSZ (the 10-byte header) and TUNSETOFFLOAD: the kernel may hand
+/// us partial checksums and TCP/IPv4 GSO segments.
+fn set_offloads(file: &File) -> io::Result<()> {
+    let size: libc::c_int = HDR_LEN as libc::c_int;
+    // SAFETY: TUNSETVNETHDRSZ reads an int through the pointer, which lives across the call.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size as *const libc::c_int) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let offloads = (libc::TUN_F_CSUM | libc::TUN_F_TSO4) as libc::c_ulong;
+    // SAFETY: TUNSETOFFLOAD takes its flags as the integer argument itself.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, offloads) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Turns the bare errno of a failed open into a message that says what to do.
-/// tun-tap opens /dev/net/tun and then issues TUNSETIFF in one call, so the errno
-/// is all we have to tell the two steps apart.
 fn explain_open_error(name: &str, e: io::Error) -> io::Error {
     let why = match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
@@ -87,15 +221,15 @@ fn explain_open_error(name: &str, e: io::Error) -> io::Error {
              or a persistent TAP owned by this user: ip tuntap add dev NAME mode tap user USER)"
             .to_string(),
         Some(libc::EBUSY) => "it is already open in another process".to_string(),
-        Some(libc::EINVAL) => "an interface of that name exists but is not a TAP (a TUN, or another kind)".to_string(),
+        Some(libc::EINVAL) => "an interface of that name exists but is not a TAP (a TUN, or another kind), \
+             or is a persistent TAP made with other flags (with or without the virtio-net header)"
+            .to_string(),
         _ => e.to_string(),
     };
     io::Error::new(e.kind(), format!("cannot open TAP '{name}': {why}"))
 }
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // tun-tap's own set_non_blocking needs its "libc" feature, which we leave off
-    // with its defaults (they pull in tokio-core), so set O_NONBLOCK directly.
     // SAFETY: fcntl on an fd we own, with integer arguments only.
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
@@ -107,46 +241,46 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 }
 
 impl Device for TapDevice {
-    /// Reads one frame. `buf` should be at least [`RECV_BUF`] bytes: the kernel
-    /// silently truncates a frame that does not fit.
+    /// Reads one frame. `buf` should be at least [`RECV_BUF`] bytes (with
+    /// offloads, [`crate::offload::MAX_GSO_FRAME`]): the kernel silently truncates a frame that
+    /// does not fit. With offloads, what the header said is lost here: use
+    /// [`Device::recv_offloaded`].
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        loop {
-            return match self.iface.recv(buf) {
-                Ok(n) => Ok(Some(n.min(buf.len()))),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(io::Error::new(e.kind(), format!("TAP '{}': read: {e}", self.name()))),
-            };
-        }
+        Ok(self.read_frame(buf)?.map(|(n, _)| n))
+    }
+
+    fn recv_offloaded(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
+        self.read_frame(buf)
+    }
+
+    fn offloads(&self) -> Offloads {
+        Offloads { rx: self.vnet }
     }
 
     /// Writes one frame. A full kernel queue drops the frame, as a busy NIC would,
     /// and counts it in [`TapDevice::tx_dropped`]; the stack's retransmissions deal
     /// with the loss.
     fn send(&mut self, _now: Instant, frame: &[u8]) -> io::Result<()> {
-        loop {
-            return match self.iface.send(frame) {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.tx_dropped += 1;
-                    Ok(())
-                }
-                // EIO: the link is down. That is the normal state of a TAP before
-                // its user runs `ip link set NAME up`, as a cable not yet plugged
-                // in: the frame is lost and counted, the stack keeps running.
-                Err(e) if e.raw_os_error() == Some(libc::EIO) => {
-                    self.tx_dropped += 1;
-                    self.tx_link_down += 1;
-                    Ok(())
-                }
-                Err(e) => Err(io::Error::new(e.kind(), format!("TAP '{}': write: {e}", self.name()))),
-            };
+        match self.write_frame(frame) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
+                self.tx_dropped += 1;
+                Ok(())
+            }
+            // EIO: the link is down. That is the normal state of a TAP before
+            // its user runs `ip link set NAME up`, as a cable not yet plugged
+            // in: the frame is lost and counted, the stack keeps running.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                self.tx_dropped += 1;
+                self.tx_link_down += 1;
+                Ok(())
+            }
+            Err(e) => Err(io::Error::new(e.kind(), format!("TAP '{}': write: {e}", self.name))),
         }
     }
 
     fn readable_fd(&self) -> Option<RawFd> {
-        Some(self.iface.as_raw_fd())
+        Some(self.file.as_raw_fd())
     }
 }
 

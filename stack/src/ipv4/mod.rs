@@ -94,6 +94,9 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// Sent to a broadcast address rather than to ours.
     pub broadcast: bool,
+    /// The link vouched for the transport checksum ([`crate::offload::RxOffload`]):
+    /// the transport does not verify it.
+    pub csum_trusted: bool,
 }
 
 /// Validates an inbound datagram (RFC 791 section 3.1, RFC 1122 section 3.2.1.1-3.2.1.3)

@@ -86,6 +86,18 @@ pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8]) -> Result<Segment<'_>, 
     if bytes.len() > u16::MAX as usize || checksum(src, dst, &[bytes]) != 0 {
         return Err(DropReason::TcpBadChecksum);
     }
+    parse_fields(h, bytes)
+}
+
+/// Parses a segment whose checksum the link vouched for (a TAP with checksum
+/// offload: the kernel verified it, or left it partial for a segment that never
+/// left the host, see [`crate::offload`]), so it is not verified again.
+pub fn parse_trusted(bytes: &[u8]) -> Result<Segment<'_>, DropReason> {
+    let h = TcpHeaderSlice::from_slice(bytes).map_err(|_| DropReason::TcpTruncated)?;
+    parse_fields(h, bytes)
+}
+
+fn parse_fields<'a>(h: TcpHeaderSlice<'a>, bytes: &'a [u8]) -> Result<Segment<'a>, DropReason> {
     let options = parse_options(h.options())?;
     Ok(Segment {
         src_port: h.source_port(),

@@ -505,7 +505,11 @@ impl Conn {
                     // filling a gap, at once.
                     self.ack_now = true;
                 } else {
-                    self.unacked_segs += 1;
+                    // A GSO segment from an offloading link (crate::offload) counts
+                    // as the full-sized segments it carries, as Linux counts a GRO
+                    // segment; any other segment counts as one.
+                    let mss = our_mss(ctx.net) as usize;
+                    self.unacked_segs += payload.len().div_ceil(mss).max(1) as u32;
                     // MUST-40 / SHLD-19: an ACK for at least every second segment.
                     if self.unacked_segs >= 2 {
                         self.ack_now = true;

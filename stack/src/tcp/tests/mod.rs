@@ -15,6 +15,7 @@ mod fuzz;
 mod handshake;
 mod hardening;
 mod loss;
+mod offload;
 mod reset;
 mod retransmit;
 mod stack;

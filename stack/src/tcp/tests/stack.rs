@@ -154,6 +154,7 @@ fn segments_to_a_broadcast_address_are_dropped() {
         header: &[],
         payload: &[0u8; 20],
         broadcast: true,
+        csum_trusted: false,
     };
     assert_eq!(tcp.input(Instant::from_secs(1), net, &packet), Err(crate::DropReason::TcpBroadcast));
     assert!(!a.has_transmit());
