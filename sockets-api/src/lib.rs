@@ -69,6 +69,7 @@ pub mod consts;
 mod dgram;
 pub mod epoll;
 pub mod errno;
+pub mod exit;
 pub mod fd_table;
 pub mod nc;
 pub mod options;

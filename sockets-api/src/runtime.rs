@@ -18,6 +18,7 @@
 //! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
 //! counts). Without subscribers they are discarded.
 
+use crate::exit::Exit;
 use crate::fd_table::{CoreKey, Fd, FdTable};
 use crate::readiness::Registry;
 use stack::device::Device;
@@ -154,6 +155,10 @@ pub struct Shared {
     waker: EventFd,
     epoch: std::time::Instant,
     stop: AtomicBool,
+    /// Whether the runtime thread has ended, and the signal that it has (for
+    /// [`Shared::stop_and_wait`]).
+    ended: Mutex<bool>,
+    ended_changed: Condvar,
     /// Subscribers to TCP state transitions.
     tracers: Mutex<Vec<Tracer>>,
 }
@@ -297,7 +302,8 @@ impl Shared {
     }
 
     /// Blocks until `f` returns `Some`, or `timeout` passes, or the runtime stops
-    /// (then `None`). Each time `f` finds nothing, `register` puts this thread's
+    /// (then `None`, without running `f`: the stopping runtime closes every
+    /// descriptor, and a caller must see ENETDOWN, not what is left). Each time `f` finds nothing, `register` puts this thread's
     /// waker where the change it waits for will find it (the waiters of the
     /// descriptors it waits on), under the same lock, so no wake-up is lost; the
     /// thread then sleeps until woken. What `f` queued goes out at once either
@@ -321,13 +327,13 @@ impl Shared {
             let mut core = self.lock();
             let now = self.now();
             let before = core.stack.poll_at();
-            if let Some(r) = f(&mut core, now) {
-                self.finish(core, before);
-                return Some(r);
-            }
             if self.stop.load(Ordering::Acquire) {
                 self.finish(core, before);
                 return None;
+            }
+            if let Some(r) = f(&mut core, now) {
+                self.finish(core, before);
+                return Some(r);
             }
             // What `f` itself touched (a recv marks its connection) must not
             // wake the waiter it is about to register: take those changes first.
@@ -399,9 +405,36 @@ impl Shared {
         true
     }
 
+    /// Stops the runtime from any thread, as [`Runtime::stop`] does, and waits
+    /// up to `timeout` for the runtime thread to end (its connections closed:
+    /// see [`crate::exit`]); returns whether it has. For a thread that does not
+    /// own the [`Runtime`], such as the one [`Runtime::stop_on_signals`] starts.
+    pub fn stop_and_wait(&self, timeout: Duration) -> bool {
+        self.shut_down();
+        self.waker.wake();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        while !*ended {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            ended = self.ended_changed.wait_timeout(ended, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// The runtime thread has ended: says so to [`Shared::stop_and_wait`].
+    fn mark_ended(&self) {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.ended_changed.notify_all();
+    }
+
     /// Stops the runtime for good and wakes every waiter (they answer ENETDOWN
     /// or EAGAIN): on [`Runtime::stop`], and when the runtime thread ends for
-    /// any reason, a device error or a panic included.
+    /// any reason, a device error or a panic included. From then on every call
+    /// fails with ENETDOWN; the runtime thread closes the descriptors
+    /// ([`crate::exit`]) before it ends.
     fn shut_down(&self) {
         self.stop.store(true, Ordering::Release);
         // Ends the subscribers' iterators.
@@ -449,6 +482,8 @@ impl Runtime {
             waker: EventFd::new()?,
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),
+            ended: Mutex::new(false),
+            ended_changed: Condvar::new(),
             tracers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -459,6 +494,7 @@ impl Runtime {
             impl Drop for WakeOnExit {
                 fn drop(&mut self) {
                     self.0.shut_down();
+                    self.0.mark_ended();
                 }
             }
             let guard = WakeOnExit(s);
@@ -492,8 +528,18 @@ impl Runtime {
         self.shared.lock().stack.counters().clone()
     }
 
-    /// Stops the thread, flushes the device (a pcap file, say) and returns the
-    /// error that stopped it early, if any.
+    /// Stops the stack as a process's exit stops the kernel's sockets, and
+    /// returns the error that stopped it early, if any. Dropping the runtime
+    /// does the same.
+    ///
+    /// At once, every call fails with ENETDOWN and the threads blocked in calls
+    /// wake with it. Then the runtime thread closes every descriptor as close(2)
+    /// does (a FIN, or a RST where unread data is left: [`crate::exit`]) and
+    /// runs until the peers have acknowledged the FINs, or for at most
+    /// `TcpConfig::exit_linger` (2 s by default), when what is left is reset;
+    /// then it flushes the device (a pcap file, say) and ends. So a peer never
+    /// sees a connection left ESTABLISHED by a program that has gone, and the
+    /// stop takes one round trip when the peers answer, the bound when they don't.
     pub fn stop(mut self) -> io::Result<()> {
         self.stop_and_join()
     }
@@ -535,11 +581,19 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         now
     };
     tx.send(&mut device, now)?;
+    let mut exit = None;
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
-            break Ok(());
+            let (done, now) = exit_round(shared, &mut exit, &mut tx);
+            if let Err(e) = tx.send(&mut device, now) {
+                break Err(e);
+            }
+            if done {
+                break Ok(());
+            }
         }
-        let deadline = Driver::next_deadline(&shared.lock().stack, &device, &());
+        let next = Driver::next_deadline(&shared.lock().stack, &device, &());
+        let deadline = stack::time::earliest(next, exit.map(|x: Exit| x.deadline()));
         if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
             break Err(e);
         }
@@ -561,6 +615,19 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     };
     let flushed = device.flush();
     result.and(flushed)
+}
+
+/// A round of a stopping runtime: the first time, every descriptor is closed
+/// ([`Exit::begin`]); every time, whether the stack may stop now
+/// ([`Exit::done`]). What the stack queued (FINs, RSTs) is moved to `tx`.
+fn exit_round(shared: &Shared, exit: &mut Option<Exit>, tx: &mut FrameBatch) -> (bool, Instant) {
+    let mut core = shared.lock();
+    let now = shared.now();
+    let Core { stack, sockets, .. } = &mut *core;
+    let x = *exit.get_or_insert_with(|| Exit::begin(sockets, stack, now));
+    let done = x.done(stack, now);
+    tx.take_transmit(stack);
+    (done, now)
 }
 
 /// Sleeps in poll(2) until the device is readable, the waker fires, or `deadline`.
