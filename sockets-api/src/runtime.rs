@@ -35,6 +35,10 @@ use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// What a stop may take beyond the stack's `exit_linger`: the last frames'
+/// writes and the device's flush (a pcap file).
+const STOP_MARGIN: Duration = Duration::from_secs(1);
+
 /// Inbound frames handled per wake-up before timers and transmission get a turn,
 /// so a flood cannot starve them.
 const RX_BATCH: usize = 64;
@@ -155,10 +159,13 @@ pub struct Shared {
     waker: EventFd,
     epoch: std::time::Instant,
     stop: AtomicBool,
-    /// Whether the runtime thread has ended, and the signal that it has (for
-    /// [`Shared::stop_and_wait`]).
+    /// Whether the runtime thread has ended, and the signal that it has: a stop
+    /// is over (see [`Shared::is_stopped`]).
     ended: Mutex<bool>,
     ended_changed: Condvar,
+    /// How long a stop may take: the stack's `exit_linger`, and a margin for the
+    /// last writes and the device's flush.
+    stop_within: Duration,
     /// Subscribers to TCP state transitions.
     tracers: Mutex<Vec<Tracer>>,
 }
@@ -329,6 +336,7 @@ impl Shared {
             let before = core.stack.poll_at();
             if self.stop.load(Ordering::Acquire) {
                 self.finish(core, before);
+                self.await_end(self.stop_within);
                 return None;
             }
             if let Some(r) = f(&mut core, now) {
@@ -412,6 +420,11 @@ impl Shared {
     pub fn stop_and_wait(&self, timeout: Duration) -> bool {
         self.shut_down();
         self.waker.wake();
+        self.await_end(timeout)
+    }
+
+    /// Waits up to `timeout` for the runtime thread to end; returns whether it has.
+    fn await_end(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         while !*ended {
@@ -422,6 +435,12 @@ impl Shared {
             ended = self.ended_changed.wait_timeout(ended, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
+    }
+
+    /// How long a stop may take at most: the stack's `exit_linger` and a margin
+    /// for the last writes and the device's flush.
+    pub fn stop_within(&self) -> Duration {
+        self.stop_within
     }
 
     /// The runtime thread has ended: says so to [`Shared::stop_and_wait`].
@@ -451,9 +470,18 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the runtime has stopped (after [`Runtime::stop`] or a device error).
+    /// Whether the runtime has stopped (after [`Runtime::stop`] or a device
+    /// error): what makes calls fail with ENETDOWN. While a stop is under way
+    /// (the runtime thread closing the connections: [`crate::exit`]) it waits
+    /// for it to end first, for at most `exit_linger` and a second, so that a
+    /// caller acting on the answer (a program that exits on ENETDOWN) cannot
+    /// cut the closing short. Never call it on the runtime thread.
     pub fn is_stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        if !self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        self.await_end(self.stop_within);
+        true
     }
 }
 
@@ -473,8 +501,9 @@ pub struct Runtime {
 impl Runtime {
     /// Starts driving `stack` on `device` on a new thread. The stack announces
     /// itself (gratuitous ARP) at once.
-    pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
+    pub fn start<D: Device + Send + 'static>(mut stack: Stack, device: D) -> io::Result<Runtime> {
         let sockets = FdTable::new();
+        let stop_within = stack.tcp().0.config().exit_linger + STOP_MARGIN;
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { stack, sockets, ready: Registry::default(), pending: Vec::new() }),
             waiting: AtomicUsize::new(0),
@@ -484,6 +513,7 @@ impl Runtime {
             stop: AtomicBool::new(false),
             ended: Mutex::new(false),
             ended_changed: Condvar::new(),
+            stop_within,
             tracers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -493,8 +523,9 @@ impl Runtime {
             struct WakeOnExit(Arc<Shared>);
             impl Drop for WakeOnExit {
                 fn drop(&mut self) {
-                    self.0.shut_down();
+                    // Ended first: the callers woken then return at once.
                     self.0.mark_ended();
+                    self.0.shut_down();
                 }
             }
             let guard = WakeOnExit(s);
