@@ -166,6 +166,8 @@ pub struct Shared {
     /// How long a stop may take: the stack's `exit_linger`, and a margin for the
     /// last writes and the device's flush.
     stop_within: Duration,
+    /// The program ends with this stop ([`Shared::stop_before_exit`]).
+    exiting: AtomicBool,
     /// Subscribers to TCP state transitions.
     tracers: Mutex<Vec<Tracer>>,
 }
@@ -336,7 +338,7 @@ impl Shared {
             let before = core.stack.poll_at();
             if self.stop.load(Ordering::Acquire) {
                 self.finish(core, before);
-                self.await_end(self.stop_within);
+                self.await_end_of_stop();
                 return None;
             }
             if let Some(r) = f(&mut core, now) {
@@ -443,6 +445,16 @@ impl Shared {
         self.stop_within
     }
 
+    /// [`Shared::stop_and_wait`] for a program that ends with the stop (killed
+    /// by a signal: [`Runtime::stop_on_signals`]). The callers it wakes never
+    /// return, as a killed program's threads never do, so that none runs its
+    /// error path on the way out (prints "Network is down", exits with a status
+    /// of its own instead of the signal's).
+    pub fn stop_before_exit(&self, timeout: Duration) -> bool {
+        self.exiting.store(true, Ordering::Release);
+        self.stop_and_wait(timeout)
+    }
+
     /// The runtime thread has ended: says so to [`Shared::stop_and_wait`].
     fn mark_ended(&self) {
         *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -480,8 +492,20 @@ impl Shared {
         if !self.stop.load(Ordering::Acquire) {
             return false;
         }
-        self.await_end(self.stop_within);
+        self.await_end_of_stop();
         true
+    }
+
+    /// What a caller that found the runtime stopping does before it answers
+    /// ENETDOWN: waits for the stop to end; and if the program ends with it,
+    /// never answers.
+    fn await_end_of_stop(&self) {
+        self.await_end(self.stop_within);
+        if self.exiting.load(Ordering::Acquire) {
+            loop {
+                std::thread::park();
+            }
+        }
     }
 }
 
@@ -514,6 +538,7 @@ impl Runtime {
             ended: Mutex::new(false),
             ended_changed: Condvar::new(),
             stop_within,
+            exiting: AtomicBool::new(false),
             tracers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();

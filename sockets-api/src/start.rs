@@ -83,7 +83,9 @@ impl Runtime {
     /// On the signal, the stack stops as [`Runtime::stop`] stops it: every
     /// connection closed as at a process's exit (a FIN, or a RST where unread
     /// data is left: [`crate::exit`]), within `TcpConfig::exit_linger` (2 s).
-    /// A second signal in the meantime ends the program at once. Call it once,
+    /// Threads blocked in calls then never return (as a killed program's
+    /// threads don't), and a second signal in the meantime ends the program at
+    /// once. Call it once,
     /// after starting; it installs handlers (with `signal-hook`) that work
     /// whatever threads the program has, and a thread that waits for them.
     ///
@@ -103,7 +105,7 @@ impl Runtime {
             let mut received = signals.forever();
             let Some(sig) = received.next() else { return };
             std::thread::spawn(move || {
-                shared.stop_and_wait(shared.stop_within());
+                shared.stop_before_exit(shared.stop_within());
                 die_of(sig);
             });
             if received.next().is_some() {

@@ -7,7 +7,6 @@ use crate::signals;
 use sockets_api::nc::{NcOptions, TcpNc, UdpNc};
 use sockets_api::Runtime;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 /// What `tapstack nc` was asked to do, as nc's flags say it.
@@ -81,11 +80,6 @@ pub fn run(stack: StackOptions, args: NcArgs) -> Result<(), String> {
         }
     };
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
-    // Stopped by a signal, nc's calls failed with ENETDOWN: not an error of its
-    // own to report, and the status is the signal's either way.
-    if let sig @ 1.. = SIGNALLED.load(Ordering::Acquire) {
-        std::process::exit(128 + sig);
-    }
     result.map(|_| ()).map_err(|e| match (args.verbose, args.host) {
         // OpenBSD nc -v: "nc: connect to HOST port PORT (tcp) failed: Connection refused".
         (true, Some(h)) if !args.listen => format!("nc: connect to {h} port {} ({proto}) failed: {e}", args.port),
@@ -93,22 +87,18 @@ pub fn run(stack: StackOptions, args: NcArgs) -> Result<(), String> {
     })
 }
 
-/// The signal that is stopping nc, if one is (0 if none).
-static SIGNALLED: AtomicI32 = AtomicI32::new(0);
-
 /// SIGINT and SIGTERM (blocked in every thread, waited for on one: see
 /// [`signals`]) stop the stack as the end of a program stops it, its connection
 /// closed as the kernel closes a killed C nc's (a FIN, or a RST with unread
 /// data: `sockets_api::exit`) within the stack's `exit_linger`; then nc exits
-/// with 128 + the signal, the status a shell gives a killed program. A second
-/// signal meanwhile exits at once.
+/// with 128 + the signal, the status a shell gives a killed program; its own
+/// threads, blocked in calls, never return. A second signal meanwhile exits at once.
 fn stop_on_signals(runtime: &Runtime) {
     let shared = runtime.shared().clone();
     std::thread::spawn(move || {
         let sig = signals::wait();
-        SIGNALLED.store(sig, Ordering::Release);
         std::thread::spawn(move || {
-            shared.stop_and_wait(shared.stop_within());
+            shared.stop_before_exit(shared.stop_within());
             std::process::exit(128 + sig);
         });
         signals::wait();
