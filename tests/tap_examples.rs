@@ -2,8 +2,9 @@
 //! show, against the kernel on a TAP in a namespace each test creates and
 //! deletes: the std::net-style TCP client against a Python echo server, the
 //! poll(2) server with two kernel clients at once, the nonblocking connect
-//! against a listener, a closed port and an address nobody has, and the
-//! select(2) client waiting on stdin and its socket at once.
+//! against a listener, a closed port and an address nobody has, the select(2)
+//! client waiting on stdin and its socket at once, and a client killed with
+//! SIGTERM while it holds a connection.
 //!
 //! The examples are the binaries `cargo test --workspace` builds beside the
 //! test binaries (`target/*/examples/`).
@@ -210,4 +211,62 @@ fn the_select_client_waits_on_stdin_and_its_socket_at_once() {
     drop(done);
     watchdog.join().unwrap();
     assert!(status.unwrap().success());
+}
+
+/// The kernel's side of a connection that the client will not close itself:
+/// accepts one, reads the first line, then says how the connection ended
+/// ("eof", "reset", or "timeout" after 15 s).
+const HELD: &str = r#"
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.79.0.1", 7)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(15)
+got = b""
+while not got.endswith(b"\n"): got += c.recv(100)
+print("got line", flush=True)
+try:
+    print("eof" if c.recv(100) == b"" else "data", flush=True)
+except ConnectionResetError:
+    print("reset", flush=True)
+except socket.timeout:
+    print("timeout", flush=True)
+"#;
+
+/// Issue 14, item 3: a lecture program killed with SIGTERM while it holds a
+/// connection (its input still open) closes it as the kernel closes a killed C
+/// program's socket: the kernel reads end of file within the stack's bound (2 s)
+/// and a margin, and the program dies of the signal (`Runtime::stop_on_signals`).
+/// Before, the kernel's side stayed ESTABLISHED.
+#[test]
+fn a_client_killed_with_sigterm_closes_its_connection() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    let Some(ns) = lab("a_client_killed_with_sigterm_closes_its_connection") else { return };
+    let Some(client) = example("tcp_echo_client") else { return };
+    let mut kernel = Reaper(python(&ns, HELD).stdout(Stdio::piped()).spawn().expect("python3"));
+    let mut said = BufReader::new(kernel.0.stdout.take().unwrap()).lines().map_while(Result::ok);
+    assert_eq!(said.next().as_deref(), Some("ready"));
+    let mut c = ns.command(client.to_str().unwrap());
+    c.args(["tap0", STACK_CIDR, HOST, "7"]).stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut child = Reaper(c.spawn().expect("spawn the example"));
+    child.0.stdin.as_mut().unwrap().write_all(b"a line\n").unwrap();
+    assert_eq!(said.next().as_deref(), Some("got line"));
+    let t = Instant::now();
+    // SAFETY: kill(2) on our own child, which is waiting for input.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    // The kernel's answer is bounded by its own 15 s timeout.
+    let verdict = said.next();
+    let took = t.elapsed();
+    println!("SIGTERM to tcp_echo_client: the kernel read {verdict:?} after {took:?}");
+    assert_eq!(verdict.as_deref(), Some("eof"));
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    let end = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "the client did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "died of the signal: {status}");
 }

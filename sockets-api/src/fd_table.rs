@@ -216,6 +216,11 @@ impl FdTable {
         self.open == 0
     }
 
+    /// Every open descriptor, lowest first (to close them all when the stack stops).
+    pub fn open_fds(&self) -> impl Iterator<Item = Fd> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as Fd + FIRST_FD)
+    }
+
     fn get(&self, fd: Fd) -> Result<&Socket> {
         let i = fd.checked_sub(FIRST_FD).ok_or(Errno::EBADF)?;
         usize::try_from(i).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).ok_or(Errno::EBADF)

@@ -71,6 +71,7 @@ pub mod consts;
 mod dgram;
 pub mod epoll;
 pub mod errno;
+pub mod exit;
 pub mod fd_table;
 mod kernel_fds;
 pub mod nc;

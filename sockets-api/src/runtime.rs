@@ -18,6 +18,7 @@
 //! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
 //! counts). Without subscribers they are discarded.
 
+use crate::exit::Exit;
 use crate::fd_table::{CoreKey, Fd, FdTable};
 use crate::readiness::Registry;
 use stack::device::Device;
@@ -33,6 +34,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// What a stop may take beyond the stack's `exit_linger`: the last frames'
+/// writes and the device's flush (a pcap file).
+const STOP_MARGIN: Duration = Duration::from_secs(1);
 
 /// Inbound frames handled per wake-up before timers and transmission get a turn,
 /// so a flood cannot starve them.
@@ -164,6 +169,15 @@ pub struct Shared {
     waker: EventFd,
     epoch: std::time::Instant,
     stop: AtomicBool,
+    /// Whether the runtime thread has ended, and the signal that it has: a stop
+    /// is over (see [`Shared::is_stopped`]).
+    ended: Mutex<bool>,
+    ended_changed: Condvar,
+    /// How long a stop may take: the stack's `exit_linger`, and a margin for the
+    /// last writes and the device's flush.
+    stop_within: Duration,
+    /// The program ends with this stop ([`Shared::stop_before_exit`]).
+    exiting: AtomicBool,
     /// Subscribers to TCP state transitions.
     tracers: Mutex<Vec<Tracer>>,
 }
@@ -310,7 +324,8 @@ impl Shared {
     }
 
     /// Blocks until `f` returns `Some`, or `timeout` passes, or the runtime stops
-    /// (then `None`). Each time `f` finds nothing, `register` puts this thread's
+    /// (then `None`, without running `f`: the stopping runtime closes every
+    /// descriptor, and a caller must see ENETDOWN, not what is left). Each time `f` finds nothing, `register` puts this thread's
     /// waker where the change it waits for will find it (the waiters of the
     /// descriptors it waits on), under the same lock, so no wake-up is lost; the
     /// thread then sleeps until woken. What `f` queued goes out at once either
@@ -327,13 +342,14 @@ impl Shared {
             let mut core = self.lock();
             let now = self.now();
             let before = core.stack.poll_at();
+            if self.stop.load(Ordering::Acquire) {
+                self.finish(core, before);
+                self.await_end_of_stop();
+                return None;
+            }
             if let Some(r) = f(&mut core, now) {
                 self.finish(core, before);
                 return Some(r);
-            }
-            if self.stop.load(Ordering::Acquire) {
-                self.finish(core, before);
-                return None;
             }
             // What `f` itself touched (a recv marks its connection) must not
             // wake the waiter it is about to register: take those changes first.
@@ -416,9 +432,57 @@ impl Shared {
         true
     }
 
+    /// Stops the runtime from any thread, as [`Runtime::stop`] does, and waits
+    /// up to `timeout` for the runtime thread to end (its connections closed:
+    /// see [`crate::exit`]); returns whether it has. For a thread that does not
+    /// own the [`Runtime`], such as the one [`Runtime::stop_on_signals`] starts.
+    pub fn stop_and_wait(&self, timeout: Duration) -> bool {
+        self.shut_down();
+        self.waker.wake();
+        self.await_end(timeout)
+    }
+
+    /// Waits up to `timeout` for the runtime thread to end; returns whether it has.
+    fn await_end(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        while !*ended {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            ended = self.ended_changed.wait_timeout(ended, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// How long a stop may take at most: the stack's `exit_linger` and a margin
+    /// for the last writes and the device's flush.
+    pub fn stop_within(&self) -> Duration {
+        self.stop_within
+    }
+
+    /// [`Shared::stop_and_wait`] for a program that ends with the stop (killed
+    /// by a signal: [`Runtime::stop_on_signals`]). The callers it wakes never
+    /// return, as a killed program's threads never do, so that none runs its
+    /// error path on the way out (prints "Network is down", exits with a status
+    /// of its own instead of the signal's).
+    pub fn stop_before_exit(&self, timeout: Duration) -> bool {
+        self.exiting.store(true, Ordering::Release);
+        self.stop_and_wait(timeout)
+    }
+
+    /// The runtime thread has ended: says so to [`Shared::stop_and_wait`].
+    fn mark_ended(&self) {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.ended_changed.notify_all();
+    }
+
     /// Stops the runtime for good and wakes every waiter (they answer ENETDOWN
     /// or EAGAIN): on [`Runtime::stop`], and when the runtime thread ends for
-    /// any reason, a device error or a panic included.
+    /// any reason, a device error or a panic included. From then on every call
+    /// fails with ENETDOWN; the runtime thread closes the descriptors
+    /// ([`crate::exit`]) before it ends.
     fn shut_down(&self) {
         self.stop.store(true, Ordering::Release);
         // Ends the subscribers' iterators.
@@ -435,9 +499,30 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the runtime has stopped (after [`Runtime::stop`] or a device error).
+    /// Whether the runtime has stopped (after [`Runtime::stop`] or a device
+    /// error): what makes calls fail with ENETDOWN. While a stop is under way
+    /// (the runtime thread closing the connections: [`crate::exit`]) it waits
+    /// for it to end first, for at most `exit_linger` and a second, so that a
+    /// caller acting on the answer (a program that exits on ENETDOWN) cannot
+    /// cut the closing short. Never call it on the runtime thread.
     pub fn is_stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        if !self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        self.await_end_of_stop();
+        true
+    }
+
+    /// What a caller that found the runtime stopping does before it answers
+    /// ENETDOWN: waits for the stop to end; and if the program ends with it,
+    /// never answers.
+    fn await_end_of_stop(&self) {
+        self.await_end(self.stop_within);
+        if self.exiting.load(Ordering::Acquire) {
+            loop {
+                std::thread::park();
+            }
+        }
     }
 }
 
@@ -477,7 +562,7 @@ impl Runtime {
     /// Fails (InvalidInput) if the device's offloads are not the ones the
     /// stack's configuration says (`Config::offload`): the stack would drop the
     /// device's large segments, or expect ones it never gets.
-    pub fn start<D: Device + Send + 'static>(stack: Stack, device: D) -> io::Result<Runtime> {
+    pub fn start<D: Device + Send + 'static>(mut stack: Stack, device: D) -> io::Result<Runtime> {
         if device.offloads() != stack.config().offload {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -490,6 +575,7 @@ impl Runtime {
         }
         // Numbers reserved from the kernel's: see `kernel_fds`.
         let sockets = FdTable::with_reserved_numbers();
+        let stop_within = stack.tcp().0.config().exit_linger + STOP_MARGIN;
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { stack, sockets, ready: Registry::default(), pending: Vec::new() }),
             waiting: AtomicUsize::new(0),
@@ -497,6 +583,10 @@ impl Runtime {
             waker: EventFd::new()?,
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),
+            ended: Mutex::new(false),
+            ended_changed: Condvar::new(),
+            stop_within,
+            exiting: AtomicBool::new(false),
             tracers: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -506,6 +596,8 @@ impl Runtime {
             struct WakeOnExit(Arc<Shared>);
             impl Drop for WakeOnExit {
                 fn drop(&mut self) {
+                    // Ended first: the callers woken then return at once.
+                    self.0.mark_ended();
                     self.0.shut_down();
                 }
             }
@@ -540,8 +632,18 @@ impl Runtime {
         self.shared.lock().stack.counters().clone()
     }
 
-    /// Stops the thread, flushes the device (a pcap file, say) and returns the
-    /// error that stopped it early, if any.
+    /// Stops the stack as a process's exit stops the kernel's sockets, and
+    /// returns the error that stopped it early, if any. Dropping the runtime
+    /// does the same.
+    ///
+    /// At once, every call fails with ENETDOWN and the threads blocked in calls
+    /// wake with it. Then the runtime thread closes every descriptor as close(2)
+    /// does (a FIN, or a RST where unread data is left: [`crate::exit`]) and
+    /// runs until the peers have acknowledged the FINs, or for at most
+    /// `TcpConfig::exit_linger` (2 s by default), when what is left is reset;
+    /// then it flushes the device (a pcap file, say) and ends. So a peer never
+    /// sees a connection left ESTABLISHED by a program that has gone, and the
+    /// stop takes one round trip when the peers answer, the bound when they don't.
     pub fn stop(mut self) -> io::Result<()> {
         self.stop_and_join()
     }
@@ -583,11 +685,19 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         now
     };
     tx.send(&mut device, now)?;
+    let mut exit = None;
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
-            break Ok(());
+            let (done, now) = exit_round(shared, &mut exit, &mut tx);
+            if let Err(e) = tx.send(&mut device, now) {
+                break Err(e);
+            }
+            if done {
+                break Ok(());
+            }
         }
-        let deadline = Driver::next_deadline(&shared.lock().stack, &device, &());
+        let next = Driver::next_deadline(&shared.lock().stack, &device, &());
+        let deadline = stack::time::earliest(next, exit.map(|x: Exit| x.deadline()));
         if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
             break Err(e);
         }
@@ -609,6 +719,19 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     };
     let flushed = device.flush();
     result.and(flushed)
+}
+
+/// A round of a stopping runtime: the first time, every descriptor is closed
+/// ([`Exit::begin`]); every time, whether the stack may stop now
+/// ([`Exit::done`]). What the stack queued (FINs, RSTs) is moved to `tx`.
+fn exit_round(shared: &Shared, exit: &mut Option<Exit>, tx: &mut FrameBatch) -> (bool, Instant) {
+    let mut core = shared.lock();
+    let now = shared.now();
+    let Core { stack, sockets, .. } = &mut *core;
+    let x = *exit.get_or_insert_with(|| Exit::begin(sockets, stack, now));
+    let done = x.done(stack, now);
+    tx.take_transmit(stack);
+    (done, now)
 }
 
 /// Sleeps in poll(2) until the device is readable, the waker fires, or `deadline`.

@@ -9,6 +9,10 @@
 //! seed from its [`Config`]; here, at the edge, it comes from the operating
 //! system (getrandom(2)). A fixed seed is for replay and simulation, asked for by
 //! name (`config.seed = N` with [`Runtime::start_on_tap`]).
+//!
+//! And its end: a program killed with SIGTERM (or Ctrl-C) must close its
+//! connections as a C program's descriptors are closed by the kernel, which
+//! [`Runtime::stop_on_signals`] arranges.
 
 use crate::Runtime;
 use stack::{Config, MacAddr};
@@ -70,6 +74,53 @@ impl Runtime {
         let config = host_config(cidr).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Runtime::start_on_tap(tap, config)
     }
+
+    /// Makes SIGINT and SIGTERM stop this stack cleanly, then end the program
+    /// as the signal would have (killed by it: status 130 or 143 in a shell).
+    /// Without it the signal kills the process at once, and the peers of its
+    /// connections are left ESTABLISHED: the kernel never hears of them.
+    ///
+    /// On the signal, the stack stops as [`Runtime::stop`] stops it: every
+    /// connection closed as at a process's exit (a FIN, or a RST where unread
+    /// data is left: [`crate::exit`]), within `TcpConfig::exit_linger` (2 s).
+    /// Threads blocked in calls then never return (as a killed program's
+    /// threads don't), and a second signal in the meantime ends the program at
+    /// once. Call it once,
+    /// after starting; it installs handlers (with `signal-hook`) that work
+    /// whatever threads the program has, and a thread that waits for them.
+    ///
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// let runtime = sockets_api::Runtime::on_tap("tap0", "10.0.0.2/24")?;
+    /// runtime.stop_on_signals()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Errors: those of installing the handlers (sigaction(2)) or starting the thread.
+    pub fn stop_on_signals(&self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let shared = self.shared().clone();
+        std::thread::Builder::new().name("tapstack-signals".into()).spawn(move || {
+            let mut received = signals.forever();
+            let Some(sig) = received.next() else { return };
+            std::thread::spawn(move || {
+                shared.stop_before_exit(shared.stop_within());
+                die_of(sig);
+            });
+            if received.next().is_some() {
+                die_of(sig);
+            }
+        })?;
+        Ok(())
+    }
+}
+
+/// Ends the process as signal `sig`'s default action does (the exit status
+/// says so), or with 128 + `sig` should that fail.
+fn die_of(sig: i32) -> ! {
+    let _ = signal_hook::low_level::emulate_default_handler(sig);
+    std::process::exit(128 + sig)
 }
 
 #[cfg(test)]

@@ -87,7 +87,8 @@ impl TcpListener {
         Ok((TcpStream { inner: Arc::new(OwnedFd::new(net, c)) }, peer.into()))
     }
 
-    /// An endless iterator of accepted connections (`accept().map(|(s, _)| s)`).
+    /// The accepted connections (`accept().map(|(s, _)| s)`), until the runtime
+    /// stops ([`Incoming`]).
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -123,7 +124,13 @@ impl TcpListener {
     }
 }
 
-/// The iterator of [`TcpListener::incoming`]: never ends (`None` is never returned).
+/// The iterator of [`TcpListener::incoming`]: it ends (`None`) only when the
+/// runtime stops, where std's never ends. A process's exit kills a thread
+/// blocked in std's `incoming()` silently; here the stopping runtime wakes it
+/// (a program's `main` returns and drops the [`crate::Runtime`]), and the
+/// usual `for stream in listener.incoming() { let stream = stream.unwrap(); ... }`
+/// must then end its loop rather than panic on ENETDOWN. [`TcpListener::accept`]
+/// still says ENETDOWN.
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -132,7 +139,10 @@ pub struct Incoming<'a> {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        Some(self.listener.accept().map(|(s, _)| s))
+        match self.listener.accept() {
+            Err(_) if self.listener.net().shared().is_stopped() => None,
+            r => Some(r.map(|(s, _)| s)),
+        }
     }
 }
 

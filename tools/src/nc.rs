@@ -3,7 +3,9 @@
 //! what OpenBSD nc says, so a lab sheet written for one works with the other.
 
 use crate::instance::StackOptions;
+use crate::signals;
 use sockets_api::nc::{NcOptions, TcpNc, UdpNc};
+use sockets_api::Runtime;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
@@ -52,7 +54,10 @@ pub fn run(stack: StackOptions, args: NcArgs) -> Result<(), String> {
         return Err("-z checks a TCP port: it goes without -u and -l".into());
     }
     let opts = args.options()?;
+    // Before the stack's threads start, which inherit the mask (see signals).
+    signals::block();
     let (runtime, _config) = stack.start()?;
+    stop_on_signals(&runtime);
     let net = runtime.net();
     let proto = if args.udp { "udp" } else { "tcp" };
     let result = if args.udp {
@@ -80,6 +85,25 @@ pub fn run(stack: StackOptions, args: NcArgs) -> Result<(), String> {
         (true, Some(h)) if !args.listen => format!("nc: connect to {h} port {} ({proto}) failed: {e}", args.port),
         _ => format!("nc: {e}"),
     })
+}
+
+/// SIGINT and SIGTERM (blocked in every thread, waited for on one: see
+/// [`signals`]) stop the stack as the end of a program stops it, its connection
+/// closed as the kernel closes a killed C nc's (a FIN, or a RST with unread
+/// data: `sockets_api::exit`) within the stack's `exit_linger`; then nc exits
+/// with 128 + the signal, the status a shell gives a killed program; its own
+/// threads, blocked in calls, never return. A second signal meanwhile exits at once.
+fn stop_on_signals(runtime: &Runtime) {
+    let shared = runtime.shared().clone();
+    std::thread::spawn(move || {
+        let sig = signals::wait();
+        std::thread::spawn(move || {
+            shared.stop_before_exit(shared.stop_within());
+            std::process::exit(128 + sig);
+        });
+        signals::wait();
+        std::process::exit(128 + sig);
+    });
 }
 
 /// What `-v` says once the socket is open, in OpenBSD nc's words.

@@ -237,6 +237,39 @@ impl Tcp {
         Ok(())
     }
 
+    /// Connections (not a listener's children not yet accepted) whose end is not
+    /// yet acknowledged by the peer: all but those in FIN-WAIT-2 and TIME-WAIT,
+    /// where our FIN is acknowledged. A stack being stopped runs until there are
+    /// none ([`Tcp::abort_unfinished`] at its bound). O(slots): for that end only.
+    pub fn unfinished(&self) -> usize {
+        self.slots.iter().filter(|s| s.parent.is_none() && unfinished(s)).count()
+    }
+
+    /// ABORT (RFC 9293 section 3.10.5) of every connection [`Tcp::unfinished`]
+    /// counts, held by the user or orphaned by a close: for a stack that stops
+    /// before its peers acknowledged its FINs (or before its queued data and FIN
+    /// could go), so that no peer is left waiting on a connection nobody will
+    /// ever send on again. RST in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1 and
+    /// CLOSE-WAIT; CLOSING and LAST-ACK are deleted without one, as the RFC says.
+    /// Returns how many were aborted. O(slots).
+    pub fn abort_unfinished(&mut self, now: Instant, net: &mut dyn TcpNet) -> usize {
+        let mut n = 0;
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            if slot.parent.is_some() || !unfinished(slot) {
+                continue;
+            }
+            let id = ConnId { index: index as u32, gen: slot.gen };
+            let c = conn_mut(&mut self.slots, id).expect("a connection, checked above");
+            c.user_closed = true;
+            let mut ctx = ctx!(self, now, net);
+            c.abort(&mut ctx);
+            self.settle(id);
+            n += 1;
+        }
+        n
+    }
+
     /// STATUS (RFC 9293 section 3.10.6): the state.
     pub fn state(&self, id: ConnId) -> Result<State, TcpError> {
         match self.sock(id)? {
@@ -516,4 +549,9 @@ impl Tcp {
             Sock::Listener(_) => Err(TcpError::NotConnected),
         }
     }
+}
+
+/// Whether `slot` holds a connection whose end the peer has not acknowledged.
+fn unfinished(slot: &Slot) -> bool {
+    matches!(&slot.sock, Some(Sock::Conn(c)) if !matches!(c.state, State::FinWait2 | State::TimeWait | State::Closed))
 }

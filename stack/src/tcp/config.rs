@@ -15,6 +15,17 @@ pub struct TcpConfig {
     /// How long an orphaned connection (the user closed it) may sit in FIN-WAIT-2
     /// waiting for the peer's FIN. Default 60 s, Linux's tcp_fin_timeout.
     pub fin_wait2_timeout: Duration,
+    /// How long a stack that is being stopped (its program exits, or drops its
+    /// runtime) keeps running so that the connections it closes are closed as
+    /// the kernel closes a process's sockets at exit: their FINs sent and
+    /// acknowledged (RSTs go out at once). After it, what is still unacknowledged
+    /// is aborted (RST) and the stack stops, so stopping is bounded even when
+    /// the peer is gone. Default 2 s: one round trip on a LAN with room for the
+    /// retransmission of a lost FIN (a first RTO of 1 s). Linux has no such
+    /// bound because the kernel outlives the process: its orphaned connections
+    /// retransmit up to tcp_orphan_retries (8 by default) and wait in FIN-WAIT-2
+    /// for tcp_fin_timeout (60 s).
+    pub exit_linger: Duration,
     /// RTO before any round-trip sample (RFC 6298 section 2.1): 1 s, Linux's TCP_TIMEOUT_INIT.
     pub initial_rto: Duration,
     /// Lower bound of RTO. Default 200 ms as Linux (TCP_RTO_MIN); RFC 6298
@@ -99,6 +110,7 @@ impl Default for TcpConfig {
         TcpConfig {
             msl: Duration::from_secs(30),
             fin_wait2_timeout: Duration::from_secs(60),
+            exit_linger: Duration::from_secs(2),
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
