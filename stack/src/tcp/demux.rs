@@ -170,8 +170,8 @@ impl Tcp {
             return Err(DropReason::TcpBacklogFull);
         }
         let syn_queue_full = l.pending.len() >= l.backlog;
-        if syn_queue_full || self.conn_count >= self.cfg.max_connections {
-            if self.cfg.syn_cookies {
+        if syn_queue_full || self.conn_count >= self.cfg.max_connections || self.cfg.syn_cookies_always {
+            if self.cfg.syn_cookies || self.cfg.syn_cookies_always {
                 self.send_cookie(now, net, lid, local, remote, seg);
                 return Ok(());
             }
