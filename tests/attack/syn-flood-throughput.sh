@@ -32,7 +32,7 @@ NS=tsfloodtp$$
 HOST=10.78.0.1
 STACK=10.78.0.2
 CTL=/tmp/$NS.sock
-GEN=$(dirname "$0")/spoofed_syns.py
+GEN=${GEN:-$(dirname "$0")/spoofed_syns.py}
 FLOOD=${FLOOD:-raw}
 
 cleanup() {
