@@ -32,6 +32,9 @@ pub struct LabConfig {
     pub seed: u64,
     /// The services tapstack runs, as `tapstack up --serve` takes them (empty: none).
     pub services: String,
+    /// Answer every SYN with a cookie (`TcpConfig::syn_cookies_always`, Linux's
+    /// tcp_syncookies = 2), to try cookie connections with the kernel.
+    pub syn_cookies_always: bool,
 }
 
 impl Default for LabConfig {
@@ -43,6 +46,7 @@ impl Default for LabConfig {
             pcap: None,
             seed: 1,
             services: ALL_SERVICES.to_string(),
+            syn_cookies_always: false,
         }
     }
 }
@@ -52,6 +56,7 @@ impl LabConfig {
     pub fn stack_config(&self) -> Config {
         let mut c = Config::new(mac_for(self.stack_addr), self.stack_addr, self.prefix_len);
         c.seed = self.seed;
+        c.tcp.syn_cookies_always = self.syn_cookies_always;
         c
     }
 }
