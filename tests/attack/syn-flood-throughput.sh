@@ -10,7 +10,8 @@
 # SYN_PER_SECOND (ABBA order, so drift over the run falls on both sides), by
 # tests/attack/spoofed_syns.py (a raw socket, paced in batches: it holds the
 # rate where hping3 -i u100 reached about 7,500/s on a busy machine), or by
-# hping3 with FLOOD=hping3. In each flood window five new connections to the
+# hping3 with FLOOD=hping3 (GEN=PROGRAM swaps in another generator taking the
+# same arguments DST PORT RATE SECONDS, as a control). In each flood window five new connections to the
 # echo service are tried (each echoing a line within 3 s), and the SYNs the
 # stack took in the window (SYN-queue entries and cookies) are read from
 # `tapstack stats`. Everything runs under `timeout`; the namespace is deleted
