@@ -217,3 +217,71 @@ except OSError as e:
     let c = lab.stop().unwrap();
     assert_eq!(c.arp.resolution_failures, 1);
 }
+
+#[test]
+fn a_connection_made_from_a_syn_cookie_keeps_window_scale_sack_and_timestamps() {
+    // RFC 4987 section 3.6 with RFC 7323 and RFC 2018, against the kernel:
+    // every SYN gets a cookie (Linux's tcp_syncookies = 2); the kernel's SYN
+    // carries timestamps, so the cookie keeps its window scale and
+    // SACK-permitted in our TSval and both ends use all three.
+    let name = "a_connection_made_from_a_syn_cookie_keeps_window_scale_sack_and_timestamps";
+    if !tap_tests_enabled(name) {
+        return;
+    }
+    let config = LabConfig { syn_cookies_always: true, ..LabConfig::default() };
+    let mut lab = Lab::start("tst-tcp", config).expect("lab");
+    let code = format!(
+        r#"ADDR = "{}"
+import socket, os, threading, struct, time
+data = os.urandom(1 << 20)
+s = socket.create_connection((ADDR, 7), timeout=30)
+t = threading.Thread(target=s.sendall, args=(data,)); t.start()
+got = bytearray()
+while len(got) < len(data):
+    b = s.recv(65536)
+    if not b: break
+    got += b
+t.join()
+assert bytes(got) == data, "echo not intact"
+i = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+print(f"options {{i[5]}} snd_wscale {{i[6] & 15}} rcv_wscale {{i[6] >> 4}}", flush=True)
+time.sleep(3)
+s.close()
+"#,
+        lab.config.stack_addr
+    );
+    let child = lab
+        .host("timeout")
+        .args(["60", "python3", "-c", &code])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    // Our side of the connection, once the echo is through.
+    let mut ours = None;
+    for _ in 0..600 {
+        let table = lab.runtime().shared().with_stack(|s, now| s.socket_table(now));
+        ours = table.into_iter().filter_map(|e| e.tcp).find(|i| i.local.port() == 7 && i.bytes_received >= 1 << 20);
+        if ours.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("python3 ran");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    assert!(out.status.success(), "python failed: {text}");
+    let ours = ours.expect("the connection seen established with the echo through it");
+    // The kernel: timestamps (1), SACK (2) and window scaling (4) on, our shift 1 for 64 KiB.
+    let num = |key: &str| -> u8 {
+        let rest = text.split(&format!("{key} ")).nth(1).expect(key);
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(num("options") & 7, 7, "{text}");
+    assert_eq!(num("snd_wscale"), 1);
+    // Ours: the kernel's shift came back through the cookie, SACK and timestamps on.
+    assert_eq!((ours.snd_wscale, ours.rcv_wscale), (num("rcv_wscale"), 1));
+    assert!(ours.loss.sack && ours.loss.timestamps, "{ours:?}");
+    let c = lab.stop().unwrap();
+    assert_eq!((c.tcp.syn_cookies_received, c.tcp.syn_cookies_failed, c.tcp.passive_opens), (1, 0, 1));
+}

@@ -23,6 +23,8 @@ pub use crate::numbers::{Fd, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
 use crate::options::{self, OptVal, Options};
 pub use crate::owners::CoreKey;
 use crate::owners::Owners;
+use crate::sock_type::check_socket_args;
+pub use crate::sock_type::SockType;
 use crate::stream::{self, LingerWait, Stream};
 use crate::{dgram, ports};
 use stack::udp::SocketHandle;
@@ -36,22 +38,6 @@ use std::time::Duration;
 pub const MAX_FDS: usize = 1024;
 /// The most [`FdTable::set_limit`] allows (Linux's default `fs.nr_open`).
 pub const MAX_FDS_LIMIT: usize = 1 << 20;
-
-/// The kind of socket.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SockType {
-    Dgram,
-    Stream,
-}
-
-impl SockType {
-    fn raw(self) -> i32 {
-        match self {
-            SockType::Dgram => SOCK_DGRAM,
-            SockType::Stream => SOCK_STREAM,
-        }
-    }
-}
 
 /// What recvmsg(2) returns: the count (the datagram's full length with MSG_TRUNC in
 /// the flags passed), the source, and the flags out (MSG_TRUNC when a datagram was
@@ -153,37 +139,6 @@ fn v4(addr: SocketAddr) -> Result<SocketAddrV4> {
         SocketAddr::V4(a) => Ok(a),
         SocketAddr::V6(_) => Err(Errno::EAFNOSUPPORT),
     }
-}
-
-/// socket(2)'s argument checks, in Linux's order: the socket's kind and protocol
-/// number, and whether it starts nonblocking.
-fn check_socket_args(domain: i32, ty: i32, protocol: i32) -> Result<(SockType, i32, bool)> {
-    let flags = ty & !0xf;
-    let base = ty & 0xf;
-    if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    if !(0..AF_MAX).contains(&domain) {
-        return Err(Errno::EAFNOSUPPORT);
-    }
-    if !(0..SOCK_MAX).contains(&base) {
-        return Err(Errno::EINVAL);
-    }
-    if domain != AF_INET {
-        return Err(Errno::EAFNOSUPPORT);
-    }
-    if !(0..IPPROTO_MAX).contains(&protocol) {
-        return Err(Errno::EINVAL);
-    }
-    let (sock_type, proto_num) = match base {
-        SOCK_DGRAM => (SockType::Dgram, IPPROTO_UDP),
-        SOCK_STREAM => (SockType::Stream, IPPROTO_TCP),
-        _ => return Err(Errno::ESOCKTNOSUPPORT),
-    };
-    if protocol != 0 && protocol != proto_num {
-        return Err(Errno::EPROTONOSUPPORT);
-    }
-    Ok((sock_type, proto_num, flags & SOCK_NONBLOCK != 0))
 }
 
 impl FdTable {

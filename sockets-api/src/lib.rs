@@ -53,7 +53,8 @@
 //! a netcat. [`sim`] drives two stacks with descriptor tables in virtual time, for tests.
 //!
 //! Files, each with one job:
-//! - `fd_table.rs`: descriptors (allocate, free, look up) and dispatch of each call.
+//! - `fd_table.rs`: descriptors (allocate, free, look up) and dispatch of each call;
+//!   `sock_type.rs`: the kinds of socket, and socket(2)'s argument checks.
 //! - `options.rs`: option values and their errno rules.
 //! - `dgram.rs`: the datagram half (UDP calls).
 //! - `stream.rs`: the stream half (TCP calls).
@@ -85,6 +86,7 @@ mod service_loop;
 pub mod services;
 pub mod sim;
 mod sock;
+mod sock_type;
 mod start;
 mod stream;
 mod tcp_socket;

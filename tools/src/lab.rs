@@ -34,6 +34,9 @@ pub struct LabConfig {
     pub services: String,
     /// Open the TAP with the kernel's offloads (`tapstack up --offload`).
     pub offload: bool,
+    /// Answer every SYN with a cookie (`TcpConfig::syn_cookies_always`, Linux's
+    /// tcp_syncookies = 2), to try cookie connections with the kernel.
+    pub syn_cookies_always: bool,
 }
 
 impl Default for LabConfig {
@@ -46,6 +49,7 @@ impl Default for LabConfig {
             seed: 1,
             services: ALL_SERVICES.to_string(),
             offload: false,
+            syn_cookies_always: false,
         }
     }
 }
@@ -56,6 +60,7 @@ impl LabConfig {
         let mut c = Config::new(mac_for(self.stack_addr), self.stack_addr, self.prefix_len);
         c.seed = self.seed;
         c.offload.rx = self.offload;
+        c.tcp.syn_cookies_always = self.syn_cookies_always;
         c
     }
 }

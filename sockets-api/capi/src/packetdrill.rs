@@ -9,7 +9,9 @@
 //! Flags (`--so_flags`, comma-separated): `ip=A.B.C.D/N` (default
 //! 192.168.0.2/16, as the runner's `--local_ip`), `gw=A.B.C.D` (192.168.0.1),
 //! `mtu=N` (1500), `seed=N` (1), `rcvbuf=N` and `sndbuf=N` (new sockets' TCP
-//! buffers in bytes; the receive buffer decides our window scale).
+//! buffers in bytes; the receive buffer decides our window scale),
+//! `syncookies=N` (as Linux's net.ipv4.tcp_syncookies: 0, 1 the default, or
+//! 2 to answer every SYN with a cookie).
 
 // Safety, for every tapstack_pd_* function: `ud` is the pointer from
 // tapstack_pd_new, and the other arguments keep libc's contract for that call.
@@ -43,6 +45,11 @@ pub fn config_from_flags(flags: &str) -> Result<Config, String> {
             "seed" => c.seed = v.parse().map_err(bad)?,
             "rcvbuf" => c.tcp.default_options.recv_buffer = v.parse().map_err(bad)?,
             "sndbuf" => c.tcp.default_options.send_buffer = v.parse().map_err(bad)?,
+            "syncookies" => {
+                // Linux's sysctl: 0 never, 1 when the SYN queue is full, 2 always.
+                let n: u8 = v.parse().map_err(bad)?;
+                (c.tcp.syn_cookies, c.tcp.syn_cookies_always) = (n >= 1, n == 2);
+            }
             _ => return Err(format!("unknown flag {k:?}")),
         }
     }

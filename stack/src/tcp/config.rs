@@ -48,6 +48,11 @@ pub struct TcpConfig {
     /// SYN queue, or the connection table, is full; otherwise such SYNs are
     /// dropped. Default on, as Linux's tcp_syncookies = 1.
     pub syn_cookies: bool,
+    /// Answer every SYN with a cookie, the SYN queue full or not (Linux's
+    /// tcp_syncookies = 2): no state before the handshake completes, at the
+    /// cost of the options a cookie cannot carry without timestamps. Default
+    /// off, as Linux. Tests use it to make a cookie connection with one peer.
+    pub syn_cookies_always: bool,
     /// R2 for data segments, as a count of retransmissions (RFC 9293 MUST-20:
     /// at least 100 s). Default 15 as Linux's tcp_retries2 (about 15 minutes with
     /// a 200 ms RTO). Zero-window probes that get no answer count the same way.
@@ -117,6 +122,7 @@ impl Default for TcpConfig {
             syn_retries: 7,
             synack_retries: 5,
             syn_cookies: true,
+            syn_cookies_always: false,
             data_retries: 15,
             r1_retries: 3,
             delayed_ack: Duration::from_millis(40),

@@ -10,9 +10,10 @@ use super::id::ConnId;
 use super::lower::TcpNet;
 use super::segment::{self, Segment, SegmentOut};
 use super::seq::Seq;
-use super::syncookie;
+use super::syncookie::{self, CookieOptions};
 use super::table::Tcp;
 use super::table::{conn_mut, listener_mut, Sock};
+use super::timestamps::{SynOptions, Timestamps};
 use crate::counters::DropReason;
 use crate::icmp::IcmpError;
 use crate::ipv4::IpPacket;
@@ -224,8 +225,8 @@ impl Tcp {
             return Err(DropReason::TcpBacklogFull);
         }
         let syn_queue_full = l.pending.len() >= l.backlog;
-        if syn_queue_full || self.conn_count >= self.cfg.max_connections {
-            if self.cfg.syn_cookies {
+        if syn_queue_full || self.conn_count >= self.cfg.max_connections || self.cfg.syn_cookies_always {
+            if self.cfg.syn_cookies || self.cfg.syn_cookies_always {
                 self.send_cookie(now, net, lid, local, remote, seg);
                 return Ok(());
             }
@@ -256,8 +257,10 @@ impl Tcp {
     }
 
     /// RFC 4987 section 3.6: answers a SYN with a SYN,ACK whose ISS is a cookie,
-    /// keeping nothing. Without timestamps there is nowhere to carry a window
-    /// scale, so none is offered (as Linux without timestamps).
+    /// keeping nothing. When the SYN carried timestamps (and we use them), the
+    /// SYN,ACK's TSval carries the peer's window scale and SACK-permitted and
+    /// both are answered as from a queued SYN; without timestamps there is
+    /// nowhere to carry them, so neither is offered (as Linux).
     fn send_cookie(
         &mut self,
         now: Instant,
@@ -269,11 +272,12 @@ impl Tcp {
     ) {
         let l = listener_mut(&mut self.slots, lid).expect("listeners exist");
         l.cookies_at = Some(now);
-        let wnd = l.opts.recv_buffer.min(u16::MAX as usize) as u16;
-        let peer_mss = seg.options.mss.unwrap_or(conn::DEFAULT_MSS);
-        let (iss, _) = self.cookies.make(now, local, remote, seg.seq, peer_mss);
+        let recv_buffer = l.opts.recv_buffer;
+        let wnd = recv_buffer.min(u16::MAX as usize) as u16;
+        let peer = SynOptions::negotiate(&seg.options, self.cfg.sack, self.cfg.timestamps);
+        let (iss, _) = self.cookies.make(now, local, remote, seg.seq, peer.mss);
         net.counters().syn_cookies_sent += 1;
-        let s = SegmentOut {
+        let mut s = SegmentOut {
             src_port: local.port(),
             dst_port: remote.port(),
             seq: iss,
@@ -283,11 +287,16 @@ impl Tcp {
             mss: Some(conn::our_mss(net)),
             ..Default::default()
         };
-        // HOOK(timestamps): once timestamps are negotiated, a SYN carrying them
-        // gets them back here with `syncookie::encode_tsval` holding the peer's
-        // window scale and SACK-permitted, and our window scale is offered; the
-        // completing ACK's TSecr gives them back (`syncookie::decode_tsecr`) in
-        // `cookie_ack`, as Linux's cookie_init_timestamp / cookie_timestamp_decode.
+        if let (true, Some((tsval, _))) = (peer.timestamps, seg.options.timestamp) {
+            // What a SYN,ACK from a SYN-RECEIVED connection would offer
+            // (`Conn::build_syn`), its TSval read from the clock the
+            // connection made from this cookie will have.
+            let opts = CookieOptions { wscale: peer.wscale, sack_permitted: peer.sack };
+            let clock = Timestamps::for_iss(iss, now).tsval(now);
+            s.timestamp = Some((syncookie::encode_tsval(clock, opts), tsval));
+            s.wscale = peer.wscale.map(|_| conn::wscale_for(recv_buffer));
+            s.sack_permitted = peer.sack;
+        }
         let mut ctx = ctx!(self, now, net);
         let _ = conn::emit(&mut ctx, local, remote, &s, [&[], &[]]);
     }
@@ -309,10 +318,12 @@ impl Tcp {
         if l.cookies_at.is_none_or(|t| now.saturating_duration_since(t) >= recent) {
             return None;
         }
-        let Some(mss) = self.cookies.check(now, local, remote, seg.seq, seg.ack) else {
+        let checked = self.cookies.check(now, local, remote, seg.seq, seg.ack);
+        let Some(syn) = checked.and_then(|mss| self.cookie_options(now, seg, mss)) else {
             net.counters().syn_cookies_failed += 1;
             return None;
         };
+        let l = listener_mut(&mut self.slots, lid)?;
         if l.queue.len() >= l.backlog {
             return Some(Err(DropReason::TcpBacklogFull));
         }
@@ -322,14 +333,42 @@ impl Tcp {
         let (opts, wnd) = (l.opts.clone(), l.opts.recv_buffer.min(u16::MAX as usize) as u16);
         net.counters().syn_cookies_received += 1;
         let id = self.alloc();
+        let tsval = seg.options.timestamp.map(|(v, _)| v);
         let mut ctx = ctx!(self, now, net);
-        let conn = Conn::from_cookie(&mut ctx, id, local, remote, seg.ack - 1, opts, seg, mss, wnd);
+        let conn = Conn::from_cookie(&mut ctx, id, local, remote, seg.ack - 1, opts, seg, syn, tsval, wnd);
         self.adopt(id, lid, conn);
         let conn = conn_mut(&mut self.slots, id).expect("just made");
+        // The echoed TSval is up to 63 ms older than the SYN,ACK: no round-trip
+        // sample from it (a TSecr of 0 gives none, RFC 7323 section 4.1); the
+        // first ACK of data gives the first.
+        let mut seg = *seg;
+        if let Some((tsval, _)) = seg.options.timestamp {
+            seg.options.timestamp = Some((tsval, 0));
+        }
         let mut ctx = ctx!(self, now, net);
-        let r = conn.on_segment(&mut ctx, seg);
+        let r = conn.on_segment(&mut ctx, &seg);
         self.settle(id);
         Some(r)
+    }
+
+    /// What the handshake a cookie (carrying `mss`) completes agreed, from the
+    /// completing ACK: window scale and SACK from its TSecr if it carries
+    /// timestamps, else the MSS alone. `None` (a failed cookie, as Linux's
+    /// cookie_timestamp_decode) for a TSecr that cannot be one we sent, or
+    /// options we would not have offered.
+    fn cookie_options(&self, now: Instant, seg: &Segment<'_>, mss: u16) -> Option<SynOptions> {
+        let Some((_, tsecr)) = seg.options.timestamp else {
+            return Some(SynOptions { mss, wscale: None, sack: false, timestamps: false });
+        };
+        if !self.cfg.timestamps {
+            return None;
+        }
+        let clock = Timestamps::for_iss(seg.ack - 1, now).tsval(now);
+        let opts = syncookie::decode_tsecr(tsecr, clock)?;
+        if opts.sack_permitted && !self.cfg.sack {
+            return None;
+        }
+        Some(SynOptions { mss, wscale: opts.wscale, sack: opts.sack_permitted, timestamps: true })
     }
 
     /// RFC 9293 section 3.9.2.2 via RFC 1122 section 4.2.3.9.

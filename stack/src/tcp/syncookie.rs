@@ -16,12 +16,13 @@
 //! MSS (Linux's msstab). The hashes are SipHash-1-3 with keys drawn from the
 //! stack's generator: unpredictable from outside, reproducible from the seed.
 //!
-//! Window scale, SACK-permitted (and ECN) do not fit in the ISN: Linux puts
-//! them in the low bits of the SYN,ACK's TSval when the peer offered
-//! timestamps, and does without them otherwise. Timestamps are not yet
-//! negotiated here, so a cookie connection goes without window scaling (as
-//! Linux's without timestamps); [`encode_tsval`] and [`decode_tsecr`] are the
-//! hook for when they are (see HOOK(timestamps) in `demux.rs`).
+//! Window scale and SACK-permitted (and ECN, not implemented here) do not fit
+//! in the ISN: when the peer's SYN carried timestamps (RFC 7323), they go in
+//! the low bits of the SYN,ACK's TSval, which the peer echoes in the TSecr of
+//! the ACK that completes the handshake ([`encode_tsval`], [`decode_tsecr`];
+//! Linux's cookie_init_timestamp and cookie_timestamp_decode). Without
+//! timestamps the cookie carries the MSS only and the connection goes without
+//! window scaling and SACK, as Linux's does.
 
 use super::seq::Seq;
 use crate::time::Instant;
@@ -116,26 +117,50 @@ impl SynCookies {
     }
 }
 
-/// What a cookie would also carry once timestamps are negotiated (RFC 7323):
-/// the peer's window scale and SACK-permitted (RFC 2018).
+/// What a cookie carries in the SYN,ACK's TSval besides the MSS: the peer's
+/// window scale (RFC 7323 section 2) and whether SACK was agreed (RFC 2018
+/// section 2). Timestamps themselves are implied: the TSval is how it is carried.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CookieOptions {
     pub wscale: Option<u8>,
     pub sack_permitted: bool,
 }
 
-/// Linux's cookie_init_timestamp: the low 6 bits of our TSval carry the
-/// options (window scale in bits 0-3, 0xf for none; SACK-permitted in bit 4);
-/// `tsval` is rounded down to make room, never up.
-pub fn encode_tsval(tsval: u32, opts: CookieOptions) -> u32 {
-    let bits = opts.wscale.map_or(0xf, |w| w.min(14) as u32) | ((opts.sack_permitted as u32) << 4);
-    (tsval & !0x3f) | bits
+/// The low bits of the TSval given to the options: window scale in bits 0-3
+/// (0xf for none), SACK-permitted in bit 4, bit 5 left for ECN (as Linux).
+const TS_OPT_BITS: u32 = 6;
+const TS_OPT_MASK: u32 = (1 << TS_OPT_BITS) - 1;
+const TS_WSCALE_MASK: u32 = 0xf;
+const TS_SACK: u32 = 1 << 4;
+
+/// The TSval for a cookie's SYN,ACK, from the connection's clock reading
+/// `clock`: the options replace its low bits, and the result is moved back by
+/// 64 ms if that made it later than the clock, never forward. So it is never
+/// ahead of the TSvals the connection sends once made, which RFC 7323 section
+/// 5.3 (PAWS at the peer) needs to be monotonic, and at most 63 ms behind.
+pub fn encode_tsval(clock: u32, opts: CookieOptions) -> u32 {
+    let bits =
+        opts.wscale.map_or(TS_WSCALE_MASK, |w| (w as u32).min(14)) | if opts.sack_permitted { TS_SACK } else { 0 };
+    let ts = (clock & !TS_OPT_MASK) | bits;
+    if (ts.wrapping_sub(clock) as i32) > 0 {
+        ts.wrapping_sub(TS_OPT_MASK + 1)
+    } else {
+        ts
+    }
 }
 
-/// The options back from the TSecr the peer echoes on the completing ACK.
-pub fn decode_tsecr(tsecr: u32) -> CookieOptions {
-    let w = (tsecr & 0xf) as u8;
-    CookieOptions { wscale: (w != 0xf).then_some(w), sack_permitted: tsecr & 0x10 != 0 }
+/// The options back from the TSecr of the ACK that returned a cookie, `clock`
+/// being the connection's clock now. `None` when the TSecr cannot be a TSval
+/// we sent with a cookie still valid: later than the clock, or older than a
+/// cookie lives (Linux does not check this; it costs nothing and makes an ACK
+/// with a made-up TSecr fail like a bad cookie).
+pub fn decode_tsecr(tsecr: u32, clock: u32) -> Option<CookieOptions> {
+    let age_ms = clock.wrapping_sub(tsecr);
+    if age_ms > MAX_AGE * 60_000 + TS_OPT_MASK {
+        return None;
+    }
+    let w = tsecr & TS_WSCALE_MASK;
+    Some(CookieOptions { wscale: (w != TS_WSCALE_MASK).then_some(w as u8), sack_permitted: tsecr & TS_SACK != 0 })
 }
 
 #[cfg(test)]
@@ -187,14 +212,36 @@ mod tests {
 
     #[test]
     fn options_round_trip_through_the_timestamp() {
-        for opts in [
+        let opts = [
             CookieOptions { wscale: None, sack_permitted: false },
+            CookieOptions { wscale: None, sack_permitted: true },
             CookieOptions { wscale: Some(7), sack_permitted: true },
             CookieOptions { wscale: Some(0), sack_permitted: false },
-        ] {
-            let ts = encode_tsval(0x1234_5678, opts);
-            assert!(ts <= 0x1234_5678 | 0x3f && ts >> 6 == 0x1234_5678 >> 6);
-            assert_eq!(decode_tsecr(ts), opts);
+            CookieOptions { wscale: Some(14), sack_permitted: true },
+        ];
+        // Clocks whose low bits are below, equal to and above the options',
+        // and one about to wrap.
+        for clock in [0x1234_5640, 0x1234_5657, 0x1234_567f, 0x0000_0003, 0xffff_fffe] {
+            for o in opts {
+                let ts = encode_tsval(clock, o);
+                let behind = clock.wrapping_sub(ts);
+                assert!(behind < 64, "{clock:#x} {o:?}: {ts:#x} is ahead of the clock or too far behind");
+                // Echoed at once, and 100 s later.
+                assert_eq!(decode_tsecr(ts, clock), Some(o));
+                assert_eq!(decode_tsecr(ts, clock.wrapping_add(100_000)), Some(o));
+            }
         }
+        let o = CookieOptions { wscale: Some(15), sack_permitted: false };
+        assert_eq!(decode_tsecr(encode_tsval(1 << 20, o), 1 << 20).unwrap().wscale, Some(14), "15 is sent as 14");
+    }
+
+    #[test]
+    fn a_tsecr_we_cannot_have_sent_is_refused() {
+        let o = CookieOptions { wscale: Some(7), sack_permitted: true };
+        let clock = 5_000_000;
+        let ts = encode_tsval(clock, o);
+        assert_eq!(decode_tsecr(ts.wrapping_add(64), clock), None, "from the future");
+        assert_eq!(decode_tsecr(ts, clock + MAX_AGE * 60_000 + 64), None, "older than a cookie");
+        assert_eq!(decode_tsecr(0, clock), None);
     }
 }

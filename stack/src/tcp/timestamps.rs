@@ -61,6 +61,14 @@ impl Timestamps {
         Timestamps { offset, recent: 0, recent_at: now, last_ack_sent: Seq(0) }
     }
 
+    /// A connection's clock, offset per connection (RFC 7323 section 7.1) by
+    /// its (keyed, RFC 6528) initial sequence number: so that a SYN cookie's
+    /// SYN,ACK, sent before there is a connection, reads the clock the
+    /// connection made from the cookie will read.
+    pub fn for_iss(iss: Seq, now: Instant) -> Timestamps {
+        Timestamps::new(iss.0.rotate_left(13) ^ 0x2545_f491, now)
+    }
+
     /// TSval for a segment sent at `now`: a 1 ms clock, as Linux's.
     pub fn tsval(&self, now: Instant) -> u32 {
         (now.as_millis() as u32).wrapping_add(self.offset)

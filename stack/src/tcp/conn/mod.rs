@@ -94,7 +94,7 @@ pub fn our_mss(net: &dyn TcpNet) -> u16 {
 }
 
 /// The window scale to announce for a receive buffer (RFC 7323 section 2.3).
-fn wscale_for(buffer: usize) -> u8 {
+pub(super) fn wscale_for(buffer: usize) -> u8 {
     let mut s = 0;
     while s < MAX_WSCALE && (buffer >> s) > u16::MAX as usize {
         s += 1;
@@ -284,9 +284,7 @@ impl Conn {
             offer_sack: ctx.cfg.sack,
             offer_ts: ctx.cfg.timestamps,
             syn_opts: SynOptions::default(),
-            // RFC 7323 section 7.1: a per-connection offset, here drawn from the
-            // (keyed, RFC 6528) initial sequence number.
-            ts: Timestamps::new(iss.0.rotate_left(13) ^ 0x2545_f491, ctx.now),
+            ts: Timestamps::for_iss(iss, ctx.now),
             loss: loss::LossState::new(iss),
             ack_now: false,
             last_challenge: None,
@@ -346,9 +344,10 @@ impl Conn {
     }
 
     /// RFC 4987 section 3.6: the ACK `seg` returned a SYN cookie (checked by the
-    /// table, carrying `mss`); the connection is made as if its SYN had been
-    /// queued: SYN-RECEIVED with our SYN,ACK (ISS `iss`, window `syn_wnd`,
-    /// no window scale) sent, so that `on_segment(seg)` completes it.
+    /// table, carrying `syn`, what the handshake agreed, and the ACK's `tsval`
+    /// for TS.Recent); the connection is made as if its SYN had been queued:
+    /// SYN-RECEIVED with our SYN,ACK (ISS `iss`, window `syn_wnd`) sent, so
+    /// that `on_segment(seg)` completes it.
     #[allow(clippy::too_many_arguments)]
     pub fn from_cookie(
         ctx: &mut Ctx<'_>,
@@ -358,17 +357,15 @@ impl Conn {
         iss: Seq,
         opts: SocketOptions,
         seg: &Segment<'_>,
-        mss: u16,
+        syn: SynOptions,
+        tsval: Option<u32>,
         syn_wnd: u16,
     ) -> Conn {
         let mut c = Conn::new(ctx, id, local, remote, iss, opts, true, State::Listen);
         ctx.net.counters().passive_opens += 1;
         c.irs = seg.seq - 1;
         c.rcv_nxt = seg.seq;
-        c.snd_mss = (mss as u32).min(our_mss(ctx.net) as u32);
-        c.cc.set_smss(c.snd_mss);
-        c.snd_wscale = 0;
-        c.rcv_wscale = 0;
+        c.apply_syn_options(ctx, syn, tsval);
         c.snd_wl1 = c.irs;
         c.snd_nxt = iss + 1;
         c.snd_max = iss + 1;
