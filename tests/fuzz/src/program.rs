@@ -526,8 +526,12 @@ impl Machine {
             l.rx_delivered + l.rx_held + l.rx_dropped,
             "every frame in ends delivered, held or dropped, once"
         );
-        let conns = self.stack.tcp().0.connection_count();
+        // TIME-WAITs are outside max_connections (issue 13, item 3), under their own bound.
+        let (tcp, _) = self.stack.tcp();
+        let (tw, max_tw) = (tcp.time_wait_count(), tcp.config().max_tw_buckets);
+        let conns = tcp.connection_count() - tw;
         assert!(conns <= MAX_CONNECTIONS, "{conns} connections over the limit {MAX_CONNECTIONS}");
+        assert!(tw <= max_tw, "{tw} TIME-WAITs over the limit {max_tw}");
         assert!(self.fds.len() <= MAX_FDS);
         assert!(!self.stack.has_transmit(), "frames left after transmit");
     }
