@@ -6,7 +6,9 @@
 //!
 //! Inside a network namespace of your own (as root): against a listening kernel
 //! `nc` it connects; against a closed port it reports "Connection refused"; against
-//! an address nobody has it gives up after the timeout.
+//! an address on the subnet that nobody has, it gives up after the timeout if that
+//! is shorter than ARP's 3 s, else it reports "No route to host" (EHOSTUNREACH),
+//! as on Linux.
 //!
 //! ```sh
 //! ip netns add nblab
