@@ -8,7 +8,7 @@
 //! only the probe itself (an ARP request with sender address 0.0.0.0); every
 //! other frame is dropped, as a host whose interface is not up yet would. Once
 //! it opens, every frame passes. The bottom of the commands' layering, beside
-//! [`crate::instance`], which puts it in front of a TAP.
+//! `instance.rs`, which puts it in front of a TAP.
 
 use stack::device::Device;
 use stack::offload::{Offloads, RxOffload};
