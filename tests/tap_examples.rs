@@ -10,41 +10,15 @@
 //! test binaries (`target/*/examples/`).
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tapstack_tests::programs::{example, output_within, Reaper};
 use tapstack_tests::tap_tests_enabled;
 use tapstack_tools::netns::Netns;
 
 const HOST: &str = "10.79.0.1";
 const STACK_CIDR: &str = "10.79.0.2/24";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A child killed and reaped when dropped.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The example binary `name`, built by `cargo test --workspace`.
-fn example(name: &str) -> Option<PathBuf> {
-    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    let path = deps.parent()?.join("examples").join(name);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} is missing: cargo test --workspace builds it",
-        path.display()
-    );
-    eprintln!("skipping: {} is not built (run cargo test --workspace)", path.display());
-    None
-}
 
 fn lab(test: &str) -> Option<Netns> {
     if !tap_tests_enabled(test) {
@@ -60,19 +34,6 @@ fn python(ns: &Netns, code: &str) -> Command {
     let mut c = ns.command("/usr/bin/python3");
     c.args(["-c", code]);
     c
-}
-
-/// Waits (bounded) for a child's output.
-fn output_within(child: Child, within: Duration) -> Output {
-    let id = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(within);
-        // SAFETY: kill(2) on our own child, which may be gone by now (then ESRCH).
-        unsafe { libc::kill(id as i32, libc::SIGKILL) };
-    });
-    let out = child.wait_with_output().expect("wait");
-    drop(watchdog);
-    out
 }
 
 const ECHO_SERVER: &str = r#"
