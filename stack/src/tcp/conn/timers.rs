@@ -118,7 +118,17 @@ impl Conn {
     fn on_persist_timeout(&mut self, ctx: &mut Ctx<'_>) {
         let end = self.data_end();
         let unsent = end.since(self.snd_nxt);
-        if unsent == 0 || self.snd_nxt > self.snd_una || self.syn_unacked() {
+        if self.snd_nxt > self.snd_una && !self.syn_unacked() {
+            // Data in flight: the retransmission timer watches the peer, and its
+            // R2 limit ends a dead connection. After a timeout under a closed
+            // window sending skips what the peer SACKed, so SND.NXT can pass
+            // SND.UNA with that timer stopped (found by fuzzing): start it again.
+            if self.rto_at.is_none() {
+                self.rto_at = Some(ctx.now + self.rtt.rto());
+            }
+            return;
+        }
+        if unsent == 0 || self.syn_unacked() {
             return;
         }
         self.persist_probes += 1;

@@ -406,3 +406,40 @@ fn nothing_counts_as_retransmitted_before_anything_is() {
         assert_eq!((loss.retrans_out, loss.lost), (0, 0), "seed {seed}: {loss:?}");
     }
 }
+
+#[test]
+fn a_closed_window_over_sacked_data_still_ends_in_a_timeout() {
+    // Found by fuzzing (frame_path): the peer acknowledges up to the start of a
+    // block it SACKed and closes its window, then falls silent. The timeout
+    // (zero window) handed over to the persist timer and went back to SND.UNA;
+    // sending then skipped the SACKed block, so SND.NXT passed SND.UNA, the
+    // persist timer saw data in flight and left it to a retransmission timer
+    // that no longer ran: it re-armed every RTO forever, never probing, never
+    // giving up. The R2 limit (RFC 9293 MUST-20) must end it.
+    let mut lab = Lab::new(131);
+    let t = T0 + secs(1);
+    lab.h.send(t, lab.id, &pattern(4000, 7)).unwrap();
+    assert_eq!(lab.out().len(), 4);
+    lab.tsval += 1;
+    lab.send(t + ms(10), 0, &[(2000, 3000)], lab.tsval, b"").unwrap();
+    let mut s = seg(80, lab.port, lab.seq, lab.base.wrapping_add(2000), "A", 0);
+    s.timestamp = Some((lab.tsval + 1, lab.echo));
+    s.sack[0] = (Seq(lab.base.wrapping_add(2000)), Seq(lab.base.wrapping_add(3000)));
+    s.sack_count = 1;
+    lab.h.deliver(t + ms(11), &packet(IP_B, IP_A, &s, b"")).unwrap();
+    lab.out();
+    let info = lab.h.tcp.info(lab.id).unwrap();
+    assert_eq!((info.snd_wnd, info.unacked, info.loss.sacked), (0, 2000, 1000));
+    let mut polls = 0;
+    let mut last = t + ms(11);
+    while let Some(at) = lab.h.tcp.poll_at() {
+        assert!(at >= last, "a deadline in the past: {at:?} before {last:?}");
+        polls += 1;
+        assert!(polls < 100, "timers still running after {polls} expiries, next at {at:?}");
+        lab.h.poll(at);
+        lab.out();
+        last = at;
+    }
+    assert_eq!(lab.h.tcp.take_error(lab.id).unwrap(), Some(TcpError::TimedOut));
+    assert!(last - t > secs(60), "given up only after the backed-off retries: {:?}", last - t);
+}
