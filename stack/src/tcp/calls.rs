@@ -30,6 +30,13 @@ impl Tcp {
         if local.port() == 0 {
             return Ok(());
         }
+        if !reuse_addr {
+            // Any user of the port, active or reusable, refuses a bind without
+            // SO_REUSEADDR: two map look-ups, however many connections there
+            // are (what choosing an ephemeral port asks, once per candidate).
+            let used = self.listeners.contains_key(&local.port()) || self.ports.contains_key(&local.port());
+            return if used { Err(TcpError::AddrInUse) } else { Ok(()) };
+        }
         let (active, reusable) = self.port_users(local.port());
         if active || (reusable && !reuse_addr) {
             return Err(TcpError::AddrInUse);
