@@ -1027,16 +1027,22 @@ mod tests {
                         binds += 1;
                     }
                 }
-                4 => drop(t.listen(&mut st, fd, 8)),
-                5 => drop(t.connect(&mut st, now, fd, peer)),
+                4 => {
+                    let _ = t.listen(&mut st, fd, 8);
+                }
+                5 => {
+                    let _ = t.connect(&mut st, now, fd, peer);
+                }
                 6 => {
                     let on = OptVal::Int(rng.random_range(0..2));
-                    drop(t.setsockopt(&mut st, now, fd, SOL_SOCKET, SO_REUSEADDR, on));
+                    let _ = t.setsockopt(&mut st, now, fd, SOL_SOCKET, SO_REUSEADDR, on);
                 }
-                7 => drop(match rng.random_range(0..2u32) {
-                    0 => t.shutdown(&mut st, now, fd, SHUT_RDWR),
-                    _ => t.disconnect(&mut st, now, fd),
-                }),
+                7 => {
+                    let _ = match rng.random_range(0..2u32) {
+                        0 => t.shutdown(&mut st, now, fd, SHUT_RDWR),
+                        _ => t.disconnect(&mut st, now, fd),
+                    };
+                }
                 _ => {
                     if t.close(&mut st, now, fd).is_ok() {
                         fds.retain(|&f| f != fd);

@@ -1146,8 +1146,12 @@ mod tests {
                 let ip = Ipv4Addr::new(10, 0, 1, rng.random_range(2..60u8));
                 let mac = MacAddr([0x02, 0, 0, 0, 1, ip.octets()[3]]);
                 match rng.random_range(0..8u32) {
-                    0 => drop(arp.input(t(now), ME, &request((mac, ip), ME.ip), &mut tx, &mut c)),
-                    1 => drop(arp.input(t(now), ME, &reply_to_me((mac, ip)), &mut tx, &mut c)),
+                    0 => {
+                        let _ = arp.input(t(now), ME, &request((mac, ip), ME.ip), &mut tx, &mut c);
+                    }
+                    1 => {
+                        let _ = arp.input(t(now), ME, &reply_to_me((mac, ip)), &mut tx, &mut c);
+                    }
                     2 | 3 => {
                         let f = ip_frame(&mut tx, 1);
                         if let Some(f) = arp.send(t(now), ME, ip, f, &mut tx, &mut c) {
