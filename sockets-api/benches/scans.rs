@@ -7,7 +7,7 @@
 //! `binding_costs_the_same_with_one_or_ten_thousand_idle_sockets`). Prints a
 //! table; asserts nothing on time.
 //!
-//! cargo bench -p tapstack-tests --bench scans
+//! cargo bench -p sockets-api --bench scans
 
 use sockets_api::consts::*;
 use sockets_api::fd_table::FdTable;
