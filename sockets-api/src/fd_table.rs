@@ -18,15 +18,16 @@
 //!   connecting (see `ports`).
 
 use crate::consts::*;
+use crate::dgram;
 use crate::errno::{Errno, Result};
 pub use crate::numbers::{Fd, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
 use crate::options::{self, OptVal, Options};
 pub use crate::owners::CoreKey;
 use crate::owners::Owners;
+use crate::ports::{self, IdlePorts};
 use crate::sock_type::check_socket_args;
 pub use crate::sock_type::SockType;
 use crate::stream::{self, LingerWait, Stream};
-use crate::{dgram, ports};
 use stack::udp::SocketHandle;
 use stack::{Instant, Stack};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -121,12 +122,16 @@ pub struct FdTable {
     /// The descriptor owning each TCP and UDP slot (the reverse of
     /// `Socket::key`), so a change the core reports finds its waiters in O(1).
     owners: Owners,
+    /// The idle bound stream sockets by port, kept by every call that may
+    /// change one ([`FdTable::sync_idle`]), so binds and ephemeral ports never
+    /// scan the descriptors.
+    idle: IdlePorts,
 }
 
 impl Default for FdTable {
     fn default() -> FdTable {
         let (slots, numbers, owners) = (Vec::new(), Numbers::default(), Owners::default());
-        FdTable { slots, numbers, limit: MAX_FDS, open: 0, generations: 0, owners }
+        FdTable { slots, numbers, limit: MAX_FDS, open: 0, generations: 0, owners, idle: IdlePorts::default() }
     }
 }
 
@@ -266,9 +271,18 @@ impl FdTable {
         fd
     }
 
-    /// The ports of idle bound stream sockets, for `ports`.
-    fn idle_ports(&self) -> impl Iterator<Item = (SocketAddrV4, bool)> + Clone + '_ {
-        self.slots.iter().flatten().filter_map(Socket::idle_port)
+    /// Brings the index of idle bound stream sockets up to date for `fd` after
+    /// a call that may have bound it, moved it out of or back into idleness, or
+    /// changed its SO_REUSEADDR (closed: it leaves). O(1).
+    fn sync_idle(&mut self, fd: Fd) {
+        let idle = self.get(fd).ok().and_then(Socket::idle_port);
+        self.idle.set(fd, idle);
+    }
+
+    /// Idle bound stream sockets, and the entries bind's checks have looked at
+    /// so far: for tests that count a bind's work.
+    pub fn idle_port_stats(&self) -> (usize, u64) {
+        (self.idle.len(), self.idle.visited())
     }
 
     /// The identity of the socket `fd` names now, if any.
@@ -367,14 +381,15 @@ impl FdTable {
         }
         let reuse = s.opts.reuse_addr;
         let port = if addr.port() == 0 {
-            ports::pick(stack, self.idle_ports()).ok_or(Errno::EADDRINUSE)?
-        } else if ports::taken(stack, self.idle_ports(), addr.port(), ip, reuse) {
+            ports::pick(stack, &self.idle).ok_or(Errno::EADDRINUSE)?
+        } else if ports::taken(stack, &self.idle, addr.port(), ip, reuse) {
             return Err(Errno::EADDRINUSE);
         } else {
             addr.port()
         };
         let Proto::Stream(st) = &mut self.get_mut(fd)?.proto else { unreachable!() };
         st.local = Some(SocketAddrV4::new(ip, port));
+        self.sync_idle(fd);
         Ok(())
     }
 
@@ -386,7 +401,7 @@ impl FdTable {
             Proto::Stream(st) => match st.local {
                 Some(l) => Ok(l),
                 None => {
-                    let port = ports::pick(stack, self.idle_ports()).ok_or(none_free)?;
+                    let port = ports::pick(stack, &self.idle).ok_or(none_free)?;
                     Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
                 }
             },
@@ -421,20 +436,24 @@ impl FdTable {
         let addr = v4(addr)?;
         let local = if self.is_idle_stream(fd)? { self.stream_local(stack, fd, Errno::EAGAIN)? } else { unspecified() };
         let s = self.get_mut(fd)?;
-        match &mut s.proto {
+        let r = match &mut s.proto {
             Proto::Udp(h) => dgram::connect(stack, *h, addr),
             Proto::Stream(st) => stream::connect(stack, now, st, &s.opts, addr, local),
-        }
+        };
+        self.sync_idle(fd);
+        r
     }
 
     /// Where a stream connect in progress stands: `Ok` once connected, EAGAIN while
     /// the handshake runs, or the error that ended it (reported once; the socket
     /// may then connect again). Errors: EBADF; ENOTCONN when no connect was made.
     pub fn connect_status(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<()> {
-        match &mut self.get_mut(fd)?.proto {
+        let r = match &mut self.get_mut(fd)?.proto {
             Proto::Udp(_) => Ok(()),
             Proto::Stream(st) => stream::connect_status(stack, now, st),
-        }
+        };
+        self.sync_idle(fd);
+        r
     }
 
     /// connect(2) with an AF_UNSPEC address: a datagram socket accepts datagrams from
@@ -450,6 +469,7 @@ impl FdTable {
                 stream::disconnect(stack, now, st);
                 s.shut_rd = false;
                 s.shut_wr = false;
+                self.sync_idle(fd);
                 Ok(())
             }
         }
@@ -475,7 +495,9 @@ impl FdTable {
             if self.is_idle_stream(fd)? { self.stream_local(stack, fd, Errno::EADDRINUSE)? } else { unspecified() };
         let s = self.get_mut(fd)?;
         let Proto::Stream(st) = &mut s.proto else { unreachable!() };
-        stream::listen(stack, st, &s.opts, backlog, local)
+        let r = stream::listen(stack, st, &s.opts, backlog, local);
+        self.sync_idle(fd);
+        r
     }
 
     /// accept(2) (nonblocking): a new descriptor for the next established connection,
@@ -599,6 +621,7 @@ impl FdTable {
         let s = self.slots[index].take().expect("checked above");
         self.numbers.free(index);
         self.open -= 1;
+        self.idle.set(fd, None);
         if let Some(k) = s.key {
             self.owners.clear(k, fd);
         }
@@ -626,10 +649,13 @@ impl FdTable {
                 dgram::shutdown_status(stack, *h)
             }
             Proto::Stream(st) => {
-                stream::shutdown(stack, now, st, how)?;
-                s.shut_rd |= how != SHUT_WR;
-                s.shut_wr |= how != SHUT_RD;
-                Ok(())
+                let r = stream::shutdown(stack, now, st, how);
+                if r.is_ok() {
+                    s.shut_rd |= how != SHUT_WR;
+                    s.shut_wr |= how != SHUT_RD;
+                }
+                self.sync_idle(fd);
+                r
             }
         }
     }
@@ -678,10 +704,12 @@ impl FdTable {
     ) -> Result<()> {
         let s = self.get_mut(fd)?;
         options::set(&mut s.opts, s.ty == SockType::Stream, level, name, val)?;
-        match &mut s.proto {
+        let r = match &mut s.proto {
             Proto::Udp(h) => dgram::apply_options(stack, *h, &s.opts),
             Proto::Stream(st) => stream::apply_options(stack, now, st, &s.opts),
-        }
+        };
+        self.sync_idle(fd);
+        r
     }
 
     /// getsockopt(2): the options [`FdTable::setsockopt`] takes, plus SO_TYPE,
@@ -957,5 +985,137 @@ mod tests {
         let u = t.socket(&mut st, AF_INET, SOCK_DGRAM, 0).unwrap();
         assert_eq!(t.setsockopt(&mut st, now, u, IPPROTO_TCP, TCP_KEEPIDLE, 5.into()), Err(Errno::ENOPROTOOPT));
         assert_eq!(t.getsockopt(&mut st, u, SOL_SOCKET, SO_RCVBUF), Ok(OptVal::Int(DEFAULT_BUF as i32)));
+    }
+
+    /// The index of idle bound stream sockets, checked against a scan of the
+    /// table after every call of a random mix (bind with and without
+    /// SO_REUSEADDR, listen, connect, shutdown, disconnect, setsockopt, close),
+    /// and what bind answers checked against the rule the scan gives.
+    #[test]
+    fn the_idle_port_index_follows_every_call() {
+        use rand::rngs::ChaCha8Rng;
+        use rand::{RngExt, SeedableRng};
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut st = stack();
+        let mut t = FdTable::new();
+        let mut fds: Vec<Fd> = Vec::new();
+        let now = Instant::ZERO;
+        let peer = SocketAddr::from(([10, 0, 0, 9], 80));
+        let mut binds = 0;
+        for step in 0..4000 {
+            let fd = fds.get(rng.random_range(0..fds.len().max(1))).copied().unwrap_or(FIRST_FD);
+            let port = rng.random_range(7000..7006u16);
+            let ip = [[0, 0, 0, 0], [10, 0, 0, 2], [127, 0, 0, 1]][rng.random_range(0..3usize)];
+            match rng.random_range(0..9u32) {
+                0 | 1 => fds.push(t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap()),
+                2 | 3 => {
+                    let reuse = t.options(fd).is_ok_and(|o| o.reuse_addr);
+                    let addr = SocketAddrV4::new(ip.into(), port);
+                    let bound = t.get(fd).is_ok_and(|s| matches!(&s.proto, Proto::Stream(x) if x.local.is_some()));
+                    let clash = t.slots.iter().flatten().filter_map(Socket::idle_port).any(|(l, r)| {
+                        let overlap = l.ip().is_unspecified() || addr.ip().is_unspecified() || l.ip() == addr.ip();
+                        l.port() == port && overlap && !(reuse && r)
+                    });
+                    let tcp_clash = {
+                        let (tcp, net) = st.tcp();
+                        tcp.check_bind(net, addr, reuse).is_err()
+                    };
+                    let r = t.bind(&mut st, fd, addr.into());
+                    if t.get(fd).is_ok() && !bound && r != Err(Errno::EINVAL) {
+                        let expect = if clash || tcp_clash { Err(Errno::EADDRINUSE) } else { Ok(()) };
+                        assert_eq!(r, expect, "step {step}: bind {addr} reuse {reuse}");
+                        binds += 1;
+                    }
+                }
+                4 => {
+                    let _ = t.listen(&mut st, fd, 8);
+                }
+                5 => {
+                    let _ = t.connect(&mut st, now, fd, peer);
+                }
+                6 => {
+                    let on = OptVal::Int(rng.random_range(0..2));
+                    let _ = t.setsockopt(&mut st, now, fd, SOL_SOCKET, SO_REUSEADDR, on);
+                }
+                7 => {
+                    let _ = match rng.random_range(0..2u32) {
+                        0 => t.shutdown(&mut st, now, fd, SHUT_RDWR),
+                        _ => t.disconnect(&mut st, now, fd),
+                    };
+                }
+                _ => {
+                    if t.close(&mut st, now, fd).is_ok() {
+                        fds.retain(|&f| f != fd);
+                    }
+                }
+            }
+            let mut scan: Vec<_> = t
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().and_then(Socket::idle_port).map(|p| (i as Fd + FIRST_FD, p)))
+                .collect();
+            scan.sort_by_key(|e| e.0);
+            let mut index: Vec<_> = t.idle.by_fd().collect();
+            index.sort_by_key(|e| e.0);
+            assert_eq!(index, scan, "step {step}");
+        }
+        assert!(binds > 300, "{binds} binds checked");
+    }
+
+    /// bind(2) to port 0 and to a given port look at no more index entries
+    /// with 10,000 idle bound sockets than with one: the work counted, not
+    /// timed. (The idle sockets hold ports outside the ephemeral range, so
+    /// both tables pick among the same free ports; a scan of the table, as
+    /// before the index, looked at every idle socket for each port tried.)
+    #[test]
+    fn binding_costs_the_same_with_one_or_ten_thousand_idle_sockets() {
+        fn work(idle: u16) -> (u64, u64) {
+            let mut st = stack();
+            let mut t = FdTable::new();
+            t.set_limit(20_000).unwrap();
+            for i in 0..idle {
+                let fd = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+                t.bind(&mut st, fd, SocketAddr::from(([0, 0, 0, 0], 20_000 + i))).unwrap();
+            }
+            assert_eq!(t.idle_port_stats().0, idle as usize);
+            let before = t.idle_port_stats().1;
+            for _ in 0..100 {
+                let fd = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+                t.bind(&mut st, fd, SocketAddr::from(([0, 0, 0, 0], 0))).unwrap();
+                t.close(&mut st, Instant::ZERO, fd).unwrap();
+            }
+            let picks = t.idle_port_stats().1 - before;
+            let fd = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+            let before = t.idle_port_stats().1;
+            assert_eq!(t.bind(&mut st, fd, SocketAddr::from(([0, 0, 0, 0], 20_000))), Err(Errno::EADDRINUSE));
+            assert_eq!(t.bind(&mut st, fd, SocketAddr::from(([0, 0, 0, 0], 8080))), Ok(()));
+            (picks, t.idle_port_stats().1 - before)
+        }
+        let (one, ten_thousand) = (work(1), work(10_000));
+        println!(
+            "index entries looked at (100 port-0 binds, 2 given binds): 1 idle socket {one:?}, 10,000 {ten_thousand:?}"
+        );
+        assert_eq!(one, ten_thousand);
+        assert_eq!(one, (0, 1), "nothing for a free port, the one holder of a held one");
+    }
+
+    /// Port 0 never gets a port an idle socket holds, however many do.
+    #[test]
+    fn an_ephemeral_port_is_never_one_an_idle_socket_holds() {
+        let mut st = stack();
+        let mut t = FdTable::new();
+        t.set_limit(20_000).unwrap();
+        let held = 49_152..49_152 + 12_000u16;
+        for p in held.clone() {
+            let fd = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+            t.bind(&mut st, fd, SocketAddr::from(([0, 0, 0, 0], p))).unwrap();
+        }
+        for _ in 0..200 {
+            let fd = t.socket(&mut st, AF_INET, SOCK_STREAM, 0).unwrap();
+            t.bind(&mut st, fd, SocketAddr::from(([0, 0, 0, 0], 0))).unwrap();
+            assert!(!held.contains(&t.getsockname(&mut st, fd).unwrap().port()));
+            t.close(&mut st, Instant::ZERO, fd).unwrap();
+        }
     }
 }

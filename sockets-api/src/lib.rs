@@ -80,6 +80,7 @@ mod numbers;
 pub mod options;
 mod owners;
 mod ports;
+mod raw_ready;
 pub mod readiness;
 pub mod runtime;
 mod service_loop;

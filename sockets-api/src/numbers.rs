@@ -106,6 +106,12 @@ impl Numbers {
         index(fd).is_some_and(|i| self.reserved.as_ref().is_none_or(|ours| ours.get(i).copied().unwrap_or(false)))
     }
 
+    /// Whether the numbers are handed in (kernel descriptors reserved for
+    /// them) rather than counted by the table itself.
+    pub fn reserved_from_kernel(&self) -> bool {
+        self.reserved.is_some()
+    }
+
     /// Every number handed in and not given back.
     pub fn all(&self) -> impl Iterator<Item = Fd> + '_ {
         let ours = self.reserved.iter().flatten();

@@ -20,6 +20,7 @@
 
 use crate::exit::Exit;
 use crate::fd_table::{CoreKey, Fd, FdTable};
+use crate::raw_ready::{self, RawReady};
 use crate::readiness::Registry;
 use stack::device::Device;
 use stack::driver::{Driver, FrameBatch};
@@ -90,6 +91,8 @@ pub struct Core {
     pub ready: Registry,
     /// Waiters taken from `ready`, to be woken once the lock is released.
     pending: Vec<Waker>,
+    /// The eventfds of exported sockets (`AsRawFd`) kept readable with them.
+    raw: RawReady,
 }
 
 impl Core {
@@ -98,12 +101,20 @@ impl Core {
     pub fn touch(&mut self, fd: Fd) {
         self.sockets.rekey(fd);
         self.ready.changed(fd, &mut self.pending);
+        self.raw.changed(fd, &self.sockets, &mut self.stack);
+    }
+
+    /// `fd`'s kernel eventfd follows its readability from now on, for an event
+    /// loop outside tapstack (see `raw_ready`). Whether it can (a runtime's socket).
+    pub fn export_readiness(&mut self, fd: Fd) -> bool {
+        self.raw.export(fd, &mut self.sockets, &mut self.stack)
     }
 
     /// `fd` was closed: its waiters wake (to answer EBADF), and it leaves every
     /// epoll interest list.
     pub fn closed(&mut self, fd: Fd) {
         self.ready.closed(fd, &mut self.pending);
+        self.raw.changed(fd, &self.sockets, &mut self.stack);
     }
 
     /// Frees epoll instance `id`; whoever waits on it wakes.
@@ -114,18 +125,21 @@ impl Core {
     /// Takes the core's report of what changed and moves those sockets'
     /// waiters to `pending`: O(changed).
     fn collect_changes(&mut self) {
-        let Core { stack, sockets, ready, pending } = self;
+        let Core { stack, sockets, ready, pending, raw } = self;
         stack.tcp().0.drain_changed(|i| {
             ready.tcp_changed(i, pending);
             if let Some(fd) = sockets.owner(CoreKey::Tcp(i)) {
                 ready.changed(fd, pending);
+                raw.note(fd);
             }
         });
         stack.udp().0.drain_changed(|i| {
             if let Some(fd) = sockets.owner(CoreKey::Udp(i)) {
                 ready.changed(fd, pending);
+                raw.note(fd);
             }
         });
+        raw.changed_noted(sockets, stack);
     }
 }
 
@@ -300,7 +314,10 @@ impl Shared {
         let mut wakers = TO_WAKE.with(|w| w.take());
         std::mem::swap(&mut wakers, &mut core.pending);
         let released = core.sockets.numbers().has_released().then(|| core.sockets.numbers().take_released());
+        let signals = raw_ready::take(&mut core.raw);
         drop(core);
+        // Before the numbers go back: a closed socket's eventfd is drained first.
+        raw_ready::sync(signals);
         released.into_iter().flatten().for_each(close_reserved);
         if wake_runtime {
             self.waker.wake();
@@ -577,7 +594,13 @@ impl Runtime {
         let sockets = FdTable::with_reserved_numbers();
         let stop_within = stack.tcp().0.config().exit_linger + STOP_MARGIN;
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core { stack, sockets, ready: Registry::default(), pending: Vec::new() }),
+            core: Mutex::new(Core {
+                stack,
+                sockets,
+                ready: Registry::default(),
+                pending: Vec::new(),
+                raw: RawReady::default(),
+            }),
             waiting: AtomicUsize::new(0),
             waiting_changed: Condvar::new(),
             waker: EventFd::new()?,

@@ -36,6 +36,15 @@ pub(crate) trait Sock {
         (self.owned().net(), self.owned().fd())
     }
 
+    /// The raw descriptor for an event loop outside tapstack: the kernel
+    /// eventfd reserved for the socket's number, from now on readable exactly
+    /// while the socket is (see `raw_ready`).
+    fn raw_fd_(&self) -> std::os::fd::RawFd {
+        let (net, fd) = self.net_fd();
+        net.shared().with_core(|c, _| c.export_readiness(fd));
+        fd
+    }
+
     fn set_nonblocking_(&self, on: bool) -> io::Result<()> {
         let (net, fd) = self.net_fd();
         let fl = net.fcntl(fd, F_GETFL, 0)?;

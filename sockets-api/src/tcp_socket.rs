@@ -368,3 +368,23 @@ impl Write for TcpStream {
         Ok(())
     }
 }
+
+/// The socket's number, a kernel eventfd that an outside event loop (epoll,
+/// mio, select) can wait on: level-triggered, readable while the socket has
+/// bytes or EOF to read, an error, a connection to accept. Do the I/O through
+/// this type (nonblocking, or after the event), never with read(2) on the number.
+impl std::os::fd::AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.raw_fd_()
+    }
+}
+
+/// The socket's number, a kernel eventfd that an outside event loop (epoll,
+/// mio, select) can wait on: level-triggered, readable while the socket has
+/// bytes or EOF to read, an error. Do the I/O through
+/// this type (nonblocking, or after the event), never with read(2) on the number.
+impl std::os::fd::AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.raw_fd_()
+    }
+}

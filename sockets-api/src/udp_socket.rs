@@ -162,3 +162,13 @@ impl Sock for UdpSocket {
         &self.inner
     }
 }
+
+/// The socket's number, a kernel eventfd that an outside event loop (epoll,
+/// mio, select) can wait on: level-triggered, readable while the socket has
+/// bytes or EOF to read, an error. Do the I/O through
+/// this type (nonblocking, or after the event), never with read(2) on the number.
+impl std::os::fd::AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.raw_fd_()
+    }
+}

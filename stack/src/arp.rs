@@ -3,7 +3,10 @@
 //!
 //! State:
 //! - the cache, a `HashMap` keyed by address, bounded by `max_entries`; looking an
-//!   address up does not allocate, so sending to a resolved next hop does not either;
+//!   address up does not allocate, so sending to a resolved next hop does not either.
+//!   Beside it an ordered set of (expiry, address), so that the next expiry
+//!   (`poll_at`), expiring (`poll`) and the eviction of the oldest cost O(log n),
+//!   never a scan of the cache;
 //! - the unresolved addresses, a short `Vec` bounded by `max_pending`, each with the
 //!   frames held for it. A `Vec` rather than a map so that retries and failures come
 //!   out in a fixed order: a `HashMap` iterates in a per-process random order, and
@@ -24,7 +27,7 @@ use crate::counters::{Counters, DropReason};
 use crate::ethernet::{self, MacAddr};
 use crate::time::{Duration, Instant};
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 /// How long before an entry expires its use triggers a refresh. At most half the
@@ -111,12 +114,67 @@ struct Pending {
     next_retry: Instant,
 }
 
+/// The resolved addresses, with their expiries in order: every change of an
+/// entry's expiry goes through here, so the order always matches the map.
+#[derive(Debug)]
+struct Cache {
+    map: HashMap<Ipv4Addr, Entry>,
+    /// (expires, address) of every entry in `map`; ties go by address, so no
+    /// choice depends on the map's hash order.
+    by_expiry: BTreeSet<(Instant, Ipv4Addr)>,
+}
+
+impl Cache {
+    fn with_capacity(n: usize) -> Cache {
+        Cache { map: HashMap::with_capacity(n), by_expiry: BTreeSet::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Adds or replaces `ip`'s entry.
+    fn set(&mut self, ip: Ipv4Addr, entry: Entry) {
+        self.by_expiry.insert((entry.expires, ip));
+        if let Some(old) = self.map.insert(ip, entry) {
+            if old.expires != self.map[&ip].expires {
+                self.by_expiry.remove(&(old.expires, ip));
+            }
+        }
+    }
+
+    fn remove(&mut self, ip: Ipv4Addr) {
+        if let Some(old) = self.map.remove(&ip) {
+            self.by_expiry.remove(&(old.expires, ip));
+        }
+    }
+
+    /// Moves `ip`'s expiry to `expires`.
+    fn set_expiry(&mut self, ip: Ipv4Addr, expires: Instant) {
+        if let Some(e) = self.map.get_mut(&ip) {
+            if e.expires != expires {
+                self.by_expiry.remove(&(e.expires, ip));
+                self.by_expiry.insert((expires, ip));
+                e.expires = expires;
+            }
+        }
+    }
+
+    /// The entry that expires first (the least recently renewed), if any.
+    fn oldest(&self) -> Option<(Instant, Ipv4Addr)> {
+        self.by_expiry.first().copied()
+    }
+}
+
 /// The ARP cache and the packets waiting on it.
 #[derive(Debug)]
 pub struct Arp {
     config: ArpConfig,
-    cache: HashMap<Ipv4Addr, Entry>,
+    cache: Cache,
     pending: Vec<Pending>,
+    /// The earliest `next_retry` in `pending` (kept on every change to it, so
+    /// `poll_at` and an idle `poll` do not walk the list).
+    pending_due: Option<Instant>,
     /// The last MAC seen claiming our address (RFC 5227 section 2.4).
     conflict: Option<MacAddr>,
     /// Addresses whose resolution failed, with when, oldest first; bounded by
@@ -126,9 +184,9 @@ pub struct Arp {
 
 impl Arp {
     pub fn new(config: ArpConfig) -> Arp {
-        let cache = HashMap::with_capacity(config.max_entries.min(MAX_PREALLOCATED));
+        let cache = Cache::with_capacity(config.max_entries.min(MAX_PREALLOCATED));
         let pending = Vec::with_capacity(config.max_pending.min(MAX_PREALLOCATED));
-        Arp { config, cache, pending, conflict: None, failed: VecDeque::new() }
+        Arp { config, cache, pending, pending_due: None, conflict: None, failed: VecDeque::new() }
     }
 
     /// Handles an inbound ARP packet (`payload` is the frame after the Ethernet
@@ -218,7 +276,7 @@ impl Arp {
     ) -> Option<Vec<u8>> {
         debug_assert!(frame.len() >= ETH_HEADER_LEN, "frames reserve room for the Ethernet header");
         let window = REFRESH_WINDOW.min(self.config.entry_lifetime / 2);
-        if let Some(entry) = self.cache.get_mut(&next_hop) {
+        if let Some(entry) = self.cache.map.get_mut(&next_hop) {
             if now < entry.expires {
                 let mac = entry.mac;
                 ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
@@ -234,7 +292,7 @@ impl Arp {
                 return None;
             }
             // Expired and not yet collected by `poll`.
-            self.cache.remove(&next_hop);
+            self.cache.remove(next_hop);
             counters.arp.expired += 1;
         }
         self.hold(now, me, next_hop, frame, tx, counters)
@@ -251,10 +309,28 @@ impl Arp {
         counters: &mut Counters,
         failed: &mut dyn FnMut(Vec<u8>),
     ) {
-        let before = self.cache.len();
-        self.cache.retain(|_, e| now < e.expires);
-        counters.arp.expired += (before - self.cache.len()) as u64;
+        while let Some((expires, ip)) = self.cache.oldest().filter(|&(t, _)| t <= now) {
+            debug_assert_eq!(self.cache.map.get(&ip).map(|e| e.expires), Some(expires));
+            self.cache.remove(ip);
+            counters.arp.expired += 1;
+        }
+        if self.pending_due.is_none_or(|t| now < t) {
+            return;
+        }
+        self.retry_pending(now, me, tx, counters, failed);
+    }
 
+    /// The retries and failures of unresolved addresses due by `now`, in the
+    /// order the addresses were first asked about. O(`max_pending`), only when
+    /// one is due.
+    fn retry_pending(
+        &mut self,
+        now: Instant,
+        me: LinkAddrs,
+        tx: &mut TxQueue,
+        counters: &mut Counters,
+        failed: &mut dyn FnMut(Vec<u8>),
+    ) {
         let mut i = 0;
         while i < self.pending.len() {
             let p = &mut self.pending[i];
@@ -280,13 +356,19 @@ impl Arp {
                 }
             }
         }
+        self.update_pending_due();
     }
 
-    /// When [`Arp::poll`] next has something to do.
+    /// Recomputes [`Arp::pending_due`] after `pending` changed: O(`max_pending`),
+    /// at a retry, a failure or a resolution, never per frame.
+    fn update_pending_due(&mut self) {
+        self.pending_due = self.pending.iter().map(|p| p.next_retry).min();
+    }
+
+    /// When [`Arp::poll`] next has something to do. O(1): the cache's first
+    /// expiry and the earliest retry are both kept.
     pub fn poll_at(&self) -> Option<Instant> {
-        let expiries = self.cache.values().map(|e| e.expires);
-        let retries = self.pending.iter().map(|p| p.next_retry);
-        expiries.chain(retries).min()
+        crate::time::earliest(self.cache.oldest().map(|(t, _)| t), self.pending_due)
     }
 
     /// The MAC of another host seen claiming our address, if any (RFC 5227 section 2.4).
@@ -317,21 +399,22 @@ impl Arp {
     /// broadcast. (Linux moves such a neighbour to PROBE the same way.)
     pub fn suspect(&mut self, now: Instant, ip: Ipv4Addr) {
         let window = REFRESH_WINDOW.min(self.config.entry_lifetime / 2);
-        if let Some(e) = self.cache.get_mut(&ip) {
-            e.expires = e.expires.min(now + window);
+        if let Some(e) = self.cache.map.get_mut(&ip) {
             e.refresh_sent = None;
+            let expires = e.expires.min(now + window);
+            self.cache.set_expiry(ip, expires);
         }
     }
 
     /// The MAC of `ip` if the cache holds a valid entry.
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
-        self.cache.get(&ip).filter(|e| now < e.expires).map(|e| e.mac)
+        self.cache.map.get(&ip).filter(|e| now < e.expires).map(|e| e.mac)
     }
 
     /// The cache's entries as (address, MAC, expiry), in no particular order; an
     /// entry past its expiry is still listed until [`Arp::poll`] removes it.
     pub fn entries(&self) -> impl Iterator<Item = (Ipv4Addr, MacAddr, Instant)> + '_ {
-        self.cache.iter().map(|(ip, e)| (*ip, e.mac, e.expires))
+        self.cache.map.iter().map(|(ip, e)| (*ip, e.mac, e.expires))
     }
 
     /// The addresses being resolved, with how many frames wait on each, oldest first.
@@ -345,8 +428,8 @@ impl Arp {
         let pending = self.pending.iter().position(|p| p.ip == ip);
         self.failed.retain(|f| f.0 != ip);
         let entry = Entry { mac, expires: now + self.config.entry_lifetime, refresh_sent: None };
-        if let Some(e) = self.cache.get_mut(&ip) {
-            *e = entry;
+        if self.cache.map.contains_key(&ip) {
+            self.cache.set(ip, entry);
         } else if create || pending.is_some() {
             self.insert(ip, entry);
         }
@@ -355,6 +438,7 @@ impl Arp {
                 ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
                 tx.push(frame);
             }
+            self.update_pending_due();
         }
     }
 
@@ -365,13 +449,13 @@ impl Arp {
             return;
         }
         if self.cache.len() >= self.config.max_entries {
-            // Ties broken by address so that the choice does not depend on hash order.
-            let oldest = self.cache.iter().min_by_key(|(ip, e)| (e.expires, **ip)).map(|(ip, _)| *ip);
-            if let Some(oldest) = oldest {
-                self.cache.remove(&oldest);
+            // The least recently renewed; ties broken by address so that the
+            // choice does not depend on hash order. O(log n).
+            if let Some((_, oldest)) = self.cache.oldest() {
+                self.cache.remove(oldest);
             }
         }
-        self.cache.insert(ip, entry);
+        self.cache.set(ip, entry);
     }
 
     /// Holds `frame` until `next_hop` answers, asking it if we are not already.
@@ -410,6 +494,7 @@ impl Arp {
                     requests: 1,
                     next_retry: now + self.config.retry_interval,
                 });
+                self.pending_due = crate::time::earliest(self.pending_due, Some(now + self.config.retry_interval));
                 send_request(me, next_hop, MacAddr::BROADCAST, tx, counters);
                 self.pending.len() - 1
             }
@@ -1030,5 +1115,69 @@ mod tests {
         assert_eq!(c.drops.get(DropReason::ArpResolutionFailed), failed);
         assert!(delivered > 0 && failed > 0, "delivered {delivered}, failed {failed}");
         assert_eq!(sent, delivered + dropped + held);
+    }
+
+    /// What `poll_at` must say, found the slow way: every cache entry and every
+    /// pending retry looked at. Also checks the expiry index matches the map.
+    fn brute_poll_at(arp: &Arp) -> Option<Instant> {
+        let index: Vec<_> = arp.cache.by_expiry.iter().copied().collect();
+        let mut from_map: Vec<_> = arp.cache.map.iter().map(|(ip, e)| (e.expires, *ip)).collect();
+        from_map.sort();
+        assert_eq!(index, from_map, "the expiry index follows the map");
+        let expiries = arp.cache.map.values().map(|e| e.expires);
+        expiries.chain(arp.pending.iter().map(|p| p.next_retry)).min()
+    }
+
+    /// Random traffic in virtual time (learning, sending to known, unknown and
+    /// failed addresses, suspicion, replies, late and early polls, a small cache
+    /// that evicts): after every step `poll_at` (O(1), from the kept index)
+    /// equals a scan of the whole state, and what `poll` removes is what a scan
+    /// would remove.
+    #[test]
+    fn poll_at_matches_a_scan_under_random_traffic() {
+        use rand::rngs::ChaCha8Rng;
+        use rand::{RngExt, SeedableRng};
+        for seed in 0..20u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let config = ArpConfig { max_entries: 24, max_pending: 6, ..ArpConfig::default() };
+            let (mut arp, mut tx, mut c) = setup(config);
+            let mut now = 0u64;
+            for step in 0..3000 {
+                let ip = Ipv4Addr::new(10, 0, 1, rng.random_range(2..60u8));
+                let mac = MacAddr([0x02, 0, 0, 0, 1, ip.octets()[3]]);
+                match rng.random_range(0..8u32) {
+                    0 => {
+                        let _ = arp.input(t(now), ME, &request((mac, ip), ME.ip), &mut tx, &mut c);
+                    }
+                    1 => {
+                        let _ = arp.input(t(now), ME, &reply_to_me((mac, ip)), &mut tx, &mut c);
+                    }
+                    2 | 3 => {
+                        let f = ip_frame(&mut tx, 1);
+                        if let Some(f) = arp.send(t(now), ME, ip, f, &mut tx, &mut c) {
+                            tx.recycle(f);
+                        }
+                    }
+                    4 => arp.suspect(t(now), ip),
+                    _ => {
+                        now += rng.random_range(0..4000u64);
+                        let expected = arp.cache.map.values().filter(|e| e.expires > t(now)).count();
+                        arp.poll(t(now), ME, &mut tx, &mut c, &mut no_failures_dropped);
+                        assert_eq!(arp.cache.len(), expected, "seed {seed} step {step}");
+                    }
+                }
+                drain(&mut tx);
+                assert_eq!(arp.poll_at(), brute_poll_at(&arp), "seed {seed} step {step}");
+                // A driver in virtual time runs exactly at the deadline too.
+                if rng.random_range(0..4u32) == 0 {
+                    if let Some(d) = arp.poll_at() {
+                        now = now.max(d.as_millis());
+                        arp.poll(t(now), ME, &mut tx, &mut c, &mut no_failures_dropped);
+                        assert!(arp.poll_at().is_none_or(|n| n > t(now)), "nothing left due");
+                    }
+                }
+            }
+            assert!(c.arp.expired > 0 && c.arp.resolution_failures > 0, "seed {seed} covered both");
+        }
     }
 }

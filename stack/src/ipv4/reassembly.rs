@@ -233,6 +233,8 @@ pub struct Reassembler {
     held: usize,
     spare_payloads: Vec<Vec<u8>>,
     spare_ranges: Vec<Vec<IpFragRange>>,
+    /// `poll`'s list of the datagrams due, kept for reuse.
+    due: Vec<(Key, Instant)>,
 }
 
 impl Reassembler {
@@ -245,6 +247,7 @@ impl Reassembler {
             held: 0,
             spare_payloads: Vec::new(),
             spare_ranges: Vec::new(),
+            due: Vec::new(),
         }
     }
 
@@ -423,16 +426,18 @@ impl Reassembler {
 
     /// Discards datagrams past their timeout, counting one `IpReassemblyTimeout` drop
     /// each (returned as the count) and calling `expired` for those whose first fragment was here.
+    /// They are found at the front of `by_age` (O(log n) each, nothing when none
+    /// is due) and reported in key order, as a walk of the table would.
     pub fn poll(&mut self, now: Instant, expired: &mut dyn FnMut(Expired)) -> u64 {
-        let mut timed_out = 0;
-        let (held, spare_payloads, spare_ranges) = (&mut self.held, &mut self.spare_payloads, &mut self.spare_ranges);
-        let by_age = &mut self.by_age;
-        self.datagrams.retain(|key, d| {
-            if now < d.deadline {
-                return true;
-            }
-            timed_out += 1;
-            by_age.remove(&(d.deadline, *key));
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(&(deadline, key)) = self.by_age.first().filter(|(t, _)| *t <= now) {
+            self.by_age.pop_first();
+            due.push((key, deadline));
+        }
+        due.sort_unstable();
+        let timed_out = due.len() as u64;
+        for &(key, _) in &due {
+            let Some(d) = self.datagrams.remove(&key) else { continue };
             // RFC 1122 section 3.3.2: Time Exceeded only "if fragment zero has been
             // received", since only it carries what the ICMP message must quote.
             if let Some(first) = &d.first {
@@ -442,13 +447,13 @@ impl Reassembler {
                     leading_len: first.leading_len,
                 });
             }
-            *held -= d.buf.data().len();
-            let empty = IpDefragBuf::new(d.buf.ip_number(), Vec::new(), Vec::new());
-            let (payload, ranges) = std::mem::replace(&mut d.buf, empty).take_bufs();
-            keep_spare(spare_payloads, payload, MAX_SPARE_PAYLOAD);
-            keep_spare(spare_ranges, ranges, usize::MAX);
-            false
-        });
+            self.held -= d.buf.data().len();
+            let (payload, ranges) = d.buf.take_bufs();
+            keep_spare(&mut self.spare_payloads, payload, MAX_SPARE_PAYLOAD);
+            keep_spare(&mut self.spare_ranges, ranges, usize::MAX);
+        }
+        due.clear();
+        self.due = due;
         timed_out
     }
 
@@ -1005,5 +1010,48 @@ mod tests {
             held(r, T0, f);
         }
         whole(r, T0, &frags[frags.len() - 1])
+    }
+
+    /// Random fragments at random times, polls early, late and at the deadline:
+    /// `poll_at` (the kept index) equals a scan of the table, and `poll`
+    /// removes exactly what a scan finds timed out, reporting those with their
+    /// first fragment in key order (as the table walk it replaced did).
+    #[test]
+    fn poll_and_poll_at_match_a_scan_under_random_fragments() {
+        use rand::rngs::ChaCha8Rng;
+        use rand::{RngExt, SeedableRng};
+        for seed in 0..10u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut r = Reassembler::new(ReassemblyConfig { max_datagrams: 40, ..ReassemblyConfig::default() });
+            let mut now = 0u64;
+            for step in 0..4000 {
+                if rng.random_range(0..5u32) > 0 {
+                    let ident = rng.random_range(0..80u16);
+                    let data = pattern(ident, 64);
+                    let i = rng.random_range(0..4usize);
+                    let _ =
+                        push(&mut r, Instant::from_millis(now), &fragment(ident, i * 16, i < 3, &data[i * 16..][..16]));
+                } else {
+                    now += rng.random_range(0..8000u64);
+                    let at = Instant::from_millis(now);
+                    let mut expect: Vec<(Key, bool)> = r
+                        .datagrams
+                        .iter()
+                        .filter(|(_, d)| d.deadline <= at)
+                        .map(|(k, d)| (*k, d.first.is_some()))
+                        .collect();
+                    expect.sort();
+                    let mut reported = Vec::new();
+                    let n = r.poll(at, &mut |e| reported.push(e.header.identification));
+                    assert_eq!(n as usize, expect.len(), "seed {seed} step {step}");
+                    let firsts: Vec<u16> = expect.iter().filter(|e| e.1).map(|e| e.0.ident).collect();
+                    assert_eq!(reported, firsts);
+                    check_invariants(&r);
+                }
+                let scan = r.datagrams.values().map(|d| d.deadline).min();
+                assert_eq!(r.poll_at(), scan, "seed {seed} step {step}");
+                assert_eq!(r.by_age.len(), r.datagrams.len());
+            }
+        }
     }
 }

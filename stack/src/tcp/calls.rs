@@ -30,6 +30,13 @@ impl Tcp {
         if local.port() == 0 {
             return Ok(());
         }
+        if !reuse_addr {
+            // Any user of the port, active or reusable, refuses a bind without
+            // SO_REUSEADDR: two map look-ups, however many connections there
+            // are (what choosing an ephemeral port asks, once per candidate).
+            let used = self.listeners.contains_key(&local.port()) || self.ports.contains_key(&local.port());
+            return if used { Err(TcpError::AddrInUse) } else { Ok(()) };
+        }
         let (active, reusable) = self.port_users(local.port());
         if active || (reusable && !reuse_addr) {
             return Err(TcpError::AddrInUse);
@@ -63,6 +70,7 @@ impl Tcp {
             backlog,
             queue: VecDeque::new(),
             pending: Vec::new(),
+            syn_count: 0,
             cookies_at: None,
             opts,
         })));
@@ -200,8 +208,10 @@ impl Tcp {
     /// listener's connections not yet accepted are reset.
     pub fn close(&mut self, now: Instant, net: &mut dyn TcpNet, id: ConnId) -> Result<(), TcpError> {
         if let Some(l) = listener_mut(&mut self.slots, id) {
-            let children: Vec<ConnId> = l.queue.drain(..).chain(l.pending.drain(..)).collect();
+            let (queue, pending) = (std::mem::take(&mut l.queue), std::mem::take(&mut l.pending));
             let local = l.local;
+            let syn = pending.into_iter().filter(|&c| self.in_syn_queue(c, id));
+            let children: Vec<ConnId> = queue.into_iter().chain(syn).collect();
             self.listeners.remove(&local.port());
             self.release(id);
             self.trace_listener(id, local, State::Listen, State::Closed, Cause::Close);

@@ -224,7 +224,7 @@ impl Tcp {
         if l.queue.len() >= l.backlog {
             return Err(DropReason::TcpBacklogFull);
         }
-        let syn_queue_full = l.pending.len() >= l.backlog;
+        let syn_queue_full = l.syn_count >= l.backlog;
         if syn_queue_full || self.conn_count >= self.cfg.max_connections || self.cfg.syn_cookies_always {
             if self.cfg.syn_cookies || self.cfg.syn_cookies_always {
                 self.send_cookie(now, net, lid, local, remote, seg);
@@ -252,7 +252,9 @@ impl Tcp {
         slot.sock = Some(Sock::Conn(Box::new(conn)));
         slot.parent = Some(lid);
         self.conn_count += 1;
-        listener_mut(&mut self.slots, lid).unwrap().pending.push(id);
+        let l = listener_mut(&mut self.slots, lid).unwrap();
+        l.pending.push(id);
+        l.syn_count += 1;
         self.map(id, local, remote);
     }
 

@@ -38,7 +38,12 @@ pub(super) struct Listener {
     pub(super) queue: VecDeque<ConnId>,
     /// The SYN queue: connections in SYN-RECEIVED, bounded by `backlog` apart
     /// from the accept queue (as Linux); beyond it SYNs are answered with cookies.
+    /// In arrival order, with entries that have left (established, or gone)
+    /// dropped lazily: a child leaving costs O(1), not a walk of the queue
+    /// (`syn_count` is the live count; see [`Tcp::syn_queue_left`]).
     pub(super) pending: Vec<ConnId>,
+    /// Children of `pending` still in SYN-RECEIVED (what `backlog` bounds).
+    pub(super) syn_count: usize,
     /// When this listener last answered a SYN with a cookie: ACKs are checked
     /// for cookies only for `syncookie::MAX_AGE` minutes after (Linux's
     /// tcp_synq_no_recent_overflow), and get a reset otherwise.
@@ -321,10 +326,10 @@ impl Tcp {
         if let Some(pid) = parent {
             if !queued && state.is_synchronized() {
                 if let Some(l) = listener_mut(&mut self.slots, pid) {
-                    l.pending.retain(|&p| p != id);
                     l.queue.push_back(id);
                     self.slots[id.index as usize].in_accept_queue = true;
                     self.changed.mark(pid.index);
+                    self.syn_queue_left(pid);
                 }
             }
         }
@@ -344,15 +349,46 @@ impl Tcp {
             self.unmap(id, local, remote);
             let held = parent.is_none() && !user_closed;
             if !held {
+                // Re-read: the branch above may have just queued it.
+                let queued = self.slots[id.index as usize].in_accept_queue;
                 if let Some(l) = parent.and_then(|pid| listener_mut(&mut self.slots, pid)) {
-                    l.pending.retain(|&p| p != id);
-                    l.queue.retain(|&p| p != id);
+                    if queued {
+                        l.queue.retain(|&p| p != id);
+                    }
                 }
                 self.release(id);
+                if let (Some(pid), false) = (parent, queued) {
+                    self.syn_queue_left(pid);
+                }
             }
             return;
         }
         self.schedule(id, deadline);
+    }
+
+    /// A child of listener `lid` left its SYN queue (established, or gone; its
+    /// slot already says so): one fewer counted, and the entries that left are
+    /// swept out once they outnumber the live ones (amortized O(1) per child).
+    pub(super) fn syn_queue_left(&mut self, lid: ConnId) {
+        let Some(l) = listener_mut(&mut self.slots, lid) else { return };
+        l.syn_count -= 1;
+        if l.pending.len() <= 2 * l.syn_count + 16 {
+            return;
+        }
+        let mut pending = std::mem::take(&mut l.pending);
+        pending.retain(|&c| self.in_syn_queue(c, lid));
+        listener_mut(&mut self.slots, lid).expect("checked above").pending = pending;
+    }
+
+    /// Whether `id` is still in listener `lid`'s SYN queue: alive, its child,
+    /// not yet in its accept queue.
+    pub(super) fn in_syn_queue(&self, id: ConnId, lid: ConnId) -> bool {
+        match self.slots.get(id.index as usize) {
+            Some(s @ Slot { sock: Some(Sock::Conn(_)), .. }) => {
+                s.gen == id.gen && s.parent == Some(lid) && !s.in_accept_queue
+            }
+            _ => false,
+        }
     }
 
     /// A connection entered TIME-WAIT: it leaves the connection count for the

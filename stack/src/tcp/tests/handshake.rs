@@ -382,3 +382,46 @@ fn reset_while_waiting_in_the_accept_queue_removes_it() {
     assert_eq!(h.tcp.accept(l).unwrap(), None);
     assert_eq!(h.tcp.connection_count(), 1);
 }
+
+/// The SYN queue drops children that leave it lazily (issue 11: no per-segment
+/// walk of the queue): with 3,000 handshakes under way, a third completed, a
+/// third reset, the live count always matches the queue's live entries, the
+/// queue's length stays within twice that, and closing the listener resets
+/// exactly the children still waiting (accept queue, then SYN queue).
+#[test]
+fn the_syn_queue_counts_its_children_and_sweeps_those_that_left() {
+    let cfg = TcpConfig { syn_cookies: false, ..TcpConfig::default() };
+    let mut h = Host::with_config(IP_A, 16, cfg);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 80), 4096).unwrap();
+    let check = |h: &Host| {
+        use crate::tcp::table::{Slot, Sock};
+        let Some(Slot { sock: Some(Sock::Listener(li)), .. }) = h.tcp.slots.get(l.index as usize) else { panic!() };
+        let live = li.pending.iter().filter(|&&c| h.tcp.in_syn_queue(c, l)).count();
+        assert_eq!(li.syn_count, live);
+        assert!(li.pending.len() <= 2 * live + 17, "{} entries for {live}", li.pending.len());
+    };
+    let ports: Vec<u16> = (0..3000).map(|i| 10_000 + i).collect();
+    for &p in &ports {
+        h.deliver(T0, &packet(IP_B, IP_A, &seg(p, 80, 1, 0, "S", 1000), b"")).unwrap();
+    }
+    let synacks = h.out();
+    assert_eq!(synacks.len(), ports.len());
+    check(&h);
+    for (i, sa) in synacks.iter().enumerate() {
+        match i % 3 {
+            0 => h.deliver(T0, &packet(IP_B, IP_A, &seg(sa.dst_port, 80, 2, sa.seq + 1, "A", 1000), b"")).unwrap(),
+            1 => h.deliver(T0, &packet(IP_B, IP_A, &seg(sa.dst_port, 80, 2, 0, "R", 0), b"")).unwrap(),
+            _ => {}
+        }
+        check(&h);
+    }
+    h.out();
+    assert_eq!(h.tcp.info(l).unwrap().recv_queue, 1000, "a third established, waiting for accept");
+    h.tcp.close(T0, &mut h.net, l).unwrap();
+    let resets = h.out();
+    assert!(resets.iter().all(|s| s.flags().contains('R')));
+    assert_eq!(resets.len(), 2000, "the accept queue's and the SYN queue's children, once each");
+    let first: Vec<u16> = resets.iter().take(1000).map(|s| s.dst_port).collect();
+    let expect: Vec<u16> = synacks.iter().step_by(3).map(|s| s.dst_port).collect();
+    assert_eq!(first, expect, "the accept queue first, in arrival order");
+}
