@@ -104,6 +104,11 @@ impl Congestion {
         self.rtt_sample = Some(rtt);
     }
 
+    /// No HyStart++ for this connection (its slow start is RFC 5681's).
+    pub fn without_hystart(&mut self) {
+        self.hystart.stop();
+    }
+
     /// HyStart++'s phase, as `ss -ti` shows it.
     pub fn hystart_phase(&self) -> hystart::Phase {
         self.hystart.phase()

@@ -86,6 +86,12 @@ impl Conn {
         // (RFC 7323 section 3.2; Linux does the same).
         self.snd_mss = ((peer_mss as u32).min(our_mss(ctx.net) as u32) - self.ts_overhead()).max(64);
         self.cc.set_smss(self.snd_mss);
+        if !opts.timestamps {
+            // HyStart++ needs an RTT sample from (nearly) every ACK: without
+            // timestamps we time one segment per round trip, never the
+            // N_RTT_SAMPLE a round needs, so RFC 5681 slow start it is.
+            self.cc.without_hystart();
+        }
         self.peer_wscale = opts.wscale;
         match opts.wscale {
             // RFC 7323 section 2.3: a shift above 14 is used as 14.
