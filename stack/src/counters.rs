@@ -297,6 +297,14 @@ counter_group! {
         tail_loss_probes,
         /// retransmission timeouts found spurious and undone (RFC 3522)
         spurious_rtos,
+        /// fast recoveries undone, timestamps showing the original arrived (RFC 3522; Linux's TCPPartialUndo)
+        ts_undos,
+        /// fast recoveries undone, D-SACKs reporting every retransmission as a duplicate (RFC 3708; Linux's TCPDSACKUndo)
+        dsack_undos,
+        /// slow starts left by HyStart++ on a round-trip increase (RFC 9406; Linux's TCPHystartDelayDetect)
+        hystart_delay_detect,
+        /// the congestion windows, in segments, at those exits, summed (Linux's TCPHystartDelayCwnd)
+        hystart_delay_cwnd,
     }
 }
 

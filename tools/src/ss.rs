@@ -15,6 +15,8 @@
 //! consecutive timeouts) and the retransmissions in all; `ts`, `sack`, the
 //! congestion control (`cubic`, `reno`), `lost`, `sacked`, `dsack_dups` and
 //! `reordering` are ss's names for the options agreed and the SACK scoreboard.
+//! Beyond ss: `hystart:ss` / `hystart:css` while HyStart++ runs (RFC 9406),
+//! `spurious_rtos:N` and `undo:N` for timeouts and fast recoveries undone.
 //!
 //! `-o` adds `timer:(NAME,TIME,COUNT)` for each running timer, with ss's names:
 //! `on` (retransmission; COUNT is the consecutive timeouts), `persist`
@@ -295,6 +297,18 @@ fn info_items(e: &SocketEntry) -> Option<String> {
     if i.loss.dsacks > 0 {
         items.push(format!("dsack_dups:{}", i.loss.dsacks));
     }
+    // Beyond ss: HyStart++ while it runs (RFC 9406: `ss`, then `css`), and the
+    // congestion events undone (nstat's TcpExtTCPSpuriousRTOs, and the
+    // TCPDSACKUndo / TCPPartialUndo kind for fast recoveries).
+    if matches!(i.loss.hystart, "ss" | "css") {
+        items.push(format!("hystart:{}", i.loss.hystart));
+    }
+    if i.loss.spurious_rtos > 0 {
+        items.push(format!("spurious_rtos:{}", i.loss.spurious_rtos));
+    }
+    if i.loss.undos > 0 {
+        items.push(format!("undo:{}", i.loss.undos));
+    }
     if i.loss.reordering > 0 {
         items.push(format!("reordering:{}", i.loss.reordering));
     }
@@ -571,6 +585,12 @@ mod tests {
         );
         assert!(lines[4].starts_with("TIME-WAIT") && lines[4].ends_with("timer:(timewait,59sec,0)"), "{out}");
         assert!(!out.contains("cubic wscale:0"), "a listener has no internals line: {out}");
+        // HyStart++'s phase and the undone congestion events, when there are any.
+        let mut t = table();
+        let loss = &mut t[1].tcp.as_mut().unwrap().loss;
+        (loss.hystart, loss.undos) = ("css", 1);
+        let out = render(&t, &flags("-t -i"));
+        assert!(out.contains(" unacked:2 hystart:css undo:1 reordering:3 "), "{out}");
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub struct TcpConfig {
     /// Congestion control of new connections. Default CUBIC (RFC 9438), as
     /// Linux's tcp_congestion_control; NewReno (RFC 5681, RFC 6582) available.
     pub congestion: Algorithm,
+    /// HyStart++ (RFC 9406) in the initial slow start, for either algorithm:
+    /// slow start ends when the round trip grows by [`HYSTART_MIN_RTT_THRESH`]
+    /// or more, before the queue overflows, through a few rounds of
+    /// Conservative Slow Start. Default on, as Linux's CUBIC runs HyStart
+    /// (its module parameter `hystart=1`); off gives RFC 5681 slow start alone.
+    pub hystart: bool,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     /// (No Linux counterpart: its tracepoints are not buffered by TCP.)
     pub trace_capacity: usize,
@@ -135,11 +141,33 @@ impl Default for TcpConfig {
             sack: true,
             timestamps: true,
             congestion: Algorithm::Cubic,
+            hystart: true,
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }
     }
 }
+
+// HyStart++'s constants, the values RFC 9406 section 4.3 recommends. (Linux's
+// HyStart, an earlier variant, has no CSS; it exits slow start when the delay
+// grows by between 4 and 16 ms, clamp(min RTT / 8), the same bounds.)
+
+/// MIN_RTT_THRESH: the smallest round-trip increase that ends slow start.
+pub const HYSTART_MIN_RTT_THRESH: Duration = Duration::from_millis(4);
+/// MAX_RTT_THRESH: the largest increase needed.
+pub const HYSTART_MAX_RTT_THRESH: Duration = Duration::from_millis(16);
+/// MIN_RTT_DIVISOR: between them, the increase needed is the last round's minimum RTT / 8.
+pub const HYSTART_MIN_RTT_DIVISOR: u32 = 8;
+/// N_RTT_SAMPLE: RTT samples a round needs before its minimum is compared.
+pub const HYSTART_N_RTT_SAMPLE: u32 = 8;
+/// CSS_GROWTH_DIVISOR: Conservative Slow Start grows cwnd at 1/4 of slow start's pace.
+pub const HYSTART_CSS_GROWTH_DIVISOR: u32 = 4;
+/// CSS_ROUNDS: rounds of Conservative Slow Start before congestion avoidance.
+pub const HYSTART_CSS_ROUNDS: u32 = 5;
+/// L: most SMSS one ACK may add to cwnd in slow start: 8 for a sender that
+/// does not pace (RFC 9406 section 4.3; infinite with pacing). Without
+/// HyStart++ slow start adds at most one SMSS per ACK (RFC 5681 section 3.1).
+pub const HYSTART_L: u32 = 8;
 
 /// Per-socket options (setsockopt). Children of a listener inherit its options.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,9 +8,13 @@
 //! (duplicate-ACK count, recovery point) and answers with an [`AckAction`].
 //! How avoidance grows cwnd and how far a loss cuts ssthresh is the
 //! [`CongestionAlgorithm`]'s (NewReno or CUBIC, `cubic.rs`); SACK-based
-//! recovery (RFC 6675, PRR) drives the calls from `conn/loss.rs`.
+//! recovery (RFC 6675, PRR) drives the calls from `conn/loss.rs`. Slow start
+//! runs HyStart++ (RFC 9406, `hystart.rs`) when configured. A reduction that
+//! proves spurious is undone from a [`Snapshot`] taken before it (RFC 9438
+//! section 4.9).
 
-use super::cubic::{Algorithm, CongestionAlgorithm};
+use super::cubic::{AlgState, Algorithm, CongestionAlgorithm};
+use super::hystart::{self, HyStart};
 use super::seq::Seq;
 use crate::time::{Duration, Instant};
 
@@ -31,6 +35,24 @@ pub struct Congestion {
     in_recovery: bool,
     /// Duplicate ACKs seen in a row (RFC 5681 section 2 definition).
     dupacks: u32,
+    /// HyStart++ in slow start (RFC 9406).
+    hystart: HyStart,
+    /// The RTT sample the ACK being handled gave, if any (HyStart++'s currRTT).
+    rtt_sample: Option<Duration>,
+    /// cwnd when HyStart++ last saw the delay increase, until the connection takes it (for counters).
+    hystart_exit: Option<u32>,
+}
+
+/// The congestion state before a reduction, to put back if it proves spurious
+/// (RFC 9438 section 4.9's prior_cwnd, prior_ssthresh and the algorithm's own
+/// prior_ values; RFC 6582's recover and HyStart++'s state too). A plain value.
+#[derive(Copy, Clone, Debug)]
+pub struct Snapshot {
+    cwnd: u32,
+    ssthresh: u32,
+    recover: Seq,
+    alg: AlgState,
+    hystart: HyStart,
 }
 
 /// What the sender must do after an ACK, as congestion control decides.
@@ -51,7 +73,7 @@ pub fn initial_window(smss: u32) -> u32 {
 }
 
 impl Congestion {
-    pub fn new(smss: u32, iss: Seq, alg: Algorithm) -> Congestion {
+    pub fn new(smss: u32, iss: Seq, alg: Algorithm, hystart: bool) -> Congestion {
         Congestion {
             alg: alg.build(),
             now: Instant::ZERO,
@@ -63,6 +85,9 @@ impl Congestion {
             recover: iss,
             in_recovery: false,
             dupacks: 0,
+            hystart: HyStart::new(hystart),
+            rtt_sample: None,
+            hystart_exit: None,
         }
     }
 
@@ -71,6 +96,28 @@ impl Congestion {
     pub fn clock(&mut self, now: Instant, srtt: Option<Duration>) {
         self.now = now;
         self.srtt = srtt.unwrap_or_default();
+        self.rtt_sample = None;
+    }
+
+    /// The ACK being handled gave this round-trip sample (after `clock`).
+    pub fn on_rtt_sample(&mut self, rtt: Duration) {
+        self.rtt_sample = Some(rtt);
+    }
+
+    /// No HyStart++ for this connection (its slow start is RFC 5681's).
+    pub fn without_hystart(&mut self) {
+        self.hystart.stop();
+    }
+
+    /// HyStart++'s phase, as `ss -ti` shows it.
+    pub fn hystart_phase(&self) -> hystart::Phase {
+        self.hystart.phase()
+    }
+
+    /// The cwnd at which HyStart++ saw the round trip grow and left slow
+    /// start, once (Linux counts these as TCPHystartDelayDetect/DelayCwnd).
+    pub fn take_hystart_exit(&mut self) -> Option<u32> {
+        self.hystart_exit.take()
     }
 
     /// The algorithm's name, as `ss -ti` shows it.
@@ -78,8 +125,11 @@ impl Congestion {
         self.alg.name()
     }
 
-    /// ssthresh for a congestion event now.
+    /// ssthresh for a congestion event now. A loss in slow start or CSS ends
+    /// HyStart++ (RFC 9406 section 4.2: "enter congestion avoidance (or fast
+    /// recovery) as usual").
     fn reduce(&mut self, flight: u32) -> u32 {
+        self.hystart.stop();
         self.alg.on_congestion(self.now, self.cwnd, flight, self.smss)
     }
 
@@ -119,7 +169,7 @@ impl Congestion {
                 return AckAction::RetransmitFirst;
             }
         } else if data_in_flight && acked > 0 {
-            self.on_new_ack(acked);
+            self.on_new_ack(ack, acked, ack + flight_after);
         }
         AckAction::Nothing
     }
@@ -138,12 +188,21 @@ impl Congestion {
         AckAction::Nothing
     }
 
-    /// New data acknowledged outside recovery (RFC 5681 section 3.1).
-    fn on_new_ack(&mut self, acked: u32) {
+    /// New data acknowledged outside recovery (RFC 5681 section 3.1), up to
+    /// `ack`, with SND.NXT at `snd_nxt`.
+    fn on_new_ack(&mut self, ack: Seq, acked: u32, snd_nxt: Seq) {
         self.dupacks = 0;
         if self.cwnd < self.ssthresh {
-            // Slow start: cwnd += min(N, SMSS) (equation 2, RFC 3465 L=1).
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
+            // Slow start: cwnd += min(N, SMSS) (equation 2, RFC 3465 L=1), or
+            // as HyStart++ grows it (RFC 9406 section 4.2).
+            let (add, event) = self.hystart.on_ack(ack, snd_nxt, self.rtt_sample, acked, self.smss);
+            self.cwnd = self.cwnd.saturating_add(add);
+            match event {
+                hystart::Event::EnteredCss => self.hystart_exit = Some(self.cwnd),
+                // CSS over: congestion avoidance from here, ssthresh = cwnd.
+                hystart::Event::CssDone => self.ssthresh = self.cwnd,
+                hystart::Event::None | hystart::Event::ResumedSlowStart => {}
+            }
         } else {
             // Congestion avoidance, as the algorithm grows it.
             self.cwnd = self.alg.avoidance(self.now, self.srtt, self.cwnd, acked, self.smss);
@@ -234,18 +293,44 @@ impl Congestion {
         self.dupacks = 0;
     }
 
-    /// A reduction proved needless (a spurious timeout, RFC 3522 / RFC 4015):
-    /// the values from before it come back.
-    pub fn restore(&mut self, cwnd: u32, ssthresh: u32) {
-        self.cwnd = self.cwnd.max(cwnd);
-        self.ssthresh = ssthresh;
+    /// The state to take before a reduction (a congestion event), for [`Congestion::undo`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            recover: self.recover,
+            alg: self.alg.save(),
+            hystart: self.hystart,
+        }
+    }
+
+    /// A reduction proved needless (a spurious timeout or fast retransmit,
+    /// RFC 3522, RFC 3708): RFC 9438 section 4.9, if cwnd is below prior_cwnd,
+    /// cwnd, ssthresh and the algorithm's state (CUBIC's W_max, K, epoch start,
+    /// W_est) come back as they were; otherwise (detected long after, cwnd has
+    /// grown past it) the current values stay. Either way the recovery ends,
+    /// and RFC 6582's recover is what it was, so a loss in the same window may
+    /// still start one. During NewReno recovery the inflated cwnd counts as
+    /// ssthresh, what it deflates to.
+    pub fn undo(&mut self, prior: &Snapshot) {
+        let current = if self.in_recovery { self.ssthresh.min(self.cwnd) } else { self.cwnd };
+        self.cwnd = current;
+        if current < prior.cwnd {
+            self.cwnd = prior.cwnd;
+            self.ssthresh = prior.ssthresh;
+            self.alg.restore(prior.alg);
+            self.hystart = prior.hystart;
+        }
+        self.recover = prior.recover;
         self.in_recovery = false;
+        self.dupacks = 0;
     }
 
     /// RFC 5681 section 4.1: after an idle period longer than RTO, restart from
-    /// min(IW, cwnd).
+    /// min(IW, cwnd). HyStart++'s rounds start over.
     pub fn on_idle_restart(&mut self) {
         self.cwnd = self.cwnd.min(initial_window(self.smss));
+        self.hystart.restart_rounds();
     }
 }
 
@@ -262,24 +347,74 @@ mod tests {
 
     #[test]
     fn slow_start_then_avoidance() {
-        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno);
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno, false);
         assert_eq!(c.cwnd, 4000);
         c.ssthresh = 6000;
-        c.on_new_ack(1000);
-        c.on_new_ack(3000); // at most SMSS per ACK
+        c.on_new_ack(Seq(0), 1000, Seq(0));
+        c.on_new_ack(Seq(0), 3000, Seq(0)); // at most SMSS per ACK
         assert_eq!(c.cwnd, 6000);
         // Now cwnd >= ssthresh: one SMSS per cwnd bytes acknowledged.
         for _ in 0..5 {
-            c.on_new_ack(1000);
+            c.on_new_ack(Seq(0), 1000, Seq(0));
         }
         assert_eq!(c.cwnd, 6000);
-        c.on_new_ack(1000);
+        c.on_new_ack(Seq(0), 1000, Seq(0));
         assert_eq!(c.cwnd, 7000);
+    }
+
+    fn curve(c: &Congestion) -> (f64, f64, Option<Instant>, f64) {
+        match c.alg.save() {
+            AlgState::Cubic(s) => s.curve(),
+            AlgState::NewReno(_) => panic!("not CUBIC"),
+        }
+    }
+
+    #[test]
+    fn undoing_a_spurious_timeout_restores_cubics_w_max_k_epoch_and_w_est() {
+        // RFC 9438 section 4.9, with the RFC's numbers: a loss at 100 segments
+        // (SMSS 1000): W_max = 100, ssthresh = cwnd = 70 (beta_cubic 0.7,
+        // section 4.6); avoidance starts the epoch with K = cbrt((100 - 70) /
+        // 0.4) = cbrt(75) = 4.217 s (section 4.2).
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::Cubic, true);
+        c.cwnd = 100_000;
+        c.clock(Instant::from_secs(1), Some(Duration::from_millis(100)));
+        c.enter_fast_recovery(100_000, Seq(100_000));
+        c.exit_fast_recovery();
+        assert_eq!((c.cwnd, c.ssthresh), (70_000, 70_000));
+        for i in 0..10 {
+            c.clock(Instant::from_millis(1100 + 100 * i), Some(Duration::from_millis(100)));
+            for _ in 0..c.cwnd / 1000 {
+                c.on_new_ack(Seq(0), 1000, Seq(0));
+            }
+        }
+        let (w_max, k, epoch, w_est) = curve(&c);
+        assert_eq!((w_max, epoch), (100.0, Some(Instant::from_millis(1100))));
+        assert!((k - 75f64.cbrt()).abs() < 1e-9 && (k - 4.217).abs() < 1e-3, "K {k}");
+        let (cwnd, ssthresh) = (c.cwnd, c.ssthresh);
+        assert!(cwnd > 70_000 && cwnd < 100_000 && w_est > 70.0, "{cwnd} {w_est}");
+        // A timeout at cwnd < W_max: fast convergence (section 4.7) lowers W_max
+        // to cwnd * (1 + 0.7) / 2, the epoch ends, cwnd falls to one SMSS.
+        let prior = c.snapshot();
+        c.clock(Instant::from_secs(3), Some(Duration::from_millis(100)));
+        c.on_timeout(cwnd, Seq(200_000), true);
+        let (w_max_cut, _, epoch_cut, _) = curve(&c);
+        assert!((w_max_cut - (cwnd / 1000) as f64 * 0.85).abs() < 1.0 && epoch_cut.is_none());
+        assert_eq!(c.cwnd, 1000);
+        // It proves spurious: every prior_ value comes back.
+        c.undo(&prior);
+        assert_eq!((c.cwnd, c.ssthresh), (cwnd, ssthresh));
+        assert_eq!(curve(&c), (w_max, k, epoch, w_est));
+        // Detected only after cwnd grew past prior_cwnd: the current values stay.
+        c.on_timeout(cwnd, Seq(200_000), true);
+        c.cwnd = cwnd + 5000;
+        let later = curve(&c);
+        c.undo(&prior);
+        assert_eq!((c.cwnd, curve(&c)), (cwnd + 5000, later));
     }
 
     #[test]
     fn newreno_recovery() {
-        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno);
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno, false);
         c.cwnd = 10_000;
         // Third dupack with 10 segments in flight, highest sent 11000.
         assert!(c.on_third_dupack(Seq(1000), 10_000, Seq(11_000)));
@@ -296,7 +431,7 @@ mod tests {
         assert_eq!(c.cwnd, 2000, "min(ssthresh, max(FlightSize, SMSS) + SMSS)");
         assert!(!c.in_recovery);
         // Dupacks for data sent before `recover` do not start another recovery.
-        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno);
+        let mut c = Congestion::new(1000, Seq(0), Algorithm::NewReno, false);
         c.on_timeout(8000, Seq(9000), true);
         assert_eq!((c.cwnd, c.ssthresh), (1000, 4000));
         assert!(!c.on_third_dupack(Seq(5000), 4000, Seq(9000)));

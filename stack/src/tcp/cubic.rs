@@ -34,11 +34,26 @@ pub trait CongestionAlgorithm: core::fmt::Debug + Send {
     fn on_congestion(&mut self, now: Instant, cwnd: u32, flight: u32, smss: u32) -> u32;
     /// `acked` octets acknowledged in congestion avoidance: returns the new cwnd.
     fn avoidance(&mut self, now: Instant, srtt: Duration, cwnd: u32, acked: u32, smss: u32) -> u32;
+    /// A copy of the algorithm's own state, taken before a congestion event
+    /// (RFC 9438 section 4.9: prior_W_max, prior_K, prior_epoch_start, prior_W_est).
+    fn save(&self) -> AlgState;
+    /// Puts back what [`CongestionAlgorithm::save`] took, the event having
+    /// proved spurious (RFC 9438 section 4.9). A copy of another algorithm's
+    /// state is ignored.
+    fn restore(&mut self, saved: AlgState);
+}
+
+/// An algorithm's own state, as [`CongestionAlgorithm::save`] copies it: a
+/// plain value (no allocation), one variant per algorithm.
+#[derive(Copy, Clone, Debug)]
+pub enum AlgState {
+    NewReno(NewReno),
+    Cubic(Cubic),
 }
 
 /// RFC 5681 section 3.1: about one SMSS per RTT in avoidance (equation 3 by
 /// byte counting); ssthresh = max(FlightSize / 2, 2 * SMSS) (equation 4).
-#[derive(Debug, Default)]
+#[derive(Copy, Clone, Debug, Default)]
 pub struct NewReno {
     /// Octets acknowledged since cwnd last grew.
     acked: u32,
@@ -60,6 +75,14 @@ impl CongestionAlgorithm for NewReno {
         }
         cwnd
     }
+    fn save(&self) -> AlgState {
+        AlgState::NewReno(*self)
+    }
+    fn restore(&mut self, saved: AlgState) {
+        if let AlgState::NewReno(s) = saved {
+            *self = s;
+        }
+    }
 }
 
 /// RFC 9438 section 5.1: C = 0.4.
@@ -71,7 +94,7 @@ const BETA: f64 = 0.7;
 /// W_cubic(t) = C * (t - K)^3 + W_max (section 4.2), in segments, back toward
 /// the window where the loss happened, never slower than Reno would (the
 /// Reno-friendly region, section 4.3).
-#[derive(Debug, Default)]
+#[derive(Copy, Clone, Debug, Default)]
 pub struct Cubic {
     /// W_max: the window before the last reduction, in segments.
     w_max: f64,
@@ -81,6 +104,14 @@ pub struct Cubic {
     k: f64,
     /// W_est: what Reno would have reached in this epoch, in segments (section 4.3).
     w_est: f64,
+}
+
+impl Cubic {
+    /// W_max (segments), K (seconds), the epoch's start and W_est (segments).
+    #[cfg(test)]
+    pub(crate) fn curve(&self) -> (f64, f64, Option<Instant>, f64) {
+        (self.w_max, self.k, self.epoch, self.w_est)
+    }
 }
 
 impl CongestionAlgorithm for Cubic {
@@ -118,6 +149,18 @@ impl CongestionAlgorithm for Cubic {
         self.w_est += 3.0 * (1.0 - BETA) / (1.0 + BETA) * segs / w;
         let next = if cubic(t) < self.w_est { self.w_est.max(w) } else { w + (target - w) / w * segs };
         ((next * smss_f) as u32).max(cwnd)
+    }
+
+    fn save(&self) -> AlgState {
+        AlgState::Cubic(*self)
+    }
+
+    /// Section 4.9: W_max, K, the epoch's start and W_est come back as they were
+    /// before the spurious event.
+    fn restore(&mut self, saved: AlgState) {
+        if let AlgState::Cubic(s) = saved {
+            *self = s;
+        }
     }
 }
 

@@ -84,6 +84,7 @@ pub mod conn;
 pub mod cubic;
 mod demux;
 pub mod error;
+pub mod hystart;
 mod id;
 pub mod isn;
 pub mod lower;

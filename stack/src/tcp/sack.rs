@@ -131,9 +131,9 @@ impl Scoreboard {
     pub fn on_ack(&mut self, snd_una: Seq, snd_max: Seq, blocks: &[SackBlock]) -> u32 {
         self.trim(snd_una);
         let before = self.sacked;
+        let dsack = dsack_block(blocks, snd_una).is_some();
         for (i, &(l, r)) in blocks.iter().enumerate() {
-            let inside_next = i == 0 && blocks.get(1).is_some_and(|&(l2, r2)| l2 <= l && r <= r2);
-            if l <= snd_una || inside_next {
+            if l <= snd_una || (i == 0 && dsack) {
                 self.dsacks += (i == 0) as u64;
                 continue;
             }
@@ -262,6 +262,14 @@ impl Scoreboard {
         }
         None
     }
+}
+
+/// RFC 2883 section 4: an ACK's first block reports a duplicate (a D-SACK)
+/// when it lies below the cumulative ACK or inside the second block.
+pub fn dsack_block(blocks: &[SackBlock], snd_una: Seq) -> Option<SackBlock> {
+    let &(l, r) = blocks.first()?;
+    let inside_next = blocks.get(1).is_some_and(|&(l2, r2)| l2 <= l && r <= r2);
+    (l <= snd_una || inside_next).then_some((l, r))
 }
 
 #[cfg(test)]

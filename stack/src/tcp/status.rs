@@ -94,4 +94,8 @@ pub struct LossInfo {
     pub dsacks: u64,
     /// Retransmission timeouts undone as spurious (RFC 3522).
     pub spurious_rtos: u64,
+    /// Fast recoveries undone as spurious (RFC 3522 with timestamps, RFC 3708 with D-SACK).
+    pub undos: u64,
+    /// HyStart++'s phase (RFC 9406): "ss", "css", or "off" once over.
+    pub hystart: &'static str,
 }

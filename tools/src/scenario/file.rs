@@ -81,6 +81,8 @@ pub struct TcpSettings {
     pub sack: Option<bool>,
     /// Offer and use timestamps (RFC 7323); default on, as `TcpConfig::timestamps`.
     pub timestamps: Option<bool>,
+    /// HyStart++ in slow start (RFC 9406); default on, as `TcpConfig::hystart`.
+    pub hystart: Option<bool>,
 }
 
 fn default_prefix() -> u8 {
@@ -389,6 +391,9 @@ fn side_config(
     }
     if let Some(on) = tcp.timestamps {
         c.tcp.timestamps = on;
+    }
+    if let Some(on) = tcp.hystart {
+        c.tcp.hystart = on;
     }
     let o = &mut c.tcp.default_options;
     if let Some(n) = tcp.recv_buffer {

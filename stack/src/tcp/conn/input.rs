@@ -6,6 +6,7 @@
 //! 5681/6582 congestion control is told about ACKs in the fifth.
 
 use super::output::Tx;
+use super::undo::Event;
 use super::{our_mss, Conn, Ctx, MAX_WSCALE};
 use crate::counters::DropReason;
 use crate::tcp::cause::Cause;
@@ -85,6 +86,12 @@ impl Conn {
         // (RFC 7323 section 3.2; Linux does the same).
         self.snd_mss = ((peer_mss as u32).min(our_mss(ctx.net) as u32) - self.ts_overhead()).max(64);
         self.cc.set_smss(self.snd_mss);
+        if !opts.timestamps {
+            // HyStart++ needs an RTT sample from (nearly) every ACK: without
+            // timestamps we time one segment per round trip, never the
+            // N_RTT_SAMPLE a round needs, so RFC 5681 slow start it is.
+            self.cc.without_hystart();
+        }
         self.peer_wscale = opts.wscale;
         match opts.wscale {
             // RFC 7323 section 2.3: a shift above 14 is used as 14.
@@ -381,6 +388,7 @@ impl Conn {
         if let Some((timed, sent_at)) = self.rtt_timing {
             if ack > timed {
                 self.rtt.sample(ctx.now - sent_at);
+                self.cc.on_rtt_sample(ctx.now - sent_at);
                 self.rtt_timing = None;
                 sampled = true;
             }
@@ -392,6 +400,7 @@ impl Conn {
         if let (false, true, Some((_, tsecr))) = (sampled, self.syn_opts.timestamps, ts) {
             if let Some(r) = self.ts.rtt(tsecr, ctx.now) {
                 self.rtt.sample(r);
+                self.cc.on_rtt_sample(r);
             }
         }
         self.loss.tlp_rearm = true;
@@ -414,7 +423,7 @@ impl Conn {
             let flight_before = self.snd_max.since(self.snd_una);
             // The SYN's sequence number is not data: it does not grow cwnd.
             let syn = (self.snd_una == self.iss) as u32;
-            self.check_spurious_timeout(ctx, seg);
+            self.check_eifel(ctx, seg);
             let acked = self.ack_advances(ctx, seg.ack, seg.options.timestamp) - syn;
             if self.syn_opts.sack {
                 self.sack_ack(ctx, seg, acked, flight_before > syn, false);
@@ -432,9 +441,21 @@ impl Conn {
                 self.sack_ack(ctx, seg, 0, false, dup);
             } else if dup {
                 let flight = self.snd_max.since(self.snd_una);
+                let prior = self.cc.snapshot();
                 let action = self.cc.on_dup_ack(self.snd_una, flight, self.snd_max);
+                if action == AckAction::FastRetransmit {
+                    // Eifel may find it spurious (RFC 3522): one segment goes again.
+                    self.keep_undo(ctx, Event::FastRetransmit, prior);
+                    self.count_retransmission(self.snd_una, self.snd_mss);
+                }
                 self.on_congestion_action(ctx, action);
             }
+        }
+        if let Some(cwnd) = self.cc.take_hystart_exit() {
+            // HyStart++ left slow start (RFC 9406), counted as Linux counts its HyStart's.
+            let c = ctx.net.counters();
+            c.hystart_delay_detect += 1;
+            c.hystart_delay_cwnd += u64::from(cwnd / self.snd_mss.max(1));
         }
         // Window update: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
         if seg.ack >= self.snd_una && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack)) {

@@ -1,9 +1,10 @@
 //! Loss recovery with SACK (RFC 6675) at the pace of Proportional Rate
-//! Reduction (RFC 6937), limited transmit (RFC 3042), and undoing a timeout
-//! that timestamps prove spurious (Eifel, RFC 3522, with RFC 4015's response).
+//! Reduction (RFC 6937) and limited transmit (RFC 3042); each congestion
+//! event leaves a record for `undo.rs` to undo it if it proves spurious.
 //! Without SACK, NewReno (`congestion.rs`, RFC 6582) recovers instead.
 
 use super::output::Tx;
+use super::undo::{Event, Undo};
 use super::{Conn, Ctx};
 use crate::tcp::recovery::Recovery;
 use crate::tcp::sack::{SackReceiver, Scoreboard, DUP_THRESH};
@@ -11,7 +12,6 @@ use crate::tcp::segment::Segment;
 use crate::tcp::seq::Seq;
 use crate::tcp::state::State;
 use crate::tcp::status::LossInfo;
-use crate::tcp::timestamps::Timestamps;
 use crate::time::{Duration, Instant};
 
 /// One connection's SACK and loss-recovery state.
@@ -25,10 +25,12 @@ pub(super) struct LossState {
     pub recovery: Option<Recovery>,
     /// Duplicate ACKs in a row for SACK recovery's DupThresh (RFC 6675 section 2).
     pub dupacks: u32,
-    /// After a timeout: what to restore if it proves spurious (Eifel, RFC 3522).
+    /// After a timeout or fast retransmit: what to restore if it proves spurious.
     pub undo: Option<Undo>,
     /// Timeouts found spurious.
     pub spurious: u64,
+    /// Fast recoveries found spurious and undone.
+    pub undos: u64,
     /// The probe timeout (RFC 8985 section 7.2), when armed.
     pub tlp_at: Option<Instant>,
     /// A tail loss probe is out, starting at this sequence number (TLP.end_seq's
@@ -45,15 +47,6 @@ pub(super) struct LossState {
 const WC_DEL_ACK: Duration = Duration::from_millis(200);
 /// The shortest probe timeout (Linux's lower bound on the TLP timer).
 const MIN_PTO: Duration = Duration::from_millis(10);
-
-/// The state before a retransmission timeout, kept to undo it (RFC 3522 section 2).
-#[derive(Copy, Clone, Debug)]
-pub(super) struct Undo {
-    /// TSval of the first retransmission.
-    tsval: u32,
-    cwnd: u32,
-    ssthresh: u32,
-}
 
 /// The timestamp option's size as every segment carries it (RFC 7323 section 3.2).
 const TS_OPTION: u32 = 12;
@@ -97,6 +90,7 @@ impl Conn {
     pub(super) fn sack_ack(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>, acked: u32, grow: bool, dup: bool) {
         let sacked = self.loss.board.on_ack(self.snd_una, self.snd_max, seg.options.sack_blocks());
         self.settle_probe(seg);
+        self.check_dsack(ctx, seg.options.sack_blocks());
         let advanced = acked > 0 || grow;
         if advanced {
             self.loss.dupacks = 0;
@@ -130,7 +124,9 @@ impl Conn {
     /// RFC 6675 section 5 step 4 and RFC 6937 section 3's initialisation.
     fn enter_sack_recovery(&mut self, ctx: &mut Ctx<'_>, delivered: u32) {
         let flight = self.snd_max.since(self.snd_una);
+        let prior = self.cc.snapshot();
         self.cc.enter_fast_recovery(flight, self.snd_max);
+        self.keep_undo(ctx, Event::FastRetransmit, prior);
         self.loss.board.high_rxt = self.snd_una;
         self.loss.rxt_mark = None;
         self.loss.recovery = Some(Recovery::new(self.snd_max, flight));
@@ -159,6 +155,7 @@ impl Conn {
             } else {
                 self.loss.board.high_rxt = self.loss.board.high_rxt.max(seq + len + fin as u32);
                 self.loss.rxt_mark = Some(self.snd_max);
+                self.count_retransmission(seq, len + fin as u32);
             }
             r.on_sent(len.max(1));
             budget -= len.max(1) as i64;
@@ -202,38 +199,17 @@ impl Conn {
     /// A retransmission timeout under SACK: recovery ends; the scoreboard stays
     /// (what the peer holds is not sent again: RFC 6675 section 5.1 lets the
     /// sender keep it, as Linux does), unless a second timeout in a row suggests
-    /// the peer reneged (RFC 2018 section 8). With timestamps, the state before
-    /// is kept to undo a spurious timeout (RFC 3522).
+    /// the peer reneged (RFC 2018 section 8). The state before is kept to undo
+    /// a spurious timeout (RFC 3522, `undo.rs`).
     pub(super) fn on_timeout_loss(&mut self, ctx: &mut Ctx<'_>) {
-        if self.retries == 1 && self.syn_opts.timestamps {
-            let tsval = self.ts.tsval(ctx.now);
-            self.loss.undo = Some(Undo { tsval, cwnd: self.cc.cwnd(), ssthresh: self.cc.ssthresh() });
-        } else {
-            self.loss.undo = None;
-        }
+        let prior = self.cc.snapshot();
+        self.keep_undo(ctx, Event::Timeout, prior);
         self.loss.recovery = None;
         self.loss.dupacks = 0;
         if self.retries > 1 {
             self.loss.board.clear();
         }
         self.loss.board.high_rxt = self.snd_una;
-    }
-
-    /// Eifel detection (RFC 3522 section 2): the first ACK after a timeout
-    /// echoes a TSval older than the retransmission's, so it acknowledges the
-    /// original: the timeout was spurious. Response (RFC 4015 section 3): the
-    /// congestion state comes back and sending resumes after SND.MAX rather than
-    /// going back over what arrived.
-    pub(super) fn check_spurious_timeout(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) {
-        let Some(undo) = self.loss.undo.take() else { return };
-        let Some((_, tsecr)) = seg.options.timestamp else { return };
-        if tsecr != 0 && Timestamps::echoes_before(tsecr, undo.tsval) {
-            ctx.net.counters().spurious_rtos += 1;
-            self.loss.spurious += 1;
-            self.cc.restore(undo.cwnd, undo.ssthresh);
-            self.snd_nxt = self.snd_max;
-            self.rtt.reset_backoff();
-        }
     }
 
     /// Where a retransmission from `seq` after a timeout goes: past SACKed
@@ -261,6 +237,8 @@ impl Conn {
             reordering: DUP_THRESH,
             dsacks: b.dsacks,
             spurious_rtos: self.loss.spurious,
+            undos: self.loss.undos,
+            hystart: self.cc.hystart_phase().name(),
         }
     }
 

@@ -25,6 +25,7 @@ mod loss;
 mod output;
 mod time_wait;
 mod timers;
+mod undo;
 mod user;
 
 pub use time_wait::{TimeWait, TwOutcome};
@@ -279,7 +280,7 @@ impl Conn {
             ka_probes: 0,
             rtt: RttEstimator::new(ctx.cfg.initial_rto, ctx.cfg.min_rto, ctx.cfg.max_rto),
             rtt_timing: None,
-            cc: Congestion::new(mss, iss, ctx.cfg.congestion),
+            cc: Congestion::new(mss, iss, ctx.cfg.congestion, ctx.cfg.hystart),
             syn_retransmitted: false,
             offer_sack: ctx.cfg.sack,
             offer_ts: ctx.cfg.timestamps,

@@ -11,29 +11,29 @@ const MSS: u32 = 1000;
 /// timestamps (MSS 1012: segments carry 1000 octets beside the 12 of the
 /// timestamp option). The peer keeps a model of what it received, so its ACKs
 /// carry the SACK blocks a receiver would send.
-struct Lab {
-    h: Host,
-    id: ConnId,
+pub(super) struct Lab {
+    pub h: Host,
+    pub id: ConnId,
     port: u16,
     /// The peer's next sequence number (it sends no data unless told).
     seq: u32,
     /// The host's first data octet.
-    base: u32,
+    pub base: u32,
     /// The peer's TSval clock (one tick per segment it sends).
-    tsval: u32,
+    pub tsval: u32,
     /// The host's TSval the peer echoes (TS.Recent).
-    echo: u32,
+    pub echo: u32,
     /// Ranges received, as offsets from `base`, sorted; and the latest arrival.
     rcvd: Vec<(u32, u32)>,
     latest: u32,
 }
 
 impl Lab {
-    fn new(seed: u64) -> Lab {
+    pub(super) fn new(seed: u64) -> Lab {
         Lab::with_config(seed, TcpConfig::default())
     }
 
-    fn with_config(seed: u64, cfg: TcpConfig) -> Lab {
+    pub(super) fn with_config(seed: u64, cfg: TcpConfig) -> Lab {
         let mut h = Host::with_config(IP_A, seed, cfg);
         let id = h.tcp.connect(T0, &mut h.net, None, addr(IP_B, 80)).unwrap();
         let syn = h.one();
@@ -54,7 +54,7 @@ impl Lab {
 
     /// The peer sends a segment (`flags`, acknowledging `ack`, an offset from
     /// `base`) with a timestamp and the given SACK blocks (offsets).
-    fn send(
+    pub(super) fn send(
         &mut self,
         now: Instant,
         ack: u32,
@@ -73,7 +73,7 @@ impl Lab {
     }
 
     /// What the host sent, noting its latest TSval for the peer to echo.
-    fn out(&mut self) -> Vec<Seg> {
+    pub(super) fn out(&mut self) -> Vec<Seg> {
         let out = self.h.out();
         if let Some((v, _)) = out.last().and_then(|s| s.ts) {
             self.echo = v;
@@ -83,7 +83,7 @@ impl Lab {
 
     /// The peer receives one of the host's data segments and acknowledges it as
     /// a SACK receiver does: the block with this arrival first (RFC 2018 section 4).
-    fn receive_and_ack(&mut self, now: Instant, s: &Seg) {
+    pub(super) fn receive_and_ack(&mut self, now: Instant, s: &Seg) {
         let (l, r) = (s.seq.wrapping_sub(self.base), s.seq.wrapping_sub(self.base) + s.data.len() as u32);
         self.rcvd.push((l, r));
         self.rcvd.sort();
@@ -106,7 +106,7 @@ impl Lab {
 
     /// One round trip: every segment of `flight` reaches the peer (but those
     /// `lost` says), each answered at once; returns what the host sent in reply.
-    fn round(&mut self, now: Instant, flight: &[Seg], lost: &mut dyn FnMut(u32) -> bool) -> Vec<Seg> {
+    pub(super) fn round(&mut self, now: Instant, flight: &[Seg], lost: &mut dyn FnMut(u32) -> bool) -> Vec<Seg> {
         let mut sent = Vec::new();
         for s in flight {
             if s.data.is_empty() || lost(s.seq.wrapping_sub(self.base)) {
@@ -118,7 +118,7 @@ impl Lab {
         sent
     }
 
-    fn offsets(&self, segs: &[Seg]) -> Vec<u32> {
+    pub(super) fn offsets(&self, segs: &[Seg]) -> Vec<u32> {
         segs.iter().map(|s| s.seq.wrapping_sub(self.base)).collect()
     }
 }
@@ -178,7 +178,7 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
 
 /// Slow start from IW: the peer acknowledges every segment of each round
 /// until `rounds` have gone; returns the last flight.
-fn grow(lab: &mut Lab, t: Instant, rounds: usize) -> Vec<Seg> {
+pub(super) fn grow(lab: &mut Lab, t: Instant, rounds: usize) -> Vec<Seg> {
     let mut flight = lab.out();
     for _ in 0..rounds {
         flight = lab.round(t, &flight, &mut |_| false);

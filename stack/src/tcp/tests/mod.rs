@@ -10,6 +10,7 @@ mod conformance_open;
 mod conformance_options;
 mod conformance_support;
 mod conformance_window;
+mod congestion;
 mod cookies;
 mod flow;
 mod fuzz;

@@ -1,0 +1,148 @@
+//! Undoing a congestion event that proves spurious. Before the reduction the
+//! congestion state is copied (`Congestion::snapshot`: cwnd, ssthresh and
+//! CUBIC's W_max, K, epoch start and W_est, RFC 9438 section 4.9); it comes
+//! back (`Congestion::undo`) when the data the event took for lost turns out
+//! to have arrived:
+//! - Eifel (RFC 3522 section 2), with timestamps: the first ACK that
+//!   acknowledges the retransmission echoes a TSval older than the
+//!   retransmission's, so the original arrived. For a timeout (answered as
+//!   RFC 4015 section 3 says: sending resumes after SND.MAX), and for a fast
+//!   retransmit that retransmitted one segment (with more, the others may
+//!   still have been lost; D-SACK decides those).
+//! - D-SACK (RFC 3708 section 3, RFC 2883 section 4), with SACK: every octet
+//!   retransmitted in the recovery was reported back as a duplicate, so every
+//!   original arrived.
+
+use super::{Conn, Ctx};
+use crate::tcp::congestion::Snapshot;
+use crate::tcp::sack;
+use crate::tcp::segment::{SackBlock, Segment};
+use crate::tcp::seq::Seq;
+use crate::tcp::timestamps::Timestamps;
+
+/// What reduced the window.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Event {
+    Timeout,
+    FastRetransmit,
+}
+
+/// A congestion event that may still prove spurious, and what undoing it restores.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct Undo {
+    event: Event,
+    /// The congestion state before the reduction (RFC 9438 section 4.9's prior_ values).
+    prior: Snapshot,
+    /// TSval of the first retransmission, until the ACK Eifel looks at arrives.
+    tsval: Option<u32>,
+    /// The octets retransmitted since the event lie in [from, high).
+    from: Seq,
+    high: Seq,
+    /// Retransmissions sent since the event.
+    rxt_count: u32,
+    /// Octets retransmitted that no D-SACK has reported back yet (RFC 3708's count).
+    rxt_left: u32,
+    /// SND.MAX once the recovery was over: the D-SACKs of its retransmissions
+    /// come with ACKs up to it at the latest; past it the record goes.
+    until: Option<Seq>,
+}
+
+impl Conn {
+    /// A congestion event (`prior` taken before the reduction): keep what
+    /// detects it spurious and undoes it, if anything can: timestamps (a
+    /// timeout's first retransmission only, as RFC 3522 section 3.2 says), or
+    /// SACK's D-SACKs for a fast retransmit.
+    pub(super) fn keep_undo(&mut self, ctx: &mut Ctx<'_>, event: Event, prior: Snapshot) {
+        let ts = self.syn_opts.timestamps;
+        let possible = match event {
+            Event::Timeout => ts && self.retries == 1,
+            Event::FastRetransmit => ts || self.syn_opts.sack,
+        };
+        self.loss.undo = possible.then(|| Undo {
+            event,
+            prior,
+            tsval: ts.then(|| self.ts.tsval(ctx.now)),
+            from: self.snd_una,
+            high: self.snd_una,
+            rxt_count: 0,
+            rxt_left: 0,
+            until: None,
+        });
+    }
+
+    /// A retransmission of [seq, seq + len) during the recovery.
+    pub(super) fn count_retransmission(&mut self, seq: Seq, len: u32) {
+        if let Some(u) = self.loss.undo.as_mut().filter(|u| u.event == Event::FastRetransmit) {
+            u.rxt_count += 1;
+            u.rxt_left = u.rxt_left.saturating_add(len);
+            u.high = u.high.max(seq + len);
+        }
+    }
+
+    /// Eifel (RFC 3522 section 2) on an ACK that advances SND.UNA (before it
+    /// does): after a timeout, the first such ACK decides; after a fast
+    /// retransmit too, if only one segment was retransmitted by then. A
+    /// record that only timestamps could decide goes after it.
+    pub(super) fn check_eifel(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) {
+        let Some(mut u) = self.loss.undo.take() else { return };
+        let Some(tsval) = u.tsval.take() else {
+            self.loss.undo = Some(u);
+            return;
+        };
+        let echo_older = seg.options.timestamp.is_some_and(|(_, e)| e != 0 && Timestamps::echoes_before(e, tsval));
+        let decidable = u.event == Event::Timeout || u.rxt_count == 1;
+        if echo_older && decidable {
+            return self.undo(ctx, u, false);
+        }
+        if u.event == Event::FastRetransmit && self.syn_opts.sack {
+            self.loss.undo = Some(u);
+        }
+    }
+
+    /// D-SACK (RFC 3708 section 3) on an ACK with SACK, after the scoreboard
+    /// took it: a duplicate reported inside the retransmitted range counts
+    /// off; when every retransmitted octet came back, the recovery was spurious.
+    pub(super) fn check_dsack(&mut self, ctx: &mut Ctx<'_>, blocks: &[SackBlock]) {
+        let Some(mut u) = self.loss.undo.filter(|u| u.event == Event::FastRetransmit) else { return };
+        if self.loss.recovery.is_none() {
+            u.until.get_or_insert(self.snd_max);
+        }
+        if let Some((l, r)) = sack::dsack_block(blocks, self.snd_una) {
+            let (l, r) = (l.max(u.from), r.min(u.high));
+            if l < r {
+                u.rxt_left = u.rxt_left.saturating_sub(r.since(l));
+                if u.rxt_count > 0 && u.rxt_left == 0 {
+                    self.loss.undo = None;
+                    return self.undo(ctx, u, true);
+                }
+            }
+        }
+        self.loss.undo = if u.until.is_some_and(|end| self.snd_una > end) { None } else { Some(u) };
+    }
+
+    /// The event was spurious: the congestion state before it comes back
+    /// (RFC 9438 section 4.9) and any recovery it started ends.
+    fn undo(&mut self, ctx: &mut Ctx<'_>, u: Undo, by_dsack: bool) {
+        self.cc.undo(&u.prior);
+        self.loss.recovery = None;
+        self.loss.dupacks = 0;
+        let c = ctx.net.counters();
+        match u.event {
+            Event::Timeout => {
+                c.spurious_rtos += 1;
+                self.loss.spurious += 1;
+                // RFC 4015 section 3: go on after SND.MAX, not over what arrived.
+                self.snd_nxt = self.snd_max;
+                self.rtt.reset_backoff();
+            }
+            Event::FastRetransmit => {
+                if by_dsack {
+                    c.dsack_undos += 1;
+                } else {
+                    c.ts_undos += 1;
+                }
+                self.loss.undos += 1;
+            }
+        }
+    }
+}
