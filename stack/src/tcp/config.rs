@@ -103,6 +103,13 @@ pub struct TcpConfig {
     /// Congestion control of new connections. Default CUBIC (RFC 9438), as
     /// Linux's tcp_congestion_control; NewReno (RFC 5681, RFC 6582) available.
     pub congestion: Algorithm,
+    /// How long a connection's buffers must stay empty before their storage
+    /// beyond a small floor (4 KiB each) is given back (issue 13: memory
+    /// returns after a burst). Default 1 s: long enough that a steady
+    /// transfer, whose buffers empty and fill many times a second, keeps its
+    /// storage (no allocation per segment). Linux has no such delay: it frees
+    /// each sk_buff as it is read or acknowledged.
+    pub buffer_idle: Duration,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     /// (No Linux counterpart: its tracepoints are not buffered by TCP.)
     pub trace_capacity: usize,
@@ -135,6 +142,7 @@ impl Default for TcpConfig {
             sack: true,
             timestamps: true,
             congestion: Algorithm::Cubic,
+            buffer_idle: Duration::from_secs(1),
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }
