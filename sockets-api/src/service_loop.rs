@@ -17,7 +17,8 @@
 //! The loop sleeps until a descriptor is ready or a deadline is due, never on
 //! a tick: stop() wakes it by shutting the listener down (a hang-up, which
 //! epoll reports whatever the interest). Only when the process has run out of
-//! descriptors (EMFILE, beyond this service's own bound) does it retry
+//! descriptors (EMFILE, ENFILE; or memory, ENOBUFS, ENOMEM; beyond this
+//! service's own bound) does it retry
 //! accepting on a timer, backing off from [`EMFILE_RETRY`] to
 //! [`EMFILE_RETRY_MAX`], or at once when one of its own connections ends.
 
@@ -78,6 +79,8 @@ struct State {
     accepted: AtomicU64,
     /// Connections closed for being idle.
     idle_closed: AtomicU64,
+    /// Accepts that failed for want of descriptors or memory, each retried later.
+    accept_failures: AtomicU64,
     max: usize,
     idle: Option<Duration>,
 }
@@ -120,6 +123,7 @@ impl Server {
             active: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
             idle_closed: AtomicU64::new(0),
+            accept_failures: AtomicU64::new(0),
             max: max.max(1),
             idle,
         });
@@ -144,6 +148,10 @@ impl Server {
 
     pub(crate) fn idle_closed(&self) -> u64 {
         self.state.idle_closed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn accept_failures(&self) -> u64 {
+        self.state.accept_failures.load(Ordering::Relaxed)
     }
 
     /// Stops listening, wakes the loop, which shuts down and closes every
@@ -261,9 +269,11 @@ impl<'a> Loop<'a> {
                     self.drive(fd, now);
                 }
                 Err(Errno::EAGAIN) => return,
-                Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS) => {
-                    // Out of descriptors: wait for one of ours to end, or
-                    // for the back-off (another part of the process may free some).
+                Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                    // Out of descriptors (or memory): wait for one of ours to
+                    // end, or for the back-off (another part of the process
+                    // may free some); never a busy retry, never a stop.
+                    self.st.accept_failures.fetch_add(1, Ordering::Relaxed);
                     self.unlisten();
                     self.retry_accept = Some(now + self.retry_delay);
                     self.retry_delay = (self.retry_delay * 2).min(EMFILE_RETRY_MAX);

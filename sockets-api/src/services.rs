@@ -496,6 +496,12 @@ macro_rules! tcp_service {
                 self.server.idle_closed()
             }
 
+            /// Accepts that failed for want of descriptors or memory (EMFILE,
+            /// ENFILE, ENOBUFS, ENOMEM); each is retried after a back-off.
+            pub fn accept_failures(&self) -> u64 {
+                self.server.accept_failures()
+            }
+
             /// Where it listens.
             pub fn local_addr(&self) -> SocketAddrV4 {
                 self.server.local

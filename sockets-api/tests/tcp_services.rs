@@ -334,3 +334,40 @@ fn a_connection_idle_for_the_timeout_is_closed_and_a_busy_one_is_not() {
     busy.read_exact(&mut one).unwrap();
     assert_eq!(&one, b"y", "the busy one is still served");
 }
+
+#[test]
+fn a_service_out_of_descriptors_backs_off_and_serves_again_once_some_are_freed() {
+    // Issue 13: after EMFILE on accept, a service must neither spin nor stop
+    // serving: it retries on a timer, backing off, and serves once
+    // descriptors are free again.
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    b.set_fd_limit(16).unwrap();
+    let limits = ServiceLimits { max_connections: 100, ..ServiceLimits::default() };
+    let echo = TcpEcho::start_with_limits(&b, sa("0.0.0.0:7"), limits).unwrap();
+    // Another part of the process takes every descriptor left.
+    let mut hogs = Vec::new();
+    while let Ok(fd) = b.socket(AF_INET, SOCK_DGRAM, 0) {
+        hogs.push(fd);
+        assert!(hogs.len() <= 16);
+    }
+    // A client's handshake completes in the stack, but the service cannot
+    // accept it: its line waits unanswered.
+    let mut waiting = client(&a, "10.0.0.2:7");
+    waiting.write_all(b"one").unwrap();
+    eventually("accept fails for want of descriptors, more than once", || echo.accept_failures() >= 3);
+    // A back-off, not a busy loop: the third failure came after 50 + 100 ms
+    // of waiting; a loop retrying at once would have failed thousands of times.
+    assert!(echo.accept_failures() < 20, "{} failed accepts", echo.accept_failures());
+    assert_eq!(echo.accepted(), 0);
+    for fd in hogs {
+        b.close(fd).unwrap();
+    }
+    // Served again within the back-off (at most EMFILE_RETRY_MAX, 2 s).
+    let mut three = [0u8; 3];
+    waiting.read_exact(&mut three).unwrap();
+    assert_eq!(&three, b"one");
+    let data = pattern(10_000, 4);
+    assert_eq!(round_trip(client(&a, "10.0.0.2:7"), data.clone()), data, "and new clients too");
+    assert_eq!(echo.accepted(), 2);
+}

@@ -6,6 +6,21 @@
 //! [`TcpConfig`]) and hands each layer only its part: IPv4 sees an [`Ipv4Config`]
 //! ([`Config::ipv4`]), TCP its [`TcpConfig`]. So this module sits above the
 //! protocols it configures, and none of them imports it.
+//!
+//! A few bounds are constants rather than fields, fixed by a format or too
+//! small to be worth a knob; each with Linux's value beside it:
+//!
+//! | bound | value | Linux |
+//! |---|---|---|
+//! | UDP sockets at once (`udp::MAX_SOCKETS`) | 4096 | no count: descriptors and udp_mem |
+//! | a UDP socket's receive queue (`udp::DEFAULT_RECV_BUFFER`, SO_RCVBUF) | 212,992 accounted bytes | net.core.rmem_default, the same |
+//! | frames waiting for the device (`buffer::MAX_TX_QUEUE`) | 4096 | a TAP's qdisc, txqueuelen 500 (TUN_READQ_SIZE) |
+//! | the SACK scoreboard (`tcp::MAX_SACK_RANGES`) | 32 ranges | one entry per segment in the retransmit queue |
+//! | SO_SNDBUF / SO_RCVBUF set by the user (`tcp::MIN_BUFFER`, `tcp::MAX_BUFFER`) | 256 B to 16 MiB | about 2-4 KiB to wmem_max / rmem_max (208 KiB) |
+//! | storage an empty TCP buffer keeps once idle (`tcp::recv::FIRST_STORAGE`, `tcp::send::KEPT_STORAGE`) | 4 KiB each | none: sk_buffs are freed as read or acknowledged |
+//! | the smallest path MTU taken from ICMP (`MIN_PMTU`) | 552 | ip_rt_min_pmtu, 552 |
+//! | a SYN cookie's validity (`syncookie::MAX_AGE`) | 2 minutes | MAX_SYNCOOKIE_AGE, 2 |
+//! | descriptors of the sockets API (`sockets_api::fd_table::MAX_FDS`) | 1024, raised up to 2^20 | RLIMIT_NOFILE, 1024 soft |
 
 use crate::arp::ArpConfig;
 use crate::ethernet::MacAddr;

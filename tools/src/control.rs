@@ -33,6 +33,11 @@ use std::time::Duration;
 /// Where the control sockets live unless `--control` says otherwise.
 pub const DIR: &str = "/run/tapstack";
 
+/// After accept(2) fails for want of descriptors or memory: the first wait
+/// before trying again, doubled up to [`ACCEPT_RETRY_MAX`] (as the services do).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+const ACCEPT_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// The longest request line the server reads; anything longer is refused.
 const MAX_REQUEST: u64 = 256;
 
@@ -256,13 +261,24 @@ fn remove_stale(path: &Path) -> Result<(), String> {
 }
 
 fn serve(listener: &UnixListener, net: &Net, stopping: &AtomicBool) {
+    let mut retry = ACCEPT_RETRY;
     for conn in listener.incoming() {
         if stopping.load(Ordering::Acquire) {
             return;
         }
-        // A client that misbehaves loses its answer, nothing more.
-        if let Ok(conn) = conn {
-            let _ = handle(conn, net);
+        match conn {
+            Ok(conn) => {
+                retry = ACCEPT_RETRY;
+                // A client that misbehaves loses its answer, nothing more.
+                let _ = handle(conn, net);
+            }
+            // Out of descriptors or memory: accept fails at once until some
+            // are freed, so wait (backing off) rather than spin; keep serving.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+                std::thread::sleep(retry);
+                retry = (retry * 2).min(ACCEPT_RETRY_MAX);
+            }
+            Err(_) => {}
         }
     }
 }

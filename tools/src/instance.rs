@@ -72,6 +72,12 @@ pub struct StackOptions {
     /// Most socket descriptors open at once (RLIMIT_NOFILE for the stack's sockets).
     #[arg(long, default_value_t = 262_144)]
     pub max_fds: usize,
+    /// TCP's maximum segment lifetime in milliseconds: TIME-WAIT lasts twice
+    /// this (default 30000, so 60 s, as Linux's fixed TCP_TIMEWAIT_LEN;
+    /// FreeBSD's net.inet.tcp.msl is the same knob). A short one lets a test
+    /// watch TIME-WAITs come and go.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub msl_ms: u64,
     /// Open the TAP with the kernel's offloads (virtio-net header, checksum
     /// offload, TSO towards us): the kernel hands over TCP segments of up to
     /// 64 KiB. A persistent TAP must be opened the same way by every user.
@@ -95,6 +101,7 @@ impl StackOptions {
         config.ttl = self.ttl;
         config.seed = self.seed.unwrap_or_else(rand::random);
         config.tcp.max_connections = self.max_connections;
+        config.tcp.msl = stack::Duration::from_millis(self.msl_ms);
         config.offload.rx = self.offload;
         config
     }

@@ -19,6 +19,7 @@ pub mod lab;
 pub mod link;
 pub mod nc;
 pub mod netns;
+pub mod reclaim;
 pub mod scenario;
 pub mod signals;
 pub mod ss;

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tapstack_tools::inspect::command as states;
 use tapstack_tools::instance::{StackOptions, ALL_SERVICES};
-use tapstack_tools::{demo, nc, scenario, up};
+use tapstack_tools::{demo, nc, reclaim, scenario, up};
+
+/// Counts the bytes held, so that `up` can hand freed memory back (see [`reclaim`]).
+#[global_allocator]
+static ALLOCATOR: reclaim::Counting = reclaim::Counting;
 
 /// Exit status of a check: 0 when it held, 1 when it did not, 2 when it could not run.
 fn exit(r: Result<bool, String>) -> ExitCode {

@@ -4,6 +4,7 @@
 use crate::banner::{self, Served};
 use crate::control::{self, ControlServer};
 use crate::instance::StackOptions;
+use crate::reclaim::Reclaimer;
 use crate::signals;
 use sockets_api::services::{ServiceLimits, ServiceSet};
 use sockets_api::Net;
@@ -32,6 +33,7 @@ pub fn run(
     })?;
     let net = runtime.net();
     let control = start_control(&opts.tap, control, &net)?;
+    let reclaimer = Reclaimer::start();
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
         crate::say!("  default gateway {gw}");
@@ -56,6 +58,7 @@ pub fn run(
     }
     crate::say!("Ctrl-C stops it.");
     let sig = signals::wait();
+    drop(reclaimer);
     drop(control);
     let _ = services.stop();
     let counters = runtime.counters();

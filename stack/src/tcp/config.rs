@@ -109,6 +109,13 @@ pub struct TcpConfig {
     /// Conservative Slow Start. Default on, as Linux's CUBIC runs HyStart
     /// (its module parameter `hystart=1`); off gives RFC 5681 slow start alone.
     pub hystart: bool,
+    /// How long a connection's buffers must stay empty before their storage
+    /// beyond a small floor (4 KiB each) is given back (issue 13: memory
+    /// returns after a burst). Default 1 s: long enough that a steady
+    /// transfer, whose buffers empty and fill many times a second, keeps its
+    /// storage (no allocation per segment). Linux has no such delay: it frees
+    /// each sk_buff as it is read or acknowledged.
+    pub buffer_idle: Duration,
     /// Transitions kept for `drain_transitions` (oldest dropped). Default 4096.
     /// (No Linux counterpart: its tracepoints are not buffered by TCP.)
     pub trace_capacity: usize,
@@ -142,6 +149,7 @@ impl Default for TcpConfig {
             timestamps: true,
             congestion: Algorithm::Cubic,
             hystart: true,
+            buffer_idle: Duration::from_secs(1),
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
         }

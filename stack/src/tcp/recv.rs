@@ -73,6 +73,26 @@ impl RecvBuffer {
         true
     }
 
+    /// Whether nothing is buffered and the ring is larger than
+    /// [`FIRST_STORAGE`] (what [`RecvBuffer::trim`] would give back).
+    pub fn has_spare_storage(&self) -> bool {
+        self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap)
+    }
+
+    /// Shrinks the ring back to [`FIRST_STORAGE`] while nothing is buffered
+    /// (issue 13: memory goes back, not kept at its peak); it grows again as
+    /// data comes. The connection calls it once the buffer has been empty for
+    /// a while, never per segment, so a steady transfer does not allocate again
+    /// and again. The capacity, and so the window, stay.
+    pub fn trim(&mut self) {
+        if self.has_spare_storage() {
+            self.buf.truncate(FIRST_STORAGE.min(self.cap));
+            self.buf.shrink_to_fit();
+            self.ooo.shrink_to(0);
+            self.head = 0;
+        }
+    }
+
     /// Bytes of storage held (the ring and the out-of-order list).
     pub fn heap_bytes(&self) -> usize {
         self.buf.capacity() + self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
@@ -295,6 +315,26 @@ mod tests {
         let mut small = RecvBuffer::new(1000, 4);
         small.write(0, b"x");
         assert_eq!(small.buf.len(), 1000);
+    }
+
+    #[test]
+    fn a_drained_ring_shrinks_back_to_its_first_storage() {
+        let mut b = RecvBuffer::new(65536, 4);
+        assert_eq!(b.write(0, &vec![1; 65536]), Some(65536));
+        assert_eq!(b.buf.len(), 65536);
+        b.trim();
+        assert_eq!(b.buf.len(), 65536, "nothing is given back while data waits");
+        b.read(&mut vec![0; 65000], false);
+        assert!(!b.has_spare_storage(), "not drained yet");
+        b.read(&mut [0; 536], false);
+        assert!(b.has_spare_storage());
+        b.trim();
+        assert_eq!(b.heap_bytes(), FIRST_STORAGE, "back to the first storage");
+        assert_eq!(b.free(), 65536, "the capacity (and the window) stay");
+        // It grows again as data comes, in order across the old head.
+        let data = pattern_bytes(10000, 5);
+        assert_eq!(b.write(0, &data), Some(10000));
+        assert_eq!(read_all(&mut b), data);
     }
 
     fn pattern_bytes(n: usize, salt: u8) -> Vec<u8> {

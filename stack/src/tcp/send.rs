@@ -6,6 +6,11 @@
 
 use std::collections::VecDeque;
 
+/// The storage an empty send buffer keeps when it gives the rest back (see
+/// [`SendBuffer::trim`]): enough for a small answer, so that a request and
+/// response connection does not allocate for each one.
+pub const KEPT_STORAGE: usize = 4096;
+
 /// Bytes written by the user and not yet acknowledged: `[0, len)` maps to
 /// sequence numbers from the first unacknowledged data octet on.
 pub struct SendBuffer {
@@ -40,6 +45,22 @@ impl SendBuffer {
     /// Bytes of storage held.
     pub fn heap_bytes(&self) -> usize {
         self.data.capacity()
+    }
+
+    /// Whether it is empty and holds storage beyond [`KEPT_STORAGE`] (what
+    /// [`SendBuffer::trim`] would give back).
+    pub fn has_spare_storage(&self) -> bool {
+        self.data.is_empty() && self.data.capacity() > KEPT_STORAGE
+    }
+
+    /// Gives storage beyond [`KEPT_STORAGE`] back while nothing is buffered
+    /// (issue 13: memory goes back, not kept at its peak). The connection calls
+    /// it once the buffer has been empty for a while, never per segment, so a
+    /// steady transfer does not allocate again and again.
+    pub fn trim(&mut self) {
+        if self.has_spare_storage() {
+            self.data.shrink_to(KEPT_STORAGE);
+        }
     }
 
     /// Changes the bound; what is already buffered stays.
@@ -143,6 +164,22 @@ mod tests {
         assert_eq!([x, y].concat(), b"worlabcdef");
         let [x, y] = b.slices(3, 4);
         assert_eq!([x, y].concat(), b"labc");
+    }
+
+    #[test]
+    fn an_empty_buffer_gives_its_storage_back_to_a_small_floor() {
+        let mut b = SendBuffer::new(65536);
+        b.write(&[7; 65536]);
+        assert!(b.heap_bytes() >= 65536);
+        b.trim();
+        assert!(b.heap_bytes() >= 65536, "nothing is given back while data waits");
+        b.consume(65536);
+        assert!(b.has_spare_storage());
+        b.trim();
+        assert!(b.heap_bytes() <= KEPT_STORAGE, "{} bytes kept", b.heap_bytes());
+        assert!(!b.has_spare_storage());
+        assert_eq!(b.write(b"again"), 5);
+        assert_eq!(b.slices(0, 5)[0], b"again");
     }
 
     fn check() -> SendCheck {

@@ -378,6 +378,9 @@ impl Conn {
         let acked = ack.since(self.snd_una);
         let data = ack.since(self.buf_seq).min(self.send.len() as u32);
         self.send.consume(data as usize);
+        if data > 0 && self.send.is_empty() {
+            self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
+        }
         self.buf_seq += data;
         self.stats.bytes_acked += data as u64;
         self.snd_una = ack;

@@ -165,6 +165,10 @@ pub struct Conn {
     keepalive_at: Option<Instant>,
     /// TIME-WAIT's 2*MSL, or the orphaned FIN-WAIT-2 timeout.
     close_at: Option<Instant>,
+    /// When to look at giving the buffers' spare storage back, and when one of
+    /// them last emptied (see `Conn::buffer_drained`).
+    trim_at: Option<Instant>,
+    drained_at: Instant,
     /// Consecutive retransmission timeouts without progress.
     retries: u32,
     /// Zero-window probes not answered by any ACK (toward the R2 limit).
@@ -274,6 +278,8 @@ impl Conn {
             delack_at: None,
             keepalive_at: None,
             close_at: None,
+            trim_at: None,
+            drained_at: ctx.now,
             retries: 0,
             persist_probes: 0,
             persist_backoff: 0,

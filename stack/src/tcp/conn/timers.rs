@@ -2,7 +2,8 @@
 //! (RFC 6298, with the R1 and R2 limits of RFC 9293 MUST-20..23), persist
 //! (zero-window probing, section 3.8.6.1), keep-alive (section 3.8.4), the
 //! delayed ACK (section 3.8.6.3), TIME-WAIT's 2*MSL and the orphaned
-//! FIN-WAIT-2 timeout. Each timer is a deadline in the TCB; the table
+//! FIN-WAIT-2 timeout; and, not in the RFC, the return of the buffers' spare
+//! storage once they have been empty for a while. Each timer is a deadline in the TCB; the table
 //! schedules the connection at the earliest of them ([`Conn::deadline`]).
 
 use super::output::Tx;
@@ -17,6 +18,14 @@ impl Conn {
     /// 3.10.8), then sends what the events allow.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        if self.trim_at.is_some_and(|t| t <= now) {
+            self.trim_at = None;
+            self.trim_buffers(now, ctx.cfg.buffer_idle);
+            if self.deadline().is_none_or(|t| t > now) {
+                // Nothing else due: nothing to send either.
+                return;
+            }
+        }
         if self.close_at.is_some_and(|t| t <= now) {
             self.close_at = None;
             match self.state {
@@ -154,6 +163,33 @@ impl Conn {
         }
     }
 
+    /// A buffer has just emptied (the peer acknowledged all we sent, or the
+    /// user read all we held). Once the buffers have stayed empty for
+    /// `TcpConfig::buffer_idle`, their storage beyond a small floor goes back
+    /// (issue 13: freed memory is returned, not kept at its peak). The
+    /// deadline is set once and moved on when it comes due, never per
+    /// segment, so a steady transfer costs one timer run per interval and no
+    /// allocation.
+    pub(super) fn buffer_drained(&mut self, now: Instant, idle: Duration) {
+        self.drained_at = now;
+        if self.trim_at.is_none() && (self.send.has_spare_storage() || self.recv.has_spare_storage()) {
+            self.trim_at = Some(now + idle);
+        }
+    }
+
+    /// The buffer timer: gives back what an empty buffer holds beyond its
+    /// floor if nothing has emptied for `idle` (a buffer that is empty now has
+    /// been since then), or looks again `idle` after the last emptying.
+    fn trim_buffers(&mut self, now: Instant, idle: Duration) {
+        let quiet_from = self.drained_at + idle;
+        if now < quiet_from {
+            self.trim_at = Some(quiet_from);
+            return;
+        }
+        self.send.trim();
+        self.recv.trim();
+    }
+
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
         self.keepalive_at = if self.opts.keepalive && matches!(self.state, State::Established | State::CloseWait) {
             Some(now + self.opts.keep_idle)
@@ -213,6 +249,7 @@ impl Conn {
         let t = earliest(t, self.keepalive_at);
         let t = earliest(t, self.pmtu_expires);
         let t = earliest(t, self.loss.tlp_at);
+        let t = earliest(t, self.trim_at);
         earliest(t, self.close_at)
     }
 }

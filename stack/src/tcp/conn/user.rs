@@ -53,6 +53,9 @@ impl Conn {
             }
             let n = self.recv.read(buf, peek);
             if !peek {
+                if self.recv.readable() == 0 {
+                    self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
+                }
                 self.maybe_window_update(ctx);
             }
             return Ok(n);

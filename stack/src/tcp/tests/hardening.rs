@@ -357,3 +357,54 @@ fn lowering_so_rcvbuf_after_connect_never_offers_more_than_the_buffer() {
         .unwrap();
     assert_eq!(h.recv_all(T0, id).unwrap().len(), data.len());
 }
+
+#[test]
+fn buffers_give_their_storage_back_once_drained_and_idle() {
+    // Issue 13: freed memory goes back, not kept at its peak. A burst of
+    // 256 KiB each way grows both sides' send buffers and receive rings to
+    // 64 KiB; once everything is read and acknowledged and a second has
+    // passed without either buffer emptying again, each keeps 4 KiB at most.
+    let mut w = Wire::new(1913);
+    let (c, _l, s) = w.connect();
+    w.run_for(secs(2));
+    let idle = (w.a.tcp.heap_bytes(), w.b.tcp.heap_bytes());
+    let data = pattern(256 * 1024, 3);
+    let (mut sent, mut got) = ([0usize; 2], [0usize; 2]);
+    let (mut peak, mut drained_at) = ((0, 0), None);
+    w.run_until(secs(60), |w| {
+        for (i, (from, to)) in [(c, s), (s, c)].into_iter().enumerate() {
+            let (tx, rx) = if i == 0 { (&mut w.a, &mut w.b) } else { (&mut w.b, &mut w.a) };
+            if sent[i] < data.len() {
+                sent[i] += tx.send(w.now, from, &data[sent[i]..]).unwrap_or(0);
+            }
+            got[i] += rx.recv_all(w.now, to).unwrap().len();
+        }
+        peak = (peak.0.max(w.a.tcp.heap_bytes()), peak.1.max(w.b.tcp.heap_bytes()));
+        let done = got == [data.len(); 2]
+            && [(&w.a, c), (&w.b, s)].iter().all(|(h, id)| h.tcp.info(*id).unwrap().send_queue == 0);
+        if done && drained_at.is_none() {
+            drained_at = Some(w.now);
+        }
+        done
+    });
+    assert_eq!(got, [data.len(); 2], "the bursts arrived");
+    println!("heap: idle {idle:?}, peak {peak:?}");
+    assert!(peak.0 > idle.0 + 2 * 60_000 && peak.1 > idle.1 + 2 * 60_000, "both buffers grew: {peak:?} over {idle:?}");
+    // Not at once: a buffer that empties may fill again in a moment.
+    w.run_for(ms(500));
+    let soon = (w.a.tcp.heap_bytes(), w.b.tcp.heap_bytes());
+    assert!(soon.0 > idle.0 + 60_000 && soon.1 > idle.1 + 60_000, "kept for now: {soon:?}");
+    w.run_for(secs(2));
+    let after = (w.a.tcp.heap_bytes(), w.b.tcp.heap_bytes());
+    println!("heap after draining and {} ms idle: {after:?}", (w.now - drained_at.unwrap()).as_millis());
+    for (after, idle) in [(after.0, idle.0), (after.1, idle.1)] {
+        assert!(after <= idle + 2 * 4096 + 1024, "{after} bytes held after the burst (idle {idle})");
+    }
+    // The buffers still work at full size.
+    w.a.send(w.now, c, &data[..100_000]).unwrap();
+    let mut back = Vec::new();
+    assert!(w.run_until(secs(30), |w| {
+        back.extend(w.b.recv_all(w.now, s).unwrap());
+        back.len() == 64 * 1024
+    }));
+}
