@@ -23,6 +23,8 @@ use crate::fd_table::Fd;
 use crate::readiness::Interest;
 use crate::runtime::Core;
 use crate::Net;
+use std::cell::Cell;
+use std::task::Waker;
 use std::time::Duration;
 
 /// Readable (POLLIN).
@@ -117,40 +119,78 @@ impl Epoll {
     /// descriptors, waiting up to `timeout_ms` (negative: no limit; 0: just
     /// look) for one. Returns how many (0 on timeout). Errors: ENETDOWN.
     pub fn wait(&self, events: &mut Vec<EpollEvent>, max: usize, timeout_ms: i32) -> Result<usize> {
-        let mut found: Vec<(i16, u64)> = Vec::with_capacity(max.min(1024));
+        let mut found = take_found();
         let id = self.id;
-        let mut look = |c: &mut Core| {
-            let Core { stack, sockets, ready, .. } = c;
-            found.clear();
-            if let Some(ep) = ready.epoll(id) {
-                ep.collect(
-                    max,
-                    |fd, i| match sockets.generation(fd) == Some(i.generation) {
-                        true => sockets.revents(stack, fd, i.events),
-                        false => 0,
-                    },
-                    &mut found,
-                );
-            }
-            (!found.is_empty()).then_some(found.len())
-        };
         let shared = self.net.shared();
         if shared.is_stopped() {
             return Err(Errno::ENETDOWN);
         }
         let n = if timeout_ms == 0 {
-            shared.with_core(|c, _| look(c))
+            shared.with_core(|c, _| look(c, id, max, &mut found))
         } else {
             let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
-            shared.wait_core(timeout, |c, w| c.ready.epoll_wait_on(id, w), |c, _| look(c))
+            shared.wait_core(timeout, |c, w| c.ready.epoll_wait_on(id, w), |c, _| look(c, id, max, &mut found))
         };
-        events.clear();
-        events.extend(found.iter().map(|&(ev, data)| EpollEvent { events: ev as u16 as u32, data }));
+        give_found(found, events);
         match n {
             None if shared.is_stopped() => Err(Errno::ENETDOWN),
             _ => Ok(events.len()),
         }
     }
+
+    /// One look, for an application that is stepped rather than blocked (a
+    /// [`crate::resident::Resident`] on the runtime's thread, or a task):
+    /// fills `events` as [`Epoll::wait`] with a timeout of 0 does; when none is
+    /// ready, registers `waker` to be woken when one may be, under the same
+    /// lock as the look, so that no change is missed. Returns how many.
+    /// Errors: ENETDOWN.
+    pub fn poll(&self, events: &mut Vec<EpollEvent>, max: usize, waker: &Waker) -> Result<usize> {
+        let mut found = take_found();
+        let id = self.id;
+        let shared = self.net.shared();
+        if shared.is_stopped() {
+            return Err(Errno::ENETDOWN);
+        }
+        let _ = shared.poll_core(waker, |c, w| c.ready.epoll_wait_on(id, w), |c, _| look(c, id, max, &mut found));
+        give_found(found, events);
+        Ok(events.len())
+    }
+}
+
+thread_local! {
+    /// The buffer a look fills under the lock, reused: no allocation per wait.
+    static FOUND: Cell<Vec<(i16, u64)>> = const { Cell::new(Vec::new()) };
+}
+
+fn take_found() -> Vec<(i16, u64)> {
+    let mut found = FOUND.with(|f| f.take());
+    found.clear();
+    found
+}
+
+/// Hands what a look found to the caller as events, and keeps the buffer.
+fn give_found(found: Vec<(i16, u64)>, events: &mut Vec<EpollEvent>) {
+    events.clear();
+    events.extend(found.iter().map(|&(ev, data)| EpollEvent { events: ev as u16 as u32, data }));
+    FOUND.with(|f| f.set(found));
+}
+
+/// Takes up to `max` ready descriptors of epoll instance `id` into `found`:
+/// `Some(how many)`, or `None` if none is ready.
+fn look(c: &mut Core, id: usize, max: usize, found: &mut Vec<(i16, u64)>) -> Option<usize> {
+    let Core { stack, sockets, ready, .. } = c;
+    found.clear();
+    if let Some(ep) = ready.epoll(id) {
+        ep.collect(
+            max,
+            |fd, i| match sockets.generation(fd) == Some(i.generation) {
+                true => sockets.revents(stack, fd, i.events),
+                false => 0,
+            },
+            found,
+        );
+    }
+    (!found.is_empty()).then_some(found.len())
 }
 
 impl Drop for Epoll {

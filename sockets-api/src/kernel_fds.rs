@@ -22,8 +22,9 @@
 //! call, whatever the number of sockets.
 
 use crate::errno::{Errno, Result};
+use crate::eventfd::EventFd;
 use crate::fd_table::{Fd, FIRST_FD, NEED_NUMBER};
-use crate::runtime::{Core, EventFd, Shared};
+use crate::runtime::{Core, Shared};
 
 /// One entry of poll(2)'s array.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]

@@ -60,7 +60,8 @@
 //! - `stream.rs`: the stream half (TCP calls).
 //! - `ports.rs`: stream port bookkeeping (bind conflicts, ephemeral ports).
 //! - `errno.rs`: errno numbers and the core's errors mapped to them.
-//! - `api.rs`: [`Net`], the blocking BSD calls; `runtime.rs`: the thread that drives the core.
+//! - `api.rs`: [`Net`], the blocking BSD calls; `runtime.rs`: the thread that drives the core;
+//!   `resident.rs`: applications stepped on that thread (the services); `eventfd.rs`: its wake-up.
 //! - `numbers.rs`: how the table numbers sockets; `kernel_fds.rs`: those numbers
 //!   reserved from the kernel's, and poll over both kinds of descriptor.
 //! - `udp_socket.rs`, `tcp_socket.rs`, `sock.rs`: the std::net-like types.
@@ -72,6 +73,7 @@ pub mod consts;
 mod dgram;
 pub mod epoll;
 pub mod errno;
+mod eventfd;
 pub mod exit;
 pub mod fd_table;
 mod kernel_fds;
@@ -82,6 +84,7 @@ mod owners;
 mod ports;
 mod raw_ready;
 pub mod readiness;
+pub mod resident;
 pub mod runtime;
 mod service_loop;
 pub mod services;

@@ -18,10 +18,12 @@
 //! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
 //! counts). Without subscribers they are discarded.
 
+use crate::eventfd::EventFd;
 use crate::exit::Exit;
 use crate::fd_table::{CoreKey, Fd, FdTable};
 use crate::raw_ready::{self, RawReady};
 use crate::readiness::Registry;
+use crate::resident::{self, Resident, Residents};
 use stack::device::Device;
 use stack::driver::{Driver, FrameBatch};
 use stack::tcp::Transition;
@@ -43,44 +45,6 @@ const STOP_MARGIN: Duration = Duration::from_secs(1);
 /// Inbound frames handled per wake-up before timers and transmission get a turn,
 /// so a flood cannot starve them.
 const RX_BATCH: usize = 64;
-
-/// A nonblocking eventfd: application threads signal it, the runtime sleeps on it
-/// (and a thread in a poll over kernel descriptors too, see `kernel_fds`).
-#[derive(Debug)]
-pub(crate) struct EventFd {
-    pub(crate) fd: RawFd,
-}
-
-impl EventFd {
-    pub(crate) fn new() -> io::Result<EventFd> {
-        // SAFETY: plain syscall; the fd is owned by Waker and closed in Drop.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(EventFd { fd })
-    }
-
-    pub(crate) fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to our own eventfd. A full counter
-        // (EAGAIN) already means "wake up", so the result is not needed.
-        unsafe { libc::write(self.fd, &one as *const u64 as *const libc::c_void, 8) };
-    }
-
-    pub(crate) fn drain(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64 from our own nonblocking eventfd.
-        unsafe { libc::read(self.fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
-    }
-}
-
-impl Drop for EventFd {
-    fn drop(&mut self) {
-        // SAFETY: we own the fd.
-        unsafe { libc::close(self.fd) };
-    }
-}
 
 /// What the runtime's lock guards: the stack, the socket descriptors over it,
 /// and who waits on which of them.
@@ -180,7 +144,9 @@ pub struct Shared {
     /// (for [`Shared::wait_for_waiters`]).
     waiting: AtomicUsize,
     waiting_changed: Condvar,
-    waker: EventFd,
+    waker: Arc<EventFd>,
+    /// Applications stepped on the runtime's thread (the services).
+    residents: Residents,
     epoch: std::time::Instant,
     stop: AtomicBool,
     /// Whether the runtime thread has ended, and the signal that it has: a stop
@@ -319,7 +285,9 @@ impl Shared {
         // Before the numbers go back: a closed socket's eventfd is drained first.
         raw_ready::sync(signals);
         released.into_iter().flatten().for_each(close_reserved);
-        if wake_runtime {
+        // On the runtime's own thread (a resident's call) it is awake already,
+        // and takes what was queued before it sleeps.
+        if wake_runtime && !resident::on_runtime_thread() {
             self.waker.wake();
         }
         for w in wakers.drain(..) {
@@ -371,6 +339,12 @@ impl Shared {
             // What `f` itself touched (a recv marks its connection) must not
             // wake the waiter it is about to register: take those changes first.
             core.collect_changes();
+            if resident::on_runtime_thread() {
+                // Nobody else runs the stack to wake it: a blocking call made
+                // on the runtime's thread returns as a nonblocking one does.
+                self.finish(core, before);
+                return None;
+            }
             PARKER.with(|w| register(&mut core, w));
             if counted.is_none() {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
@@ -426,6 +400,39 @@ impl Shared {
             Some(r) => std::task::Poll::Ready(r),
             None => std::task::Poll::Pending,
         }
+    }
+
+    /// Runs `app` on the runtime's thread from now on ([`crate::resident`]),
+    /// stepped once at once and then whenever the waker it registers is woken
+    /// or the deadline it returned passes; its number, for
+    /// [`Shared::remove_resident`], or `None` if the runtime has ended. Not
+    /// from a resident's own step.
+    pub fn add_resident(&self, app: Arc<Mutex<dyn Resident>>) -> Option<u64> {
+        let id = self.residents.add(app, &self.waker)?;
+        self.waker.wake();
+        Some(id)
+    }
+
+    /// Takes resident `id` off the runtime's thread: once this returns, it is
+    /// not being stepped and never will be again. Whether it was there (not
+    /// after the runtime has ended: its residents are let go then). Not from a
+    /// resident's own step.
+    pub fn remove_resident(&self, id: u64) -> bool {
+        self.residents.remove(id)
+    }
+
+    /// Steps the residents that are due (none while the runtime stops: the
+    /// stop closes their descriptors itself) and moves what their calls
+    /// queued to `tx`; returns when they must be stepped again at the latest.
+    fn step_residents(&self, tx: &mut FrameBatch) -> Option<Instant> {
+        if self.stop.load(Ordering::Acquire) {
+            return None;
+        }
+        let (stepped, next) = self.residents.step_due(std::time::Instant::now());
+        if stepped > 0 {
+            tx.take_transmit(&mut self.lock().stack);
+        }
+        next.map(|t| Instant::from_micros(t.saturating_duration_since(self.epoch).as_micros() as u64))
     }
 
     /// Threads blocked in a call right now.
@@ -521,7 +528,8 @@ impl Shared {
     /// (the runtime thread closing the connections: [`crate::exit`]) it waits
     /// for it to end first, for at most `exit_linger` and a second, so that a
     /// caller acting on the answer (a program that exits on ENETDOWN) cannot
-    /// cut the closing short. Never call it on the runtime thread.
+    /// cut the closing short. On the runtime's thread (a resident's call) it
+    /// does not wait: that thread is the one ending the stop.
     pub fn is_stopped(&self) -> bool {
         if !self.stop.load(Ordering::Acquire) {
             return false;
@@ -534,6 +542,10 @@ impl Shared {
     /// ENETDOWN: waits for the stop to end; and if the program ends with it,
     /// never answers.
     fn await_end_of_stop(&self) {
+        if resident::on_runtime_thread() {
+            // The runtime's thread itself (a resident): it is what ends the stop.
+            return;
+        }
         self.await_end(self.stop_within);
         if self.exiting.load(Ordering::Acquire) {
             loop {
@@ -603,7 +615,8 @@ impl Runtime {
             }),
             waiting: AtomicUsize::new(0),
             waiting_changed: Condvar::new(),
-            waker: EventFd::new()?,
+            waker: Arc::new(EventFd::new()?),
+            residents: Residents::default(),
             epoch: std::time::Instant::now(),
             stop: AtomicBool::new(false),
             ended: Mutex::new(false),
@@ -614,6 +627,7 @@ impl Runtime {
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
+            resident::enter_runtime_thread();
             /// However the thread ends (a device error, a panic), callers blocked
             /// in calls are woken and see the runtime stopped.
             struct WakeOnExit(Arc<Shared>);
@@ -622,6 +636,8 @@ impl Runtime {
                     // Ended first: the callers woken then return at once.
                     self.0.mark_ended();
                     self.0.shut_down();
+                    // Their handles on the shared state go with them.
+                    self.0.residents.close();
                 }
             }
             let guard = WakeOnExit(s);
@@ -709,6 +725,14 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     };
     tx.send(&mut device, now)?;
     let mut exit = None;
+    // When a resident must be stepped again at the latest.
+    let mut residents_at = None;
+    // Whether the last round moved frames. Then the device likely has more
+    // (the kernel answers what we write while we write it: an ACK, the next
+    // segments), so the thread reads again at once; it sleeps in poll(2) only
+    // after a round that moved none, which saves a poll and an eventfd read
+    // per round under load.
+    let mut busy = false;
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
             let (done, now) = exit_round(shared, &mut exit, &mut tx);
@@ -719,15 +743,20 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
                 break Ok(());
             }
         }
-        let next = Driver::next_deadline(&shared.lock().stack, &device, &());
-        let deadline = stack::time::earliest(next, exit.map(|x: Exit| x.deadline()));
-        if let Err(e) = sleep_until(shared, device.readable_fd(), deadline) {
-            break Err(e);
+        if !busy {
+            let next = Driver::next_deadline(&shared.lock().stack, &device, &());
+            let deadline = stack::time::earliest(next, exit.map(|x: Exit| x.deadline()));
+            let deadline = stack::time::earliest(deadline, residents_at);
+            match sleep_until(shared, device.readable_fd(), deadline) {
+                Ok(true) => shared.waker.drain(),
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
         }
-        shared.waker.drain();
-        if let Err(e) = rx.recv(&mut device, shared.now(), RX_BATCH) {
-            break Err(e);
-        }
+        let got = match rx.recv(&mut device, shared.now(), RX_BATCH) {
+            Ok(n) => n,
+            Err(e) => break Err(e),
+        };
         let mut core = shared.lock();
         let now = shared.now();
         Driver::feed(&mut core.stack, &mut rx, &mut tx, now);
@@ -736,6 +765,9 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         let Core { ready, pending, .. } = &mut *core;
         ready.round(pending);
         shared.release(core, false);
+        // The services answer the round before its frames go out: one flush.
+        residents_at = shared.step_residents(&mut tx);
+        busy = got > 0 || !tx.is_empty();
         if let Err(e) = tx.send(&mut device, now) {
             break Err(e);
         }
@@ -757,8 +789,9 @@ fn exit_round(shared: &Shared, exit: &mut Option<Exit>, tx: &mut FrameBatch) -> 
     (done, now)
 }
 
-/// Sleeps in poll(2) until the device is readable, the waker fires, or `deadline`.
-fn sleep_until(shared: &Shared, device_fd: Option<RawFd>, deadline: Option<Instant>) -> io::Result<()> {
+/// Sleeps in poll(2) until the device is readable, the waker fires, or
+/// `deadline`; returns whether the waker fired (its eventfd is to be drained).
+fn sleep_until(shared: &Shared, device_fd: Option<RawFd>, deadline: Option<Instant>) -> io::Result<bool> {
     let mut fds = [
         libc::pollfd { fd: shared.waker.fd, events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: device_fd.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
@@ -775,5 +808,5 @@ fn sleep_until(shared: &Shared, device_fd: Option<RawFd>, deadline: Option<Insta
             return Err(e);
         }
     }
-    Ok(())
+    Ok(fds[0].revents != 0)
 }

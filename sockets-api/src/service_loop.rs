@@ -1,42 +1,53 @@
-//! The engine of the TCP services: one thread per service running an event
-//! loop over the epoll-like interface ([`crate::epoll`]), with no thread per
-//! connection. Each connection is a small state machine ([`ConnApp`]) driven
-//! with nonblocking calls whenever its descriptor is reported ready; an idle
+//! The engine of the TCP services: one event loop per service over the
+//! epoll-like interface ([`crate::epoll`]), with no thread per connection.
+//! Each connection is a small state machine ([`ConnApp`]) driven with
+//! nonblocking calls whenever its descriptor is reported ready; an idle
 //! connection costs its state and nothing else, so one service holds tens of
 //! thousands of them.
+//!
+//! The loop runs on the runtime's own thread, as a [`Resident`]: the runtime
+//! steps it after a round of frames that made one of its descriptors ready
+//! (or when one of its deadlines is due), before the frames the round queued
+//! go out. A burst of segments is read, and the service's answer sent, with no
+//! thread switch between the two; and a bulk transfer costs no futex, eventfd
+//! or lock hand-over per round (issue 11).
 //!
 //! Bounds, per service (issue 13, item 4: one client must not stop every
 //! service): at most `max` connections at once (while that many are open the
 //! listener's interest is dropped, so further clients wait in its backlog and
 //! beyond that their SYNs are retried by the peer, as for any busy server); a
 //! connection that has seen no readiness event for `idle` is closed (a client
-//! that vanished, or one holding connections it does not use); each wake-up
-//! handles at most [`EVENTS`] descriptors, and each connection at most
-//! [`ROUNDS`] reads or writes, so one busy client cannot starve the others.
+//! that vanished, or one holding connections it does not use); each step
+//! handles at most [`EVENTS`] descriptors [`LOOKS`] times, and each connection
+//! at most [`ROUNDS`] reads or writes, so one busy client cannot starve the
+//! others, nor the service the stack.
 //!
-//! The loop sleeps until a descriptor is ready or a deadline is due, never on
-//! a tick: stop() wakes it by shutting the listener down (a hang-up, which
-//! epoll reports whatever the interest). Only when the process has run out of
-//! descriptors (EMFILE, ENFILE; or memory, ENOBUFS, ENOMEM; beyond this
-//! service's own bound) does it retry
-//! accepting on a timer, backing off from [`EMFILE_RETRY`] to
-//! [`EMFILE_RETRY_MAX`], or at once when one of its own connections ends.
+//! The loop is stepped only when a descriptor may be ready or a deadline is
+//! due, never on a tick. Only when the process has run out of descriptors
+//! (EMFILE, ENFILE; or memory, ENOBUFS, ENOMEM; beyond this service's own
+//! bound) does it retry accepting on a timer, backing off from
+//! [`EMFILE_RETRY`] to [`EMFILE_RETRY_MAX`], or at once when one of its own
+//! connections ends.
 
 use crate::consts::*;
 use crate::epoll::{Epoll, EpollEvent, EPOLLIN, EPOLLOUT};
 use crate::errno::{Errno, Result};
 use crate::fd_table::Fd;
+use crate::resident::Resident;
 use crate::Net;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// Ready descriptors handled per wake-up.
+/// Ready descriptors handled per look at the ready list.
 pub const EVENTS: usize = 256;
-/// Reads or writes per connection per wake-up.
+/// Looks at the ready list per step; a loop still busy after them is stepped
+/// again after the runtime's next round.
+pub const LOOKS: usize = 4;
+/// Reads or writes per connection per look.
 pub const ROUNDS: usize = 16;
 /// The size of the one buffer the loop lends to every connection's reads.
 pub const SCRATCH: usize = 16384;
@@ -74,7 +85,6 @@ pub(crate) type Factory = fn(Instant) -> Box<dyn ConnApp>;
 #[derive(Debug)]
 struct State {
     net: Net,
-    stopping: AtomicBool,
     active: AtomicUsize,
     accepted: AtomicU64,
     /// Connections closed for being idle.
@@ -85,19 +95,27 @@ struct State {
     idle: Option<Duration>,
 }
 
-/// A running TCP service: its listener and its event loop's thread.
-#[derive(Debug)]
+/// A running TCP service: its listener and its event loop, a resident of
+/// the runtime's thread.
 pub(crate) struct Server {
     state: Arc<State>,
     fd: Fd,
     pub(crate) local: SocketAddrV4,
-    thread: Option<JoinHandle<Result<()>>>,
+    name: String,
+    /// The loop, and its number among the runtime's residents, until stopped.
+    running: Option<(u64, Arc<Mutex<Loop>>)>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("name", &self.name).field("fd", &self.fd).field("local", &self.local).finish()
+    }
 }
 
 impl Server {
-    /// socket, SO_REUSEADDR, bind, listen (with `backlog`), and the loop's
-    /// thread, serving at most `max` connections, each closed after `idle`
-    /// without an event.
+    /// socket, SO_REUSEADDR, bind, listen (with `backlog`), and the loop on
+    /// the runtime's thread, serving at most `max` connections, each closed
+    /// after `idle` without an event.
     pub(crate) fn start(
         net: &Net,
         addr: SocketAddr,
@@ -119,7 +137,6 @@ impl Server {
         })?;
         let state = Arc::new(State {
             net: net.clone(),
-            stopping: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
             idle_closed: AtomicU64::new(0),
@@ -127,15 +144,14 @@ impl Server {
             max: max.max(1),
             idle,
         });
-        let st = state.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("{name}-{}", local.port()))
-            .spawn(move || Loop::new(&st, fd, ep, app).run())
-            .map_err(|_| {
-                let _ = net.close(fd);
-                Errno::EAGAIN
-            })?;
-        Ok(Server { state, fd, local, thread: Some(thread) })
+        let lp = Arc::new(Mutex::new(Loop::new(state.clone(), fd, ep, app)));
+        let Some(id) = net.shared().add_resident(lp.clone()) else {
+            // The runtime has ended since the listen: the loop would never run.
+            drop(lp);
+            let _ = net.close(fd);
+            return Err(Errno::ENETDOWN);
+        };
+        Ok(Server { state, fd, local, name: name.to_string(), running: Some((id, lp)) })
     }
 
     pub(crate) fn accepted(&self) -> u64 {
@@ -154,14 +170,17 @@ impl Server {
         self.state.accept_failures.load(Ordering::Relaxed)
     }
 
-    /// Stops listening, wakes the loop, which shuts down and closes every
-    /// connection, and joins it; returns the error that had stopped it, if any.
+    /// Takes the loop off the runtime's thread (once this returns it is not
+    /// running, and never runs again), shuts down and closes every connection
+    /// and the listener; returns the error that had stopped the loop early, if any.
     pub(crate) fn stop_and_join(&mut self) -> Result<()> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        self.state.stopping.store(true, Ordering::Release);
-        // Wakes the loop: the listener reports a hang-up.
-        let _ = self.state.net.shutdown(self.fd, SHUT_RD);
-        let result = thread.join().unwrap_or(Err(Errno::EIO));
+        let Some((id, lp)) = self.running.take() else { return Ok(()) };
+        self.state.net.shared().remove_resident(id);
+        let result = {
+            let mut lp = lock(&lp);
+            lp.close_all();
+            lp.failed.take().map_or(Ok(()), Err)
+        };
         let _ = self.state.net.close(self.fd);
         result
     }
@@ -187,10 +206,13 @@ struct Entry {
     active_at: Instant,
 }
 
-/// The event loop's state, on its own thread.
-struct Loop<'a> {
-    st: &'a State,
-    net: &'a Net,
+fn lock(lp: &Mutex<Loop>) -> MutexGuard<'_, Loop> {
+    lp.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The event loop's state, stepped on the runtime's thread.
+struct Loop {
+    st: Arc<State>,
     lfd: Fd,
     ep: Epoll,
     app: Factory,
@@ -202,13 +224,16 @@ struct Loop<'a> {
     retry_accept: Option<Instant>,
     retry_delay: Duration,
     scratch: Vec<u8>,
+    /// The ready descriptors of the last look (kept: no allocation per step).
+    events: Vec<EpollEvent>,
+    /// The error that stopped the loop (it is not stepped again), for stop().
+    failed: Option<Errno>,
 }
 
-impl<'a> Loop<'a> {
-    fn new(st: &'a State, lfd: Fd, ep: Epoll, app: Factory) -> Loop<'a> {
+impl Loop {
+    fn new(st: Arc<State>, lfd: Fd, ep: Epoll, app: Factory) -> Loop {
         Loop {
             st,
-            net: &st.net,
             lfd,
             ep,
             app,
@@ -218,24 +243,43 @@ impl<'a> Loop<'a> {
             retry_accept: None,
             retry_delay: EMFILE_RETRY,
             scratch: vec![0; SCRATCH],
+            events: Vec::with_capacity(EVENTS),
+            failed: None,
         }
     }
 
-    fn run(mut self) -> Result<()> {
-        let mut events: Vec<EpollEvent> = Vec::with_capacity(EVENTS);
-        let result = loop {
-            if self.st.stopping.load(Ordering::Acquire) {
-                break Ok(());
-            }
+    fn net(&self) -> &Net {
+        &self.st.net
+    }
+
+    /// Handles the due deadlines and the ready descriptors, up to [`LOOKS`]
+    /// looks; when nothing is ready any more, `waker` is registered with the
+    /// epoll instance (under the same lock as the look: no change is missed).
+    /// Deadlines and listening again come before each look, since listening
+    /// again queues the listener without waking anyone. Returns when to be
+    /// stepped again at the latest.
+    fn step_loop(&mut self, waker: &Waker) -> Option<Instant> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let mut busy = true;
+        for _ in 0..LOOKS {
             let now = Instant::now();
-            let next = self.deadlines.first().map(|&(t, _)| t).into_iter().chain(self.retry_accept).min();
-            // No deadline: sleep until an event (stop() makes one).
-            let wait =
-                next.map_or(-1, |t| t.saturating_duration_since(now).as_millis().clamp(1, i32::MAX as u128) as i32);
-            match self.ep.wait(&mut events, EVENTS, wait) {
+            self.expire(now);
+            self.relisten(now);
+            match self.ep.poll(&mut events, EVENTS, waker) {
+                Ok(0) => {
+                    busy = false;
+                    break;
+                }
                 Ok(_) => {}
-                Err(Errno::ENETDOWN) => break Ok(()),
-                Err(e) => break Err(e),
+                // The runtime is stopping: it closes every descriptor itself.
+                Err(Errno::ENETDOWN) => return None,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return None;
+                }
             }
             let now = Instant::now();
             for e in &events {
@@ -244,22 +288,24 @@ impl<'a> Loop<'a> {
                     fd => self.drive(fd as Fd, now),
                 }
             }
-            self.expire(Instant::now());
-            self.relisten(Instant::now());
-        };
-        self.close_all();
-        result
+        }
+        self.events = events;
+        // Still busy after its looks: again after the runtime's next round.
+        if busy {
+            return Some(Instant::now());
+        }
+        self.deadlines.first().map(|&(t, _)| t).into_iter().chain(self.retry_accept).min()
     }
 
     /// Accepts while connections wait and there is room.
     fn accept_ready(&mut self, now: Instant) {
         while self.conns.len() < self.st.max {
-            match self.net.accept(self.lfd) {
+            match self.net().accept(self.lfd) {
                 Ok((fd, _)) => {
                     self.st.accepted.fetch_add(1, Ordering::Relaxed);
                     self.retry_delay = EMFILE_RETRY;
                     if self.ep.add(fd, EPOLLIN, fd as u64).is_err() {
-                        let _ = self.net.close(fd);
+                        let _ = self.net().close(fd);
                         continue;
                     }
                     let entry = Entry { app: (self.app)(now), interest: EPOLLIN, deadline: None, active_at: now };
@@ -308,7 +354,7 @@ impl<'a> Loop<'a> {
     fn drive(&mut self, fd: Fd, now: Instant) {
         let Some(entry) = self.conns.get_mut(&fd) else { return };
         entry.active_at = now;
-        let step = entry.app.drive(self.net, fd, &mut self.scratch, now);
+        let step = entry.app.drive(&self.st.net, fd, &mut self.scratch, now);
         let want = match step {
             Step::Read => EPOLLIN,
             Step::Write => EPOLLOUT,
@@ -372,7 +418,7 @@ impl<'a> Loop<'a> {
             // A descriptor of ours is free: accepting may work again.
             self.retry_accept = None;
             // Closing takes it off the interest list too.
-            let _ = self.net.close(fd);
+            let _ = self.net().close(fd);
             self.st.active.store(self.conns.len(), Ordering::Relaxed);
         }
     }
@@ -380,11 +426,17 @@ impl<'a> Loop<'a> {
     /// On stop: every connection is shut down (its peer sees the end) and closed.
     fn close_all(&mut self) {
         for (&fd, _) in self.conns.iter() {
-            let _ = self.net.shutdown(fd, SHUT_RDWR);
-            let _ = self.net.close(fd);
+            let _ = self.net().shutdown(fd, SHUT_RDWR);
+            let _ = self.net().close(fd);
         }
         self.conns.clear();
         self.deadlines.clear();
         self.st.active.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Resident for Loop {
+    fn step(&mut self, _now: Instant, waker: &Waker) -> Option<Instant> {
+        self.step_loop(waker)
     }
 }

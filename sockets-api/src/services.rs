@@ -5,8 +5,9 @@
 //! `tapstack up --serve echo,http` asks.
 //!
 //! Each TCP service is a struct with `start(&Net, addr)`, `stop()` (also on drop)
-//! and counters. It serves its connections from one event loop on one thread
-//! (`service_loop`, over the epoll-like interface), each connection a small
+//! and counters. It serves its connections from one event loop, stepped on the
+//! runtime's own thread (`service_loop`, over the epoll-like interface: no
+//! thread switch between the stack and the service), each connection a small
 //! state machine driven by nonblocking calls: no thread per connection, so one
 //! stack serves tens of thousands at once. Each service has its own
 //! [`ServiceLimits`]: at most [`MAX_CONNECTIONS`] (or the bound given to
@@ -518,7 +519,8 @@ macro_rules! tcp_service {
             }
 
             /// Stops the service: stops listening, shuts down and closes the
-            /// connections being served, joins its thread, and returns the error
+            /// connections being served (its event loop leaves the runtime's
+            /// thread first), and returns the error
             /// that had stopped its event loop early, if any.
             pub fn stop(mut self) -> Result<()> {
                 self.server.stop_and_join()

@@ -303,3 +303,63 @@ fn traffic_on_one_socket_wakes_only_that_socket_s_waiters() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A resident that takes every datagram from its epoll instance's socket,
+/// noting the thread it ran on and how often it was stepped.
+struct Taker {
+    net: Net,
+    ep: Epoll,
+    fd: i32,
+    events: Vec<EpollEvent>,
+    got: Arc<std::sync::Mutex<Vec<(Vec<u8>, String)>>>,
+    steps: Arc<AtomicUsize>,
+}
+
+impl sockets_api::resident::Resident for Taker {
+    fn step(&mut self, _now: Instant, waker: &Waker) -> Option<Instant> {
+        self.steps.fetch_add(1, Ordering::SeqCst);
+        while self.ep.poll(&mut self.events, 4, waker).unwrap() > 0 {
+            let mut buf = [0; 64];
+            while let Ok((n, _)) = self.net.recvfrom(self.fd, &mut buf, MSG_DONTWAIT) {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                self.got.lock().unwrap().push((buf[..n].to_vec(), name));
+            }
+        }
+        None
+    }
+}
+
+#[test]
+fn a_resident_is_stepped_on_the_runtime_thread_when_its_socket_is_ready_and_never_after_removal() {
+    let (ra, rb) = pair();
+    let (a, b) = (ra.net(), rb.net());
+    // Blocking: the resident reads with MSG_DONTWAIT, the test thread blocks.
+    let fd = b.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    b.bind(fd, sa("0.0.0.0:9100")).unwrap();
+    let ep = b.epoll_create().unwrap();
+    ep.add(fd, EPOLLIN, 1).unwrap();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let steps = Arc::new(AtomicUsize::new(0));
+    let taker = Taker { net: b.clone(), ep, fd, events: Vec::new(), got: got.clone(), steps: steps.clone() };
+    let id = rb.shared().add_resident(Arc::new(std::sync::Mutex::new(taker))).expect("the runtime runs");
+    let s = a.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    let to = SocketAddrV4::new(B_IP, 9100);
+    a.sendto(s, b"one", 0, to).unwrap();
+    let end = Instant::now() + PROMPT;
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < end, "the resident never took the datagram");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(*got.lock().unwrap(), vec![(b"one".to_vec(), "tapstack".to_string())], "on the runtime's thread");
+    // Off the runtime: the next datagram waits in the socket for whoever reads it.
+    assert!(rb.shared().remove_resident(id));
+    assert!(!rb.shared().remove_resident(id), "once");
+    let stepped = steps.load(Ordering::SeqCst);
+    a.sendto(s, b"two", 0, to).unwrap();
+    b.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, Duration::from_secs(10)).unwrap();
+    let mut buf = [0; 16];
+    let n = b.recvfrom(fd, &mut buf, 0).unwrap().0;
+    assert_eq!(&buf[..n], b"two");
+    assert_eq!(steps.load(Ordering::SeqCst), stepped, "not stepped after its removal");
+    assert_eq!(got.lock().unwrap().len(), 1);
+}

@@ -2,13 +2,18 @@
 //! section 3.1), ICMP (RFC 792), UDP (RFC 768) and TCP (RFC 9293 section 3.1).
 //!
 //! It lives here, once, because every layer needs it and etherparse does not
-//! verify checksums when it parses: the stack checks each one itself. The word
-//! summing and the folding are etherparse's [`Sum16BitWords`]; what this module
-//! adds is the IPv4 pseudo-header of the transports and a running sum over
+//! verify checksums when it parses: the stack checks each one itself. What this
+//! module adds is the word summing (fast: it is on every frame's path, both
+//! ways), the IPv4 pseudo-header of the transports and a running sum over
 //! several pieces (a TCP segment's payload may come in two parts out of a ring
 //! buffer, split at an odd byte).
+//!
+//! The sum is taken over native-endian words, eight bytes at a time into a
+//! 64-bit accumulator whose carries are folded back at the end: the one's
+//! complement sum does not depend on the byte order, only the result is
+//! swapped into network order (RFC 1071 section 2 (B)), and deferring the
+//! carries is RFC 1071 section 2 (C)'s.
 
-use etherparse::checksum::Sum16BitWords;
 use etherparse::IpNumber;
 use std::net::Ipv4Addr;
 
@@ -16,9 +21,42 @@ use std::net::Ipv4Addr;
 /// summed as if they were one contiguous run of bytes, whatever their lengths.
 #[derive(Clone, Debug, Default)]
 pub struct Checksum {
-    sum: Sum16BitWords,
+    /// Native-endian 32-bit words summed, carries not yet folded back.
+    sum: u64,
     /// The first byte of a 16-bit word whose second byte is in the next piece.
     odd: Option<u8>,
+}
+
+/// Sums `bytes` (an even number of them) as native-endian words into `sum`;
+/// the result is congruent to the sum of their 16-bit words modulo 0xffff.
+/// Each 8-byte load adds its two 32-bit halves, so the accumulators cannot
+/// overflow before 2^31 loads (16 GiB), far beyond any frame.
+fn add_words(sum: u64, bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(32);
+    let mut acc = [0u64; 4];
+    for c in &mut chunks {
+        for (i, a) in acc.iter_mut().enumerate() {
+            let w = u64::from_ne_bytes(c[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            *a += (w & 0xffff_ffff) + (w >> 32);
+        }
+    }
+    let mut total = sum + acc.iter().sum::<u64>();
+    let mut rest = chunks.remainder().chunks_exact(4);
+    for c in &mut rest {
+        total += u32::from_ne_bytes(c.try_into().expect("4 bytes")) as u64;
+    }
+    if let [a, b] = rest.remainder() {
+        total += u16::from_ne_bytes([*a, *b]) as u64;
+    }
+    total
+}
+
+/// Folds the carries of a 64-bit sum back into 16 bits (end-around carry).
+fn fold(mut sum: u64) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 impl Checksum {
@@ -30,24 +68,24 @@ impl Checksum {
     /// 9293 section 3.1): source, destination, zero, protocol, and the length of
     /// the transport's header and data.
     pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpNumber, len: u16) -> Checksum {
-        let sum = Sum16BitWords::new()
-            .add_4bytes(src.octets())
-            .add_4bytes(dst.octets())
-            .add_2bytes([0, protocol.0])
-            .add_2bytes(len.to_be_bytes());
-        Checksum { sum, odd: None }
+        let mut h = [0u8; 12];
+        h[..4].copy_from_slice(&src.octets());
+        h[4..8].copy_from_slice(&dst.octets());
+        h[9] = protocol.0;
+        h[10..].copy_from_slice(&len.to_be_bytes());
+        Checksum { sum: add_words(0, &h), odd: None }
     }
 
     /// Adds the next piece.
     pub fn add_bytes(mut self, mut bytes: &[u8]) -> Checksum {
         if let Some(hi) = self.odd {
             let Some((&lo, rest)) = bytes.split_first() else { return self };
-            self.sum = self.sum.add_2bytes([hi, lo]);
+            self.sum = add_words(self.sum, &[hi, lo]);
             self.odd = None;
             bytes = rest;
         }
         let even = bytes.len() & !1;
-        self.sum = self.sum.add_slice(&bytes[..even]);
+        self.sum = add_words(self.sum, &bytes[..even]);
         if even < bytes.len() {
             self.odd = Some(bytes[even]);
         }
@@ -59,13 +97,12 @@ impl Checksum {
     /// is filled in and intact, it is zero.
     pub fn finish(self) -> u16 {
         let sum = match self.odd {
-            Some(hi) => self.sum.add_2bytes([hi, 0]),
+            Some(hi) => add_words(self.sum, &[hi, 0]),
             None => self.sum,
         };
-        // etherparse sums in native byte order (the one's complement sum does not
-        // depend on it, RFC 1071 section 2 (B)); `to_be` puts the result back in
+        // Summed in native byte order: `to_be` puts the result back in
         // network order, as a number.
-        sum.ones_complement().to_be()
+        (!fold(sum)).to_be()
     }
 }
 

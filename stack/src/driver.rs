@@ -267,16 +267,21 @@ impl FrameBatch {
 }
 
 impl Driver {
-    /// Feeds the frames of `rx` to the stack at `now`, and after each copies
-    /// what the stack queued into `tx` (a burst is answered in order); then runs
+    /// Feeds the frames of `rx` to the stack at `now` as one batch
+    /// ([`Stack::begin_batch`]), and after each copies what the stack queued
+    /// into `tx` (a burst is answered in order), then the ACKs the batch held
+    /// back; then runs
     /// the timers due by `now` at `now` (as [`Driver::run_due`]), again while the
     /// stack stays due (the loopback's rounds), at most [`FEED_ROUNDS`] times.
     /// For a runtime that reads and writes the device outside its lock.
     pub fn feed(stack: &mut Stack, rx: &mut FrameBatch, tx: &mut FrameBatch, now: Instant) {
+        // One batch: the frames were read together (stretch ACKs, Stack::begin_batch).
+        stack.begin_batch();
         for (frame, offload) in rx.frames_offloaded() {
             stack.receive_offloaded(now, frame, offload);
             tx.take_transmit(stack);
         }
+        stack.end_batch(now);
         rx.clear();
         for _ in 0..FEED_ROUNDS {
             if stack.poll_at().is_none_or(|t| t > now) {

@@ -226,6 +226,19 @@ impl Stack {
         self.tcp.poll(now, &mut self.ip);
     }
 
+    /// Frames read together from the device follow, fed one by one with
+    /// [`Stack::receive`] until [`Stack::end_batch`]: TCP may then answer the
+    /// batch's in-order data with one ACK at its end (`TcpConfig::stretch_acks`).
+    pub fn begin_batch(&mut self) {
+        self.tcp.begin_batch();
+    }
+
+    /// The batch begun with [`Stack::begin_batch`] has been fed: the ACKs it
+    /// held back are sent.
+    pub fn end_batch(&mut self, now: Instant) {
+        self.tcp.end_batch(now, &mut self.ip);
+    }
+
     /// The next instant at which [`Stack::poll`] has work, if any. While frames
     /// wait round the loopback it is the time the oldest was sent: due at once.
     pub fn poll_at(&self) -> Option<Instant> {

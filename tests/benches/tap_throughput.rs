@@ -6,6 +6,12 @@
 //! and Linux's own TCP to a Python server over a veth pair. A benchmark, not a
 //! test: it prints a table with ratios and asserts nothing about speed.
 //!
+//! Beside the rates, the CPU time the server spent per MiB (this process's
+//! user and system time over the run: the servers of tapstack and smoltcp
+//! live in it, and only the one being measured is busy), which the load of
+//! a shared machine disturbs far less than the rates: a server that needs
+//! less CPU per byte wins the race for the cores whatever else runs.
+//!
 //! Run (as root): cargo bench -p tapstack-tests --bench tap_throughput
 //! Size per run: TAPSTACK_BENCH_MIB (default 954, 1e9 bytes); runs per cell:
 //! TAPSTACK_BENCH_RUNS (default 3).
@@ -77,17 +83,37 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Seconds per run of each direction, for one contender.
+/// This process's CPU time so far (user and system, every thread), in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: rusage is plain data (all zeroes is a valid value), and
+    // getrusage fills the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Seconds per run of each direction, for one contender, and the CPU seconds
+/// this process spent meanwhile.
 #[derive(Default)]
 struct Runs {
     send: Vec<f64>,
     recv: Vec<f64>,
+    send_cpu: Vec<f64>,
+    recv_cpu: Vec<f64>,
 }
 
 impl Runs {
     fn run(&mut self, ns: &Netns, addr: &str, mib: u32) {
+        let c0 = cpu_seconds();
         self.send.push(run_client(ns, "send", addr, mib));
+        let c1 = cpu_seconds();
         self.recv.push(run_client(ns, "recv", addr, mib));
+        self.send_cpu.push(c1 - c0);
+        self.recv_cpu.push(cpu_seconds() - c1);
     }
 }
 
@@ -156,6 +182,7 @@ fn main() {
     drop(lab_off);
 
     let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
+    let ms_per_mib = |v: &Vec<f64>| median(v.clone()) * 1000.0 / mib as f64;
     println!("\nbulk TCP, {mib} MiB per run, median of {runs} interleaved runs (Mbit/s)");
     println!(
         "{:<36} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11} {:>11}",
@@ -173,5 +200,19 @@ fn main() {
             o / l,
             f / l
         );
+    }
+    println!(
+        "\nserver CPU time per MiB (ms, median; this process: the server's threads and the kernel's work in them)"
+    );
+    println!(
+        "{:<36} {:>10} {:>10} {:>10} {:>11} {:>11}",
+        "direction", "tapstack", "+offload", "smoltcp", "smol/ours", "smol/off"
+    );
+    for (name, o, f, s) in [
+        ("kernel client -> server (discard)", &ours.send_cpu, &ours_off.send_cpu, &theirs.send_cpu),
+        ("server -> kernel client (chargen)", &ours.recv_cpu, &ours_off.recv_cpu, &theirs.recv_cpu),
+    ] {
+        let (o, f, s) = (ms_per_mib(o), ms_per_mib(f), ms_per_mib(s));
+        println!("{name:<36} {o:>10.2} {f:>10.2} {s:>10.2} {:>10.2}x {:>10.2}x", s / o, s / f);
     }
 }

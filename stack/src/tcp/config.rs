@@ -5,6 +5,10 @@
 use super::cubic::Algorithm;
 use crate::time::Duration;
 
+/// The most in-order data a stretch ACK leaves unacknowledged within a batch
+/// (`TcpConfig::stretch_acks`): 64 KiB, the largest segment Linux's GRO makes.
+pub const STRETCH_ACK_BYTES: usize = 64 * 1024;
+
 /// Stack-wide TCP settings.
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
@@ -65,6 +69,16 @@ pub struct TcpConfig {
     /// delayed ACKs together cost little. An ACK is sent at once for every
     /// second segment, for out-of-order data, and for a FIN.
     pub delayed_ack: Duration,
+    /// Stretch ACKs within a batch: when a driver feeds several frames read
+    /// together (`Stack::receive_batch`, the runtime's read of the TAP until it
+    /// is empty), the every-second-segment ACK of in-order data is sent once, at
+    /// the batch's end, for all of the batch's segments (at most
+    /// [`STRETCH_ACK_BYTES`] unacknowledged), as Linux acknowledges the segment
+    /// its GRO coalesces from one NAPI poll's packets. Out-of-order data, a gap
+    /// filled, a FIN and window updates are still acknowledged at once. Default
+    /// on; off, every second segment is acknowledged as it comes, batch or not
+    /// (RFC 9293 SHLD-19 to the letter).
+    pub stretch_acks: bool,
     /// Most connections (not counting listeners, nor TIME-WAIT). Default 4096;
     /// SYNs beyond it get cookies (or are dropped, `TcpConnectionLimit`) and
     /// `connect` fails with `NoBufferSpace`. Linux has no count of its own:
@@ -139,6 +153,7 @@ impl Default for TcpConfig {
             data_retries: 15,
             r1_retries: 3,
             delayed_ack: Duration::from_millis(40),
+            stretch_acks: true,
             max_connections: 4096,
             max_tw_buckets: 16384,
             max_backlog: 4096,

@@ -55,6 +55,28 @@ impl Tcp {
         self.poll_timers(now, net)
     }
 
+    /// A batch of frames read together begins: the ACKs owed for in-order
+    /// data wait for its end (`TcpConfig::stretch_acks`).
+    pub fn begin_batch(&mut self) {
+        self.batch_open = true;
+    }
+
+    /// The batch has ended: each connection sends the ACK it held back, one
+    /// for all the batch's segments (RFC 9293 section 3.8.6.3 with Linux's
+    /// GRO: see `TcpConfig::stretch_acks`).
+    pub fn end_batch(&mut self, now: Instant, net: &mut dyn TcpNet) {
+        self.batch_open = false;
+        let held = self.batch_acks.take();
+        for &index in &held {
+            let id = ConnId { index, gen: self.slots[index as usize].gen };
+            let Some(conn) = conn_mut(&mut self.slots, id) else { continue };
+            let mut ctx = ctx!(self, now, net);
+            conn.ack_held(&mut ctx);
+            self.settle(id);
+        }
+        self.batch_acks.give_back(held);
+    }
+
     /// The earliest timer deadline, if any.
     pub fn poll_at(&self) -> Option<Instant> {
         crate::time::earliest(self.timers.first().map(|t| t.0), self.tw.poll_at())
@@ -91,6 +113,9 @@ impl Tcp {
             if !reopen {
                 let mut ctx = ctx!(self, now, net);
                 let r = conn.on_segment(&mut ctx, &seg);
+                if conn.acks_at_batch_end() {
+                    self.batch_acks.mark(id.index);
+                }
                 self.settle(id);
                 return r;
             }

@@ -71,6 +71,7 @@ macro_rules! ctx {
             cfg: &$self.cfg,
             challenge: &mut $self.challenge,
             trace: &mut $self.trace,
+            batch: $self.batch_open,
         }
     };
 }

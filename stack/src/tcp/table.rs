@@ -127,6 +127,11 @@ pub struct Tcp {
     /// Readiness hook: the slots touched by an event since the last
     /// [`Tcp::drain_changed`] (each once), so the runtime wakes only their waiters.
     pub(super) changed: ChangedSet,
+    /// Between `Tcp::begin_batch` and `Tcp::end_batch`: a batch of frames read
+    /// together is being fed.
+    pub(super) batch_open: bool,
+    /// The connections whose ACK waits for the batch's end (each once).
+    pub(super) batch_acks: ChangedSet,
 }
 
 /// The slot indexes whose readiness may have changed, each listed once: bounded
@@ -146,6 +151,23 @@ impl ChangedSet {
         if !self.marked[i] {
             self.marked[i] = true;
             self.list.push(index);
+        }
+    }
+
+    /// Takes the list out (unmarked), for a caller that needs `self` while it
+    /// goes through it; give it back emptied with [`ChangedSet::give_back`].
+    pub(super) fn take(&mut self) -> Vec<u32> {
+        for &i in &self.list {
+            self.marked[i as usize] = false;
+        }
+        std::mem::take(&mut self.list)
+    }
+
+    /// Returns the list taken (cleared here), so that its room is kept.
+    pub(super) fn give_back(&mut self, mut list: Vec<u32>) {
+        list.clear();
+        if self.list.is_empty() {
+            self.list = list;
         }
     }
 
@@ -209,6 +231,8 @@ impl Tcp {
             due: Vec::new(),
             isn,
             changed: ChangedSet::default(),
+            batch_open: false,
+            batch_acks: ChangedSet::default(),
         }
     }
 

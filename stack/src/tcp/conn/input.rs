@@ -10,6 +10,7 @@ use super::undo::Event;
 use super::{our_mss, Conn, Ctx, MAX_WSCALE};
 use crate::counters::DropReason;
 use crate::tcp::cause::Cause;
+use crate::tcp::config::STRETCH_ACK_BYTES;
 use crate::tcp::congestion::AckAction;
 use crate::tcp::error::TcpError;
 use crate::tcp::segment::Segment;
@@ -61,6 +62,20 @@ impl Conn {
         };
         self.output(ctx);
         r
+    }
+
+    /// Whether an ACK waits for the end of the batch (`Ctx::batch`).
+    pub fn acks_at_batch_end(&self) -> bool {
+        self.ack_at_batch_end
+    }
+
+    /// The batch has ended: the ACK held back for it goes out (if nothing sent
+    /// since has carried it).
+    pub fn ack_held(&mut self, ctx: &mut Ctx<'_>) {
+        if std::mem::take(&mut self.ack_at_batch_end) {
+            self.ack_now = true;
+            self.output(ctx);
+        }
     }
 
     /// The options of a SYN: MSS (RFC 9293 section 3.7.1), window scale (RFC
@@ -534,11 +549,18 @@ impl Conn {
                     // segment; any other segment counts as one.
                     let mss = our_mss(ctx.net) as usize;
                     self.unacked_segs += payload.len().div_ceil(mss).max(1) as u32;
-                    // MUST-40 / SHLD-19: an ACK for at least every second segment.
-                    if self.unacked_segs >= 2 {
+                    // MUST-40 / SHLD-19: an ACK for at least every second
+                    // segment; within a batch, once at its end for all of them
+                    // (a stretch ACK, as for a GRO segment: TcpConfig::stretch_acks).
+                    let stretch =
+                        ctx.batch && ctx.cfg.stretch_acks && (self.unacked_segs as usize) * mss < STRETCH_ACK_BYTES;
+                    if self.unacked_segs >= 2 && !stretch {
                         self.ack_now = true;
-                    } else if self.delack_at.is_none() {
-                        self.delack_at = Some(ctx.now + ctx.cfg.delayed_ack);
+                    } else {
+                        self.ack_at_batch_end |= self.unacked_segs >= 2;
+                        if self.delack_at.is_none() {
+                            self.delack_at = Some(ctx.now + ctx.cfg.delayed_ack);
+                        }
                     }
                 }
             }

@@ -68,6 +68,10 @@ pub struct Ctx<'a> {
     pub cfg: &'a TcpConfig,
     pub challenge: &'a mut ChallengeLimit,
     pub trace: &'a mut TraceLog,
+    /// The segment is one of a batch of frames read together, whose end the
+    /// driver announces (`Tcp::end_batch`): an ACK owed for in-order data may
+    /// wait for it (`TcpConfig::stretch_acks`).
+    pub batch: bool,
 }
 
 /// Sends one segment, counting it. Used for connections and for resets on
@@ -200,6 +204,8 @@ pub struct Conn {
     last_challenge: Option<Instant>,
     /// In-order segments received since our last ACK.
     unacked_segs: u32,
+    /// The ACK for them waits for the end of the batch (`TcpConfig::stretch_acks`).
+    ack_at_batch_end: bool,
     last_rcv: Instant,
     last_send: Instant,
 
@@ -296,6 +302,7 @@ impl Conn {
             ack_now: false,
             last_challenge: None,
             unacked_segs: 0,
+            ack_at_batch_end: false,
             last_rcv: ctx.now,
             last_send: ctx.now,
             error: None,

@@ -133,6 +133,7 @@ impl Conn {
             self.ack_now = false;
             self.delack_at = None;
             self.unacked_segs = 0;
+            self.ack_at_batch_end = false;
         }
     }
 

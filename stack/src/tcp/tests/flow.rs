@@ -387,3 +387,59 @@ fn window_scaling_lets_the_window_exceed_64k() {
     assert_eq!(w.b.recv_all(w.now, b).unwrap(), data);
     assert!(w.b.tcp.info(b).unwrap().rcv_wnd > 65535);
 }
+
+#[test]
+fn within_a_batch_in_order_data_is_acked_once_at_its_end_and_out_of_order_at_once() {
+    let mut h = Host::new(IP_A, 77);
+    let (_l, id, mut peer) = passive_established(&mut h);
+    let t = T0 + secs(1);
+    // Six full-sized segments read together: one stretch ACK, at the batch's end.
+    h.tcp.begin_batch();
+    for i in 0..6 {
+        peer.send(&mut h, t, "A", &[i; 1460]).unwrap();
+        h.nothing();
+    }
+    h.tcp.end_batch(t, &mut h.net);
+    assert_eq!(h.one().ack, Some(peer.seq), "one ACK for the six");
+    assert_eq!(h.tcp.info(id).unwrap().timers.delayed_ack, None);
+    // A lone segment in a batch waits for the delayed ACK, as outside one.
+    h.tcp.begin_batch();
+    peer.send(&mut h, t, "A", &[7; 1460]).unwrap();
+    h.tcp.end_batch(t, &mut h.net);
+    h.nothing();
+    assert_eq!(h.tcp.info(id).unwrap().timers.delayed_ack, Some(t + ms(40)));
+    // Out-of-order data in a batch is acknowledged at once (RFC 5681 section 4.2).
+    h.tcp.begin_batch();
+    peer.raw(&mut h, t, peer.seq + 100, peer.ack, "A", b"x").unwrap();
+    assert_eq!(h.one().ack, Some(peer.seq), "a duplicate ACK, at once");
+    h.tcp.end_batch(t, &mut h.net);
+    h.nothing();
+}
+
+#[test]
+fn a_stretch_ack_leaves_at_most_64_kib_unacknowledged_and_can_be_turned_off() {
+    let mut h = Host::new(IP_A, 78);
+    let (_l, _id, mut peer) = passive_established(&mut h);
+    let t = T0 + secs(1);
+    // Segments count as MSS-sized ones (1460): the 45th passes 64 KiB and is
+    // acknowledged within the batch (1000 bytes each, so the window holds them).
+    h.tcp.begin_batch();
+    for i in 0..45 {
+        peer.send(&mut h, t, "A", &[i; 1000]).unwrap();
+        if i < 44 {
+            h.nothing();
+        }
+    }
+    assert_eq!(h.one().ack, Some(peer.seq), "at 64 KiB");
+    h.tcp.end_batch(t, &mut h.net);
+    h.nothing();
+    // Off: every second segment, batch or not (RFC 9293 SHLD-19 to the letter).
+    h.tcp.set_config(TcpConfig { stretch_acks: false, ..TcpConfig::default() });
+    h.tcp.begin_batch();
+    peer.send(&mut h, t, "A", &[1; 1460]).unwrap();
+    h.nothing();
+    peer.send(&mut h, t, "A", &[2; 1460]).unwrap();
+    assert_eq!(h.one().ack, Some(peer.seq));
+    h.tcp.end_batch(t, &mut h.net);
+    h.nothing();
+}
