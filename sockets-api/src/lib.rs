@@ -94,6 +94,7 @@ mod sock_type;
 mod start;
 mod stream;
 mod tcp_socket;
+mod transition_trace;
 mod udp_socket;
 
 pub use api::{FdSet, Net, OwnedFd, PollFd};

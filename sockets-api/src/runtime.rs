@@ -15,8 +15,7 @@
 //!
 //! Tracing: after every round, and after every call, the runtime drains the
 //! TCP core's state transitions and hands them to the subscribers of
-//! [`crate::Net::trace_transitions`] (bounded channels; a full channel drops and
-//! counts). Without subscribers they are discarded.
+//! [`crate::Net::trace_transitions`] (`transition_trace.rs`).
 
 use crate::eventfd::EventFd;
 use crate::exit::Exit;
@@ -24,15 +23,15 @@ use crate::fd_table::{CoreKey, Fd, FdTable};
 use crate::raw_ready::{self, RawReady};
 use crate::readiness::Registry;
 use crate::resident::{self, Resident, Residents};
+use crate::transition_trace::Tracers;
+pub use crate::transition_trace::TransitionTrace;
 use stack::device::Device;
 use stack::driver::{Driver, FrameBatch};
-use stack::tcp::Transition;
 use stack::{Counters, Instant, Stack};
 use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread::JoinHandle;
@@ -159,80 +158,13 @@ pub struct Shared {
     /// The program ends with this stop ([`Shared::stop_before_exit`]).
     exiting: AtomicBool,
     /// Subscribers to TCP state transitions.
-    tracers: Mutex<Vec<Tracer>>,
+    tracers: Tracers,
 }
-/// One subscriber to TCP state transitions: its channel and its count of drops.
-#[derive(Debug)]
-struct Tracer {
-    tx: SyncSender<Transition>,
-    lost: Arc<AtomicU64>,
-}
-
-/// TCP state transitions as they happen, for a program to print or check (what
-/// `tapstack up --trace` shows): from [`crate::Net::trace_transitions`]. Each is
-/// a [`Transition`] (connection, addresses, the two states, and the cause in RFC
-/// 9293's notation); its `Display` is one line. The channel is bounded: when the
-/// receiver falls behind, new transitions are dropped and counted ([`TransitionTrace::lost`]).
-/// The iterator ends when the runtime stops.
-#[derive(Debug)]
-pub struct TransitionTrace {
-    rx: Receiver<Transition>,
-    lost: Arc<AtomicU64>,
-}
-
-impl TransitionTrace {
-    /// The next transition, waiting up to `timeout`; `None` if none came (or the
-    /// runtime has stopped).
-    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Transition> {
-        self.rx.recv_timeout(timeout).ok()
-    }
-
-    /// The next transition if one is waiting.
-    pub fn try_recv(&self) -> Option<Transition> {
-        self.rx.try_recv().ok()
-    }
-
-    /// Every transition, waiting for each; ends when the runtime stops.
-    pub fn iter(&self) -> impl Iterator<Item = Transition> + '_ {
-        self.rx.iter()
-    }
-
-    /// Transitions dropped because this receiver's channel was full.
-    pub fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
-    }
-}
-
 impl Shared {
     /// Subscribes to TCP state transitions, with room for `capacity` of them
     /// waiting to be received (at least 1).
     pub fn trace_transitions(&self, capacity: usize) -> TransitionTrace {
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        let lost = Arc::new(AtomicU64::new(0));
-        if !self.is_stopped() {
-            self.lock_tracers().push(Tracer { tx, lost: lost.clone() });
-        }
-        TransitionTrace { rx, lost }
-    }
-
-    fn lock_tracers(&self) -> MutexGuard<'_, Vec<Tracer>> {
-        self.tracers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Hands the TCP core's new transitions to the subscribers (or discards them
-    /// when there are none). Called with the core locked.
-    fn publish(&self, stack: &mut Stack) {
-        let mut tracers = self.lock_tracers();
-        stack.tcp().0.drain_transitions(|t| {
-            tracers.retain(|s| match s.tx.try_send(*t) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    s.lost.fetch_add(1, Ordering::Relaxed);
-                    true
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            });
-        });
+        self.tracers.subscribe(capacity, !self.is_stopped())
     }
 
     /// The stack's clock: microseconds since the runtime started.
@@ -268,7 +200,7 @@ impl Shared {
     /// and then (no system call under the lock) the runtime is woken if the turn
     /// queued frames or set an earlier deadline than `before`, and the waiters are.
     fn finish(&self, mut core: MutexGuard<'_, Core>, before: Option<Instant>) {
-        self.publish(&mut core.stack);
+        self.tracers.publish(&mut core.stack);
         core.collect_changes();
         let wake_runtime = needs_runtime(&core.stack, before);
         self.release(core, wake_runtime);
@@ -510,7 +442,7 @@ impl Shared {
     fn shut_down(&self) {
         self.stop.store(true, Ordering::Release);
         // Ends the subscribers' iterators.
-        self.lock_tracers().clear();
+        self.tracers.clear();
         let mut core = self.lock();
         let Core { ready, pending, .. } = &mut *core;
         ready.all(pending);
@@ -623,7 +555,7 @@ impl Runtime {
             ended_changed: Condvar::new(),
             stop_within,
             exiting: AtomicBool::new(false),
-            tracers: Mutex::new(Vec::new()),
+            tracers: Tracers::default(),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("tapstack".into()).spawn(move || {
@@ -760,7 +692,7 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         let mut core = shared.lock();
         let now = shared.now();
         Driver::feed(&mut core.stack, &mut rx, &mut tx, now);
-        shared.publish(&mut core.stack);
+        shared.tracers.publish(&mut core.stack);
         core.collect_changes();
         let Core { ready, pending, .. } = &mut *core;
         ready.round(pending);
