@@ -18,7 +18,7 @@
 //! on a TAP in a namespace of ours, the kernel client on the TAP's host end.
 //! Linux: the epoll echo server in one namespace, the client in another, over
 //! a veth pair. Each client namespace: ip_local_port_range 1024-65535,
-//! tcp_tw_reuse 1, and 4 more source addresses (64k ports each) for the
+//! tcp_tw_reuse 1 (each round leaves the client's TIME-WAITs), and 4 more source addresses (64k ports each) for the
 //! 100,000. RLIMIT_NOFILE is raised (as root) for this process and the
 //! servers it starts. Every wait is bounded; namespaces and processes go
 //! when the benchmark ends, on failure too.
@@ -151,7 +151,7 @@ impl Side {
         n as f64 / took.as_secs_f64()
     }
 
-    /// One concurrency round of `n`, the connections reset afterwards.
+    /// One concurrency round of `n`, the connections closed afterwards.
     fn hold(&mut self, n: usize, within: Duration) -> Outcome {
         let (addr, sources) = (self.addr, self.sources.clone());
         let run = self.client.run_inside(|| conn_client::hold(addr, &sources, n, IN_FLIGHT, within));
@@ -195,6 +195,24 @@ fn raise_nofile() -> u64 {
     }
     println!("RLIMIT_NOFILE {} (fs.nr_open {nr_open}, fs.file-max {file_max})", r.rlim_max);
     r.rlim_max
+}
+
+/// SIGINT or SIGTERM (`timeout`, Ctrl-C) would end this process without its
+/// destructors: delete the namespaces it made (their names hold its pid), then
+/// exit. The servers exit by themselves when their standard input closes.
+fn delete_namespaces_on_signal() {
+    tapstack_tools::signals::block();
+    std::thread::spawn(|| {
+        let sig = tapstack_tools::signals::wait();
+        let ours = format!("-{}-", std::process::id());
+        let list = std::process::Command::new("ip").args(["netns", "list"]).output();
+        let list = list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        for name in list.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| n.contains(&ours)) {
+            let _ = std::process::Command::new("ip").args(["netns", "delete", name]).status();
+        }
+        eprintln!("connections: stopped by signal {sig}; namespaces deleted");
+        std::process::exit(1);
+    });
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -343,6 +361,7 @@ fn main() {
     }
     let s = Settings::from_env();
     let nofile = raise_nofile();
+    delete_namespaces_on_signal();
     if s.parts.contains("rate") || s.parts.contains("concurrency") {
         race(&s);
     }
