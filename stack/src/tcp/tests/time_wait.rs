@@ -214,9 +214,12 @@ fn buffer_bytes_are_the_buffers_part_of_the_heap() {
     peer.send(&mut h, T0, "PA", b"12345678").unwrap();
     let (id, _) = h.tcp.accept(l).unwrap().unwrap();
     assert_eq!(h.recv_all(T0, id).unwrap().len(), 8);
-    assert_eq!(h.tcp.buffer_bytes(), crate::tcp::recv::FIRST_STORAGE);
+    // The ring's first storage, and the out-of-order list's few entries.
+    let received = h.tcp.buffer_bytes();
+    let first = crate::tcp::recv::FIRST_STORAGE;
+    assert!((first..first + 64).contains(&received), "{received}");
     h.send(T0, id, b"12345678").unwrap();
     let with_send = h.tcp.buffer_bytes();
-    assert!(with_send >= crate::tcp::recv::FIRST_STORAGE + 8, "{with_send}");
+    assert!(with_send >= received + 8, "{with_send}");
     assert!(h.tcp.heap_bytes() > with_send + core::mem::size_of::<crate::tcp::conn::Conn>());
 }
