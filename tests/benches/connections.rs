@@ -18,10 +18,13 @@
 //! on a TAP in a namespace of ours, the kernel client on the TAP's host end.
 //! Linux: the epoll echo server in one namespace, the client in another, over
 //! a veth pair. Each client namespace: ip_local_port_range 1024-65535,
-//! tcp_tw_reuse 1 (each round leaves the client's TIME-WAITs), and 4 more source addresses (64k ports each) for the
-//! 100,000. RLIMIT_NOFILE is raised (as root) for this process and the
-//! servers it starts. Every wait is bounded; namespaces and processes go
-//! when the benchmark ends, on failure too.
+//! tcp_tw_reuse 1 (each round leaves the client's TIME-WAITs), and 4 more
+//! source addresses (64k ports each) for the 100,000. RLIMIT_NOFILE is
+//! raised (as root, with CAP_SYS_RESOURCE) for this process and the servers
+//! it starts; without that right the memory part holds as many as the hard
+//! limit allows, and says so (each tapstack socket holds a kernel
+//! descriptor). Every wait is bounded; namespaces and processes go when the
+//! benchmark ends, on failure or SIGINT/SIGTERM too.
 //!
 //! Run (as root): cargo bench -p tapstack-tests --bench connections
 //! Rounds: TAPSTACK_BENCH_RUNS (default 5); parts: TAPSTACK_BENCH_PARTS
