@@ -18,7 +18,7 @@
 
 mod smoltcp_server;
 
-use std::process::Command;
+use tapstack_tests::veth::VethPair;
 use tapstack_tools::lab::{Lab, LabConfig};
 use tapstack_tools::netns::Netns;
 
@@ -118,18 +118,11 @@ impl Runs {
 }
 
 /// The Linux baseline's two namespaces over a veth pair, with the Python server running.
-fn veth_baseline() -> (Netns, Netns, std::process::Child) {
-    let client = Netns::create("bench-veth-c").expect("netns");
-    let server = Netns::create("bench-veth-s").expect("netns");
-    let ok = |c: &mut Command| assert!(c.status().unwrap().success());
-    ok(client.command("ip").args(["link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", server.name()]));
-    ok(client.command("ip").args(["addr", "add", "10.79.0.1/24", "dev", "v0"]));
-    ok(client.command("ip").args(["link", "set", "v0", "up"]));
-    ok(server.command("ip").args(["addr", "add", "10.79.0.2/24", "dev", "v1"]));
-    ok(server.command("ip").args(["link", "set", "v1", "up"]));
-    let srv = server.command("python3").args(["-c", SERVER]).spawn().expect("python3 server");
-    wait_listening(&client, "10.79.0.2");
-    (client, server, srv)
+fn veth_baseline() -> (VethPair, std::process::Child) {
+    let pair = VethPair::create("bench-veth", "10.79.0.1/24", "10.79.0.2/24").expect("veth pair");
+    let srv = pair.server.command("python3").args(["-c", SERVER]).spawn().expect("python3 server");
+    wait_listening(&pair.client, "10.79.0.2");
+    (pair, srv)
 }
 
 /// Waits (bounded) until something answers on `addr` port 9.
@@ -163,7 +156,8 @@ fn main() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let smol = smoltcp_server::spawn(sm_ns.name(), "tap0", "10.78.0.2".parse().unwrap(), stop.clone());
     wait_listening(&sm_ns, "10.78.0.2");
-    let (client, _server, mut srv) = veth_baseline();
+    let (veth, mut srv) = veth_baseline();
+    let client = &veth.client;
 
     // Rounds interleaved, so a change in the machine's load touches all three alike.
     let (mut ours, mut theirs, mut linux) = (Runs::default(), Runs::default(), Runs::default());
@@ -172,7 +166,7 @@ fn main() {
         ours.run(lab.netns(), &addr, mib);
         ours_off.run(lab_off.netns(), &addr, mib);
         theirs.run(&sm_ns, "10.78.0.2", mib);
-        linux.run(&client, "10.79.0.2", mib);
+        linux.run(client, "10.79.0.2", mib);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = smol.join();

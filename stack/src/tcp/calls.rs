@@ -415,6 +415,16 @@ impl Tcp {
             + timers
     }
 
+    /// Of [`Tcp::heap_bytes`], what the connections' receive and send buffers
+    /// hold (O(slots): for measurements, never on a per-call path).
+    pub fn buffer_bytes(&self) -> usize {
+        let conn = |s: &Slot| match &s.sock {
+            Some(Sock::Conn(c)) => c.buffer_bytes(),
+            _ => 0,
+        };
+        self.slots.iter().map(conn).sum()
+    }
+
     /// Connections in TIME-WAIT (outside `max_connections`, within `max_tw_buckets`).
     pub fn time_wait_count(&self) -> usize {
         self.tw_count

@@ -566,6 +566,11 @@ impl Conn {
     /// Heap bytes this connection holds: its TCB and its buffers' storage
     /// (what [`crate::tcp::Tcp::heap_bytes`] adds up).
     pub fn heap_bytes(&self) -> usize {
-        core::mem::size_of::<Conn>() + self.recv.heap_bytes() + self.send.heap_bytes()
+        core::mem::size_of::<Conn>() + self.buffer_bytes()
+    }
+
+    /// Heap bytes of its receive and send buffers' storage alone.
+    pub fn buffer_bytes(&self) -> usize {
+        self.recv.heap_bytes() + self.send.heap_bytes()
     }
 }

@@ -200,3 +200,26 @@ fn a_flood_of_time_waits_gives_its_memory_back() {
     // bytes each: no buffer, no record, no map at its peak size.
     assert!(after < idle + 64 * 1024, "{after} bytes held after the flood (idle {idle})");
 }
+
+#[test]
+fn buffer_bytes_are_the_buffers_part_of_the_heap() {
+    // What the connections benchmark splits an idle connection's memory by:
+    // an echoed request leaves the receive ring's first storage allocated.
+    let mut h = Host::new(IP_A, 1403);
+    let l = h.tcp.listen(&mut h.net, addr(IP_A, 7), 64).unwrap();
+    assert_eq!(h.tcp.buffer_bytes(), 0, "a listener has no buffers");
+    let mut peer = Peer { port: 10_000, our_port: 7, seq: 7000, ack: 0, wnd: 65535 };
+    peer.send(&mut h, T0, "S", b"").unwrap();
+    peer.ack = h.one().seq.wrapping_add(1);
+    peer.send(&mut h, T0, "PA", b"12345678").unwrap();
+    let (id, _) = h.tcp.accept(l).unwrap().unwrap();
+    assert_eq!(h.recv_all(T0, id).unwrap().len(), 8);
+    // The ring's first storage, and the out-of-order list's few entries.
+    let received = h.tcp.buffer_bytes();
+    let first = crate::tcp::recv::FIRST_STORAGE;
+    assert!((first..first + 64).contains(&received), "{received}");
+    h.send(T0, id, b"12345678").unwrap();
+    let with_send = h.tcp.buffer_bytes();
+    assert!(with_send >= received + 8, "{with_send}");
+    assert!(h.tcp.heap_bytes() > with_send + core::mem::size_of::<crate::tcp::conn::Conn>());
+}
