@@ -87,6 +87,7 @@ pub mod error;
 mod id;
 pub mod isn;
 pub mod lower;
+pub mod rack;
 pub mod recovery;
 pub mod recv;
 pub mod rtt;
