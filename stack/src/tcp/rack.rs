@@ -539,6 +539,20 @@ impl Rack {
         None
     }
 
+    /// RFC 6675 section 4, NextSeg rule 3: the first segment from `from`
+    /// (HighRxt) below `below` (the highest SACKed octet) neither SACKed, nor
+    /// lost, nor retransmitted, as (seq, len) up to `smss`.
+    pub fn next_unsacked(&self, from: Seq, below: Seq, smss: u32) -> Option<(Seq, u32)> {
+        let mut i = self.find(from);
+        while let Some(s) = self.segs.get(i).filter(|s| s.seq < below) {
+            if s.flags & (SACKED | LOST | RETRANS) == 0 && s.seq >= from {
+                return Some((s.seq, s.len().min(smss)));
+            }
+            i += 1;
+        }
+        None
+    }
+
     /// Is the octet at `seq` in a segment whose retransmission is in flight or
     /// that is not lost (after a timeout, what to skip rather than resend)?
     pub fn needs_resend(&self, seq: Seq) -> bool {

@@ -236,9 +236,9 @@ impl Conn {
     }
 
     /// RFC 6675 section 4, NextSeg, with RACK's IsLost: the first lost segment
-    /// not retransmitted since (rule 1), else new data the window allows (rule 2).
-    /// Rule 3 (retransmitting what is not known lost) is left out, as Linux
-    /// does: RACK's timer marks such a segment lost when it is.
+    /// not retransmitted since (rule 1), else new data the window allows (rule
+    /// 2), else a segment above HighRxt and below the highest SACKed octet
+    /// that is neither SACKed nor lost nor resent yet (rule 3).
     fn next_seg(&mut self) -> Option<(Seq, u32, bool)> {
         if let Some(lost) = self.next_lost() {
             return Some(lost);
@@ -246,7 +246,13 @@ impl Conn {
         let end = self.data_end();
         let room = (self.snd_una + self.snd_wnd).since(self.snd_nxt).min(self.snd_wnd);
         let len = end.since(self.snd_nxt).min(self.snd_mss).min(room);
-        (self.snd_nxt == self.snd_max && len > 0).then_some((self.snd_nxt, len, true))
+        if self.snd_nxt == self.snd_max && len > 0 {
+            return Some((self.snd_nxt, len, true));
+        }
+        let high = self.loss.board.highest_sacked()?;
+        let from = self.loss.board.high_rxt.max(self.snd_una);
+        let (seq, len) = self.loss.rack.next_unsacked(from, high, self.snd_mss)?;
+        Some((seq, len.min(end.since(seq)), false))
     }
 
     /// The first lost segment to resend, its length in data octets (a FIN
