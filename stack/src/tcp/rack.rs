@@ -561,18 +561,24 @@ impl Rack {
     }
 
     /// Forgets the SACK marks (RFC 2018 section 8: the receiver may have
-    /// reneged): every entry becomes lost.
+    /// reneged): what was SACKed becomes lost, to be sent again; RACK.fack
+    /// goes back to SND.UNA, so that their cumulative acknowledgment later is
+    /// not taken for reordering.
     pub fn clear_sacks(&mut self) {
         for i in 0..self.segs.len() {
             let s = self.segs[i];
             if s.flags & SACKED != 0 {
-                self.segs[i].flags &= !SACKED;
+                self.segs[i].flags = (s.flags & EVER_RETRANS) | LOST;
                 self.sacked -= s.len();
                 self.segs_sacked -= 1;
-                self.link_tail(self.base + i as u64);
+                self.lost += s.len();
+                self.to_resend += 1;
             }
         }
-        self.resend_from = self.segs.front().map_or(self.resend_from, |s| s.seq);
+        if let Some(front) = self.segs.front() {
+            self.resend_from = front.seq;
+            self.fack = front.seq;
+        }
     }
 
     /// Entries held (for tests).
