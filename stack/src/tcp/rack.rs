@@ -246,25 +246,23 @@ impl Rack {
     }
 
     fn push_new(&mut self, seq: Seq, end: Seq, now: Instant) {
+        self.sent += 1;
+        let order = self.sent;
         if self.segs.len() >= MAX_SENT {
-            // Bounded: the newest entry grows instead (and counts as sent now).
+            // Bounded: the newest entry grows instead (and counts as sent now);
+            // if it cannot, the data is left to the retransmission timer.
             let id = self.base + self.segs.len() as u64 - 1;
             let last = self.at(id);
             if last.flags & (SACKED | LOST | RETRANS) == 0 {
                 last.end = end;
                 last.xmit_ts = now;
-                self.sent += 1;
-                let order = self.sent;
-                let last = self.at(id);
                 last.order = order;
                 self.unlink(id);
                 self.link_tail(id);
-                return;
             }
+            return;
         }
         let id = self.base + self.segs.len() as u64;
-        self.sent += 1;
-        let order = self.sent;
         self.segs.push_back(Sent { seq, end, xmit_ts: now, order, flags: 0, prev: NIL, next: NIL, linked: false });
         self.link_tail(id);
     }
@@ -534,8 +532,9 @@ impl Rack {
             }
             i += 1;
         }
-        // The hint was stale (cannot happen while the counts are right).
-        debug_assert!(false, "to_resend {} but no lost entry", self.to_resend);
+        // Never reached while the counts are right; were they wrong, the
+        // count is put right rather than the stack stopped.
+        self.to_resend = 0;
         None
     }
 
