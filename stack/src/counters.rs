@@ -295,6 +295,12 @@ counter_group! {
         sack_recoveries,
         /// tail loss probes sent (RFC 8985 section 7)
         tail_loss_probes,
+        /// losses a retransmitted tail loss probe repaired alone (RFC 8985 section 7.4)
+        tlp_repairs,
+        /// retransmissions RACK found lost (RFC 8985 section 6.2)
+        lost_retransmits,
+        /// RACK reordering timer expirations (RFC 8985 section 6.2 step 5)
+        rack_timeouts,
         /// retransmission timeouts found spurious and undone (RFC 3522)
         spurious_rtos,
         /// fast recoveries undone, timestamps showing the original arrived (RFC 3522; Linux's TCPPartialUndo)

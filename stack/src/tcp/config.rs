@@ -98,7 +98,11 @@ pub struct TcpConfig {
     /// (connections in SYN-RECEIVED), as Linux's sk_max_ack_backlog does both.
     pub max_backlog: usize,
     /// Out-of-order ranges held per connection. Default 32. Linux bounds its
-    /// out-of-order queue by the receive buffer's memory only.
+    /// out-of-order queue by the receive buffer's memory only. (The sender's
+    /// side has two fixed bounds: 32 SACKed ranges in the scoreboard,
+    /// `sack::MAX_SACK_RANGES`, and 4096 sent segments in RACK's list,
+    /// `rack::MAX_SENT`, beyond which new data joins the newest entry; Linux
+    /// bounds its retransmit queue by the send buffer's memory.)
     pub max_ooo_ranges: usize,
     /// RFC 5961 section 7, per connection: at most one challenge ACK per this
     /// interval. Default 500 ms, Linux's tcp_invalid_ratelimit.

@@ -89,6 +89,7 @@ pub mod hystart;
 mod id;
 pub mod isn;
 pub mod lower;
+pub mod rack;
 pub mod recovery;
 pub mod recv;
 pub mod rtt;

@@ -11,15 +11,13 @@
 //! newest information is dropped and the sender falls back on its timer), four
 //! remembered arrivals in the receiver.
 
+use super::rack::DUP_THRESH;
 use super::segment::{SackBlock, MAX_SACK_BLOCKS};
 use super::seq::Seq;
 
 /// Ranges the scoreboard holds (Linux's holds one per segment; a receiver with
 /// 32 out-of-order ranges, our own bound, is fully described).
 pub const MAX_SACK_RANGES: usize = 32;
-
-/// RFC 6675 section 2, DupThresh.
-pub const DUP_THRESH: u32 = 3;
 
 /// The receiver's side: recent arrivals and a pending D-SACK.
 #[derive(Clone, Debug, Default)]
@@ -96,10 +94,6 @@ pub struct Scoreboard {
     pub high_rxt: Seq,
     /// D-SACK blocks received (RFC 2883): segments the peer got twice.
     pub dsacks: u64,
-    /// Everything unSACKed below this is lost: RACK's verdict (RFC 8985 section
-    /// 6.2) once a segment sent later than all of it, the tail loss probe, was
-    /// delivered more than a reordering window after them.
-    pub lost_below: Option<Seq>,
 }
 
 impl Scoreboard {
@@ -121,14 +115,15 @@ impl Scoreboard {
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.sacked = 0;
-        self.lost_below = None;
     }
 
     /// Takes an ACK's blocks (RFC 6675 section 5, "update the scoreboard"),
     /// after SND.UNA moved to `snd_una`. A block below SND.UNA, or inside the
     /// next one, is a D-SACK (RFC 2883 section 4) and counted, not stored;
-    /// blocks beyond SND.MAX are ignored. Returns the octets newly SACKed.
-    pub fn on_ack(&mut self, snd_una: Seq, snd_max: Seq, blocks: &[SackBlock]) -> u32 {
+    /// blocks beyond SND.MAX are ignored. Each stretch of octets newly SACKed
+    /// is handed to `newly` (so that RACK looks at those segments only, never
+    /// again at what earlier ACKs reported). Returns the octets newly SACKed.
+    pub fn on_ack(&mut self, snd_una: Seq, snd_max: Seq, blocks: &[SackBlock], newly: &mut dyn FnMut(Seq, Seq)) -> u32 {
         self.trim(snd_una);
         let before = self.sacked;
         let dsack = dsack_block(blocks, snd_una).is_some();
@@ -140,7 +135,7 @@ impl Scoreboard {
             if r <= l || r > snd_max {
                 continue;
             }
-            self.insert(l, r);
+            self.insert(l, r, newly);
         }
         self.sacked.saturating_sub(before)
     }
@@ -160,12 +155,20 @@ impl Scoreboard {
             }
         }
         self.high_rxt = self.high_rxt.max(snd_una);
-        if self.lost_below.is_some_and(|b| b <= snd_una) {
-            self.lost_below = None;
-        }
     }
 
-    fn insert(&mut self, mut l: Seq, mut r: Seq) {
+    fn insert(&mut self, mut l: Seq, mut r: Seq, newly: &mut dyn FnMut(Seq, Seq)) {
+        // The gaps between the ranges already held inside [l, r) are new.
+        let mut at = l;
+        for &(a, b) in self.ranges.iter().filter(|&&(a, b)| a <= r && l <= b) {
+            if a > at {
+                newly(at, a);
+            }
+            at = at.max(b);
+        }
+        if at < r {
+            newly(at, r);
+        }
         let mut i = 0;
         while i < self.ranges.len() {
             let (a, b) = self.ranges[i];
@@ -204,9 +207,6 @@ impl Scoreboard {
     /// RFC 6675 section 4, IsLost(seq): DupThresh discontiguous SACKed ranges
     /// above it, or more than (DupThresh - 1) * SMSS octets SACKed above it.
     pub fn is_lost(&self, seq: Seq, smss: u32) -> bool {
-        if self.lost_below.is_some_and(|b| seq < b) && self.sacked_end(seq).is_none() {
-            return true;
-        }
         let (mut n, mut bytes) = (0, 0);
         for &(l, r) in self.ranges.iter().rev() {
             if r <= seq {
@@ -299,7 +299,7 @@ mod tests {
         let mut s = Scoreboard::default();
         let una = Seq(0);
         // 10 segments in flight, 0 and 3 lost: SACKs for 1-2 and 4-9.
-        assert_eq!(s.on_ack(una, Seq(1000), &[(Seq(400), Seq(1000)), (Seq(100), Seq(300))]), 800);
+        assert_eq!(s.on_ack(una, Seq(1000), &[(Seq(400), Seq(1000)), (Seq(100), Seq(300))], &mut |_, _| {}), 800);
         assert!(s.is_lost(Seq(0), smss) && s.is_lost(Seq(300), smss));
         assert!(!s.is_lost(Seq(999), smss));
         assert_eq!(s.pipe(una, Seq(1000), smss), 0, "both holes lost, nothing else out");
@@ -308,12 +308,12 @@ mod tests {
         assert_eq!(s.next_hole(una, smss, false), Some((Seq(300), 100)));
         assert_eq!(s.pipe(una, Seq(1000), smss), 100, "one retransmission in flight");
         // A D-SACK below SND.UNA is counted and not stored.
-        s.on_ack(Seq(300), Seq(1000), &[(Seq(0), Seq(100)), (Seq(400), Seq(1000))]);
+        s.on_ack(Seq(300), Seq(1000), &[(Seq(0), Seq(100)), (Seq(400), Seq(1000))], &mut |_, _| {});
         assert_eq!((s.dsacks, s.sacked_bytes()), (1, 600));
         // Bounded.
         let mut s = Scoreboard::default();
         for i in 0..100u32 {
-            s.on_ack(Seq(0), Seq(100_000), &[(Seq(i * 20 + 10), Seq(i * 20 + 15))]);
+            s.on_ack(Seq(0), Seq(100_000), &[(Seq(i * 20 + 10), Seq(i * 20 + 15))], &mut |_, _| {});
         }
         assert_eq!(s.ranges.len(), MAX_SACK_RANGES);
     }

@@ -90,6 +90,10 @@ pub struct LossInfo {
     pub retrans_out: u32,
     /// Duplicate threshold in segments (ss's `reordering`; 3, RFC 6675's DupThresh).
     pub reordering: u32,
+    /// RACK's reordering window (RFC 8985 section 6.2 step 4) and whether
+    /// reordering was seen (ss's `reord_seen` counts the events).
+    pub reo_wnd: Duration,
+    pub reordering_seen: bool,
     /// D-SACKs received: segments the peer got twice (ss's `dsack_dups`).
     pub dsacks: u64,
     /// Retransmission timeouts undone as spurious (RFC 3522).

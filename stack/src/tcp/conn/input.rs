@@ -407,6 +407,9 @@ impl Conn {
             if ack > timed {
                 self.rtt.sample(ctx.now - sent_at);
                 self.cc.on_rtt_sample(ctx.now - sent_at);
+                // RACK.min_RTT (RFC 8985 section 6.2 step 1) from the timed
+                // segment, not from a TSecr, which may echo a later segment.
+                self.loss.rack.on_rtt_sample(ctx.now - sent_at);
                 self.rtt_timing = None;
                 sampled = true;
             }
@@ -450,10 +453,16 @@ impl Conn {
                 let action = self.cc.on_ack(seg.ack, acked, flight_after, flight_before > syn);
                 self.on_congestion_action(ctx, action);
             }
-        } else if seg.ack == self.snd_una && self.snd_max > self.snd_una {
+        } else if seg.ack == self.snd_una && (self.snd_max > self.snd_una || self.has_sack_blocks(seg)) {
             // A duplicate ACK (RFC 5681 section 2); not while probing a zero
-            // window, where every probe is answered by one.
-            let dup = self.snd_wnd > 0 && seg.payload.is_empty() && !seg.fin && wnd == self.snd_wnd;
+            // window, where every probe is answered by one. With nothing in
+            // flight it may still carry a D-SACK, which RACK learns from (RFC
+            // 8985 section 6.2 step 4).
+            let dup = self.snd_max > self.snd_una
+                && self.snd_wnd > 0
+                && seg.payload.is_empty()
+                && !seg.fin
+                && wnd == self.snd_wnd;
             if self.syn_opts.sack {
                 // RFC 6675 section 2: newly SACKed octets make it a duplicate too.
                 self.sack_ack(ctx, seg, 0, false, dup);
@@ -486,6 +495,10 @@ impl Conn {
                 self.persist_backoff = 0;
             }
         }
+    }
+
+    fn has_sack_blocks(&self, seg: &Segment<'_>) -> bool {
+        self.syn_opts.sack && !seg.options.sack_blocks().is_empty()
     }
 
     /// Does what congestion control asks after an ACK.

@@ -25,6 +25,7 @@ mod loss;
 mod output;
 mod time_wait;
 mod timers;
+mod tlp;
 mod undo;
 mod user;
 

@@ -211,6 +211,10 @@ impl Conn {
             self.rtt_timing = Some((seq, ctx.now));
         }
         self.loss.tlp_rearm = true;
+        if self.syn_opts.sack && end > seq {
+            // RFC 8985 section 6.2: every transmission's time, for RACK.
+            self.loss.rack.on_send(seq, end, ctx.now);
+        }
         self.snd_max = self.snd_max.max(end);
         self.stats.bytes_sent += len as u64;
         self.last_send = ctx.now;
@@ -268,7 +272,8 @@ impl Conn {
             self.cc.on_idle_restart();
         }
         // In SACK recovery, ACKs clock out what is sent (PRR, RFC 6937), in `loss`.
-        let sent = self.loss.recovery.is_none() && self.send_what_fits(ctx);
+        let resent = self.resend_lost(ctx, false);
+        let sent = self.loss.recovery.is_none() && self.send_what_fits(ctx) || resent;
         // Data waits but nothing is in flight to bring an ACK: the persist timer
         // probes the window (MUST-35) and overrides SWS avoidance (3.8.6.2.1).
         let waiting = self.data_end() > self.snd_nxt;

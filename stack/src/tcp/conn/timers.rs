@@ -42,6 +42,10 @@ impl Conn {
                 return;
             }
         }
+        if self.loss.rack_at.is_some_and(|t| t <= now) {
+            self.loss.rack_at = None;
+            self.on_rack_timeout(ctx);
+        }
         if self.loss.tlp_at.is_some_and(|t| t <= now) {
             self.loss.tlp_at = None;
             self.on_tlp_timeout(ctx);
@@ -117,9 +121,17 @@ impl Conn {
             self.persist_at = Some(ctx.now + self.persist_interval(ctx));
             return;
         }
+        self.rto_at = Some(ctx.now + self.rtt.rto());
+        if self.syn_opts.sack && self.snd_nxt == self.snd_max {
+            // RACK marked the first segment lost, and those past their time
+            // (RFC 8985 section 6.3): `output` resends them, one SMSS of cwnd
+            // now (the first at least, RFC 6298 section 5.4), and no more of
+            // what the peer holds or has in flight.
+            self.resend_lost(ctx, true);
+            return;
+        }
         // Go back to SND.UNA; `output` resends from there at one SMSS of cwnd.
         self.snd_nxt = self.snd_una;
-        self.rto_at = Some(ctx.now + self.rtt.rto());
     }
 
     /// The persist timer: a zero-window probe, or the SWS override (RFC 9293
@@ -236,6 +248,7 @@ impl Conn {
     pub(super) fn stop_timers(&mut self) {
         self.rto_at = None;
         self.loss.tlp_at = None;
+        self.loss.rack_at = None;
         self.persist_at = None;
         self.delack_at = None;
         self.keepalive_at = None;
@@ -250,6 +263,7 @@ impl Conn {
         let t = earliest(t, self.pmtu_expires);
         let t = earliest(t, self.loss.tlp_at);
         let t = earliest(t, self.trim_at);
+        let t = earliest(t, self.loss.rack_at);
         earliest(t, self.close_at)
     }
 }

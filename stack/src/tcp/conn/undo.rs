@@ -124,7 +124,11 @@ impl Conn {
     /// (RFC 9438 section 4.9) and any recovery it started ends.
     fn undo(&mut self, ctx: &mut Ctx<'_>, u: Undo, by_dsack: bool) {
         self.cc.undo(&u.prior);
-        self.loss.recovery = None;
+        // What RACK marked lost and was not resent is in flight after all.
+        self.loss.rack.undo_losses();
+        if self.loss.recovery.take().is_some() {
+            self.loss.rack.on_recovery_end();
+        }
         self.loss.dupacks = 0;
         let c = ctx.net.counters();
         match u.event {

@@ -13,14 +13,16 @@ fn big_buffers(cfg: TcpConfig) -> TcpConfig {
     TcpConfig { default_options: opts, ..cfg }
 }
 
-/// A connection in slow start with 16 segments in flight, all sent at `t`
-/// (as `grow` runs every round at the same instant).
-fn sixteen_in_flight(seed: u64, t: Instant) -> (Lab, Vec<Seg>) {
+/// A connection in slow start with 16 segments in flight, all sent half a
+/// millisecond before the instant it returns, when their ACKs come (`grow`
+/// runs one round per millisecond from `t`): a round trip RACK can measure,
+/// inside one tick of the timestamp clock.
+fn sixteen_in_flight(seed: u64, t: Instant) -> (Lab, Vec<Seg>, Instant) {
     let mut lab = Lab::with_config(seed, big_buffers(TcpConfig::default()));
     lab.h.send(t, lab.id, &pattern(300_000, 7)).unwrap();
     let flight = grow(&mut lab, t, 2);
     assert_eq!(flight.len(), 16);
-    (lab, flight)
+    (lab, flight, t + ms(2) + Duration::from_micros(500))
 }
 
 /// What `sent` holds before the retransmission of `first`, in sending order.
@@ -35,8 +37,7 @@ fn a_spurious_fast_retransmit_is_undone_when_a_dsack_reports_the_retransmission(
     // 4.9: cwnd, ssthresh and CUBIC's state come back. Original and
     // retransmission leave in the same millisecond, so their TSvals are equal
     // and Eifel cannot tell: the D-SACK decides.
-    let t = T0 + secs(1);
-    let (mut lab, flight) = sixteen_in_flight(130, t);
+    let (mut lab, flight, t) = sixteen_in_flight(130, T0 + secs(1));
     let before = lab.h.tcp.info(lab.id).unwrap();
     assert_eq!(before.cwnd, 16 * MSS);
     let first = flight[0].seq.wrapping_sub(lab.base);
@@ -75,8 +76,7 @@ fn a_recovery_with_one_real_loss_is_not_undone_by_the_other_retransmissions_dsac
     // RFC 3708 section 3: only when *all* retransmissions are reported twice.
     // Segments 0 and 3 are held back and both retransmitted; 0 was only
     // reordered (its original arrives) but 3 was lost.
-    let t = T0 + secs(1);
-    let (mut lab, flight) = sixteen_in_flight(131, t);
+    let (mut lab, flight, t) = sixteen_in_flight(131, T0 + secs(1));
     let offs = lab.offsets(&flight);
     let (a, b) = (offs[0], offs[3]);
     let sent = lab.round(t, &flight, &mut |o| o == a || o == b);
@@ -108,8 +108,7 @@ fn a_recovery_with_one_real_loss_is_not_undone_by_the_other_retransmissions_dsac
 fn a_spurious_fast_retransmit_is_undone_by_eifel_when_the_original_arrives_first() {
     // RFC 3522 section 2: the first ACK that acknowledges the retransmitted
     // segment echoes the original's TSval, older than the retransmission's.
-    let t = T0 + secs(1);
-    let (mut lab, flight) = sixteen_in_flight(132, t);
+    let (mut lab, flight, t) = sixteen_in_flight(132, T0 + secs(1));
     let before = lab.h.tcp.info(lab.id).unwrap();
     let first = flight[0].seq.wrapping_sub(lab.base);
     // The rest arrives 10 ms later: the retransmission's TSval is 10 ms newer.
@@ -133,8 +132,7 @@ fn a_spurious_fast_retransmit_is_undone_by_eifel_when_the_original_arrives_first
 /// A connection in CUBIC's avoidance after a real loss repaired by fast
 /// recovery, with a flight out; returns it, the flight and the time.
 fn in_avoidance(seed: u64) -> (Lab, Vec<Seg>, Instant) {
-    let t = T0 + secs(1);
-    let (mut lab, flight) = sixteen_in_flight(seed, t);
+    let (mut lab, flight, t) = sixteen_in_flight(seed, T0 + secs(1));
     let first = flight[0].seq.wrapping_sub(lab.base);
     let mut next = lab.round(t, &flight, &mut |o| o == first);
     let mut now = t;

@@ -177,11 +177,13 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
 }
 
 /// Slow start from IW: the peer acknowledges every segment of each round
-/// until `rounds` have gone; returns the last flight.
+/// until `rounds` have gone, one round per millisecond from `t` (a round trip
+/// RACK can measure: RFC 8985's reordering window is a quarter of it);
+/// returns the last flight.
 pub(super) fn grow(lab: &mut Lab, t: Instant, rounds: usize) -> Vec<Seg> {
     let mut flight = lab.out();
-    for _ in 0..rounds {
-        flight = lab.round(t, &flight, &mut |_| false);
+    for i in 0..rounds {
+        flight = lab.round(t + ms(i as u64 + 1), &flight, &mut |_| false);
     }
     flight
 }
@@ -309,6 +311,9 @@ fn options_are_off_when_configured_off_or_not_offered() {
     assert!(synack.sack_permitted && synack.ts.is_none());
 }
 
+/// RFC 8985 section 7: the tail of a flight is lost, so no ACK comes. After
+/// PTO = 2 * SRTT (7.2) the last segment goes again as a probe (7.3); its SACK
+/// lets RACK (6.2) find the segment before it lost, repaired in fast recovery.
 #[test]
 fn a_tail_loss_probe_turns_a_timeout_into_fast_recovery() {
     let mut lab = Lab::new(128);
@@ -366,6 +371,9 @@ fn after_a_timeout_sacked_segments_are_not_sent_again() {
     assert_eq!(lab.h.net.counters.retransmitted, 2);
 }
 
+/// RFC 8985 section 6.2 (steps 2 and 5): a retransmission has its own
+/// transmit time; once data sent after it is SACKed and RACK.rtt has passed,
+/// it is lost, and sent again without waiting for the retransmission timer.
 #[test]
 fn a_lost_retransmission_is_sent_again_without_a_timeout() {
     let mut lab = Lab::new(130);
@@ -390,6 +398,7 @@ fn a_lost_retransmission_is_sent_again_without_a_timeout() {
         lab.offsets(&next)
     );
     lab.round(t + ms(30), &again, &mut |_| false);
+    assert_eq!(lab.h.net.counters.lost_retransmits, 1, "RFC 8985 section 6.2: found lost by time");
     assert_eq!(lab.h.net.counters.timeouts, 0);
     assert!(lab.h.tcp.info(lab.id).unwrap().unacked < 20 * MSS);
 }
@@ -442,4 +451,95 @@ fn a_closed_window_over_sacked_data_still_ends_in_a_timeout() {
     }
     assert_eq!(lab.h.tcp.take_error(lab.id).unwrap(), Some(TcpError::TimedOut));
     assert!(last - t > secs(60), "given up only after the backed-off retries: {:?}", last - t);
+}
+
+/// A flight of four segments sent at `t`, with a 10 ms RTT known from the
+/// handshake (RACK.min_RTT 10 ms, so RACK.reo_wnd is 2.5 ms), the second
+/// segment SACKed at `t` + 10 ms, the first not yet arrived.
+fn second_overtakes_first(seed: u64, t: Instant) -> (Lab, Vec<Seg>) {
+    let mut lab = Lab::new(seed);
+    lab.h.send(t, lab.id, &pattern(4000, 8)).unwrap();
+    let flight = lab.out();
+    assert_eq!(flight.len(), 4);
+    lab.receive_and_ack(t + ms(10), &flight[1]);
+    assert!(lab.out().is_empty(), "one segment SACKed: nothing lost yet");
+    assert_eq!(lab.h.tcp.info(lab.id).unwrap().loss.reo_wnd, Duration::from_micros(2500), "min_RTT / 4");
+    (lab, flight)
+}
+
+/// RFC 8985 section 6.2 steps 4 and 5: a segment overtaken by a later one is
+/// not lost while less than RACK.rtt + RACK.reo_wnd has passed since it left;
+/// arriving within that window it is never sent again, and the late arrival
+/// shows reordering (step 3).
+#[test]
+fn reordering_within_the_reordering_window_is_not_a_loss() {
+    let t = T0 + secs(1);
+    let (mut lab, flight) = second_overtakes_first(131, t);
+    // The first arrives 2 ms late: 12 ms after it left, inside 10 + 2.5 ms.
+    lab.receive_and_ack(t + ms(12), &flight[0]);
+    lab.h.poll(t + ms(13));
+    assert!(lab.out().is_empty(), "nothing sent again");
+    let info = lab.h.tcp.info(lab.id).unwrap();
+    assert!(info.loss.reordering_seen);
+    assert!(!info.in_recovery);
+    assert_eq!(lab.h.net.counters.retransmitted, 0);
+    assert_eq!(lab.h.net.counters.sack_recoveries, 0);
+    assert_eq!(lab.h.net.counters.rack_timeouts, 0);
+}
+
+/// RFC 8985 section 6.2 step 5: the reordering timer is armed for the time
+/// the overtaken segment becomes lost (xmit_ts + RACK.rtt + RACK.reo_wnd); it
+/// fires with no further ACK, and recovery resends the segment, long before
+/// the retransmission timeout (200 ms).
+#[test]
+fn the_reordering_timer_finds_a_loss_without_another_ack() {
+    let t = T0 + secs(1);
+    let (mut lab, _) = second_overtakes_first(132, t);
+    lab.h.poll(t + Duration::from_micros(12_499));
+    assert!(lab.out().is_empty(), "not before 10 ms + 2.5 ms after it left");
+    lab.h.poll(t + Duration::from_micros(12_500));
+    let re = lab.out();
+    assert_eq!(lab.offsets(&re), [0], "the first segment, found lost by the timer");
+    assert_eq!(lab.h.net.counters.rack_timeouts, 1);
+    assert_eq!(lab.h.net.counters.sack_recoveries, 1);
+    assert_eq!(lab.h.net.counters.timeouts, 0);
+}
+
+/// RFC 8985 section 6.2 step 4: a D-SACK shows a retransmission was needless
+/// (the original was only late): RACK.reo_wnd_mult grows by one, so the
+/// window is 2 * min_RTT / 4 from then on, and the same lateness next time is
+/// no longer taken for a loss.
+#[test]
+fn a_dsack_widens_the_reordering_window() {
+    let t = T0 + secs(1);
+    let (mut lab, flight) = second_overtakes_first(133, t);
+    lab.h.poll(t + Duration::from_micros(12_500));
+    let re = lab.out();
+    assert_eq!(lab.offsets(&re), [0], "taken for lost at 12.5 ms");
+    // The original was 3 ms late: it arrives, then the rest, then the
+    // retransmission, which the peer reports as a duplicate (RFC 2883).
+    lab.receive_and_ack(t + ms(13), &flight[0]);
+    lab.receive_and_ack(t + ms(13), &flight[2]);
+    lab.receive_and_ack(t + ms(13), &flight[3]);
+    lab.out();
+    assert!(!lab.h.tcp.info(lab.id).unwrap().in_recovery);
+    lab.tsval += 1;
+    lab.send(t + ms(14), 4000, &[(0, 1000)], lab.tsval, b"").unwrap();
+    let loss = lab.h.tcp.info(lab.id).unwrap().loss;
+    assert_eq!(loss.dsacks, 1);
+    assert_eq!(loss.reo_wnd, Duration::from_millis(5), "2 * min_RTT / 4");
+    // The next flight: the second segment again overtakes the first, which
+    // is again 3 ms late; this time it is inside the window.
+    let t2 = t + ms(100);
+    lab.h.send(t2, lab.id, &pattern(2000, 9)).unwrap();
+    let flight = lab.out();
+    assert_eq!(flight.len(), 2);
+    lab.receive_and_ack(t2 + ms(10), &flight[1]);
+    lab.h.poll(t2 + ms(13));
+    assert!(lab.out().is_empty(), "3 ms late is inside the wider window");
+    lab.receive_and_ack(t2 + ms(13), &flight[0]);
+    lab.h.poll(t2 + ms(20));
+    assert!(lab.out().is_empty());
+    assert_eq!(lab.h.net.counters.retransmitted, 1, "only the first, needless, retransmission");
+    assert_eq!(lab.h.tcp.info(lab.id).unwrap().unacked, 0);
 }
