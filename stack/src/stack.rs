@@ -26,7 +26,7 @@ use crate::ethernet::MacAddr;
 use crate::icmp::{self, IcmpError};
 use crate::ip_layer::{IpLayer, Ipv4Input, RxOutcome};
 use crate::ipv4::IpPacket;
-use crate::offload::RxOffload;
+use crate::offload::{RxOffload, TxOffload};
 use crate::tcp::Tcp;
 use crate::time::{earliest, Instant};
 use crate::udp::Udp;
@@ -233,8 +233,17 @@ impl Stack {
         earliest(t, self.tcp.poll_at())
     }
 
-    /// Hands every outbound frame to `f`, oldest first. Returns how many.
-    pub fn transmit(&mut self, f: impl FnMut(&[u8])) -> usize {
+    /// Hands every outbound frame to `f`, oldest first. Returns how many. With
+    /// `Config::offload.tso`, use [`Stack::transmit_offloaded`]: a frame may then
+    /// be a GSO segment with a partial checksum, which only its [`TxOffload`]
+    /// explains.
+    pub fn transmit(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        self.ip.transmit(|frame, _| f(frame))
+    }
+
+    /// Hands every outbound frame to `f`, oldest first, with what it asks of
+    /// the link (a GSO segment's size, a checksum left partial). Returns how many.
+    pub fn transmit_offloaded(&mut self, f: impl FnMut(&[u8], TxOffload)) -> usize {
         self.ip.transmit(f)
     }
 
