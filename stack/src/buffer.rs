@@ -69,6 +69,10 @@ impl TxQueue {
 
     /// Gives a buffer back to the pool without sending it.
     pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() == 0 {
+            // An empty one left in a frame's place: nothing to keep.
+            return;
+        }
         if buf.capacity() > FRAME_CAPACITY {
             if self.large.len() < MAX_LARGE_FREE {
                 self.large.push(buf);
@@ -107,6 +111,20 @@ impl TxQueue {
         let mut n = 0;
         while let Some((frame, offload)) = self.queue.pop_front() {
             f(&frame, offload);
+            n += 1;
+            self.recycle(frame);
+        }
+        n
+    }
+
+    /// Hands every queued frame to `f`, oldest first, as its buffer: `f` may
+    /// take the buffer and leave one of its own in its place (which the pool
+    /// then keeps), so that a large frame is moved out, not copied. Returns how
+    /// many frames were handed over.
+    pub fn drain_buffers(&mut self, mut f: impl FnMut(&mut Vec<u8>, TxOffload)) -> usize {
+        let mut n = 0;
+        while let Some((mut frame, offload)) = self.queue.pop_front() {
+            f(&mut frame, offload);
             n += 1;
             self.recycle(frame);
         }

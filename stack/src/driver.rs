@@ -259,7 +259,27 @@ impl FrameBatch {
     /// Returns how many frames are for the link.
     pub fn take_transmit(&mut self, stack: &mut Stack) -> usize {
         stack.transmit_looped(|f| self.push_as(f, true, TxOffload::NONE));
-        stack.transmit_offloaded(|f, tx| self.push_as(f, false, tx))
+        stack.transmit_buffers(|f, tx| self.push_buffer(f, tx))
+    }
+
+    /// Keeps a frame the stack queued: a large one (a GSO segment) by taking
+    /// its buffer, leaving in its place the one this slot held (the stack's
+    /// pool keeps it), which saves a copy of up to 64 KiB; a frame-sized one by
+    /// copying, so that the slots settle on large buffers and neither side
+    /// allocates once warmed up.
+    fn push_buffer(&mut self, frame: &mut Vec<u8>, tx: TxOffload) {
+        if frame.capacity() <= crate::buffer::FRAME_CAPACITY {
+            return self.push_as(frame, false, tx);
+        }
+        let n = self.lens.len();
+        if n == self.bufs.len() {
+            self.bufs.push(Vec::new());
+        }
+        std::mem::swap(&mut self.bufs[n], frame);
+        self.lens.push(self.bufs[n].len());
+        self.looped.push(false);
+        self.offloads.push(RxOffload::NONE);
+        self.tx_offloads.push(tx);
     }
 
     /// Writes every frame held to the device, stamped `now` (the loopback's with

@@ -659,6 +659,18 @@ impl IpLayer {
         })
     }
 
+    /// [`IpLayer::transmit`] handing each frame over as its buffer, which `f`
+    /// may take, leaving one of its own in its place (see
+    /// [`TxQueue::drain_buffers`]).
+    pub fn transmit_buffers(&mut self, mut f: impl FnMut(&mut Vec<u8>, TxOffload)) -> usize {
+        let link = &mut self.counters.link;
+        self.tx.drain_buffers(|frame, offload| {
+            link.tx_frames += 1;
+            link.tx_bytes += frame.len() as u64;
+            f(frame, offload)
+        })
+    }
+
     /// The most TCP payload one segment to `dst` may carry as a GSO segment
     /// beside a TCP header of `tcp_header` bytes: 0 unless the link takes
     /// them (`Config::offload.tso`) and `dst` is reached over it.

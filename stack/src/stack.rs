@@ -247,6 +247,14 @@ impl Stack {
         self.ip.transmit(f)
     }
 
+    /// [`Stack::transmit_offloaded`] handing each frame over as its buffer
+    /// (its length the frame's): `f` may take it, leaving a buffer of its own
+    /// in its place for the stack's pool, so that a 64 KiB GSO segment is
+    /// moved out rather than copied.
+    pub fn transmit_buffers(&mut self, f: impl FnMut(&mut Vec<u8>, TxOffload)) -> usize {
+        self.ip.transmit_buffers(f)
+    }
+
     /// Whether frames are waiting for [`Stack::transmit`].
     pub fn has_transmit(&self) -> bool {
         self.ip.has_transmit()

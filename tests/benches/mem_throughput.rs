@@ -15,7 +15,8 @@
 //! what Linux's veth and loopback do with a CHECKSUM_PARTIAL segment).
 //!
 //! Run: cargo bench -p tapstack-tests --bench mem_throughput
-//! Size: TAPSTACK_MEM_MIB (default 1024); rounds: TAPSTACK_BENCH_RUNS (default 3).
+//! Size: TAPSTACK_MEM_MIB (default 1024); rounds: TAPSTACK_BENCH_RUNS (default 3);
+//! one contender alone (to profile it): TAPSTACK_MEM_ONLY=1500|9000|tso|smoltcp.
 
 use smoltcp::iface::{Config as SConfig, Interface, SocketSet};
 use smoltcp::phy::{Loopback, Medium};
@@ -137,11 +138,17 @@ fn main() {
     let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let total = mib << 20;
     let (mut ours, mut big, mut gso, mut theirs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // TAPSTACK_MEM_ONLY=tso runs that contender alone (to profile it); the
+    // table then shows the others as 0.
+    let only = std::env::var("TAPSTACK_MEM_ONLY").ok();
+    let runs_it = |name: &str| only.as_deref().is_none_or(|o| o == name);
     for _ in 0..runs {
-        ours.push(tapstack_pair(total, 1500, false));
-        big.push(tapstack_pair(total, 9000, false));
-        gso.push(tapstack_pair(total, 1500, true));
-        theirs.push(smoltcp_loopback(total));
+        let mut round =
+            |name: &str, v: &mut Vec<f64>, f: &dyn Fn() -> f64| v.push(if runs_it(name) { f() } else { f64::INFINITY });
+        round("1500", &mut ours, &|| tapstack_pair(total, 1500, false));
+        round("9000", &mut big, &|| tapstack_pair(total, 9000, false));
+        round("tso", &mut gso, &|| tapstack_pair(total, 1500, true));
+        round("smoltcp", &mut theirs, &|| smoltcp_loopback(total));
     }
     let gbit = |v: &Vec<f64>| total as f64 * 8.0 / median(v.clone()) / 1e9;
     println!("\nin memory, one core, {mib} MiB per run, median of {runs} interleaved runs (Gbit/s)");
