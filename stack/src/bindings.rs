@@ -62,8 +62,10 @@ impl TcpNet for IpLayer {
         seg: &SegmentOut,
         payload: [&[u8]; 2],
     ) -> Result<(), DropReason> {
-        let len = segment::MAX_HEADER_LEN + payload[0].len() + payload[1].len();
-        let mut buf = self.alloc_packet_for(len);
+        let mut buf = match seg.gso_size > 0 {
+            true => self.alloc_packet_for(segment::MAX_HEADER_LEN + payload[0].len() + payload[1].len()),
+            false => self.alloc_packet(),
+        };
         segment::write(&mut buf, *src.ip(), *dst.ip(), seg, payload);
         let opts =
             SendOptions { protocol: IpNumber::TCP, src: *src.ip(), dst: *dst.ip(), dont_fragment: true, ttl: None };

@@ -15,9 +15,13 @@ pub const ETH_HEADER_LEN: usize = 14;
 pub const FRAME_CAPACITY: usize = 1518;
 /// Free buffers kept for reuse; beyond this, returned buffers are freed.
 const MAX_FREE: usize = 256;
-/// Free buffers larger than a frame (GSO segments, `offload::MAX_GSO_FRAME`
-/// bytes at most) kept for reuse, apart so that small frames do not take
-/// them: 32 (2 MiB) is more than a round of sending holds at once.
+/// The largest frame of any MTU the configuration allows (9000, a jumbo
+/// frame, with its Ethernet header and a VLAN tag): a buffer with more room is
+/// a large one, for a GSO segment.
+pub const MAX_MTU_FRAME: usize = 9000 + 18;
+/// Free large buffers (GSO segments, `offload::MAX_GSO_FRAME` bytes at most)
+/// kept for reuse, apart so that frames do not take them: 32 (2 MiB) is more
+/// than a round of sending holds at once.
 const MAX_LARGE_FREE: usize = 32;
 /// Frames waiting for the device. A driver drains the queue after every call into
 /// the stack, so this only bounds a misbehaving driver.
@@ -29,7 +33,7 @@ pub const MAX_TX_QUEUE: usize = 4096;
 pub struct TxQueue {
     queue: VecDeque<(Vec<u8>, TxOffload)>,
     free: Vec<Vec<u8>>,
-    /// Free buffers of more than [`FRAME_CAPACITY`] bytes.
+    /// Free buffers of more than [`MAX_MTU_FRAME`] bytes.
     large: Vec<Vec<u8>>,
     /// Frames refused because the queue was full.
     pub overflows: u64,
@@ -54,7 +58,7 @@ impl TxQueue {
     /// An empty buffer with room for `size` bytes: a pooled large one if a
     /// frame would not fit.
     pub fn alloc_for(&mut self, size: usize) -> Vec<u8> {
-        if size <= FRAME_CAPACITY {
+        if size <= MAX_MTU_FRAME {
             return self.alloc();
         }
         match self.large.pop() {
@@ -73,7 +77,7 @@ impl TxQueue {
             // An empty one left in a frame's place: nothing to keep.
             return;
         }
-        if buf.capacity() > FRAME_CAPACITY {
+        if buf.capacity() > MAX_MTU_FRAME {
             if self.large.len() < MAX_LARGE_FREE {
                 self.large.push(buf);
             }

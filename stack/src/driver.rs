@@ -268,7 +268,7 @@ impl FrameBatch {
     /// copying, so that the slots settle on large buffers and neither side
     /// allocates once warmed up.
     fn push_buffer(&mut self, frame: &mut Vec<u8>, tx: TxOffload) {
-        if frame.capacity() <= crate::buffer::FRAME_CAPACITY {
+        if frame.capacity() <= crate::buffer::MAX_MTU_FRAME {
             return self.push_as(frame, false, tx);
         }
         let n = self.lens.len();
