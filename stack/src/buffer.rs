@@ -15,10 +15,10 @@ pub const ETH_HEADER_LEN: usize = 14;
 pub const FRAME_CAPACITY: usize = 1518;
 /// Free buffers kept for reuse; beyond this, returned buffers are freed.
 const MAX_FREE: usize = 256;
-/// The largest frame of any MTU the configuration allows (9000, a jumbo
-/// frame, with its Ethernet header and a VLAN tag): a buffer with more room is
-/// a large one, for a GSO segment.
-pub const MAX_MTU_FRAME: usize = 9000 + 18;
+/// Room beyond which a buffer is a large one, for a GSO segment: more than any
+/// frame of an MTU the configuration allows (9000, a jumbo frame) grows a
+/// frame buffer to (a `Vec` doubling from [`FRAME_CAPACITY`] reaches 12144).
+pub const MAX_MTU_FRAME: usize = 16 * 1024;
 /// Free large buffers (GSO segments, `offload::MAX_GSO_FRAME` bytes at most)
 /// kept for reuse, apart so that frames do not take them: 32 (2 MiB) is more
 /// than a round of sending holds at once.

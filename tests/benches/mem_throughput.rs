@@ -143,7 +143,7 @@ fn main() {
     let only = std::env::var("TAPSTACK_MEM_ONLY").ok();
     let runs_it = |name: &str| only.as_deref().is_none_or(|o| o == name);
     for _ in 0..runs {
-        let mut round =
+        let round =
             |name: &str, v: &mut Vec<f64>, f: &dyn Fn() -> f64| v.push(if runs_it(name) { f() } else { f64::INFINITY });
         round("1500", &mut ours, &|| tapstack_pair(total, 1500, false));
         round("9000", &mut big, &|| tapstack_pair(total, 9000, false));
