@@ -25,6 +25,7 @@
 use crate::buffer::{TxQueue, ETH_HEADER_LEN};
 use crate::counters::{Counters, DropReason};
 use crate::ethernet::{self, MacAddr};
+use crate::offload::TxOffload;
 use crate::time::{Duration, Instant};
 use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacketSlice, EtherType};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -108,7 +109,8 @@ struct Entry {
 #[derive(Debug)]
 struct Pending {
     ip: Ipv4Addr,
-    frames: VecDeque<Vec<u8>>,
+    /// Each with what it asks of the link (a GSO segment's size, a partial checksum).
+    frames: VecDeque<(Vec<u8>, TxOffload)>,
     /// Requests sent so far (at least one).
     requests: u32,
     next_retry: Instant,
@@ -270,7 +272,21 @@ impl Arp {
         now: Instant,
         me: LinkAddrs,
         next_hop: Ipv4Addr,
-        mut frame: Vec<u8>,
+        frame: Vec<u8>,
+        tx: &mut TxQueue,
+        counters: &mut Counters,
+    ) -> Option<Vec<u8>> {
+        self.send_offloaded(now, me, next_hop, (frame, TxOffload::NONE), tx, counters)
+    }
+
+    /// [`Arp::send`] for a frame that asks the link for an offload, which it
+    /// keeps while the frame waits for the answer.
+    pub fn send_offloaded(
+        &mut self,
+        now: Instant,
+        me: LinkAddrs,
+        next_hop: Ipv4Addr,
+        (mut frame, offload): (Vec<u8>, TxOffload),
         tx: &mut TxQueue,
         counters: &mut Counters,
     ) -> Option<Vec<u8>> {
@@ -280,7 +296,7 @@ impl Arp {
             if now < entry.expires {
                 let mac = entry.mac;
                 ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
-                tx.push(frame);
+                tx.push_offloaded(frame, offload);
                 // RFC 1122 section 2.3.2.1: renew an entry in use by asking its
                 // owner directly, before it times out, rate-limited per address.
                 let near_end = now + window >= entry.expires;
@@ -295,7 +311,7 @@ impl Arp {
             self.cache.remove(next_hop);
             counters.arp.expired += 1;
         }
-        self.hold(now, me, next_hop, frame, tx, counters)
+        self.hold(now, me, next_hop, (frame, offload), tx, counters)
     }
 
     /// Retries requests, expires entries, and fails addresses that never answered:
@@ -350,7 +366,7 @@ impl Arp {
                     self.failed.pop_front();
                 }
                 self.failed.push_back((p.ip, now));
-                for frame in p.frames {
+                for (frame, _) in p.frames {
                     counters.drops.add(DropReason::ArpResolutionFailed);
                     failed(frame);
                 }
@@ -434,9 +450,9 @@ impl Arp {
             self.insert(ip, entry);
         }
         if let Some(i) = pending {
-            for mut frame in self.pending.remove(i).frames {
+            for (mut frame, offload) in self.pending.remove(i).frames {
                 ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
-                tx.push(frame);
+                tx.push_offloaded(frame, offload);
             }
             self.update_pending_due();
         }
@@ -465,7 +481,7 @@ impl Arp {
         now: Instant,
         me: LinkAddrs,
         next_hop: Ipv4Addr,
-        frame: Vec<u8>,
+        frame: (Vec<u8>, TxOffload),
         tx: &mut TxQueue,
         counters: &mut Counters,
     ) -> Option<Vec<u8>> {
@@ -479,11 +495,11 @@ impl Arp {
             None if self.failed.iter().any(|f| f.0 == next_hop) => {
                 // Failed lately: not asked again yet (see `ArpConfig::failed_hold`).
                 counters.drops.add(DropReason::ArpFailedLately);
-                return Some(frame);
+                return Some(frame.0);
             }
             None if self.pending.len() >= self.config.max_pending => {
                 counters.drops.add(DropReason::ArpQueueFull);
-                tx.recycle(frame);
+                tx.recycle(frame.0);
                 return None;
             }
             None => {
@@ -504,7 +520,7 @@ impl Arp {
         counters.arp.queued += 1;
         // Drop the oldest (RFC 1122 section 2.3.2.2: keep at least the latest).
         while frames.len() > limit {
-            if let Some(old) = frames.pop_front() {
+            if let Some((old, _)) = frames.pop_front() {
                 counters.drops.add(DropReason::ArpQueueFull);
                 tx.recycle(old);
             }

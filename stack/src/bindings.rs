@@ -10,7 +10,8 @@
 
 use crate::counters::{DropReason, TcpCounters, UdpCounters};
 use crate::ip_layer::{IpLayer, SendOptions};
-use crate::ipv4::IpPacket;
+use crate::ipv4::{IpPacket, PAYLOAD_OFFSET};
+use crate::offload::TxOffload;
 use crate::tcp::segment::{self, SegmentOut};
 use crate::tcp::TcpNet;
 use crate::time::Instant;
@@ -61,11 +62,26 @@ impl TcpNet for IpLayer {
         seg: &SegmentOut,
         payload: [&[u8]; 2],
     ) -> Result<(), DropReason> {
-        let mut buf = self.alloc_packet();
+        let mut buf = match seg.gso_size > 0 {
+            true => self.alloc_packet_for(segment::MAX_HEADER_LEN + payload[0].len() + payload[1].len()),
+            false => self.alloc_packet(),
+        };
         segment::write(&mut buf, *src.ip(), *dst.ip(), seg, payload);
         let opts =
             SendOptions { protocol: IpNumber::TCP, src: *src.ip(), dst: *dst.ip(), dont_fragment: true, ttl: None };
-        self.send_ip(now, opts, buf)
+        let offload = match seg.csum_partial {
+            true => TxOffload {
+                gso_size: seg.gso_size,
+                csum_start: PAYLOAD_OFFSET as u16,
+                csum_offset: segment::CHECKSUM_OFFSET as u16,
+            },
+            false => TxOffload::NONE,
+        };
+        self.send_ip_offloaded(now, opts, buf, offload)
+    }
+
+    fn tso_max(&self, dst: Ipv4Addr) -> u32 {
+        IpLayer::tso_max(self, dst, segment::MAX_HEADER_LEN)
     }
 }
 

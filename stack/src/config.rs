@@ -60,6 +60,13 @@ pub struct Config {
     /// reports (`Device::offloads`): inbound GSO segments are taken beyond the
     /// MTU only with `offload.rx`. Linux: the device's features (`ethtool -k`).
     pub offload: Offloads,
+    /// With `offload.tso`: the largest IP datagram a TCP GSO segment makes
+    /// (default 65535, IPv4's limit; at least the MTU). The segment's payload
+    /// is the most whole MSS that fit beside the headers, so at the default a
+    /// segment carries 45 segments of 1448 bytes (65160). Linux: the device's
+    /// gso_max_size, 65536 for a TAP (`ip -d link`), whose IPv4 datagrams are
+    /// cut at 65535 too.
+    pub gso_max_size: u16,
     /// Datagrams to ourselves (our address, 127.0.0.0/8) waiting to be delivered
     /// by the next round of the driver (default 1000); beyond it they are dropped
     /// and counted (`LoopbackQueueFull`). Linux: a loopback frame waits in the
@@ -97,6 +104,7 @@ impl Config {
             icmp_error_burst: 50,
             seed: 0,
             offload: Offloads::default(),
+            gso_max_size: u16::MAX,
             loopback_queue: 1000,
             arp: ArpConfig::default(),
             reassembly: ReassemblyConfig::default(),
@@ -154,6 +162,9 @@ impl Config {
             if !self.is_on_link(gw) {
                 return Err(format!("gateway {gw} is not on the subnet {}/{}", self.addr, self.prefix_len));
             }
+        }
+        if self.gso_max_size < self.mtu {
+            return Err(format!("GSO size {} is below the MTU {}", self.gso_max_size, self.mtu));
         }
         if self.ttl == 0 {
             return Err("TTL 0 would never leave the host".into());

@@ -29,7 +29,7 @@
 //! The driver owns one receive buffer, allocated once and reused for every frame.
 
 use crate::device::Device;
-use crate::offload::{RxOffload, MAX_GSO_FRAME};
+use crate::offload::{RxOffload, TxOffload, MAX_GSO_FRAME};
 use crate::time::{earliest, Instant};
 use crate::Stack;
 use std::io;
@@ -170,6 +170,8 @@ pub struct FrameBatch {
     looped: Vec<bool>,
     /// What the device said about each frame read ([`FrameBatch::recv`]).
     offloads: Vec<RxOffload>,
+    /// What each frame the stack queued asks of the link ([`FrameBatch::take_transmit`]).
+    tx_offloads: Vec<TxOffload>,
 }
 
 impl FrameBatch {
@@ -201,15 +203,16 @@ impl FrameBatch {
 
     /// Copies `frame` in.
     pub fn push(&mut self, frame: &[u8]) {
-        self.push_as(frame, false);
+        self.push_as(frame, false, TxOffload::NONE);
     }
 
-    fn push_as(&mut self, frame: &[u8], looped: bool) {
+    fn push_as(&mut self, frame: &[u8], looped: bool, tx: TxOffload) {
         let b = self.next_buf(frame.len());
         b[..frame.len()].copy_from_slice(frame);
         self.lens.push(frame.len());
         self.looped.push(looped);
         self.offloads.push(RxOffload::NONE);
+        self.tx_offloads.push(tx);
     }
 
     /// The frames, oldest first.
@@ -222,10 +225,17 @@ impl FrameBatch {
         self.frames().zip(self.offloads.iter().copied())
     }
 
+    /// The frames with what each asks of the link, oldest first (for a link in
+    /// memory that hands them over as they are: see [`TxOffload::as_received`]).
+    pub fn frames_to_send(&self) -> impl Iterator<Item = (&[u8], TxOffload)> + '_ {
+        self.frames().zip(self.tx_offloads.iter().copied())
+    }
+
     pub fn clear(&mut self) {
         self.lens.clear();
         self.looped.clear();
         self.offloads.clear();
+        self.tx_offloads.clear();
     }
 
     /// Reads up to `max` frames the device has at `now` (no stack involved).
@@ -238,6 +248,7 @@ impl FrameBatch {
             self.lens.push(len);
             self.looped.push(false);
             self.offloads.push(rx);
+            self.tx_offloads.push(TxOffload::NONE);
             n += 1;
         }
         Ok(n)
@@ -247,8 +258,28 @@ impl FrameBatch {
     /// and those it delivered round its loopback (for [`Device::loopback`]).
     /// Returns how many frames are for the link.
     pub fn take_transmit(&mut self, stack: &mut Stack) -> usize {
-        stack.transmit_looped(|f| self.push_as(f, true));
-        stack.transmit(|f| self.push_as(f, false))
+        stack.transmit_looped(|f| self.push_as(f, true, TxOffload::NONE));
+        stack.transmit_buffers(|f, tx| self.push_buffer(f, tx))
+    }
+
+    /// Keeps a frame the stack queued: a large one (a GSO segment) by taking
+    /// its buffer, leaving in its place the one this slot held (the stack's
+    /// pool keeps it), which saves a copy of up to 64 KiB; a frame-sized one by
+    /// copying, so that the slots settle on large buffers and neither side
+    /// allocates once warmed up.
+    fn push_buffer(&mut self, frame: &mut Vec<u8>, tx: TxOffload) {
+        if frame.capacity() <= crate::buffer::MAX_MTU_FRAME {
+            return self.push_as(frame, false, tx);
+        }
+        let n = self.lens.len();
+        if n == self.bufs.len() {
+            self.bufs.push(Vec::new());
+        }
+        std::mem::swap(&mut self.bufs[n], frame);
+        self.lens.push(self.bufs[n].len());
+        self.looped.push(false);
+        self.offloads.push(RxOffload::NONE);
+        self.tx_offloads.push(tx);
     }
 
     /// Writes every frame held to the device, stamped `now` (the loopback's with
@@ -256,9 +287,13 @@ impl FrameBatch {
     /// are dropped and the first error returned.
     pub fn send<D: Device>(&mut self, dev: &mut D, now: Instant) -> io::Result<()> {
         let mut result = Ok(());
-        for ((b, &l), &looped) in self.bufs.iter().zip(&self.lens).zip(&self.looped) {
+        let frames = self.bufs.iter().zip(&self.lens).zip(&self.looped).zip(&self.tx_offloads);
+        for (((b, &l), &looped), &tx) in frames {
             if result.is_ok() {
-                result = if looped { dev.loopback(now, &b[..l]) } else { dev.send(now, &b[..l]) };
+                result = match looped {
+                    true => dev.loopback(now, &b[..l]),
+                    false => dev.send_offloaded(now, &b[..l], tx),
+                };
             }
         }
         self.clear();
@@ -312,9 +347,9 @@ fn transmit<D: Device>(stack: &mut Stack, dev: &mut D, now: Instant) -> io::Resu
             result = dev.loopback(now, frame);
         }
     });
-    stack.transmit(|frame| {
+    stack.transmit_offloaded(|frame, tx| {
         if result.is_ok() {
-            result = dev.send(now, frame);
+            result = dev.send_offloaded(now, frame, tx);
         }
     });
     result

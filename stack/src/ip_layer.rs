@@ -26,7 +26,7 @@ use crate::ipv4::ident::IdentGenerator;
 use crate::ipv4::reassembly::{Expired, Reassembled, Reassembler};
 use crate::ipv4::{self, IpPacket, Ipv4Config, HEADER_LEN, MAX_PAYLOAD, PAYLOAD_OFFSET};
 use crate::loopback::Loopback;
-use crate::offload::{RxOffload, MAX_GSO_FRAME};
+use crate::offload::{RxOffload, TxOffload, MAX_GSO_FRAME};
 use crate::ratelimit::TokenBucket;
 use crate::time::{earliest, Instant};
 use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice};
@@ -232,13 +232,35 @@ impl IpLayer {
         b
     }
 
+    /// [`IpLayer::alloc_packet`] with room for `payload` bytes behind the
+    /// headers (a GSO segment's may be larger than a frame).
+    pub fn alloc_packet_for(&mut self, payload: usize) -> Vec<u8> {
+        let mut b = self.tx.alloc_for(PAYLOAD_OFFSET + payload);
+        b.resize(PAYLOAD_OFFSET, 0);
+        b
+    }
+
     /// Sends the datagram whose payload follows `PAYLOAD_OFFSET` in `buf`: fills in
     /// the IPv4 header, routes it, fragments it if it exceeds the MTU (RFC 791 section
     /// 3.2) and hands it to ARP. Errors are counted here and also returned so that a
     /// socket call can report them.
-    pub fn send_ip(&mut self, now: Instant, opts: SendOptions, mut buf: Vec<u8>) -> Result<(), DropReason> {
+    pub fn send_ip(&mut self, now: Instant, opts: SendOptions, buf: Vec<u8>) -> Result<(), DropReason> {
+        self.send_ip_offloaded(now, opts, buf, TxOffload::NONE)
+    }
+
+    /// [`IpLayer::send_ip`] for a datagram that asks the link for `offload`
+    /// (with `Config::offload.tso`, never on the loopback): a GSO segment is
+    /// sent whole, up to `Config::gso_max_size`, never fragmented (DF is set:
+    /// the link cuts it into segments that each fit the MTU).
+    pub fn send_ip_offloaded(
+        &mut self,
+        now: Instant,
+        opts: SendOptions,
+        mut buf: Vec<u8>,
+        offload: TxOffload,
+    ) -> Result<(), DropReason> {
         let payload_len = buf.len() - PAYLOAD_OFFSET;
-        let route = match self.route_and_check(opts, payload_len) {
+        let route = match self.route_and_check(opts, payload_len, offload) {
             Ok(r) => r,
             Err(reason) => {
                 self.counters.drops.add(reason);
@@ -249,9 +271,9 @@ impl IpLayer {
         let ident = self.idents.next(now, opts.src, opts.dst, opts.protocol.0);
         let header = Header { src: opts.src, ttl: opts.ttl.unwrap_or(self.config.ttl), ident, opts };
         self.counters.ipv4.tx_datagrams += 1;
-        if payload_len + HEADER_LEN <= self.config.mtu as usize {
+        if payload_len + HEADER_LEN <= self.config.mtu as usize || offload.gso_size > 0 {
             header.write(&mut buf, opts.dont_fragment, (0, false), payload_len);
-            self.to_link(now, route, buf);
+            self.to_link(now, route, buf, offload);
         } else {
             self.send_fragments(now, route, header, &buf);
             self.tx.recycle(buf);
@@ -270,18 +292,33 @@ impl IpLayer {
             frag.extend_from_slice(&buf[PAYLOAD_OFFSET + off..PAYLOAD_OFFSET + off + len]);
             header.write(&mut frag, false, ((off / 8) as u16, more), len);
             self.counters.ipv4.tx_fragments += 1;
-            self.to_link(now, route, frag);
+            self.to_link(now, route, frag, TxOffload::NONE);
         }
     }
 
-    fn route_and_check(&self, opts: SendOptions, payload_len: usize) -> Result<ipv4::Route, DropReason> {
+    fn route_and_check(
+        &self,
+        opts: SendOptions,
+        payload_len: usize,
+        offload: TxOffload,
+    ) -> Result<ipv4::Route, DropReason> {
         if payload_len > MAX_PAYLOAD {
             return Err(DropReason::IpCannotFragment);
         }
-        if opts.dont_fragment && payload_len + HEADER_LEN > self.config.mtu as usize {
+        let max = match offload.gso_size > 0 {
+            true => self.config.gso_max_size as usize,
+            false => self.config.mtu as usize,
+        };
+        if opts.dont_fragment && payload_len + HEADER_LEN > max {
             return Err(DropReason::IpCannotFragment);
         }
         let route = self.route(opts.dst)?;
+        if offload != TxOffload::NONE && (!self.config.offload.tso || route.local || route.broadcast) {
+            // Only a link that offloads may be asked to; the loopback (and a
+            // broadcast) never is: TCP asks only where `tso_max` allows.
+            debug_assert!(false, "an offload asked of a route that has none");
+            return Err(DropReason::IpCannotFragment);
+        }
         if opts.src.is_loopback() && !route.local {
             // RFC 1122 section 3.2.1.3 (g): 127/8 never leaves the host (Linux: EINVAL).
             return Err(DropReason::IpLoopbackSourceOffHost);
@@ -292,7 +329,7 @@ impl IpLayer {
     /// Hands a finished IPv4 frame to the link: broadcasts go straight out, the
     /// rest through ARP; or, to one of our own addresses, round the loopback, as an
     /// Ethernet frame from our MAC to our MAC (what a capture then shows).
-    fn to_link(&mut self, now: Instant, route: ipv4::Route, mut frame: Vec<u8>) {
+    fn to_link(&mut self, now: Instant, route: ipv4::Route, mut frame: Vec<u8>, offload: TxOffload) {
         if route.local {
             ethernet::write_header(&mut frame, self.config.mac, self.config.mac, EtherType::IPV4);
             let (len, lo) = (frame.len() as u64, &mut self.counters.loopback);
@@ -307,7 +344,8 @@ impl IpLayer {
             self.tx.push(frame);
         } else {
             let me = self.me();
-            if let Some(frame) = self.arp.send(now, me, route.next_hop, frame, &mut self.tx, &mut self.counters) {
+            let (tx, counters) = (&mut self.tx, &mut self.counters);
+            if let Some(frame) = self.arp.send_offloaded(now, me, route.next_hop, (frame, offload), tx, counters) {
                 self.report_later(now, frame);
             }
         }
@@ -610,14 +648,37 @@ impl IpLayer {
         self.tx.recycle(frame);
     }
 
-    /// Hands every outbound frame to `f`, oldest first. Returns how many.
-    pub fn transmit(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+    /// Hands every outbound frame to `f`, oldest first, with what it asks of
+    /// the link. Returns how many.
+    pub fn transmit(&mut self, mut f: impl FnMut(&[u8], TxOffload)) -> usize {
         let link = &mut self.counters.link;
-        self.tx.drain(|frame| {
+        self.tx.drain(|frame, offload| {
             link.tx_frames += 1;
             link.tx_bytes += frame.len() as u64;
-            f(frame)
+            f(frame, offload)
         })
+    }
+
+    /// [`IpLayer::transmit`] handing each frame over as its buffer, which `f`
+    /// may take, leaving one of its own in its place (see
+    /// [`TxQueue::drain_buffers`]).
+    pub fn transmit_buffers(&mut self, mut f: impl FnMut(&mut Vec<u8>, TxOffload)) -> usize {
+        let link = &mut self.counters.link;
+        self.tx.drain_buffers(|frame, offload| {
+            link.tx_frames += 1;
+            link.tx_bytes += frame.len() as u64;
+            f(frame, offload)
+        })
+    }
+
+    /// The most TCP payload one segment to `dst` may carry as a GSO segment
+    /// beside a TCP header of `tcp_header` bytes: 0 unless the link takes
+    /// them (`Config::offload.tso`) and `dst` is reached over it.
+    pub fn tso_max(&self, dst: Ipv4Addr, tcp_header: usize) -> u32 {
+        if !self.config.offload.tso || self.is_local(dst) || self.is_broadcast(dst) {
+            return 0;
+        }
+        (self.config.gso_max_size as usize).saturating_sub(HEADER_LEN + tcp_header) as u32
     }
 
     /// Whether frames are waiting for [`IpLayer::transmit`].
@@ -711,7 +772,7 @@ mod tests {
         net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
         net.arp.input(T0, me, &reply.to_bytes(), &mut tx, &mut c).unwrap();
         assert!(net.arp.lookup(T0, IP_B).is_some());
-        tx.drain(|_| {});
+        tx.drain(|_, _| {});
         net.negative_advice(T0, IP_B);
         assert!(net.arp.lookup(T0, IP_B).is_some(), "still used while suspect");
         let frame = {
@@ -721,7 +782,7 @@ mod tests {
         };
         net.arp.send(T0, me, IP_B, frame, &mut tx, &mut c);
         let mut sent = Vec::new();
-        tx.drain(|f| sent.push(f.to_vec()));
+        tx.drain(|f, _| sent.push(f.to_vec()));
         assert_eq!(sent.len(), 2, "the packet, and a poll");
         assert_eq!(&sent[1][..6], &[2, 0, 0, 0, 0, 2], "the poll is unicast to the suspect MAC");
         assert_eq!(u16::from_be_bytes([sent[1][12], sent[1][13]]), 0x0806);

@@ -26,7 +26,7 @@ use crate::ethernet::MacAddr;
 use crate::icmp::{self, IcmpError};
 use crate::ip_layer::{IpLayer, Ipv4Input, RxOutcome};
 use crate::ipv4::IpPacket;
-use crate::offload::RxOffload;
+use crate::offload::{RxOffload, TxOffload};
 use crate::tcp::Tcp;
 use crate::time::{earliest, Instant};
 use crate::udp::Udp;
@@ -246,9 +246,26 @@ impl Stack {
         earliest(t, self.tcp.poll_at())
     }
 
-    /// Hands every outbound frame to `f`, oldest first. Returns how many.
-    pub fn transmit(&mut self, f: impl FnMut(&[u8])) -> usize {
+    /// Hands every outbound frame to `f`, oldest first. Returns how many. With
+    /// `Config::offload.tso`, use [`Stack::transmit_offloaded`]: a frame may then
+    /// be a GSO segment with a partial checksum, which only its [`TxOffload`]
+    /// explains.
+    pub fn transmit(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        self.ip.transmit(|frame, _| f(frame))
+    }
+
+    /// Hands every outbound frame to `f`, oldest first, with what it asks of
+    /// the link (a GSO segment's size, a checksum left partial). Returns how many.
+    pub fn transmit_offloaded(&mut self, f: impl FnMut(&[u8], TxOffload)) -> usize {
         self.ip.transmit(f)
+    }
+
+    /// [`Stack::transmit_offloaded`] handing each frame over as its buffer
+    /// (its length the frame's): `f` may take it, leaving a buffer of its own
+    /// in its place for the stack's pool, so that a 64 KiB GSO segment is
+    /// moved out rather than copied.
+    pub fn transmit_buffers(&mut self, f: impl FnMut(&mut Vec<u8>, TxOffload)) -> usize {
+        self.ip.transmit_buffers(f)
     }
 
     /// Whether frames are waiting for [`Stack::transmit`].

@@ -7,8 +7,16 @@
 //! configuration allows at most 9000, so it runs at 1500 and at 9000). Both move 1 GiB; rounds interleaved;
 //! prints Gbit/s and the ratio. A benchmark, not a test.
 //!
+//! A third tapstack contender runs over a link with offload semantics, as
+//! smoltcp's Loopback and Linux's loopback are: both stacks configured with
+//! `Offloads::TAP`, the sender writes TCP segments of up to 64 KiB with their
+//! checksum left partial, and the link hands each over whole to the other
+//! stack as one whose checksum need not be verified (`TxOffload::as_received`,
+//! what Linux's veth and loopback do with a CHECKSUM_PARTIAL segment).
+//!
 //! Run: cargo bench -p tapstack-tests --bench mem_throughput
-//! Size: TAPSTACK_MEM_MIB (default 1024); rounds: TAPSTACK_BENCH_RUNS (default 3).
+//! Size: TAPSTACK_MEM_MIB (default 1024); rounds: TAPSTACK_BENCH_RUNS (default 3);
+//! one contender alone (to profile it): TAPSTACK_MEM_ONLY=1500|9000|tso|smoltcp.
 
 use smoltcp::iface::{Config as SConfig, Interface, SocketSet};
 use smoltcp::phy::{Loopback, Medium};
@@ -17,6 +25,7 @@ use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 use sockets_api::sim::{Host, A_IP, B_IP};
 use sockets_api::*;
 use stack::driver::FrameBatch;
+use stack::offload::Offloads;
 use stack::{Config, MacAddr};
 use std::net::SocketAddrV4;
 use std::time::Instant;
@@ -64,9 +73,11 @@ macro_rules! call {
 }
 
 /// `mtu`: 1500 (Ethernet's), or 9000 (the most the configuration allows; smoltcp's `Loopback` offers 65535).
-fn tapstack_pair(total: usize, mtu: u16) -> f64 {
-    let ca = Config { seed: 5, mtu, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
-    let cb = Config { seed: 6, mtu, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
+/// `offload`: the link takes 64 KiB segments and vouches for their checksums.
+fn tapstack_pair(total: usize, mtu: u16, offload: bool) -> f64 {
+    let offload = if offload { Offloads::TAP } else { Offloads::default() };
+    let ca = Config { seed: 5, mtu, offload, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
+    let cb = Config { seed: 6, mtu, offload, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
     let (mut a, mut b) = (Host::new(ca), Host::new(cb));
     let (mut ab, mut ba) = (FrameBatch::new(), FrameBatch::new());
     let epoch = Instant::now();
@@ -83,11 +94,11 @@ fn tapstack_pair(total: usize, mtu: u16) -> f64 {
         if ab.is_empty() && ba.is_empty() {
             return;
         }
-        ab.frames().for_each(|f| {
-            let _ = b.stack.receive(now, f);
+        ab.frames_to_send().for_each(|(f, tx)| {
+            let _ = b.stack.receive_offloaded(now, f, tx.as_received());
         });
-        ba.frames().for_each(|f| {
-            let _ = a.stack.receive(now, f);
+        ba.frames_to_send().for_each(|(f, tx)| {
+            let _ = a.stack.receive_offloaded(now, f, tx.as_received());
         });
         ab.clear();
         ba.clear();
@@ -126,17 +137,29 @@ fn main() {
     let mib: usize = std::env::var("TAPSTACK_MEM_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
     let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let total = mib << 20;
-    let (mut ours, mut big, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut big, mut gso, mut theirs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // TAPSTACK_MEM_ONLY=tso runs that contender alone (to profile it); the
+    // table then shows the others as 0.
+    let only = std::env::var("TAPSTACK_MEM_ONLY").ok();
+    let runs_it = |name: &str| only.as_deref().is_none_or(|o| o == name);
     for _ in 0..runs {
-        ours.push(tapstack_pair(total, 1500));
-        big.push(tapstack_pair(total, 9000));
-        theirs.push(smoltcp_loopback(total));
+        let round =
+            |name: &str, v: &mut Vec<f64>, f: &dyn Fn() -> f64| v.push(if runs_it(name) { f() } else { f64::INFINITY });
+        round("1500", &mut ours, &|| tapstack_pair(total, 1500, false));
+        round("9000", &mut big, &|| tapstack_pair(total, 9000, false));
+        round("tso", &mut gso, &|| tapstack_pair(total, 1500, true));
+        round("smoltcp", &mut theirs, &|| smoltcp_loopback(total));
     }
     let gbit = |v: &Vec<f64>| total as f64 * 8.0 / median(v.clone()) / 1e9;
     println!("\nin memory, one core, {mib} MiB per run, median of {runs} interleaved runs (Gbit/s)");
     println!("{:<40} {:>10} {:>10} {:>11}", "transfer", "tapstack", "smoltcp", "vs smoltcp");
     let t = gbit(&theirs);
-    for (name, v) in [("64 KiB buffers, tapstack MTU 1500", &ours), ("64 KiB buffers, tapstack MTU 9000", &big)] {
+    let rows = [
+        ("64 KiB buffers, tapstack MTU 1500", &ours),
+        ("64 KiB buffers, tapstack MTU 9000", &big),
+        ("64 KiB buffers, offload link (TSO)", &gso),
+    ];
+    for (name, v) in rows {
         let o = gbit(v);
         println!("{name:<40} {o:>10.2} {t:>10.2} {:>10.2}x", o / t);
     }

@@ -11,7 +11,7 @@
 //! `instance.rs`, which puts it in front of a TAP.
 
 use stack::device::Device;
-use stack::offload::{Offloads, RxOffload};
+use stack::offload::{Offloads, RxOffload, TxOffload};
 use stack::time::Instant;
 use std::io;
 use std::net::Ipv4Addr;
@@ -93,8 +93,12 @@ impl<D: Device> Device for Gate<D> {
     }
 
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.send_offloaded(now, frame, TxOffload::NONE)
+    }
+
+    fn send_offloaded(&mut self, now: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
         if self.is_open() || arp_sender(frame) == Some(Ipv4Addr::UNSPECIFIED) {
-            return self.inner.send(now, frame);
+            return self.inner.send_offloaded(now, frame, tx);
         }
         self.dropped += 1;
         Ok(())

@@ -11,6 +11,7 @@ use sockets_api::{Net, Runtime};
 use stack::device::pcap::{PcapLimits, PcapRecorder, SNAPLEN};
 use stack::device::tap::TapDevice;
 use stack::device::Device;
+use stack::offload::Offloads;
 use stack::{Config, MacAddr, Stack};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,7 @@ impl StackOptions {
         config.seed = self.seed.unwrap_or_else(rand::random);
         config.tcp.max_connections = self.max_connections;
         config.tcp.msl = stack::Duration::from_millis(self.msl_ms);
-        config.offload.rx = self.offload;
+        config.offload = if self.offload { Offloads::TAP } else { Offloads::default() };
         config
     }
 

@@ -10,6 +10,7 @@ use crate::netns::Netns;
 use sockets_api::services::ServiceSet;
 use sockets_api::Runtime;
 use stack::device::tap::TapDevice;
+use stack::offload::Offloads;
 use stack::{Config, Counters, Stack};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -59,7 +60,7 @@ impl LabConfig {
     pub fn stack_config(&self) -> Config {
         let mut c = Config::new(mac_for(self.stack_addr), self.stack_addr, self.prefix_len);
         c.seed = self.seed;
-        c.offload.rx = self.offload;
+        c.offload = if self.offload { Offloads::TAP } else { Offloads::default() };
         c.tcp.syn_cookies_always = self.syn_cookies_always;
         c
     }

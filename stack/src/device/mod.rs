@@ -24,7 +24,7 @@ pub mod vnet;
 #[cfg(feature = "devices")]
 pub mod wire;
 
-use crate::offload::{Offloads, RxOffload};
+use crate::offload::{Offloads, RxOffload, TxOffload};
 use crate::time::Instant;
 use std::io;
 use std::os::fd::RawFd;
@@ -76,6 +76,18 @@ pub trait Device {
     fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
         Ok(self.recv(now, buf)?.map(|n| (n, RxOffload::NONE)))
     }
+
+    /// Sends one frame that asks the link for `tx` (a GSO segment to cut, a
+    /// checksum to fill in; the stack asks only with `Config::offload.tso`). A
+    /// device that offloads must implement this. Default: a plain frame is
+    /// sent with [`Device::send`]; any other is refused (InvalidInput), as the
+    /// frame would leave unfinished.
+    fn send_offloaded(&mut self, now: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
+        match tx == TxOffload::NONE {
+            true => self.send(now, frame),
+            false => Err(io::Error::new(io::ErrorKind::InvalidInput, "the device does not offload")),
+        }
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -102,5 +114,8 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
         (**self).recv_offloaded(now, buf)
+    }
+    fn send_offloaded(&mut self, now: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
+        (**self).send_offloaded(now, frame, tx)
     }
 }

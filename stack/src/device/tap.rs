@@ -27,7 +27,7 @@
 
 use super::vnet::{VnetHdr, HDR_LEN};
 use super::Device;
-use crate::offload::{Offloads, RxOffload};
+use crate::offload::{Offloads, RxOffload, TxOffload};
 use crate::time::Instant;
 use std::fs::File;
 use std::io;
@@ -144,9 +144,10 @@ impl TapDevice {
         }
     }
 
-    /// Writes one frame, behind an empty header with offloads. Returns the errno of a failure.
-    fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
-        let hdr = VnetHdr::NONE.encode();
+    /// Writes one frame, with offloads behind the header that asks for `tx`
+    /// (none: an empty one). Returns the errno of a failure.
+    fn write_frame(&mut self, frame: &[u8], tx: TxOffload) -> io::Result<()> {
+        let hdr = VnetHdr::for_frame(frame, tx).encode();
         loop {
             let r = match self.vnet {
                 // SAFETY: both iovecs point into live buffers; writev only reads them.
@@ -254,14 +255,27 @@ impl Device for TapDevice {
     }
 
     fn offloads(&self) -> Offloads {
-        Offloads { rx: self.vnet }
+        match self.vnet {
+            true => Offloads::TAP,
+            false => Offloads::default(),
+        }
     }
 
     /// Writes one frame. A full kernel queue drops the frame, as a busy NIC would,
     /// and counts it in [`TapDevice::tx_dropped`]; the stack's retransmissions deal
     /// with the loss.
-    fn send(&mut self, _now: Instant, frame: &[u8]) -> io::Result<()> {
-        match self.write_frame(frame) {
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.send_offloaded(now, frame, TxOffload::NONE)
+    }
+
+    /// Writes one frame behind the virtio-net header that asks for `tx` (a GSO
+    /// segment the kernel cuts, a checksum it fills in). Without offloads only
+    /// a plain frame can be written (InvalidInput).
+    fn send_offloaded(&mut self, _now: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
+        if !self.vnet && tx != TxOffload::NONE {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TAP opened without offloads"));
+        }
+        match self.write_frame(frame, tx) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
                 self.tx_dropped += 1;

@@ -9,9 +9,9 @@
 //! Ten bytes, little-endian on a TAP (the kernel's native order on x86 and
 //! arm64; `TUNSETVNETLE` would force it elsewhere): flags, gso_type, hdr_len,
 //! gso_size, csum_start, csum_offset. This module is the codec; the core sees
-//! only [`RxOffload`].
+//! only [`RxOffload`] and [`TxOffload`].
 
-use crate::offload::RxOffload;
+use crate::offload::{RxOffload, TxOffload};
 
 /// The header's length: `struct virtio_net_hdr` without `num_buffers`, what
 /// `TUNSETVNETHDRSZ` is given.
@@ -90,6 +90,27 @@ impl VnetHdr {
         };
         RxOffload { csum_trusted: self.flags & (F_NEEDS_CSUM | F_DATA_VALID) != 0, gso_size }
     }
+
+    /// The header to write before `frame`, which asks the link for `tx`: a
+    /// partial checksum (`NEEDS_CSUM`, where the sum starts and goes), and for
+    /// a GSO segment its type (TCP/IPv4) and segment size, with `hdr_len` the
+    /// length of its Ethernet, IPv4 and TCP headers (read from the frame; the
+    /// kernel takes it as a hint, Linux's virtio_net_hdr_to_skb).
+    pub fn for_frame(frame: &[u8], tx: TxOffload) -> VnetHdr {
+        let mut h = VnetHdr::NONE;
+        if tx.csum_partial() {
+            h.flags = F_NEEDS_CSUM;
+            h.csum_start = tx.csum_start;
+            h.csum_offset = tx.csum_offset;
+        }
+        if tx.gso_size > 0 {
+            h.gso_type = GSO_TCPV4;
+            h.gso_size = tx.gso_size;
+            let doff = frame.get(tx.csum_start as usize + 12).map_or(5, |b| b >> 4) as u16;
+            h.hdr_len = tx.csum_start + doff * 4;
+        }
+        h
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +161,20 @@ mod tests {
             let h = VnetHdr { gso_type: ty, gso_size: 1400, ..VnetHdr::NONE };
             assert_eq!(h.rx_offload().gso_size, 0, "type {ty}");
         }
+    }
+
+    #[test]
+    fn a_tso_segment_gets_the_header_the_kernel_writes_itself() {
+        // 14 + 20 bytes of Ethernet and IPv4, then a TCP header of 32 (data offset 8).
+        let mut frame = vec![0u8; 66 + 1448 * 2];
+        frame[34 + 12] = 8 << 4;
+        let tx = TxOffload { gso_size: 1448, csum_start: 34, csum_offset: 16 };
+        assert_eq!(VnetHdr::for_frame(&frame, tx).encode(), TSO);
+        let csum_only = TxOffload { gso_size: 0, ..tx };
+        let h = VnetHdr::for_frame(&frame, csum_only);
+        assert_eq!((h.flags, h.gso_type, h.hdr_len, h.gso_size), (F_NEEDS_CSUM, GSO_NONE, 0, 0));
+        assert_eq!(VnetHdr::for_frame(&frame, TxOffload::NONE), VnetHdr::NONE);
+        assert_eq!(tx.as_received(), RxOffload { csum_trusted: true, gso_size: 1448 });
     }
 
     #[test]

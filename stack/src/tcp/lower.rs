@@ -38,6 +38,14 @@ pub trait TcpNet {
     fn negative_advice(&mut self, now: Instant, dst: Ipv4Addr) {
         let _ = (now, dst);
     }
+    /// The most payload one segment to `dst` may carry when the link cuts it
+    /// into MSS-sized segments itself (TSO, `crate::offload`), whatever its
+    /// options; 0 (the default) when it does not, and then every segment is
+    /// sent as it goes on the wire with its checksum computed.
+    fn tso_max(&self, dst: Ipv4Addr) -> u32 {
+        let _ = dst;
+        0
+    }
     fn rng(&mut self) -> &mut ChaCha8Rng;
     fn counters(&mut self) -> &mut TcpCounters;
     /// Builds the segment and hands it to IP (with DF set).

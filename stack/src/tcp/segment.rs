@@ -194,7 +194,20 @@ pub struct SegmentOut {
     /// writer keeps as many as fit beside the other options.
     pub sack: [SackBlock; MAX_SACK_BLOCKS],
     pub sack_count: u8,
+    /// Not a header field: the checksum is left partial for the link to fill
+    /// in (`Offloads::tso`): only the pseudo-header's sum is written.
+    pub csum_partial: bool,
+    /// Not a header field: nonzero, the segment is a GSO segment the link cuts
+    /// into segments of this many payload bytes (the MSS) each; it then
+    /// carries more than one MSS, and `csum_partial` is set.
+    pub gso_size: u16,
 }
+
+/// Where a TCP header's checksum field is, from the header's first byte.
+pub const CHECKSUM_OFFSET: usize = 16;
+
+/// The longest TCP header: 20 bytes and 40 of options (RFC 9293 section 3.1).
+pub const MAX_HEADER_LEN: usize = 60;
 
 /// Lays out the options as Linux does, so captures read alike: on a SYN
 /// `mss, sackOK, TS, nop, wscale` (NOPs standing in for what is absent), on
@@ -238,7 +251,10 @@ fn write_options(seg: &SegmentOut, o: &mut [u8; 40]) -> usize {
 }
 
 /// Appends the segment (header and payload, the payload in up to two pieces as
-/// a ring buffer hands it out) to `out` and fills in its checksum.
+/// a ring buffer hands it out) to `out` and fills in its checksum; with
+/// `seg.csum_partial`, only the sum of the pseudo-header (over the whole
+/// segment's length, as Linux's CHECKSUM_PARTIAL: the link adds the rest and,
+/// cutting a GSO segment, corrects the length per segment).
 pub fn write(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, seg: &SegmentOut, payload: [&[u8]; 2]) {
     let mut h = TcpHeader::new(seg.src_port, seg.dst_port, seg.seq.0, seg.wnd);
     h.acknowledgment_number = seg.ack.map_or(0, |a| a.0);
@@ -254,8 +270,16 @@ pub fn write(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, seg: &SegmentOut, 
     out.extend_from_slice(&h.to_bytes());
     out.extend_from_slice(payload[0]);
     out.extend_from_slice(payload[1]);
-    let sum = checksum(src, dst, &[&out[start..]]);
-    out[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+    let at = start + CHECKSUM_OFFSET;
+    let sum = match seg.csum_partial {
+        true => {
+            let len = (out.len() - start) as u16;
+            // The complement of the pseudo-header's checksum is its folded sum.
+            !crate::checksum::Checksum::pseudo_header(src, dst, IpNumber::TCP, len).finish()
+        }
+        false => checksum(src, dst, &[&out[start..]]),
+    };
+    out[at..at + 2].copy_from_slice(&sum.to_be_bytes());
 }
 
 /// The TCP checksum over the IPv4 pseudo-header and `parts` (RFC 9293 section

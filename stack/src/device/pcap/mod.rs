@@ -19,10 +19,13 @@
 //! up to 64 KiB (longer than the MTU, cut at [`SNAPLEN`] if its datagram
 //! exceeds 65521 bytes). A checksum the kernel left partial is recorded
 //! filled in (tcpdump would show it as incorrect), so the capture holds valid
-//! frames; the frame the stack sees is not changed.
+//! frames; the frame the stack sees is not changed. Outbound the same: a GSO
+//! segment the stack writes ([`crate::offload::TxOffload`]) is one record as
+//! written, its partial checksum filled in, not the segments the kernel cuts
+//! it into (tcpdump on the TAP shows it so too).
 
 use super::Device;
-use crate::offload::{Offloads, RxOffload};
+use crate::offload::{Offloads, RxOffload, TxOffload};
 use crate::time::Instant;
 use pcap_file::pcap::{PcapHeader, PcapReader};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
@@ -290,6 +293,18 @@ impl<D: Device, W: Write> Device for PcapRecorder<D, W> {
     fn loopback(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
         self.record(now, frame);
         self.inner.loopback(now, frame)
+    }
+
+    /// Records the frame as it is written, a checksum left partial for the
+    /// link filled in (see the module's documentation), then sends it.
+    fn send_offloaded(&mut self, now: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        match tx.csum_partial() && with_transport_checksum(frame, &mut scratch) {
+            true => self.record(now, &scratch),
+            false => self.record(now, frame),
+        }
+        self.scratch = scratch;
+        self.inner.send_offloaded(now, frame, tx)
     }
 
     /// Records the frame as it crossed the device, a checksum the link left

@@ -127,6 +127,9 @@ impl Conn {
         if let Some(ack) = s.ack {
             self.ts.on_ack_sent(ack);
         }
+        // A link that cuts segments sums them too: every segment's checksum is
+        // left to it (only the pseudo-header's sum is written).
+        s.csum_partial = ctx.net.tso_max(*self.remote.ip()) > 0;
         self.stats.segs_out += 1;
         if s.ack.is_some() {
             // Every segment with ACK acknowledges all we have: nothing more is owed.
@@ -199,8 +202,13 @@ impl Conn {
         s.seq = seq;
         s.ack = Some(self.rcv_nxt);
         s.fin = fin;
-        // RFC 9293 section 3.9.1.2: PSH on the last segment of what is queued.
+        // RFC 9293 section 3.9.1.2: PSH on the last segment of what is queued
+        // (the link, cutting a GSO segment, keeps it on the last piece only).
         s.psh = len > 0 && seq + len == self.data_end();
+        if len > self.snd_mss {
+            // Only `send_what_fits` builds these, where the link cuts them.
+            s.gso_size = self.snd_mss as u16;
+        }
         let end = seq + len + fin as u32;
         if seq < self.snd_max {
             ctx.net.counters().retransmitted += 1;
@@ -286,6 +294,28 @@ impl Conn {
         self.arm_tlp(ctx.now);
     }
 
+    /// With TSO (`crate::offload`): a full-sized segment of new data grows to
+    /// what the segments sent one by one after it would have carried at once:
+    /// as many whole MSS as the data, the usable window (the peer's window and
+    /// cwnd, RFC 5681 section 3.1, RFC 9293 section 3.8.6.2.1) and the link's
+    /// bound allow, and the short tail too where it would go at once (Nagle
+    /// off, or the user closed); a tail Nagle or the window holds back stays
+    /// for later, as it would. The link cuts it into the same MSS-sized
+    /// segments, so the peer sees what it would have seen, in one write;
+    /// retransmissions stay one MSS each (loss recovery, the scoreboard and
+    /// RACK count octets, never written segments).
+    fn tso_len(&self, ctx: &mut Ctx<'_>, unsent: u32, usable: u32) -> u32 {
+        let mss = self.snd_mss;
+        let room = unsent.min(usable).min(ctx.net.tso_max(*self.remote.ip()));
+        if room <= mss {
+            return mss;
+        }
+        match room == unsent && (self.opts.nodelay || self.fin_queued) {
+            true => room,
+            false => room / mss * mss,
+        }
+    }
+
     /// Sends data segments (the FIN with the last) while the send window, the
     /// congestion window and the sender SWS rule allow; returns whether any went.
     fn send_what_fits(&mut self, ctx: &mut Ctx<'_>) -> bool {
@@ -312,7 +342,7 @@ impl Conn {
                 unsent.min(limit.saturating_sub(in_flight)).min(wnd_room).min(self.snd_mss)
             } else {
                 let usable = (self.snd_una + limit).since(self.snd_nxt);
-                segment_len(SendCheck {
+                let len = segment_len(SendCheck {
                     unsent,
                     usable,
                     mss: self.snd_mss,
@@ -320,7 +350,11 @@ impl Conn {
                     outstanding: self.snd_max > self.snd_una,
                     nodelay: self.opts.nodelay,
                     closing: self.fin_queued,
-                })
+                });
+                match len == self.snd_mss {
+                    true => self.tso_len(ctx, unsent, usable),
+                    false => len,
+                }
             };
             let fin = fin_unsent && self.snd_nxt + len == end;
             if len == 0 && !fin {

@@ -23,6 +23,7 @@ mod retransmit;
 mod stack;
 mod time_wait;
 mod transfer;
+mod tso;
 mod unreachable;
 
 use super::segment::{self, SegmentOut};
