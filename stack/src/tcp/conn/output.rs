@@ -220,8 +220,19 @@ impl Conn {
         }
         self.loss.tlp_rearm = true;
         if self.syn_opts.sack && end > seq {
-            // RFC 8985 section 6.2: every transmission's time, for RACK.
-            self.loss.rack.on_send(seq, end, ctx.now);
+            // RFC 8985 section 6.2: every transmission's time, for RACK. A GSO
+            // segment counts as the MSS-sized segments the link cuts it into
+            // (the FIN with the last), which the peer SACKs or loses one by
+            // one: a later piece delivered makes an earlier one lost.
+            let (mut from, data_end) = (seq, seq + len);
+            while from < end {
+                let mut to = if len > self.snd_mss { (from + self.snd_mss).min(data_end) } else { end };
+                if to == data_end {
+                    to = end;
+                }
+                self.loss.rack.on_send(from, to, ctx.now);
+                from = to;
+            }
         }
         self.snd_max = self.snd_max.max(end);
         self.stats.bytes_sent += len as u64;
