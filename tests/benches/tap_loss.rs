@@ -14,6 +14,9 @@
 //! TAPSTACK_LOSS_VETH_GSO=0 sends one segment per packet on the veth pair
 //! (gso_max_segs 1): Linux's GSO packets of up to 64 KiB otherwise cross the
 //! nftables rules whole, so the same percentage drops far fewer segments.
+//! TAPSTACK_LOSS_OFFLOAD=1 runs tapstack with the TAP's offloads (`tapstack up
+//! --offload`: GSO segments both ways), whose GSO packets cross the rules
+//! whole just as Linux's do on the veth pair.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -131,7 +134,8 @@ fn main() {
         (env("TAPSTACK_LOSS_PCT", 1), env("TAPSTACK_BENCH_MIB", 20), env("TAPSTACK_BENCH_RUNS", 3) as usize);
 
     let pcap = std::env::var_os("TAPSTACK_LOSS_PCAP").map(std::path::PathBuf::from);
-    let mut lab = Lab::start("bench-loss", LabConfig { pcap, ..LabConfig::default() }).expect("lab");
+    let offload = env("TAPSTACK_LOSS_OFFLOAD", 0) == 1;
+    let mut lab = Lab::start("bench-loss", LabConfig { pcap, offload, ..LabConfig::default() }).expect("lab");
     nft(lab.netns(), &loss_rules("tap0", pct));
     let ours = measure(lab.netns(), &lab.config.stack_addr.to_string(), mib, runs);
     let t = lab.stop().expect("stack stopped").tcp;
