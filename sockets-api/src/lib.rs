@@ -103,6 +103,7 @@ pub use consts::*;
 pub use epoll::{Epoll, EpollEvent};
 pub use errno::{Errno, Result};
 pub use fd_table::{Fd, FdTable, RecvMsg, SockType};
+pub use kernel_fds::KERNEL_HEADROOM;
 pub use options::{Linger, OptVal};
 pub use runtime::{Core, Runtime, Shared, TransitionTrace};
 pub use stack::socket_table::{SocketEntry, SocketState};
