@@ -32,7 +32,8 @@
 
 use crate::errno::{Errno, Result};
 use crate::eventfd::EventFd;
-use crate::fd_table::{Fd, NumberSpace, FIRST_FD, NEED_NUMBER};
+use crate::fd_table::{Fd, FIRST_FD, NEED_NUMBER};
+use crate::kernel_limit::space;
 use crate::runtime::{Core, Shared};
 
 /// One entry of poll(2)'s array.
@@ -86,27 +87,6 @@ fn raise_nofile_limit() -> bool {
         r.rlim_cur = r.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0
     }
-}
-
-/// Kernel descriptors left to the program (its files, pipes, poll's eventfds)
-/// when sockets start being numbered beyond the kernel's.
-pub const KERNEL_HEADROOM: Fd = 64;
-
-/// This process's numbering, read once: the kernel's numbers below RLIMIT_NOFILE's
-/// hard limit (at most nr_open) less [`KERNEL_HEADROOM`], tapstack's own from
-/// nr_open up. Unsplit (the kernel's only) if /proc cannot be read.
-pub(crate) fn space() -> NumberSpace {
-    static SPACE: std::sync::OnceLock<NumberSpace> = std::sync::OnceLock::new();
-    *SPACE.get_or_init(|| {
-        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse::<Fd>().ok());
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit on a valid struct.
-        let hard = (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0).then_some(r.rlim_max);
-        let split = nr_open
-            .zip(hard)
-            .and_then(|(n, h)| NumberSpace::split((h.min(n as u64) as Fd - KERNEL_HEADROOM).max(FIRST_FD), n));
-        split.unwrap_or_default()
-    })
 }
 
 /// One kernel descriptor to reserve a number with, at least [`FIRST_FD`] (a
