@@ -21,9 +21,9 @@
 //! tcp_tw_reuse 1 (each round leaves the client's TIME-WAITs), and 4 more
 //! source addresses (64k ports each) for the 100,000. RLIMIT_NOFILE is
 //! raised (as root, with CAP_SYS_RESOURCE) for this process and the servers
-//! it starts; without that right the memory part holds as many as the hard
-//! limit allows, and says so (each tapstack socket holds a kernel
-//! descriptor). Every wait is bounded; namespaces and processes go when the
+//! it starts; without that right the memory part's client spreads its
+//! connections over processes of at most the hard limit each (tapstack numbers
+//! its sockets past the kernel's limit itself). Every wait is bounded; namespaces and processes go when the
 //! benchmark ends, on failure or SIGINT/SIGTERM too.
 //!
 //! Run (as root): cargo bench -p tapstack-tests --bench connections
