@@ -571,6 +571,14 @@ impl Net {
         self.call(|c, _| c.sockets.fcntl(fd, cmd, arg))
     }
 
+    /// Whether `fd` is one of the stack's sockets with a kernel descriptor
+    /// behind its number (an eventfd an outside event loop can wait on through
+    /// `AsRawFd`), rather than one numbered beyond the kernel's limit, which
+    /// only tapstack's own calls (poll, select, [`crate::Epoll`]) can take.
+    pub fn is_kernel_fd(&self, fd: Fd) -> bool {
+        self.inspect(|c| Ok(c.sockets.numbers().is_kernel(fd) && c.sockets.generation(fd).is_some())).unwrap_or(false)
+    }
+
     /// poll(2): waits until one of `fds` is ready for what it asks or `timeout_ms`
     /// passes (negative: no limit; 0: just look), and sets each `revents`. Returns how
     /// many entries have nonzero `revents` (0 on timeout). A descriptor that is not
@@ -578,8 +586,9 @@ impl Net {
     ///
     /// The entries may be the kernel's descriptors too (stdin, a pipe, a file, a
     /// kernel socket), mixed with the stack's sockets, as with the kernel's poll:
-    /// a socket's number is a kernel descriptor reserved for it, so the two never
-    /// share a number. The kernel's entries get the kernel's answer (POLLNVAL for
+    /// a socket's number is a kernel descriptor reserved for it, or, past the
+    /// kernel's limit, one from nr_open up, which the kernel never hands out, so
+    /// the two never share a number. The kernel's entries get the kernel's answer (POLLNVAL for
     /// one that is not open).
     ///
     /// ```no_run

@@ -20,7 +20,7 @@
 use crate::consts::*;
 use crate::dgram;
 use crate::errno::{Errno, Result};
-pub use crate::numbers::{Fd, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
+pub use crate::numbers::{Fd, NumberSpace, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
 use crate::options::{self, OptVal, Options};
 pub use crate::owners::CoreKey;
 use crate::owners::Owners;
@@ -162,6 +162,14 @@ impl FdTable {
         self.slots.resize_with(len, || None);
     }
 
+    /// Takes `n` numbers from beyond the kernel's (see `numbers`) for its next
+    /// sockets. Errors: EMFILE (no such range).
+    pub fn add_beyond_numbers(&mut self, n: usize) -> Result<()> {
+        let len = self.numbers.add_beyond(n)?.max(self.slots.len());
+        self.slots.resize_with(len, || None);
+        Ok(())
+    }
+
     /// Its numbers: which are its own (the others are the kernel's), which were given back.
     pub fn numbers(&mut self) -> &mut Numbers {
         &mut self.numbers
@@ -178,17 +186,18 @@ impl FdTable {
 
     /// Every open descriptor, lowest first (to close them all when the stack stops).
     pub fn open_fds(&self) -> impl Iterator<Item = Fd> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(|(i, _)| i as Fd + FIRST_FD)
+        let space = self.numbers.space();
+        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(move |(i, _)| space.fd(i))
     }
 
     fn get(&self, fd: Fd) -> Result<&Socket> {
-        let i = fd.checked_sub(FIRST_FD).ok_or(Errno::EBADF)?;
-        usize::try_from(i).ok().and_then(|i| self.slots.get(i)).and_then(|s| s.as_ref()).ok_or(Errno::EBADF)
+        let i = self.numbers.space().index(fd).ok_or(Errno::EBADF)?;
+        self.slots.get(i).and_then(|s| s.as_ref()).ok_or(Errno::EBADF)
     }
 
     fn get_mut(&mut self, fd: Fd) -> Result<&mut Socket> {
-        let i = fd.checked_sub(FIRST_FD).ok_or(Errno::EBADF)?;
-        usize::try_from(i).ok().and_then(|i| self.slots.get_mut(i)).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
+        let i = self.numbers.space().index(fd).ok_or(Errno::EBADF)?;
+        self.slots.get_mut(i).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
     }
 
     /// The lowest free slot (growing up to the limit). Errors: EMFILE; [`NEED_NUMBER`].
@@ -266,7 +275,7 @@ impl FdTable {
         });
         self.numbers.take_lowest();
         self.open += 1;
-        let fd = index as Fd + FIRST_FD;
+        let fd = self.numbers.space().fd(index);
         self.rekey(fd);
         fd
     }
@@ -617,7 +626,7 @@ impl FdTable {
     /// once either way; [`crate::Net::close`] does the waiting. Errors: EBADF.
     pub fn close_lingering(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<Option<LingerWait>> {
         self.get(fd)?;
-        let index = (fd - FIRST_FD) as usize;
+        let index = self.numbers.space().index(fd).expect("checked above");
         let s = self.slots[index].take().expect("checked above");
         self.numbers.free(index);
         self.open -= 1;

@@ -12,6 +12,15 @@
 //! remain. Like the kernel's, they count against RLIMIT_NOFILE (whose soft
 //! limit is raised to the hard one the first time it runs out).
 //!
+//! Beyond the kernel's limit: when the kernel refuses more (EMFILE, ENFILE:
+//! its hard limit may be one root cannot raise), further sockets are numbered
+//! from `/proc/sys/fs/nr_open` up ([`space`], read once), where the kernel
+//! never hands out a descriptor, so such a number is always the table's. They
+//! work for every call of tapstack's own (poll, epoll, the services) but hold
+//! no kernel descriptor: the kernel's epoll_ctl or poll(2) given one says EBADF
+//! or POLLNVAL (`AsRawFd` exports none: see `raw_ready`), and select(2) cannot
+//! take one (FD_SETSIZE). Bounded by the table's own limit (`--max-fds`).
+//!
 //! Waiting on both: the tapstack entries are checked in the table and the
 //! thread's waker is registered on them under the lock, as a blocked call's is
 //! (so no change is lost between the check and the sleep), but here the waker
@@ -24,6 +33,7 @@
 use crate::errno::{Errno, Result};
 use crate::eventfd::EventFd;
 use crate::fd_table::{Fd, FIRST_FD, NEED_NUMBER};
+use crate::kernel_limit::space;
 use crate::runtime::{Core, Shared};
 
 /// One entry of poll(2)'s array.
@@ -80,8 +90,23 @@ fn raise_nofile_limit() -> bool {
 }
 
 /// One kernel descriptor to reserve a number with, at least [`FIRST_FD`] (a
-/// program that closed its stdin would otherwise get 0 back).
+/// program that closed its stdin would otherwise get 0 back) and below
+/// [`space`]'s kernel end (EMFILE past it: a hard limit raised since).
 fn reserve_one() -> Result<Fd> {
+    let fd = reserve_low()?;
+    if space().kernel_end().is_some_and(|end| fd >= end) {
+        close(fd);
+        return Err(Errno::EMFILE);
+    }
+    Ok(fd)
+}
+
+fn close(fd: Fd) {
+    // SAFETY: a descriptor this module just opened.
+    unsafe { libc::close(fd) };
+}
+
+fn reserve_low() -> Result<Fd> {
     // SAFETY: plain system calls on descriptors this function owns.
     unsafe {
         let mut fd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
@@ -105,12 +130,16 @@ fn reserve_one() -> Result<Fd> {
 }
 
 /// Reserves a batch of numbers for `shared`'s table: the system calls first,
-/// outside the lock. Errors: EMFILE, ENFILE (the kernel's limits), ENETDOWN.
+/// outside the lock; numbers beyond the kernel's when it has none left.
+/// Errors: EMFILE, ENFILE (the kernel's limits, and no range beyond), ENETDOWN.
 fn reserve(shared: &Shared) -> Result<()> {
     let mut fds = [0; RESERVE_BATCH];
     for i in 0..RESERVE_BATCH {
         match reserve_one() {
             Ok(fd) => fds[i] = fd,
+            Err(e) if i == 0 && (e == Errno::EMFILE || e == Errno::ENFILE) => {
+                return shared.inspect(|c| c.sockets.add_beyond_numbers(RESERVE_BATCH)).map_err(|_| e);
+            }
             Err(e) if i == 0 => return Err(e),
             Err(_) => return shared_add(shared, &fds[..i]),
         }

@@ -76,10 +76,11 @@ pub(crate) struct RawReady {
 
 impl RawReady {
     /// `fd`'s eventfd follows its readiness from now on (it is a number the
-    /// table reserved from the kernel: otherwise nothing happens and the
-    /// number means nothing to the kernel). Whether it does.
+    /// table reserved from the kernel: otherwise, a number beyond the kernel's
+    /// or a table numbering itself, nothing happens and the number means
+    /// nothing to the kernel). Whether it does.
     pub(crate) fn export(&mut self, fd: Fd, sockets: &mut FdTable, stack: &mut Stack) -> bool {
-        if !sockets.numbers().reserved_from_kernel() || !sockets.numbers().owns(fd) {
+        if !sockets.numbers().is_kernel(fd) {
             return false;
         }
         let s = Signal { fd, want: AtomicBool::new(false), shown: Mutex::new(false) };

@@ -20,7 +20,7 @@
 //! deduplicated with `Waker::will_wake`), so the lists are bounded by the
 //! threads and tasks that wait.
 
-use crate::fd_table::{Fd, FIRST_FD};
+use crate::fd_table::{Fd, NumberSpace};
 use std::collections::{HashMap, VecDeque};
 use std::task::Waker;
 
@@ -99,8 +99,9 @@ impl EpollState {
 /// The waiters of every descriptor, and every epoll instance.
 #[derive(Debug, Default)]
 pub struct Registry {
-    /// Indexed by descriptor - FIRST_FD.
+    /// Indexed by slot, as the descriptor table's (`space`).
     fds: Vec<FdWaiters>,
+    space: NumberSpace,
     epolls: Vec<Option<EpollState>>,
     free_epolls: Vec<usize>,
     /// Waiters on the stack as a whole (an address probe, say): woken after
@@ -125,8 +126,13 @@ fn add(list: &mut Vec<Waker>, w: &Waker) {
 }
 
 impl Registry {
+    /// Waiter lists laid out as a table numbering by `space`.
+    pub fn with_space(space: NumberSpace) -> Registry {
+        Registry { space, ..Registry::default() }
+    }
+
     fn slot(&mut self, fd: Fd) -> Option<&mut FdWaiters> {
-        let i = usize::try_from(fd.checked_sub(FIRST_FD)?).ok()?;
+        let i = self.space.index(fd)?;
         if i >= self.fds.len() {
             self.fds.resize_with(i + 1, FdWaiters::default);
         }
@@ -153,7 +159,7 @@ impl Registry {
     /// `fd` changed: its waiters go to `out` (to be woken once the lock is
     /// released) and every epoll instance interested in it queues it.
     pub fn changed(&mut self, fd: Fd, out: &mut Vec<Waker>) {
-        let Some(i) = fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok()) else { return };
+        let Some(i) = self.space.index(fd) else { return };
         let Some(s) = self.fds.get_mut(i) else { return };
         out.append(&mut s.wakers);
         for &e in &s.epolls {
@@ -183,7 +189,7 @@ impl Registry {
     /// leaves every epoll interest list (as Linux's close does).
     pub fn closed(&mut self, fd: Fd, out: &mut Vec<Waker>) {
         self.changed(fd, out);
-        let Some(i) = fd.checked_sub(FIRST_FD).and_then(|i| usize::try_from(i).ok()) else { return };
+        let Some(i) = self.space.index(fd) else { return };
         let Some(s) = self.fds.get_mut(i) else { return };
         for e in std::mem::take(&mut s.epolls) {
             if let Some(ep) = self.epolls.get_mut(e).and_then(|e| e.as_mut()) {

@@ -534,14 +534,15 @@ impl Runtime {
                 ),
             ));
         }
-        // Numbers reserved from the kernel's: see `kernel_fds`.
-        let sockets = FdTable::with_reserved_numbers();
+        // Numbers reserved from the kernel's, then beyond them: see `kernel_fds`.
+        let mut sockets = FdTable::with_reserved_numbers();
+        sockets.numbers().set_space(crate::kernel_limit::space());
         let stop_within = stack.tcp().0.config().exit_linger + STOP_MARGIN;
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 stack,
                 sockets,
-                ready: Registry::default(),
+                ready: Registry::with_space(crate::kernel_limit::space()),
                 pending: Vec::new(),
                 raw: RawReady::default(),
             }),

@@ -373,6 +373,9 @@ impl Write for TcpStream {
 /// mio, select) can wait on: level-triggered, readable while the socket has
 /// bytes or EOF to read, an error, a connection to accept. Do the I/O through
 /// this type (nonblocking, or after the event), never with read(2) on the number.
+/// A socket numbered beyond the kernel's limit (see `kernel_fds`; ask
+/// [`crate::Net::is_kernel_fd`]) has no eventfd: its number, returned all the
+/// same, is one the kernel rejects (EBADF from epoll_ctl, POLLNVAL from poll).
 impl std::os::fd::AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.raw_fd_()
@@ -383,6 +386,9 @@ impl std::os::fd::AsRawFd for TcpListener {
 /// mio, select) can wait on: level-triggered, readable while the socket has
 /// bytes or EOF to read, an error. Do the I/O through
 /// this type (nonblocking, or after the event), never with read(2) on the number.
+/// A socket numbered beyond the kernel's limit (see `kernel_fds`; ask
+/// [`crate::Net::is_kernel_fd`]) has no eventfd: its number, returned all the
+/// same, is one the kernel rejects (EBADF from epoll_ctl, POLLNVAL from poll).
 impl std::os::fd::AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.raw_fd_()

@@ -167,6 +167,9 @@ impl Sock for UdpSocket {
 /// mio, select) can wait on: level-triggered, readable while the socket has
 /// bytes or EOF to read, an error. Do the I/O through
 /// this type (nonblocking, or after the event), never with read(2) on the number.
+/// A socket numbered beyond the kernel's limit (see `kernel_fds`; ask
+/// [`crate::Net::is_kernel_fd`]) has no eventfd: its number, returned all the
+/// same, is one the kernel rejects (EBADF from epoll_ctl, POLLNVAL from poll).
 impl std::os::fd::AsRawFd for UdpSocket {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.raw_fd_()

@@ -46,12 +46,6 @@ pub fn rate(server: SocketAddrV4, max: usize, within: Duration) -> Result<(usize
 /// until its idle timeout; a lost FIN is retransmitted.
 pub struct Held(Vec<RawFd>);
 
-impl Held {
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
 impl Drop for Held {
     fn drop(&mut self) {
         for &fd in &self.0 {

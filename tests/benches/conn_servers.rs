@@ -227,6 +227,11 @@ impl Server {
         }
     }
 
+    /// The next line it prints, waiting up to `within`.
+    pub fn line(&mut self, within: Duration) -> Option<String> {
+        self.lines.recv_timeout(within).ok()
+    }
+
     pub fn count(&mut self) -> usize {
         self.ask("count").parse().expect("a count")
     }

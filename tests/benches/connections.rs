@@ -21,9 +21,9 @@
 //! tcp_tw_reuse 1 (each round leaves the client's TIME-WAITs), and 4 more
 //! source addresses (64k ports each) for the 100,000. RLIMIT_NOFILE is
 //! raised (as root, with CAP_SYS_RESOURCE) for this process and the servers
-//! it starts; without that right the memory part holds as many as the hard
-//! limit allows, and says so (each tapstack socket holds a kernel
-//! descriptor). Every wait is bounded; namespaces and processes go when the
+//! it starts; without that right the memory part's client spreads its
+//! connections over processes of at most the hard limit each (tapstack numbers
+//! its sockets past the kernel's limit itself). Every wait is bounded; namespaces and processes go when the
 //! benchmark ends, on failure or SIGINT/SIGTERM too.
 //!
 //! Run (as root): cargo bench -p tapstack-tests --bench connections
@@ -303,29 +303,84 @@ fn mem(server: &mut Server) -> [u64; 4] {
     v.try_into().unwrap_or_else(|_| panic!("mem answered {a}"))
 }
 
-/// RSS per idle connection held on a fresh tapstack, for each N.
+/// This binary again, as a client process in `ns`: holds `n` connections to
+/// `addr` (see [`hold_client`]); the connections stay open until it is dropped.
+fn spawn_client(ns: &Netns, addr: SocketAddrV4, sources: &[Ipv4Addr], n: usize) -> Server {
+    let list: Vec<String> = sources.iter().map(Ipv4Addr::to_string).collect();
+    Server::spawn(ns, "client", "hold-client", &[&addr.to_string(), &list.join(","), &n.to_string()])
+}
+
+/// A client process (`hold-client ADDR SOURCES N`): "ready", then holds N
+/// connections ([`conn_client::hold`]), prints "held SERVED FAILED ERROR" and
+/// keeps them open until its standard input closes.
+fn hold_client(args: &[String]) -> ! {
+    let addr: SocketAddrV4 = args[0].parse().expect("an address");
+    let sources: Vec<Ipv4Addr> = args[1].split(',').filter_map(|s| s.parse().ok()).collect();
+    let n: usize = args[2].parse().expect("a count");
+    raise_nofile_quietly();
+    println!("ready");
+    let (held, o) = conn_client::hold(addr, &sources, n, IN_FLIGHT, Duration::from_secs(240));
+    println!("held {} {} {:?}", o.served, o.failed, o.first_error);
+    let _ = std::io::stdin().read_line(&mut String::new());
+    drop(held);
+    std::process::exit(0)
+}
+
+/// The soft RLIMIT_NOFILE raised to the hard one (a client process's).
+fn raise_nofile_quietly() {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+    }
+}
+
+/// Holds `n` connections from as many client processes as RLIMIT_NOFILE
+/// (`nofile`, each process's) needs, one after the other; the clients, which
+/// keep them open until dropped, and what they achieved.
+fn hold_from_clients(side: &Side, n: usize, nofile: u64) -> (Vec<Server>, Outcome) {
+    let per = (nofile.saturating_sub(1000) / 1000 * 1000).max(1000) as usize;
+    let start = std::time::Instant::now();
+    let mut total = Outcome { served: 0, failed: 0, first_error: None, took: Duration::ZERO };
+    let mut clients = Vec::new();
+    for k in (0..n).step_by(per) {
+        let m = per.min(n - k);
+        let mut c = spawn_client(&side.client, side.addr, &side.sources, m);
+        let line = c.line(Duration::from_secs(300)).unwrap_or_default();
+        let mut w = line.splitn(4, ' ').skip(1);
+        let served: usize = w.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let failed: usize = w.next().and_then(|v| v.parse().ok()).unwrap_or(m - served);
+        total.served += served;
+        total.failed += failed;
+        if failed > 0 && total.first_error.is_none() {
+            total.first_error = Some(line.clone());
+        }
+        clients.push(c);
+    }
+    total.took = start.elapsed();
+    (clients, total)
+}
+
+/// RSS per idle connection held on a fresh tapstack, for each N; the client
+/// spread over processes of at most RLIMIT_NOFILE connections each (tapstack
+/// numbers its sockets beyond the kernel's limit, so it holds them all).
 fn memory(s: &Settings, nofile: u64) {
     let mut rows = Vec::new();
     for &n in &s.memory {
-        // The server's sockets each hold a descriptor, as do the client's.
-        let fits = (nofile.saturating_sub(1000) / 1000 * 1000) as usize;
-        if n > fits {
-            println!("memory: {n} connections cannot be held here (RLIMIT_NOFILE {nofile}); {fits} instead");
-        }
-        let n = n.min(fits);
         // Warmed up: ARP for every source address, the first allocations.
         let mut side = Side::tapstack("bench-conn-mem");
         let before = mem(&mut side.server);
-        let (addr, sources) = (side.addr, side.sources.clone());
-        let run = side.client.run_inside(|| conn_client::hold(addr, &sources, n, IN_FLIGHT, Duration::from_secs(240)));
-        let (held, outcome) = run.expect("client thread");
-        if !side.server.wait_count(held.len(), Duration::from_secs(30)) {
-            eprintln!("note: tapstack holds {} connections, the client {}", side.server.count(), held.len());
+        let (clients, outcome) = hold_from_clients(&side, n, nofile);
+        let held = outcome.served;
+        if !side.server.wait_count(held, Duration::from_secs(30)) {
+            eprintln!("note: tapstack holds {} connections, the clients {held}", side.server.count());
         }
         std::thread::sleep(Duration::from_secs(1));
         let at = mem(&mut side.server);
-        eprintln!("memory, {n}: {outcome:?}");
-        drop(held);
+        eprintln!("memory, {n}: {outcome:?} from {} client processes", clients.len());
+        drop(clients);
         rows.push((n, outcome, before, at));
     }
     println!("\nmemory: a fresh `tapstack up --serve echo`, N connections each echoing 8 bytes once, then held idle");
@@ -356,6 +411,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("tapstack-up") => conn_servers::tapstack_up(&args[2..]),
         Some("epoll-echo") => conn_servers::epoll_echo(&args[2]),
+        Some("hold-client") => hold_client(&args[2..]),
         _ => {}
     }
     if !tapstack_tools::netns::is_root() {

@@ -111,18 +111,19 @@ fn nofile_hard_limit() -> Option<u64> {
 }
 
 /// What to say when the process's descriptor limit (`hard`, RLIMIT_NOFILE's
-/// hard limit) is below `--max-fds`: each tapstack socket holds a kernel
-/// descriptor (`sockets_api`'s kernel_fds), so that limit, not `--max-fds`,
-/// would bound the connections, and only as EMFILE at accept time. The
+/// hard limit) is below `--max-fds`: tapstack sockets hold a kernel descriptor
+/// (`sockets_api`'s kernel_fds) up to that limit, and the ones past it are
+/// numbered beyond the kernel's (from fs.nr_open up) without one: they serve
+/// as well, but an outside event loop cannot wait on them (`AsRawFd`). The
 /// soft limit is raised to the hard one when needed; the hard one is the
 /// administrator's to raise.
 fn nofile_warning(max_fds: usize, hard: Option<u64>) -> Option<String> {
     let hard = hard?;
     (hard < max_fds as u64).then(|| {
         format!(
-            "RLIMIT_NOFILE's hard limit is {hard}, below --max-fds {max_fds}: each socket holds a kernel \
-             descriptor, so fewer than {hard} sockets can be open; raise it (ulimit -Hn, prlimit, \
-             systemd's LimitNOFILE=) or lower --max-fds"
+            "RLIMIT_NOFILE's hard limit is {hard}, below --max-fds {max_fds}: sockets past it are \
+             numbered beyond the kernel's descriptors (from fs.nr_open up) and have no kernel descriptor \
+             for an outside event loop; raise it (ulimit -Hn, prlimit, systemd's LimitNOFILE=) to avoid that"
         )
     })
 }
