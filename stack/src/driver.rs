@@ -172,7 +172,19 @@ pub struct FrameBatch {
     offloads: Vec<RxOffload>,
     /// What each frame the stack queued asks of the link ([`FrameBatch::take_transmit`]).
     tx_offloads: Vec<TxOffload>,
+    /// The most frames held at once in the last [`SHRINK_ROUNDS`] batches, and
+    /// how many batches that is so far: see [`FrameBatch::clear`].
+    most: usize,
+    rounds: u32,
 }
+
+/// A batch's buffers (up to 64 KiB each: a flood's full batches left 4 MB)
+/// are given back when, over this many batches, at most a quarter of them
+/// were used: to twice what was. A steady load keeps its buffers (no
+/// allocation per frame); a burst regrows them once.
+const SHRINK_ROUNDS: u32 = 32;
+/// Buffers always kept.
+const KEPT_BUFFERS: usize = 4;
 
 impl FrameBatch {
     pub fn new() -> FrameBatch {
@@ -232,6 +244,15 @@ impl FrameBatch {
     }
 
     pub fn clear(&mut self) {
+        self.most = self.most.max(self.lens.len());
+        self.rounds += 1;
+        if self.rounds >= SHRINK_ROUNDS {
+            if self.bufs.len() > KEPT_BUFFERS && self.most * 4 < self.bufs.len() {
+                self.bufs.truncate((self.most * 2).max(KEPT_BUFFERS));
+                self.bufs.shrink_to_fit();
+            }
+            (self.most, self.rounds) = (0, 0);
+        }
         self.lens.clear();
         self.looped.clear();
         self.offloads.clear();
@@ -353,4 +374,33 @@ fn transmit<D: Device>(stack: &mut Stack, dev: &mut D, now: Instant) -> io::Resu
         }
     });
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_s_buffers_go_back_once_batches_are_small_again() {
+        let mut b = FrameBatch::new();
+        let burst = |b: &mut FrameBatch, n: usize| {
+            (0..n).for_each(|_| b.push(&[1; 60]));
+            b.clear();
+        };
+        burst(&mut b, 64);
+        assert_eq!(b.bufs.len(), 64);
+        // A steady load of full batches keeps them all.
+        (0..3 * SHRINK_ROUNDS).for_each(|_| burst(&mut b, 64));
+        assert_eq!(b.bufs.len(), 64);
+        // Batches of 3 for a while: kept to twice that.
+        (0..2 * SHRINK_ROUNDS).for_each(|_| burst(&mut b, 3));
+        assert_eq!(b.bufs.len(), 6);
+        // Then nothing at all: the few always kept.
+        (0..2 * SHRINK_ROUNDS).for_each(|_| burst(&mut b, 0));
+        assert_eq!(b.bufs.len(), KEPT_BUFFERS);
+        // A quarter or more used: nothing changes.
+        burst(&mut b, 1);
+        (0..2 * SHRINK_ROUNDS).for_each(|_| burst(&mut b, 1));
+        assert_eq!(b.bufs.len(), KEPT_BUFFERS);
+    }
 }

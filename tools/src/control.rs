@@ -12,7 +12,9 @@
 //! request line, the server writes its answer and closes.
 //!
 //! - `ss [-tulanioHsp46x] [-- FILTER]`: the socket table as `ss` prints it ([`crate::ss`]);
-//! - `stats`: the counters as `netstat -s` prints them ([`stack::Counters::report`]);
+//! - `stats`: the counters as `netstat -s` prints them ([`stack::Counters::report`]),
+//!   then, in the `tapstack` binary, the bytes it holds from its allocator
+//!   ([`crate::reclaim::held`]);
 //! - anything else: one line `error: ...`.
 //!
 //! The server renders, so that any client reads plain text
@@ -145,7 +147,13 @@ pub fn answer(net: &Net, request: &str) -> String {
             Ok(flags) => ss::render(&net.socket_table(), &flags),
             Err(e) => format!("error: {e}\n"),
         },
-        Some("stats") if words.next().is_none() => net.counters().report(),
+        Some("stats") if words.next().is_none() => {
+            let mut out = net.counters().report();
+            if let Some(held) = crate::reclaim::held() {
+                out.push_str(&format!("Memory:\n    {held} bytes held from the allocator\n"));
+            }
+            out
+        }
         _ => {
             format!("error: unknown request '{}' (want 'ss [-tulanioHsp46x] [-- FILTER]' or 'stats')\n", request.trim())
         }

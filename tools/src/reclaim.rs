@@ -32,6 +32,14 @@ pub const SLACK: usize = 1 << 20;
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+/// Bytes the program holds from the allocator now, where [`Counting`] is the
+/// global allocator (the `tapstack` binary); `None` elsewhere. `tapstack stats`
+/// prints it, so that an attack's aftermath tells memory still held (tables at
+/// their peak capacity) from pages the allocator keeps.
+pub fn held() -> Option<usize> {
+    Some(IN_USE.load(Ordering::Relaxed)).filter(|&n| n > 0)
+}
+
 fn grew(by: usize) {
     let now = IN_USE.fetch_add(by, Ordering::Relaxed) + by;
     PEAK.fetch_max(now, Ordering::Relaxed);

@@ -79,6 +79,11 @@ impl Target {
         self.up.0.id()
     }
 
+    /// Its idle level: RSS in KiB, bytes held.
+    fn idle(&self) -> Idle {
+        Idle { rss: self.rss_kib(), held: held_bytes(&self.control) }
+    }
+
     /// VmRSS of `tapstack up`, in KiB.
     fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())
@@ -167,32 +172,55 @@ fn echo_once() -> std::io::Result<()> {
     }
 }
 
-/// RSS sampled every 20 ms on a thread of its own until dropped: the peak.
+/// Bytes `tapstack up` holds from its allocator (`tapstack stats`, read
+/// straight from its control socket), or 0 if it cannot be read.
+fn held_bytes(control: &std::path::Path) -> u64 {
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(control) else { return 0 };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut out = String::new();
+    if s.write_all(b"stats\n").is_err() || s.read_to_string(&mut out).is_err() {
+        return 0;
+    }
+    let line = out.lines().find(|l| l.ends_with(" bytes held from the allocator"));
+    line.and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+/// RSS sampled every 20 ms, and the bytes held every 200 ms, on a thread of
+/// its own until dropped: their peaks.
 struct Sampler {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
+    peak_held: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sampler {
-    fn start(pid: u32) -> Sampler {
-        let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-        let (s, p) = (stop.clone(), peak.clone());
+    fn start(t: &Target) -> Sampler {
+        let (pid, control) = (t.pid(), t.control.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (peak, peak_held) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (s, p, h) = (stop.clone(), peak.clone(), peak_held.clone());
         let thread = std::thread::spawn(move || {
+            let mut round = 0u32;
             while !s.load(Ordering::Relaxed) {
                 p.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                if round % 10 == 0 {
+                    h.fetch_max(held_bytes(&control), Ordering::Relaxed);
+                }
+                round += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        Sampler { stop, peak, thread: Some(thread) }
+        Sampler { stop, peak, peak_held, thread: Some(thread) }
     }
 
-    fn peak(mut self) -> u64 {
+    /// The peaks: RSS in KiB, bytes held.
+    fn peak(mut self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.peak.load(Ordering::Relaxed)
+        (self.peak.load(Ordering::Relaxed), self.peak_held.load(Ordering::Relaxed))
     }
 }
 
@@ -359,27 +387,45 @@ fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr_in {
 /// What a flood leaves in bounded tables goes when their timers end: SYN-RECEIVED
 /// entries after 63 s, incomplete datagrams after 30 s, ARP entries after 60 s;
 /// `TAPSTACK_ATTACK_SETTLE=75` waits for that (the figures in BENCHMARKS.md).
-fn report(t: &Target, what: &str, idle: u64, sampler: Sampler) {
-    let peak = sampler.peak();
+fn report(t: &Target, what: &str, idle: Idle, sampler: Sampler) {
+    let (peak, peak_held) = sampler.peak();
     let settle = std::env::var("TAPSTACK_ATTACK_SETTLE").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let end = Instant::now() + Duration::from_secs(settle);
-    let mut after = t.rss_kib();
+    let (mut after, mut held) = (t.rss_kib(), held_bytes(&t.control));
     let start = Instant::now();
-    let mut settled = Duration::ZERO;
-    while after > idle + 1024 && Instant::now() < end {
+    let (mut settled, mut held_settled) = (Duration::ZERO, Duration::ZERO);
+    while (after > idle.rss + 1024 || held > idle.held + HELD_SLACK) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
         let now = t.rss_kib();
         if now < after {
             (after, settled) = (now, start.elapsed());
         }
+        let now = held_bytes(&t.control);
+        if now < held {
+            (held, held_settled) = (now, start.elapsed());
+        }
     }
     println!(
-        "{what}: RSS idle {idle} KiB, peak {peak} KiB, after {after} KiB ({} s after the attack)",
-        settled.as_secs()
+        "{what}: RSS idle {} KiB, peak {peak} KiB, after {after} KiB ({} s after the attack); \
+         bytes held idle {}, peak {peak_held}, after {held} ({} s after)",
+        idle.rss,
+        settled.as_secs(),
+        idle.held,
+        held_settled.as_secs()
     );
-    assert!(peak <= idle + 4 * MARGIN_KIB, "{what}: RSS {peak} KiB during the attack (idle {idle} KiB)");
-    assert!(after <= idle + MARGIN_KIB, "{what}: RSS {after} KiB after the attack (idle {idle} KiB)");
+    assert!(peak <= idle.rss + 4 * MARGIN_KIB, "{what}: RSS {peak} KiB during the attack (idle {} KiB)", idle.rss);
+    assert!(after <= idle.rss + MARGIN_KIB, "{what}: RSS {after} KiB after the attack (idle {} KiB)", idle.rss);
 }
+
+/// `tapstack up`'s memory before an attack.
+#[derive(Clone, Copy)]
+struct Idle {
+    rss: u64,
+    held: u64,
+}
+
+/// How far above idle the bytes held may be and count as back.
+const HELD_SLACK: u64 = 256 * 1024;
 
 /// During a flood: pings answered and new connections served.
 fn still_serving(t: &Target, what: &str) {
@@ -395,8 +441,8 @@ fn spoofed_syn_flood_leaves_connections_served_and_memory_flat() {
         return;
     }
     let t = Target::start("tst-atsyn", &[]);
-    let idle = t.rss_kib();
-    let sampler = Sampler::start(t.pid());
+    let idle = t.idle();
+    let sampler = Sampler::start(&t);
     let fd = t.raw_socket(libc::AF_INET, libc::IPPROTO_RAW);
     // 12,000 SYNs at 4,000/s to the echo port: more than the SYN queue
     // (backlog) holds, so most are answered with cookies.
@@ -417,8 +463,8 @@ fn tiny_first_fragments_do_not_block_reassembly() {
         return;
     }
     let t = Target::start("tst-atfrag", &[]);
-    let idle = t.rss_kib();
-    let sampler = Sampler::start(t.pid());
+    let idle = t.idle();
+    let sampler = Sampler::start(&t);
     let fd = t.raw_socket(libc::AF_INET, libc::IPPROTO_RAW);
     let frags = flood(fd, sockaddr_in(STACK), 12_000, 4_000, tiny_first_fragment);
     std::thread::sleep(Duration::from_millis(500));
@@ -451,8 +497,8 @@ fn arp_flood_leaves_memory_flat_and_ping_answered() {
         return;
     }
     let t = Target::start("tst-atarp", &[]);
-    let idle = t.rss_kib();
-    let sampler = Sampler::start(t.pid());
+    let idle = t.idle();
+    let sampler = Sampler::start(&t);
     let fd = t.raw_socket(libc::AF_PACKET, i32::from((libc::ETH_P_ARP as u16).to_be()));
     // SAFETY: all-zero is a valid sockaddr_ll.
     let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -493,8 +539,8 @@ fn time_wait_churn_gives_its_memory_back_once_they_expire() {
         return;
     }
     let t = Target::start("tst-attw", &["--msl-ms", "500"]);
-    let idle = t.rss_kib();
-    let sampler = Sampler::start(t.pid());
+    let idle = t.idle();
+    let sampler = Sampler::start(&t);
     let (ok, most) =
         t.ns.run_inside(|| {
             let mut ok = 0;
@@ -524,8 +570,8 @@ fn many_idle_connections_then_closed_give_their_memory_back() {
     const N: usize = 2000;
     raise_fd_limit(N as u64 + 256);
     let t = Target::start("tst-atidle", &[]);
-    let idle = t.rss_kib();
-    let sampler = Sampler::start(t.pid());
+    let idle = t.idle();
+    let sampler = Sampler::start(&t);
     // N connections to echo, each echoing a line (so each receive buffer was
     // used), held open and idle; then all closed by the client.
     let held: Vec<TcpStream> =
