@@ -45,6 +45,11 @@ const STOP_MARGIN: Duration = Duration::from_secs(1);
 /// so a flood cannot starve them.
 const RX_BATCH: usize = 64;
 
+/// After this long with no frame moved, the frame batches give back the
+/// buffers a burst grew them to ([`FrameBatch::trim`]; issue 13: memory
+/// returns after an attack even when nothing comes after it).
+const IDLE_TRIM: Duration = Duration::from_secs(1);
+
 /// What the runtime's lock guards: the stack, the socket descriptors over it,
 /// and who waits on which of them.
 #[derive(Debug)]
@@ -666,6 +671,7 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
     // after a round that moved none, which saves a poll and an eventfd read
     // per round under load.
     let mut busy = false;
+    let mut last_busy = now;
     let result = loop {
         if shared.stop.load(Ordering::Acquire) {
             let (done, now) = exit_round(shared, &mut exit, &mut tx);
@@ -679,7 +685,16 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         if !busy {
             let next = Driver::next_deadline(&shared.lock().stack, &device, &());
             let deadline = stack::time::earliest(next, exit.map(|x: Exit| x.deadline()));
-            let deadline = stack::time::earliest(deadline, residents_at);
+            let mut deadline = stack::time::earliest(deadline, residents_at);
+            if rx.has_spare() || tx.has_spare() {
+                let idle_at = last_busy + IDLE_TRIM.into();
+                if shared.now() >= idle_at {
+                    rx.trim();
+                    tx.trim();
+                } else {
+                    deadline = stack::time::earliest(deadline, Some(idle_at));
+                }
+            }
             match sleep_until(shared, device.readable_fd(), deadline) {
                 Ok(true) => shared.waker.drain(),
                 Ok(false) => {}
@@ -701,6 +716,9 @@ fn run<D: Device>(shared: &Shared, mut device: D) -> io::Result<()> {
         // The services answer the round before its frames go out: one flush.
         residents_at = shared.step_residents(&mut tx);
         busy = got > 0 || !tx.is_empty();
+        if busy {
+            last_busy = now;
+        }
         if let Err(e) = tx.send(&mut device, now) {
             break Err(e);
         }

@@ -243,6 +243,22 @@ impl FrameBatch {
         self.frames().zip(self.tx_offloads.iter().copied())
     }
 
+    /// Whether buffers beyond the few always kept are held (see [`FrameBatch::trim`]).
+    pub fn has_spare(&self) -> bool {
+        self.bufs.len() > KEPT_BUFFERS
+    }
+
+    /// Gives back every buffer beyond the few always kept: for a runtime that
+    /// has been idle a while, when no batch comes to shrink them in
+    /// [`FrameBatch::clear`] (a burst's last batch, then silence).
+    pub fn trim(&mut self) {
+        if self.is_empty() && self.has_spare() {
+            self.bufs.truncate(KEPT_BUFFERS);
+            self.bufs.shrink_to_fit();
+            (self.most, self.rounds) = (0, 0);
+        }
+    }
+
     pub fn clear(&mut self) {
         self.most = self.most.max(self.lens.len());
         self.rounds += 1;
@@ -402,5 +418,20 @@ mod tests {
         burst(&mut b, 1);
         (0..2 * SHRINK_ROUNDS).for_each(|_| burst(&mut b, 1));
         assert_eq!(b.bufs.len(), KEPT_BUFFERS);
+    }
+
+    #[test]
+    fn an_idle_runtime_trims_a_burst_s_buffers_with_no_batch_after_it() {
+        // The last batch of a burst, then silence: no batch comes to shrink
+        // them, so the runtime trims after a quiet while.
+        let mut b = FrameBatch::new();
+        (0..64).for_each(|_| b.push(&[1; 1514]));
+        b.trim();
+        assert_eq!(b.bufs.len(), 64, "frames held: nothing is trimmed under them");
+        b.clear();
+        assert!(b.has_spare());
+        b.trim();
+        assert_eq!(b.bufs.len(), KEPT_BUFFERS);
+        assert!(!b.has_spare());
     }
 }
