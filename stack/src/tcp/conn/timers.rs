@@ -122,12 +122,16 @@ impl Conn {
             return;
         }
         self.rto_at = Some(ctx.now + self.rtt.rto());
-        if self.syn_opts.sack && self.snd_nxt == self.snd_max {
+        if self.syn_opts.sack && self.snd_nxt == self.snd_max && self.retries == 1 && self.resend_lost(ctx, true) {
             // RACK marked the first segment lost, and those past their time
             // (RFC 8985 section 6.3): `output` resends them, one SMSS of cwnd
             // now (the first at least, RFC 6298 section 5.4), and no more of
-            // what the peer holds or has in flight.
-            self.resend_lost(ctx, true);
+            // what the peer holds or has in flight. Only on a first timeout:
+            // a second in a row (the scoreboard is then cleared, as the peer
+            // may have reneged) goes back to SND.UNA, as does one where RACK
+            // had nothing to resend (its records are bounded, `MAX_SENT`, and
+            // a part-resent record counts as resent), so no octet RACK lost
+            // track of waits for the R2 limit.
             return;
         }
         // Go back to SND.UNA; `output` resends from there at one SMSS of cwnd.
