@@ -155,12 +155,15 @@ fn stats_counts_a_ping_and_ss_lists_udp_sockets() {
     assert!(pinged, "tapstack never answered a ping");
     let stats = r.tapstack(&["stats"]).unwrap();
     let titles: Vec<&str> = stats.lines().filter(|l| !l.starts_with(' ')).collect();
-    assert_eq!(titles, ["Link:", "Loopback:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:"], "{stats}");
+    // Memory: the bytes the `tapstack` binary holds from its allocator (issue 13).
+    let sections = ["Link:", "Loopback:", "Arp:", "Ip:", "Icmp:", "Udp:", "Tcp:", "Drops:", "Memory:"];
+    assert_eq!(titles, sections, "{stats}");
     let count = |what: &str| -> u64 {
         let l = stats.lines().find(|l| l.ends_with(what)).unwrap_or_else(|| panic!("no '{what}' in {stats}"));
         l.split_whitespace().next().unwrap().parse().unwrap()
     };
     assert!(count(" frames received from the device") > 0, "{stats}");
+    assert!(count(" bytes held from the allocator") > 0, "{stats}");
     assert!(count(" echo requests received") >= 1 && count(" echo replies sent") >= 1, "{stats}");
 
     let udp = r.tapstack(&["ss", "-u", "-l", "-n"]).unwrap();
