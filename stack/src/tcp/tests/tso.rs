@@ -4,6 +4,7 @@
 //! MSS-sized segments a plain sender would have sent, segment for segment; a
 //! lost part of one is retransmitted alone.
 
+use super::pattern;
 use crate::config::Config;
 use crate::ethernet::MacAddr;
 use crate::offload::{Offloads, TxOffload};
@@ -118,10 +119,6 @@ fn connected(tso: bool, b_buffer: usize) -> (Stack, Stack, ConnId, ConnId, Insta
     (a, b, c, s, now)
 }
 
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 % 251) as u8).collect()
-}
-
 /// A bulk transfer of `total` bytes from a to b, one round a millisecond: a
 /// writes what its buffer takes, the link carries a's frames (each written
 /// frame passed to `written`, then cut), b reads everything and answers.
@@ -134,7 +131,7 @@ fn transfer(
     mut written: impl FnMut(&[u8], TxOffload),
 ) -> Vec<(u32, usize, u8)> {
     let (mut a, mut b, c, s, mut now) = connected(tso, b_buffer);
-    let data = pattern(total);
+    let data = pattern(total, 0);
     let (mut sent, mut got, mut trace) = (0, Vec::new(), Vec::new());
     let mut buf = vec![0u8; 1 << 20];
     for _ in 0..100_000 {
@@ -212,7 +209,7 @@ fn the_first_flight_is_one_segment_as_large_as_cwnd() {
     let (mut a, _b, c, _s, now) = connected(true, 256 * 1024);
     let info = a.tcp().0.info(c).unwrap();
     let (tcp, net) = a.tcp();
-    tcp.send(now, net, c, &pattern(100_000)).unwrap();
+    tcp.send(now, net, c, &pattern(100_000, 0)).unwrap();
     let out = frames(&mut a);
     assert_eq!(out.len(), 1, "one write for the whole initial window");
     let (f, tx) = &out[0];
@@ -227,7 +224,7 @@ fn the_first_flight_is_one_segment_as_large_as_cwnd() {
 fn a_lost_part_of_a_gso_segment_is_retransmitted_alone() {
     let (mut a, mut b, c, s, mut now) = connected(true, 256 * 1024);
     let mss = a.tcp().0.info(c).unwrap().snd_mss as usize;
-    let data = pattern(40 * mss);
+    let data = pattern(40 * mss, 0);
     let (tcp, net) = a.tcp();
     tcp.set_nodelay(now, net, c, true).unwrap();
     let (mut sent, mut got) = (tcp.send(now, net, c, &data).unwrap(), Vec::new());
