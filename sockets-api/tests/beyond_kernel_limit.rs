@@ -6,6 +6,10 @@
 //! have no kernel descriptor (`Net::is_kernel_fd`). Over the stack's loopback;
 //! every wait bounded.
 
+#[path = "common/pipe.rs"]
+mod pipe;
+
+use pipe::Pipe;
 use sockets_api::consts::*;
 use sockets_api::*;
 use stack::device::wire::Wire;
@@ -41,28 +45,6 @@ fn lower_nofile() {
 
 fn kernel_fds_headroom() -> u64 {
     KERNEL_HEADROOM as u64
-}
-
-/// A kernel pipe, closed when dropped.
-struct Pipe(i32, i32);
-
-impl Pipe {
-    fn new() -> Pipe {
-        let mut fds = [0; 2];
-        // SAFETY: pipe(2) fills the two descriptors, which this value owns.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        Pipe(fds[0], fds[1])
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        // SAFETY: our own descriptors.
-        unsafe {
-            libc::close(self.0);
-            libc::close(self.1);
-        }
-    }
 }
 
 #[test]

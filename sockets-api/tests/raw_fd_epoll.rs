@@ -4,6 +4,10 @@
 //! bytes, EOF or a connection to accept, not once they are taken. Two runtimes
 //! on an in-memory wire; a std thread waits in epoll_wait(2); every wait bounded.
 
+#[path = "common/pipe.rs"]
+mod pipe;
+
+use pipe::Pipe;
 use sockets_api::*;
 use stack::device::wire::Wire;
 use stack::{Config, MacAddr, Stack};
@@ -55,39 +59,6 @@ impl Drop for Epoll {
     fn drop(&mut self) {
         // SAFETY: our own descriptor.
         unsafe { libc::close(self.0) };
-    }
-}
-
-/// A kernel pipe, closed when dropped.
-struct Pipe(i32, i32);
-
-impl Pipe {
-    fn new() -> Pipe {
-        let mut fds = [0; 2];
-        // SAFETY: pipe(2) fills the two descriptors, which this value owns.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        Pipe(fds[0], fds[1])
-    }
-
-    fn put(&self, b: &[u8]) {
-        // SAFETY: writes from a valid buffer to our own pipe.
-        assert_eq!(unsafe { libc::write(self.1, b.as_ptr().cast(), b.len()) }, b.len() as isize);
-    }
-
-    fn take(&self) {
-        let mut buf = [0u8; 64];
-        // SAFETY: reads into a valid buffer from our own pipe.
-        assert!(unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) } > 0);
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        // SAFETY: our own descriptors.
-        unsafe {
-            libc::close(self.0);
-            libc::close(self.1);
-        }
     }
 }
 
