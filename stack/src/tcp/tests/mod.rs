@@ -495,3 +495,18 @@ pub fn pattern(n: usize, salt: u8) -> Vec<u8> {
 }
 
 use crate::time;
+
+/// The start of every two-stack test: `b` (10.0.0.2) listens on port 80 and
+/// `a` connects to it. Returns (b's listener, a's connection); carrying the
+/// frames between the two is the caller's, since that is what the tests vary.
+pub fn listen_and_connect(a: &mut crate::Stack, b: &mut crate::Stack, now: Instant) -> (ConnId, ConnId) {
+    let l = {
+        let (tcp, net) = b.tcp();
+        tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap()
+    };
+    let c = {
+        let (tcp, net) = a.tcp();
+        tcp.connect(now, net, None, SocketAddrV4::new(IP_B, 80)).unwrap()
+    };
+    (l, c)
+}

@@ -10,7 +10,7 @@ use crate::offload::RxOffload;
 use crate::tcp::{ConnId, State};
 use crate::time::{Duration, Instant};
 use crate::{DropReason, RxOutcome, Stack};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 const ETH: usize = 14;
 const SEGMENTS: usize = 40;
@@ -46,14 +46,7 @@ fn connected(b_offload: bool) -> (Stack, Stack, ConnId, ConnId, Instant) {
     let now = Instant::from_secs(1);
     a.start(now);
     b.start(now);
-    let l = {
-        let (tcp, net) = b.tcp();
-        tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap()
-    };
-    let c = {
-        let (tcp, net) = a.tcp();
-        tcp.connect(now, net, None, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap()
-    };
+    let (l, c) = super::listen_and_connect(&mut a, &mut b, now);
     exchange(&mut a, &mut b, now);
     let (s, _) = b.tcp().0.accept(l).unwrap().expect("accepted");
     assert_eq!(a.tcp().0.state(c), Ok(State::Established));

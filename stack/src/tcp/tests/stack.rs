@@ -58,14 +58,7 @@ fn stack_to_stack_connect_transfer_close() {
     let mut now = Instant::from_secs(1);
     a.start(now);
     b.start(now);
-    let l = {
-        let (tcp, net) = b.tcp();
-        tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap()
-    };
-    let c = {
-        let (tcp, net) = a.tcp();
-        tcp.connect(now, net, None, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap()
-    };
+    let (l, c) = super::listen_and_connect(&mut a, &mut b, now);
     let mut server = None;
     assert!(run(&mut a, &mut b, &mut now, Duration::from_secs(10), |a, b, _| {
         if server.is_none() {
@@ -264,14 +257,7 @@ fn an_established_connection_outlives_arp_failures() {
     let mut a = stack(1);
     let mut b = stack(2);
     let mut now = Instant::from_secs(1);
-    let l = {
-        let (tcp, net) = b.tcp();
-        tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap()
-    };
-    let c = {
-        let (tcp, net) = a.tcp();
-        tcp.connect(now, net, None, SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80)).unwrap()
-    };
+    let (l, c) = super::listen_and_connect(&mut a, &mut b, now);
     assert!(run(&mut a, &mut b, &mut now, Duration::from_secs(5), |a, b, _| {
         b.tcp().0.accept(l).unwrap().is_some() && a.tcp().0.state(c) == Ok(State::Established)
     }));

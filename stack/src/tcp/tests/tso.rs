@@ -12,7 +12,7 @@ use crate::tcp::{ConnId, State};
 use crate::time::{Duration, Instant};
 use crate::Stack;
 use etherparse::IpNumber;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 const ETH: usize = 14;
 const A_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -102,14 +102,7 @@ fn connected(tso: bool, b_buffer: usize) -> (Stack, Stack, ConnId, ConnId, Insta
     let now = Instant::from_secs(1);
     a.start(now);
     b.start(now);
-    let l = {
-        let (tcp, net) = b.tcp();
-        tcp.listen(net, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80), 4).unwrap()
-    };
-    let c = {
-        let (tcp, net) = a.tcp();
-        tcp.connect(now, net, None, SocketAddrV4::new(B_IP, 80)).unwrap()
-    };
+    let (l, c) = super::listen_and_connect(&mut a, &mut b, now);
     for _ in 0..10 {
         frames(&mut a).iter().flat_map(|(f, tx)| cut(f, *tx)).for_each(|f| _ = b.receive(now, &f));
         frames(&mut b).iter().for_each(|(f, _)| _ = a.receive(now, f));
