@@ -71,6 +71,9 @@ pub struct StackOptions {
     #[arg(long, default_value_t = 262_144)]
     pub max_connections: usize,
     /// Most socket descriptors open at once (RLIMIT_NOFILE for the stack's sockets).
+    /// Each is numbered with a kernel descriptor reserved for it while the
+    /// process's own RLIMIT_NOFILE allows, and beyond that from fs.nr_open up;
+    /// both serve alike, since `up`'s services wait on them through the stack.
     #[arg(long, default_value_t = 262_144)]
     pub max_fds: usize,
     /// TCP's maximum segment lifetime in milliseconds: TIME-WAIT lasts twice

@@ -32,9 +32,6 @@ pub fn run(
             .map_err(|e| format!("cannot start the services '{serve}': {e}"))
     })?;
     let net = runtime.net();
-    if let Some(w) = nofile_warning(opts.max_fds, nofile_hard_limit()) {
-        eprintln!("tapstack: warning: {w}");
-    }
     let control = start_control(&opts.tap, control, &net)?;
     let reclaimer = Reclaimer::start();
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
@@ -99,44 +96,5 @@ fn start_control(tap: &str, path: Option<PathBuf>, net: &Net) -> Result<Option<C
                 Ok(None)
             }
         },
-    }
-}
-
-/// The process's RLIMIT_NOFILE hard limit (`None`: unlimited or unknown).
-fn nofile_hard_limit() -> Option<u64> {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit with a valid struct.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0;
-    (ok && r.rlim_max != libc::RLIM_INFINITY).then_some(r.rlim_max)
-}
-
-/// What to say when the process's descriptor limit (`hard`, RLIMIT_NOFILE's
-/// hard limit) is below `--max-fds`: tapstack sockets hold a kernel descriptor
-/// (`sockets_api`'s kernel_fds) up to that limit, and the ones past it are
-/// numbered beyond the kernel's (from fs.nr_open up) without one: they serve
-/// as well, but an outside event loop cannot wait on them (`AsRawFd`). The
-/// soft limit is raised to the hard one when needed; the hard one is the
-/// administrator's to raise.
-fn nofile_warning(max_fds: usize, hard: Option<u64>) -> Option<String> {
-    let hard = hard?;
-    (hard < max_fds as u64).then(|| {
-        format!(
-            "RLIMIT_NOFILE's hard limit is {hard}, below --max-fds {max_fds}: sockets past it are \
-             numbered beyond the kernel's descriptors (from fs.nr_open up) and have no kernel descriptor \
-             for an outside event loop; raise it (ulimit -Hn, prlimit, systemd's LimitNOFILE=) to avoid that"
-        )
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::nofile_warning;
-
-    #[test]
-    fn a_descriptor_limit_below_max_fds_is_reported() {
-        let w = nofile_warning(262_144, Some(20_000)).expect("a warning");
-        assert!(w.contains("20000") && w.contains("262144"), "{w}");
-        assert_eq!(nofile_warning(262_144, Some(1 << 20)), None);
-        assert_eq!(nofile_warning(262_144, None), None);
     }
 }
