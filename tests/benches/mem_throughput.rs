@@ -89,16 +89,17 @@ enum Calls {
     InPlace,
 }
 
-/// Carries frames both ways until neither stack has any left, polling a
-/// stack whose deadline is due. `now` is read once per batch of work by the
-/// caller, as the runtime reads it once per round of frames.
+/// Carries frames both ways until neither stack has any left, first polling
+/// a stack whose deadline is due. `now` is read once per batch of work by the
+/// caller, as the runtime reads it once per round of frames (and polls once
+/// per round: a timer that comes due meanwhile runs at the next call).
 fn pump(a: &mut Host, b: &mut Host, ab: &mut FrameBatch, ba: &mut FrameBatch, now: stack::Instant) {
-    loop {
-        for st in [&mut a.stack, &mut b.stack] {
-            if st.poll_at().is_some_and(|t| t <= now) {
-                st.poll(now);
-            }
+    for st in [&mut a.stack, &mut b.stack] {
+        if st.poll_at().is_some_and(|t| t <= now) {
+            st.poll(now);
         }
+    }
+    loop {
         ab.take_transmit(&mut a.stack);
         ba.take_transmit(&mut b.stack);
         if ab.is_empty() && ba.is_empty() {
