@@ -144,6 +144,7 @@ fn tapstack_pair(total: usize, mtu: u16, offload: bool, calls: Calls) -> f64 {
         }
     };
     assert!(got >= total);
+    let took = start.elapsed().as_secs_f64();
     if std::env::var_os("TAPSTACK_MEM_COUNTERS").is_some() {
         // What each side sent, per 64 KiB moved: how many frames and rounds it took.
         for (name, h) in [("sender", &a), ("receiver", &b)] {
@@ -155,7 +156,7 @@ fn tapstack_pair(total: usize, mtu: u16, offload: bool, calls: Calls) -> f64 {
             });
         }
     }
-    start.elapsed().as_secs_f64()
+    took
 }
 
 /// The one established connection of a stack (the bench opens one per side).
