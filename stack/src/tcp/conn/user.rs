@@ -96,8 +96,9 @@ impl Conn {
 
     /// RECEIVE without a copy: `f` reads the in-order bytes in place (one
     /// contiguous piece: a second call gets what wraps round the ring) and
-    /// says how many it consumed. Ok(0) at the end of the stream; otherwise
-    /// the same results as [`Conn::recv`].
+    /// says how many it consumed. Ok(0) at the end of the stream (`f` not
+    /// called) or when `f` consumed nothing; otherwise the same results as
+    /// [`Conn::recv`].
     pub fn recv_with(&mut self, ctx: &mut Ctx<'_>, f: impl FnOnce(&[u8]) -> usize) -> Result<usize, TcpError> {
         if self.recv.readable() > 0 {
             let n = self.recv.read_with(f);

@@ -90,9 +90,13 @@ fn in_place_calls_return_the_copying_calls_errors() {
     let shut = w.a.tcp.send_with(now, &mut w.a.net, a, |_| unreachable!("shut"));
     assert_eq!(shut, Err(TcpError::BrokenPipe));
     w.run_for(secs(5));
+    let now = w.now;
+    let waiting = w.b.tcp.info(b).unwrap().recv_queue;
+    assert!(waiting > 0);
+    assert_eq!(w.b.tcp.recv_with(now, &mut w.b.net, b, |_| 0), Ok(0), "consumed nothing");
+    assert_eq!(w.b.tcp.info(b).unwrap().recv_queue, waiting, "and nothing is gone");
     // B reads it all in place, then the end of stream is Ok(0).
     let mut got = 0;
-    let now = w.now;
     loop {
         match w.b.tcp.recv_with(now, &mut w.b.net, b, |d| d.len()) {
             Ok(0) => break,
