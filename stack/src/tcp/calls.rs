@@ -175,6 +175,43 @@ impl Tcp {
         r
     }
 
+    /// SEND without a copy (what smoltcp's `send` closure is): `f` writes
+    /// into the send buffer's free space in place, one contiguous piece (a
+    /// second call gets what wraps round the ring), and returns how many
+    /// bytes it wrote. Errors as [`Tcp::send`]; WouldBlock when full.
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        let conn = user_conn_mut(&mut self.slots, id)?;
+        let mut ctx = ctx!(self, now, net);
+        let r = conn.send_with(&mut ctx, f);
+        self.settle(id);
+        r
+    }
+
+    /// RECEIVE without a copy: `f` reads the in-order bytes in place, one
+    /// contiguous piece (a second call gets what wraps round the ring), and
+    /// returns how many it consumed. Results as [`Tcp::recv`]: Ok(0) at the
+    /// end of the stream, when `f` is not called (a call of `f` that consumes
+    /// nothing returns Ok(0) too: the caller knows which it was).
+    pub fn recv_with(
+        &mut self,
+        now: Instant,
+        net: &mut dyn TcpNet,
+        id: ConnId,
+        f: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        let conn = user_conn_mut(&mut self.slots, id)?;
+        let mut ctx = ctx!(self, now, net);
+        let r = conn.recv_with(&mut ctx, f);
+        self.settle(id);
+        r
+    }
+
     /// RECEIVE (RFC 9293 section 3.10.3): Ok(0) at end of stream; WouldBlock if
     /// nothing yet; `peek` leaves the data in place.
     pub fn recv(

@@ -204,6 +204,21 @@ impl RecvBuffer {
         self.head = 0;
     }
 
+    /// Hands `f` the in-order bytes in place, as one contiguous piece (up to
+    /// the ring's end: a second call gets the rest); `f` returns how many it
+    /// consumed, which are removed. Returns that count (0 when none wait).
+    pub fn read_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        let ring = self.buf.len();
+        let first = self.len.min(ring - self.head);
+        let n = f(&self.buf[self.head..self.head + first]).min(first);
+        self.head = (self.head + n) % ring;
+        self.len -= n;
+        n
+    }
+
     /// Copies in-order bytes into `out`; removes them unless `peek`.
     pub fn read(&mut self, out: &mut [u8], peek: bool) -> usize {
         let n = out.len().min(self.len);
@@ -335,6 +350,25 @@ mod tests {
         let data = pattern_bytes(10000, 5);
         assert_eq!(b.write(0, &data), Some(10000));
         assert_eq!(read_all(&mut b), data);
+    }
+
+    #[test]
+    fn read_in_place_across_the_wrap() {
+        let mut b = RecvBuffer::new(8, 4);
+        assert_eq!(b.read_with(|_| unreachable!("nothing to read, no call")), 0);
+        assert_eq!(b.write(0, b"abcdef"), Some(6));
+        assert_eq!(b.read_with(|d| d.len() - 1), 5, "part of it");
+        assert_eq!(b.write(0, b"ghijk"), Some(5)); // wraps in the ring
+        let mut seen = Vec::new();
+        while b.readable() > 0 {
+            b.read_with(|d| {
+                seen.extend_from_slice(d);
+                d.len() + 3 // an overstatement is capped
+            });
+        }
+        assert_eq!(seen, b"fghijk");
+        assert_eq!(b.free(), 8);
+        assert_eq!(b.read_with(|d| d.len()), 0);
     }
 
     fn pattern_bytes(n: usize, salt: u8) -> Vec<u8> {

@@ -23,17 +23,7 @@ pub enum Shutdown {
 impl Conn {
     /// SEND (RFC 9293 section 3.10.2).
     pub fn send(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) -> Result<usize, TcpError> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        if self.fin_queued {
-            return Err(TcpError::BrokenPipe);
-        }
-        match self.state {
-            // "Queue the data for transmission after entering ESTABLISHED state."
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
-            _ => return Err(TcpError::BrokenPipe),
-        }
+        self.may_send()?;
         if data.is_empty() {
             return Ok(0);
         }
@@ -43,6 +33,38 @@ impl Conn {
         }
         self.output(ctx);
         Ok(n)
+    }
+
+    /// SEND without a copy: `f` writes into the send buffer's free space in
+    /// place ([`crate::tcp::send::SendBuffer::write_with`]) and says how much
+    /// it wrote. The same errors as [`Conn::send`]; WouldBlock when the
+    /// buffer is full (`f` is then not called).
+    pub fn send_with(&mut self, ctx: &mut Ctx<'_>, f: impl FnOnce(&mut [u8]) -> usize) -> Result<usize, TcpError> {
+        self.may_send()?;
+        let n = self.send.write_with(f);
+        if n == 0 && self.send.free() == 0 {
+            return Err(TcpError::WouldBlock);
+        }
+        if n > 0 {
+            self.output(ctx);
+        }
+        Ok(n)
+    }
+
+    /// Whether SEND may queue data now: the pending error first, then
+    /// whether this side is still open.
+    fn may_send(&mut self) -> Result<(), TcpError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.fin_queued {
+            return Err(TcpError::BrokenPipe);
+        }
+        match self.state {
+            // "Queue the data for transmission after entering ESTABLISHED state."
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => Ok(()),
+            _ => Err(TcpError::BrokenPipe),
+        }
     }
 
     /// RECEIVE (RFC 9293 section 3.10.3).
@@ -70,6 +92,23 @@ impl Conn {
             State::Closed => Ok(0),
             _ => Err(TcpError::WouldBlock),
         }
+    }
+
+    /// RECEIVE without a copy: `f` reads the in-order bytes in place (one
+    /// contiguous piece: a second call gets what wraps round the ring) and
+    /// says how many it consumed. Ok(0) at the end of the stream (`f` not
+    /// called) or when `f` consumed nothing; otherwise the same results as
+    /// [`Conn::recv`].
+    pub fn recv_with(&mut self, ctx: &mut Ctx<'_>, f: impl FnOnce(&[u8]) -> usize) -> Result<usize, TcpError> {
+        if self.recv.readable() > 0 {
+            let n = self.recv.read_with(f);
+            if self.recv.readable() == 0 {
+                self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
+            }
+            self.maybe_window_update(ctx);
+            return Ok(n);
+        }
+        self.recv(ctx, &mut [], false)
     }
 
     /// After the user reads: tell the peer when the window has opened enough to matter.

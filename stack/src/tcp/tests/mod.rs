@@ -25,6 +25,7 @@ mod time_wait;
 mod transfer;
 mod tso;
 mod unreachable;
+mod zero_copy;
 
 use super::segment::{self, SegmentOut};
 use super::*;
