@@ -57,7 +57,8 @@ pub struct TapDevice {
 
 impl TapDevice {
     /// Opens the TAP named `name`, creating it if it does not exist (which needs
-    /// CAP_NET_ADMIN), and makes it nonblocking. An empty name lets the kernel
+    /// CAP_NET_ADMIN), and makes it nonblocking; raises the kernel's queue of
+    /// frames for us to [`QUEUE_LEN`] if it may. An empty name lets the kernel
     /// choose one (`tap0`, ...): see [`TapDevice::name`].
     pub fn open(name: &str) -> io::Result<TapDevice> {
         TapDevice::open_with(name, false)
