@@ -276,10 +276,17 @@ pub fn chargen_line(n: usize) -> Vec<u8> {
     line
 }
 
-/// One period of chargen's pattern: after 95 lines it repeats.
+/// Whole periods of chargen's pattern in the buffer it sends from.
+const CHARGEN_PERIODS: usize = 10;
+
+/// [`CHARGEN_PERIODS`] periods of chargen's pattern (after 95 lines it
+/// repeats): 70,300 bytes, more than a default send buffer (64 KiB) takes
+/// at once, so that one send call fills what the ACKs of a round freed
+/// (with one period, 7,030 bytes, a round took ten calls, each a turn of
+/// the core's lock and its bookkeeping).
 fn chargen_period() -> &'static [u8] {
     static PERIOD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    PERIOD.get_or_init(|| (0..RING.len()).flat_map(chargen_line).collect())
+    PERIOD.get_or_init(|| (0..RING.len() * CHARGEN_PERIODS).flat_map(chargen_line).collect())
 }
 
 /// chargen (RFC 864): lines of the rotating pattern, without end, until the

@@ -41,7 +41,8 @@ pub fn rate(server: SocketAddrV4, max: usize, within: Duration) -> Result<(usize
 }
 
 /// Connections held open, closed (FIN) when dropped. Not reset: 10,000 RSTs
-/// at once overflow the TAP's transmit queue (txqueuelen 1000) and a lost
+/// at once overflow the TAP's transmit queue (txqueuelen: 4096, as the TAP
+/// device raises it) and a lost
 /// RST is never sent again, so the server would keep those connections
 /// until its idle timeout; a lost FIN is retransmitted.
 pub struct Held(Vec<RawFd>);

@@ -3,9 +3,9 @@
 //! namespace), so that each one's memory is its own to measure:
 //!
 //! - `tapstack-up ARGS...`: what `tapstack up ARGS... --serve echo` runs
-//!   (`StackOptions` parsed from the same arguments, `start_serving` with the
-//!   echo service under `ServiceSet::start_list_with`'s default limits and
-//!   descriptor share, as `up::run` does), without the banner and control socket;
+//!   (`StackOptions` parsed from the same arguments, then `up::start`, the
+//!   start `up::run` makes, with the echo service under the default limits and
+//!   descriptor share), without the banner and control socket;
 //! - `epoll-echo ADDR:PORT`: an echo server on the Linux kernel's TCP, one
 //!   thread over epoll (level-triggered, nonblocking, listen backlog 4096).
 //!
@@ -14,7 +14,7 @@
 //! buffers' part); they exit when standard input closes.
 
 use clap::{Args, FromArgMatches};
-use sockets_api::services::{ServiceLimits, ServiceSet};
+use sockets_api::services::ServiceLimits;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddrV4;
@@ -50,10 +50,9 @@ fn answer(mut f: impl FnMut(&str) -> String) -> ! {
 pub fn tapstack_up(args: &[String]) -> ! {
     let cmd = StackOptions::augment_args(clap::Command::new("tapstack-up").no_binary_name(true));
     let opts = StackOptions::from_arg_matches(&cmd.get_matches_from(args)).unwrap_or_else(|e| e.exit());
-    let serve = |net: &sockets_api::Net| {
-        ServiceSet::start_list_with(net, "echo", ServiceLimits::default(), true).map_err(|e| e.to_string())
-    };
-    let (runtime, _config, _services) = opts.start_serving(serve).unwrap_or_else(|e| {
+    // `tapstack up`'s own start, with `up`'s defaults for the services' limits.
+    let limits = (ServiceLimits::default(), true);
+    let (runtime, _config, _services) = tapstack_tools::up::start(&opts, "echo", false, limits).unwrap_or_else(|e| {
         eprintln!("tapstack-up: {e}");
         std::process::exit(2)
     });

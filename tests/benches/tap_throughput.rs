@@ -14,7 +14,8 @@
 //!
 //! Run (as root): cargo bench -p tapstack-tests --bench tap_throughput
 //! Size per run: TAPSTACK_BENCH_MIB (default 954, 1e9 bytes); runs per cell:
-//! TAPSTACK_BENCH_RUNS (default 3).
+//! TAPSTACK_BENCH_RUNS (default 3); one direction only: TAPSTACK_BENCH_DIR=discard
+//! or chargen (the other's cells print NaN).
 
 mod smoltcp_server;
 
@@ -79,6 +80,9 @@ fn run_client(ns: &Netns, mode: &str, addr: &str, mib: u32) -> f64 {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
@@ -108,12 +112,17 @@ struct Runs {
 
 impl Runs {
     fn run(&mut self, ns: &Netns, addr: &str, mib: u32) {
-        let c0 = cpu_seconds();
-        self.send.push(run_client(ns, "send", addr, mib));
-        let c1 = cpu_seconds();
-        self.recv.push(run_client(ns, "recv", addr, mib));
-        self.send_cpu.push(c1 - c0);
-        self.recv_cpu.push(cpu_seconds() - c1);
+        let dir = std::env::var("TAPSTACK_BENCH_DIR").unwrap_or_default();
+        if dir != "chargen" {
+            let c0 = cpu_seconds();
+            self.send.push(run_client(ns, "send", addr, mib));
+            self.send_cpu.push(cpu_seconds() - c0);
+        }
+        if dir != "discard" {
+            let c1 = cpu_seconds();
+            self.recv.push(run_client(ns, "recv", addr, mib));
+            self.recv_cpu.push(cpu_seconds() - c1);
+        }
     }
 }
 

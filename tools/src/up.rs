@@ -1,5 +1,6 @@
 //! `tapstack up`: runs the stack on a TAP, with its services, until SIGINT or SIGTERM.
-//! The top of the layering: built on [`crate::instance`], [`crate::control`] and [`crate::signals`]; only main.rs calls it.
+//! The top of the layering: built on [`crate::instance`], [`crate::control`] and [`crate::signals`]; only main.rs calls
+//! [`run`] (the connections benchmark calls [`start`]).
 
 use crate::banner::{self, Served};
 use crate::control::{self, ControlServer};
@@ -7,7 +8,8 @@ use crate::instance::StackOptions;
 use crate::reclaim::Reclaimer;
 use crate::signals;
 use sockets_api::services::{ServiceLimits, ServiceSet};
-use sockets_api::Net;
+use sockets_api::{Net, Runtime};
+use stack::Config;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,14 +25,7 @@ pub fn run(
     limits: (ServiceLimits, bool),
 ) -> Result<(), String> {
     signals::block();
-    // The services listen before the stack answers anything (issue 13 item 13).
-    let (runtime, config, services) = opts.start_serving(|net| {
-        if trace {
-            print_transitions(net);
-        }
-        ServiceSet::start_list_with(net, serve, limits.0, limits.1)
-            .map_err(|e| format!("cannot start the services '{serve}': {e}"))
-    })?;
+    let (runtime, config, services) = start(&opts, serve, trace, limits)?;
     let net = runtime.net();
     let control = start_control(&opts.tap, control, &net)?;
     let reclaimer = Reclaimer::start();
@@ -65,6 +60,26 @@ pub fn run(
     runtime.stop().map_err(|e| format!("the stack stopped with an error: {e}"))?;
     crate::say!("\nstopped by signal {sig}; counters:\n{}", counters.report());
     Ok(())
+}
+
+/// What [`run`] starts before it waits: the stack on the TAP, with the
+/// services `serve` names listening before it answers anything (issue 13 item
+/// 13), and every TCP state transition printed if `trace`. Also how the
+/// connections benchmark (`tests/benches/conn_servers.rs`) starts the server
+/// it measures, so that it is `tapstack up`'s own code.
+pub fn start(
+    opts: &StackOptions,
+    serve: &str,
+    trace: bool,
+    limits: (ServiceLimits, bool),
+) -> Result<(Runtime, Config, ServiceSet), String> {
+    opts.start_serving(|net| {
+        if trace {
+            print_transitions(net);
+        }
+        ServiceSet::start_list_with(net, serve, limits.0, limits.1)
+            .map_err(|e| format!("cannot start the services '{serve}': {e}"))
+    })
 }
 
 /// `--serve`'s value, checked before anything starts (see [`ServiceSet::parse_list`]).

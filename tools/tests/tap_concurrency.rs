@@ -50,6 +50,11 @@ fn ten_thousand_concurrent_echo_connections_are_all_served() {
         assert!(Instant::now() < end, "tapstack up never served echo");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Opening the TAP raised its queue towards the stack (txqueuelen, 1000
+    // from `ip tuntap add`): with 1000, a burst of connects overflowed it.
+    let qlen = ns.exec_checked(&["cat", "/sys/class/net/tap0/tx_queue_len"]).expect("tx_queue_len");
+    let qlen: i32 = String::from_utf8_lossy(&qlen.stdout).trim().parse().expect("a number");
+    assert!(qlen >= stack::device::tap::QUEUE_LEN, "tap0's txqueuelen is {qlen}");
     let rss_before = status_kib(pid, "VmRSS:");
     let started = Instant::now();
     let out = ns

@@ -57,7 +57,8 @@ pub struct TapDevice {
 
 impl TapDevice {
     /// Opens the TAP named `name`, creating it if it does not exist (which needs
-    /// CAP_NET_ADMIN), and makes it nonblocking. An empty name lets the kernel
+    /// CAP_NET_ADMIN), and makes it nonblocking; raises the kernel's queue of
+    /// frames for us to [`QUEUE_LEN`] if it may. An empty name lets the kernel
     /// choose one (`tap0`, ...): see [`TapDevice::name`].
     pub fn open(name: &str) -> io::Result<TapDevice> {
         TapDevice::open_with(name, false)
@@ -84,6 +85,7 @@ impl TapDevice {
             .open("/dev/net/tun")
             .map_err(|e| explain_open_error(name, e))?;
         let name = set_iff(&file, name, vnet).map_err(|e| explain_open_error(name, e))?;
+        raise_queue_len(&name);
         if vnet {
             set_offloads(&file).map_err(|e| io::Error::new(e.kind(), format!("TAP '{name}': offloads: {e}")))?;
         }
@@ -177,6 +179,41 @@ fn iovec(base: *mut u8, len: usize) -> libc::iovec {
 /// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
 /// the packet-information prefix, with the virtio-net header if `vnet`.
 /// Returns the name the kernel gave it.
+/// The least length of the TAP's queue of frames from the kernel to us (the
+/// interface's txqueuelen; `ip tuntap add` makes it 1000): raised to this
+/// when the TAP is opened, as a NIC's driver sizes its receive ring. A burst
+/// of connections overflowed 1000 (1,000 connects at once bring about 3,000
+/// frames, and each of our answers makes the kernel queue more while we write
+/// it): the clients' first data was dropped and resent only after their
+/// 200 ms timeout (connections bench, BENCHMARKS.md).
+pub const QUEUE_LEN: i32 = 4096;
+
+/// Raises TAP `name`'s txqueuelen to [`QUEUE_LEN`] if it is shorter; best
+/// effort (it takes CAP_NET_ADMIN, which opening a TAP one owns does not).
+fn raise_queue_len(name: &str) {
+    // SAFETY: plain system call; the descriptor is closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return;
+    }
+    // SAFETY: ifreq is plain data, all zeroes a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &b) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFTXQLEN and SIOCSIFTXQLEN read and write the ifreq, which
+    // lives across the calls; the length is its int member (ifr_qlen in C,
+    // the slot ifru_metric shares). `sock` is ours, closed once.
+    unsafe {
+        let r = &mut req as *mut libc::ifreq;
+        if libc::ioctl(sock, libc::SIOCGIFTXQLEN, r) == 0 && (*r).ifr_ifru.ifru_metric < QUEUE_LEN {
+            (*r).ifr_ifru.ifru_metric = QUEUE_LEN;
+            libc::ioctl(sock, libc::SIOCSIFTXQLEN, r);
+        }
+        libc::close(sock);
+    }
+}
+
 fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
     // SAFETY: ifreq is plain data, all zeroes a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
