@@ -52,16 +52,18 @@ pub struct ArpConfig {
     /// limit of their own; they count among gc_thresh3's entries.
     pub max_pending: usize,
     /// Bytes of frames held per unresolved address (default 212,992, Linux's
-    /// unres_qlen_bytes, as Linux counts them: the memory each holds, its
-    /// buffer's capacity, as an skb's truesize; a frame buffer is 1518 bytes,
-    /// so 140 frames); past it the oldest are dropped and counted. A burst of
-    /// SYNs from one host is answered with that many SYN,ACKs held while its
-    /// address resolves (16 frames before: a burst of 1,000 SYNs from a few
-    /// hosts lost most of its SYN,ACKs to a retransmission a second later).
+    /// unres_qlen_bytes); past it the oldest are dropped and counted. Ours
+    /// counts the frames' bytes, Linux each skb's truesize (its buffer and
+    /// bookkeeping, about 1 KB for a SYN,ACK: some 200 of them); ours holds
+    /// some 2,700 SYN,ACKs, within `max_queued_bytes` of memory for all
+    /// addresses. So a burst of SYNs from a few hosts being resolved keeps
+    /// its SYN,ACKs (16 frames per address before: a burst of 1,000 SYNs
+    /// from 4 hosts lost most of its SYN,ACKs to a retransmission 1 s later).
     pub max_queued_bytes_per_addr: usize,
-    /// Bytes of frames held for all unresolved addresses together (default 2
-    /// MiB, 1381 frame buffers); past it the oldest frames of the address
-    /// asked about first go. Linux has no such bound (gc_thresh3 1024
+    /// Memory held in frames for all unresolved addresses together, counted
+    /// as their buffers' capacities (default 2 MiB, 1381 frame buffers of
+    /// 1518 bytes); past it the oldest frames of the address asked about
+    /// first go. Linux has no such bound (gc_thresh3 1024
     /// neighbours, each up to unres_qlen_bytes: 218 MB); this one keeps what
     /// a flood of SYNs from spoofed sources (each SYN,ACK held for an
     /// address that never answers) can cost, even with `max_pending` raised.
@@ -133,8 +135,10 @@ struct Pending {
     ip: Ipv4Addr,
     /// Each with what it asks of the link (a GSO segment's size, a partial checksum).
     frames: VecDeque<(Vec<u8>, TxOffload)>,
-    /// The bytes they hold (their buffers' capacities).
+    /// Their bytes (lengths, for `max_queued_bytes_per_addr`) and the memory
+    /// they hold (their buffers' capacities, for `max_queued_bytes`).
     bytes: usize,
+    memory: usize,
     /// Requests sent so far (at least one).
     requests: u32,
     next_retry: Instant,
@@ -387,7 +391,7 @@ impl Arp {
                 i += 1;
             } else {
                 let p = self.pending.remove(i);
-                self.held -= p.bytes;
+                self.held -= p.memory;
                 counters.arp.resolution_failures += 1;
                 if self.failed.len() >= self.config.max_entries.max(1) {
                     self.failed.pop_front();
@@ -460,7 +464,7 @@ impl Arp {
         self.cache.map.iter().map(|(ip, e)| (*ip, e.mac, e.expires))
     }
 
-    /// The bytes the frames waiting for resolution hold (their buffers).
+    /// The memory the frames waiting for resolution hold (their buffers).
     pub fn held_bytes(&self) -> usize {
         self.held
     }
@@ -483,7 +487,7 @@ impl Arp {
         }
         if let Some(i) = pending {
             let p = self.pending.remove(i);
-            self.held -= p.bytes;
+            self.held -= p.memory;
             for (mut frame, offload) in p.frames {
                 ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
                 tx.push_offloaded(frame, offload);
@@ -540,6 +544,7 @@ impl Arp {
                     ip: next_hop,
                     frames: VecDeque::new(),
                     bytes: 0,
+                    memory: 0,
                     requests: 1,
                     next_retry: now + self.config.retry_interval,
                 });
@@ -548,16 +553,18 @@ impl Arp {
                 self.pending.len() - 1
             }
         };
-        let size = frame.0.capacity();
+        let (len, memory) = (frame.0.len(), frame.0.capacity());
         let p = &mut self.pending[i];
         p.frames.push_back(frame);
-        p.bytes += size;
-        self.held += size;
+        p.bytes += len;
+        p.memory += memory;
+        self.held += memory;
         counters.arp.queued += 1;
         // Drop the oldest (RFC 1122 section 2.3.2.2: keep at least the latest).
         while p.bytes > self.config.max_queued_bytes_per_addr && p.frames.len() > 1 {
             let Some((old, _)) = p.frames.pop_front() else { break };
-            p.bytes -= old.capacity();
+            p.bytes -= old.len();
+            p.memory -= old.capacity();
             self.held -= old.capacity();
             counters.drops.add(DropReason::ArpQueueFull);
             tx.recycle(old);
@@ -580,7 +587,8 @@ impl Arp {
                 continue;
             }
             let Some((old, _)) = p.frames.pop_front() else { break };
-            p.bytes -= old.capacity();
+            p.bytes -= old.len();
+            p.memory -= old.capacity();
             self.held -= old.capacity();
             counters.drops.add(DropReason::ArpQueueFull);
             tx.recycle(old);
@@ -852,27 +860,39 @@ mod tests {
         assert_eq!((c.arp.queued, c.arp.tx_requests, c.drops.total()), (3, 1, 0));
     }
 
+    /// What `ip_frame` makes: 14 bytes of Ethernet header, 20 of body.
+    const IP_FRAME: usize = 34;
+
     #[test]
-    fn a_burst_to_one_address_is_held_up_to_linuxs_bytes() {
-        // 1,000 SYNs from a few hosts: their SYN,ACKs wait for each host's
-        // address. Held by bytes per address as Linux's unres_qlen_bytes
-        // (212,992): 140 frame buffers, not 16 frames.
+    fn a_burst_to_a_few_addresses_is_held_by_bytes_as_linux() {
+        // 1,000 SYNs from 4 hosts: their SYN,ACKs wait for each host's
+        // address, held by bytes per address as Linux's unres_qlen_bytes
+        // (212,992), not 16 frames as before: none is lost.
         let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
         let hosts = [PEER_IP, OTHER_IP, Ipv4Addr::new(10, 0, 0, 7), Ipv4Addr::new(10, 0, 0, 8)];
         for i in 0..1000 {
             let f = ip_frame(&mut tx, (i / 4 % 250) as u8);
             arp.send(t(0), ME, hosts[i % 4], f, &mut tx, &mut c);
         }
-        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 4 * (250 - 140));
-        assert!(arp.pending().all(|(_, n)| n == 140), "{:?}", arp.pending().collect::<Vec<_>>());
-        assert_eq!(arp.held_bytes(), 4 * 140 * FRAME_CAPACITY);
+        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 0);
+        assert!(arp.pending().all(|(_, n)| n == 250), "{:?}", arp.pending().collect::<Vec<_>>());
+        assert_eq!(arp.held_bytes(), 1000 * FRAME_CAPACITY);
         drain(&mut tx);
         arp.input(t(10), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c).unwrap();
         let out = drain(&mut tx);
-        assert_eq!(out.len(), 140, "the latest 140, in order");
-        assert_ip_frame(&out[0], PEER_MAC, 110);
-        assert_ip_frame(&out[139], PEER_MAC, 249);
-        assert_eq!(arp.held_bytes(), 3 * 140 * FRAME_CAPACITY);
+        assert_eq!(out.len(), 250, "all, in order");
+        assert_ip_frame(&out[0], PEER_MAC, 0);
+        assert_ip_frame(&out[249], PEER_MAC, 249);
+        assert_eq!(arp.held_bytes(), 750 * FRAME_CAPACITY);
+        // Past 212,992 bytes for one address, its oldest go.
+        let limit = ArpConfig::default().max_queued_bytes_per_addr;
+        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_queued_bytes: usize::MAX, ..ArpConfig::default() });
+        for i in 0..limit / IP_FRAME + 10 {
+            let f = ip_frame(&mut tx, i as u8);
+            arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        }
+        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 10);
+        assert_eq!(arp.pending().collect::<Vec<_>>(), [(PEER_IP, limit / IP_FRAME)]);
     }
 
     #[test]
@@ -906,7 +926,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_the_oldest() {
         let (mut arp, mut tx, mut c) =
-            setup(ArpConfig { max_queued_bytes_per_addr: 2 * FRAME_CAPACITY, ..Default::default() });
+            setup(ArpConfig { max_queued_bytes_per_addr: 2 * IP_FRAME, ..Default::default() });
         for tag in 1..=5 {
             let f = ip_frame(&mut tx, tag);
             arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
@@ -1183,12 +1203,8 @@ mod tests {
         use rand::rngs::ChaCha8Rng;
         use rand::{RngExt, SeedableRng};
 
-        let config = ArpConfig {
-            max_entries: 8,
-            max_pending: 4,
-            max_queued_bytes_per_addr: 2 * FRAME_CAPACITY,
-            ..Default::default()
-        };
+        let config =
+            ArpConfig { max_entries: 8, max_pending: 4, max_queued_bytes_per_addr: 2 * IP_FRAME, ..Default::default() };
         let (mut arp, mut tx, mut c) = setup(config);
         let mut rng = ChaCha8Rng::seed_from_u64(826);
         let seeds = [
