@@ -210,3 +210,27 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_ranges_count_each_octet_once_and_stay_bounded() {
+        let (from, mut c) = (Seq(u32::MAX - 1000), Counted::default());
+        let at = |n: u32| from + n;
+        assert_eq!(c.add(from, at(0), at(100)), 100);
+        assert_eq!(c.add(from, at(0), at(100)), 0, "the same D-SACK again");
+        assert_eq!(c.add(from, at(50), at(150)), 50, "overlapping: the new part");
+        // Five more apart: the two closest merge, the gap between them counts as seen.
+        for i in 1..=5 {
+            assert_eq!(c.add(from, at(i * 1000), at(i * 1000 + 100)), 100);
+        }
+        // [0, 150) and [1000, 1100) merged (the gap of 850), then with
+        // [2000, 2100) (900): [0, 2100), and three ranges of 100 apart.
+        assert_eq!(c.len, COUNTED);
+        assert_eq!(c.add(from, at(0), at(2100)), 0, "counted, or bridged");
+        assert_eq!(c.add(from, at(0), at(5100)), 5100 - 2100 - 300, "the gaps not bridged");
+        assert_eq!(c.len, 1);
+    }
+}
