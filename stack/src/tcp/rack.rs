@@ -100,6 +100,8 @@ pub struct Rack {
     pub min_rtt: Option<Duration>,
     /// RACK.fack: the highest end sequence delivered.
     fack: Seq,
+    /// RACK.fack before the ACK being processed (see step 3 in `deliver`).
+    ack_fack: Seq,
     /// RACK.reordering_seen.
     pub reordering_seen: bool,
     /// RACK.dsack_round, RACK.reo_wnd_mult, RACK.reo_wnd_persist (section 6.2 step 4).
@@ -138,6 +140,7 @@ impl Rack {
             rtt: Duration::ZERO,
             min_rtt: None,
             fack: iss,
+            ack_fack: iss,
             reordering_seen: false,
             dsack_round: None,
             reo_wnd_mult: 1,
@@ -317,7 +320,9 @@ impl Rack {
 
     /// SND.UNA moved to `snd_una`: the entries below it are delivered (those
     /// not SACKed before go through RACK's steps 2 and 3).
+    /// Called first for every ACK (it starts the ACK's processing).
     pub fn on_cumulative_ack(&mut self, snd_una: Seq, now: Instant, ambiguous: &dyn Fn(Instant) -> bool) {
+        self.ack_fack = self.fack;
         while self.segs.front().is_some_and(|s| s.end <= snd_una) {
             let s = self.pop_front();
             if s.flags & SACKED == 0 {
@@ -448,10 +453,18 @@ impl Rack {
             self.order = s.order;
             self.end = s.end;
         }
-        // Step 3: delivered below RACK.fack without having been retransmitted: reordering.
+        // Step 3: delivered below RACK.fack without having been retransmitted:
+        // reordering. Below RACK.fack as an earlier ACK left it: one ACK's
+        // blocks come the most recent first (RFC 2018 section 4), so one that
+        // reports a lower block after a higher (the ACK that reported it was
+        // lost) shows no reordering; Linux sorts an ACK's blocks for the same
+        // reason. Taken for reordering, it set reo_wnd to min_RTT / 4 for the
+        // rest of the connection, and each loss waited that long for RACK's
+        // timer instead of being found at the third SACKed segment.
         if s.end > self.fack {
             self.fack = s.end;
-        } else if s.end < self.fack && s.flags & EVER_RETRANS == 0 {
+        }
+        if s.end < self.ack_fack && s.flags & EVER_RETRANS == 0 {
             self.reordering_seen = true;
         }
     }
@@ -814,6 +827,27 @@ mod tests {
         r.on_send(Seq(500), Seq(550), ms(11));
         assert_eq!((r.len(), r.retrans_bytes()), (MAX_SENT, 100));
         check_links(&r);
+    }
+
+    /// RFC 8985 section 6.2 step 3 on one ACK whose blocks come the most
+    /// recent first: the lower block, SACKed after the higher, was not reordered.
+    #[test]
+    fn blocks_of_one_ack_in_any_order_are_no_reordering() {
+        let mut r = Rack::new(Seq(0));
+        for i in 0..6u32 {
+            r.on_send(Seq(i * 100), Seq(i * 100 + 100), ms(i as u64));
+        }
+        // 0 and 2 lost; the ACK that SACKed 1 was lost: the next reports
+        // 3 (its arrival) first, then 1.
+        r.on_cumulative_ack(Seq(0), ms(13), NO);
+        r.on_sacked(Seq(300), Seq(400), ms(13), NO);
+        r.on_sacked(Seq(100), Seq(200), ms(13), NO);
+        assert!(!r.reordering_seen);
+        r.update_reo_wnd(Seq(0), Seq(600), false, false, Duration::from_millis(10));
+        // A later ACK that SACKs 2, never retransmitted, below 3: reordering.
+        r.on_cumulative_ack(Seq(0), ms(14), NO);
+        r.on_sacked(Seq(200), Seq(300), ms(14), NO);
+        assert!(r.reordering_seen);
     }
 
     #[test]
