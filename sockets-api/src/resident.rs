@@ -14,6 +14,15 @@
 //! blocking call made on the runtime's thread returns as if nonblocking, since
 //! nobody else would run the stack to wake it).
 //!
+//! A step may start or stop residents (drop a service's `Server`): the list is
+//! taken out of its lock while the residents step (`Residents::step_due`), so
+//! that adding or removing one from a step does not wait for the step that
+//! makes it (a deadlock, before); a removal made from a step takes effect at
+//! once (the resident is not stepped again, not even later in the same round)
+//! and its entry is let go when the round ends. A removal from another thread
+//! waits for the round to end, so that once it returns the resident is not
+//! being stepped.
+//!
 //! Bounds: the residents are the program's services, a handful; the runtime
 //! looks at each one's mark and deadline once per round, and a step does a
 //! bounded amount of work (each resident bounds its own).
@@ -21,8 +30,9 @@
 use crate::eventfd::EventFd;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
+use std::thread::ThreadId;
 use std::time::Instant;
 
 /// An application stepped on the runtime's thread (see the module's docs).
@@ -82,19 +92,29 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct Residents {
     inner: Mutex<Inner>,
+    /// Signalled when a round of steps ends (`Inner::stepping` cleared).
+    round_over: Condvar,
 }
 
 #[derive(Default)]
 struct Inner {
+    /// The residents; empty while a round steps them (they are out of the lock).
     list: Vec<Entry>,
     next_id: u64,
     /// The runtime has ended: no resident is taken any more.
     closed: bool,
+    /// The thread stepping the residents, while a round goes on.
+    stepping: Option<ThreadId>,
+    /// The ids of the residents out of the lock for the round.
+    out: Vec<u64>,
+    /// Those of them removed during the round (by a step): not stepped again.
+    removed: Vec<u64>,
 }
 
 impl std::fmt::Debug for Residents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Residents").field("len", &self.lock().list.len()).finish()
+        let inner = self.lock();
+        f.debug_struct("Residents").field("len", &(inner.list.len() + inner.out.len())).finish()
     }
 }
 
@@ -104,7 +124,8 @@ impl Residents {
     }
 
     /// Adds `app`, due at once; its id, or `None` if the runtime has ended.
-    /// The caller wakes the runtime.
+    /// The caller wakes the runtime. From a step too (it joins the list when
+    /// the round ends, and is stepped from the next).
     pub(crate) fn add(&self, app: Arc<Mutex<dyn Resident>>, runtime: &Arc<EventFd>) -> Option<u64> {
         let mut inner = self.lock();
         if inner.closed {
@@ -119,12 +140,26 @@ impl Residents {
     }
 
     /// Takes resident `id` off the runtime; once this returns, it is not being
-    /// stepped and never will be again. Whether it was there.
+    /// stepped (unless by the step that calls this) and never will be again.
+    /// Whether it was there. From a step, it takes effect at once and its
+    /// entry goes when the round ends; from another thread during a round, it
+    /// waits for the round to end.
     pub(crate) fn remove(&self, id: u64) -> bool {
         let mut inner = self.lock();
-        let before = inner.list.len();
-        inner.list.retain(|e| e.id != id);
-        inner.list.len() != before
+        while let Some(stepper) = inner.stepping {
+            if stepper == std::thread::current().id() {
+                if inner.out.contains(&id) && !inner.removed.contains(&id) {
+                    inner.removed.push(id);
+                    return true;
+                }
+                break;
+            }
+            inner = self.round_over.wait(inner).unwrap_or_else(|e| e.into_inner());
+        }
+        let entry = inner.list.iter().position(|e| e.id == id).map(|at| inner.list.remove(at));
+        drop(inner);
+        // Let go outside the lock: the resident's drop may remove others.
+        entry.is_some()
     }
 
     /// The runtime has ended: every resident is let go (their handles to the
@@ -138,24 +173,163 @@ impl Residents {
         drop(list);
     }
 
-    /// Steps every resident that is due (woken, or its deadline passed).
-    /// Returns how many were stepped, and when the runtime must step them
-    /// again at the latest: `now` if one was woken meanwhile (by another's
-    /// calls), else the earliest deadline.
+    /// Steps every resident that is due (woken, or its deadline passed), the
+    /// list out of the lock (see the module's docs). Returns how many were
+    /// stepped, and when the runtime must step them again at the latest:
+    /// `now` if one was woken meanwhile (by another's calls), else the
+    /// earliest deadline.
     pub(crate) fn step_due(&self, now: Instant) -> (usize, Option<Instant>) {
-        let mut inner = self.lock();
-        let mut stepped = 0;
-        for e in inner.list.iter_mut() {
-            let woken = e.mark.due.swap(false, Ordering::AcqRel);
-            if woken || e.deadline.is_some_and(|t| t <= now) {
-                let mut app = e.app.lock().unwrap_or_else(|x| x.into_inner());
-                e.deadline = app.step(now, &e.waker);
-                stepped += 1;
+        let mut round = {
+            let mut inner = self.lock();
+            if inner.stepping.is_some() {
+                // Not from a step.
+                return (0, Some(now));
             }
+            inner.stepping = Some(std::thread::current().id());
+            let list = std::mem::take(&mut inner.list);
+            let mut ids = std::mem::take(&mut inner.out);
+            ids.extend(list.iter().map(|e| e.id));
+            inner.out = ids;
+            Round { residents: self, list, done: false }
+        };
+        let mut stepped = 0;
+        for e in round.list.iter_mut() {
+            let woken = e.mark.due.swap(false, Ordering::AcqRel);
+            if !(woken || e.deadline.is_some_and(|t| t <= now)) {
+                continue;
+            }
+            if self.lock().removed.contains(&e.id) {
+                continue;
+            }
+            let mut app = e.app.lock().unwrap_or_else(|x| x.into_inner());
+            e.deadline = app.step(now, &e.waker);
+            stepped += 1;
         }
-        if inner.list.iter().any(|e| e.mark.due.load(Ordering::Acquire)) {
-            return (stepped, Some(now));
+        let mut gone = Vec::new();
+        let next = {
+            let inner = round.put_back(&mut gone);
+            if inner.list.iter().any(|e| e.mark.due.load(Ordering::Acquire)) {
+                Some(now)
+            } else {
+                inner.list.iter().filter_map(|e| e.deadline).min()
+            }
+        };
+        // Let go outside the lock: a resident's drop may remove others.
+        drop(gone);
+        (stepped, next)
+    }
+}
+
+/// A round of steps: its list, put back (with those added during the round,
+/// without those removed) when it ends, or if a step panics.
+struct Round<'a> {
+    residents: &'a Residents,
+    list: Vec<Entry>,
+    /// Put back already.
+    done: bool,
+}
+
+impl<'a> Round<'a> {
+    /// Merges the list back into the lock; what goes is moved to `gone`, to
+    /// be let go after the lock (a resident's drop may remove others).
+    fn put_back(&mut self, gone: &mut Vec<Entry>) -> MutexGuard<'a, Inner> {
+        let mut inner = self.residents.lock();
+        let added = std::mem::take(&mut inner.list);
+        let mut list = std::mem::take(&mut self.list);
+        if !inner.removed.is_empty() {
+            let (keep, go): (Vec<Entry>, Vec<Entry>) = list.into_iter().partition(|e| !inner.removed.contains(&e.id));
+            (list, *gone) = (keep, go);
         }
-        (stepped, inner.list.iter().filter_map(|e| e.deadline).min())
+        list.extend(added);
+        if inner.closed {
+            gone.append(&mut list);
+        }
+        inner.list = list;
+        inner.removed.clear();
+        inner.out.clear();
+        inner.stepping = None;
+        self.done = true;
+        self.residents.round_over.notify_all();
+        inner
+    }
+}
+
+impl Drop for Round<'_> {
+    /// A step panicked: the others stay, and threads waiting for the round go on.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut gone = Vec::new();
+        drop(self.put_back(&mut gone));
+        drop(gone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::sync::Weak;
+    use std::time::Duration;
+
+    /// Removes `others` (and itself) and adds a new resident, from its step.
+    struct Remover {
+        residents: Weak<Residents>,
+        runtime: Arc<EventFd>,
+        me: Option<u64>,
+        others: Vec<u64>,
+        steps: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Resident for Remover {
+        fn step(&mut self, _: Instant, _: &Waker) -> Option<Instant> {
+            self.steps.fetch_add(1, Ordering::Relaxed);
+            let r = self.residents.upgrade().unwrap();
+            for id in std::mem::take(&mut self.others) {
+                assert!(r.remove(id), "resident {id} was there");
+                assert!(!r.remove(id), "and is no more");
+            }
+            if let Some(me) = self.me.take() {
+                assert!(r.remove(me));
+                let steps = self.steps.clone();
+                let app = Remover {
+                    residents: self.residents.clone(),
+                    runtime: self.runtime.clone(),
+                    me: None,
+                    others: vec![],
+                    steps,
+                };
+                r.add(Arc::new(Mutex::new(app)), &self.runtime).unwrap();
+            }
+            None
+        }
+    }
+
+    #[test]
+    fn a_step_removes_and_adds_residents_without_waiting_for_itself() {
+        let residents = Arc::new(Residents::default());
+        let runtime = Arc::new(EventFd::new().unwrap());
+        let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let app = |me, others| {
+            let (residents, runtime, steps) = (Arc::downgrade(&residents), runtime.clone(), steps.clone());
+            Arc::new(Mutex::new(Remover { residents, runtime, me, others, steps }))
+        };
+        // Ids are given in order: 0 removes 1 (stepped after it in the same
+        // round, which it must not be) and itself, and adds 2.
+        assert_eq!(residents.add(app(Some(0), vec![1]), &runtime), Some(0));
+        assert_eq!(residents.add(app(None, vec![]), &runtime), Some(1));
+        let (tx, rx) = mpsc::channel();
+        let r = residents.clone();
+        std::thread::spawn(move || {
+            let first = r.step_due(Instant::now());
+            let second = r.step_due(Instant::now());
+            tx.send((first.0, second.0)).unwrap();
+        });
+        let stepped = rx.recv_timeout(Duration::from_secs(10)).expect("a step that removes a resident deadlocked");
+        assert_eq!(stepped, (1, 1), "1 not stepped once removed; 2 stepped in the next round");
+        assert_eq!(steps.load(Ordering::Relaxed), 2);
+        assert_eq!(residents.lock().list.iter().map(|e| e.id).collect::<Vec<_>>(), [2]);
+        assert!(residents.remove(2) && !residents.remove(2));
     }
 }

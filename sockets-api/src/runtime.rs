@@ -342,8 +342,8 @@ impl Shared {
     /// Runs `app` on the runtime's thread from now on ([`crate::resident`]),
     /// stepped once at once and then whenever the waker it registers is woken
     /// or the deadline it returned passes; its number, for
-    /// [`Shared::remove_resident`], or `None` if the runtime has ended. Not
-    /// from a resident's own step.
+    /// [`Shared::remove_resident`], or `None` if the runtime has ended. From
+    /// a resident's step too (it is stepped from the next round).
     pub fn add_resident(&self, app: Arc<Mutex<dyn Resident>>) -> Option<u64> {
         let id = self.residents.add(app, &self.waker)?;
         self.waker.wake();
@@ -352,8 +352,9 @@ impl Shared {
 
     /// Takes resident `id` off the runtime's thread: once this returns, it is
     /// not being stepped and never will be again. Whether it was there (not
-    /// after the runtime has ended: its residents are let go then). Not from a
-    /// resident's own step.
+    /// after the runtime has ended: its residents are let go then). From a
+    /// resident's step too (a service's `Server` dropped there): it then takes
+    /// effect at once, without waiting for the round of steps to end.
     pub fn remove_resident(&self, id: u64) -> bool {
         self.residents.remove(id)
     }

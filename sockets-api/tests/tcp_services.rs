@@ -371,3 +371,51 @@ fn a_service_out_of_descriptors_backs_off_and_serves_again_once_some_are_freed()
     assert_eq!(round_trip(client(&a, "10.0.0.2:7"), data.clone()), data, "and new clients too");
     assert_eq!(echo.accepted(), 2);
 }
+
+/// A resident that, in a step, drops the service it was handed (as an
+/// application that stops a `Server` in answer to something), then says so.
+struct Stopper {
+    echo: Option<TcpEcho>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl sockets_api::resident::Resident for Stopper {
+    fn step(&mut self, _now: Instant, _waker: &std::task::Waker) -> Option<Instant> {
+        if let Some(echo) = self.echo.take() {
+            drop(echo);
+            self.done.store(true, std::sync::atomic::Ordering::Release);
+        }
+        None
+    }
+}
+
+#[test]
+fn a_step_that_drops_a_server_completes_and_the_runtime_goes_on() {
+    // The residents' list is out of its lock while they step: the Server's
+    // drop takes its loop off the list from inside another's step without
+    // waiting for that step (before, it waited for the lock the step ran
+    // under, for ever).
+    let (a, b) = pair();
+    let (na, nb) = (a.net(), b.net());
+    let echo = TcpEcho::start(&na, sa("0.0.0.0:7")).unwrap();
+    assert_eq!(round_trip(client(&nb, "10.0.0.1:7"), pattern(1000, 1)), pattern(1000, 1));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = Stopper { echo: Some(echo), done: done.clone() };
+    let id = a.shared().add_resident(std::sync::Arc::new(std::sync::Mutex::new(stopper))).unwrap();
+    let end = Instant::now() + PROMPT;
+    while !done.load(std::sync::atomic::Ordering::Acquire) {
+        if Instant::now() > end {
+            // The runtime's thread is stuck: do not join it on the way out.
+            std::mem::forget(a);
+            panic!("the step that drops a Server did not complete within {PROMPT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The runtime goes on: the port is closed, a new service answers.
+    let refused = TcpStream::connect(&nb, "10.0.0.1:7").unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    let again = TcpEcho::start(&na, sa("0.0.0.0:7")).unwrap();
+    assert_eq!(round_trip(client(&nb, "10.0.0.1:7"), pattern(1000, 2)), pattern(1000, 2));
+    assert!(a.shared().remove_resident(id));
+    drop(again);
+}

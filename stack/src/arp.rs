@@ -51,9 +51,23 @@ pub struct ArpConfig {
     /// Unresolved addresses being asked about at once (default 64). Linux: no
     /// limit of their own; they count among gc_thresh3's entries.
     pub max_pending: usize,
-    /// Packets held per unresolved address (default 16); more are dropped and
-    /// counted, the oldest first. Linux: unres_qlen_bytes 212992 (about 101 packets).
-    pub max_queued_per_addr: usize,
+    /// Bytes of frames held per unresolved address (default 212,992, Linux's
+    /// unres_qlen_bytes); past it the oldest are dropped and counted. Ours
+    /// counts the frames' bytes, Linux each skb's truesize (its buffer and
+    /// bookkeeping, about 1 KB for a SYN,ACK: some 200 of them); ours holds
+    /// some 2,700 SYN,ACKs, within `max_queued_bytes` of memory for all
+    /// addresses. So a burst of SYNs from a few hosts being resolved keeps
+    /// its SYN,ACKs (16 frames per address before: a burst of 1,000 SYNs
+    /// from 4 hosts lost most of its SYN,ACKs to a retransmission 1 s later).
+    pub max_queued_bytes_per_addr: usize,
+    /// Memory held in frames for all unresolved addresses together, counted
+    /// as their buffers' capacities (default 2 MiB, 1381 frame buffers of
+    /// 1518 bytes); past it the oldest frames of the address asked about
+    /// first go. Linux has no such bound (gc_thresh3 1024
+    /// neighbours, each up to unres_qlen_bytes: 218 MB); this one keeps what
+    /// a flood of SYNs from spoofed sources (each SYN,ACK held for an
+    /// address that never answers) can cost, even with `max_pending` raised.
+    pub max_queued_bytes: usize,
     /// Time between requests for an unresolved address (default 1 s, Linux's retrans_time).
     pub retry_interval: Duration,
     /// Requests sent before resolution fails (default 3, Linux's mcast_solicit).
@@ -74,13 +88,23 @@ pub struct ArpConfig {
     pub failed_hold: Duration,
 }
 
+impl ArpConfig {
+    /// The most frames held at once for all unresolved addresses: each holds a
+    /// frame buffer (`FRAME_CAPACITY` bytes) at least; one per address may
+    /// go past `max_queued_bytes` (each keeps its latest).
+    pub fn max_held_frames(&self) -> usize {
+        (self.max_queued_bytes / crate::buffer::FRAME_CAPACITY + self.max_pending).max(1)
+    }
+}
+
 impl Default for ArpConfig {
     fn default() -> Self {
         ArpConfig {
             entry_lifetime: Duration::from_secs(60),
             max_entries: 256,
             max_pending: 64,
-            max_queued_per_addr: 16,
+            max_queued_bytes_per_addr: 212_992,
+            max_queued_bytes: 2 << 20,
             retry_interval: Duration::from_secs(1),
             max_requests: 3,
             failed_hold: Duration::from_secs(60),
@@ -111,6 +135,10 @@ struct Pending {
     ip: Ipv4Addr,
     /// Each with what it asks of the link (a GSO segment's size, a partial checksum).
     frames: VecDeque<(Vec<u8>, TxOffload)>,
+    /// Their bytes (lengths, for `max_queued_bytes_per_addr`) and the memory
+    /// they hold (their buffers' capacities, for `max_queued_bytes`).
+    bytes: usize,
+    memory: usize,
     /// Requests sent so far (at least one).
     requests: u32,
     next_retry: Instant,
@@ -182,13 +210,15 @@ pub struct Arp {
     /// Addresses whose resolution failed, with when, oldest first; bounded by
     /// `max_entries` (the oldest forgotten first).
     failed: VecDeque<(Ipv4Addr, Instant)>,
+    /// The bytes every `pending` address's frames hold (`max_queued_bytes`).
+    held: usize,
 }
 
 impl Arp {
     pub fn new(config: ArpConfig) -> Arp {
         let cache = Cache::with_capacity(config.max_entries.min(MAX_PREALLOCATED));
         let pending = Vec::with_capacity(config.max_pending.min(MAX_PREALLOCATED));
-        Arp { config, cache, pending, pending_due: None, conflict: None, failed: VecDeque::new() }
+        Arp { config, cache, pending, pending_due: None, conflict: None, failed: VecDeque::new(), held: 0 }
     }
 
     /// Handles an inbound ARP packet (`payload` is the frame after the Ethernet
@@ -361,6 +391,7 @@ impl Arp {
                 i += 1;
             } else {
                 let p = self.pending.remove(i);
+                self.held -= p.memory;
                 counters.arp.resolution_failures += 1;
                 if self.failed.len() >= self.config.max_entries.max(1) {
                     self.failed.pop_front();
@@ -433,6 +464,11 @@ impl Arp {
         self.cache.map.iter().map(|(ip, e)| (*ip, e.mac, e.expires))
     }
 
+    /// The memory the frames waiting for resolution hold (their buffers).
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
     /// The addresses being resolved, with how many frames wait on each, oldest first.
     pub fn pending(&self) -> impl Iterator<Item = (Ipv4Addr, usize)> + '_ {
         self.pending.iter().map(|p| (p.ip, p.frames.len()))
@@ -450,7 +486,9 @@ impl Arp {
             self.insert(ip, entry);
         }
         if let Some(i) = pending {
-            for (mut frame, offload) in self.pending.remove(i).frames {
+            let p = self.pending.remove(i);
+            self.held -= p.memory;
+            for (mut frame, offload) in p.frames {
                 ethernet::write_header(&mut frame, me.mac, mac, EtherType::IPV4);
                 tx.push_offloaded(frame, offload);
             }
@@ -485,7 +523,6 @@ impl Arp {
         tx: &mut TxQueue,
         counters: &mut Counters,
     ) -> Option<Vec<u8>> {
-        let limit = self.config.max_queued_per_addr;
         let hold = self.config.failed_hold;
         while self.failed.front().is_some_and(|f| now.saturating_duration_since(f.1) >= hold) {
             self.failed.pop_front();
@@ -503,10 +540,11 @@ impl Arp {
                 return None;
             }
             None => {
-                let frames = VecDeque::with_capacity(limit.min(MAX_PREALLOCATED));
                 self.pending.push(Pending {
                     ip: next_hop,
-                    frames,
+                    frames: VecDeque::new(),
+                    bytes: 0,
+                    memory: 0,
                     requests: 1,
                     next_retry: now + self.config.retry_interval,
                 });
@@ -515,17 +553,46 @@ impl Arp {
                 self.pending.len() - 1
             }
         };
-        let frames = &mut self.pending[i].frames;
-        frames.push_back(frame);
+        let (len, memory) = (frame.0.len(), frame.0.capacity());
+        let p = &mut self.pending[i];
+        p.frames.push_back(frame);
+        p.bytes += len;
+        p.memory += memory;
+        self.held += memory;
         counters.arp.queued += 1;
         // Drop the oldest (RFC 1122 section 2.3.2.2: keep at least the latest).
-        while frames.len() > limit {
-            if let Some((old, _)) = frames.pop_front() {
-                counters.drops.add(DropReason::ArpQueueFull);
-                tx.recycle(old);
-            }
+        while p.bytes > self.config.max_queued_bytes_per_addr && p.frames.len() > 1 {
+            let Some((old, _)) = p.frames.pop_front() else { break };
+            p.bytes -= old.len();
+            p.memory -= old.capacity();
+            self.held -= old.capacity();
+            counters.drops.add(DropReason::ArpQueueFull);
+            tx.recycle(old);
         }
+        self.trim_held(tx, counters);
         None
+    }
+
+    /// Keeps every address's frames together within `max_queued_bytes`: the
+    /// oldest frames of the address asked about first go (the likeliest to
+    /// fail: a host that answers does so in a round trip), each address
+    /// keeping its latest (RFC 1122 section 2.3.2.2). O(1) per frame dropped
+    /// but for addresses with one frame left passed over, at most `max_pending`.
+    fn trim_held(&mut self, tx: &mut TxQueue, counters: &mut Counters) {
+        let mut i = 0;
+        while self.held > self.config.max_queued_bytes && i < self.pending.len() {
+            let p = &mut self.pending[i];
+            if p.frames.len() <= 1 {
+                i += 1;
+                continue;
+            }
+            let Some((old, _)) = p.frames.pop_front() else { break };
+            p.bytes -= old.len();
+            p.memory -= old.capacity();
+            self.held -= old.capacity();
+            counters.drops.add(DropReason::ArpQueueFull);
+            tx.recycle(old);
+        }
     }
 }
 
@@ -558,6 +625,7 @@ fn emit(tx: &mut TxQueue, src: MacAddr, dst: MacAddr, packet: &ArpEthIpv4Packet)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buffer::FRAME_CAPACITY;
     use etherparse::{ArpHardwareId, Ethernet2Header};
 
     const ME: LinkAddrs = LinkAddrs { mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]), ip: Ipv4Addr::new(10, 0, 0, 1) };
@@ -792,9 +860,73 @@ mod tests {
         assert_eq!((c.arp.queued, c.arp.tx_requests, c.drops.total()), (3, 1, 0));
     }
 
+    /// What `ip_frame` makes: 14 bytes of Ethernet header, 20 of body.
+    const IP_FRAME: usize = 34;
+
+    #[test]
+    fn a_burst_to_a_few_addresses_is_held_by_bytes_as_linux() {
+        // 1,000 SYNs from 4 hosts: their SYN,ACKs wait for each host's
+        // address, held by bytes per address as Linux's unres_qlen_bytes
+        // (212,992), not 16 frames as before: none is lost.
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let hosts = [PEER_IP, OTHER_IP, Ipv4Addr::new(10, 0, 0, 7), Ipv4Addr::new(10, 0, 0, 8)];
+        for i in 0..1000 {
+            let f = ip_frame(&mut tx, (i / 4 % 250) as u8);
+            arp.send(t(0), ME, hosts[i % 4], f, &mut tx, &mut c);
+        }
+        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 0);
+        assert!(arp.pending().all(|(_, n)| n == 250), "{:?}", arp.pending().collect::<Vec<_>>());
+        assert_eq!(arp.held_bytes(), 1000 * FRAME_CAPACITY);
+        drain(&mut tx);
+        arp.input(t(10), ME, &reply_to_me((PEER_MAC, PEER_IP)), &mut tx, &mut c).unwrap();
+        let out = drain(&mut tx);
+        assert_eq!(out.len(), 250, "all, in order");
+        assert_ip_frame(&out[0], PEER_MAC, 0);
+        assert_ip_frame(&out[249], PEER_MAC, 249);
+        assert_eq!(arp.held_bytes(), 750 * FRAME_CAPACITY);
+        // Past 212,992 bytes for one address, its oldest go.
+        let limit = ArpConfig::default().max_queued_bytes_per_addr;
+        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_queued_bytes: usize::MAX, ..ArpConfig::default() });
+        for i in 0..limit / IP_FRAME + 10 {
+            let f = ip_frame(&mut tx, i as u8);
+            arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
+        }
+        assert_eq!(c.drops.get(DropReason::ArpQueueFull), 10);
+        assert_eq!(arp.pending().collect::<Vec<_>>(), [(PEER_IP, limit / IP_FRAME)]);
+    }
+
+    #[test]
+    fn frames_held_for_all_addresses_are_bounded_in_bytes() {
+        // Spoofed sources: SYN,ACKs to 64 addresses that never answer. Past
+        // max_queued_bytes, the oldest frames of the address asked about
+        // first go; every address keeps its latest.
+        let (mut arp, mut tx, mut c) = setup(ArpConfig::default());
+        let bound = ArpConfig::default().max_queued_bytes;
+        for round in 0..100u8 {
+            for host in 0..64u8 {
+                let f = ip_frame(&mut tx, round);
+                arp.send(t(0), ME, Ipv4Addr::new(10, 0, 1, host), f, &mut tx, &mut c);
+            }
+            assert!(arp.held_bytes() <= bound, "round {round}: {}", arp.held_bytes());
+            drain(&mut tx);
+        }
+        let held: Vec<usize> = arp.pending().map(|(_, n)| n).collect();
+        assert_eq!(held.len(), 64);
+        assert!(held.iter().all(|&n| n >= 1), "each keeps its latest: {held:?}");
+        assert!(held[63] == 100 && held[0] < 100, "the first asked about gave way: {held:?}");
+        assert_eq!(arp.held_bytes(), held.iter().sum::<usize>() * FRAME_CAPACITY);
+        assert_eq!(c.arp.queued - c.drops.get(DropReason::ArpQueueFull), held.iter().sum::<usize>() as u64);
+        // Failing gives back every byte.
+        for s in 1..=3 {
+            arp.poll(t(s * 1000), ME, &mut tx, &mut c, &mut |_| {});
+        }
+        assert_eq!((arp.pending().count(), arp.held_bytes()), (0, 0));
+    }
+
     #[test]
     fn a_full_queue_drops_the_oldest() {
-        let (mut arp, mut tx, mut c) = setup(ArpConfig { max_queued_per_addr: 2, ..Default::default() });
+        let (mut arp, mut tx, mut c) =
+            setup(ArpConfig { max_queued_bytes_per_addr: 2 * IP_FRAME, ..Default::default() });
         for tag in 1..=5 {
             let f = ip_frame(&mut tx, tag);
             arp.send(t(0), ME, PEER_IP, f, &mut tx, &mut c);
@@ -1071,7 +1203,8 @@ mod tests {
         use rand::rngs::ChaCha8Rng;
         use rand::{RngExt, SeedableRng};
 
-        let config = ArpConfig { max_entries: 8, max_pending: 4, max_queued_per_addr: 2, ..Default::default() };
+        let config =
+            ArpConfig { max_entries: 8, max_pending: 4, max_queued_bytes_per_addr: 2 * IP_FRAME, ..Default::default() };
         let (mut arp, mut tx, mut c) = setup(config);
         let mut rng = ChaCha8Rng::seed_from_u64(826);
         let seeds = [

@@ -81,9 +81,12 @@ pub struct Config {
     /// as host unreachable: a connect being opened fails with EHOSTUNREACH (a
     /// blocking connect on a TAP: 3.0 s, the kernel's beside it 3.1 s), an
     /// established connection only keeps it as a soft error. Such reports wait
-    /// for the stack's next poll, at most `max_pending` times
-    /// `max_queued_per_addr` of them (1024 by default; Linux has no bound of
-    /// its own: it sends itself an ICMP host unreachable per packet).
+    /// for the stack's next poll, at most `ArpConfig::max_held_frames` of them
+    /// (1445 by default; Linux has no bound of its own: it sends itself an
+    /// ICMP host unreachable per packet). The frames held while an address
+    /// resolves are bounded in bytes, per address as Linux's
+    /// unres_qlen_bytes (212,992 bytes, ours the same) and for all addresses
+    /// together (2 MiB; Linux: none beyond gc_thresh3 1024 neighbours).
     pub arp: ArpConfig,
     pub reassembly: ReassemblyConfig,
     /// TCP's limits, timers and the options new sockets start with (see

@@ -90,9 +90,9 @@ pub struct IpLayer {
     idents: IdentGenerator,
     icmp_errors: TokenBucket,
     /// Frames whose next hop ARP could not resolve, waiting to be reported upward.
-    /// Those ARP gives up on in `poll` are at most `max_pending` times
-    /// `max_queued_per_addr`; those dropped as sent (a next hop that failed
-    /// lately) are reported only while fewer than that wait.
+    /// Those ARP gives up on in `poll` are at most `ArpConfig::max_held_frames`;
+    /// those dropped as sent (a next hop that failed lately) are reported only
+    /// while fewer than that wait.
     unreachable: Vec<Vec<u8>>,
     /// When a frame dropped as it was sent first waited to be reported: the
     /// next `poll` is due then.
@@ -356,7 +356,7 @@ impl IpLayer {
     /// the bound (see `unreachable`) it is only counted, as ARP did.
     fn report_later(&mut self, now: Instant, frame: Vec<u8>) {
         let arp = &self.config.arp;
-        if self.unreachable.len() >= arp.max_pending.saturating_mul(arp.max_queued_per_addr).max(1) {
+        if self.unreachable.len() >= arp.max_held_frames() {
             self.tx.recycle(frame);
             return;
         }
@@ -718,7 +718,7 @@ mod tests {
     fn frames_to_a_failed_next_hop_wait_for_their_report_up_to_a_bound() {
         let mut config = Config::new(MacAddr([2, 0, 0, 0, 0, 1]), IP_A, 24);
         config.arp.max_pending = 2;
-        config.arp.max_queued_per_addr = 3;
+        config.arp.max_queued_bytes = 4 * crate::buffer::FRAME_CAPACITY;
         let mut s = Stack::new(config).unwrap();
         let net = s.ip();
         let send = |net: &mut IpLayer, now: Instant| {
@@ -742,7 +742,7 @@ mod tests {
         assert_eq!(net.counters.drops.get(DropReason::ArpFailedLately), 10);
         assert_eq!(net.poll_at(), Some(later));
         let waiting = net.take_unreachable();
-        assert_eq!(waiting.len(), 6, "max_pending x max_queued_per_addr");
+        assert_eq!(waiting.len(), 6, "max_held_frames: max_queued_bytes in frame buffers, and max_pending");
         assert!(net.unreachable_error(&waiting[0]).is_some_and(|e| e.kind == IcmpErrorKind::LocalHostUnreachable));
         assert_eq!(net.poll_at(), None);
     }

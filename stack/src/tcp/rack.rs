@@ -15,8 +15,13 @@
 //! it delivers and those it finds lost, never a scan of the flight. The
 //! counters of SACKed, lost and retransmitted octets make RFC 6675's pipe O(1).
 //!
+//! An entry is one transmission (a TSO burst is one); when a retransmission or
+//! a SACK block covers part of one, it is cut there (`split`), so that each
+//! octet's marks are its own, as the RFC's per-segment state would have them.
+//!
 //! Bounded: at most [`MAX_SENT`] entries; beyond it new data is merged into the
-//! last entry (coarser timing, never unbounded memory).
+//! last entry and no entry is cut (coarser timing and marks, never unbounded
+//! memory).
 
 use super::seq::Seq;
 use crate::time::{Duration, Instant};
@@ -83,9 +88,10 @@ pub struct Rack {
     to_resend: u32,
     resend_from: Seq,
     /// RACK.xmit_ts: the most recently sent segment delivered; `order`, its
-    /// transmission's place, stands for RACK.end_seq (see [`sent_after`]).
+    /// transmission's place, and `end`, RACK.end_seq, break ties (see [`sent_after`]).
     xmit_ts: Option<Instant>,
     order: u64,
+    end: Seq,
     /// Transmissions so far.
     sent: u64,
     /// RACK.rtt: that segment's round trip.
@@ -94,6 +100,8 @@ pub struct Rack {
     pub min_rtt: Option<Duration>,
     /// RACK.fack: the highest end sequence delivered.
     fack: Seq,
+    /// RACK.fack before the ACK being processed (see step 3 in `deliver`).
+    ack_fack: Seq,
     /// RACK.reordering_seen.
     pub reordering_seen: bool,
     /// RACK.dsack_round, RACK.reo_wnd_mult, RACK.reo_wnd_persist (section 6.2 step 4).
@@ -127,10 +135,12 @@ impl Rack {
             resend_from: iss,
             xmit_ts: None,
             order: 0,
+            end: iss,
             sent: 0,
             rtt: Duration::ZERO,
             min_rtt: None,
             fack: iss,
+            ack_fack: iss,
             reordering_seen: false,
             dsack_round: None,
             reo_wnd_mult: 1,
@@ -222,22 +232,36 @@ impl Rack {
         }
         let mut i = self.find(seq);
         while i < self.segs.len() && self.segs[i].seq < end {
+            if self.segs[i].flags & SACKED != 0 {
+                i += 1;
+                continue;
+            }
+            // RFC 8985 section 6.1 keeps Segment.retransmitted and xmit_ts per
+            // segment: only the part of a record resent now is, so the record
+            // is cut at the resent range's edges (see `split`). At MAX_SENT it
+            // stays whole and counts as resent whole: an octet of it that is
+            // in fact lost is then left to the retransmission timer, whose
+            // second firing goes back to SND.UNA (`timers.rs`).
+            if self.segs[i].seq < seq && self.split(i, seq) {
+                i += 1;
+            }
+            if self.segs[i].end > end {
+                self.split(i, end);
+            }
             let id = self.base + i as u64;
             let s = self.segs[i];
-            if s.flags & SACKED == 0 {
-                if s.flags & LOST != 0 && s.flags & RETRANS == 0 {
-                    self.to_resend -= 1;
-                }
-                if s.flags & RETRANS == 0 {
-                    self.retrans += s.len();
-                }
-                self.sent += 1;
-                self.segs[i].flags |= RETRANS | EVER_RETRANS;
-                self.segs[i].xmit_ts = now;
-                self.segs[i].order = self.sent;
-                self.unlink(id);
-                self.link_tail(id);
+            if s.flags & LOST != 0 && s.flags & RETRANS == 0 {
+                self.to_resend -= 1;
             }
+            if s.flags & RETRANS == 0 {
+                self.retrans += s.len();
+            }
+            self.sent += 1;
+            self.segs[i].flags |= RETRANS | EVER_RETRANS;
+            self.segs[i].xmit_ts = now;
+            self.segs[i].order = self.sent;
+            self.unlink(id);
+            self.link_tail(id);
             i += 1;
         }
         if let Some(e) = self.segs.back().map(|s| s.end).filter(|&e| end > e) {
@@ -296,7 +320,9 @@ impl Rack {
 
     /// SND.UNA moved to `snd_una`: the entries below it are delivered (those
     /// not SACKed before go through RACK's steps 2 and 3).
+    /// Called first for every ACK (it starts the ACK's processing).
     pub fn on_cumulative_ack(&mut self, snd_una: Seq, now: Instant, ambiguous: &dyn Fn(Instant) -> bool) {
+        self.ack_fack = self.fack;
         while self.segs.front().is_some_and(|s| s.end <= snd_una) {
             let s = self.pop_front();
             if s.flags & SACKED == 0 {
@@ -326,24 +352,78 @@ impl Rack {
         }
     }
 
-    /// Octets [l, r) were newly SACKed: the entries wholly inside are delivered.
+    /// Octets [l, r) were newly SACKed: the entries inside are delivered. An
+    /// entry the range covers in part is cut at its edges first (RFC 8985
+    /// section 6.1 tracks each segment, so only what was SACKed is).
     pub fn on_sacked(&mut self, l: Seq, r: Seq, now: Instant, ambiguous: &dyn Fn(Instant) -> bool) {
         let mut i = self.find(l);
         while i < self.segs.len() && self.segs[i].seq < r {
-            let s = self.segs[i];
-            // An entry counts as delivered when its last octet is (the SACK
-            // block that covers it may have come in parts).
-            if s.flags & SACKED == 0 && s.end <= r {
-                let id = self.base + i as u64;
-                self.unlink(id);
-                self.forget(&s);
-                self.segs[i].flags = (s.flags & EVER_RETRANS) | SACKED;
-                self.sacked += s.len();
-                self.segs_sacked += 1;
-                self.deliver(&s, now, ambiguous);
+            if self.segs[i].flags & SACKED != 0 {
+                i += 1;
+                continue;
             }
+            if self.segs[i].seq < l && self.split(i, l) {
+                i += 1;
+            }
+            if self.segs[i].end > r && !self.split(i, r) {
+                // At MAX_SENT no entry can be cut: the entry then counts as
+                // delivered once its last octet is (as a SACK block that
+                // covers it may come in parts); an octet this wrongly takes
+                // for SACKed is left to the retransmission timer, whose
+                // second firing goes back to SND.UNA (`timers.rs`).
+                i += 1;
+                continue;
+            }
+            let s = self.segs[i];
+            let id = self.base + i as u64;
+            self.unlink(id);
+            self.forget(&s);
+            self.segs[i].flags = (s.flags & EVER_RETRANS) | SACKED;
+            self.sacked += s.len();
+            self.segs_sacked += 1;
+            self.deliver(&s, now, ambiguous);
             i += 1;
         }
+    }
+
+    /// Cuts entry `i` in two at `at` (inside it): both parts keep its flags
+    /// and transmit time, the second placed after the first in the
+    /// time-ordered list. Returns false, leaving the entry whole, when
+    /// [`MAX_SENT`] entries are held already (the bound wins; callers then
+    /// treat the entry as a whole, which is coarser, never unbounded).
+    ///
+    /// Ids are positions, so the entries after `i` move up by one and the
+    /// links to them are renumbered: O(entries held), and only when a range
+    /// ends inside an entry (a TSO burst resent one SMSS at a time, a SACK
+    /// block that covers part of one), never on an aligned ACK.
+    fn split(&mut self, i: usize, at: Seq) -> bool {
+        let s = self.segs[i];
+        debug_assert!(s.seq < at && at < s.end);
+        if self.segs.len() >= MAX_SENT {
+            return false;
+        }
+        let id = self.base + i as u64;
+        let moved = |x: u64| if x != NIL && x > id { x + 1 } else { x };
+        for e in self.segs.iter_mut() {
+            e.prev = moved(e.prev);
+            e.next = moved(e.next);
+        }
+        self.head = moved(self.head);
+        self.tail = moved(self.tail);
+        self.segs[i].end = at;
+        let second = Sent { seq: at, prev: NIL, next: NIL, linked: false, ..s };
+        self.segs.insert(i + 1, second);
+        // The octet counts stay; the entry counts grow by the new one.
+        if s.flags & SACKED != 0 {
+            self.segs_sacked += 1;
+        } else if s.flags & (LOST | RETRANS) == LOST {
+            self.to_resend += 1;
+        }
+        if s.linked {
+            let next = self.at(id).next;
+            self.link_before(id + 1, next);
+        }
+        true
     }
 
     /// RFC 8985 section 6.2 step 1: an RTT sample of RFC 6298 or RFC 7323
@@ -367,15 +447,24 @@ impl Rack {
         // Step 1: RACK.min_RTT from this sample.
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         // Step 2: RACK.segment is the most recently sent of those delivered.
-        if self.xmit_ts.is_none_or(|t| sent_after(s.xmit_ts, s.order, t, self.order)) {
+        if self.xmit_ts.is_none_or(|t| sent_after((s.xmit_ts, s.order, s.end), (t, self.order, self.end))) {
             self.rtt = rtt;
             self.xmit_ts = Some(s.xmit_ts);
             self.order = s.order;
+            self.end = s.end;
         }
-        // Step 3: delivered below RACK.fack without having been retransmitted: reordering.
+        // Step 3: delivered below RACK.fack without having been retransmitted:
+        // reordering. Below RACK.fack as an earlier ACK left it: one ACK's
+        // blocks come the most recent first (RFC 2018 section 4), so one that
+        // reports a lower block after a higher (the ACK that reported it was
+        // lost) shows no reordering; Linux sorts an ACK's blocks for the same
+        // reason. Taken for reordering, it set reo_wnd to min_RTT / 4 for the
+        // rest of the connection, and each loss waited that long for RACK's
+        // timer instead of being found at the third SACKed segment.
         if s.end > self.fack {
             self.fack = s.end;
-        } else if s.end < self.fack && s.flags & EVER_RETRANS == 0 {
+        }
+        if s.end < self.ack_fack && s.flags & EVER_RETRANS == 0 {
             self.reordering_seen = true;
         }
     }
@@ -419,7 +508,7 @@ impl Rack {
         while id != NIL {
             let s = *self.at(id);
             // Time-ordered: the first one not sent before RACK.segment ends the walk.
-            if !sent_after(rack_ts, self.order, s.xmit_ts, s.order) {
+            if !sent_after((rack_ts, self.order, self.end), (s.xmit_ts, s.order, s.end)) {
                 break;
             }
             let deadline = s.xmit_ts + self.rtt + self.reo_wnd;
@@ -590,13 +679,16 @@ impl Rack {
     }
 }
 
-/// RFC 8985 section 6.2, RACK_sent_after: a transmission at t1 came after one
-/// at t2. The RFC breaks a tie of times by the end sequence numbers, which
-/// takes a retransmission sent just after new data in the same clock tick
-/// for the earlier of the two (and so, once the new data is SACKed, for lost);
-/// the order of transmissions, which the list keeps, breaks it exactly.
-fn sent_after(t1: Instant, order1: u64, t2: Instant, order2: u64) -> bool {
-    t1 > t2 || (t1 == t2 && order1 > order2)
+/// RFC 8985 section 6.2, RACK_sent_after: a transmission (time, order, end
+/// sequence) came after another. The RFC breaks a tie of times by the end
+/// sequence numbers, which takes a retransmission sent just after new data in
+/// the same clock tick for the earlier of the two (and so, once the new data
+/// is SACKed, for lost); the order of transmissions, which the list keeps,
+/// breaks it exactly. The parts of one transmission cut apart (`Rack::split`)
+/// share its order and left in sequence order, so the end sequence breaks
+/// their tie, as the RFC's.
+fn sent_after(a: (Instant, u64, Seq), b: (Instant, u64, Seq)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && (a.1 > b.1 || (a.1 == b.1 && a.2 > b.2)))
 }
 
 #[cfg(test)]
@@ -651,6 +743,111 @@ mod tests {
             r.on_recovery_end();
         }
         assert_eq!(r.reo_wnd_mult, 1, "back after 16 recoveries without D-SACK");
+    }
+
+    /// Checks the time-ordered list against the entries: every linked entry
+    /// once, in transmit order, its links both ways.
+    fn check_links(r: &Rack) {
+        let (mut id, mut prev, mut n) = (r.head, NIL, 0);
+        while id != NIL {
+            let s = r.segs[(id - r.base) as usize];
+            assert!(s.linked && s.prev == prev, "links of {id}");
+            if prev != NIL {
+                let p = r.segs[(prev - r.base) as usize];
+                assert!(!sent_after((p.xmit_ts, p.order, p.end), (s.xmit_ts, s.order, s.end)), "order at {id}");
+            }
+            (prev, id, n) = (id, s.next, n + 1);
+        }
+        assert_eq!(r.tail, prev);
+        assert_eq!(n, r.segs.iter().filter(|s| s.linked).count());
+    }
+
+    /// A retransmission of part of a record (one SMSS of a TSO burst) marks
+    /// that part only (RFC 8985 section 6.1: Segment.retransmitted, per segment).
+    #[test]
+    fn part_resent_record_counts_the_resent_part_only() {
+        let mut r = Rack::new(Seq(0));
+        r.on_send(Seq(0), Seq(300), ms(0)); // one burst of three segments
+        r.on_send(Seq(300), Seq(400), ms(1));
+        r.on_sacked(Seq(300), Seq(400), ms(11), NO);
+        r.update_reo_wnd(Seq(0), Seq(400), false, true, Duration::from_millis(10));
+        assert_eq!(r.detect_loss(ms(11)), None);
+        assert_eq!((r.lost_bytes(), r.next_lost(100)), (300, Some((Seq(0), 100))));
+        r.on_send(Seq(0), Seq(100), ms(12));
+        check_links(&r);
+        // The other 200 octets are still lost and not resent.
+        assert_eq!(r.retrans_bytes(), 100);
+        assert_eq!(r.next_lost(100), Some((Seq(100), 100)));
+        assert_eq!(r.pipe(400), 100);
+        r.on_send(Seq(100), Seq(200), ms(13));
+        r.on_send(Seq(200), Seq(300), ms(14));
+        check_links(&r);
+        assert_eq!((r.retrans_bytes(), r.next_lost(100)), (300, None));
+        // The resends delivered in turn: each its own RTT sample.
+        r.on_cumulative_ack(Seq(400), ms(30), NO);
+        assert!(r.is_empty());
+        assert_eq!((r.lost_bytes(), r.retrans_bytes(), r.sacked_bytes()), (0, 0, 0));
+    }
+
+    /// A SACK block over part of a record marks that part SACKED (RFC 8985
+    /// section 6.1 per segment; RFC 6675 section 3 per octet), and not the rest.
+    #[test]
+    fn part_sacked_record_counts_the_sacked_part_only() {
+        let mut r = Rack::new(Seq(0));
+        r.on_send(Seq(0), Seq(400), ms(0)); // one burst
+        r.on_sacked(Seq(100), Seq(200), ms(10), NO);
+        check_links(&r);
+        assert_eq!((r.sacked_bytes(), r.segs_sacked()), (100, 1));
+        assert_eq!(r.pipe(400), 300);
+        // The block grows to the record's end: 200..400 only is newly SACKed.
+        r.on_sacked(Seq(200), Seq(400), ms(11), NO);
+        check_links(&r);
+        assert_eq!((r.sacked_bytes(), r.segs_sacked()), (300, 2));
+        // 0..100, sent with the SACKed octets, is lost once RACK.rtt + reo_wnd passes.
+        r.update_reo_wnd(Seq(0), Seq(400), false, true, Duration::from_millis(10));
+        assert_eq!(r.detect_loss(ms(12)), None);
+        assert_eq!((r.lost_bytes(), r.next_lost(1000)), (100, Some((Seq(0), 100))));
+        r.on_cumulative_ack(Seq(400), ms(30), NO);
+        assert!(r.is_empty());
+        assert_eq!((r.lost_bytes(), r.sacked_bytes(), r.segs_sacked()), (0, 0, 0));
+    }
+
+    /// At MAX_SENT no record is cut (the bound wins): a part-SACK then
+    /// counts as the old rule does, on the record's last octet.
+    #[test]
+    fn at_the_bound_records_stay_whole() {
+        let mut r = Rack::new(Seq(0));
+        for i in 0..MAX_SENT as u32 {
+            r.on_send(Seq(i * 100), Seq(i * 100 + 100), ms(0));
+        }
+        r.on_sacked(Seq(10), Seq(50), ms(10), NO);
+        assert_eq!((r.len(), r.sacked_bytes()), (MAX_SENT, 0));
+        r.on_sacked(Seq(150), Seq(200), ms(10), NO);
+        assert_eq!((r.len(), r.sacked_bytes()), (MAX_SENT, 100));
+        r.on_send(Seq(500), Seq(550), ms(11));
+        assert_eq!((r.len(), r.retrans_bytes()), (MAX_SENT, 100));
+        check_links(&r);
+    }
+
+    /// RFC 8985 section 6.2 step 3 on one ACK whose blocks come the most
+    /// recent first: the lower block, SACKed after the higher, was not reordered.
+    #[test]
+    fn blocks_of_one_ack_in_any_order_are_no_reordering() {
+        let mut r = Rack::new(Seq(0));
+        for i in 0..6u32 {
+            r.on_send(Seq(i * 100), Seq(i * 100 + 100), ms(i as u64));
+        }
+        // 0 and 2 lost; the ACK that SACKed 1 was lost: the next reports
+        // 3 (its arrival) first, then 1.
+        r.on_cumulative_ack(Seq(0), ms(13), NO);
+        r.on_sacked(Seq(300), Seq(400), ms(13), NO);
+        r.on_sacked(Seq(100), Seq(200), ms(13), NO);
+        assert!(!r.reordering_seen);
+        r.update_reo_wnd(Seq(0), Seq(600), false, false, Duration::from_millis(10));
+        // A later ACK that SACKs 2, never retransmitted, below 3: reordering.
+        r.on_cumulative_ack(Seq(0), ms(14), NO);
+        r.on_sacked(Seq(200), Seq(300), ms(14), NO);
+        assert!(r.reordering_seen);
     }
 
     #[test]

@@ -73,11 +73,13 @@ pub(super) struct Slot {
     pub(super) in_accept_queue: bool,
     /// The connection is in TIME-WAIT: counted in `tw_count`, not `conn_count`.
     pub(super) time_wait: bool,
+    /// The connection is counted in `reusable_ports` (see `Tcp::count_reusable`).
+    pub(super) reusable: bool,
 }
 
 impl Slot {
     fn new(gen: u32) -> Slot {
-        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false, time_wait: false }
+        Slot { gen, sock: None, sched: None, parent: None, in_accept_queue: false, time_wait: false, reusable: false }
     }
 }
 
@@ -107,6 +109,10 @@ pub struct Tcp {
     pub(super) listeners: HashMap<u16, ConnId, SipBuild>,
     /// Local ports held by connections in `conns`, with counts.
     pub(super) ports: HashMap<u16, u32, SipBuild>,
+    /// Of those, the users a bind with SO_REUSEADDR may share the port with:
+    /// connections in TIME-WAIT or with reuse_addr, and TIME-WAIT records
+    /// (so `port_users` is two look-ups, never a scan).
+    pub(super) reusable_ports: HashMap<u16, u32, SipBuild>,
     /// Connections (not listeners) in the slab, TIME-WAIT aside: what
     /// `max_connections` bounds.
     pub(super) conn_count: usize,
@@ -224,6 +230,7 @@ impl Tcp {
             listeners: HashMap::with_hasher(build.clone()),
             cookies: SynCookies::derive((build.0, build.1)),
             tw: TimeWaits::new(build.clone()),
+            reusable_ports: HashMap::with_hasher(build.clone()),
             ports: HashMap::with_hasher(build),
             conn_count: 0,
             tw_count: 0,
@@ -283,17 +290,64 @@ impl Tcp {
         if self.ports.capacity() > 64 && self.ports.len() * 4 < self.ports.capacity() {
             self.ports.shrink_to(self.ports.len() * 2);
         }
+        let reusable = &mut self.reusable_ports;
+        if reusable.capacity() > 64 && reusable.len() * 4 < reusable.capacity() {
+            reusable.shrink_to(reusable.len() * 2);
+        }
     }
 
     pub(super) fn map(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
         self.conns.insert((local, remote), id);
         *self.ports.entry(local.port()).or_insert(0) += 1;
+        let reusable = conn_mut(&mut self.slots, id).is_some_and(|c| c.state == State::TimeWait || c.opts.reuse_addr);
+        self.count_reusable(id, local.port(), reusable);
     }
 
     pub(super) fn unmap(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
         if self.conns.get(&(local, remote)) == Some(&id) {
             self.conns.remove(&(local, remote));
+            self.count_reusable(id, local.port(), false);
             self.unmap_port(local.port());
+        }
+    }
+
+    /// Counts connection `id` (mapped, on `port`) in `reusable_ports` or not,
+    /// as `reusable` says, if it is not already: O(1).
+    fn count_reusable(&mut self, id: ConnId, port: u16, reusable: bool) {
+        let slot = &mut self.slots[id.index as usize];
+        if slot.reusable == reusable {
+            return;
+        }
+        slot.reusable = reusable;
+        if reusable {
+            *self.reusable_ports.entry(port).or_insert(0) += 1;
+        } else {
+            self.uncount_reusable(port);
+        }
+    }
+
+    fn uncount_reusable(&mut self, port: u16) {
+        if let Some(n) = self.reusable_ports.get_mut(&port) {
+            *n -= 1;
+            if *n == 0 {
+                self.reusable_ports.remove(&port);
+            }
+        }
+    }
+
+    /// After an event: a connection that entered TIME-WAIT or whose
+    /// reuse_addr changed (the only ways its kind changes while mapped) is
+    /// counted anew. O(1); a look-up only when the kind changed.
+    fn recount_reusable(&mut self, id: ConnId) {
+        let Some(c) = conn_mut(&mut self.slots, id) else { return };
+        let mapped = !matches!(c.state, State::Closed | State::Listen);
+        let reusable = mapped && (c.state == State::TimeWait || c.opts.reuse_addr);
+        let (local, remote) = (c.local, c.remote);
+        if reusable == self.slots[id.index as usize].reusable {
+            return;
+        }
+        if !reusable || self.conns.get(&(local, remote)) == Some(&id) {
+            self.count_reusable(id, local.port(), reusable);
         }
     }
 
@@ -324,6 +378,10 @@ impl Tcp {
             self.timers.remove(&(t, id.index, id.gen));
         }
         slot.sock = None;
+        if !std::mem::take(&mut slot.reusable) {
+            // The record counts as reusable, as the connection did.
+            *self.reusable_ports.entry(record.local.port()).or_insert(0) += 1;
+        }
         self.conns.remove(&(record.local, record.remote));
         self.free.push(id.index);
         self.tw.insert(record);
@@ -335,6 +393,7 @@ impl Tcp {
     pub(super) fn drop_time_wait(&mut self, at: u32) {
         let tw = self.tw.remove(at);
         self.tw_count -= 1;
+        self.uncount_reusable(tw.local.port());
         self.unmap_port(tw.local.port());
         self.shrink_maps();
     }
@@ -343,6 +402,7 @@ impl Tcp {
     /// listener's accept queue, forget a connection that ended, reschedule timers.
     pub(super) fn settle(&mut self, id: ConnId) {
         self.changed.mark(id.index);
+        self.recount_reusable(id);
         let Some(c) = conn_mut(&mut self.slots, id) else { return };
         let (state, local, remote, user_closed) = (c.state, c.local, c.remote, c.user_closed);
         let slot = &self.slots[id.index as usize];
@@ -451,25 +511,37 @@ impl Tcp {
     /// reuse_addr themselves (as Linux's bind conflict rule: two sockets with
     /// SO_REUSEADDR conflict only if one listens; this is how a server with
     /// SO_REUSEADDR restarts while its old connections are still closing).
-    /// Scans the table: only for bind-like calls.
+    /// Three look-ups: `ports` counts every user of the port, `reusable_ports`
+    /// those of the second kind, so the rest are of the first.
     pub(super) fn port_users(&self, port: u16) -> (bool, bool) {
+        let all = self.ports.get(&port).copied().unwrap_or(0);
+        let reusable = self.reusable_ports.get(&port).copied().unwrap_or(0);
+        debug_assert!(reusable <= all, "port {port}: {reusable} reusable of {all}");
+        let active = self.listeners.contains_key(&port) || all > reusable;
+        #[cfg(test)]
+        debug_assert_eq!((active, reusable > 0), self.port_users_by_scan(port), "port {port}");
+        (active, reusable > 0)
+    }
+
+    /// `port_users` by a scan of the table (what it was before the index):
+    /// every test's bind checks the index against it.
+    #[cfg(test)]
+    pub(super) fn port_users_by_scan(&self, port: u16) -> (bool, bool) {
         let mut active = self.listeners.contains_key(&port);
         let mut reusable = false;
-        if self.ports.contains_key(&port) {
-            for (&(local, _), &id) in &self.conns {
-                if local.port() != port {
-                    continue;
-                }
-                if let Some(Slot { sock: Some(Sock::Conn(c)), .. }) = self.slots.get(id.index as usize) {
-                    if c.state == State::TimeWait || c.opts.reuse_addr {
-                        reusable = true;
-                    } else {
-                        active = true;
-                    }
+        for (&(local, _), &id) in &self.conns {
+            if local.port() != port {
+                continue;
+            }
+            if let Some(Slot { sock: Some(Sock::Conn(c)), .. }) = self.slots.get(id.index as usize) {
+                if c.state == State::TimeWait || c.opts.reuse_addr {
+                    reusable = true;
+                } else {
+                    active = true;
                 }
             }
-            reusable |= self.tw.iter().any(|tw| tw.local.port() == port);
         }
+        reusable |= self.tw.iter().any(|tw| tw.local.port() == port);
         (active, reusable)
     }
 

@@ -27,6 +27,57 @@ pub(super) enum Event {
     FastRetransmit,
 }
 
+/// Disjoint ranges of D-SACKed octets counted once already (RFC 3708 section
+/// 3 counts each retransmission's report; a repeated D-SACK, the same ACK
+/// twice, is no new report). Bounded: with more ranges than it holds, the
+/// two closest merge, and an octet in the gap between them is taken as
+/// counted already, which can only delay or miss an undo, never make one.
+#[derive(Copy, Clone, Debug, Default)]
+pub(super) struct Counted {
+    ranges: [(Seq, Seq); COUNTED],
+    len: usize,
+}
+
+/// Ranges `Counted` keeps apart (as many as a SACK option's blocks).
+const COUNTED: usize = 4;
+
+impl Counted {
+    /// Adds [l, r) (at or after `from`, where every range lies); returns how
+    /// many of its octets were not counted before.
+    pub(super) fn add(&mut self, from: Seq, mut l: Seq, mut r: Seq) -> u32 {
+        let mut new = r.since(l);
+        // Take out every range [l, r) touches, merged into it.
+        let mut i = 0;
+        while i < self.len {
+            let (a, b) = self.ranges[i];
+            if a <= r && l <= b {
+                let overlap = r.min(b).since(l.max(a).min(r.min(b)));
+                new -= overlap;
+                (l, r) = (l.min(a), r.max(b));
+                self.len -= 1;
+                self.ranges[i] = self.ranges[self.len];
+            } else {
+                i += 1;
+            }
+        }
+        if self.len == COUNTED {
+            self.merge_closest(from);
+        }
+        self.ranges[self.len] = (l, r);
+        self.len += 1;
+        new
+    }
+
+    /// Merges the two ranges with the smallest gap between them.
+    fn merge_closest(&mut self, from: Seq) {
+        self.ranges[..self.len].sort_by_key(|x| x.0.since(from));
+        let i = (1..self.len).min_by_key(|&i| self.ranges[i].0.since(self.ranges[i - 1].1)).unwrap_or(1);
+        self.ranges[i - 1].1 = self.ranges[i].1;
+        self.ranges.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+    }
+}
+
 /// A congestion event that may still prove spurious, and what undoing it restores.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct Undo {
@@ -42,6 +93,8 @@ pub(super) struct Undo {
     rxt_count: u32,
     /// Octets retransmitted that no D-SACK has reported back yet (RFC 3708's count).
     rxt_left: u32,
+    /// The D-SACKed octets counted off `rxt_left` already.
+    counted: Counted,
     /// SND.MAX once the recovery was over: the D-SACKs of its retransmissions
     /// come with ACKs up to it at the latest; past it the record goes.
     until: Option<Seq>,
@@ -66,6 +119,7 @@ impl Conn {
             high: self.snd_una,
             rxt_count: 0,
             rxt_left: 0,
+            counted: Counted::default(),
             until: None,
         });
     }
@@ -81,14 +135,18 @@ impl Conn {
 
     /// Eifel (RFC 3522 section 2) on an ACK that advances SND.UNA (before it
     /// does): after a timeout, the first such ACK decides; after a fast
-    /// retransmit too, if only one segment was retransmitted by then. A
-    /// record that only timestamps could decide goes after it.
+    /// retransmit, the first that acknowledges the whole retransmission
+    /// (section 3.2: an ACK below its end does not acknowledge it, and its
+    /// echo tells nothing of it), if only one segment was retransmitted by
+    /// then. A record that only timestamps could decide goes after it.
     pub(super) fn check_eifel(&mut self, ctx: &mut Ctx<'_>, seg: &Segment<'_>) {
         let Some(mut u) = self.loss.undo.take() else { return };
-        let Some(tsval) = u.tsval.take() else {
+        let covers = u.event == Event::Timeout || (u.rxt_count > 0 && seg.ack >= u.high.min(self.snd_max));
+        let Some(tsval) = u.tsval.filter(|_| covers) else {
             self.loss.undo = Some(u);
             return;
         };
+        u.tsval = None;
         let echo_older = seg.options.timestamp.is_some_and(|(_, e)| e != 0 && Timestamps::echoes_before(e, tsval));
         let decidable = u.event == Event::Timeout || u.rxt_count == 1;
         if echo_older && decidable {
@@ -110,7 +168,9 @@ impl Conn {
         if let Some((l, r)) = sack::dsack_block(blocks, self.snd_una) {
             let (l, r) = (l.max(u.from), r.min(u.high));
             if l < r {
-                u.rxt_left = u.rxt_left.saturating_sub(r.since(l));
+                // Each reported octet once: the same D-SACK again (a
+                // duplicated ACK) says nothing new (RFC 3708 section 3).
+                u.rxt_left = u.rxt_left.saturating_sub(u.counted.add(u.from, l, r));
                 if u.rxt_count > 0 && u.rxt_left == 0 {
                     self.loss.undo = None;
                     return self.undo(ctx, u, true);
@@ -148,5 +208,29 @@ impl Conn {
                 self.loss.undos += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_ranges_count_each_octet_once_and_stay_bounded() {
+        let (from, mut c) = (Seq(u32::MAX - 1000), Counted::default());
+        let at = |n: u32| from + n;
+        assert_eq!(c.add(from, at(0), at(100)), 100);
+        assert_eq!(c.add(from, at(0), at(100)), 0, "the same D-SACK again");
+        assert_eq!(c.add(from, at(50), at(150)), 50, "overlapping: the new part");
+        // Five more apart: the two closest merge, the gap between them counts as seen.
+        for i in 1..=5 {
+            assert_eq!(c.add(from, at(i * 1000), at(i * 1000 + 100)), 100);
+        }
+        // [0, 150) and [1000, 1100) merged (the gap of 850), then with
+        // [2000, 2100) (900): [0, 2100), and three ranges of 100 apart.
+        assert_eq!(c.len, COUNTED);
+        assert_eq!(c.add(from, at(0), at(2100)), 0, "counted, or bridged");
+        assert_eq!(c.add(from, at(0), at(5100)), 5100 - 2100 - 300, "the gaps not bridged");
+        assert_eq!(c.len, 1);
     }
 }

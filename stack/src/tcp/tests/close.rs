@@ -381,3 +381,36 @@ fn listener_open_and_close_are_traced() {
     assert_eq!(h.tcp.state(l), Err(TcpError::InvalidState));
     assert!(h.tcp.listen(&mut h.net, addr(IP_A, port), 4).is_ok(), "the port is free again");
 }
+
+#[test]
+fn the_port_users_index_follows_every_change_of_kind_and_empties() {
+    // `port_users` counts a port's users by kind (RFC 9293 leaves binding to
+    // the host; the rule is Linux's SO_REUSEADDR one): each change of kind
+    // (reuse_addr set or cleared on a connection, TIME-WAIT entered, its
+    // record compacted and expired) moves the counts, checked against a scan
+    // of the table at every bind check (`port_users` does so in tests).
+    let mut h = Host::new(IP_A, 39);
+    let port = |h: &Host, p: u16| (h.tcp.port_users(p), h.tcp.port_users_by_scan(p));
+    let id = h.tcp.connect(T0, &mut h.net, Some(addr(IP_A, 7000)), addr(IP_B, 80)).unwrap();
+    let syn = h.one();
+    assert_eq!(port(&h, 7000), ((true, false), (true, false)));
+    h.tcp.set_reuse_addr(T0, &mut h.net, id, true).unwrap();
+    assert_eq!(port(&h, 7000), ((false, true), (false, true)));
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 7000), true), Ok(()));
+    h.tcp.set_reuse_addr(T0, &mut h.net, id, false).unwrap();
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 7000), true), Err(TcpError::AddrInUse));
+    // Established, closed by us, then TIME-WAIT: reusable only (a record).
+    let mut peer = Peer { port: 80, our_port: 7000, seq: 100, ack: syn.seq + 1, wnd: 1000 };
+    peer.send(&mut h, T0, "SA", b"").unwrap();
+    h.tcp.close(T0, &mut h.net, id).unwrap();
+    h.out();
+    peer.ack += 1;
+    peer.send(&mut h, T0, "FA", b"").unwrap();
+    assert_eq!(port(&h, 7000), ((false, true), (false, true)));
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 7000), false), Err(TcpError::AddrInUse));
+    // 2MSL later the record goes, and with it every count.
+    h.poll(T0 + secs(120));
+    assert_eq!(port(&h, 7000), ((false, false), (false, false)));
+    assert!(h.tcp.ports.is_empty() && h.tcp.reusable_ports.is_empty());
+    assert_eq!(h.tcp.check_bind(&h.net, addr(IP_A, 7000), false), Ok(()));
+}

@@ -129,6 +129,66 @@ fn a_spurious_fast_retransmit_is_undone_by_eifel_when_the_original_arrives_first
     assert_eq!(lab.h.net.counters.retransmitted, 1);
 }
 
+#[test]
+fn a_repeated_dsack_counts_once_towards_every_retransmission_reported() {
+    // RFC 3708 section 3: the recovery is spurious when every retransmission
+    // came back as a duplicate. Segments 0 and 3 are retransmitted; 3 was
+    // really lost. The D-SACK of 0's retransmission arrives twice (the ACK
+    // duplicated on the way): still only 0's is reported, 3's never.
+    let (mut lab, flight, t) = sixteen_in_flight(134, T0 + secs(1));
+    let offs = lab.offsets(&flight);
+    let (a, b) = (offs[0], offs[3]);
+    let sent = lab.round(t, &flight, &mut |o| o == a || o == b);
+    let resent: Vec<u32> = lab.offsets(&sent).into_iter().filter(|&o| o <= offs[15]).collect();
+    assert_eq!(resent, [a, b]);
+    let reduced = lab.h.tcp.info(lab.id).unwrap().ssthresh;
+    let lt = before_retransmission(&sent, &flight[0]);
+    lab.round(t, &lt, &mut |_| false);
+    lab.receive_and_ack(t, &flight[0]);
+    // 3's retransmission has not arrived yet; 0's comes as a duplicate.
+    let cum = a + 3 * MSS;
+    lab.tsval += 1;
+    let sacked = (offs[4], lt[1].seq.wrapping_sub(lab.base) + MSS);
+    lab.send(t, cum, &[(a, a + MSS), sacked], lab.tsval, b"").unwrap();
+    lab.send(t, cum, &[(a, a + MSS), sacked], lab.tsval, b"").unwrap();
+    lab.out();
+    let info = lab.h.tcp.info(lab.id).unwrap();
+    assert_eq!(info.loss.dsacks, 2, "both copies seen as D-SACKs");
+    assert_eq!(lab.h.net.counters.dsack_undos + lab.h.net.counters.ts_undos, 0, "3's retransmission was needed");
+    assert_eq!(info.loss.undos, 0);
+    assert!(info.ssthresh <= reduced + MSS, "the reduction stands");
+}
+
+#[test]
+fn eifel_waits_for_the_ack_that_covers_the_fast_retransmission() {
+    // RFC 3522 section 3.2: the ACK Eifel looks at is the first to acknowledge
+    // the retransmitted segment. One that acknowledges only part of it (the
+    // original's first half, re-segmented on the way) echoes the original's
+    // TSval but says nothing of the retransmission.
+    let (mut lab, flight, t) = sixteen_in_flight(135, T0 + secs(1));
+    let first = flight[0].seq.wrapping_sub(lab.base);
+    let sent = lab.round(t + ms(10), &flight, &mut |o| o == first);
+    let rxt = sent.iter().find(|s| s.seq == flight[0].seq).expect("fast retransmit").clone();
+    let reduced = lab.h.tcp.info(lab.id).unwrap().ssthresh;
+    lab.echo = flight[0].ts.unwrap().0;
+    lab.tsval += 1;
+    let sacked = (first + MSS, lab.offsets(&flight)[15] + MSS);
+    lab.send(t + ms(11), first + MSS / 2, &[sacked], lab.tsval, b"").unwrap();
+    lab.out();
+    assert_eq!(lab.h.net.counters.ts_undos, 0, "the retransmission is not acknowledged yet");
+    // The retransmission arrives; the ACK echoes its TSval, not older.
+    lab.echo = rxt.ts.unwrap().0;
+    lab.tsval += 1;
+    let lt = before_retransmission(&sent, &flight[0]);
+    let end = lt[1].seq.wrapping_sub(lab.base) + MSS;
+    lab.send(t + ms(21), end, &[], lab.tsval, b"").unwrap();
+    lab.out();
+    let info = lab.h.tcp.info(lab.id).unwrap();
+    assert_eq!(lab.h.net.counters.ts_undos, 0, "the retransmission was needed");
+    assert_eq!(info.loss.undos, 0);
+    assert!(info.ssthresh <= reduced + MSS, "the reduction stands");
+}
+
 /// A connection in CUBIC's avoidance after a real loss repaired by fast
 /// recovery, with a flight out; returns it, the flight and the time.
 fn in_avoidance(seed: u64) -> (Lab, Vec<Seg>, Instant) {

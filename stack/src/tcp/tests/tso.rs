@@ -261,3 +261,56 @@ fn a_lost_part_of_a_gso_segment_is_retransmitted_alone() {
     assert_eq!(retransmitted, vec![(lost, mss, 0)], "the lost MSS, alone, as a plain segment");
     assert_eq!(a.tcp().0.info(c).unwrap().retransmissions, 1);
 }
+
+/// Two parts lost from one GSO segment (RACK keeps it as one record): the
+/// SACK blocks over the parts between and after them mark those parts only,
+/// and the resend of the first lost part marks that part only (RFC 8985
+/// section 6.1 keeps its state per segment), so RACK finds both lost and each
+/// is retransmitted once, alone, without a timeout. (The marks themselves are
+/// checked in `rack.rs`'s tests; here the scoreboard's own per-octet view
+/// also gets it right, so this passes with whole records as well.)
+#[test]
+fn two_lost_parts_of_a_gso_segment_are_each_retransmitted_once() {
+    let (mut a, mut b, c, s, mut now) = connected(true, 256 * 1024);
+    let mss = a.tcp().0.info(c).unwrap().snd_mss as usize;
+    let data = pattern(40 * mss, 0);
+    let (tcp, net) = a.tcp();
+    tcp.set_nodelay(now, net, c, true).unwrap();
+    let (mut sent, mut got) = (tcp.send(now, net, c, &data).unwrap(), Vec::new());
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lost, mut retransmitted) = (Vec::new(), Vec::new());
+    for round in 0..200 {
+        now = now + Duration::from_millis(1);
+        a.poll(now);
+        b.poll(now);
+        let (tcp, net) = a.tcp();
+        sent += tcp.send(now, net, c, &data[sent..]).unwrap();
+        for (f, tx) in frames(&mut a) {
+            let pieces = cut(&f, tx);
+            if lost.is_empty() && pieces.len() >= 6 {
+                lost = vec![seq_of(&pieces[2]), seq_of(&pieces[4])];
+                pieces.iter().enumerate().filter(|(i, _)| *i != 2 && *i != 4).for_each(|(_, p)| _ = b.receive(now, p));
+                continue;
+            }
+            if payload_len(&f) > 0 && lost.iter().any(|&l| seq_of(&f) <= l) {
+                retransmitted.push((seq_of(&f), payload_len(&f), tx.gso_size));
+            }
+            pieces.iter().for_each(|p| _ = b.receive(now, p));
+        }
+        let (tcp, net) = b.tcp();
+        while let Ok(n @ 1..) = tcp.recv(now, net, s, &mut buf, false) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if let Some((f, _)) = frames(&mut b).last() {
+            a.receive(now, f);
+        }
+        if got.len() == data.len() {
+            assert!(round < 100, "recovered by SACK, not after timeouts");
+            break;
+        }
+    }
+    assert!(got == data, "{} of {} bytes, intact: {}", got.len(), data.len(), got == data[..got.len()]);
+    assert_eq!(lost.len(), 2, "a GSO segment of six parts or more was sent");
+    assert_eq!(retransmitted, vec![(lost[0], mss, 0), (lost[1], mss, 0)], "each lost MSS once, alone");
+    assert_eq!(a.tcp().0.info(c).unwrap().retransmissions, 2);
+}
