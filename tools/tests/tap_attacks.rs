@@ -6,8 +6,11 @@
 //! before, through and after the attack, and must come back within a generous
 //! margin of its idle level ([`MARGIN_KIB`]: memory bounded and returned; the
 //! audit's TIME-WAITs held 245 MB, and without `tapstack up` handing freed
-//! pages back, 2,000 closed connections left 18 MB above idle). Nothing here
-//! asserts a rate or a duration. Together they take about 20-30 s.
+//! pages back, 2,000 closed connections left 18 MB above idle). Once the
+//! 2,000 connections are closed, the bytes it holds from its allocator must
+//! come back within [`HELD_BACK`] of idle: every table sized for them gives
+//! its storage back. Nothing here asserts a rate or a duration. Together they
+//! take about 20-30 s.
 //!
 //! The floods are made here, on raw sockets opened inside the namespace (no
 //! hping3 or scapy needed), bounded in packet count and paced. The long runs
