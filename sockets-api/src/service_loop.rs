@@ -217,6 +217,7 @@ struct Loop {
     lfd: Fd,
     ep: Epoll,
     app: Factory,
+    /// The open connections (at most `max`), shrinking as they end (`finish`).
     conns: HashMap<Fd, Entry>,
     deadlines: BTreeSet<(Instant, Fd)>,
     listening: bool,
