@@ -20,7 +20,7 @@
 use crate::consts::*;
 use crate::dgram;
 use crate::errno::{Errno, Result};
-pub use crate::numbers::{Fd, NumberSpace, Numbers, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
+pub use crate::numbers::{Fd, NumberSpace, Numbers, Slots, FIRST_FD, NEED_NUMBER, SPARE_NUMBERS};
 use crate::options::{self, OptVal, Options};
 pub use crate::owners::CoreKey;
 use crate::owners::Owners;
@@ -113,7 +113,8 @@ impl Socket {
 /// Every socket descriptor of one stack.
 #[derive(Debug)]
 pub struct FdTable {
-    slots: Vec<Option<Socket>>,
+    /// By slot (see `numbers`): as long as the highest descriptor in use.
+    slots: Slots<Option<Socket>>,
     /// Which slots are free, and whose numbers they have.
     numbers: Numbers,
     limit: usize,
@@ -130,7 +131,7 @@ pub struct FdTable {
 
 impl Default for FdTable {
     fn default() -> FdTable {
-        let (slots, numbers, owners) = (Vec::new(), Numbers::default(), Owners::default());
+        let (slots, numbers, owners) = (Slots::default(), Numbers::default(), Owners::default());
         FdTable { slots, numbers, limit: MAX_FDS, open: 0, generations: 0, owners, idle: IdlePorts::default() }
     }
 }
@@ -158,16 +159,13 @@ impl FdTable {
 
     /// Hands the table numbers (each at least [`FIRST_FD`]) for its next sockets, if it takes them.
     pub fn add_numbers(&mut self, fds: &[Fd]) {
-        let len = self.numbers.add(fds).max(self.slots.len());
-        self.slots.resize_with(len, || None);
+        self.numbers.add(fds);
     }
 
     /// Takes `n` numbers from beyond the kernel's (see `numbers`) for its next
     /// sockets. Errors: EMFILE (no such range).
     pub fn add_beyond_numbers(&mut self, n: usize) -> Result<()> {
-        let len = self.numbers.add_beyond(n)?.max(self.slots.len());
-        self.slots.resize_with(len, || None);
-        Ok(())
+        self.numbers.add_beyond(n)
     }
 
     /// Its numbers: which are its own (the others are the kernel's), which were given back.
@@ -187,7 +185,7 @@ impl FdTable {
     /// Every open descriptor, lowest first (to close them all when the stack stops).
     pub fn open_fds(&self) -> impl Iterator<Item = Fd> + '_ {
         let space = self.numbers.space();
-        self.slots.iter().enumerate().filter(|(_, s)| s.is_some()).map(move |(i, _)| space.fd(i))
+        self.slots.iter().filter(|(_, s)| s.is_some()).map(move |(i, _)| space.fd(i))
     }
 
     fn get(&self, fd: Fd) -> Result<&Socket> {
@@ -200,16 +198,12 @@ impl FdTable {
         self.slots.get_mut(i).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)
     }
 
-    /// The lowest free slot (growing up to the limit). Errors: EMFILE; [`NEED_NUMBER`].
+    /// The lowest free slot. Errors: EMFILE; [`NEED_NUMBER`].
     fn free_slot(&mut self) -> Result<usize> {
         if self.full() {
             return Err(Errno::EMFILE);
         }
-        let i = self.numbers.lowest(self.slots.len())?;
-        if i == self.slots.len() {
-            self.slots.push(None);
-        }
-        Ok(i)
+        self.numbers.lowest()
     }
 
     /// Whether every descriptor is taken (or more, after the limit was lowered).
@@ -262,7 +256,7 @@ impl FdTable {
         proto: Proto,
     ) -> Fd {
         self.generations += 1;
-        self.slots[index] = Some(Socket {
+        *self.slots.entry(index) = Some(Socket {
             generation: self.generations,
             ty,
             protocol,
@@ -627,7 +621,8 @@ impl FdTable {
     pub fn close_lingering(&mut self, stack: &mut Stack, now: Instant, fd: Fd) -> Result<Option<LingerWait>> {
         self.get(fd)?;
         let index = self.numbers.space().index(fd).expect("checked above");
-        let s = self.slots[index].take().expect("checked above");
+        let s = self.slots.get_mut(index).and_then(Option::take).expect("checked above");
+        self.slots.trim(index, Option::is_none);
         self.numbers.free(index);
         self.open -= 1;
         self.idle.set(fd, None);
@@ -1021,7 +1016,7 @@ mod tests {
                     let reuse = t.options(fd).is_ok_and(|o| o.reuse_addr);
                     let addr = SocketAddrV4::new(ip.into(), port);
                     let bound = t.get(fd).is_ok_and(|s| matches!(&s.proto, Proto::Stream(x) if x.local.is_some()));
-                    let clash = t.slots.iter().flatten().filter_map(Socket::idle_port).any(|(l, r)| {
+                    let clash = t.slots.iter().filter_map(|(_, s)| s.as_ref()?.idle_port()).any(|(l, r)| {
                         let overlap = l.ip().is_unspecified() || addr.ip().is_unspecified() || l.ip() == addr.ip();
                         l.port() == port && overlap && !(reuse && r)
                     });
@@ -1061,7 +1056,6 @@ mod tests {
             let mut scan: Vec<_> = t
                 .slots
                 .iter()
-                .enumerate()
                 .filter_map(|(i, s)| s.as_ref().and_then(Socket::idle_port).map(|p| (i as Fd + FIRST_FD, p)))
                 .collect();
             scan.sort_by_key(|e| e.0);
@@ -1126,5 +1120,87 @@ mod tests {
             assert!(!held.contains(&t.getsockname(&mut st, fd).unwrap().port()));
             t.close(&mut st, Instant::ZERO, fd).unwrap();
         }
+    }
+
+    /// Issue 13: a table that held thousands of connections gives its
+    /// storage back once they are closed, in whatever order: the slots, the
+    /// reverse map and the free numbers come back to a few entries.
+    #[test]
+    fn a_table_grown_to_thousands_and_emptied_gives_its_storage_back() {
+        use crate::shrink::SHRINK_FLOOR;
+        use crate::sim::{Link, B_IP};
+        const N: usize = 2000;
+        let mut link = Link::new();
+        link.a.sockets.set_limit(4 * N).unwrap();
+        link.b.sockets.set_limit(4 * N).unwrap();
+        let b = &mut link.b;
+        let l = b.sockets.socket(&mut b.stack, AF_INET, SOCK_STREAM, 0).unwrap();
+        b.sockets.bind(&mut b.stack, l, SocketAddrV4::new(B_IP, 7).into()).unwrap();
+        b.sockets.listen(&mut b.stack, l, 4096).unwrap();
+        let (mut clients, mut accepted) = (Vec::new(), Vec::new());
+        for _ in 0..N / 100 {
+            for _ in 0..100 {
+                let (a, now) = (&mut link.a, link.now);
+                let fd = a.sockets.socket(&mut a.stack, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).unwrap();
+                let r = a.sockets.connect(&mut a.stack, now, fd, SocketAddrV4::new(B_IP, 7).into());
+                assert_eq!(r, Err(Errno::EINPROGRESS));
+                clients.push(fd);
+            }
+            // The first SYNs wait for ARP (a few queued, the rest resent).
+            link.advance(Duration::from_secs(3));
+            let (b, now) = (&mut link.b, link.now);
+            while let Ok((fd, _)) = b.sockets.accept(&mut b.stack, now, l) {
+                accepted.push(fd);
+            }
+        }
+        assert_eq!(accepted.len(), N);
+        let grown = (link.b.sockets.slots.capacity(), link.b.sockets.owners.capacity());
+        assert!(grown.0 > N && grown.1 > N, "{grown:?}");
+        // Every other one first (the highest stays open), then the rest from the top.
+        let order: Vec<Fd> =
+            accepted.iter().step_by(2).chain(accepted.iter().skip(1).step_by(2).rev()).copied().collect();
+        for fd in order {
+            let (b, now) = (&mut link.b, link.now);
+            b.sockets.close(&mut b.stack, now, fd).unwrap();
+        }
+        for &fd in &clients {
+            let (a, now) = (&mut link.a, link.now);
+            a.sockets.close(&mut a.stack, now, fd).unwrap();
+        }
+        link.advance(Duration::from_secs(300));
+        let t = &link.b.sockets;
+        assert_eq!(t.len(), 1, "the listener");
+        assert!(t.slots.capacity() <= 2 * SHRINK_FLOOR, "slots: room for {}", t.slots.capacity());
+        assert!(t.owners.capacity() <= 2 * SHRINK_FLOOR, "owners: room for {}", t.owners.capacity());
+        assert_eq!(t.numbers.footprint(), 0, "no free number kept above the listener");
+        let t = &link.a.sockets;
+        assert_eq!((t.len(), t.slots.capacity() <= 2 * SHRINK_FLOOR), (0, true), "{}", t.slots.capacity());
+    }
+
+    /// Review finding (issue 13): numbers beyond the kernel's, taken when it
+    /// says ENFILE with few descriptors open, cost slots for the sockets in
+    /// use, not for every number up to the kernel's limit.
+    #[test]
+    fn sockets_beyond_a_high_kernel_limit_cost_slots_for_those_in_use() {
+        let mut st = stack();
+        let mut t = FdTable::with_reserved_numbers();
+        t.numbers().set_space(NumberSpace::split(1 << 20, 1 << 21).unwrap());
+        t.add_numbers(&[3, 4]);
+        let mut fds = Vec::new();
+        while fds.len() < 40 {
+            match t.socket(&mut st, AF_INET, SOCK_STREAM, 0) {
+                Ok(fd) => fds.push(fd),
+                // As `kernel_fds` does when the kernel says ENFILE.
+                Err(NEED_NUMBER) => t.add_beyond_numbers(8).unwrap(),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(fds[..3], [3, 4, 1 << 21]);
+        assert_eq!(*fds.last().unwrap(), (1 << 21) + 37, "numbered compactly beyond");
+        assert!(t.slots.capacity() < 128, "{} slots for 40 sockets", t.slots.capacity());
+        assert!(t.numbers.footprint() < 128);
+        fds.iter().for_each(|&fd| t.close(&mut st, Instant::ZERO, fd).unwrap());
+        assert!(t.slots.capacity() < 128);
+        assert_eq!(t.socket(&mut st, AF_INET, SOCK_STREAM, 0), Ok(3), "the kernel's first");
     }
 }

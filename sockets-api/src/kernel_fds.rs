@@ -130,7 +130,9 @@ fn reserve_low() -> Result<Fd> {
 }
 
 /// Reserves a batch of numbers for `shared`'s table: the system calls first,
-/// outside the lock; numbers beyond the kernel's when it has none left.
+/// outside the lock; numbers beyond the kernel's when it has none left (their
+/// slots are apart from the kernel's, so an ENFILE far below the kernel's
+/// limit costs slots for the sockets in use only: `numbers::Slots`).
 /// Errors: EMFILE, ENFILE (the kernel's limits, and no range beyond), ENETDOWN.
 fn reserve(shared: &Shared) -> Result<()> {
     let mut fds = [0; RESERVE_BATCH];

@@ -64,6 +64,7 @@
 //!   `resident.rs`: applications stepped on that thread (the services); `eventfd.rs`: its wake-up.
 //! - `numbers.rs`: how the table numbers sockets; `kernel_fds.rs`: those numbers
 //!   reserved from the kernel's, and poll over both kinds of descriptor.
+//! - `shrink.rs`: how the tables that grow with connections give their storage back.
 //! - `udp_socket.rs`, `tcp_socket.rs`, `sock.rs`: the std::net-like types.
 //! - `start.rs`: the one-line start ([`Runtime::on_tap`]) and host address parsing.
 
@@ -89,6 +90,7 @@ pub mod resident;
 pub mod runtime;
 mod service_loop;
 pub mod services;
+mod shrink;
 pub mod sim;
 mod sock;
 mod sock_type;

@@ -1,7 +1,12 @@
 //! Which descriptor stands for which core object: the reverse of the
 //! descriptor table, so that a socket the core reports as changed
 //! (`Tcp::drain_changed`, `Udp::drain_changed`) finds its descriptor, and so its
-//! waiters, in O(1). One `Fd` per core slot (4 bytes), -1 for none.
+//! waiters, in O(1). One `Fd` per core slot (4 bytes), -1 for none, up to
+//! the highest slot owned: cut from the tail as the slots there lose their
+//! owner, the storage given back by the rule of `shrink` (issue 13; O(1)
+//! amortised per close).
+
+use crate::shrink::Shrink;
 
 /// A descriptor (`fd_table::Fd`; named here by its type to keep the import one-way).
 type Fd = i32;
@@ -47,6 +52,18 @@ impl Owners {
                 *o = -1;
             }
         }
+        if i + 1 == map.len() {
+            while map.last() == Some(&-1) {
+                map.pop();
+            }
+            map.shrink_if_sparse();
+        }
+    }
+
+    /// Entries the two maps have room for (for tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.tcp.capacity() + self.udp.capacity()
     }
 
     pub(crate) fn get(&self, key: CoreKey) -> Option<Fd> {
@@ -55,5 +72,32 @@ impl Owners {
             CoreKey::Udp(i) => (&self.udp, i),
         };
         map.get(i as usize).copied().filter(|&fd| fd >= 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shrink::SHRINK_FLOOR;
+
+    #[test]
+    fn the_reverse_map_gives_its_storage_back_as_its_high_slots_lose_their_owner() {
+        let mut o = Owners::default();
+        let fd = |i: u32| i as Fd + 3;
+        for i in 0..4000u32 {
+            o.set(CoreKey::Tcp(i), fd(i));
+            if i < 2000 {
+                o.set(CoreKey::Udp(i), fd(i));
+            }
+        }
+        assert!(o.capacity() >= 6000);
+        // The even ones first (the tail stays), then the odd ones from the top.
+        let odd_down = (0..4000u32).rev().filter(|i| i % 2 == 1);
+        for i in (0..4000u32).step_by(2).chain(odd_down) {
+            o.clear(CoreKey::Tcp(i), fd(i));
+            o.clear(CoreKey::Udp(i), fd(i));
+            assert_eq!(o.get(CoreKey::Tcp(i)), None);
+        }
+        assert!(o.capacity() <= 2 * SHRINK_FLOOR, "given back: room for {}", o.capacity());
     }
 }

@@ -9,6 +9,7 @@
 //! TCP's connections: see `Tcp::check_bind`), never a scan of the table.
 //! (UDP keeps its own ports: `stack::udp`.)
 
+use crate::shrink::Shrink;
 use stack::Stack;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -18,7 +19,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 type Fd = i32;
 
 /// The idle bound stream sockets by port: for each, its descriptor, address
-/// and SO_REUSEADDR. Bounded by the descriptor table (one entry per descriptor).
+/// and SO_REUSEADDR. Bounded by the descriptor table (one entry per
+/// descriptor); the maps give their storage back as they empty (`shrink`).
 #[derive(Debug, Default)]
 pub(crate) struct IdlePorts {
     by_port: HashMap<u16, Vec<(Fd, Ipv4Addr, bool)>>,
@@ -42,6 +44,8 @@ impl IdlePorts {
                     self.by_port.remove(&old.port());
                 }
             }
+            self.by_fd.shrink_if_sparse();
+            self.by_port.shrink_if_sparse();
         }
         if let Some((addr, reuse)) = idle {
             self.by_fd.insert(fd, (addr, reuse));

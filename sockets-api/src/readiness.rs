@@ -19,8 +19,15 @@
 //! at most one waker per distinct waiter (a waiter that registers again is
 //! deduplicated with `Waker::will_wake`), so the lists are bounded by the
 //! threads and tasks that wait.
+//!
+//! Storage comes back (issue 13): a closed descriptor's entry is emptied, the
+//! entries are cut from the tail as they empty ([`Slots::trim`]: up to the
+//! highest descriptor that has waiters or interest), and an epoll instance's
+//! interest and ready lists shrink as they empty, by the rule of `shrink`
+//! (O(1) amortised per close or removal).
 
-use crate::fd_table::{Fd, NumberSpace};
+use crate::fd_table::{Fd, NumberSpace, Slots};
+use crate::shrink::Shrink;
 use std::collections::{HashMap, VecDeque};
 use std::task::Waker;
 
@@ -93,6 +100,14 @@ impl EpollState {
                 self.ready.push_back(fd);
             }
         }
+        self.ready.shrink_if_sparse();
+    }
+
+    /// `fd` leaves the interest list; whether it was there.
+    fn forget(&mut self, fd: Fd) -> bool {
+        let was = self.interest.remove(&fd).is_some();
+        self.interest.shrink_if_sparse();
+        was
     }
 }
 
@@ -100,7 +115,7 @@ impl EpollState {
 #[derive(Debug, Default)]
 pub struct Registry {
     /// Indexed by slot, as the descriptor table's (`space`).
-    fds: Vec<FdWaiters>,
+    fds: Slots<FdWaiters>,
     space: NumberSpace,
     epolls: Vec<Option<EpollState>>,
     free_epolls: Vec<usize>,
@@ -118,6 +133,12 @@ struct FdWaiters {
     epolls: Vec<usize>,
 }
 
+impl FdWaiters {
+    fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && self.epolls.is_empty()
+    }
+}
+
 /// Adds `w` to `list` unless a waker that wakes the same waiter is there.
 fn add(list: &mut Vec<Waker>, w: &Waker) {
     if !list.iter().any(|x| x.will_wake(w)) {
@@ -133,10 +154,7 @@ impl Registry {
 
     fn slot(&mut self, fd: Fd) -> Option<&mut FdWaiters> {
         let i = self.space.index(fd)?;
-        if i >= self.fds.len() {
-            self.fds.resize_with(i + 1, FdWaiters::default);
-        }
-        self.fds.get_mut(i)
+        Some(self.fds.entry(i))
     }
 
     /// Registers `w` to be woken at the next change on `fd`.
@@ -191,16 +209,17 @@ impl Registry {
         self.changed(fd, out);
         let Some(i) = self.space.index(fd) else { return };
         let Some(s) = self.fds.get_mut(i) else { return };
-        for e in std::mem::take(&mut s.epolls) {
+        for e in std::mem::take(s).epolls {
             if let Some(ep) = self.epolls.get_mut(e).and_then(|e| e.as_mut()) {
-                ep.interest.remove(&fd);
+                ep.forget(fd);
             }
         }
+        self.fds.trim(i, FdWaiters::is_empty);
     }
 
     /// Every waiter of every kind, for the end of the runtime.
     pub fn all(&mut self, out: &mut Vec<Waker>) {
-        for s in &mut self.fds {
+        for s in self.fds.iter_mut() {
             out.append(&mut s.wakers);
         }
         for ep in self.epolls.iter_mut().flatten() {
@@ -232,10 +251,8 @@ impl Registry {
     pub fn epoll_close(&mut self, ep: usize, out: &mut Vec<Waker>) {
         let Some(state) = self.epolls.get_mut(ep).and_then(|e| e.take()) else { return };
         out.extend(state.waiters);
-        for fd in state.interest.keys() {
-            if let Some(s) = self.slot(*fd) {
-                s.epolls.retain(|&e| e != ep);
-            }
+        for &fd in state.interest.keys() {
+            self.leave(fd, ep);
         }
         self.free_epolls.push(ep);
     }
@@ -262,11 +279,25 @@ impl Registry {
     /// Removes `fd`'s interest in `ep`; whether it was there.
     pub fn epoll_remove(&mut self, ep: usize, fd: Fd) -> bool {
         let Some(state) = self.epoll(ep) else { return false };
-        let was = state.interest.remove(&fd).is_some();
-        if let Some(s) = self.slot(fd) {
-            s.epolls.retain(|&e| e != ep);
-        }
+        let was = state.forget(fd);
+        self.leave(fd, ep);
         was
+    }
+
+    /// Epoll instance `ep` has no interest in `fd` any more.
+    fn leave(&mut self, fd: Fd, ep: usize) {
+        let Some(i) = self.space.index(fd) else { return };
+        if let Some(s) = self.fds.get_mut(i) {
+            s.epolls.retain(|&e| e != ep);
+            self.fds.trim(i, FdWaiters::is_empty);
+        }
+    }
+
+    /// Entries the waiter lists have room for, and what the epoll instances'
+    /// interest and ready lists have (for tests: they shrink as they empty).
+    pub fn footprint(&self) -> usize {
+        let epolls = self.epolls.iter().flatten().map(|e| e.interest.capacity() + e.ready.capacity());
+        self.fds.capacity() + epolls.sum::<usize>()
     }
 
     /// Registers `w` to be woken when `ep`'s ready list grows.
@@ -346,5 +377,36 @@ mod tests {
         out.clear();
         r.epoll(ep).unwrap().collect(64, |_, _| 1, &mut out);
         assert_eq!(out, vec![(1, 7)]);
+    }
+
+    /// Issue 13: waiter lists and an epoll instance's interest grown to
+    /// thousands of descriptors give their storage back once those close,
+    /// in whatever order.
+    #[test]
+    fn waiters_and_interest_give_their_storage_back_when_descriptors_close() {
+        let space = NumberSpace::split(1 << 20, 1 << 21).unwrap();
+        let mut r = Registry::with_space(space);
+        let ep = r.epoll_create();
+        let w = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let fds: Vec<Fd> = (3..3003).chain((1 << 21)..(1 << 21) + 500).collect();
+        for &fd in &fds {
+            r.wait_fd(fd, &w);
+            assert!(r.epoll_set(ep, fd, Interest::new(1, fd as u64, 0)));
+        }
+        let mut out = Vec::new();
+        r.epoll(ep).unwrap().collect(usize::MAX, |_, _| 1, &mut out);
+        let grown = r.footprint();
+        assert!(grown > 3 * fds.len(), "{grown}");
+        let mut wakers = Vec::new();
+        let order = fds.iter().step_by(2).chain(fds.iter().skip(1).step_by(2).rev());
+        for (k, &fd) in order.enumerate() {
+            if k % 3 == 0 {
+                assert!(r.epoll_remove(ep, fd));
+            }
+            r.closed(fd, &mut wakers);
+        }
+        r.epoll(ep).unwrap().collect(usize::MAX, |_, _| 1, &mut out);
+        assert!(r.epoll(ep).unwrap().interest.is_empty());
+        assert!(r.footprint() < 4 * crate::shrink::SHRINK_FLOOR, "room for {} of {grown}", r.footprint());
     }
 }

@@ -34,6 +34,7 @@ use crate::epoll::{Epoll, EpollEvent, EPOLLIN, EPOLLOUT};
 use crate::errno::{Errno, Result};
 use crate::fd_table::Fd;
 use crate::resident::Resident;
+use crate::shrink::Shrink;
 use crate::Net;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, SocketAddrV4};
@@ -216,6 +217,7 @@ struct Loop {
     lfd: Fd,
     ep: Epoll,
     app: Factory,
+    /// The open connections (at most `max`), shrinking as they end (`finish`).
     conns: HashMap<Fd, Entry>,
     deadlines: BTreeSet<(Instant, Fd)>,
     listening: bool,
@@ -410,8 +412,11 @@ impl Loop {
         }
     }
 
+    /// Ends connection `fd`. The connection map gives its storage back as it
+    /// empties, by the rule of `shrink` (issue 13; O(1) amortised).
     fn finish(&mut self, fd: Fd) {
         if let Some(entry) = self.conns.remove(&fd) {
+            self.conns.shrink_if_sparse();
             if let Some(t) = entry.deadline {
                 self.deadlines.remove(&(t, fd));
             }

@@ -76,6 +76,6 @@ AFTER=$(try_connect 5)
 kill "$SAMPLER"; SAMPLER=
 PEAK=$(sort -n "/tmp/$NS.rss" | tail -1)
 rm -f "/tmp/$NS.rss"
-echo "after: connections $AFTER, RSS peak ${PEAK:-?} KiB, now $(rss) KiB"
-"$BIN" stats --control "/tmp/$NS.sock" 2>/dev/null | grep -iE "cookie|backlog|connection table" || true
+echo "after: connections $AFTER, RSS peak ${PEAK:-?} KiB, now $(rss) KiB, SYN-RECV entries $("$BIN" ss -ta --control "/tmp/$NS.sock" 2>/dev/null | grep -c '^SYN-RECV')"
+"$BIN" stats --control "/tmp/$NS.sock" 2>/dev/null | grep -iE "cookie|backlog|connection table|bytes held" || true
 [ "$AFTER" = "5/5" ]

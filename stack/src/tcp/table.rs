@@ -7,6 +7,13 @@
 //! on anything but the seed); timers are kept in an ordered set keyed by
 //! deadline, so that neither a segment nor `poll_at` costs time proportional
 //! to the number of connections.
+//!
+//! Storage comes back after a flood or a crowd (issue 13): a new connection
+//! takes the lowest free slot ([`FreeSlots`]), so the slab's tail empties as
+//! connections end and is cut off ([`Tcp::trim_slots`]); the slab, the maps
+//! and the lists indexed by slot give their storage back once their capacity
+//! is over [`SHRINK_FLOOR`] and four times their length (cut to twice it:
+//! O(1) amortised per removal, never a scan over every connection).
 
 use super::cause::Cause;
 use super::challenge::ChallengeLimit;
@@ -24,11 +31,52 @@ use crate::time::Instant;
 use rand::RngExt;
 use siphasher::sip::SipHasher13;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Ephemeral ports (RFC 6335 section 6, as IANA assigns them).
 pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// Capacity (entries) at or below which a table indexed by slot or a map
+/// keeps its storage: a few KB, and a steady load of a few connections never
+/// reallocates. Above it, a table over four times as large as its length is
+/// cut to twice its length (the rule sockets-api's tables follow too).
+pub const SHRINK_FLOOR: usize = 64;
+
+/// Whether a table of `len` entries in `capacity` should give storage back.
+fn sparse(len: usize, capacity: usize) -> bool {
+    capacity > SHRINK_FLOOR && capacity > len.saturating_mul(4)
+}
+
+fn shrink_vec<T>(v: &mut Vec<T>) {
+    if sparse(v.len(), v.capacity()) {
+        v.shrink_to(v.len() * 2);
+    }
+}
+
+fn shrink_map<K: Eq + Hash, V, S: BuildHasher>(m: &mut HashMap<K, V, S>) {
+    if sparse(m.len(), m.capacity()) {
+        m.shrink_to(m.len() * 2);
+    }
+}
+
+/// The slab's free slots, lowest first (O(log n)): a new connection takes the
+/// lowest, so the highest ones free up as connections end and the slab's
+/// tail can be cut off.
+#[derive(Debug, Default)]
+pub(super) struct FreeSlots(BTreeSet<u32>);
+
+impl FreeSlots {
+    /// Slot `index` is free.
+    pub(super) fn push(&mut self, index: u32) {
+        self.0.insert(index);
+    }
+
+    /// Entries held (for `Tcp::heap_bytes`).
+    pub(super) fn capacity(&self) -> usize {
+        self.0.len()
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct Listener {
@@ -102,7 +150,11 @@ pub(super) type Tuple = (SocketAddrV4, SocketAddrV4);
 pub struct Tcp {
     pub(super) cfg: TcpConfig,
     pub(super) slots: Vec<Slot>,
-    pub(super) free: Vec<u32>,
+    pub(super) free: FreeSlots,
+    /// The generation a slot pushed anew starts at: above every generation
+    /// of a slot cut off the tail, so that a stale id never names a new
+    /// connection in the same place.
+    pub(super) next_gen: u32,
     /// Connections by (local, remote), while they own their 4-tuple (not CLOSED).
     pub(super) conns: HashMap<Tuple, ConnId, SipBuild>,
     /// Listeners by local port.
@@ -184,6 +236,16 @@ impl ChangedSet {
         }
         self.list.clear();
     }
+
+    /// The slab is `len` slots long now: with nothing marked, the marks of
+    /// slots cut off go, and both lists give their storage back by the rule.
+    fn fit(&mut self, len: usize) {
+        if self.list.is_empty() {
+            self.marked.truncate(len);
+            shrink_vec(&mut self.marked);
+            shrink_vec(&mut self.list);
+        }
+    }
 }
 
 pub(super) fn conn_mut(slots: &mut [Slot], id: ConnId) -> Option<&mut Conn> {
@@ -225,7 +287,8 @@ impl Tcp {
             trace: TraceLog::new(cfg.trace_capacity),
             cfg,
             slots: Vec::new(),
-            free: Vec::new(),
+            free: FreeSlots::default(),
+            next_gen: 0,
             conns: HashMap::with_hasher(build.clone()),
             listeners: HashMap::with_hasher(build.clone()),
             cookies: SynCookies::derive((build.0, build.1)),
@@ -257,15 +320,38 @@ impl Tcp {
     // ----------------------------------------------------------------------
     // Table bookkeeping.
 
+    /// The lowest free slot, or a new one at the end.
     pub(super) fn alloc(&mut self) -> ConnId {
-        if let Some(index) = self.free.pop() {
+        if let Some(index) = self.free.0.pop_first() {
             let slot = &mut self.slots[index as usize];
             *slot = Slot::new(slot.gen.wrapping_add(1));
             ConnId { index, gen: slot.gen }
         } else {
-            self.slots.push(Slot::new(0));
-            ConnId { index: (self.slots.len() - 1) as u32, gen: 0 }
+            self.slots.push(Slot::new(self.next_gen));
+            ConnId { index: (self.slots.len() - 1) as u32, gen: self.next_gen }
         }
+    }
+
+    /// Cuts the free slots at the slab's tail off (each slot is cut at most
+    /// once for each time it was pushed: O(1) amortised), and gives storage
+    /// back by the rule: the slab, the lists indexed by slot, the timer list.
+    /// Only between rounds ([`Tcp::drain_changed`]): within one, slot indexes
+    /// are held (the batch's held ACKs, the timers due, a walk of the slab).
+    fn trim_slots(&mut self) {
+        let last = self.slots.len() as u32;
+        if self.batch_open || self.free.0.last() != last.checked_sub(1).as_ref() {
+            return;
+        }
+        while let Some(&i) = self.free.0.last().filter(|&&i| i + 1 == self.slots.len() as u32) {
+            self.free.0.pop_last();
+            let slot = self.slots.pop().expect("a free slot below the length");
+            self.next_gen = self.next_gen.max(slot.gen.wrapping_add(1));
+            debug_assert!(i as usize == self.slots.len() && slot.sock.is_none());
+        }
+        shrink_vec(&mut self.slots);
+        self.changed.fit(self.slots.len());
+        self.batch_acks.fit(self.slots.len());
+        shrink_vec(&mut self.due);
     }
 
     pub(super) fn release(&mut self, id: ConnId) {
@@ -284,16 +370,10 @@ impl Tcp {
     /// After a flood, memory goes back: a map that is three-quarters empty is
     /// rebuilt at twice its size (amortized O(1) per removal).
     fn shrink_maps(&mut self) {
-        if self.conns.capacity() > 64 && self.conns.len() * 4 < self.conns.capacity() {
-            self.conns.shrink_to(self.conns.len() * 2);
-        }
-        if self.ports.capacity() > 64 && self.ports.len() * 4 < self.ports.capacity() {
-            self.ports.shrink_to(self.ports.len() * 2);
-        }
-        let reusable = &mut self.reusable_ports;
-        if reusable.capacity() > 64 && reusable.len() * 4 < reusable.capacity() {
-            reusable.shrink_to(reusable.len() * 2);
-        }
+        shrink_map(&mut self.conns);
+        shrink_map(&mut self.ports);
+        shrink_map(&mut self.listeners);
+        shrink_map(&mut self.reusable_ports);
     }
 
     pub(super) fn map(&mut self, id: ConnId, local: SocketAddrV4, remote: SocketAddrV4) {
@@ -461,6 +541,7 @@ impl Tcp {
         }
         let mut pending = std::mem::take(&mut l.pending);
         pending.retain(|&c| self.in_syn_queue(c, lid));
+        shrink_vec(&mut pending);
         listener_mut(&mut self.slots, lid).expect("checked above").pending = pending;
     }
 
@@ -584,8 +665,12 @@ impl Tcp {
     /// once, so a runtime wakes only those sockets' waiters: O(changed), never
     /// O(sockets). An index may have been freed or reused since; a caller
     /// re-checks readiness, so at worst it wakes a waiter for nothing.
+    ///
+    /// Between rounds, this is also where the slab's free tail is cut off
+    /// ([`Tcp::trim_slots`]; issue 13), O(1) amortised.
     pub fn drain_changed(&mut self, f: impl FnMut(u32)) {
         self.changed.drain(f);
+        self.trim_slots();
     }
 
     /// Whether a lingering close (SO_LINGER) of `id` is over: the connection is
@@ -604,5 +689,67 @@ impl Tcp {
     pub(super) fn trace_listener(&mut self, conn: ConnId, local: SocketAddrV4, from: State, to: State, cause: Cause) {
         let remote = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
         self.trace.push(Transition { conn, local, remote, from, to, cause });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::tests::{addr, Host, Peer, IP_A, T0};
+
+    /// Issue 13: 2,000 connections accepted, then closed by their peers (our
+    /// side through LAST-ACK, freed in whatever order): the slab's tail is cut
+    /// off between rounds, and the table's storage comes back to about idle.
+    #[test]
+    fn a_crowd_of_connections_closed_gives_the_slab_back() {
+        const N: u16 = 2000;
+        let mut h = Host::new(IP_A, 1404);
+        let l = h.tcp.listen(&mut h.net, addr(IP_A, 7), 4096).unwrap();
+        h.tcp.drain_changed(|_| {});
+        let idle = h.tcp.heap_bytes();
+        let mut conns = Vec::new();
+        for i in 0..N {
+            let mut peer = Peer { port: 10_000 + i, our_port: 7, seq: 7000, ack: 0, wnd: 65535 };
+            peer.send(&mut h, T0, "S", b"").unwrap();
+            peer.ack = h.one().seq.wrapping_add(1);
+            peer.send(&mut h, T0, "A", b"").unwrap();
+            let (id, _) = h.tcp.accept(l).unwrap().unwrap();
+            conns.push((id, peer));
+        }
+        h.tcp.drain_changed(|_| {});
+        let peak = (h.tcp.heap_bytes(), h.tcp.slots.capacity());
+        assert!(peak.1 >= N as usize, "{peak:?}");
+        // Every other one first (the slab's tail stays in use), then the rest
+        // from the top down; a round (and its trim) after each.
+        let order: Vec<usize> = (0..N as usize).step_by(2).chain((1..N as usize).step_by(2).rev()).collect();
+        for (k, &i) in order.iter().enumerate() {
+            let (id, peer) = &mut conns[i];
+            peer.send(&mut h, T0, "FA", b"").unwrap();
+            h.tcp.close(T0, &mut h.net, *id).unwrap();
+            let fin = h.out().into_iter().find(|s| s.fin).expect("our FIN");
+            peer.ack = fin.seq.wrapping_add(1);
+            peer.send(&mut h, T0, "A", b"").unwrap();
+            h.tcp.drain_changed(|_| {});
+            if k + 1 == N as usize / 2 {
+                assert_eq!(h.tcp.slots.len(), N as usize + 1, "the highest still in use holds the tail");
+            }
+        }
+        assert_eq!(h.tcp.connection_count(), 0);
+        let after = (h.tcp.heap_bytes(), h.tcp.slots.capacity());
+        println!("TCP table: idle {idle} B, {N} connections {} B, closed {} B", peak.0, after.0);
+        assert_eq!(h.tcp.slots.len(), 1, "the listener's slot alone");
+        assert!(after.1 <= SHRINK_FLOOR, "{after:?}");
+        assert!(after.0 < idle + 16 * 1024, "{after:?} bytes held after (idle {idle})");
+        // A stale id never names a slot pushed again in its place.
+        let (old, _) = conns[N as usize - 1];
+        let mut peer = Peer { port: 9_000, our_port: 7, seq: 1, ack: 0, wnd: 65535 };
+        for _ in 0..N {
+            peer.send(&mut h, T0, "S", b"").unwrap();
+            h.out();
+            peer.port += 1;
+            peer.seq = 1;
+        }
+        assert!(h.tcp.slots.len() > old.index as usize);
+        assert!(conn_mut(&mut h.tcp.slots, old).is_none(), "{old:?}");
     }
 }
