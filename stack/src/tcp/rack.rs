@@ -329,8 +329,16 @@ impl Rack {
                 self.deliver(&s, now, ambiguous);
             }
         }
+        if let Some(&front) = self.segs.front().filter(|s| s.seq < snd_una) {
+            // Partly acknowledged (a TSO burst is one entry, acknowledged a
+            // few segments at a time): the acknowledged part is delivered
+            // (RFC 8985 section 6.2 step 2 takes every segment newly
+            // acknowledged), the rest keeps its timing.
+            if front.flags & SACKED == 0 {
+                self.deliver(&Sent { end: snd_una, ..front }, now, ambiguous);
+            }
+        }
         if let Some(front) = self.segs.front_mut() {
-            // Partly acknowledged: the rest keeps its timing.
             if front.seq < snd_una {
                 let cut = snd_una.since(front.seq);
                 let flags = front.flags;

@@ -221,18 +221,11 @@ impl Conn {
         self.loss.tlp_rearm = true;
         if self.syn_opts.sack && end > seq {
             // RFC 8985 section 6.2: every transmission's time, for RACK. A GSO
-            // segment counts as the MSS-sized segments the link cuts it into
-            // (the FIN with the last), which the peer SACKs or loses one by
-            // one: a later piece delivered makes an earlier one lost.
-            let (mut from, data_end) = (seq, seq + len);
-            while from < end {
-                let mut to = if len > self.snd_mss { (from + self.snd_mss).min(data_end) } else { end };
-                if to == data_end {
-                    to = end;
-                }
-                self.loss.rack.on_send(from, to, ctx.now);
-                from = to;
-            }
+            // segment is one entry, as Linux keeps one skb per TSO burst; the
+            // link cuts it into MSS-sized segments that the peer SACKs or
+            // loses one by one, and RACK cuts the entry where a SACK block,
+            // a partial acknowledgement or a retransmission ends inside it.
+            self.loss.rack.on_send(seq, end, ctx.now);
         }
         self.snd_max = self.snd_max.max(end);
         self.stats.bytes_sent += len as u64;
