@@ -14,7 +14,9 @@
 //!
 //! Run (as root): cargo bench -p tapstack-tests --bench tap_throughput
 //! Size per run: TAPSTACK_BENCH_MIB (default 954, 1e9 bytes); runs per cell:
-//! TAPSTACK_BENCH_RUNS (default 3).
+//! TAPSTACK_BENCH_RUNS (default 3). TAPSTACK_BENCH_ONLY=offload runs tapstack
+//! with offloads alone (for `perf record -g -p` on this process: nothing else
+//! of it is busy), printing its rates and CPU time per MiB.
 
 mod smoltcp_server;
 
@@ -146,6 +148,9 @@ fn main() {
     let mib: u32 = std::env::var("TAPSTACK_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(954);
     let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
 
+    if std::env::var("TAPSTACK_BENCH_ONLY").is_ok_and(|v| v == "offload") {
+        return offload_alone(mib, runs);
+    }
     // tapstack on a TAP, the kernel's client in the lab's namespace.
     let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
     let addr = lab.config.stack_addr.to_string();
@@ -209,4 +214,28 @@ fn main() {
         let (o, f, s) = (ms_per_mib(o), ms_per_mib(f), ms_per_mib(s));
         println!("{name:<36} {o:>10.2} {f:>10.2} {s:>10.2} {:>10.2}x {:>10.2}x", s / o, s / f);
     }
+}
+
+/// tapstack with offloads alone, for a profiler.
+fn offload_alone(mib: u32, runs: usize) {
+    let lab = Lab::start("bench-tapo", LabConfig { offload: true, ..LabConfig::default() }).expect("lab");
+    let addr = lab.config.stack_addr.to_string();
+    let mut r = Runs::default();
+    for _ in 0..runs {
+        r.run(lab.netns(), &addr, mib);
+    }
+    let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
+    let ms_per_mib = |v: &Vec<f64>| median(v.clone()) * 1000.0 / mib as f64;
+    println!("\ntapstack with offloads alone, {mib} MiB per run, median of {runs}");
+    println!(
+        "kernel client -> server (discard): {:>6.0} Mbit/s, {:.2} ms CPU/MiB",
+        mbit(&r.send),
+        ms_per_mib(&r.send_cpu)
+    );
+    println!(
+        "server -> kernel client (chargen): {:>6.0} Mbit/s, {:.2} ms CPU/MiB",
+        mbit(&r.recv),
+        ms_per_mib(&r.recv_cpu)
+    );
+    println!("{}", lab.runtime().counters().report().lines().take(10).collect::<Vec<_>>().join("\n"));
 }
