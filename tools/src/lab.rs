@@ -62,6 +62,8 @@ impl LabConfig {
         c.seed = self.seed;
         c.offload = if self.offload { Offloads::TAP } else { Offloads::default() };
         c.tcp.syn_cookies_always = self.syn_cookies_always;
+        // As `tapstack up` runs (`StackOptions::config`).
+        c.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
         c
     }
 }

@@ -139,6 +139,14 @@ pub struct TcpConfig {
     pub trace_capacity: usize,
     /// Options new sockets start with.
     pub default_options: SocketOptions,
+    /// The most a connection's send buffer grows to by itself
+    /// (`conn/sndbuf.rs`): twice what its congestion and peer's windows let
+    /// fly, for a socket whose SO_SNDBUF is the default one. 0, the default
+    /// here, turns the growth off (the buffer stays at SO_SNDBUF, as a Linux
+    /// socket whose SO_SNDBUF was set): the core's tests in virtual time and
+    /// the recorded captures count on a fixed buffer. `tapstack up` sets
+    /// [`AUTOTUNE_WMEM_MAX`], Linux's tcp_wmem[2].
+    pub wmem_max: usize,
 }
 
 impl Default for TcpConfig {
@@ -171,6 +179,7 @@ impl Default for TcpConfig {
             buffer_idle: Duration::from_secs(1),
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
+            wmem_max: 0,
         }
     }
 }
@@ -245,6 +254,10 @@ impl Default for SocketOptions {
         }
     }
 }
+
+/// The bound of send-buffer autotuning that `tapstack up` runs with
+/// (`TcpConfig::wmem_max`): 4 MiB, Linux's tcp_wmem[2].
+pub const AUTOTUNE_WMEM_MAX: usize = 4 * 1024 * 1024;
 
 /// Bounds applied to buffer sizes set by the user. Linux: at least
 /// SOCK_MIN_RCVBUF / SOCK_MIN_SNDBUF (about 2 and 4 KiB), at most

@@ -23,6 +23,7 @@ mod icmp;
 mod input;
 mod loss;
 mod output;
+mod sndbuf;
 mod time_wait;
 mod timers;
 mod tlp;
