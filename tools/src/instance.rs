@@ -110,8 +110,9 @@ impl StackOptions {
         config.tcp.max_connections = self.max_connections;
         config.tcp.msl = stack::Duration::from_millis(self.msl_ms);
         config.offload = Offloads::default();
-        // A bulk sender's buffer grows with its windows, as Linux's tcp_wmem.
+        // Buffers grow with a bulk transfer's needs, as Linux's tcp_wmem and tcp_rmem.
         config.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
+        config.tcp.rmem_max = stack::tcp::config::AUTOTUNE_RMEM_MAX;
         config
     }
 

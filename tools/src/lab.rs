@@ -64,6 +64,7 @@ impl LabConfig {
         c.tcp.syn_cookies_always = self.syn_cookies_always;
         // As `tapstack up` runs (`StackOptions::config`).
         c.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
+        c.tcp.rmem_max = stack::tcp::config::AUTOTUNE_RMEM_MAX;
         c
     }
 }

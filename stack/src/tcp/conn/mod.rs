@@ -23,6 +23,7 @@ mod icmp;
 mod input;
 mod loss;
 mod output;
+mod rcvbuf;
 mod sndbuf;
 mod time_wait;
 mod timers;
@@ -223,6 +224,8 @@ pub struct Conn {
 
     /// What `ss -ti` counts (Linux's tcp_info names).
     stats: ConnStats,
+    /// Receive-buffer autotuning's measure (`rcvbuf.rs`).
+    rcv_space: rcvbuf::RcvSpace,
 }
 
 /// A connection's traffic so far, as Linux's tcp_info counts it.
@@ -264,7 +267,7 @@ impl Conn {
             snd_wl2: iss,
             max_snd_wnd: 0,
             snd_wscale: 0,
-            rcv_wscale: wscale_for(opts.recv_buffer),
+            rcv_wscale: rcvbuf::rcv_wscale(&opts, ctx.cfg),
             peer_wscale: None,
             snd_mss: mss,
             pmtu_expires: None,
@@ -312,6 +315,7 @@ impl Conn {
             user_closed: false,
             tx_error: None,
             stats: ConnStats::default(),
+            rcv_space: rcvbuf::RcvSpace::NONE,
             opts,
         }
     }
