@@ -31,6 +31,7 @@ mod tlp;
 mod undo;
 mod user;
 
+pub(crate) use rcvbuf::rcv_wscale;
 pub use time_wait::{TimeWait, TwOutcome};
 pub use user::Shutdown;
 

@@ -40,8 +40,9 @@ fn grows(opts: &SocketOptions, cfg: &TcpConfig) -> bool {
     cfg.rmem_max > 0 && opts.recv_buffer == cfg.default_options.recv_buffer
 }
 
-/// The window scale to announce: for the largest the buffer may become.
-pub(super) fn rcv_wscale(opts: &SocketOptions, cfg: &TcpConfig) -> u8 {
+/// The window scale to announce: for the largest the buffer may become (a
+/// SYN,ACK from a SYN cookie announces the same: `demux.rs`).
+pub(crate) fn rcv_wscale(opts: &SocketOptions, cfg: &TcpConfig) -> u8 {
     match grows(opts, cfg) {
         true => wscale_for(opts.recv_buffer.max(cfg.rmem_max)),
         false => wscale_for(opts.recv_buffer),
@@ -123,5 +124,24 @@ mod tests {
         assert!(scale == 1 && most <= default, "scale {scale}, window {most}");
         let (_, most) = bulk(tuned, Some(100_000));
         assert!(most <= 100_000, "window {most}");
+    }
+
+    #[test]
+    fn a_syn_cookie_announces_the_scale_the_connection_uses() {
+        // The SYN,ACK of a cookie is sent before there is a connection: it must
+        // announce the scale the connection made from it will shift by.
+        let cfg = TcpConfig { rmem_max: AUTOTUNE_RMEM_MAX, syn_cookies_always: true, ..TcpConfig::default() };
+        let mut w = Wire::with_config(47, cfg);
+        let (a, _l, b) = w.connect();
+        let (ia, ib) = (w.a.tcp.info(a).unwrap(), w.b.tcp.info(b).unwrap());
+        assert_eq!((ib.rcv_wscale, ia.snd_wscale), (7, 7));
+        let data = pattern(300_000, 1);
+        let (mut sent, mut got) = (0, Vec::new());
+        assert!(w.run_until(secs(30), |w| {
+            sent += w.a.send(w.now, a, &data[sent..]).unwrap_or(0);
+            got.extend(w.b.recv_all(w.now, b).unwrap());
+            got.len() == data.len()
+        }));
+        assert!(got == data);
     }
 }
