@@ -121,13 +121,14 @@ fn count(stats: &str, what: &str) -> u64 {
 /// The largest frame the pcap holds from tapstack's MAC (02:74:61:70...) and
 /// the largest to it: (sent, received).
 fn largest_frames(pcap: &Path) -> (usize, usize) {
+    const OURS: [u8; 4] = [0x02, 0x74, 0x61, 0x70];
     let bytes = std::fs::read(pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
     let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
     let (mut sent, mut received) = (0, 0);
     while let Some(p) = reader.next_raw_packet() {
         let p = p.unwrap();
         let len = p.orig_len as usize;
-        match (&p.data[6..10] == [0x02, 0x74, 0x61, 0x70], &p.data[0..4] == [0x02, 0x74, 0x61, 0x70]) {
+        match (p.data[6..10] == OURS, p.data[0..4] == OURS) {
             (true, _) => sent = sent.max(len),
             (_, true) => received = received.max(len),
             _ => {}
