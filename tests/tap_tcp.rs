@@ -272,15 +272,18 @@ s.close()
     eprintln!("{text}");
     assert!(out.status.success(), "python failed: {text}");
     let ours = ours.expect("the connection seen established with the echo through it");
-    // The kernel: timestamps (1), SACK (2) and window scaling (4) on, our shift 1 for 64 KiB.
+    // The kernel: timestamps (1), SACK (2) and window scaling (4) on, our
+    // shift 7: the lab's buffers grow (as `tapstack up`'s), so the SYN,ACK
+    // announces the scale of the largest they may become, 6 MiB
+    // (`tcp::config::AUTOTUNE_RMEM_MAX`), cookie or not.
     let num = |key: &str| -> u8 {
         let rest = text.split(&format!("{key} ")).nth(1).expect(key);
         rest.split_whitespace().next().unwrap().parse().unwrap()
     };
     assert_eq!(num("options") & 7, 7, "{text}");
-    assert_eq!(num("snd_wscale"), 1);
+    assert_eq!(num("snd_wscale"), 7);
     // Ours: the kernel's shift came back through the cookie, SACK and timestamps on.
-    assert_eq!((ours.snd_wscale, ours.rcv_wscale), (num("rcv_wscale"), 1));
+    assert_eq!((ours.snd_wscale, ours.rcv_wscale), (num("rcv_wscale"), 7));
     assert!(ours.loss.sack && ours.loss.timestamps, "{ours:?}");
     let c = lab.stop().unwrap();
     assert_eq!((c.tcp.syn_cookies_received, c.tcp.syn_cookies_failed, c.tcp.passive_opens), (1, 0, 1));

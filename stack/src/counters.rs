@@ -156,6 +156,10 @@ counter_group! {
         tx_frames,
         /// bytes handed to the device
         tx_bytes,
+        /// GSO segments received, larger than the MTU (the kernel's offloads)
+        rx_gso,
+        /// GSO segments handed to the device for it to cut (TSO)
+        tx_gso,
     }
 }
 

@@ -416,9 +416,10 @@ impl IpLayer {
     // ---- receiving ---------------------------------------------------------------
 
     /// Counts an inbound frame as it arrives, before anything looks at it.
-    pub(crate) fn count_rx_frame(&mut self, len: usize) {
+    pub(crate) fn count_rx_frame(&mut self, len: usize, rx: RxOffload) {
         self.counters.link.rx_frames += 1;
         self.counters.link.rx_bytes += len as u64;
+        self.counters.link.rx_gso += u64::from(rx.gso_size > 0 && len > self.config.mtu as usize + ETH_HEADER_LEN);
     }
 
     /// Counts what became of an inbound frame: exactly one outcome each, and each
@@ -655,6 +656,7 @@ impl IpLayer {
         self.tx.drain(|frame, offload| {
             link.tx_frames += 1;
             link.tx_bytes += frame.len() as u64;
+            link.tx_gso += u64::from(offload.gso_size > 0);
             f(frame, offload)
         })
     }
@@ -667,6 +669,7 @@ impl IpLayer {
         self.tx.drain_buffers(|frame, offload| {
             link.tx_frames += 1;
             link.tx_bytes += frame.len() as u64;
+            link.tx_gso += u64::from(offload.gso_size > 0);
             f(frame, offload)
         })
     }

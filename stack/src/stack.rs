@@ -107,7 +107,7 @@ impl Stack {
     /// Takes one inbound Ethernet frame with what the link says about it (a GSO
     /// segment beyond the MTU, a checksum it vouched for: [`crate::offload`]).
     pub fn receive_offloaded(&mut self, now: Instant, frame: &[u8], rx: RxOffload) -> RxOutcome {
-        self.ip.count_rx_frame(frame.len());
+        self.ip.count_rx_frame(frame.len(), rx);
         let outcome = match self.receive_frame(now, frame, rx) {
             Ok(o) => o,
             Err(reason) => RxOutcome::Dropped(reason),

@@ -52,10 +52,11 @@ pub fn tapstack_up(args: &[String]) -> ! {
     let opts = StackOptions::from_arg_matches(&cmd.get_matches_from(args)).unwrap_or_else(|e| e.exit());
     // `tapstack up`'s own start, with `up`'s defaults for the services' limits.
     let limits = (ServiceLimits::default(), true);
-    let (runtime, _config, _services) = tapstack_tools::up::start(&opts, "echo", false, limits).unwrap_or_else(|e| {
-        eprintln!("tapstack-up: {e}");
-        std::process::exit(2)
-    });
+    let (runtime, _config, _services, _offloads) = tapstack_tools::up::start(&opts, "echo", false, limits)
+        .unwrap_or_else(|e| {
+            eprintln!("tapstack-up: {e}");
+            std::process::exit(2)
+        });
     let shared = runtime.shared().clone();
     answer(|q| match q {
         "count" => shared.with_stack(|s, _| s.tcp().0.connection_count()).to_string(),

@@ -16,7 +16,9 @@
 //! nftables rules whole, so the same percentage drops far fewer segments.
 //! TAPSTACK_LOSS_OFFLOAD=1 runs tapstack with the TAP's offloads (`tapstack up
 //! --offload`: GSO segments both ways), whose GSO packets cross the rules
-//! whole just as Linux's do on the veth pair.
+//! whole just as Linux's do on the veth pair. TAPSTACK_LOSS_AUTOTUNE=0 keeps
+//! tapstack's buffers at a fixed 64 KiB (`LabConfig::buffer_autotune` off, as
+//! before they grew with the transfer).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -135,7 +137,9 @@ fn main() {
 
     let pcap = std::env::var_os("TAPSTACK_LOSS_PCAP").map(std::path::PathBuf::from);
     let offload = env("TAPSTACK_LOSS_OFFLOAD", 0) == 1;
-    let mut lab = Lab::start("bench-loss", LabConfig { pcap, offload, ..LabConfig::default() }).expect("lab");
+    let buffer_autotune = env("TAPSTACK_LOSS_AUTOTUNE", 1) == 1;
+    let config = LabConfig { pcap, offload, buffer_autotune, ..LabConfig::default() };
+    let mut lab = Lab::start("bench-loss", config).expect("lab");
     nft(lab.netns(), &loss_rules("tap0", pct));
     let ours = measure(lab.netns(), &lab.config.stack_addr.to_string(), mib, runs);
     let t = lab.stop().expect("stack stopped").tcp;

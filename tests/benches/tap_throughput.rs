@@ -1,8 +1,10 @@
 //! Bulk TCP throughput over a TAP, kernel -> server and server -> kernel, for
-//! four servers measured in the same run with rounds interleaved and the same
+//! five servers measured in the same run with rounds interleaved and the same
 //! kernel-side Python client: tapstack (its discard and chargen services) on a
 //! plain TAP, and again on a TAP with the kernel's offloads (virtio-net header,
-//! `tapstack up --offload`); smoltcp 0.14's benchmark server logic on a TAP (`smoltcp_server.rs`);
+//! `tapstack up`'s default), and once more with offloads but fixed 64 KiB
+//! buffers (`LabConfig::buffer_autotune` off: tapstack before its buffers
+//! grew, the `fixed` column); smoltcp 0.14's benchmark server logic on a TAP (`smoltcp_server.rs`);
 //! and Linux's own TCP to a Python server over a veth pair. A benchmark, not a
 //! test: it prints a table with ratios and asserts nothing about speed.
 //!
@@ -15,7 +17,9 @@
 //! Run (as root): cargo bench -p tapstack-tests --bench tap_throughput
 //! Size per run: TAPSTACK_BENCH_MIB (default 954, 1e9 bytes); runs per cell:
 //! TAPSTACK_BENCH_RUNS (default 3); one direction only: TAPSTACK_BENCH_DIR=discard
-//! or chargen (the other's cells print NaN).
+//! or chargen (the other's cells print NaN). TAPSTACK_BENCH_ONLY=offload runs
+//! tapstack with offloads alone (for `perf record -g -p` on this process:
+//! nothing else of it is busy), printing its rates and CPU time per MiB.
 
 mod smoltcp_server;
 
@@ -155,10 +159,15 @@ fn main() {
     let mib: u32 = std::env::var("TAPSTACK_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(954);
     let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
 
+    if std::env::var("TAPSTACK_BENCH_ONLY").is_ok_and(|v| v == "offload") {
+        return offload_alone(mib, runs);
+    }
     // tapstack on a TAP, the kernel's client in the lab's namespace.
     let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
     let addr = lab.config.stack_addr.to_string();
     let lab_off = Lab::start("bench-tapo", LabConfig { offload: true, ..LabConfig::default() }).expect("lab");
+    let fixed = LabConfig { offload: true, buffer_autotune: false, ..LabConfig::default() };
+    let lab_fixed = Lab::start("bench-tapf", fixed).expect("lab");
     // smoltcp 0.14's benchmark server on a TAP of its own, same kernel client.
     let sm_ns = Netns::create("bench-smol").expect("netns");
     sm_ns.add_tap("tap0", "10.78.0.1/24").expect("TAP");
@@ -170,10 +179,11 @@ fn main() {
 
     // Rounds interleaved, so a change in the machine's load touches all three alike.
     let (mut ours, mut theirs, mut linux) = (Runs::default(), Runs::default(), Runs::default());
-    let mut ours_off = Runs::default();
+    let (mut ours_off, mut ours_fixed) = (Runs::default(), Runs::default());
     for _ in 0..runs {
         ours.run(lab.netns(), &addr, mib);
         ours_off.run(lab_off.netns(), &addr, mib);
+        ours_fixed.run(lab_fixed.netns(), &addr, mib);
         theirs.run(&sm_ns, "10.78.0.2", mib);
         linux.run(client, "10.79.0.2", mib);
     }
@@ -183,39 +193,87 @@ fn main() {
     let _ = srv.wait();
     drop(lab);
     drop(lab_off);
+    drop(lab_fixed);
 
     let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
     let ms_per_mib = |v: &Vec<f64>| median(v.clone()) * 1000.0 / mib as f64;
     println!("\nbulk TCP, {mib} MiB per run, median of {runs} interleaved runs (Mbit/s)");
     println!(
-        "{:<36} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>11} {:>11}",
-        "direction", "tapstack", "+offload", "smoltcp", "Linux/veth", "vs smoltcp", "off/smol", "vs Linux", "off/Linux"
+        "{:<36} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "direction",
+        "tapstack",
+        "+offload",
+        "fixed",
+        "smoltcp",
+        "Linux/veth",
+        "vs smoltcp",
+        "off/smol",
+        "off/Linux",
+        "off/fixed",
+        "fix/smol"
     );
-    for (name, o, f, s, l) in [
-        ("kernel client -> server (discard)", &ours.send, &ours_off.send, &theirs.send, &linux.send),
-        ("server -> kernel client (chargen)", &ours.recv, &ours_off.recv, &theirs.recv, &linux.recv),
+    for (name, o, f, x, s, l) in [
+        ("kernel client -> server (discard)", &ours.send, &ours_off.send, &ours_fixed.send, &theirs.send, &linux.send),
+        ("server -> kernel client (chargen)", &ours.recv, &ours_off.recv, &ours_fixed.recv, &theirs.recv, &linux.recv),
     ] {
-        let (o, f, s, l) = (mbit(o), mbit(f), mbit(s), mbit(l));
+        let (o, f, x, s, l) = (mbit(o), mbit(f), mbit(x), mbit(s), mbit(l));
         println!(
-            "{name:<36} {o:>10.0} {f:>10.0} {s:>10.0} {l:>10.0} {:>10.2}x {:>10.2}x {:>10.2}x {:>10.2}x",
+            "{name:<36} {o:>9.0} {f:>9.0} {x:>9.0} {s:>9.0} {l:>10.0} {:>9.2}x {:>9.2}x {:>8.2}x {:>8.2}x {:>8.2}x",
             o / s,
             f / s,
-            o / l,
-            f / l
+            f / l,
+            f / x,
+            x / s
         );
     }
     println!(
         "\nserver CPU time per MiB (ms, median; this process: the server's threads and the kernel's work in them)"
     );
     println!(
-        "{:<36} {:>10} {:>10} {:>10} {:>11} {:>11}",
-        "direction", "tapstack", "+offload", "smoltcp", "smol/ours", "smol/off"
+        "{:<36} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
+        "direction", "tapstack", "+offload", "fixed", "smoltcp", "smol/ours", "smol/off", "fixed/off"
     );
-    for (name, o, f, s) in [
-        ("kernel client -> server (discard)", &ours.send_cpu, &ours_off.send_cpu, &theirs.send_cpu),
-        ("server -> kernel client (chargen)", &ours.recv_cpu, &ours_off.recv_cpu, &theirs.recv_cpu),
+    for (name, o, f, x, s) in [
+        (
+            "kernel client -> server (discard)",
+            &ours.send_cpu,
+            &ours_off.send_cpu,
+            &ours_fixed.send_cpu,
+            &theirs.send_cpu,
+        ),
+        (
+            "server -> kernel client (chargen)",
+            &ours.recv_cpu,
+            &ours_off.recv_cpu,
+            &ours_fixed.recv_cpu,
+            &theirs.recv_cpu,
+        ),
     ] {
-        let (o, f, s) = (ms_per_mib(o), ms_per_mib(f), ms_per_mib(s));
-        println!("{name:<36} {o:>10.2} {f:>10.2} {s:>10.2} {:>10.2}x {:>10.2}x", s / o, s / f);
+        let (o, f, x, s) = (ms_per_mib(o), ms_per_mib(f), ms_per_mib(x), ms_per_mib(s));
+        println!("{name:<36} {o:>9.2} {f:>9.2} {x:>9.2} {s:>9.2} {:>9.2}x {:>9.2}x {:>9.2}x", s / o, s / f, x / f);
     }
+}
+
+/// tapstack with offloads alone, for a profiler.
+fn offload_alone(mib: u32, runs: usize) {
+    let lab = Lab::start("bench-tapo", LabConfig { offload: true, ..LabConfig::default() }).expect("lab");
+    let addr = lab.config.stack_addr.to_string();
+    let mut r = Runs::default();
+    for _ in 0..runs {
+        r.run(lab.netns(), &addr, mib);
+    }
+    let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
+    let ms_per_mib = |v: &Vec<f64>| median(v.clone()) * 1000.0 / mib as f64;
+    println!("\ntapstack with offloads alone, {mib} MiB per run, median of {runs}");
+    println!(
+        "kernel client -> server (discard): {:>6.0} Mbit/s, {:.2} ms CPU/MiB",
+        mbit(&r.send),
+        ms_per_mib(&r.send_cpu)
+    );
+    println!(
+        "server -> kernel client (chargen): {:>6.0} Mbit/s, {:.2} ms CPU/MiB",
+        mbit(&r.recv),
+        ms_per_mib(&r.recv_cpu)
+    );
+    println!("{}", lab.runtime().counters().report().lines().take(10).collect::<Vec<_>>().join("\n"));
 }

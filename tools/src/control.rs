@@ -141,6 +141,12 @@ impl Target {
 
 /// The answer to one request line.
 pub fn answer(net: &Net, request: &str) -> String {
+    answer_with(net, request, None)
+}
+
+/// [`answer`], with `stats` saying `link_note` (how the TAP was opened: its
+/// offloads) first in its Link section.
+pub fn answer_with(net: &Net, request: &str, link_note: Option<&str>) -> String {
     let mut words = request.split_whitespace();
     match words.next() {
         Some("ss") => match SsFlags::from_args(words) {
@@ -149,6 +155,9 @@ pub fn answer(net: &Net, request: &str) -> String {
         },
         Some("stats") if words.next().is_none() => {
             let mut out = net.counters().report();
+            if let Some(note) = link_note {
+                out = out.replacen("Link:\n", &format!("Link:\n    {note}\n"), 1);
+            }
             if let Some(held) = crate::reclaim::held() {
                 out.push_str(&format!("Memory:\n    {held} bytes held from the allocator\n"));
             }
@@ -215,6 +224,12 @@ impl ControlServer {
     /// namespace's below it) are created root-only; any other directory must
     /// exist (as `--control PATH`'s: a typo makes an error, not a directory).
     pub fn start(path: &Path, net: Net) -> Result<ControlServer, String> {
+        ControlServer::start_with_note(path, net, None)
+    }
+
+    /// [`ControlServer::start`], `stats` saying `link_note` in its Link
+    /// section ([`answer_with`]).
+    pub fn start_with_note(path: &Path, net: Net, link_note: Option<String>) -> Result<ControlServer, String> {
         if let Some(dir) = path.parent().filter(|d| d.starts_with(DIR)) {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -228,7 +243,7 @@ impl ControlServer {
         let stop = stopping.clone();
         let thread = std::thread::Builder::new()
             .name("tapstack-control".into())
-            .spawn(move || serve(&listener, &net, &stop))
+            .spawn(move || serve(&listener, &net, link_note.as_deref(), &stop))
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
         Ok(ControlServer { path: path.to_path_buf(), stopping, thread: Some(thread) })
     }
@@ -268,7 +283,7 @@ fn remove_stale(path: &Path) -> Result<(), String> {
     std::fs::remove_file(path).map_err(|e| format!("cannot remove the stale socket {}: {e}", path.display()))
 }
 
-fn serve(listener: &UnixListener, net: &Net, stopping: &AtomicBool) {
+fn serve(listener: &UnixListener, net: &Net, link_note: Option<&str>, stopping: &AtomicBool) {
     let mut retry = ACCEPT_RETRY;
     for conn in listener.incoming() {
         if stopping.load(Ordering::Acquire) {
@@ -278,7 +293,7 @@ fn serve(listener: &UnixListener, net: &Net, stopping: &AtomicBool) {
             Ok(conn) => {
                 retry = ACCEPT_RETRY;
                 // A client that misbehaves loses its answer, nothing more.
-                let _ = handle(conn, net);
+                let _ = handle(conn, net, link_note);
             }
             // Out of descriptors or memory: accept fails at once until some
             // are freed, so wait (backing off) rather than spin; keep serving.
@@ -291,13 +306,13 @@ fn serve(listener: &UnixListener, net: &Net, stopping: &AtomicBool) {
     }
 }
 
-fn handle(conn: UnixStream, net: &Net) -> io::Result<()> {
+fn handle(conn: UnixStream, net: &Net, link_note: Option<&str>) -> io::Result<()> {
     conn.set_read_timeout(Some(IO_TIMEOUT))?;
     conn.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut line = String::new();
     BufReader::new((&conn).take(MAX_REQUEST)).read_line(&mut line)?;
     let reply = if line.ends_with('\n') {
-        answer(net, &line)
+        answer_with(net, &line, link_note)
     } else {
         format!("error: the request must be one line of at most {MAX_REQUEST} bytes\n")
     };

@@ -82,9 +82,15 @@ pub struct StackOptions {
     /// watch TIME-WAITs come and go.
     #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub msl_ms: u64,
-    /// Open the TAP with the kernel's offloads (virtio-net header, checksum
-    /// offload, TSO towards us): the kernel hands over TCP segments of up to
-    /// 64 KiB. A persistent TAP must be opened the same way by every user.
+    /// Open the TAP without the kernel's offloads: every frame crosses it on
+    /// its own, at most the MTU, its checksums computed by us. By default the
+    /// offloads are tried (virtio-net header, checksum offload, TSO both ways:
+    /// TCP segments of up to 64 KiB) and, if the kernel refuses them, tapstack
+    /// runs without and says so.
+    #[arg(long, conflicts_with = "offload")]
+    pub no_offload: bool,
+    /// Insist on the kernel's offloads: fail if it refuses them rather than
+    /// run without (the default tries them and falls back).
     #[arg(long)]
     pub offload: bool,
 }
@@ -106,8 +112,20 @@ impl StackOptions {
         config.seed = self.seed.unwrap_or_else(rand::random);
         config.tcp.max_connections = self.max_connections;
         config.tcp.msl = stack::Duration::from_millis(self.msl_ms);
-        config.offload = if self.offload { Offloads::TAP } else { Offloads::default() };
+        config.offload = Offloads::default();
+        // Buffers grow with a bulk transfer's needs, as Linux's tcp_wmem and tcp_rmem.
+        config.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
+        config.tcp.rmem_max = stack::tcp::config::AUTOTUNE_RMEM_MAX;
         config
+    }
+
+    /// Whether to try the kernel's offloads (`--no-offload`, `--offload`).
+    pub fn offload_wish(&self) -> OffloadWish {
+        match (self.no_offload, self.offload) {
+            (true, _) => OffloadWish::Off,
+            (false, true) => OffloadWish::Require,
+            (false, false) => OffloadWish::Prefer,
+        }
     }
 
     /// Opens the TAP (recording to the pcap if asked) and starts the stack on it
@@ -125,13 +143,22 @@ impl StackOptions {
         &self,
         open: impl FnOnce(&Net) -> Result<T, String>,
     ) -> Result<(Runtime, Config, T), String> {
-        let config = self.config();
-        let stack = Stack::new(config.clone())?;
-        let tap = match self.offload {
-            true => TapDevice::open_offloaded(&self.tap),
-            false => TapDevice::open(&self.tap),
+        self.start_serving_with(open).map(|(runtime, config, t, _)| (runtime, config, t))
+    }
+
+    /// [`StackOptions::start_serving`], also saying how the TAP was opened
+    /// (with offloads or not, and why).
+    pub fn start_serving_with<T>(
+        &self,
+        open: impl FnOnce(&Net) -> Result<T, String>,
+    ) -> Result<(Runtime, Config, T, OffloadState), String> {
+        let (tap, offloads) = open_tap(&self.tap, self.offload_wish())?;
+        if let OffloadState::Refused(_) = &offloads {
+            eprintln!("tapstack: {}", offloads.describe());
         }
-        .map_err(|e| e.to_string())?;
+        let mut config = self.config();
+        config.offload = tap.offloads();
+        let stack = Stack::new(config.clone())?;
         let (gate, key) = Gate::closed(self.recorded(tap)?, config.addr);
         let runtime = Runtime::start(stack, gate).map_err(|e| format!("cannot start the stack: {e}"))?;
         let opened = runtime.net().set_fd_limit(self.max_fds).map_err(|e| format!("--max-fds {}: {e}", self.max_fds));
@@ -147,7 +174,7 @@ impl StackOptions {
                 key.open();
                 // The announcement the closed gate held back (RFC 5227 section 2.3).
                 runtime.shared().with_stack(|s, now| s.start(now));
-                Ok((runtime, config, t))
+                Ok((runtime, config, t, offloads))
             }
             Err(e) => {
                 let _ = runtime.stop();
@@ -176,6 +203,67 @@ impl StackOptions {
             ),
             None => Box::new(tap),
         })
+    }
+}
+
+/// Whether to open a TAP with the kernel's offloads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OffloadWish {
+    /// Plain frames (`--no-offload`).
+    Off,
+    /// Offloads if the kernel grants them, plain frames otherwise (the default).
+    Prefer,
+    /// Offloads or an error (`--offload`).
+    Require,
+}
+
+/// How a TAP was opened, for the user to be told once (stderr, `tapstack stats`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OffloadState {
+    /// With the virtio-net header and `TUNSETOFFLOAD` (checksums, TSO both ways).
+    On,
+    /// Plain frames, as asked (`--no-offload`).
+    Off,
+    /// Plain frames because the kernel refused the offloads: why.
+    Refused(String),
+}
+
+impl OffloadState {
+    /// One line for a user.
+    pub fn describe(&self) -> String {
+        match self {
+            OffloadState::On => "offloads on: virtio-net header, checksum offload and TSO both ways \
+                                 (TCP segments of up to 64 KiB)"
+                .into(),
+            OffloadState::Off => "offloads off (--no-offload): one frame of at most the MTU per write".into(),
+            OffloadState::Refused(why) => {
+                format!("offloads off: the kernel refused them ({why}); running with plain frames")
+            }
+        }
+    }
+}
+
+/// Set (to anything) in a test, this makes [`open_tap`] take the kernel's
+/// refusal of the offloads as given, so the fallback can be tried on a kernel
+/// that grants them.
+pub const REFUSE_OFFLOAD_ENV: &str = "TAPSTACK_TEST_REFUSE_OFFLOAD";
+
+/// Opens the TAP `name` as `wish` says: with [`OffloadWish::Prefer`], a TAP
+/// whose kernel refuses `IFF_VNET_HDR` or `TUNSETOFFLOAD` is opened again
+/// without them (the refusal is in the [`OffloadState`]); an error opening it
+/// plainly is the error.
+pub fn open_tap(name: &str, wish: OffloadWish) -> Result<(TapDevice, OffloadState), String> {
+    if wish == OffloadWish::Off {
+        return TapDevice::open(name).map(|t| (t, OffloadState::Off)).map_err(|e| e.to_string());
+    }
+    let offloaded = match std::env::var_os(REFUSE_OFFLOAD_ENV) {
+        Some(_) => Err(format!("{REFUSE_OFFLOAD_ENV} is set")),
+        None => TapDevice::open_offloaded(name).map_err(|e| e.to_string()),
+    };
+    match (offloaded, wish) {
+        (Ok(tap), _) => Ok((tap, OffloadState::On)),
+        (Err(e), OffloadWish::Require) => Err(format!("{e} (--offload: no fallback to plain frames)")),
+        (Err(why), _) => TapDevice::open(name).map(|t| (t, OffloadState::Refused(why))).map_err(|e| e.to_string()),
     }
 }
 

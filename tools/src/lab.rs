@@ -35,6 +35,10 @@ pub struct LabConfig {
     pub services: String,
     /// Open the TAP with the kernel's offloads (`tapstack up --offload`).
     pub offload: bool,
+    /// Buffers that grow with a bulk transfer, as `tapstack up` runs
+    /// (`TcpConfig::wmem_max`, `rmem_max`); off, fixed 64 KiB buffers, as
+    /// before (for a benchmark's comparison).
+    pub buffer_autotune: bool,
     /// Answer every SYN with a cookie (`TcpConfig::syn_cookies_always`, Linux's
     /// tcp_syncookies = 2), to try cookie connections with the kernel.
     pub syn_cookies_always: bool,
@@ -50,6 +54,7 @@ impl Default for LabConfig {
             seed: 1,
             services: ALL_SERVICES.to_string(),
             offload: false,
+            buffer_autotune: true,
             syn_cookies_always: false,
         }
     }
@@ -62,6 +67,11 @@ impl LabConfig {
         c.seed = self.seed;
         c.offload = if self.offload { Offloads::TAP } else { Offloads::default() };
         c.tcp.syn_cookies_always = self.syn_cookies_always;
+        // As `tapstack up` runs (`StackOptions::config`).
+        if self.buffer_autotune {
+            c.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
+            c.tcp.rmem_max = stack::tcp::config::AUTOTUNE_RMEM_MAX;
+        }
         c
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::banner::{self, Served};
 use crate::control::{self, ControlServer};
-use crate::instance::StackOptions;
+use crate::instance::{OffloadState, StackOptions};
 use crate::reclaim::Reclaimer;
 use crate::signals;
 use sockets_api::services::{ServiceLimits, ServiceSet};
@@ -25,13 +25,17 @@ pub fn run(
     limits: (ServiceLimits, bool),
 ) -> Result<(), String> {
     signals::block();
-    let (runtime, config, services) = start(&opts, serve, trace, limits)?;
+    let (runtime, config, services, offloads) = start(&opts, serve, trace, limits)?;
     let net = runtime.net();
-    let control = start_control(&opts.tap, control, &net)?;
+    let control = start_control(&opts.tap, control, &net, &offloads)?;
     let reclaimer = Reclaimer::start();
     crate::say!("tapstack is up on {}: {}/{} at {}", opts.tap, config.addr, config.prefix_len, config.mac);
     if let Some(gw) = config.gateway {
         crate::say!("  default gateway {gw}");
+    }
+    // A refusal was said on stderr as the TAP opened.
+    if !matches!(offloads, OffloadState::Refused(_)) {
+        crate::say!("  {}", offloads.describe());
     }
     if let Some(p) = &opts.pcap {
         crate::say!("  recording every frame to {}", p.display());
@@ -72,8 +76,9 @@ pub fn start(
     serve: &str,
     trace: bool,
     limits: (ServiceLimits, bool),
-) -> Result<(Runtime, Config, ServiceSet), String> {
-    opts.start_serving(|net| {
+) -> Result<(Runtime, Config, ServiceSet, OffloadState), String> {
+    // The services listen before the stack answers anything (issue 13 item 13).
+    opts.start_serving_with(|net| {
         if trace {
             print_transitions(net);
         }
@@ -101,10 +106,17 @@ fn print_transitions(net: &Net) {
 /// The control socket: at `path` if given (failing to listen there is an error),
 /// else at the TAP's default path, where a failure (no /run to write to, say)
 /// only costs `tapstack ss` and is reported as a warning.
-fn start_control(tap: &str, path: Option<PathBuf>, net: &Net) -> Result<Option<ControlServer>, String> {
+/// `tapstack stats` says how the TAP was opened (`offloads`), in its Link section.
+fn start_control(
+    tap: &str,
+    path: Option<PathBuf>,
+    net: &Net,
+    offloads: &OffloadState,
+) -> Result<Option<ControlServer>, String> {
+    let note = Some(offloads.describe());
     match path {
-        Some(p) => ControlServer::start(&p, net.clone()).map(Some),
-        None => match ControlServer::start(&control::default_path(tap), net.clone()) {
+        Some(p) => ControlServer::start_with_note(&p, net.clone(), note).map(Some),
+        None => match ControlServer::start_with_note(&control::default_path(tap), net.clone(), note) {
             Ok(c) => Ok(Some(c)),
             Err(e) => {
                 eprintln!("tapstack: warning: no control socket, so `tapstack ss` cannot reach this stack: {e}");

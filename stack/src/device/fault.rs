@@ -17,8 +17,23 @@
 //! [`Device::poll_at`] says so. That holds in both directions: a delayed *sent*
 //! frame reaches the inner device on the first `recv`, `send` or `flush` at or
 //! after its time. Calls must not go back in time.
+//!
+//! Frames of an offloading link ([`Device::recv_offloaded`],
+//! [`Device::send_offloaded`]: a TAP with the virtio-net header) pass whole,
+//! each with its [`RxOffload`] or [`TxOffload`]: a GSO segment of up to 64 KiB
+//! is one frame here, dropped, duplicated, delayed or reordered as a whole, as
+//! netem or nftables on a Linux interface sees a GSO packet before it is cut.
+//! Cutting it into MSS-sized frames here would mean rewriting its headers and
+//! checksums (the link's work) and would hide from the stack the frames it
+//! really exchanged with the link, which is what a capture inside shows. A
+//! corrupted frame whose checksum the link fills in or vouched for must still
+//! be caught by a checksum: inbound it loses its `csum_trusted` (the stack
+//! verifies it); outbound, with a checksum left partial, the bit flipped is in
+//! the IPv4 header, whose checksum is ours, since a flip in what the link sums
+//! afterwards would go out with a valid checksum.
 
 use super::Device;
+use crate::offload::{Offloads, RxOffload, TxOffload};
 use crate::time::Instant;
 use core::fmt;
 use rand::rngs::ChaCha8Rng;
@@ -250,8 +265,8 @@ impl core::ops::Add for FaultCounters {
 /// A device that applies [`FaultConfig`] to the frames passing through `inner`.
 pub struct FaultInjector<D> {
     inner: D,
-    rx: Lane,
-    tx: Lane,
+    rx: Lane<RxOffload>,
+    tx: Lane<TxOffload>,
 }
 
 impl<D: Device> FaultInjector<D> {
@@ -296,8 +311,8 @@ impl<D: Device> FaultInjector<D> {
 
     /// Sends the held outgoing frames whose time has come.
     fn release_tx(&mut self, now: Instant) -> io::Result<()> {
-        while let Some(frame) = self.tx.pop_due(now) {
-            let result = self.inner.send(now, &frame);
+        while let Some((frame, tx)) = self.tx.pop_due(now) {
+            let result = self.inner.send_offloaded(now, &frame, tx);
             self.tx.recycle(frame);
             result?;
         }
@@ -307,15 +322,19 @@ impl<D: Device> FaultInjector<D> {
 
 impl<D: Device> Device for FaultInjector<D> {
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(self.recv_offloaded(now, buf)?.map(|(n, _)| n))
+    }
+
+    fn recv_offloaded(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
         self.release_tx(now)?;
         if !self.rx.active {
-            return self.inner.recv(now, buf);
+            return self.inner.recv_offloaded(now, buf);
         }
         // Pull frames through the faults until one is due or the inner device is
         // empty: stopping earlier would leave frames inside it that poll_at does
         // not announce.
         loop {
-            if let Some(frame) = self.rx.pop_due(now) {
+            if let Some((frame, rx)) = self.rx.pop_due(now) {
                 let len = frame.len();
                 let fits = len <= buf.len();
                 if fits {
@@ -323,7 +342,7 @@ impl<D: Device> Device for FaultInjector<D> {
                 }
                 self.rx.recycle(frame);
                 return if fits {
-                    Ok(Some(len))
+                    Ok(Some((len, rx)))
                 } else {
                     Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -334,21 +353,29 @@ impl<D: Device> Device for FaultInjector<D> {
                     ))
                 };
             }
-            match self.inner.recv(now, buf)? {
-                Some(n) => self.rx.push(now, &buf[..n.min(buf.len())]),
+            match self.inner.recv_offloaded(now, buf)? {
+                Some((n, rx)) => self.rx.push(now, &buf[..n.min(buf.len())], rx),
                 None => return Ok(None),
             }
         }
     }
 
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        self.send_offloaded(now, frame, TxOffload::NONE)
+    }
+
+    fn send_offloaded(&mut self, now: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
         if !self.tx.active {
-            return self.inner.send(now, frame);
+            return self.inner.send_offloaded(now, frame, tx);
         }
         // Earlier frames whose time has come go first, then this one (unless held).
         self.release_tx(now)?;
-        self.tx.push(now, frame);
+        self.tx.push(now, frame, tx);
         self.release_tx(now)
+    }
+
+    fn offloads(&self) -> Offloads {
+        self.inner.offloads()
     }
 
     /// The loopback is no link: its frames pass untouched, to a recorder inside.
@@ -370,8 +397,44 @@ impl<D: Device> Device for FaultInjector<D> {
     }
 }
 
+/// What travels with a frame through a lane: what the link said of it
+/// (inbound) or what it asks of the link (outbound).
+trait Meta: Copy {
+    /// `self` for a frame just corrupted, so that a checksum still catches it;
+    /// and where in the frame the bit flip may go from (past the Ethernet
+    /// header) and up to.
+    fn corrupted(self, len: usize) -> (Self, std::ops::Range<usize>);
+}
+
+/// Past the Ethernet header, or the whole of a frame too short to have one.
+fn past_ethernet(len: usize) -> std::ops::Range<usize> {
+    if len > 14 {
+        14..len
+    } else {
+        0..len
+    }
+}
+
+impl Meta for RxOffload {
+    /// A checksum the link vouched for is verified after all.
+    fn corrupted(self, len: usize) -> (Self, std::ops::Range<usize>) {
+        (RxOffload { csum_trusted: false, ..self }, past_ethernet(len))
+    }
+}
+
+impl Meta for TxOffload {
+    /// With the transport checksum left to the link, only the IPv4 header
+    /// (its checksum ours, 20 bytes at least) may be hit.
+    fn corrupted(self, len: usize) -> (Self, std::ops::Range<usize>) {
+        match self.csum_partial() && len >= 34 {
+            true => (self, 14..34),
+            false => (self, past_ethernet(len)),
+        }
+    }
+}
+
 /// One direction: its rates, generator and held frames.
-struct Lane {
+struct Lane<M> {
     drop: f64,
     duplicate: f64,
     reorder: f64,
@@ -383,20 +446,21 @@ struct Lane {
     active: bool,
     rng: ChaCha8Rng,
     /// Frames waiting for their time, sorted by it; equal times keep arrival order.
-    held: VecDeque<Held>,
+    held: VecDeque<Held<M>>,
     /// A frame waiting for the next one to overtake it.
-    waiting: Option<Held>,
+    waiting: Option<Held<M>>,
     pool: Vec<Vec<u8>>,
     counters: FaultCounters,
 }
 
-struct Held {
+struct Held<M> {
     at: Instant,
     frame: Vec<u8>,
+    meta: M,
 }
 
-impl Lane {
-    fn new(config: &FaultConfig, stream: u64) -> Lane {
+impl<M: Meta> Lane<M> {
+    fn new(config: &FaultConfig, stream: u64) -> Lane<M> {
         // random_bool panics outside 0..=1, and the fields are public.
         let clean = |p: f64| if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -421,7 +485,7 @@ impl Lane {
     }
 
     /// Applies the faults to a frame arriving at `now` and holds what is left.
-    fn push(&mut self, now: Instant, frame: &[u8]) {
+    fn push(&mut self, now: Instant, frame: &[u8], mut meta: M) {
         if self.rng.random_bool(self.drop) {
             self.counters.dropped += 1;
             return;
@@ -430,23 +494,24 @@ impl Lane {
         if self.rng.random_bool(self.corrupt) && !buf.is_empty() {
             // Spare the Ethernet header: a real link's FCS would catch damage there
             // too, and we want the stack's own checksums to be what is tested.
-            let start = if buf.len() > 14 { 14 } else { 0 };
-            let byte = self.rng.random_range(start..buf.len());
+            let (m, range) = meta.corrupted(buf.len());
+            meta = m;
+            let byte = self.rng.random_range(range);
             buf[byte] ^= 1 << self.rng.random_range(0..8u32);
             self.counters.corrupted += 1;
         }
         if self.rng.random_bool(self.duplicate) {
             let copy = self.buffer(&buf);
             self.counters.duplicated += 1;
-            self.place(now, buf);
-            self.place(now, copy);
+            self.place(now, buf, meta);
+            self.place(now, copy, meta);
         } else {
-            self.place(now, buf);
+            self.place(now, buf, meta);
         }
     }
 
     /// Delays and reorders one copy.
-    fn place(&mut self, now: Instant, frame: Vec<u8>) {
+    fn place(&mut self, now: Instant, frame: Vec<u8>, meta: M) {
         let mut at = now;
         if self.rng.random_bool(self.delay) {
             let jitter = if self.jitter_micros > 0 { self.rng.random_range(0..=self.jitter_micros) } else { 0 };
@@ -454,36 +519,36 @@ impl Lane {
             self.counters.delayed += 1;
         }
         if self.waiting.is_none() && self.rng.random_bool(self.reorder) {
-            self.waiting = Some(Held { at, frame });
+            self.waiting = Some(Held { at, frame, meta });
             return;
         }
-        self.hold(at, frame);
+        self.hold(Held { at, frame, meta });
         // This frame overtook the waiting one, which now follows it.
         if let Some(w) = self.waiting.take() {
             self.counters.reordered += 1;
-            self.hold(w.at.max(at), w.frame);
+            self.hold(Held { at: w.at.max(at), ..w });
         }
     }
 
-    fn hold(&mut self, at: Instant, frame: Vec<u8>) {
+    fn hold(&mut self, h: Held<M>) {
         if self.held.len() >= MAX_HELD {
             self.counters.overflowed += 1;
-            self.recycle(frame);
+            self.recycle(h.frame);
             return;
         }
-        let i = self.held.partition_point(|h| h.at <= at);
-        self.held.insert(i, Held { at, frame });
+        let i = self.held.partition_point(|x| x.at <= h.at);
+        self.held.insert(i, h);
     }
 
     /// The next frame due at `now`, if any.
-    fn pop_due(&mut self, now: Instant) -> Option<Vec<u8>> {
+    fn pop_due(&mut self, now: Instant) -> Option<(Vec<u8>, M)> {
         // A frame nobody overtook in time goes on by itself.
         if self.waiting.as_ref().is_some_and(|w| now >= w.at + REORDER_HOLD) {
             let w = self.waiting.take()?;
-            self.hold(w.at + REORDER_HOLD, w.frame);
+            self.hold(Held { at: w.at + REORDER_HOLD, ..w });
         }
         if self.held.front()?.at <= now {
-            self.held.pop_front().map(|h| h.frame)
+            self.held.pop_front().map(|h| (h.frame, h.meta))
         } else {
             None
         }
@@ -744,5 +809,89 @@ mod tests {
         assert_eq!(err("seed=-1"), "seed=-1: expected an integer (decimal or 0x hex)");
         assert_eq!(err("dir=up"), "dir=up: expected rx, tx or both");
         assert_eq!(err("dup=0.1,duplicate=0.2"), "'duplicate' is given twice");
+    }
+
+    /// A link that offloads: what it was sent, with what each asked; what it
+    /// hands over, with what it says of each.
+    #[derive(Default)]
+    struct OffloadLink {
+        sent: Vec<(Vec<u8>, TxOffload)>,
+        inbound: VecDeque<(Vec<u8>, RxOffload)>,
+    }
+
+    impl Device for OffloadLink {
+        fn recv(&mut self, _: Instant, _: &mut [u8]) -> io::Result<Option<usize>> {
+            unreachable!("an offloading link is read with recv_offloaded")
+        }
+        fn send(&mut self, _: Instant, _: &[u8]) -> io::Result<()> {
+            unreachable!("an offloading link is written with send_offloaded")
+        }
+        fn recv_offloaded(&mut self, _: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxOffload)>> {
+            Ok(self.inbound.pop_front().map(|(f, rx)| {
+                buf[..f.len()].copy_from_slice(&f);
+                (f.len(), rx)
+            }))
+        }
+        fn send_offloaded(&mut self, _: Instant, frame: &[u8], tx: TxOffload) -> io::Result<()> {
+            self.sent.push((frame.to_vec(), tx));
+            Ok(())
+        }
+        fn offloads(&self) -> Offloads {
+            Offloads::TAP
+        }
+    }
+
+    #[test]
+    fn fault_passes_gso_frames_whole_with_what_the_link_says_of_them() {
+        let gso = TxOffload { gso_size: 1448, csum_start: 34, csum_offset: 16 };
+        let rx = RxOffload { csum_trusted: true, gso_size: 1448 };
+        // Delayed and reordered at certainty: each frame is held, and keeps its offload.
+        let cfg = FaultConfig::parse("reorder=1,delay=1,delay_time=1ms,seed=3").unwrap();
+        let mut link = OffloadLink::default();
+        link.inbound.extend((0..4).map(|i| (frame(i, 60_000), rx)));
+        let mut inj = FaultInjector::new(link, cfg);
+        assert_eq!(inj.offloads(), Offloads::TAP);
+        let mut now = Instant::ZERO;
+        for i in 0..4 {
+            inj.send_offloaded(now, &frame(i, 30_000), gso).unwrap();
+        }
+        let mut buf = vec![0u8; crate::offload::MAX_GSO_FRAME];
+        let mut got = Vec::new();
+        while let Some(t) = inj.poll_at() {
+            now = now.max(t);
+            while let Some((n, r)) = inj.recv_offloaded(now, &mut buf).unwrap() {
+                got.push((number(&buf[..n]), n, r));
+            }
+        }
+        let mut numbers: Vec<u32> = got.iter().map(|g| g.0).collect();
+        numbers.sort();
+        assert_eq!(numbers, [0, 1, 2, 3]);
+        assert!(got.iter().all(|g| g.1 == 60_000 && g.2 == rx), "whole, with their RxOffload");
+        let sent = &inj.inner().sent;
+        assert_eq!(sent.len(), 4);
+        assert!(sent.iter().all(|(f, tx)| f.len() == 30_000 && *tx == gso), "whole, with their TxOffload");
+        assert!(inj.counters().reordered > 0 && inj.counters().delayed == 8);
+    }
+
+    #[test]
+    fn fault_corruption_of_an_offloaded_frame_is_left_for_a_checksum_to_catch() {
+        let cfg = FaultConfig::parse("corrupt=1,seed=5").unwrap();
+        let rx = RxOffload { csum_trusted: true, gso_size: 1448 };
+        let partial = TxOffload { gso_size: 1448, csum_start: 34, csum_offset: 16 };
+        let mut link = OffloadLink::default();
+        link.inbound.extend((0..20).map(|i| (frame(i, 5000), rx)));
+        let mut inj = FaultInjector::new(link, cfg);
+        let mut buf = vec![0u8; 8192];
+        for i in 0..20 {
+            let (n, r) = inj.recv_offloaded(Instant::ZERO, &mut buf).unwrap().expect("a frame");
+            assert!(!r.csum_trusted && r.gso_size == 1448, "the stack verifies a corrupted frame's checksum");
+            assert_eq!(buf[..n].iter().zip(&frame(i, 5000)).filter(|(a, b)| a != b).count(), 1);
+            inj.send_offloaded(Instant::ZERO, &frame(i, 5000), partial).unwrap();
+        }
+        for (i, (f, tx)) in inj.inner().sent.iter().enumerate() {
+            assert_eq!(*tx, partial);
+            let hit: Vec<usize> = (0..f.len()).filter(|&b| f[b] != frame(i as u32, 5000)[b]).collect();
+            assert!(hit.len() == 1 && (14..34).contains(&hit[0]), "in the IPv4 header: {hit:?}");
+        }
     }
 }

@@ -66,8 +66,10 @@ impl TapDevice {
 
     /// Opens the TAP as [`TapDevice::open`] does, with the virtio-net header and
     /// the kernel's checksum and TCP/IPv4 segmentation offloads (see the module's
-    /// documentation). A TAP is opened with the same flags by every process
-    /// attaching to it, so a persistent TAP opened plainly elsewhere refuses this.
+    /// documentation). A persistent TAP (`ip tuntap add`) takes the flags of
+    /// the process that attaches to it, with or without the header. A kernel
+    /// without these (or a TUN driver that refuses them) makes this fail: the
+    /// caller may then open the TAP plainly (`tapstack up` does, and says so).
     pub fn open_offloaded(name: &str) -> io::Result<TapDevice> {
         TapDevice::open_with(name, true)
     }

@@ -139,6 +139,21 @@ pub struct TcpConfig {
     pub trace_capacity: usize,
     /// Options new sockets start with.
     pub default_options: SocketOptions,
+    /// The most a connection's send buffer grows to by itself
+    /// (`conn/sndbuf.rs`): twice what its congestion and peer's windows let
+    /// fly, for a socket whose SO_SNDBUF is the default one. 0, the default
+    /// here, turns the growth off (the buffer stays at SO_SNDBUF, as a Linux
+    /// socket whose SO_SNDBUF was set): the core's tests in virtual time and
+    /// the recorded captures count on a fixed buffer. `tapstack up` sets
+    /// [`AUTOTUNE_WMEM_MAX`], Linux's tcp_wmem[2].
+    pub wmem_max: usize,
+    /// The most a connection's receive buffer grows to by itself
+    /// (`conn/rcvbuf.rs`, Linux's dynamic right-sizing), for a socket whose
+    /// SO_RCVBUF is the default one; its SYN then announces the window scale
+    /// of this size. 0, the default here, turns it off (the captures hold the
+    /// window scale of the fixed buffer); `tapstack up` sets
+    /// [`AUTOTUNE_RMEM_MAX`], Linux's tcp_rmem[2].
+    pub rmem_max: usize,
 }
 
 impl Default for TcpConfig {
@@ -171,6 +186,8 @@ impl Default for TcpConfig {
             buffer_idle: Duration::from_secs(1),
             trace_capacity: 4096,
             default_options: SocketOptions::default(),
+            wmem_max: 0,
+            rmem_max: 0,
         }
     }
 }
@@ -245,6 +262,14 @@ impl Default for SocketOptions {
         }
     }
 }
+
+/// The bound of send-buffer autotuning that `tapstack up` runs with
+/// (`TcpConfig::wmem_max`): 4 MiB, Linux's tcp_wmem[2].
+pub const AUTOTUNE_WMEM_MAX: usize = 4 * 1024 * 1024;
+
+/// The bound of receive-buffer autotuning that `tapstack up` runs with
+/// (`TcpConfig::rmem_max`): 6 MiB, Linux's tcp_rmem[2].
+pub const AUTOTUNE_RMEM_MAX: usize = 6 * 1024 * 1024;
 
 /// Bounds applied to buffer sizes set by the user. Linux: at least
 /// SOCK_MIN_RCVBUF / SOCK_MIN_SNDBUF (about 2 and 4 KiB), at most

@@ -300,6 +300,7 @@ impl Tcp {
         let l = listener_mut(&mut self.slots, lid).expect("listeners exist");
         l.cookies_at = Some(now);
         let recv_buffer = l.opts.recv_buffer;
+        let wscale = conn::rcv_wscale(&l.opts, &self.cfg);
         let wnd = recv_buffer.min(u16::MAX as usize) as u16;
         let peer = SynOptions::negotiate(&seg.options, self.cfg.sack, self.cfg.timestamps);
         let (iss, _) = self.cookies.make(now, local, remote, seg.seq, peer.mss);
@@ -321,7 +322,7 @@ impl Tcp {
             let opts = CookieOptions { wscale: peer.wscale, sack_permitted: peer.sack };
             let clock = Timestamps::for_iss(iss, now).tsval(now);
             s.timestamp = Some((syncookie::encode_tsval(clock, opts), tsval));
-            s.wscale = peer.wscale.map(|_| conn::wscale_for(recv_buffer));
+            s.wscale = peer.wscale.map(|_| wscale);
             s.sack_permitted = peer.sack;
         }
         let mut ctx = ctx!(self, now, net);

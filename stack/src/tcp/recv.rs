@@ -62,6 +62,12 @@ impl RecvBuffer {
         true
     }
 
+    /// Raises the size (never lowers it), whatever is buffered: the ring
+    /// grows into it as data comes (receive-buffer autotuning, `conn/rcvbuf.rs`).
+    pub fn grow_capacity(&mut self, cap: usize) {
+        self.cap = self.cap.max(cap);
+    }
+
     /// Gives the storage back while nothing is buffered (a connection in
     /// TIME-WAIT needs none); the capacity, and so the window, stay.
     pub fn release(&mut self) -> bool {

@@ -393,6 +393,7 @@ impl Conn {
         let acked = ack.since(self.snd_una);
         let data = ack.since(self.buf_seq).min(self.send.len() as u32);
         self.send.consume(data as usize);
+        self.expand_sndbuf(ctx.cfg);
         if data > 0 && self.send.is_empty() {
             self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
         }

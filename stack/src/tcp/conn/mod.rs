@@ -23,12 +23,15 @@ mod icmp;
 mod input;
 mod loss;
 mod output;
+mod rcvbuf;
+mod sndbuf;
 mod time_wait;
 mod timers;
 mod tlp;
 mod undo;
 mod user;
 
+pub(crate) use rcvbuf::rcv_wscale;
 pub use time_wait::{TimeWait, TwOutcome};
 pub use user::Shutdown;
 
@@ -222,6 +225,8 @@ pub struct Conn {
 
     /// What `ss -ti` counts (Linux's tcp_info names).
     stats: ConnStats,
+    /// Receive-buffer autotuning's measure (`rcvbuf.rs`).
+    rcv_space: rcvbuf::RcvSpace,
 }
 
 /// A connection's traffic so far, as Linux's tcp_info counts it.
@@ -263,7 +268,7 @@ impl Conn {
             snd_wl2: iss,
             max_snd_wnd: 0,
             snd_wscale: 0,
-            rcv_wscale: wscale_for(opts.recv_buffer),
+            rcv_wscale: rcvbuf::rcv_wscale(&opts, ctx.cfg),
             peer_wscale: None,
             snd_mss: mss,
             pmtu_expires: None,
@@ -311,6 +316,7 @@ impl Conn {
             user_closed: false,
             tx_error: None,
             stats: ConnStats::default(),
+            rcv_space: rcvbuf::RcvSpace::NONE,
             opts,
         }
     }

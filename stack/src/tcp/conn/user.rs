@@ -78,6 +78,7 @@ impl Conn {
                 if self.recv.readable() == 0 {
                     self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
                 }
+                self.adjust_rcvbuf(ctx.now, ctx.cfg);
                 self.maybe_window_update(ctx);
             }
             return Ok(n);
@@ -197,7 +198,10 @@ impl Conn {
     /// queued stays); the receive buffer only while it is empty, within the window
     /// scale already announced, and never below the window already offered.
     pub fn set_options(&mut self, now: Instant, mut opts: SocketOptions) {
-        self.send.set_capacity(opts.send_buffer);
+        // The size grown by `sndbuf.rs` stays unless SO_SNDBUF itself changes.
+        if opts.send_buffer != self.opts.send_buffer {
+            self.send.set_capacity(opts.send_buffer);
+        }
         let max = (u16::MAX as usize) << self.rcv_wscale;
         let wanted = opts.recv_buffer.min(max);
         // In SYN-SENT the window offered is our SYN's (issue 13, item 12: the

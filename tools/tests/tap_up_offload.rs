@@ -1,0 +1,192 @@
+//! `tapstack up` (the binary) and the kernel's offloads on its TAP: on by
+//! default (GSO segments larger than the MTU both ways, counted in `tapstack
+//! stats` and recorded whole in the pcap, as they crossed the TAP), and the
+//! fallback to plain frames when the kernel refuses them (forced here with
+//! `TAPSTACK_TEST_REFUSE_OFFLOAD`, since this kernel grants them), said once
+//! on stderr and in `tapstack stats`. Each test in a namespace of its own;
+//! every wait has a deadline.
+
+mod common;
+
+use common::Reaper;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tapstack_tools::instance::REFUSE_OFFLOAD_ENV;
+use tapstack_tools::netns::{tap_tests_enabled, Netns};
+
+const TAPSTACK: &str = env!("CARGO_BIN_EXE_tapstack");
+const HOST: &str = "10.84.0.1";
+const STACK: &str = "10.84.0.2";
+/// Bound on anything that should happen promptly, for a loaded 2-core machine.
+const WAIT: Duration = Duration::from_secs(20);
+/// The largest plain frame on the TAP: Ethernet header and a 1500-byte MTU.
+const MAX_PLAIN: usize = 1514;
+
+/// `tapstack up` in a namespace of its own, serving discard and chargen,
+/// recording to a pcap, with `args` added and `env` set.
+struct Running {
+    up: Reaper,
+    control: PathBuf,
+    pcap: PathBuf,
+    ns: Netns,
+}
+
+impl Running {
+    fn start(prefix: &str, args: &[&str], env: Option<(&str, &str)>) -> Running {
+        let ns = Netns::create(prefix).expect("namespace");
+        ns.add_tap("tap0", &format!("{HOST}/24")).expect("TAP");
+        let dir = std::env::temp_dir();
+        let control = dir.join(format!("tapstack-{prefix}-{}.sock", std::process::id()));
+        let pcap = dir.join(format!("tapstack-{prefix}-{}.pcap", std::process::id()));
+        let mut c = ns.command(TAPSTACK);
+        c.args(["up", "--tap", "tap0", "--addr", &format!("{STACK}/24"), "--serve", "discard,chargen"])
+            .args(args)
+            .arg("--control")
+            .arg(&control)
+            .arg("--pcap")
+            .arg(&pcap)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let r = Running { up: Reaper(c.spawn().expect("spawn tapstack up")), control, pcap, ns };
+        r.poll_stats(|s| s.starts_with("Link:"));
+        r
+    }
+
+    fn stats(&self) -> Result<String, String> {
+        let out = Command::new(TAPSTACK).arg("stats").arg("--control").arg(&self.control).output().unwrap();
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    }
+
+    /// `tapstack stats` once it satisfies `ok`, within [`WAIT`].
+    fn poll_stats(&self, ok: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + WAIT;
+        loop {
+            let last = self.stats();
+            if let Ok(s) = &last {
+                if ok(s) {
+                    return s.clone();
+                }
+            }
+            assert!(Instant::now() < end, "waited {WAIT:?} for `tapstack stats`; it last said {last:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// 4 MB each way through the kernel's nc: to discard, from chargen.
+    fn transfer(&self) {
+        let to = format!("head -c 4000000 /dev/zero | timeout 20 nc -q 1 {STACK} 9");
+        let out = self.ns.command("sh").args(["-c", &to]).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{to}: {}", String::from_utf8_lossy(&out.stderr));
+        let from = format!("timeout 20 nc {STACK} 19 | head -c 4000000 | wc -c");
+        let out = self.ns.command("sh").args(["-c", &from]).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4000000", "{from}");
+    }
+
+    /// Stops tapstack (SIGTERM), returning what it said on stderr.
+    fn stop(&mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid (`ip netns exec` execs tapstack in place).
+        unsafe { libc::kill(self.up.0.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + WAIT;
+        while self.up.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < end, "tapstack up did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut err = String::new();
+        self.up.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        err
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.pcap);
+    }
+}
+
+/// The number before the first line of `stats` ending with `what`.
+fn count(stats: &str, what: &str) -> u64 {
+    let l = stats.lines().find(|l| l.ends_with(what)).unwrap_or_else(|| panic!("no '{what}' in {stats}"));
+    l.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// The largest frame the pcap holds from tapstack's MAC (02:74:61:70...) and
+/// the largest to it: (sent, received).
+fn largest_frames(pcap: &Path) -> (usize, usize) {
+    const OURS: [u8; 4] = [0x02, 0x74, 0x61, 0x70];
+    let bytes = std::fs::read(pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
+    let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+    let (mut sent, mut received) = (0, 0);
+    while let Some(p) = reader.next_raw_packet() {
+        let p = p.unwrap();
+        let len = p.orig_len as usize;
+        match (p.data[6..10] == OURS, p.data[0..4] == OURS) {
+            (true, _) => sent = sent.max(len),
+            (_, true) => received = received.max(len),
+            _ => {}
+        }
+    }
+    (sent, received)
+}
+
+#[test]
+fn offloads_are_on_by_default_and_segments_cross_the_tap_larger_than_the_mtu() {
+    if !tap_tests_enabled("offloads_are_on_by_default_and_segments_cross_the_tap_larger_than_the_mtu") {
+        return;
+    }
+    let mut r = Running::start("tst-offd", &[], None);
+    r.transfer();
+    let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
+    assert!(stats.contains("\n    offloads on: virtio-net header"), "{stats}");
+    assert!(count(&stats, " GSO segments received, larger than the MTU (the kernel's offloads)") > 0, "{stats}");
+    assert!(count(&stats, " GSO segments handed to the device for it to cut (TSO)") > 0, "{stats}");
+    let said = r.stop();
+    assert!(!said.contains("offloads"), "nothing to say on stderr when they are on: {said}");
+    // The pcap shows the frames as they crossed the TAP: GSO segments whole.
+    let (sent, received) = largest_frames(&r.pcap);
+    assert!(sent > MAX_PLAIN && received > MAX_PLAIN, "largest frames sent {sent}, received {received}");
+}
+
+#[test]
+fn a_refusal_of_the_offloads_falls_back_to_plain_frames_and_says_so_once() {
+    if !tap_tests_enabled("a_refusal_of_the_offloads_falls_back_to_plain_frames_and_says_so_once") {
+        return;
+    }
+    let mut r = Running::start("tst-offf", &[], Some((REFUSE_OFFLOAD_ENV, "1")));
+    r.transfer();
+    let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
+    assert!(stats.contains("\n    offloads off: the kernel refused them"), "{stats}");
+    assert_eq!(count(&stats, " GSO segments received, larger than the MTU (the kernel's offloads)"), 0);
+    assert_eq!(count(&stats, " GSO segments handed to the device for it to cut (TSO)"), 0);
+    let said = r.stop();
+    assert_eq!(said.matches("offloads off: the kernel refused them").count(), 1, "said once on stderr: {said}");
+    let (sent, received) = largest_frames(&r.pcap);
+    assert!(sent == MAX_PLAIN && received == MAX_PLAIN, "largest frames sent {sent}, received {received}");
+    drop(r);
+
+    // Asked for: no fallback, then, but an error; and --no-offload is plain without a word.
+    let mut r = Running::start("tst-offn", &["--no-offload"], None);
+    let stats = r.stats().unwrap();
+    assert!(stats.contains("\n    offloads off (--no-offload)"), "{stats}");
+    assert!(!r.stop().contains("offloads"));
+    let ns = Netns::create("tst-offr").expect("namespace");
+    ns.add_tap("tap0", &format!("{HOST}/24")).expect("TAP");
+    let out = ns
+        .command("timeout")
+        .args(["20", TAPSTACK, "up", "--tap", "tap0", "--addr", &format!("{STACK}/24"), "--offload"])
+        .env(REFUSE_OFFLOAD_ENV, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--offload: no fallback to plain frames"), "{err}");
+}
