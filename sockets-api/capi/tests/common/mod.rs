@@ -28,6 +28,12 @@ pub fn packetdrill() -> Result<PathBuf, String> {
     let ws = workspace();
     let bin = ws.join("target/packetdrill/packetdrill");
     let build = shared().map(|s| s.join("tools/build-packetdrill"));
+    // Test binaries run side by side (and tests within one on threads): one
+    // builds while the others wait on this lock, so none runs a binary still
+    // being written (ETXTBSY, "Text file busy", seen in a fresh checkout).
+    std::fs::create_dir_all(ws.join("target")).map_err(|e| format!("target/: {e}"))?;
+    let lock = std::fs::File::create(ws.join("target/packetdrill.lock")).map_err(|e| format!("lock: {e}"))?;
+    lock.lock().map_err(|e| format!("lock: {e}"))?;
     if let (false, Some(build)) = (bin.exists(), build) {
         let ok = Command::new(&build).arg(ws.join("target/packetdrill")).status().is_ok_and(|s| s.success());
         if !ok {
