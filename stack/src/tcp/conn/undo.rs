@@ -34,7 +34,8 @@ pub(super) enum Event {
 /// counted already, which can only delay or miss an undo, never make one.
 #[derive(Copy, Clone, Debug, Default)]
 pub(super) struct Counted {
-    ranges: [(Seq, Seq); COUNTED],
+    /// One more than kept, for the moment between adding and merging.
+    ranges: [(Seq, Seq); COUNTED + 1],
     len: usize,
 }
 
@@ -44,31 +45,37 @@ const COUNTED: usize = 4;
 impl Counted {
     /// Adds [l, r) (at or after `from`, where every range lies); returns how
     /// many of its octets were not counted before.
-    pub(super) fn add(&mut self, from: Seq, mut l: Seq, mut r: Seq) -> u32 {
+    pub(super) fn add(&mut self, from: Seq, l: Seq, r: Seq) -> u32 {
+        // The ranges are disjoint, so the octets of [l, r) they hold are the
+        // sum of its overlaps with each (saturating all the same: a peer's
+        // D-SACKs must never make this wrap).
         let mut new = r.since(l);
-        // Take out every range [l, r) touches, merged into it.
+        let (mut lo, mut hi) = (l, r);
         let mut i = 0;
         while i < self.len {
             let (a, b) = self.ranges[i];
             if a <= r && l <= b {
-                let overlap = r.min(b).since(l.max(a).min(r.min(b)));
-                new -= overlap;
-                (l, r) = (l.min(a), r.max(b));
+                let (ol, or) = (l.max(a), r.min(b));
+                new = new.saturating_sub(if ol < or { or.since(ol) } else { 0 });
+                // Taken out, merged into the range added.
+                (lo, hi) = (lo.min(a), hi.max(b));
                 self.len -= 1;
                 self.ranges[i] = self.ranges[self.len];
             } else {
                 i += 1;
             }
         }
-        if self.len == COUNTED {
+        self.ranges[self.len] = (lo, hi);
+        self.len += 1;
+        if self.len > COUNTED {
             self.merge_closest(from);
         }
-        self.ranges[self.len] = (l, r);
-        self.len += 1;
         new
     }
 
-    /// Merges the two ranges with the smallest gap between them.
+    /// Merges the two neighbours with the smallest gap between them (the
+    /// added range among them): the merged range covers only that gap besides
+    /// the two, so the ranges stay disjoint.
     fn merge_closest(&mut self, from: Seq) {
         self.ranges[..self.len].sort_by_key(|x| x.0.since(from));
         let i = (1..self.len).min_by_key(|&i| self.ranges[i].0.since(self.ranges[i - 1].1)).unwrap_or(1);
@@ -232,5 +239,27 @@ mod tests {
         assert_eq!(c.add(from, at(0), at(2100)), 0, "counted, or bridged");
         assert_eq!(c.add(from, at(0), at(5100)), 5100 - 2100 - 300, "the gaps not bridged");
         assert_eq!(c.len, 1);
+    }
+
+    #[test]
+    fn a_range_in_the_gap_of_a_full_set_is_counted_once_and_never_wraps() {
+        // Review finding: with the set full, a new range in the gap between
+        // the two closest was stored beside their merge, overlapping it, and
+        // a repeated D-SACK inside both subtracted more than its length.
+        let (from, mut c) = (Seq(7), Counted::default());
+        let at = |n: u32| from + n;
+        for start in [0, 1000, 3000, 5000] {
+            assert_eq!(c.add(from, at(start), at(start + 100)), 100);
+        }
+        assert_eq!(c.add(from, at(500), at(600)), 100, "new octets, counted");
+        assert_eq!(c.add(from, at(550), at(560)), 0, "the same octets again");
+        assert_eq!(c.add(from, at(500), at(600)), 0);
+        assert!(c.len <= COUNTED);
+        let ranges = &c.ranges[..c.len];
+        for (i, x) in ranges.iter().enumerate() {
+            for y in &ranges[i + 1..] {
+                assert!(x.1 < y.0 || y.1 < x.0, "disjoint: {x:?} {y:?}");
+            }
+        }
     }
 }
