@@ -479,7 +479,15 @@ impl Rack {
 
     /// RFC 8985 section 6.2 step 4: the reordering window. `dsack` tells that
     /// this ACK carried a D-SACK; `snd_nxt` is where a D-SACK round ends.
-    pub fn update_reo_wnd(&mut self, snd_una: Seq, snd_nxt: Seq, dsack: bool, in_recovery: bool, srtt: Duration) {
+    pub fn update_reo_wnd(
+        &mut self,
+        snd_una: Seq,
+        snd_nxt: Seq,
+        dsack: bool,
+        in_recovery: bool,
+        srtt: Duration,
+        smss: u32,
+    ) {
         if self.dsack_round.is_some_and(|r| snd_una >= r) {
             self.dsack_round = None;
         }
@@ -490,7 +498,11 @@ impl Rack {
             self.reo_wnd_mult += 1;
             self.reo_wnd_persist = 16;
         }
-        self.reo_wnd = if !self.reordering_seen && (in_recovery || self.segs_sacked >= DUP_THRESH) {
+        // Step 4's "RACK.segs_sacked >= DupThresh" counts segments; an entry
+        // is a GSO burst of many, so the octets SACKed count too, as RFC
+        // 6675's IsLost does: more than (DupThresh - 1) * SMSS of them.
+        let sacked_enough = self.segs_sacked >= DUP_THRESH || self.sacked > (DUP_THRESH - 1) * smss;
+        self.reo_wnd = if !self.reordering_seen && (in_recovery || sacked_enough) {
             Duration::ZERO
         } else {
             (self.min_rtt.unwrap_or_default() / 4 * self.reo_wnd_mult).min(srtt)
@@ -716,7 +728,7 @@ mod tests {
         }
         // Segment 3 (sent at 3 ms) SACKed at 13 ms: RACK.rtt 10 ms.
         r.on_sacked(Seq(300), Seq(400), ms(13), NO);
-        r.update_reo_wnd(Seq(0), Seq(400), false, false, Duration::from_millis(10));
+        r.update_reo_wnd(Seq(0), Seq(400), false, false, Duration::from_millis(10), 100);
         assert_eq!(r.reo_wnd, Duration::from_micros(2500), "min_RTT / 4");
         // Segment 0 is due at 0 + 10 + 2.5 ms; 1 at 13.5, 2 at 14.5.
         assert_eq!(r.detect_loss(ms(13)), Some(Duration::from_micros(1500)));
@@ -738,14 +750,14 @@ mod tests {
         let mut r = Rack::new(Seq(0));
         r.on_send(Seq(0), Seq(100), ms(0));
         r.on_cumulative_ack(Seq(100), ms(8), NO);
-        r.update_reo_wnd(Seq(100), Seq(100), true, false, Duration::from_millis(8));
+        r.update_reo_wnd(Seq(100), Seq(100), true, false, Duration::from_millis(8), 100);
         assert_eq!((r.reo_wnd_mult, r.reo_wnd), (2, Duration::from_millis(4)));
-        r.update_reo_wnd(Seq(100), Seq(100), true, false, Duration::from_millis(8));
+        r.update_reo_wnd(Seq(100), Seq(100), true, false, Duration::from_millis(8), 100);
         assert_eq!(r.reo_wnd_mult, 3, "SND.UNA reached the round's end");
         r.on_send(Seq(100), Seq(200), ms(10));
-        r.update_reo_wnd(Seq(100), Seq(200), true, false, Duration::from_millis(8));
+        r.update_reo_wnd(Seq(100), Seq(200), true, false, Duration::from_millis(8), 100);
         assert_eq!(r.reo_wnd_mult, 4);
-        r.update_reo_wnd(Seq(100), Seq(200), true, false, Duration::from_millis(8));
+        r.update_reo_wnd(Seq(100), Seq(200), true, false, Duration::from_millis(8), 100);
         assert_eq!(r.reo_wnd_mult, 4, "one step per round trip");
         for _ in 0..16 {
             r.on_recovery_end();
@@ -778,7 +790,7 @@ mod tests {
         r.on_send(Seq(0), Seq(300), ms(0)); // one burst of three segments
         r.on_send(Seq(300), Seq(400), ms(1));
         r.on_sacked(Seq(300), Seq(400), ms(11), NO);
-        r.update_reo_wnd(Seq(0), Seq(400), false, true, Duration::from_millis(10));
+        r.update_reo_wnd(Seq(0), Seq(400), false, true, Duration::from_millis(10), 100);
         assert_eq!(r.detect_loss(ms(11)), None);
         assert_eq!((r.lost_bytes(), r.next_lost(100)), (300, Some((Seq(0), 100))));
         r.on_send(Seq(0), Seq(100), ms(12));
@@ -812,12 +824,29 @@ mod tests {
         check_links(&r);
         assert_eq!((r.sacked_bytes(), r.segs_sacked()), (300, 2));
         // 0..100, sent with the SACKed octets, is lost once RACK.rtt + reo_wnd passes.
-        r.update_reo_wnd(Seq(0), Seq(400), false, true, Duration::from_millis(10));
+        r.update_reo_wnd(Seq(0), Seq(400), false, true, Duration::from_millis(10), 100);
         assert_eq!(r.detect_loss(ms(12)), None);
         assert_eq!((r.lost_bytes(), r.next_lost(1000)), (100, Some((Seq(0), 100))));
         r.on_cumulative_ack(Seq(400), ms(30), NO);
         assert!(r.is_empty());
         assert_eq!((r.lost_bytes(), r.sacked_bytes(), r.segs_sacked()), (0, 0, 0));
+    }
+
+    /// One SACK block over a whole GSO burst is many segments SACKed (RFC
+    /// 8985 section 6.2 step 4 counts segments; review finding: counting
+    /// entries, a burst counted one and reo_wnd stayed min_RTT / 4).
+    #[test]
+    fn a_sacked_burst_counts_as_its_segments_for_the_reordering_window() {
+        let mut r = Rack::new(Seq(0));
+        r.on_send(Seq(0), Seq(4500), ms(0)); // 45 segments of 100
+        r.on_send(Seq(4500), Seq(9000), ms(1));
+        r.on_sacked(Seq(4500), Seq(9000), ms(11), NO);
+        assert_eq!(r.segs_sacked(), 1, "one entry");
+        r.update_reo_wnd(Seq(0), Seq(9000), false, false, Duration::from_millis(10), 100);
+        assert_eq!(r.reo_wnd, Duration::ZERO, "45 segments SACKed: no reordering window");
+        // The first burst is lost at once (RACK.rtt 10 ms after it left).
+        assert_eq!(r.detect_loss(ms(11)), None);
+        assert_eq!(r.lost_bytes(), 4500);
     }
 
     /// At MAX_SENT no record is cut (the bound wins): a part-SACK then
@@ -851,7 +880,7 @@ mod tests {
         r.on_sacked(Seq(300), Seq(400), ms(13), NO);
         r.on_sacked(Seq(100), Seq(200), ms(13), NO);
         assert!(!r.reordering_seen);
-        r.update_reo_wnd(Seq(0), Seq(600), false, false, Duration::from_millis(10));
+        r.update_reo_wnd(Seq(0), Seq(600), false, false, Duration::from_millis(10), 100);
         // A later ACK that SACKs 2, never retransmitted, below 3: reordering.
         r.on_cumulative_ack(Seq(0), ms(14), NO);
         r.on_sacked(Seq(200), Seq(300), ms(14), NO);

@@ -137,7 +137,7 @@ impl Conn {
         let dsack = self.loss.board.dsacks > dsacks;
         let in_recovery = self.loss.recovery.is_some() || self.retries > 0;
         let srtt = self.rtt.srtt().unwrap_or_default();
-        self.loss.rack.update_reo_wnd(self.snd_una, self.snd_max, dsack, in_recovery, srtt);
+        self.loss.rack.update_reo_wnd(self.snd_una, self.snd_max, dsack, in_recovery, srtt, self.snd_mss);
         self.rack_detect(ctx);
         (sacked, dsack)
     }
