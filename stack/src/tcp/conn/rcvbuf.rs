@@ -89,8 +89,9 @@ mod tests {
     use crate::tcp::TcpConfig;
 
     /// 2 MB from A to B over a wire with a round trip, B reading all it gets:
-    /// B's window scale and the largest window it offered.
-    fn bulk(cfg: TcpConfig, rcvbuf: Option<usize>) -> (u8, u32) {
+    /// B's window scale and the largest window it offered. `in_place`: B
+    /// reads with `recv_with` instead of `recv`.
+    fn bulk(cfg: TcpConfig, rcvbuf: Option<usize>, in_place: bool) -> (u8, u32) {
         let mut w = Wire::with_config(43, cfg);
         w.delay = std::time::Duration::from_millis(1);
         let (a, _l, b) = w.connect();
@@ -101,7 +102,12 @@ mod tests {
         let (mut sent, mut got, mut most) = (0, Vec::new(), 0);
         assert!(w.run_until(secs(60), |w| {
             sent += w.a.send(w.now, a, &data[sent..]).unwrap_or(0);
-            got.extend(w.b.recv_all(w.now, b).unwrap());
+            if in_place {
+                let (now, tcp, net) = (w.now, &mut w.b.tcp, &mut w.b.net);
+                while tcp.recv_with(now, net, b, |d| (got.extend_from_slice(d), d.len()).1).is_ok_and(|n| n > 0) {}
+            } else {
+                got.extend(w.b.recv_all(w.now, b).unwrap());
+            }
             most = most.max(w.b.tcp.info(b).unwrap().rcv_wnd);
             got.len() == data.len()
         }));
@@ -114,15 +120,18 @@ mod tests {
         let big = 4 * 1024 * 1024;
         let tuned = TcpConfig { rmem_max: AUTOTUNE_RMEM_MAX, wmem_max: big, ..TcpConfig::default() };
         let default = TcpConfig::default().default_options.recv_buffer as u32;
-        let (scale, most) = bulk(tuned.clone(), None);
-        // The scale of 6 MiB (RFC 7323 section 2.3), and a window beyond the default buffer.
-        assert_eq!(scale, 7);
-        assert!(most > 2 * default, "grew to {most}");
+        // Read with a copy or in place (review finding: recv_with did not grow it).
+        for in_place in [false, true] {
+            let (scale, most) = bulk(tuned.clone(), None, in_place);
+            // The scale of 6 MiB (RFC 7323 section 2.3), and a window beyond the default buffer.
+            assert_eq!(scale, 7);
+            assert!(most > 2 * default, "grew to {most} (in place: {in_place})");
+        }
         // Off (the core's default), or SO_RCVBUF chosen: the size stays.
         let off = TcpConfig { wmem_max: big, ..TcpConfig::default() };
-        let (scale, most) = bulk(off, None);
+        let (scale, most) = bulk(off, None, false);
         assert!(scale == 1 && most <= default, "scale {scale}, window {most}");
-        let (_, most) = bulk(tuned, Some(100_000));
+        let (_, most) = bulk(tuned, Some(100_000), false);
         assert!(most <= 100_000, "window {most}");
     }
 

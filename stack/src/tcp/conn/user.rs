@@ -106,6 +106,7 @@ impl Conn {
             if self.recv.readable() == 0 {
                 self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
             }
+            self.adjust_rcvbuf(ctx.now, ctx.cfg);
             self.maybe_window_update(ctx);
             return Ok(n);
         }
