@@ -178,9 +178,6 @@ fn iovec(base: *mut u8, len: usize) -> libc::iovec {
     libc::iovec { iov_base: base.cast(), iov_len: len }
 }
 
-/// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
-/// the packet-information prefix, with the virtio-net header if `vnet`.
-/// Returns the name the kernel gave it.
 /// The least length of the TAP's queue of frames from the kernel to us (the
 /// interface's txqueuelen; `ip tuntap add` makes it 1000): raised to this
 /// when the TAP is opened, as a NIC's driver sizes its receive ring. A burst
@@ -216,6 +213,9 @@ fn raise_queue_len(name: &str) {
     }
 }
 
+/// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
+/// the packet-information prefix, with the virtio-net header if `vnet`.
+/// Returns the name the kernel gave it.
 fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
     // SAFETY: ifreq is plain data, all zeroes a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };

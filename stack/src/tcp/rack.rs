@@ -590,11 +590,15 @@ impl Rack {
             self.lost -= s.len();
             self.to_resend -= 1;
             self.segs[i].flags &= !LOST;
-            // Entries come in sequence order, which for these is nearly time order.
-            if cursor != NIL && self.at(cursor).xmit_ts > s.xmit_ts {
+            // Entries come in sequence order, which for these is nearly time
+            // order. The list's order is `sent_after`'s (time, then send
+            // order, then end): by time alone, an entry would go after those
+            // sent later in the same instant, out of order for `detect_loss`.
+            let key = |e: &Sent| (e.xmit_ts, e.order, e.end);
+            if cursor != NIL && sent_after(key(self.at(cursor)), key(&s)) {
                 cursor = self.head;
             }
-            while cursor != NIL && self.at(cursor).xmit_ts <= s.xmit_ts {
+            while cursor != NIL && !sent_after(key(self.at(cursor)), key(&s)) {
                 cursor = self.at(cursor).next;
             }
             self.link_before(id, cursor);
@@ -780,6 +784,26 @@ mod tests {
         }
         assert_eq!(r.tail, prev);
         assert_eq!(n, r.segs.iter().filter(|s| s.linked).count());
+    }
+
+    /// Undoing a spurious timeout puts its entries back where `sent_after`
+    /// orders them, not after everything sent in the same instant (review
+    /// finding: by time alone, B went after C and D sent with it).
+    #[test]
+    fn undone_losses_go_back_in_send_order_within_one_instant() {
+        let mut r = Rack::new(Seq(0));
+        r.on_send(Seq(0), Seq(100), ms(0));
+        r.on_cumulative_ack(Seq(100), ms(10), NO); // RACK.rtt 10 ms
+        for i in 1..5u32 {
+            r.on_send(Seq(i * 100), Seq(i * 100 + 100), ms(20));
+        }
+        // Only the first segment is marked lost (the others' deadlines are not past).
+        r.mark_losses_on_rto(ms(20));
+        assert_eq!(r.lost_bytes(), 100);
+        r.undo_losses();
+        assert_eq!(r.lost_bytes(), 0);
+        check_links(&r);
+        assert_eq!(r.head, r.base, "the first sent is first again");
     }
 
     /// A retransmission of part of a record (one SMSS of a TSO burst) marks
