@@ -61,6 +61,10 @@ pub struct EpollState {
     pub interest: HashMap<Fd, Interest>,
     /// Descriptors that may be ready, each once.
     ready: VecDeque<Fd>,
+    /// Entries of `ready` left by an interest removed while queued, by
+    /// descriptor: skipped when they come up, so a descriptor removed and
+    /// added again is not reported twice in one wait (Linux never does).
+    stale: HashMap<Fd, u32>,
     waiters: Vec<Waker>,
 }
 
@@ -85,6 +89,15 @@ impl EpollState {
         while budget > 0 && out.len() < max {
             budget -= 1;
             let Some(fd) = self.ready.pop_front() else { break };
+            if let Some(n) = self.stale.get_mut(&fd) {
+                // The oldest entry of `fd` is always the stale one (FIFO).
+                *n -= 1;
+                if *n == 0 {
+                    self.stale.remove(&fd);
+                    self.stale.shrink_if_sparse();
+                }
+                continue;
+            }
             let Some(i) = self.interest.get(&fd).copied() else { continue };
             let ev = check(fd, &i);
             let entry = self.interest.get_mut(&fd).expect("looked up above");
@@ -105,9 +118,12 @@ impl EpollState {
 
     /// `fd` leaves the interest list; whether it was there.
     fn forget(&mut self, fd: Fd) -> bool {
-        let was = self.interest.remove(&fd).is_some();
+        let was = self.interest.remove(&fd);
+        if was.is_some_and(|i| i.queued) {
+            *self.stale.entry(fd).or_insert(0) += 1;
+        }
         self.interest.shrink_if_sparse();
-        was
+        was.is_some()
     }
 }
 
@@ -377,6 +393,27 @@ mod tests {
         out.clear();
         r.epoll(ep).unwrap().collect(64, |_, _| 1, &mut out);
         assert_eq!(out, vec![(1, 7)]);
+    }
+
+    /// Review finding: a ready descriptor removed and added again (EPOLL_CTL_DEL
+    /// then ADD, or closed and its number reused) left its old entry on the
+    /// ready list beside the new one, and one wait reported it twice.
+    #[test]
+    fn a_descriptor_removed_and_added_again_is_reported_once() {
+        let mut r = Registry::default();
+        let ep = r.epoll_create();
+        assert!(r.epoll_set(ep, 5, Interest::new(1, 5, 0)));
+        for _ in 0..2 {
+            assert!(r.epoll_remove(ep, 5));
+            assert!(r.epoll_set(ep, 5, Interest::new(1, 55, 0)));
+        }
+        let mut out = Vec::new();
+        r.epoll(ep).unwrap().collect(64, |_, _| 1, &mut out);
+        assert_eq!(out, vec![(1, 55)], "once, with the new interest's data");
+        out.clear();
+        r.epoll(ep).unwrap().collect(64, |_, _| 1, &mut out);
+        assert_eq!(out, vec![(1, 55)], "still level-triggered");
+        assert!(r.epoll(ep).unwrap().stale.is_empty());
     }
 
     /// Issue 13: waiter lists and an epoll instance's interest grown to
