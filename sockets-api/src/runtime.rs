@@ -354,7 +354,9 @@ impl Shared {
     /// not being stepped and never will be again. Whether it was there (not
     /// after the runtime has ended: its residents are let go then). From a
     /// resident's step too (a service's `Server` dropped there): it then takes
-    /// effect at once, without waiting for the round of steps to end.
+    /// effect at once, without waiting for the round of steps to end; but not
+    /// from the step of the resident being removed (a service's loop holds
+    /// its own lock while it steps, and stopping it takes that lock).
     pub fn remove_resident(&self, id: u64) -> bool {
         self.residents.remove(id)
     }

@@ -228,6 +228,14 @@ impl Sampler {
     }
 }
 
+impl Drop for Sampler {
+    /// An attack that panics still stops the thread (it would read /proc and
+    /// the control socket until the test binary exits).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A small xorshift generator: the floods' addresses, ports and numbers.
 struct Rng(u64);
 
