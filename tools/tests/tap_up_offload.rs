@@ -109,6 +109,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.pcap);
+        // tapstack removes its control socket when it stops; killed after a
+        // failure (the Reaper), it cannot.
+        let _ = std::fs::remove_file(&self.control);
     }
 }
 
