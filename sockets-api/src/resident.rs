@@ -109,6 +109,10 @@ struct Inner {
     out: Vec<u64>,
     /// Those of them removed during the round (by a step): not stepped again.
     removed: Vec<u64>,
+    /// Threads waiting on `round_over`: a round's end signals only when some
+    /// are (std's `notify_all` is a futex system call even with no waiter,
+    /// and the runtime ends a round every few dozen frames).
+    waiting: usize,
 }
 
 impl std::fmt::Debug for Residents {
@@ -154,7 +158,9 @@ impl Residents {
                 }
                 break;
             }
+            inner.waiting += 1;
             inner = self.round_over.wait(inner).unwrap_or_else(|e| e.into_inner());
+            inner.waiting -= 1;
         }
         let entry = inner.list.iter().position(|e| e.id == id).map(|at| inner.list.remove(at));
         drop(inner);
@@ -249,7 +255,9 @@ impl<'a> Round<'a> {
         inner.out.clear();
         inner.stepping = None;
         self.done = true;
-        self.residents.round_over.notify_all();
+        if inner.waiting > 0 {
+            self.residents.round_over.notify_all();
+        }
         inner
     }
 }

@@ -17,8 +17,8 @@
 //! Run (as root): cargo bench -p tapstack-tests --bench tap_throughput
 //! Size per run: TAPSTACK_BENCH_MIB (default 954, 1e9 bytes); runs per cell:
 //! TAPSTACK_BENCH_RUNS (default 3); one direction only: TAPSTACK_BENCH_DIR=discard
-//! or chargen (the other's cells print NaN). TAPSTACK_BENCH_ONLY=offload runs
-//! tapstack with offloads alone (for `perf record -g -p` on this process:
+//! or chargen (the other's cells print NaN). TAPSTACK_BENCH_ONLY=offload
+//! (or plain) runs tapstack with (without) offloads alone (for `perf record -g -p` on this process:
 //! nothing else of it is busy), printing its rates and CPU time per MiB.
 
 mod smoltcp_server;
@@ -159,8 +159,10 @@ fn main() {
     let mib: u32 = std::env::var("TAPSTACK_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(954);
     let runs: usize = std::env::var("TAPSTACK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
 
-    if std::env::var("TAPSTACK_BENCH_ONLY").is_ok_and(|v| v == "offload") {
-        return offload_alone(mib, runs);
+    match std::env::var("TAPSTACK_BENCH_ONLY").as_deref() {
+        Ok("offload") => return one_alone(true, mib, runs),
+        Ok("plain") => return one_alone(false, mib, runs),
+        _ => {}
     }
     // tapstack on a TAP, the kernel's client in the lab's namespace.
     let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
@@ -254,9 +256,9 @@ fn main() {
     }
 }
 
-/// tapstack with offloads alone, for a profiler.
-fn offload_alone(mib: u32, runs: usize) {
-    let lab = Lab::start("bench-tapo", LabConfig { offload: true, ..LabConfig::default() }).expect("lab");
+/// tapstack alone (with or without offloads), for a profiler.
+fn one_alone(offload: bool, mib: u32, runs: usize) {
+    let lab = Lab::start("bench-tapo", LabConfig { offload, ..LabConfig::default() }).expect("lab");
     let addr = lab.config.stack_addr.to_string();
     let mut r = Runs::default();
     for _ in 0..runs {
@@ -264,7 +266,8 @@ fn offload_alone(mib: u32, runs: usize) {
     }
     let mbit = |v: &Vec<f64>| mib as f64 * 8.0 * 1.048576 / median(v.clone());
     let ms_per_mib = |v: &Vec<f64>| median(v.clone()) * 1000.0 / mib as f64;
-    println!("\ntapstack with offloads alone, {mib} MiB per run, median of {runs}");
+    let what = if offload { "with offloads" } else { "without offloads" };
+    println!("\ntapstack {what} alone, {mib} MiB per run, median of {runs}");
     println!(
         "kernel client -> server (discard): {:>6.0} Mbit/s, {:.2} ms CPU/MiB",
         mbit(&r.send),

@@ -116,6 +116,7 @@ impl StackOptions {
         // Buffers grow with a bulk transfer's needs, as Linux's tcp_wmem and tcp_rmem.
         config.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
         config.tcp.rmem_max = stack::tcp::config::AUTOTUNE_RMEM_MAX;
+        config.tcp.lazy_window_updates = true;
         config
     }
 

@@ -36,7 +36,7 @@ pub struct LabConfig {
     /// Open the TAP with the kernel's offloads (`tapstack up --offload`).
     pub offload: bool,
     /// Buffers that grow with a bulk transfer, as `tapstack up` runs
-    /// (`TcpConfig::wmem_max`, `rmem_max`); off, fixed 64 KiB buffers, as
+    /// (`TcpConfig::wmem_max`, `rmem_max`, `lazy_window_updates`); off, fixed 64 KiB buffers, as
     /// before (for a benchmark's comparison).
     pub buffer_autotune: bool,
     /// Answer every SYN with a cookie (`TcpConfig::syn_cookies_always`, Linux's
@@ -71,6 +71,7 @@ impl LabConfig {
         if self.buffer_autotune {
             c.tcp.wmem_max = stack::tcp::config::AUTOTUNE_WMEM_MAX;
             c.tcp.rmem_max = stack::tcp::config::AUTOTUNE_RMEM_MAX;
+            c.tcp.lazy_window_updates = true;
         }
         c
     }

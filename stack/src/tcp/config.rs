@@ -79,6 +79,17 @@ pub struct TcpConfig {
     /// on; off, every second segment is acknowledged as it comes, batch or not
     /// (RFC 9293 SHLD-19 to the letter).
     pub stretch_acks: bool,
+    /// Window updates after a read only when they matter to the sender: a read
+    /// that opens the window sends one at once only if the peer's usable window
+    /// was under one MSS or the update at least doubles it, as Linux's
+    /// tcp_cleanup_rbuf decides; otherwise the opened window rides on our next
+    /// ACK. Off (the default here: the captures and virtual-time tests hold the
+    /// eager updates), every read that opens the window by the SWS threshold
+    /// (RFC 9293 section 3.8.6.2.2) sends one: a bulk reader reading a round's
+    /// data in several calls then costs a pure window update per call (half
+    /// the frames we wrote in the plain TAP's discard bench). `tapstack up`
+    /// and the lab turn it on.
+    pub lazy_window_updates: bool,
     /// Most connections (not counting listeners, nor TIME-WAIT). Default 4096;
     /// SYNs beyond it get cookies (or are dropped, `TcpConnectionLimit`) and
     /// `connect` fails with `NoBufferSpace`. Linux has no count of its own:
@@ -173,6 +184,7 @@ impl Default for TcpConfig {
             r1_retries: 3,
             delayed_ack: Duration::from_millis(40),
             stretch_acks: true,
+            lazy_window_updates: false,
             max_connections: 4096,
             max_tw_buckets: 16384,
             max_backlog: 4096,

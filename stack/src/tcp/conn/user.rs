@@ -113,7 +113,10 @@ impl Conn {
         self.recv(ctx, &mut [], false)
     }
 
-    /// After the user reads: tell the peer when the window has opened enough to matter.
+    /// After the user reads: tell the peer when the window has opened enough to
+    /// matter (receiver SWS avoidance, RFC 9293 section 3.8.6.2.2). With
+    /// `TcpConfig::lazy_window_updates`, only when it at least doubles what the
+    /// peer may still send (`grow >= old_wnd`).
     fn maybe_window_update(&mut self, ctx: &mut Ctx<'_>) {
         if !self.state.is_synchronized() || self.fin_received {
             return;
@@ -122,7 +125,9 @@ impl Conn {
         let old_wnd = self.rcv_wnd();
         let edge = window_edge(self.rcv_nxt, self.rcv_adv, self.recv.free(), self.recv.capacity(), mss);
         let grow = edge.since(self.rcv_adv);
-        if grow > 0 && (old_wnd < mss || grow >= (2 * mss).min(self.recv.capacity() as u32 / 2)) {
+        let worth =
+            grow >= (2 * mss).min(self.recv.capacity() as u32 / 2) && (!ctx.cfg.lazy_window_updates || grow >= old_wnd);
+        if grow > 0 && (old_wnd < mss || worth) {
             self.ack_now = true;
             self.output(ctx);
         }

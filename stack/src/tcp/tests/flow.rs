@@ -443,3 +443,46 @@ fn a_stretch_ack_leaves_at_most_64_kib_unacknowledged_and_can_be_turned_off() {
     h.tcp.end_batch(t, &mut h.net);
     h.nothing();
 }
+
+#[test]
+fn lazy_window_updates_wait_until_the_window_doubles() {
+    let mut h = Host::new(IP_A, 77);
+    h.tcp.set_config(TcpConfig { lazy_window_updates: true, ..TcpConfig::default() });
+    let (_l, id, mut peer) = passive_established(&mut h);
+    let t = T0 + secs(1);
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..10 {
+        peer.send(&mut h, t, "A", &[9; 1460]).unwrap();
+    }
+    let before = h.out().pop().unwrap().wnd;
+    assert!(before <= 65535 - 14600, "{before}");
+    // Reading 14600 bytes opens the window by more than the SWS threshold, but
+    // does not double what the peer may still send: no update of its own...
+    assert_eq!(h.tcp.recv(t, &mut h.net, id, &mut buf, false), Ok(14600));
+    h.nothing();
+    // ...the next ACK carries it.
+    for _ in 0..2 {
+        peer.send(&mut h, t, "A", &[9; 1460]).unwrap();
+    }
+    let ack = h.out().pop().unwrap();
+    assert_eq!(ack.ack, Some(peer.seq));
+    assert!(ack.wnd >= 65535 - 2 * 1460 - 1460, "the read's space announced: {}", ack.wnd);
+    // Filled to under half: a read that at least doubles the window is told at once.
+    for _ in 0..30 {
+        peer.send(&mut h, t, "A", &[9; 1460]).unwrap();
+    }
+    let low = h.out().pop().unwrap().wnd;
+    assert!(low < 65535 / 2, "{low}");
+    assert_eq!(h.tcp.recv(t, &mut h.net, id, &mut buf, false), Ok(32 * 1460));
+    let upd = h.one();
+    assert_eq!(upd.ack, Some(peer.seq));
+    assert!(upd.wnd >= 2 * low && upd.wnd > 60000, "{} after {low}", upd.wnd);
+    // The default (eager): the same small read sends its own update.
+    h.tcp.set_config(TcpConfig::default());
+    for _ in 0..10 {
+        peer.send(&mut h, t, "A", &[9; 1460]).unwrap();
+    }
+    h.out();
+    assert_eq!(h.tcp.recv(t, &mut h.net, id, &mut buf, false), Ok(14600));
+    assert_eq!(h.one().ack, Some(peer.seq), "an update of its own");
+}
