@@ -190,6 +190,12 @@ fn std_like_udp_socket_talks_to_the_echo_service() {
     assert_eq!(sock.peer_addr().unwrap(), sa("10.0.0.2:7"));
     clone.send(b"again").unwrap();
     assert_eq!(sock.recv(&mut buf).unwrap(), 5);
+    // The service counts a datagram once its sendto has returned, which may
+    // be after the echo has reached us (its thread and ours run apart).
+    let deadline = Instant::now() + PROMPT;
+    while echo.echoed() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(echo.echoed(), 2);
     echo.stop().unwrap();
     // The service's port is free again.
