@@ -210,67 +210,23 @@ fn the_first_flight_is_one_segment_as_large_as_cwnd() {
     assert_eq!(tx.gso_size as u32, info.snd_mss);
 }
 
-/// A part lost from the middle of a GSO segment: b's SACKs (RFC 2018) show the
-/// hole (more than DupThresh - 1 MSS SACKed above it: IsLost, RFC 6675 section 4), and a retransmits that one MSS alone (RFC 6675 section 5, NextSeg),
-/// not the written segment; the transfer then completes intact.
-#[test]
-fn a_lost_part_of_a_gso_segment_is_retransmitted_alone() {
-    let (mut a, mut b, c, s, mut now) = connected(true, 256 * 1024);
-    let mss = a.tcp().0.info(c).unwrap().snd_mss as usize;
-    let data = pattern(40 * mss, 0);
-    let (tcp, net) = a.tcp();
-    tcp.set_nodelay(now, net, c, true).unwrap();
-    let (mut sent, mut got) = (tcp.send(now, net, c, &data).unwrap(), Vec::new());
-    let mut buf = vec![0u8; 1 << 20];
-    let (mut lost, mut retransmitted) = (None, Vec::new());
-    for round in 0..200 {
-        now = now + Duration::from_millis(1);
-        a.poll(now);
-        b.poll(now);
-        let (tcp, net) = a.tcp();
-        sent += tcp.send(now, net, c, &data[sent..]).unwrap();
-        for (f, tx) in frames(&mut a) {
-            let pieces = cut(&f, tx);
-            if lost.is_none() && pieces.len() >= 6 {
-                // The second flight's third part is lost.
-                lost = Some(seq_of(&pieces[2]));
-                pieces.iter().enumerate().filter(|(i, _)| *i != 2).for_each(|(_, p)| _ = b.receive(now, p));
-                continue;
-            }
-            if lost.is_some_and(|l| seq_of(&f) <= l && payload_len(&f) > 0) {
-                retransmitted.push((seq_of(&f), payload_len(&f), tx.gso_size));
-            }
-            pieces.iter().for_each(|p| _ = b.receive(now, p));
-        }
-        let (tcp, net) = b.tcp();
-        while let Ok(n @ 1..) = tcp.recv(now, net, s, &mut buf, false) {
-            got.extend_from_slice(&buf[..n]);
-        }
-        // Only b's last ACK of the round reaches a (a stretch ACK, as a GRO'ing
-        // receiver sends one for many segments), so cwnd opens in large steps.
-        if let Some((f, _)) = frames(&mut b).last() {
-            a.receive(now, f);
-        }
-        if got.len() == data.len() {
-            assert!(round < 100, "recovered by SACK, not after timeouts");
-            break;
-        }
-    }
-    assert!(got == data, "{} of {} bytes, intact: {}", got.len(), data.len(), got == data[..got.len()]);
-    let lost = lost.expect("a GSO segment of six parts or more was sent");
-    assert_eq!(retransmitted, vec![(lost, mss, 0)], "the lost MSS, alone, as a plain segment");
-    assert_eq!(a.tcp().0.info(c).unwrap().retransmissions, 1);
+/// What [`lose_parts`] saw: the MSS, the sequence numbers of the parts lost,
+/// each retransmission that covered one as (seq, payload length, gso_size),
+/// and the sender's count of retransmissions.
+struct PartsLost {
+    mss: usize,
+    lost: Vec<u32>,
+    retransmitted: Vec<(u32, usize, u16)>,
+    retransmissions: u64,
 }
 
-/// Two parts lost from one GSO segment (RACK keeps it as one record): the
-/// SACK blocks over the parts between and after them mark those parts only,
-/// and the resend of the first lost part marks that part only (RFC 8985
-/// section 6.1 keeps its state per segment), so RACK finds both lost and each
-/// is retransmitted once, alone, without a timeout. (The marks themselves are
-/// checked in `rack.rs`'s tests; here the scoreboard's own per-octet view
-/// also gets it right, so this passes with whole records as well.)
-#[test]
-fn two_lost_parts_of_a_gso_segment_are_each_retransmitted_once() {
+/// A bulk transfer over a TSO link in which the first GSO segment of six
+/// parts or more loses the parts at `parts` (indices into its cut pieces).
+/// Only b's last ACK of each round reaches a (a stretch ACK, as a GRO'ing
+/// receiver sends one for many segments), so cwnd opens in large steps. The
+/// transfer must end intact, recovered by SACK within 100 rounds (1 ms each),
+/// not after timeouts.
+fn lose_parts(parts: &[usize]) -> PartsLost {
     let (mut a, mut b, c, s, mut now) = connected(true, 256 * 1024);
     let mss = a.tcp().0.info(c).unwrap().snd_mss as usize;
     let data = pattern(40 * mss, 0);
@@ -288,8 +244,9 @@ fn two_lost_parts_of_a_gso_segment_are_each_retransmitted_once() {
         for (f, tx) in frames(&mut a) {
             let pieces = cut(&f, tx);
             if lost.is_empty() && pieces.len() >= 6 {
-                lost = vec![seq_of(&pieces[2]), seq_of(&pieces[4])];
-                pieces.iter().enumerate().filter(|(i, _)| *i != 2 && *i != 4).for_each(|(_, p)| _ = b.receive(now, p));
+                lost = parts.iter().map(|&i| seq_of(&pieces[i])).collect();
+                let kept = pieces.iter().enumerate().filter(|(i, _)| !parts.contains(i));
+                kept.for_each(|(_, p)| _ = b.receive(now, p));
                 continue;
             }
             if payload_len(&f) > 0 && lost.iter().any(|&l| seq_of(&f) <= l) {
@@ -310,7 +267,33 @@ fn two_lost_parts_of_a_gso_segment_are_each_retransmitted_once() {
         }
     }
     assert!(got == data, "{} of {} bytes, intact: {}", got.len(), data.len(), got == data[..got.len()]);
-    assert_eq!(lost.len(), 2, "a GSO segment of six parts or more was sent");
-    assert_eq!(retransmitted, vec![(lost[0], mss, 0), (lost[1], mss, 0)], "each lost MSS once, alone");
-    assert_eq!(a.tcp().0.info(c).unwrap().retransmissions, 2);
+    assert_eq!(lost.len(), parts.len(), "a GSO segment of six parts or more was sent");
+    let retransmissions = a.tcp().0.info(c).unwrap().retransmissions;
+    PartsLost { mss, lost, retransmitted, retransmissions }
+}
+
+/// A part lost from the middle of a GSO segment: b's SACKs (RFC 2018) show the
+/// hole (more than DupThresh - 1 MSS SACKed above it: IsLost, RFC 6675 section 4),
+/// and a retransmits that one MSS alone (RFC 6675 section 5, NextSeg), not the
+/// written segment; the transfer then completes intact.
+#[test]
+fn a_lost_part_of_a_gso_segment_is_retransmitted_alone() {
+    let r = lose_parts(&[2]);
+    assert_eq!(r.retransmitted, vec![(r.lost[0], r.mss, 0)], "the lost MSS, alone, as a plain segment");
+    assert_eq!(r.retransmissions, 1);
+}
+
+/// Two parts lost from one GSO segment (RACK keeps it as one record): the
+/// SACK blocks over the parts between and after them mark those parts only,
+/// and the resend of the first lost part marks that part only (RFC 8985
+/// section 6.1 keeps its state per segment), so RACK finds both lost and each
+/// is retransmitted once, alone, without a timeout. (The marks themselves are
+/// checked in `rack.rs`'s tests; here the scoreboard's own per-octet view
+/// also gets it right, so this passes with whole records as well.)
+#[test]
+fn two_lost_parts_of_a_gso_segment_are_each_retransmitted_once() {
+    let r = lose_parts(&[2, 4]);
+    let each = vec![(r.lost[0], r.mss, 0), (r.lost[1], r.mss, 0)];
+    assert_eq!(r.retransmitted, each, "each lost MSS once, alone");
+    assert_eq!(r.retransmissions, 2);
 }
