@@ -8,6 +8,7 @@
 use sockets_api::sim::{Host, A_IP, B_IP};
 use sockets_api::*;
 use stack::driver::FrameBatch;
+use stack::offload::Offloads;
 use stack::{Config, Duration, Instant, MacAddr};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddrV4;
@@ -53,12 +54,16 @@ struct Pair {
     ab: FrameBatch,
     ba: FrameBatch,
     frames: u64,
+    /// A link of offload semantics (GSO segments whole) whose buffers the
+    /// stacks may keep (`FrameBatch::deliver`, zero-copy receive).
+    offload: bool,
 }
 
 impl Pair {
-    fn new() -> Pair {
-        let ca = Config { seed: 5, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
-        let cb = Config { seed: 6, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
+    fn new(offload: bool) -> Pair {
+        let offloads = if offload { Offloads::TAP } else { Offloads::default() };
+        let ca = Config { seed: 5, offload: offloads, ..Config::new(MacAddr([2, 0, 0, 0, 0, 1]), A_IP, 24) };
+        let cb = Config { seed: 6, offload: offloads, ..Config::new(MacAddr([2, 0, 0, 0, 0, 2]), B_IP, 24) };
         let mut p = Pair {
             a: Host::new(ca),
             b: Host::new(cb),
@@ -66,6 +71,7 @@ impl Pair {
             ab: FrameBatch::new(),
             ba: FrameBatch::new(),
             frames: 0,
+            offload,
         };
         p.a.stack.start(p.now);
         p.b.stack.start(p.now);
@@ -89,6 +95,11 @@ impl Pair {
                 return;
             }
             self.frames += (self.ab.len() + self.ba.len()) as u64;
+            if self.offload {
+                self.ab.deliver(&mut self.b.stack, self.now);
+                self.ba.deliver(&mut self.a.stack, self.now);
+                continue;
+            }
             for f in self.ab.frames() {
                 self.b.stack.receive(self.now, f);
             }
@@ -132,8 +143,19 @@ fn transfer(p: &mut Pair, a_sends: bool, fa: Fd, fb: Fd, total: usize) {
 
 #[test]
 fn a_steady_bulk_transfer_allocates_nothing_per_frame() {
+    steady_bulk_transfer(false, 20_000);
+}
+
+/// With GSO segments kept in their frames' buffers (zero-copy receive): the
+/// buffers go round between the link's slots and the stacks' pools.
+#[test]
+fn a_steady_gso_transfer_keeping_its_frames_allocates_nothing_per_frame() {
+    steady_bulk_transfer(true, 1_000);
+}
+
+fn steady_bulk_transfer(offload: bool, least_frames: u64) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut p = Pair::new();
+    let mut p = Pair::new(offload);
     let now = p.now;
     let l = call!(p.b, socket(AF_INET, SOCK_STREAM, 0)).unwrap();
     call!(p.b, bind(l, "0.0.0.0:9".parse().unwrap())).unwrap();
@@ -154,7 +176,9 @@ fn a_steady_bulk_transfer_allocates_nothing_per_frame() {
         COUNTING.store(false, Ordering::SeqCst);
         let (allocs, frames) = (ALLOCS.load(Ordering::SeqCst), p.frames - frames_before);
         println!("{way}: 32 MiB, {frames} frames, {allocs} allocations");
-        assert!(frames > 20_000, "{frames}");
+        assert!(frames > least_frames, "{frames}");
+        let kept = p.a.stack.counters().tcp.rx_kept + p.b.stack.counters().tcp.rx_kept;
+        assert_eq!(kept > 0, offload, "{way}: segments kept in their frames' buffers: {kept}");
         assert!(allocs * 100 < frames, "{way}: {allocs} allocations for {frames} frames");
     }
 }

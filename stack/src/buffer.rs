@@ -71,6 +71,21 @@ impl TxQueue {
         }
     }
 
+    /// A buffer of at least `len` bytes (its contents whatever they were) to
+    /// replace a received frame's buffer that the stack kept
+    /// (`Stack::receive_owned`): a pooled large one (kept buffers come back
+    /// to the pool once read), or a new one.
+    pub fn take_spare(&mut self, len: usize) -> Vec<u8> {
+        let mut b = match self.large.iter().rposition(|b| b.capacity() >= len) {
+            Some(i) => self.large.swap_remove(i),
+            None => Vec::with_capacity(len.max(crate::offload::MAX_GSO_FRAME)),
+        };
+        if b.len() < len {
+            b.resize(len, 0);
+        }
+        b
+    }
+
     /// Gives a buffer back to the pool without sending it.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         if buf.capacity() == 0 {
@@ -138,5 +153,78 @@ impl TxQueue {
     /// Takes the oldest queued frame; give it back with [`TxQueue::recycle`].
     pub fn pop(&mut self) -> Option<Vec<u8>> {
         self.queue.pop_front().map(|(frame, _)| frame)
+    }
+}
+
+/// The frame being received, when its owner lets the stack keep its buffer
+/// (`Stack::receive_owned`): a TCP payload in it may be claimed, once, to
+/// stay in that buffer instead of being copied into a receive buffer
+/// (zero-copy receive, `tcp::recv`).
+#[derive(Debug, Default)]
+pub struct RxClaim {
+    /// The frame's first byte's address, its length and its buffer's
+    /// capacity; `None` when the frame being received may not be kept.
+    offered: Option<(usize, usize, usize)>,
+    /// Where the claimed payload starts in the frame.
+    claimed: Option<usize>,
+}
+
+impl RxClaim {
+    /// `frame` (the whole of it, in a buffer of `capacity` bytes) may be kept.
+    pub fn offer(&mut self, frame: &[u8], capacity: usize) {
+        self.offered = Some((frame.as_ptr() as usize, frame.len(), capacity));
+        self.claimed = None;
+    }
+
+    /// Claims the frame's buffer for `payload`, which must lie in the frame
+    /// offered (not in a reassembled datagram or a looped one) and fill at
+    /// least half of its buffer (so that a kept buffer costs at most twice
+    /// the bytes it holds). Returns whether it may be kept.
+    pub fn claim(&mut self, payload: &[u8]) -> bool {
+        let Some((start, len, capacity)) = self.offered else { return false };
+        let at = (payload.as_ptr() as usize).wrapping_sub(start);
+        let inside = at <= len && payload.len() <= len - at;
+        if self.claimed.is_some() || !inside || 2 * payload.len() < capacity {
+            return false;
+        }
+        self.claimed = Some(at);
+        true
+    }
+
+    /// Ends the frame's offer; where the payload claimed from it starts, if one was.
+    pub fn take(&mut self) -> Option<usize> {
+        self.offered = None;
+        self.claimed.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_is_of_the_frame_offered_once_and_at_least_half_its_buffer() {
+        let frame = vec![7u8; 100];
+        let mut c = RxClaim::default();
+        assert!(!c.claim(&frame[40..]), "nothing offered: nothing kept");
+        c.offer(&frame, 100);
+        let elsewhere = vec![7u8; 60];
+        assert!(!c.claim(&elsewhere), "a payload outside the frame (reassembled, looped)");
+        assert!(!c.claim(&frame[60..]), "40 bytes would keep a 100-byte buffer");
+        assert!(c.claim(&frame[40..]));
+        assert!(!c.claim(&frame[40..]), "one claim per frame");
+        assert_eq!(c.take(), Some(40));
+        assert_eq!(c.take(), None);
+        assert!(!c.claim(&frame[40..]), "the offer ends with the frame");
+    }
+
+    #[test]
+    fn a_spare_is_a_pooled_buffer_long_enough_or_a_new_one() {
+        let mut q = TxQueue::new();
+        q.recycle(vec![1u8; 20_000]);
+        let spare = q.take_spare(30_000);
+        assert!(spare.len() >= 30_000);
+        let pooled = q.take_spare(10_000);
+        assert_eq!(pooled.len(), 20_000, "the pooled one, its length kept (no zeroing)");
     }
 }

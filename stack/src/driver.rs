@@ -142,7 +142,7 @@ impl Driver {
         let mut n = 0;
         while n < max {
             let Some((len, rx)) = dev.recv_offloaded(now, &mut self.buf)? else { break };
-            stack.receive_offloaded(now, &self.buf[..len], rx);
+            stack.receive_owned(now, &mut self.buf, len, rx);
             settle(stack, dev, hook, now)?;
             n += 1;
         }
@@ -319,6 +319,17 @@ impl FrameBatch {
         self.tx_offloads.push(tx);
     }
 
+    /// Hands every frame held to `stack`, as a link in memory would that gives
+    /// each what it asked of the link ([`TxOffload::as_received`]), letting
+    /// the stack keep their buffers ([`Stack::receive_owned`]); empties the batch.
+    pub fn deliver(&mut self, stack: &mut Stack, now: Instant) {
+        for i in 0..self.lens.len() {
+            let rx = self.tx_offloads[i].as_received();
+            stack.receive_owned(now, &mut self.bufs[i], self.lens[i], rx);
+        }
+        self.clear();
+    }
+
     /// Writes every frame held to the device, stamped `now` (the loopback's with
     /// [`Device::loopback`]), and empties the batch. After a send fails the rest
     /// are dropped and the first error returned.
@@ -349,8 +360,10 @@ impl Driver {
     pub fn feed(stack: &mut Stack, rx: &mut FrameBatch, tx: &mut FrameBatch, now: Instant) {
         // One batch: the frames were read together (stretch ACKs, Stack::begin_batch).
         stack.begin_batch();
-        for (frame, offload) in rx.frames_offloaded() {
-            stack.receive_offloaded(now, frame, offload);
+        for i in 0..rx.lens.len() {
+            // The stack may keep a frame's buffer (Stack::receive_owned) and
+            // leave a spare one in its slot.
+            stack.receive_owned(now, &mut rx.bufs[i], rx.lens[i], rx.offloads[i]);
             tx.take_transmit(stack);
         }
         stack.end_batch(now);

@@ -45,6 +45,18 @@ impl Tcp {
         self.input_parsed(now, net, packet.src, packet.dst, seg)
     }
 
+    /// The buffer of the frame just received, claimed by a connection for its
+    /// data (`TcpNet::claim_rx_frame`), which starts at `at` in it: the
+    /// connection keeps it instead of a copy (zero-copy receive, `tcp::recv`).
+    pub fn fill_claim(&mut self, net: &mut dyn TcpNet, frame: Vec<u8>, at: usize) {
+        let conn = self.rx_claim.take().and_then(|id| conn_mut(&mut self.slots, id));
+        match conn {
+            Some(c) if c.awaits_frame() => c.fill_frame(frame, at),
+            // Gone with the segment (a reset, TIME-WAIT compacted): nothing to read.
+            _ => net.recycle_buffer(frame),
+        }
+    }
+
     /// An ICMP error about a segment we sent.
     pub fn icmp_error(&mut self, now: Instant, net: &mut dyn TcpNet, err: &IcmpError) {
         self.handle_icmp_error(now, net, err)
