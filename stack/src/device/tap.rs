@@ -125,10 +125,10 @@ impl TapDevice {
                 // SAFETY: both iovecs point into live buffers of the lengths given.
                 true => unsafe {
                     let iov = [iovec(hdr.as_mut_ptr(), HDR_LEN), iovec(buf.as_mut_ptr(), buf.len())];
-                    libc::readv(self.file.as_raw_fd(), iov.as_ptr(), 2)
+                    raw_io(libc::SYS_readv, self.file.as_raw_fd(), iov.as_ptr() as usize, 2)
                 },
                 // SAFETY: buf is a live buffer of buf.len() bytes.
-                false => unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) },
+                false => unsafe { raw_io(libc::SYS_read, self.file.as_raw_fd(), buf.as_mut_ptr() as usize, buf.len()) },
             };
             if r >= 0 {
                 let n = r as usize;
@@ -157,10 +157,10 @@ impl TapDevice {
                 // SAFETY: both iovecs point into live buffers; writev only reads them.
                 true => unsafe {
                     let iov = [iovec(hdr.as_ptr().cast_mut(), HDR_LEN), iovec(frame.as_ptr().cast_mut(), frame.len())];
-                    libc::writev(self.file.as_raw_fd(), iov.as_ptr(), 2)
+                    raw_io(libc::SYS_writev, self.file.as_raw_fd(), iov.as_ptr() as usize, 2)
                 },
                 // SAFETY: frame is a live buffer of frame.len() bytes.
-                false => unsafe { libc::write(self.file.as_raw_fd(), frame.as_ptr().cast(), frame.len()) },
+                false => unsafe { raw_io(libc::SYS_write, self.file.as_raw_fd(), frame.as_ptr() as usize, frame.len()) },
             };
             if r >= 0 {
                 return Ok(());
@@ -335,6 +335,21 @@ impl Device for TapDevice {
     fn readable_fd(&self) -> Option<RawFd> {
         Some(self.file.as_raw_fd())
     }
+}
+
+
+/// read(2), write(2), readv(2) or writev(2) (`nr`) on `fd`, by the system call
+/// itself: glibc's wrappers make each a cancellation point, two more calls
+/// into libc per frame (`__pthread_enable_asynccancel` and its undoing, 5-7%
+/// of the runtime thread in the profiles of issue 11), and tapstack cancels
+/// no thread. Returns what the wrapper would: the count, or -1 with errno set.
+///
+/// # Safety
+/// `ptr` must point to a live buffer (an iovec array for readv/writev) of
+/// `len` bytes (iovecs), writable for read/readv.
+unsafe fn raw_io(nr: libc::c_long, fd: i32, ptr: usize, len: usize) -> isize {
+    // SAFETY: the caller's promise; syscall() passes the arguments through.
+    unsafe { libc::syscall(nr, fd, ptr, len) as isize }
 }
 
 #[cfg(test)]
