@@ -321,9 +321,10 @@ impl FrameBatch {
 
     /// Hands every frame held to `stack`, as a link in memory would that gives
     /// each what it asked of the link ([`TxOffload::as_received`]), letting
-    /// the stack keep their buffers ([`Stack::receive_owned`]); empties the batch.
+    /// the stack keep their buffers ([`Stack::receive_owned`]); empties the
+    /// batch. Frames that went round the sender's loopback are not the link's.
     pub fn deliver(&mut self, stack: &mut Stack, now: Instant) {
-        for i in 0..self.lens.len() {
+        for i in (0..self.lens.len()).filter(|&i| !self.looped[i]) {
             let rx = self.tx_offloads[i].as_received();
             stack.receive_owned(now, &mut self.bufs[i], self.lens[i], rx);
         }

@@ -125,10 +125,10 @@ impl Stack {
     pub fn receive_owned(&mut self, now: Instant, frame: &mut Vec<u8>, len: usize, rx: RxOffload) -> RxOutcome {
         self.ip.rx_claim.offer(&frame[..len], frame.capacity());
         let outcome = self.receive_offloaded(now, &frame[..len], rx);
-        if let Some(at) = self.ip.rx_claim.take() {
+        if let Some((at, token)) = self.ip.rx_claim.take() {
             let spare = self.ip.take_spare(frame.len());
             let kept = std::mem::replace(frame, spare);
-            self.tcp.fill_claim(&mut self.ip, kept, at);
+            self.tcp.fill_claim(&mut self.ip, kept, at, token);
         }
         outcome
     }

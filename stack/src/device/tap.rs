@@ -160,7 +160,9 @@ impl TapDevice {
                     raw_io(libc::SYS_writev, self.file.as_raw_fd(), iov.as_ptr() as usize, 2)
                 },
                 // SAFETY: frame is a live buffer of frame.len() bytes.
-                false => unsafe { raw_io(libc::SYS_write, self.file.as_raw_fd(), frame.as_ptr() as usize, frame.len()) },
+                false => unsafe {
+                    raw_io(libc::SYS_write, self.file.as_raw_fd(), frame.as_ptr() as usize, frame.len())
+                },
             };
             if r >= 0 {
                 return Ok(());
@@ -336,7 +338,6 @@ impl Device for TapDevice {
         Some(self.file.as_raw_fd())
     }
 }
-
 
 /// read(2), write(2), readv(2) or writev(2) (`nr`) on `fd`, by the system call
 /// itself: glibc's wrappers make each a cancellation point, two more calls

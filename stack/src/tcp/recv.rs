@@ -20,6 +20,7 @@
 //! avoidance (RFC 9293 section 3.8.6.2.2, MUST-39).
 
 use super::seq::Seq;
+use crate::buffer::KeptToken;
 use std::collections::VecDeque;
 
 /// The storage a receive buffer gets first ([`FIRST_STORAGE`] or its capacity,
@@ -62,6 +63,8 @@ struct Kept {
     at: usize,
     len: usize,
     ring_before: usize,
+    /// Counts the buffer among those kept stack-wide while it is here.
+    _token: Option<KeptToken>,
 }
 
 /// Sizes only: the bytes would flood any debug print of the stack.
@@ -124,7 +127,8 @@ impl RecvBuffer {
     /// Whether nothing is buffered and the ring is larger than
     /// [`FIRST_STORAGE`] (what [`RecvBuffer::trim`] would give back).
     pub fn has_spare_storage(&self) -> bool {
-        self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap)
+        let ring = self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap);
+        ring || (self.kept.is_empty() && self.kept.capacity() > 0)
     }
 
     /// Shrinks the ring back to [`FIRST_STORAGE`] while nothing is buffered
@@ -133,7 +137,10 @@ impl RecvBuffer {
     /// a while, never per segment, so a steady transfer does not allocate again
     /// and again. The capacity, and so the window, stay.
     pub fn trim(&mut self) {
-        if self.has_spare_storage() {
+        if self.kept.is_empty() {
+            self.kept = VecDeque::new();
+        }
+        if self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap) {
             self.buf.truncate(FIRST_STORAGE.min(self.cap));
             self.buf.shrink_to_fit();
             self.ooo.shrink_to(0);
@@ -144,7 +151,9 @@ impl RecvBuffer {
     /// Bytes of storage held (the ring and the out-of-order list).
     pub fn heap_bytes(&self) -> usize {
         let kept: usize = self.kept.iter().map(|k| k.buf.capacity()).sum();
-        self.buf.capacity() + kept + self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
+        let lists = self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
+            + self.kept.capacity() * core::mem::size_of::<Kept>();
+        self.buf.capacity() + kept + lists
     }
 
     /// In-order bytes waiting for the user.
@@ -171,7 +180,7 @@ impl RecvBuffer {
     pub fn claim(&mut self, len: usize) -> usize {
         debug_assert!(self.can_claim(len));
         let ring_before = self.len - self.ring_ahead;
-        self.kept.push_back(Kept { buf: Vec::new(), at: 0, len, ring_before });
+        self.kept.push_back(Kept { buf: Vec::new(), at: 0, len, ring_before, _token: None });
         (self.kept_len, self.ring_ahead) = (self.kept_len + len, self.len);
         len
     }
@@ -182,11 +191,11 @@ impl RecvBuffer {
     }
 
     /// The claimed bytes' buffer: they start at `at` in `frame`.
-    pub fn fill(&mut self, frame: Vec<u8>, at: usize) {
+    pub fn fill(&mut self, frame: Vec<u8>, at: usize, token: KeptToken) {
         debug_assert!(self.awaits_frame());
         if let Some(k) = self.kept.back_mut() {
             debug_assert!(at + k.len <= frame.len());
-            (k.buf, k.at) = (frame, at);
+            (k.buf, k.at, k._token) = (frame, at, Some(token));
         }
     }
 
@@ -405,7 +414,7 @@ mod tests {
         assert!(b.awaits_frame() && !b.can_claim(1), "one claim at a time, filled before the next");
         let mut frame = vec![0xEE; at];
         frame.extend_from_slice(data);
-        b.fill(frame, at);
+        b.fill(frame, at, KeptToken::for_test());
         assert!(!b.awaits_frame());
     }
 

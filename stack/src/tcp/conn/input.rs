@@ -8,6 +8,7 @@
 use super::output::Tx;
 use super::undo::Event;
 use super::{our_mss, Conn, Ctx, MAX_WSCALE};
+use crate::buffer::KeptToken;
 use crate::counters::DropReason;
 use crate::tcp::cause::Cause;
 use crate::tcp::config::STRETCH_ACK_BYTES;
@@ -540,8 +541,8 @@ impl Conn {
     }
 
     /// The claimed frame's buffer, its data starting at `at`.
-    pub(crate) fn fill_frame(&mut self, frame: Vec<u8>, at: usize) {
-        self.recv.fill(frame, at);
+    pub(crate) fn fill_frame(&mut self, frame: Vec<u8>, at: usize, token: KeptToken) {
+        self.recv.fill(frame, at, token);
     }
 
     /// Seventh, the segment text: into the receive buffer, and when to ACK it

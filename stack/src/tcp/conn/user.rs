@@ -97,7 +97,8 @@ impl Conn {
     }
 
     /// RECEIVE without a copy: `f` reads the in-order bytes in place (one
-    /// contiguous piece: a second call gets what wraps round the ring) and
+    /// contiguous piece: the next call gets the next, what wraps round the
+    /// ring or lies in the next kept frame's buffer) and
     /// says how many it consumed. Ok(0) at the end of the stream (`f` not
     /// called) or when `f` consumed nothing; otherwise the same results as
     /// [`Conn::recv`].
