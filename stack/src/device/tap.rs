@@ -61,7 +61,15 @@ impl TapDevice {
     /// frames for us to [`QUEUE_LEN`] if it may. An empty name lets the kernel
     /// choose one (`tap0`, ...): see [`TapDevice::name`].
     pub fn open(name: &str) -> io::Result<TapDevice> {
-        TapDevice::open_with(name, false)
+        TapDevice::open_with(name, false, false)
+    }
+
+    /// Opens the TAP as [`TapDevice::open`] does (plain frames), with
+    /// `IFF_NAPI`: the kernel takes the frames we write in a NAPI context.
+    /// Make that a thread of its own ([`super::napi::set_threaded`]) or do
+    /// not use this: see [`super::napi`].
+    pub fn open_napi(name: &str) -> io::Result<TapDevice> {
+        TapDevice::open_with(name, false, true)
     }
 
     /// Opens the TAP as [`TapDevice::open`] does, with the virtio-net header and
@@ -71,10 +79,10 @@ impl TapDevice {
     /// without these (or a TUN driver that refuses them) makes this fail: the
     /// caller may then open the TAP plainly (`tapstack up` does, and says so).
     pub fn open_offloaded(name: &str) -> io::Result<TapDevice> {
-        TapDevice::open_with(name, true)
+        TapDevice::open_with(name, true, false)
     }
 
-    fn open_with(name: &str, vnet: bool) -> io::Result<TapDevice> {
+    fn open_with(name: &str, vnet: bool, napi: bool) -> io::Result<TapDevice> {
         if name.len() > MAX_NAME || name.contains(|c: char| c == '/' || c == '\0' || c.is_whitespace()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -86,7 +94,7 @@ impl TapDevice {
             .write(true)
             .open("/dev/net/tun")
             .map_err(|e| explain_open_error(name, e))?;
-        let name = set_iff(&file, name, vnet).map_err(|e| explain_open_error(name, e))?;
+        let name = set_iff(&file, name, vnet, napi).map_err(|e| explain_open_error(name, e))?;
         raise_queue_len(&name);
         if vnet {
             set_offloads(&file).map_err(|e| io::Error::new(e.kind(), format!("TAP '{name}': offloads: {e}")))?;
@@ -216,9 +224,10 @@ fn raise_queue_len(name: &str) {
 }
 
 /// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
-/// the packet-information prefix, with the virtio-net header if `vnet`.
+/// the packet-information prefix, with the virtio-net header if `vnet`, with
+/// `IFF_NAPI` if `napi`.
 /// Returns the name the kernel gave it.
-fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
+fn set_iff(file: &File, name: &str, vnet: bool, napi: bool) -> io::Result<String> {
     // SAFETY: ifreq is plain data, all zeroes a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, &b) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
@@ -227,6 +236,9 @@ fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
     let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
     if vnet {
         flags |= libc::IFF_VNET_HDR;
+    }
+    if napi {
+        flags |= libc::IFF_NAPI;
     }
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes an ifreq, which lives across the call.
