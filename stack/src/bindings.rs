@@ -46,6 +46,14 @@ impl TcpNet for IpLayer {
         IpLayer::negative_advice(self, now, dst)
     }
 
+    fn claim_rx_frame(&mut self, payload: &[u8]) -> bool {
+        self.rx_claim.claim(payload)
+    }
+
+    fn recycle_buffer(&mut self, buf: Vec<u8>) {
+        self.recycle(buf)
+    }
+
     fn rng(&mut self) -> &mut ChaCha8Rng {
         IpLayer::rng(self)
     }

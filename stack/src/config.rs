@@ -20,6 +20,7 @@
 //! | SO_SNDBUF / SO_RCVBUF set by the user (`tcp::MIN_BUFFER`, `tcp::MAX_BUFFER`) | 256 B to 16 MiB | about 2-4 KiB to wmem_max / rmem_max (208 KiB) |
 //! | a TCP send buffer grown by itself, SO_SNDBUF left at its default (`TcpConfig::wmem_max`) | off in the core; 4 MiB in `tapstack up` (`tcp::AUTOTUNE_WMEM_MAX`) | tcp_wmem[2], 4 MiB |
 //! | a TCP receive buffer grown by itself, SO_RCVBUF left at its default (`TcpConfig::rmem_max`) | off in the core; 6 MiB in `tapstack up` (`tcp::AUTOTUNE_RMEM_MAX`) | tcp_rmem[2], 6 MiB |
+//! | frames' buffers kept in TCP receive buffers instead of copied from (zero-copy receive, `buffer::MAX_KEPT_BUFFERS`) | 32 at once, stack-wide (2 MiB); each at least half full, so a receive buffer holds at most twice its window in them, beside its ring | no count: an skb's truesize is charged to rcvbuf, and a queue whose overhead grows is collapsed into copies |
 //! | storage an empty TCP buffer keeps once idle (`tcp::recv::FIRST_STORAGE`, `tcp::send::KEPT_STORAGE`) | 4 KiB each | none: sk_buffs are freed as read or acknowledged |
 //! | the smallest path MTU taken from ICMP (`MIN_PMTU`) | 552 | ip_rt_min_pmtu, 552 |
 //! | a SYN cookie's validity (`syncookie::MAX_AGE`) | 2 minutes | MAX_SYNCOOKIE_AGE, 2 |

@@ -315,6 +315,8 @@ counter_group! {
         hystart_delay_detect,
         /// the congestion windows, in segments, at those exits, summed (Linux's TCPHystartDelayCwnd)
         hystart_delay_cwnd,
+        /// segments whose data stayed in their frame's buffer instead of being copied (zero-copy receive)
+        rx_kept,
     }
 }
 

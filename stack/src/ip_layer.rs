@@ -17,7 +17,7 @@
 //! fields are private: callers outside use the methods here.
 
 use crate::arp::{Arp, LinkAddrs};
-use crate::buffer::{TxQueue, ETH_HEADER_LEN};
+use crate::buffer::{RxClaim, TxQueue, ETH_HEADER_LEN};
 use crate::config::Config;
 use crate::counters::{Counters, DropReason};
 use crate::ethernet::{self, MacAddr};
@@ -97,6 +97,8 @@ pub struct IpLayer {
     /// When a frame dropped as it was sent first waited to be reported: the
     /// next `poll` is due then.
     unreachable_since: Option<Instant>,
+    /// The frame being received, if its buffer may be kept (`Stack::receive_owned`).
+    pub(crate) rx_claim: RxClaim,
 }
 
 impl IpLayer {
@@ -119,6 +121,7 @@ impl IpLayer {
             rng,
             unreachable: Vec::new(),
             unreachable_since: None,
+            rx_claim: RxClaim::default(),
             config,
         }
     }
@@ -647,6 +650,11 @@ impl IpLayer {
     /// Gives a frame buffer back to the transmit queue's pool.
     pub(crate) fn recycle(&mut self, frame: Vec<u8>) {
         self.tx.recycle(frame);
+    }
+
+    /// A buffer of `len` bytes or more for one the stack kept ([`TxQueue::take_spare`]).
+    pub(crate) fn take_spare(&mut self, len: usize) -> Vec<u8> {
+        self.tx.take_spare(len)
     }
 
     /// Hands every outbound frame to `f`, oldest first, with what it asks of

@@ -116,6 +116,23 @@ impl Stack {
         outcome
     }
 
+    /// Takes one inbound frame, `frame[..len]`, in a buffer the stack may keep
+    /// instead of copying from it: a TCP segment of more than one MSS arriving
+    /// in order at an empty receive buffer stays in it (zero-copy receive,
+    /// `tcp::recv`), and `frame` is then replaced by a spare buffer of at least
+    /// its length, from the pool kept buffers go back to once read. Otherwise
+    /// as [`Stack::receive_offloaded`].
+    pub fn receive_owned(&mut self, now: Instant, frame: &mut Vec<u8>, len: usize, rx: RxOffload) -> RxOutcome {
+        self.ip.rx_claim.offer(&frame[..len], frame.capacity());
+        let outcome = self.receive_offloaded(now, &frame[..len], rx);
+        if let Some((at, token)) = self.ip.rx_claim.take() {
+            let spare = self.ip.take_spare(frame.len());
+            let kept = std::mem::replace(frame, spare);
+            self.tcp.fill_claim(&mut self.ip, kept, at, token);
+        }
+        outcome
+    }
+
     /// Up through the IP layer to a whole datagram, then to its protocol.
     fn receive_frame(&mut self, now: Instant, frame: &[u8], rx: RxOffload) -> Result<RxOutcome, DropReason> {
         let Some(datagram) = self.ip.receive_ethernet(now, frame, rx)? else {

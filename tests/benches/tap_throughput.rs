@@ -20,6 +20,10 @@
 //! or chargen (the other's cells print NaN). TAPSTACK_BENCH_ONLY=offload
 //! (or plain) runs tapstack with (without) offloads alone (for `perf record -g -p` on this process:
 //! nothing else of it is busy), printing its rates and CPU time per MiB.
+//! TAPSTACK_BENCH_NAPI=0 opens tapstack's plain TAP without the kernel's NAPI
+//! thread (`tapstack up --no-napi`; `stack::device::napi`), as smoltcp's is;
+//! by default it has one, as `tapstack up` opens it. The CPU time per MiB
+//! does not count that kernel thread's time (nor any other kernel thread's).
 
 mod smoltcp_server;
 
@@ -164,8 +168,10 @@ fn main() {
         Ok("plain") => return one_alone(false, mib, runs),
         _ => {}
     }
-    // tapstack on a TAP, the kernel's client in the lab's namespace.
-    let lab = Lab::start("bench-tap", LabConfig::default()).expect("lab");
+    // tapstack on a TAP, the kernel's client in the lab's namespace; its
+    // plain TAP with the kernel's NAPI in a thread, as `tapstack up` opens it
+    // (TAPSTACK_BENCH_NAPI=0: without, as smoltcp's TAP is).
+    let lab = Lab::start("bench-tap", LabConfig { napi: napi(), ..LabConfig::default() }).expect("lab");
     let addr = lab.config.stack_addr.to_string();
     let lab_off = Lab::start("bench-tapo", LabConfig { offload: true, ..LabConfig::default() }).expect("lab");
     let fixed = LabConfig { offload: true, buffer_autotune: false, ..LabConfig::default() };
@@ -257,8 +263,13 @@ fn main() {
 }
 
 /// tapstack alone (with or without offloads), for a profiler.
+/// Whether tapstack's plain TAP has the kernel's NAPI thread (TAPSTACK_BENCH_NAPI).
+fn napi() -> bool {
+    std::env::var("TAPSTACK_BENCH_NAPI").map_or(true, |v| v != "0")
+}
+
 fn one_alone(offload: bool, mib: u32, runs: usize) {
-    let lab = Lab::start("bench-tapo", LabConfig { offload, ..LabConfig::default() }).expect("lab");
+    let lab = Lab::start("bench-tapo", LabConfig { offload, napi: napi(), ..LabConfig::default() }).expect("lab");
     let addr = lab.config.stack_addr.to_string();
     let mut r = Runs::default();
     for _ in 0..runs {

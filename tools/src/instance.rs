@@ -93,6 +93,13 @@ pub struct StackOptions {
     /// run without (the default tries them and falls back).
     #[arg(long)]
     pub offload: bool,
+    /// Without offloads, open the TAP without IFF_NAPI. By default a TAP
+    /// without offloads is opened with it, and the kernel processes the
+    /// frames we write in a NAPI thread of the TAP's own (its `threaded`
+    /// attribute), on another core rather than inside our writes; if that
+    /// thread cannot be had, tapstack runs without NAPI and says so.
+    #[arg(long)]
+    pub no_napi: bool,
 }
 
 /// Parses `10.0.0.2/24`: a host's address, so a subnet's network or broadcast
@@ -153,8 +160,8 @@ impl StackOptions {
         &self,
         open: impl FnOnce(&Net) -> Result<T, String>,
     ) -> Result<(Runtime, Config, T, OffloadState), String> {
-        let (tap, offloads) = open_tap(&self.tap, self.offload_wish())?;
-        if let OffloadState::Refused(_) = &offloads {
+        let (tap, offloads) = open_tap(&self.tap, self.offload_wish(), !self.no_napi)?;
+        if let OffloadState::Refused(..) = &offloads {
             eprintln!("tapstack: {}", offloads.describe());
         }
         let mut config = self.config();
@@ -223,10 +230,33 @@ pub enum OffloadWish {
 pub enum OffloadState {
     /// With the virtio-net header and `TUNSETOFFLOAD` (checksums, TSO both ways).
     On,
-    /// Plain frames, as asked (`--no-offload`).
+    /// Plain frames, as asked (`--no-offload`), and how the kernel takes them.
+    Off(Napi),
+    /// Plain frames because the kernel refused the offloads: why; and how
+    /// the kernel takes them.
+    Refused(String, Napi),
+}
+
+/// How the kernel takes the frames written to a TAP without offloads
+/// (`stack::device::napi`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Napi {
+    /// In a NAPI thread of the TAP's own.
+    Threaded,
+    /// Inside our writes, as asked (`--no-napi`).
     Off,
-    /// Plain frames because the kernel refused the offloads: why.
-    Refused(String),
+    /// Inside our writes, because the NAPI thread could not be had: why.
+    Unavailable(String),
+}
+
+impl Napi {
+    fn describe(&self) -> String {
+        match self {
+            Napi::Threaded => "; the kernel takes them in a NAPI thread of the TAP's own (IFF_NAPI, threaded)".into(),
+            Napi::Off => "; the kernel takes them inside our writes (--no-napi)".into(),
+            Napi::Unavailable(why) => format!("; the kernel takes them inside our writes (no NAPI thread: {why})"),
+        }
+    }
 }
 
 impl OffloadState {
@@ -236,9 +266,11 @@ impl OffloadState {
             OffloadState::On => "offloads on: virtio-net header, checksum offload and TSO both ways \
                                  (TCP segments of up to 64 KiB)"
                 .into(),
-            OffloadState::Off => "offloads off (--no-offload): one frame of at most the MTU per write".into(),
-            OffloadState::Refused(why) => {
-                format!("offloads off: the kernel refused them ({why}); running with plain frames")
+            OffloadState::Off(napi) => {
+                format!("offloads off (--no-offload): one frame of at most the MTU per write{}", napi.describe())
+            }
+            OffloadState::Refused(why, napi) => {
+                format!("offloads off: the kernel refused them ({why}); running with plain frames{}", napi.describe())
             }
         }
     }
@@ -249,13 +281,18 @@ impl OffloadState {
 /// that grants them.
 pub const REFUSE_OFFLOAD_ENV: &str = "TAPSTACK_TEST_REFUSE_OFFLOAD";
 
+/// Set (to anything) in a test, this makes [`open_plain`] take the NAPI thread
+/// as refused, so the fallback can be tried on a kernel that grants it.
+pub const REFUSE_NAPI_ENV: &str = "TAPSTACK_TEST_REFUSE_NAPI";
+
 /// Opens the TAP `name` as `wish` says: with [`OffloadWish::Prefer`], a TAP
 /// whose kernel refuses `IFF_VNET_HDR` or `TUNSETOFFLOAD` is opened again
 /// without them (the refusal is in the [`OffloadState`]); an error opening it
 /// plainly is the error.
-pub fn open_tap(name: &str, wish: OffloadWish) -> Result<(TapDevice, OffloadState), String> {
+/// Plain frames are taken by the kernel in a NAPI thread if `napi` ([`open_plain`]).
+pub fn open_tap(name: &str, wish: OffloadWish, napi: bool) -> Result<(TapDevice, OffloadState), String> {
     if wish == OffloadWish::Off {
-        return TapDevice::open(name).map(|t| (t, OffloadState::Off)).map_err(|e| e.to_string());
+        return open_plain(name, napi).map(|(t, n)| (t, OffloadState::Off(n)));
     }
     let offloaded = match std::env::var_os(REFUSE_OFFLOAD_ENV) {
         Some(_) => Err(format!("{REFUSE_OFFLOAD_ENV} is set")),
@@ -264,7 +301,24 @@ pub fn open_tap(name: &str, wish: OffloadWish) -> Result<(TapDevice, OffloadStat
     match (offloaded, wish) {
         (Ok(tap), _) => Ok((tap, OffloadState::On)),
         (Err(e), OffloadWish::Require) => Err(format!("{e} (--offload: no fallback to plain frames)")),
-        (Err(why), _) => TapDevice::open(name).map(|t| (t, OffloadState::Refused(why))).map_err(|e| e.to_string()),
+        (Err(why), _) => open_plain(name, napi).map(|(t, n)| (t, OffloadState::Refused(why, n))),
+    }
+}
+
+/// Opens the TAP `name` for plain frames: if `napi`, with `IFF_NAPI` and the
+/// TAP's NAPI thread (`stack::device::napi`), and if that cannot be had,
+/// again without (NAPI without its thread is slower than none).
+pub fn open_plain(name: &str, napi: bool) -> Result<(TapDevice, Napi), String> {
+    if !napi {
+        return TapDevice::open(name).map(|t| (t, Napi::Off)).map_err(|e| e.to_string());
+    }
+    let threaded = TapDevice::open_napi(name).and_then(|t| match std::env::var_os(REFUSE_NAPI_ENV) {
+        Some(_) => Err(std::io::Error::other(format!("{REFUSE_NAPI_ENV} is set"))),
+        None => stack::device::napi::set_threaded(t.name()).map(|()| t),
+    });
+    match threaded {
+        Ok(tap) => Ok((tap, Napi::Threaded)),
+        Err(why) => TapDevice::open(name).map(|t| (t, Napi::Unavailable(why.to_string()))).map_err(|e| e.to_string()),
     }
 }
 

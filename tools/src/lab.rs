@@ -35,6 +35,9 @@ pub struct LabConfig {
     pub services: String,
     /// Open the TAP with the kernel's offloads (`tapstack up --offload`).
     pub offload: bool,
+    /// Without offloads: with the kernel's NAPI in a thread of the TAP's own,
+    /// as `tapstack up` opens it (off: `--no-napi`; `stack::device::napi`).
+    pub napi: bool,
     /// Buffers that grow with a bulk transfer, as `tapstack up` runs
     /// (`TcpConfig::wmem_max`, `rmem_max`, `lazy_window_updates`); off, fixed 64 KiB buffers, as
     /// before (for a benchmark's comparison).
@@ -54,6 +57,7 @@ impl Default for LabConfig {
             seed: 1,
             services: ALL_SERVICES.to_string(),
             offload: false,
+            napi: true,
             buffer_autotune: true,
             syn_cookies_always: false,
         }
@@ -80,14 +84,23 @@ impl LabConfig {
 /// Opens the TAP [`TAP_NAME`] inside `ns`, gives the Linux host's end the
 /// address `host/prefix_len` and sets it up.
 pub fn open_tap(ns: &Netns, host: Ipv4Addr, prefix_len: u8) -> Result<TapDevice, String> {
-    open_tap_with(ns, host, prefix_len, false)
+    open_tap_with(ns, host, prefix_len, false, false)
 }
 
-/// [`open_tap`], with the kernel's offloads if `offload` ([`TapDevice::open_offloaded`]).
-pub fn open_tap_with(ns: &Netns, host: Ipv4Addr, prefix_len: u8, offload: bool) -> Result<TapDevice, String> {
-    let open = || match offload {
-        true => TapDevice::open_offloaded(TAP_NAME),
-        false => TapDevice::open(TAP_NAME),
+/// [`open_tap`], with the kernel's offloads if `offload` ([`TapDevice::open_offloaded`]),
+/// else with its NAPI in a thread of the TAP's own if `napi` ([`TapDevice::open_napi`]).
+pub fn open_tap_with(
+    ns: &Netns,
+    host: Ipv4Addr,
+    prefix_len: u8,
+    offload: bool,
+    napi: bool,
+) -> Result<TapDevice, String> {
+    let napi = napi && !offload;
+    let open = || match (offload, napi) {
+        (true, _) => TapDevice::open_offloaded(TAP_NAME),
+        (false, true) => TapDevice::open_napi(TAP_NAME),
+        (false, false) => TapDevice::open(TAP_NAME),
     };
     let tap = ns.run_inside(open)?.map_err(|e| e.to_string())?;
     // The kernel would send IPv6 router and multicast chatter on the TAP; tapstack
@@ -95,6 +108,11 @@ pub fn open_tap_with(ns: &Netns, host: Ipv4Addr, prefix_len: u8, offload: bool) 
     ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
     ns.exec_checked(&["ip", "addr", "add", &format!("{host}/{prefix_len}"), "dev", TAP_NAME])?;
     ns.exec_checked(&["ip", "link", "set", TAP_NAME, "up"])?;
+    if napi {
+        // In the namespace's own sysfs (`ip netns exec` mounts it), which this
+        // process's /sys is not (`stack::device::napi::set_threaded` checks).
+        ns.exec_checked(&["sh", "-c", &format!("echo 1 > /sys/class/net/{TAP_NAME}/threaded")])?;
+    }
     Ok(tap)
 }
 
@@ -114,7 +132,7 @@ impl Lab {
     pub fn start(prefix: &str, config: LabConfig) -> Result<Lab, String> {
         let stack = Stack::new(config.stack_config())?;
         let ns = Netns::create(prefix)?;
-        let tap = open_tap_with(&ns, config.host_addr, config.prefix_len, config.offload)?;
+        let tap = open_tap_with(&ns, config.host_addr, config.prefix_len, config.offload, config.napi)?;
         let runtime = run_on_tap(stack, tap, config.pcap.as_deref())?;
         let services = match config.services.as_str() {
             "" => None,

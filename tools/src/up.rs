@@ -34,7 +34,7 @@ pub fn run(
         crate::say!("  default gateway {gw}");
     }
     // A refusal was said on stderr as the TAP opened.
-    if !matches!(offloads, OffloadState::Refused(_)) {
+    if !matches!(offloads, OffloadState::Refused(..)) {
         crate::say!("  {}", offloads.describe());
     }
     if let Some(p) = &opts.pcap {

@@ -3,7 +3,9 @@
 //! stats` and recorded whole in the pcap, as they crossed the TAP), and the
 //! fallback to plain frames when the kernel refuses them (forced here with
 //! `TAPSTACK_TEST_REFUSE_OFFLOAD`, since this kernel grants them), said once
-//! on stderr and in `tapstack stats`. Each test in a namespace of its own;
+//! on stderr and in `tapstack stats`; and without offloads, the kernel's NAPI
+//! thread for the TAP (`--no-napi`: none; its refusal forced with
+//! `TAPSTACK_TEST_REFUSE_NAPI`). Each test in a namespace of its own;
 //! every wait has a deadline.
 
 mod common;
@@ -13,7 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tapstack_tools::instance::REFUSE_OFFLOAD_ENV;
+use tapstack_tools::instance::{REFUSE_NAPI_ENV, REFUSE_OFFLOAD_ENV};
 use tapstack_tools::netns::{tap_tests_enabled, Netns};
 
 const TAPSTACK: &str = env!("CARGO_BIN_EXE_tapstack");
@@ -192,4 +194,44 @@ fn a_refusal_of_the_offloads_falls_back_to_plain_frames_and_says_so_once() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--offload: no fallback to plain frames"), "{err}");
+}
+
+/// Without offloads, the kernel takes our frames in a NAPI thread of the
+/// TAP's own (`stack::device::napi`): said in `tapstack stats`, set on the
+/// TAP, and traffic flows as it does without (`--no-napi`).
+#[test]
+fn without_offloads_the_kernel_takes_our_frames_in_a_napi_thread_unless_told_not_to() {
+    if !tap_tests_enabled("without_offloads_the_kernel_takes_our_frames_in_a_napi_thread_unless_told_not_to") {
+        return;
+    }
+    let threaded = |r: &Running| {
+        let out = r.ns.exec_checked(&["cat", "/sys/class/net/tap0/threaded"]).expect("the TAP's threaded attribute");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mut r = Running::start("tst-napi", &["--no-offload"], None);
+    r.transfer();
+    let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
+    assert!(stats.contains("the kernel takes them in a NAPI thread of the TAP's own"), "{stats}");
+    assert_eq!(threaded(&r), "1");
+    assert!(!r.stop().contains("NAPI"), "nothing to say on stderr when it is on");
+    let (sent, received) = largest_frames(&r.pcap);
+    assert!(sent == MAX_PLAIN && received == MAX_PLAIN, "plain frames: largest sent {sent}, received {received}");
+    drop(r);
+
+    let mut r = Running::start("tst-nonapi", &["--no-offload", "--no-napi"], None);
+    r.transfer();
+    let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
+    assert!(stats.contains("the kernel takes them inside our writes (--no-napi)"), "{stats}");
+    assert_eq!(threaded(&r), "0", "a TAP made by `ip tuntap add` has no NAPI thread, and --no-napi sets none");
+    r.stop();
+    drop(r);
+
+    // A refusal (sysfs not this namespace's, an older kernel): without NAPI, said.
+    let mut r = Running::start("tst-napif", &["--no-offload"], Some((REFUSE_NAPI_ENV, "1")));
+    r.transfer();
+    let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
+    let why = format!("the kernel takes them inside our writes (no NAPI thread: {REFUSE_NAPI_ENV} is set)");
+    assert!(stats.contains(&why), "{stats}");
+    assert_eq!(threaded(&r), "0");
+    r.stop();
 }

@@ -7,6 +7,7 @@
 //! the bare protocol core does not need:
 //!
 //! - `tap`: a Linux TAP interface, plain or with the kernel's offloads.
+//! - `napi`: the kernel's NAPI for a plain TAP, in a thread of its own.
 //! - `vnet`: the virtio-net header an offloading TAP puts before each frame.
 //! - `pcap`: a recorder that wraps any device and writes every frame to a pcap file.
 //! - `wire`: an in-memory wire connecting two stacks, for tests.
@@ -15,6 +16,8 @@
 
 #[cfg(feature = "devices")]
 pub mod fault;
+#[cfg(feature = "devices")]
+pub mod napi;
 #[cfg(feature = "devices")]
 pub mod pcap;
 #[cfg(feature = "devices")]

@@ -61,7 +61,15 @@ impl TapDevice {
     /// frames for us to [`QUEUE_LEN`] if it may. An empty name lets the kernel
     /// choose one (`tap0`, ...): see [`TapDevice::name`].
     pub fn open(name: &str) -> io::Result<TapDevice> {
-        TapDevice::open_with(name, false)
+        TapDevice::open_with(name, false, false)
+    }
+
+    /// Opens the TAP as [`TapDevice::open`] does (plain frames), with
+    /// `IFF_NAPI`: the kernel takes the frames we write in a NAPI context.
+    /// Make that a thread of its own ([`super::napi::set_threaded`]) or do
+    /// not use this: see [`super::napi`].
+    pub fn open_napi(name: &str) -> io::Result<TapDevice> {
+        TapDevice::open_with(name, false, true)
     }
 
     /// Opens the TAP as [`TapDevice::open`] does, with the virtio-net header and
@@ -71,10 +79,10 @@ impl TapDevice {
     /// without these (or a TUN driver that refuses them) makes this fail: the
     /// caller may then open the TAP plainly (`tapstack up` does, and says so).
     pub fn open_offloaded(name: &str) -> io::Result<TapDevice> {
-        TapDevice::open_with(name, true)
+        TapDevice::open_with(name, true, false)
     }
 
-    fn open_with(name: &str, vnet: bool) -> io::Result<TapDevice> {
+    fn open_with(name: &str, vnet: bool, napi: bool) -> io::Result<TapDevice> {
         if name.len() > MAX_NAME || name.contains(|c: char| c == '/' || c == '\0' || c.is_whitespace()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -86,7 +94,7 @@ impl TapDevice {
             .write(true)
             .open("/dev/net/tun")
             .map_err(|e| explain_open_error(name, e))?;
-        let name = set_iff(&file, name, vnet).map_err(|e| explain_open_error(name, e))?;
+        let name = set_iff(&file, name, vnet, napi).map_err(|e| explain_open_error(name, e))?;
         raise_queue_len(&name);
         if vnet {
             set_offloads(&file).map_err(|e| io::Error::new(e.kind(), format!("TAP '{name}': offloads: {e}")))?;
@@ -125,10 +133,10 @@ impl TapDevice {
                 // SAFETY: both iovecs point into live buffers of the lengths given.
                 true => unsafe {
                     let iov = [iovec(hdr.as_mut_ptr(), HDR_LEN), iovec(buf.as_mut_ptr(), buf.len())];
-                    libc::readv(self.file.as_raw_fd(), iov.as_ptr(), 2)
+                    raw_io(libc::SYS_readv, self.file.as_raw_fd(), iov.as_ptr() as usize, 2)
                 },
                 // SAFETY: buf is a live buffer of buf.len() bytes.
-                false => unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) },
+                false => unsafe { raw_io(libc::SYS_read, self.file.as_raw_fd(), buf.as_mut_ptr() as usize, buf.len()) },
             };
             if r >= 0 {
                 let n = r as usize;
@@ -157,10 +165,12 @@ impl TapDevice {
                 // SAFETY: both iovecs point into live buffers; writev only reads them.
                 true => unsafe {
                     let iov = [iovec(hdr.as_ptr().cast_mut(), HDR_LEN), iovec(frame.as_ptr().cast_mut(), frame.len())];
-                    libc::writev(self.file.as_raw_fd(), iov.as_ptr(), 2)
+                    raw_io(libc::SYS_writev, self.file.as_raw_fd(), iov.as_ptr() as usize, 2)
                 },
                 // SAFETY: frame is a live buffer of frame.len() bytes.
-                false => unsafe { libc::write(self.file.as_raw_fd(), frame.as_ptr().cast(), frame.len()) },
+                false => unsafe {
+                    raw_io(libc::SYS_write, self.file.as_raw_fd(), frame.as_ptr() as usize, frame.len())
+                },
             };
             if r >= 0 {
                 return Ok(());
@@ -214,9 +224,10 @@ fn raise_queue_len(name: &str) {
 }
 
 /// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
-/// the packet-information prefix, with the virtio-net header if `vnet`.
+/// the packet-information prefix, with the virtio-net header if `vnet`, with
+/// `IFF_NAPI` if `napi`.
 /// Returns the name the kernel gave it.
-fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
+fn set_iff(file: &File, name: &str, vnet: bool, napi: bool) -> io::Result<String> {
     // SAFETY: ifreq is plain data, all zeroes a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, &b) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
@@ -225,6 +236,9 @@ fn set_iff(file: &File, name: &str, vnet: bool) -> io::Result<String> {
     let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
     if vnet {
         flags |= libc::IFF_VNET_HDR;
+    }
+    if napi {
+        flags |= libc::IFF_NAPI;
     }
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes an ifreq, which lives across the call.
@@ -335,6 +349,20 @@ impl Device for TapDevice {
     fn readable_fd(&self) -> Option<RawFd> {
         Some(self.file.as_raw_fd())
     }
+}
+
+/// read(2), write(2), readv(2) or writev(2) (`nr`) on `fd`, by the system call
+/// itself: glibc's wrappers make each a cancellation point, two more calls
+/// into libc per frame (`__pthread_enable_asynccancel` and its undoing, 5-7%
+/// of the runtime thread in the profiles of issue 11), and tapstack cancels
+/// no thread. Returns what the wrapper would: the count, or -1 with errno set.
+///
+/// # Safety
+/// `ptr` must point to a live buffer (an iovec array for readv/writev) of
+/// `len` bytes (iovecs), writable for read/readv.
+unsafe fn raw_io(nr: libc::c_long, fd: i32, ptr: usize, len: usize) -> isize {
+    // SAFETY: the caller's promise; syscall() passes the arguments through.
+    unsafe { libc::syscall(nr, fd, ptr, len) as isize }
 }
 
 #[cfg(test)]

@@ -194,7 +194,8 @@ impl Tcp {
     }
 
     /// RECEIVE without a copy: `f` reads the in-order bytes in place, one
-    /// contiguous piece (a second call gets what wraps round the ring), and
+    /// contiguous piece (the next call gets the next: what wraps round the
+    /// ring, or lies in the next kept frame's buffer), and
     /// returns how many it consumed. Results as [`Tcp::recv`]: Ok(0) at the
     /// end of the stream, when `f` is not called (a call of `f` that consumes
     /// nothing returns Ok(0) too: the caller knows which it was).

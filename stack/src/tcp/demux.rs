@@ -14,6 +14,7 @@ use super::syncookie::{self, CookieOptions};
 use super::table::Tcp;
 use super::table::{conn_mut, listener_mut, Sock};
 use super::timestamps::{SynOptions, Timestamps};
+use crate::buffer::KeptToken;
 use crate::counters::DropReason;
 use crate::icmp::IcmpError;
 use crate::ipv4::IpPacket;
@@ -43,6 +44,19 @@ impl Tcp {
             false => segment::parse(packet.src, packet.dst, packet.payload)?,
         };
         self.input_parsed(now, net, packet.src, packet.dst, seg)
+    }
+
+    /// The buffer of the frame just received, claimed by a connection for its
+    /// data (`TcpNet::claim_rx_frame`), which starts at `at` in it: the
+    /// connection keeps it instead of a copy (zero-copy receive, `tcp::recv`).
+    /// `token` counts it among the buffers kept (`buffer::MAX_KEPT_BUFFERS`).
+    pub fn fill_claim(&mut self, net: &mut dyn TcpNet, frame: Vec<u8>, at: usize, token: KeptToken) {
+        let conn = self.rx_claim.take().and_then(|id| conn_mut(&mut self.slots, id));
+        match conn {
+            Some(c) if c.awaits_frame() => c.fill_frame(frame, at, token),
+            // Gone with the segment (a reset, TIME-WAIT compacted): nothing to read.
+            _ => net.recycle_buffer(frame),
+        }
     }
 
     /// An ICMP error about a segment we sent.

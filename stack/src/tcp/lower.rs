@@ -46,6 +46,19 @@ pub trait TcpNet {
         let _ = dst;
         0
     }
+    /// Whether the buffer of the frame being received may be kept for
+    /// `payload`, a segment's data, instead of its bytes being copied
+    /// (zero-copy receive: `tcp::recv`, `buffer::RxClaim`); the buffer
+    /// comes with `Tcp::fill_claim` once the frame is done with. Never, by
+    /// default.
+    fn claim_rx_frame(&mut self, payload: &[u8]) -> bool {
+        let _ = payload;
+        false
+    }
+    /// Takes back a kept frame's buffer once it has been read.
+    fn recycle_buffer(&mut self, buf: Vec<u8>) {
+        drop(buf);
+    }
     fn rng(&mut self) -> &mut ChaCha8Rng;
     fn counters(&mut self) -> &mut TcpCounters;
     /// Builds the segment and hands it to IP (with DF set).

@@ -6,10 +6,22 @@
 //! always fits; the list of out-of-order ranges is bounded too. Duplicates simply
 //! overwrite the same bytes.
 //!
+//! A segment of more than one MSS (a GSO segment from an offloading link) that
+//! arrives in order may be kept in the frame's own buffer
+//! instead of being copied into the ring ([`RecvBuffer::claim`], then
+//! [`RecvBuffer::fill`] once the frame's owner has handed the buffer over:
+//! `Stack::receive_owned`), the way Linux queues the skb itself: its bytes are
+//! read in their turn between the ring's bytes that came before and after
+//! them. Only while nothing is held out of order, and only a buffer at least
+//! half full (`buffer::RxClaim`), so that kept buffers cost at most twice the
+//! window.
+//!
 //! Also here: the window to advertise, with receiver silly window syndrome
 //! avoidance (RFC 9293 section 3.8.6.2.2, MUST-39).
 
 use super::seq::Seq;
+use crate::buffer::KeptToken;
+use std::collections::VecDeque;
 
 /// The storage a receive buffer gets first ([`FIRST_STORAGE`] or its capacity,
 /// if smaller): enough for a request or two. It doubles whenever more must be
@@ -31,6 +43,28 @@ pub struct RecvBuffer {
     /// bytes (that is, from RCV.NXT); sorted, disjoint, not adjacent.
     ooo: Vec<(u32, u32)>,
     max_ranges: usize,
+    /// Frames' buffers kept instead of copied, oldest first, all read
+    /// before the ring. Those read to the end wait at the front for
+    /// [`RecvBuffer::take_spent`]; the last may be claimed and not yet filled.
+    kept: VecDeque<Kept>,
+    /// Unread bytes in `kept`.
+    kept_len: usize,
+    /// The ring's bytes that come before a kept buffer (the sum of their
+    /// `ring_before`); the rest of the ring's come after the last one.
+    ring_ahead: usize,
+}
+
+/// A frame's buffer kept for the data in it: `len` unread bytes from `at`,
+/// which come after `ring_before` of the ring's bytes (those that arrived
+/// before it). An empty `buf` with `len > 0`: claimed, its buffer yet to come.
+#[derive(Debug)]
+struct Kept {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+    ring_before: usize,
+    /// Counts the buffer among those kept stack-wide while it is here.
+    _token: Option<KeptToken>,
 }
 
 /// Sizes only: the bytes would flood any debug print of the stack.
@@ -38,7 +72,7 @@ impl core::fmt::Debug for RecvBuffer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RecvBuffer")
             .field("cap", &self.cap)
-            .field("readable", &self.len)
+            .field("readable", &self.readable())
             .field("ooo", &self.ooo)
             .finish()
     }
@@ -46,7 +80,17 @@ impl core::fmt::Debug for RecvBuffer {
 
 impl RecvBuffer {
     pub fn new(cap: usize, max_ranges: usize) -> RecvBuffer {
-        RecvBuffer { buf: Vec::new(), cap, head: 0, len: 0, ooo: Vec::new(), max_ranges }
+        RecvBuffer {
+            buf: Vec::new(),
+            cap,
+            head: 0,
+            len: 0,
+            ooo: Vec::new(),
+            max_ranges,
+            kept: VecDeque::new(),
+            kept_len: 0,
+            ring_ahead: 0,
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -71,9 +115,10 @@ impl RecvBuffer {
     /// Gives the storage back while nothing is buffered (a connection in
     /// TIME-WAIT needs none); the capacity, and so the window, stay.
     pub fn release(&mut self) -> bool {
-        if self.len > 0 || !self.ooo.is_empty() {
+        if self.readable() > 0 || !self.ooo.is_empty() {
             return false;
         }
+        self.kept = VecDeque::new();
         self.buf = Vec::new();
         self.head = 0;
         true
@@ -82,7 +127,8 @@ impl RecvBuffer {
     /// Whether nothing is buffered and the ring is larger than
     /// [`FIRST_STORAGE`] (what [`RecvBuffer::trim`] would give back).
     pub fn has_spare_storage(&self) -> bool {
-        self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap)
+        let ring = self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap);
+        ring || (self.kept.is_empty() && self.kept.capacity() > 0)
     }
 
     /// Shrinks the ring back to [`FIRST_STORAGE`] while nothing is buffered
@@ -91,7 +137,10 @@ impl RecvBuffer {
     /// a while, never per segment, so a steady transfer does not allocate again
     /// and again. The capacity, and so the window, stay.
     pub fn trim(&mut self) {
-        if self.has_spare_storage() {
+        if self.kept.is_empty() {
+            self.kept = VecDeque::new();
+        }
+        if self.len == 0 && self.ooo.is_empty() && self.buf.len() > FIRST_STORAGE.min(self.cap) {
             self.buf.truncate(FIRST_STORAGE.min(self.cap));
             self.buf.shrink_to_fit();
             self.ooo.shrink_to(0);
@@ -101,17 +150,62 @@ impl RecvBuffer {
 
     /// Bytes of storage held (the ring and the out-of-order list).
     pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity() + self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
+        let kept: usize = self.kept.iter().map(|k| k.buf.capacity()).sum();
+        let lists = self.ooo.capacity() * core::mem::size_of::<(u32, u32)>()
+            + self.kept.capacity() * core::mem::size_of::<Kept>();
+        self.buf.capacity() + kept + lists
     }
 
     /// In-order bytes waiting for the user.
     pub fn readable(&self) -> usize {
-        self.len
+        self.kept_len + self.len
     }
 
     /// Room for in-order data from RCV.NXT on.
     pub fn free(&self) -> usize {
-        self.cap - self.len
+        self.cap - self.readable()
+    }
+
+    /// Whether `len` in-order bytes arriving now could be kept in their
+    /// frame's buffer: nothing is held out of order (data filling a gap goes
+    /// where the gap is, in the ring) and they fit.
+    pub fn can_claim(&self, len: usize) -> bool {
+        self.ooo.is_empty() && !self.awaits_frame() && len > 0 && len <= self.free()
+    }
+
+    /// Takes `len` in-order bytes whose frame's buffer comes with
+    /// [`RecvBuffer::fill`] before anything is read (the caller checked
+    /// [`RecvBuffer::can_claim`]). Returns by how much RCV.NXT advances, as
+    /// [`RecvBuffer::write`].
+    pub fn claim(&mut self, len: usize) -> usize {
+        debug_assert!(self.can_claim(len));
+        let ring_before = self.len - self.ring_ahead;
+        self.kept.push_back(Kept { buf: Vec::new(), at: 0, len, ring_before, _token: None });
+        (self.kept_len, self.ring_ahead) = (self.kept_len + len, self.len);
+        len
+    }
+
+    /// Whether a claimed frame's buffer is still to come.
+    pub fn awaits_frame(&self) -> bool {
+        self.kept.back().is_some_and(|k| k.buf.is_empty() && k.len > 0)
+    }
+
+    /// The claimed bytes' buffer: they start at `at` in `frame`.
+    pub fn fill(&mut self, frame: Vec<u8>, at: usize, token: KeptToken) {
+        debug_assert!(self.awaits_frame());
+        if let Some(k) = self.kept.back_mut() {
+            debug_assert!(at + k.len <= frame.len());
+            (k.buf, k.at, k._token) = (frame, at, Some(token));
+        }
+    }
+
+    /// A kept frame's buffer once all of it has been read, to go back to the
+    /// stack's pool (oldest first; `None` when none is left).
+    pub fn take_spent(&mut self) -> Option<Vec<u8>> {
+        match self.kept.front() {
+            Some(k) if k.len == 0 && k.ring_before == 0 => self.kept.pop_front().map(|k| k.buf),
+            _ => None,
+        }
     }
 
     pub fn has_out_of_order(&self) -> bool {
@@ -211,35 +305,79 @@ impl RecvBuffer {
     }
 
     /// Hands `f` the in-order bytes in place, as one contiguous piece (up to
-    /// the ring's end: a second call gets the rest); `f` returns how many it
-    /// consumed, which are removed. Returns that count (0 when none wait).
+    /// the ring's end or a kept buffer's: a second call gets the next); `f`
+    /// returns how many it consumed, which are removed. Returns that count (0
+    /// when none wait).
     pub fn read_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> usize {
-        if self.len == 0 {
-            return 0;
-        }
-        let ring = self.buf.len();
-        let first = self.len.min(ring - self.head);
-        let n = f(&self.buf[self.head..self.head + first]).min(first);
-        self.head = (self.head + n) % ring;
-        self.len -= n;
+        let mut first: &[u8] = &[];
+        self.pieces(|p| {
+            first = p;
+            false
+        });
+        let n = match first.is_empty() {
+            true => 0,
+            false => f(first).min(first.len()),
+        };
+        self.consume(n);
         n
     }
 
     /// Copies in-order bytes into `out`; removes them unless `peek`.
     pub fn read(&mut self, out: &mut [u8], peek: bool) -> usize {
-        let n = out.len().min(self.len);
-        if n == 0 {
-            return 0;
-        }
-        let ring = self.buf.len();
-        let first = n.min(ring - self.head);
-        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        let mut n = 0;
+        self.pieces(|p| {
+            let k = p.len().min(out.len() - n);
+            out[n..n + k].copy_from_slice(&p[..k]);
+            n += k;
+            n < out.len()
+        });
         if !peek {
-            self.head = (self.head + n) % ring;
-            self.len -= n;
+            self.consume(n);
         }
         n
+    }
+
+    /// The in-order bytes, oldest first, as the contiguous pieces they lie in
+    /// (the ring's bytes before each kept buffer, the kept buffer, ..., then
+    /// the ring's last), each handed to `f` until it returns false.
+    fn pieces<'a>(&'a self, mut f: impl FnMut(&'a [u8]) -> bool) {
+        let mut ring_at = 0;
+        for k in &self.kept {
+            if !self.ring_pieces(ring_at, k.ring_before, &mut f) || (k.len > 0 && !f(&k.buf[k.at..k.at + k.len])) {
+                return;
+            }
+            ring_at += k.ring_before;
+        }
+        self.ring_pieces(ring_at, self.len - ring_at, &mut f);
+    }
+
+    /// The ring's `len` in-order bytes from `skip` bytes past its head, as
+    /// one or two pieces (it may wrap); false if `f` said stop.
+    fn ring_pieces<'a>(&'a self, skip: usize, len: usize, f: &mut impl FnMut(&'a [u8]) -> bool) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let ring = self.buf.len();
+        let pos = (self.head + skip) % ring;
+        let first = len.min(ring - pos);
+        f(&self.buf[pos..pos + first]) && (first == len || f(&self.buf[..len - first]))
+    }
+
+    /// Removes the first `n` in-order bytes (in the order [`RecvBuffer::pieces`] gives them).
+    fn consume(&mut self, mut n: usize) {
+        let ring = self.buf.len().max(1);
+        for k in self.kept.iter_mut() {
+            let r = n.min(k.ring_before);
+            (self.head, self.len, self.ring_ahead) = ((self.head + r) % ring, self.len - r, self.ring_ahead - r);
+            k.ring_before -= r;
+            let c = (n - r).min(k.len);
+            (k.at, k.len, self.kept_len) = (k.at + c, k.len - c, self.kept_len - c);
+            n -= r + c;
+            if n == 0 {
+                return;
+            }
+        }
+        (self.head, self.len) = ((self.head + n) % ring, self.len - n);
     }
 }
 
@@ -267,6 +405,78 @@ mod tests {
         let mut out = vec![0; b.readable()];
         b.read(&mut out, false);
         out
+    }
+
+    /// Claims `data` as kept, in a frame buffer with `at` bytes of headers before it.
+    fn keep(b: &mut RecvBuffer, data: &[u8], at: usize) {
+        assert!(b.can_claim(data.len()));
+        assert_eq!(b.claim(data.len()), data.len());
+        assert!(b.awaits_frame() && !b.can_claim(1), "one claim at a time, filled before the next");
+        let mut frame = vec![0xEE; at];
+        frame.extend_from_slice(data);
+        b.fill(frame, at, KeptToken::for_test());
+        assert!(!b.awaits_frame());
+    }
+
+    #[test]
+    fn kept_buffers_are_read_in_their_turn_between_the_rings_bytes() {
+        let mut b = RecvBuffer::new(64, 4);
+        assert_eq!(b.write(0, b"ab"), Some(2));
+        keep(&mut b, b"CDEFGH", 3);
+        assert_eq!(b.write(0, b"ij"), Some(2));
+        keep(&mut b, b"KLMN", 5);
+        assert_eq!(b.write(0, b"op"), Some(2));
+        assert_eq!((b.readable(), b.free()), (16, 48), "kept bytes fill the window as the ring's do");
+        let mut peeked = [0u8; 16];
+        assert_eq!(b.read(&mut peeked, true), 16);
+        assert_eq!(&peeked, b"abCDEFGHijKLMNop");
+        assert_eq!(b.readable(), 16, "a peek removes nothing");
+        assert!(b.take_spent().is_none());
+        // In place: one contiguous piece per call, in order.
+        let mut pieces = Vec::new();
+        while b.read_with(|p| {
+            pieces.push(p.to_vec());
+            p.len().min(3)
+        }) > 0
+        {}
+        let joined: Vec<u8> = pieces.iter().flat_map(|p| p[..p.len().min(3)].to_vec()).collect();
+        assert_eq!(joined, b"abCDEFGHijKLMNop");
+        assert_eq!(pieces[0], b"ab", "the ring's first bytes, alone, before the kept buffer");
+        assert_eq!(b.readable(), 0);
+        let held = b.heap_bytes();
+        let spent: Vec<Vec<u8>> = std::iter::from_fn(|| b.take_spent()).collect();
+        assert_eq!(spent.len(), 2, "both kept buffers go back once read");
+        let kept: usize = spent.iter().map(|v| v.capacity()).sum();
+        assert_eq!(b.heap_bytes(), held - kept, "counted while held, not after");
+    }
+
+    #[test]
+    fn a_copying_read_crosses_kept_buffers_and_stops_anywhere() {
+        let mut b = RecvBuffer::new(32, 4);
+        keep(&mut b, b"0123", 2);
+        assert_eq!(b.write(0, b"45"), Some(2));
+        keep(&mut b, b"6789", 7);
+        let mut out = [0u8; 5];
+        assert_eq!(b.read(&mut out, false), 5);
+        assert_eq!(&out, b"01234");
+        assert!(b.take_spent().is_some(), "the first kept buffer is read to its end");
+        assert!(b.take_spent().is_none());
+        assert_eq!(b.write(0, b"ab"), Some(2));
+        assert_eq!(read_all(&mut b), b"56789ab");
+        assert!(b.take_spent().is_some());
+        assert!(b.release(), "nothing left: the storage can go");
+    }
+
+    #[test]
+    fn nothing_is_kept_while_data_waits_out_of_order_or_beyond_the_window() {
+        let mut b = RecvBuffer::new(16, 4);
+        assert_eq!(b.write(4, b"xy"), Some(0));
+        assert!(!b.can_claim(4), "in-order data fills a gap in the ring");
+        assert_eq!(b.write(0, b"abcd"), Some(6));
+        assert!(b.can_claim(10) && !b.can_claim(11) && !b.can_claim(0));
+        keep(&mut b, b"0123456789", 0);
+        assert!(!b.release(), "kept data is buffered data");
+        assert_eq!(b.free(), 0);
     }
 
     #[test]

@@ -190,6 +190,9 @@ pub struct Tcp {
     pub(super) batch_open: bool,
     /// The connections whose ACK waits for the batch's end (each once).
     pub(super) batch_acks: ChangedSet,
+    /// The connection that claimed the buffer of the frame being received,
+    /// to be given it by [`Tcp::fill_claim`].
+    pub(super) rx_claim: Option<ConnId>,
 }
 
 /// The slot indexes whose readiness may have changed, each listed once: bounded
@@ -303,6 +306,7 @@ impl Tcp {
             changed: ChangedSet::default(),
             batch_open: false,
             batch_acks: ChangedSet::default(),
+            rx_claim: None,
         }
     }
 
@@ -484,6 +488,9 @@ impl Tcp {
         self.changed.mark(id.index);
         self.recount_reusable(id);
         let Some(c) = conn_mut(&mut self.slots, id) else { return };
+        if c.awaits_frame() {
+            self.rx_claim = Some(id);
+        }
         let (state, local, remote, user_closed) = (c.state, c.local, c.remote, c.user_closed);
         let slot = &self.slots[id.index as usize];
         let (parent, queued) = (slot.parent, slot.in_accept_queue);

@@ -8,6 +8,7 @@
 use super::output::Tx;
 use super::undo::Event;
 use super::{our_mss, Conn, Ctx, MAX_WSCALE};
+use crate::buffer::KeptToken;
 use crate::counters::DropReason;
 use crate::tcp::cause::Cause;
 use crate::tcp::config::STRETCH_ACK_BYTES;
@@ -523,6 +524,27 @@ impl Conn {
         }
     }
 
+    /// Whether in-order `payload` may stay in its frame's buffer instead of
+    /// being copied into the receive buffer: a GSO segment (more than one
+    /// MSS), in a frame whose owner lets the stack keep it
+    /// (`TcpNet::claim_rx_frame`). Linux queues the skb itself in the same
+    /// way; the copy was the largest cost of receiving one.
+    fn may_keep_frame(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) -> bool {
+        payload.len() > our_mss(ctx.net) as usize
+            && self.recv.can_claim(payload.len())
+            && ctx.net.claim_rx_frame(payload)
+    }
+
+    /// Whether a frame's buffer claimed for data is still to come ([`Conn::fill_frame`]).
+    pub(crate) fn awaits_frame(&self) -> bool {
+        self.recv.awaits_frame()
+    }
+
+    /// The claimed frame's buffer, its data starting at `at`.
+    pub(crate) fn fill_frame(&mut self, frame: Vec<u8>, at: usize, token: KeptToken) {
+        self.recv.fill(frame, at, token);
+    }
+
     /// Seventh, the segment text: into the receive buffer, and when to ACK it
     /// (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2).
     fn seventh_text(&mut self, ctx: &mut Ctx<'_>, seq: Seq, payload: &[u8]) -> Step {
@@ -549,7 +571,14 @@ impl Conn {
             // RFC 2018 section 4: this arrival's block goes first.
             self.loss.sack_rx.on_out_of_order(seq);
         }
-        match self.recv.write(off, payload) {
+        let stored = match off == 0 && !had_gap && self.may_keep_frame(ctx, payload) {
+            true => {
+                ctx.net.counters().rx_kept += 1;
+                Some(self.recv.claim(payload.len()))
+            }
+            false => self.recv.write(off, payload),
+        };
+        match stored {
             Some(advanced) => {
                 self.rcv_nxt += advanced as u32;
                 self.stats.bytes_received += advanced as u64;

@@ -74,6 +74,7 @@ impl Conn {
                 return Ok(0);
             }
             let n = self.recv.read(buf, peek);
+            self.recycle_spent(ctx);
             if !peek {
                 if self.recv.readable() == 0 {
                     self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
@@ -96,13 +97,15 @@ impl Conn {
     }
 
     /// RECEIVE without a copy: `f` reads the in-order bytes in place (one
-    /// contiguous piece: a second call gets what wraps round the ring) and
+    /// contiguous piece: the next call gets the next, what wraps round the
+    /// ring or lies in the next kept frame's buffer) and
     /// says how many it consumed. Ok(0) at the end of the stream (`f` not
     /// called) or when `f` consumed nothing; otherwise the same results as
     /// [`Conn::recv`].
     pub fn recv_with(&mut self, ctx: &mut Ctx<'_>, f: impl FnOnce(&[u8]) -> usize) -> Result<usize, TcpError> {
         if self.recv.readable() > 0 {
             let n = self.recv.read_with(f);
+            self.recycle_spent(ctx);
             if self.recv.readable() == 0 {
                 self.buffer_drained(ctx.now, ctx.cfg.buffer_idle);
             }
@@ -111,6 +114,13 @@ impl Conn {
             return Ok(n);
         }
         self.recv(ctx, &mut [], false)
+    }
+
+    /// Gives kept frames' buffers back to the stack's pool once read (zero-copy receive).
+    fn recycle_spent(&mut self, ctx: &mut Ctx<'_>) {
+        while let Some(b) = self.recv.take_spent() {
+            ctx.net.recycle_buffer(b);
+        }
     }
 
     /// After the user reads: tell the peer when the window has opened enough to

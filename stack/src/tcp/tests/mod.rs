@@ -16,6 +16,7 @@ mod flow;
 mod fuzz;
 mod handshake;
 mod hardening;
+mod kept_frames;
 mod loss;
 mod offload;
 mod reset;
