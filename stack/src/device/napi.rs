@@ -26,20 +26,24 @@ use std::io;
 /// Makes the NAPI context of the TAP `name` (opened with `IFF_NAPI`) a kernel
 /// thread of its own. Needs CAP_NET_ADMIN and this namespace's sysfs at /sys.
 pub fn set_threaded(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
     let dir = format!("/sys/class/net/{name}");
     let read = |attr: &str| std::fs::read_to_string(format!("{dir}/{attr}")).map(|s| s.trim().to_string());
     let index = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: if_nametoindex reads the NUL-terminated name it is given.
     let ours = unsafe { libc::if_nametoindex(index.as_ptr()) };
     let theirs = read("ifindex").ok().and_then(|s| s.parse::<u32>().ok());
-    let same = ours != 0 && theirs == Some(ours) && read("address").ok() == mac_of(name).ok();
+    let same = ours != 0 && theirs == Some(ours) && matches!((read("address"), mac_of(name)), (Ok(a), Ok(b)) if a == b);
     if !same {
         return Err(io::Error::other(format!(
             "{dir} is not this network namespace's {name}: /sys was mounted in another \
              (`ip netns exec` mounts it anew)"
         )));
     }
-    std::fs::write(format!("{dir}/threaded"), "1")
+    let path = format!("{dir}/threaded");
+    std::fs::write(&path, "1").map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))
 }
 
 /// The interface's MAC address as sysfs writes it (`02:00:...`), by SIOCGIFHWADDR.
@@ -58,11 +62,12 @@ fn mac_of(name: &str) -> io::Result<String> {
     // the address is its sockaddr member. `sock` is ours, closed once.
     let (r, mac) = unsafe {
         let r = libc::ioctl(sock, libc::SIOCGIFHWADDR, &mut req as *mut libc::ifreq);
+        let failed = (r < 0).then(io::Error::last_os_error);
         libc::close(sock);
-        (r, req.ifr_ifru.ifru_hwaddr.sa_data)
+        (failed, req.ifr_ifru.ifru_hwaddr.sa_data)
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
+    if let Some(e) = r {
+        return Err(e);
     }
     Ok(mac[..6].iter().map(|&b| format!("{:02x}", b as u8)).collect::<Vec<_>>().join(":"))
 }

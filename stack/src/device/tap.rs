@@ -358,11 +358,13 @@ impl Device for TapDevice {
 /// no thread. Returns what the wrapper would: the count, or -1 with errno set.
 ///
 /// # Safety
-/// `ptr` must point to a live buffer (an iovec array for readv/writev) of
-/// `len` bytes (iovecs), writable for read/readv.
+/// `nr` must be one of those four, and `ptr` must point to a live buffer (an
+/// iovec array for readv/writev) of `len` bytes (iovecs), writable for
+/// read/readv.
 unsafe fn raw_io(nr: libc::c_long, fd: i32, ptr: usize, len: usize) -> isize {
-    // SAFETY: the caller's promise; syscall() passes the arguments through.
-    unsafe { libc::syscall(nr, fd, ptr, len) as isize }
+    // SAFETY: the caller's promise. syscall() takes each argument as a long,
+    // so each is passed as one.
+    unsafe { libc::syscall(nr, fd as libc::c_long, ptr as libc::c_long, len as libc::c_long) as isize }
 }
 
 #[cfg(test)]
