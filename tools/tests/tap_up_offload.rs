@@ -262,3 +262,19 @@ fn the_labs_plain_tap_has_the_napi_thread_where_the_kernel_has_one() {
     let ping = lab.host("ping").args(["-c", "2", "-W", "2", "10.77.0.2"]).output().unwrap();
     assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
 }
+
+/// The kernel's queue of frames written to a TAP with IFF_NAPI, waiting for
+/// its thread, is bounded (`NAPI_QUEUE_BYTES`): unbounded otherwise.
+#[test]
+fn a_napi_taps_queue_is_bounded() {
+    if !tap_tests_enabled("a_napi_taps_queue_is_bounded") {
+        return;
+    }
+    use stack::device::tap::{TapDevice, NAPI_QUEUE_BYTES};
+    let ns = Netns::create("tst-napiq").expect("namespace");
+    let napi = ns.run_inside(|| TapDevice::open_napi("tap0")).unwrap().expect("a TAP with IFF_NAPI");
+    assert_eq!(napi.send_buffer().unwrap(), NAPI_QUEUE_BYTES);
+    drop(napi);
+    let plain = ns.run_inside(|| TapDevice::open("tap0")).unwrap().expect("a plain TAP");
+    assert_eq!(plain.send_buffer().unwrap(), i32::MAX, "the kernel's default, for a TAP whose writes it takes at once");
+}

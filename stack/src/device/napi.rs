@@ -15,6 +15,11 @@
 //! bench ran slower with it (kernel -> stack 16.0 and 18.3 Gbit/s against
 //! 24.1 and 21.9 without), so `tapstack up` opens that one without.
 //!
+//! The frames waiting for the thread are a queue of the kernel's that
+//! nothing bounds but the TAP's send buffer, which `TapDevice::open_napi` sets
+//! (`tap::NAPI_QUEUE_BYTES`); without NAPI, Linux bounds its queue by
+//! netdev_max_backlog.
+//!
 //! The attribute is in sysfs only (`/sys/class/net/NAME/threaded`, Linux 5.12
 //! and later). A process's /sys shows the network namespace it was mounted
 //! in, which need not be the process's own (`unshare -n` without a new mount
