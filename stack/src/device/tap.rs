@@ -240,14 +240,16 @@ fn raise_queue_len(name: &str) {
 
 /// The most the kernel holds of the frames we wrote to a TAP with `IFF_NAPI`
 /// that its NAPI thread has not taken yet, in bytes of its buffers (skb
-/// truesize, about 2.3 KiB per full frame: some 1,800 frames). Without a
+/// truesize, about 2.3 KiB per full frame: some 7,000 frames). Without a
 /// bound that queue is unbounded (the TAP's send buffer is INT_MAX): a
 /// writer faster than the thread would grow it without end. Beyond it, a
 /// write fails with EAGAIN, counted as a drop ([`TapDevice::tx_dropped`]).
-/// Linux's queue for frames written to a TAP without NAPI: netdev_max_backlog,
-/// 1000 frames. Chargen and discard ran as fast with it as without (three
-/// alternating pairs each, within the noise).
-pub const NAPI_QUEUE_BYTES: libc::c_int = 4 << 20;
+/// 16 MiB holds what a few connections keep in flight at once (4 MiB of data
+/// each at most, `tcp::AUTOTUNE_WMEM_MAX`, about 6.6 MiB of truesize): the
+/// thread falls that far behind a bulk sender at times, and with 4 MiB chargen
+/// ran 10-25% slower (drops). Linux's queue for frames written to a TAP
+/// without NAPI: netdev_max_backlog, 1000 frames.
+pub const NAPI_QUEUE_BYTES: libc::c_int = 16 << 20;
 
 /// TUNSETSNDBUF: bounds the queue of an `IFF_NAPI` TAP ([`NAPI_QUEUE_BYTES`]).
 fn bound_napi_queue(file: &File) -> io::Result<()> {
