@@ -245,10 +245,10 @@ fn raise_queue_len(name: &str) {
 /// writer faster than the thread would grow it without end. Beyond it, a
 /// write fails with EAGAIN, counted as a drop ([`TapDevice::tx_dropped`]).
 /// 16 MiB holds what a few connections keep in flight at once (4 MiB of data
-/// each at most, `tcp::AUTOTUNE_WMEM_MAX`, about 6.6 MiB of truesize): the
-/// thread falls that far behind a bulk sender at times, and with 4 MiB chargen
-/// ran 10-25% slower (drops). Linux's queue for frames written to a TAP
-/// without NAPI: netdev_max_backlog, 1000 frames.
+/// each at most, `tcp::AUTOTUNE_WMEM_MAX`, about 6.6 MiB of truesize), so
+/// that a bulk sender's writes are not refused when the thread falls behind.
+/// Linux's queue for frames written to a TAP without NAPI:
+/// netdev_max_backlog, 1000 frames.
 pub const NAPI_QUEUE_BYTES: libc::c_int = 16 << 20;
 
 /// TUNSETSNDBUF: bounds the queue of an `IFF_NAPI` TAP ([`NAPI_QUEUE_BYTES`]).
