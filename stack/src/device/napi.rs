@@ -17,8 +17,11 @@
 //!
 //! The frames waiting for the thread are a queue of the kernel's that
 //! nothing bounds but the TAP's send buffer, which `TapDevice::open_napi` sets
-//! (`tap::NAPI_QUEUE_BYTES`); without NAPI, Linux bounds its queue by
-//! netdev_max_backlog.
+//! (`tap::NAPI_QUEUE_BYTES`; without NAPI there is no queue, the frame being
+//! taken inside the write). The bound has a price: the kernel builds a
+//! written frame's skb on its fast path only while that buffer is unbounded,
+//! so sending costs more CPU per byte with it (BENCHMARKS.md, "the queue's
+//! bound"); receiving, whose writes are our ACKs, gains all the same.
 //!
 //! The attribute is in sysfs only (`/sys/class/net/NAME/threaded`, Linux 5.12
 //! and later). A process's /sys shows the network namespace it was mounted
