@@ -15,6 +15,7 @@
 //! | UDP sockets at once (`udp::MAX_SOCKETS`) | 4096 | no count: descriptors and udp_mem |
 //! | a UDP socket's receive queue (`udp::DEFAULT_RECV_BUFFER`, SO_RCVBUF) | 212,992 accounted bytes | net.core.rmem_default, the same |
 //! | frames waiting for the device (`buffer::MAX_TX_QUEUE`) | 4096 | a TAP's qdisc, txqueuelen 500 (TUN_READQ_SIZE) |
+//! | frames we wrote that the kernel's NAPI thread has not taken yet, without offloads (`device::tap::NAPI_QUEUE_BYTES`, TUNSETSNDBUF) | 16 MiB of skb truesize (about 7,000 full frames; a few connections' data in flight) | netdev_max_backlog, 1000 frames (a TAP without NAPI) |
 //! | frames the kernel holds for us on the TAP (its txqueuelen, raised on open: `device::tap::QUEUE_LEN`) | at least 4096 | 1000 (`ip tuntap add`), 500 (TUN_READQ_SIZE); a NIC's receive ring 256-4096 |
 //! | the SACK scoreboard (`tcp::MAX_SACK_RANGES`) | 32 ranges | one entry per segment in the retransmit queue |
 //! | SO_SNDBUF / SO_RCVBUF set by the user (`tcp::MIN_BUFFER`, `tcp::MAX_BUFFER`) | 256 B to 16 MiB | about 2-4 KiB to wmem_max / rmem_max (208 KiB) |

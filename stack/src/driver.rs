@@ -158,8 +158,9 @@ impl Driver {
 /// Frames held outside the stack between a device and the core, so that a
 /// runtime can do the device's system calls without holding the lock that
 /// guards the stack: frames read from the device are fed to the stack later
-/// ([`Driver::feed`]); frames the stack queued are copied out under the lock
-/// ([`FrameBatch::take_transmit`]) and written after it ([`FrameBatch::send`]).
+/// ([`Driver::feed`]); frames the stack queued are taken out under the lock
+/// (their buffers swapped with the batch's, [`FrameBatch::take_transmit`])
+/// and written after it ([`FrameBatch::send`]).
 /// Buffers are kept and reused: no allocation per frame once warmed up.
 #[derive(Debug, Default)]
 pub struct FrameBatch {
@@ -291,8 +292,9 @@ impl FrameBatch {
         Ok(n)
     }
 
-    /// Copies out every frame the stack has queued (under the caller's lock),
-    /// and those it delivered round its loopback (for [`Device::loopback`]).
+    /// Takes out every frame the stack has queued (under the caller's lock; see
+    /// [`FrameBatch::push_buffer`]), and copies those it delivered round its
+    /// loopback (for [`Device::loopback`]).
     /// Returns how many frames are for the link.
     pub fn take_transmit(&mut self, stack: &mut Stack) -> usize {
         stack.transmit_looped(|f| self.push_as(f, true, TxOffload::NONE));

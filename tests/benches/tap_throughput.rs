@@ -262,12 +262,12 @@ fn main() {
     }
 }
 
-/// tapstack alone (with or without offloads), for a profiler.
 /// Whether tapstack's plain TAP has the kernel's NAPI thread (TAPSTACK_BENCH_NAPI).
 fn napi() -> bool {
     std::env::var("TAPSTACK_BENCH_NAPI").map_or(true, |v| v != "0")
 }
 
+/// tapstack alone (with or without offloads), for a profiler.
 fn one_alone(offload: bool, mib: u32, runs: usize) {
     let lab = Lab::start("bench-tapo", LabConfig { offload, napi: napi(), ..LabConfig::default() }).expect("lab");
     let addr = lab.config.stack_addr.to_string();

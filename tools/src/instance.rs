@@ -97,8 +97,9 @@ pub struct StackOptions {
     /// without offloads is opened with it, and the kernel processes the
     /// frames we write in a NAPI thread of the TAP's own (its `threaded`
     /// attribute), on another core rather than inside our writes; if that
-    /// thread cannot be had, tapstack runs without NAPI and says so.
-    #[arg(long)]
+    /// thread cannot be had, tapstack runs without NAPI and says so. (With
+    /// offloads the TAP is opened without NAPI, which was slower there.)
+    #[arg(long, conflicts_with = "offload")]
     pub no_napi: bool,
 }
 

@@ -84,36 +84,44 @@ impl LabConfig {
 /// Opens the TAP [`TAP_NAME`] inside `ns`, gives the Linux host's end the
 /// address `host/prefix_len` and sets it up.
 pub fn open_tap(ns: &Netns, host: Ipv4Addr, prefix_len: u8) -> Result<TapDevice, String> {
-    open_tap_with(ns, host, prefix_len, false, false)
+    open_tap_with(ns, host, prefix_len, false, false).map(|(tap, _)| tap)
 }
 
 /// [`open_tap`], with the kernel's offloads if `offload` ([`TapDevice::open_offloaded`]),
-/// else with its NAPI in a thread of the TAP's own if `napi` ([`TapDevice::open_napi`]).
+/// else with its NAPI in a thread of the TAP's own if `napi` ([`TapDevice::open_napi`];
+/// if the thread cannot be had, without NAPI, as `tapstack up` falls back).
+/// Returns the TAP and whether it has the NAPI thread.
 pub fn open_tap_with(
     ns: &Netns,
     host: Ipv4Addr,
     prefix_len: u8,
     offload: bool,
     napi: bool,
-) -> Result<TapDevice, String> {
-    let napi = napi && !offload;
-    let open = || match (offload, napi) {
-        (true, _) => TapDevice::open_offloaded(TAP_NAME),
-        (false, true) => TapDevice::open_napi(TAP_NAME),
-        (false, false) => TapDevice::open(TAP_NAME),
+) -> Result<(TapDevice, bool), String> {
+    let open = |napi: bool| {
+        let f = move || match (offload, napi) {
+            (true, _) => TapDevice::open_offloaded(TAP_NAME),
+            (false, true) => TapDevice::open_napi(TAP_NAME),
+            (false, false) => TapDevice::open(TAP_NAME),
+        };
+        ns.run_inside(f)?.map_err(|e| e.to_string())
     };
-    let tap = ns.run_inside(open)?.map_err(|e| e.to_string())?;
+    let mut tap = open(napi && !offload)?;
+    // Set in the namespace's own sysfs (`ip netns exec` mounts it), which this
+    // process's /sys is not (`stack::device::napi::set_threaded` checks);
+    // without the thread (a kernel before 5.12), NAPI is slower than none.
+    let threaded = format!("echo 1 > /sys/class/net/{TAP_NAME}/threaded");
+    let napi_thread = napi && !offload && ns.exec_checked(&["sh", "-c", &threaded]).is_ok();
+    if napi && !offload && !napi_thread {
+        drop(tap);
+        tap = open(false)?;
+    }
     // The kernel would send IPv6 router and multicast chatter on the TAP; tapstack
     // speaks IPv4 only, so keep captures to what it does.
     ns.exec_checked(&["sysctl", "-qw", &format!("net.ipv6.conf.{TAP_NAME}.disable_ipv6=1")])?;
     ns.exec_checked(&["ip", "addr", "add", &format!("{host}/{prefix_len}"), "dev", TAP_NAME])?;
     ns.exec_checked(&["ip", "link", "set", TAP_NAME, "up"])?;
-    if napi {
-        // In the namespace's own sysfs (`ip netns exec` mounts it), which this
-        // process's /sys is not (`stack::device::napi::set_threaded` checks).
-        ns.exec_checked(&["sh", "-c", &format!("echo 1 > /sys/class/net/{TAP_NAME}/threaded")])?;
-    }
-    Ok(tap)
+    Ok((tap, napi_thread))
 }
 
 /// A running lab. Dropping it stops the stack, then deletes the namespace.
@@ -123,6 +131,8 @@ pub struct Lab {
     services: Option<ServiceSet>,
     runtime: Option<Runtime>,
     pub config: LabConfig,
+    /// Whether the TAP has the kernel's NAPI thread (`LabConfig::napi`, if the kernel allows).
+    pub napi_thread: bool,
     ns: Netns,
 }
 
@@ -132,7 +142,7 @@ impl Lab {
     pub fn start(prefix: &str, config: LabConfig) -> Result<Lab, String> {
         let stack = Stack::new(config.stack_config())?;
         let ns = Netns::create(prefix)?;
-        let tap = open_tap_with(&ns, config.host_addr, config.prefix_len, config.offload, config.napi)?;
+        let (tap, napi_thread) = open_tap_with(&ns, config.host_addr, config.prefix_len, config.offload, config.napi)?;
         let runtime = run_on_tap(stack, tap, config.pcap.as_deref())?;
         let services = match config.services.as_str() {
             "" => None,
@@ -141,7 +151,7 @@ impl Lab {
                     .map_err(|e| format!("cannot start the services {list}: {e}"))?,
             ),
         };
-        Ok(Lab { services, runtime: Some(runtime), config, ns })
+        Ok(Lab { services, runtime: Some(runtime), config, napi_thread, ns })
     }
 
     pub fn netns(&self) -> &Netns {

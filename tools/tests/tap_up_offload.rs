@@ -204,15 +204,21 @@ fn without_offloads_the_kernel_takes_our_frames_in_a_napi_thread_unless_told_not
     if !tap_tests_enabled("without_offloads_the_kernel_takes_our_frames_in_a_napi_thread_unless_told_not_to") {
         return;
     }
-    let threaded = |r: &Running| {
-        let out = r.ns.exec_checked(&["cat", "/sys/class/net/tap0/threaded"]).expect("the TAP's threaded attribute");
+    let attr = |r: &Running, name: &str| {
+        let out = r.ns.exec_checked(&["cat", &format!("/sys/class/net/tap0/{name}")]).expect("the TAP's attribute");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
+    let threaded = |r: &Running| attr(r, "threaded");
+    // IFF_NAPI (0x0010) in the TAP's flags: NAPI without its thread is the slow
+    // mode the fallback avoids, so it must be off whenever the thread is.
+    let napi_flag =
+        |r: &Running| i64::from_str_radix(attr(r, "tun_flags").trim_start_matches("0x"), 16).unwrap() & 0x10 != 0;
     let mut r = Running::start("tst-napi", &["--no-offload"], None);
     r.transfer();
     let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
     assert!(stats.contains("the kernel takes them in a NAPI thread of the TAP's own"), "{stats}");
     assert_eq!(threaded(&r), "1");
+    assert!(napi_flag(&r));
     assert!(!r.stop().contains("NAPI"), "nothing to say on stderr when it is on");
     let (sent, received) = largest_frames(&r.pcap);
     assert!(sent == MAX_PLAIN && received == MAX_PLAIN, "plain frames: largest sent {sent}, received {received}");
@@ -223,6 +229,7 @@ fn without_offloads_the_kernel_takes_our_frames_in_a_napi_thread_unless_told_not
     let stats = r.poll_stats(|s| s.contains("bytes received from the device"));
     assert!(stats.contains("the kernel takes them inside our writes (--no-napi)"), "{stats}");
     assert_eq!(threaded(&r), "0", "a TAP made by `ip tuntap add` has no NAPI thread, and --no-napi sets none");
+    assert!(!napi_flag(&r));
     r.stop();
     drop(r);
 
@@ -233,5 +240,41 @@ fn without_offloads_the_kernel_takes_our_frames_in_a_napi_thread_unless_told_not
     let why = format!("the kernel takes them inside our writes (no NAPI thread: {REFUSE_NAPI_ENV} is set)");
     assert!(stats.contains(&why), "{stats}");
     assert_eq!(threaded(&r), "0");
+    assert!(!napi_flag(&r), "opened again without IFF_NAPI");
     r.stop();
+}
+
+/// The lab (the demo's, the tests' and the benches') opens its plain TAP as
+/// `tapstack up` does: with the NAPI thread where the kernel has one (Linux
+/// 5.12 and later: a `threaded` attribute), else without NAPI at all.
+#[test]
+fn the_labs_plain_tap_has_the_napi_thread_where_the_kernel_has_one() {
+    if !tap_tests_enabled("the_labs_plain_tap_has_the_napi_thread_where_the_kernel_has_one") {
+        return;
+    }
+    let config = tapstack_tools::lab::LabConfig { services: String::new(), ..Default::default() };
+    let lab = tapstack_tools::lab::Lab::start("tst-labnapi", config).expect("lab");
+    let kernel_has_it = Path::new("/sys/class/net/lo/threaded").exists();
+    assert_eq!(lab.napi_thread, kernel_has_it);
+    let out = lab.netns().exec_checked(&["cat", "/sys/class/net/tap0/tun_flags"]).unwrap();
+    let flags = i64::from_str_radix(String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 0x10 != 0, lab.napi_thread, "IFF_NAPI only with its thread");
+    let ping = lab.host("ping").args(["-c", "2", "-W", "2", "10.77.0.2"]).output().unwrap();
+    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
+}
+
+/// The kernel's queue of frames written to a TAP with IFF_NAPI, waiting for
+/// its thread, is bounded (`NAPI_QUEUE_BYTES`): unbounded otherwise.
+#[test]
+fn a_napi_taps_queue_is_bounded() {
+    if !tap_tests_enabled("a_napi_taps_queue_is_bounded") {
+        return;
+    }
+    use stack::device::tap::{TapDevice, NAPI_QUEUE_BYTES};
+    let ns = Netns::create("tst-napiq").expect("namespace");
+    let napi = ns.run_inside(|| TapDevice::open_napi("tap0")).unwrap().expect("a TAP with IFF_NAPI");
+    assert_eq!(napi.send_buffer().unwrap(), NAPI_QUEUE_BYTES);
+    drop(napi);
+    let plain = ns.run_inside(|| TapDevice::open("tap0")).unwrap().expect("a plain TAP");
+    assert_eq!(plain.send_buffer().unwrap(), i32::MAX, "the kernel's default, for a TAP whose writes it takes at once");
 }

@@ -15,6 +15,14 @@
 //! bench ran slower with it (kernel -> stack 16.0 and 18.3 Gbit/s against
 //! 24.1 and 21.9 without), so `tapstack up` opens that one without.
 //!
+//! The frames waiting for the thread are a queue of the kernel's that
+//! nothing bounds but the TAP's send buffer, which `TapDevice::open_napi` sets
+//! (`tap::NAPI_QUEUE_BYTES`; without NAPI there is no queue, the frame being
+//! taken inside the write). The bound has a price: the kernel builds a
+//! written frame's skb on its fast path only while that buffer is unbounded,
+//! so sending costs more CPU per byte with it (BENCHMARKS.md, "the queue's
+//! bound"); receiving, whose writes are our ACKs, gains all the same.
+//!
 //! The attribute is in sysfs only (`/sys/class/net/NAME/threaded`, Linux 5.12
 //! and later). A process's /sys shows the network namespace it was mounted
 //! in, which need not be the process's own (`unshare -n` without a new mount
@@ -26,20 +34,24 @@ use std::io;
 /// Makes the NAPI context of the TAP `name` (opened with `IFF_NAPI`) a kernel
 /// thread of its own. Needs CAP_NET_ADMIN and this namespace's sysfs at /sys.
 pub fn set_threaded(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
     let dir = format!("/sys/class/net/{name}");
     let read = |attr: &str| std::fs::read_to_string(format!("{dir}/{attr}")).map(|s| s.trim().to_string());
     let index = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: if_nametoindex reads the NUL-terminated name it is given.
     let ours = unsafe { libc::if_nametoindex(index.as_ptr()) };
     let theirs = read("ifindex").ok().and_then(|s| s.parse::<u32>().ok());
-    let same = ours != 0 && theirs == Some(ours) && read("address").ok() == mac_of(name).ok();
+    let same = ours != 0 && theirs == Some(ours) && matches!((read("address"), mac_of(name)), (Ok(a), Ok(b)) if a == b);
     if !same {
         return Err(io::Error::other(format!(
             "{dir} is not this network namespace's {name}: /sys was mounted in another \
              (`ip netns exec` mounts it anew)"
         )));
     }
-    std::fs::write(format!("{dir}/threaded"), "1")
+    let path = format!("{dir}/threaded");
+    std::fs::write(&path, "1").map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))
 }
 
 /// The interface's MAC address as sysfs writes it (`02:00:...`), by SIOCGIFHWADDR.
@@ -58,11 +70,12 @@ fn mac_of(name: &str) -> io::Result<String> {
     // the address is its sockaddr member. `sock` is ours, closed once.
     let (r, mac) = unsafe {
         let r = libc::ioctl(sock, libc::SIOCGIFHWADDR, &mut req as *mut libc::ifreq);
+        let failed = (r < 0).then(io::Error::last_os_error);
         libc::close(sock);
-        (r, req.ifr_ifru.ifru_hwaddr.sa_data)
+        (failed, req.ifr_ifru.ifru_hwaddr.sa_data)
     };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
+    if let Some(e) = r {
+        return Err(e);
     }
     Ok(mac[..6].iter().map(|&b| format!("{:02x}", b as u8)).collect::<Vec<_>>().join(":"))
 }

@@ -99,9 +99,24 @@ impl TapDevice {
         if vnet {
             set_offloads(&file).map_err(|e| io::Error::new(e.kind(), format!("TAP '{name}': offloads: {e}")))?;
         }
+        if napi {
+            bound_napi_queue(&file)
+                .map_err(|e| io::Error::new(e.kind(), format!("TAP '{name}': TUNSETSNDBUF: {e}")))?;
+        }
         set_nonblocking(file.as_raw_fd())
             .map_err(|e| io::Error::new(e.kind(), format!("cannot make TAP '{name}' nonblocking: {e}")))?;
         Ok(TapDevice { file, name, vnet, tx_dropped: 0, tx_link_down: 0 })
+    }
+
+    /// The TAP's send buffer (TUNGETSNDBUF): what bounds the kernel's queue of
+    /// frames we wrote, with `IFF_NAPI` ([`NAPI_QUEUE_BYTES`]; INT_MAX otherwise).
+    pub fn send_buffer(&self) -> io::Result<i32> {
+        let mut size: libc::c_int = 0;
+        // SAFETY: TUNGETSNDBUF writes an int through the pointer, which lives across the call.
+        if unsafe { libc::ioctl(self.file.as_raw_fd(), libc::TUNGETSNDBUF, &mut size as *mut libc::c_int) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(size)
     }
 
     /// The interface's name as the kernel knows it (it may differ from the one
@@ -221,6 +236,28 @@ fn raise_queue_len(name: &str) {
         }
         libc::close(sock);
     }
+}
+
+/// The most the kernel holds of the frames we wrote to a TAP with `IFF_NAPI`
+/// that its NAPI thread has not taken yet, in bytes of its buffers (skb
+/// truesize, about 2.3 KiB per full frame: some 7,000 frames). Without a
+/// bound that queue is unbounded (the TAP's send buffer is INT_MAX): a
+/// writer faster than the thread would grow it without end. Beyond it, a
+/// write fails with EAGAIN, counted as a drop ([`TapDevice::tx_dropped`]).
+/// 16 MiB holds what a few connections keep in flight at once (4 MiB of data
+/// each at most, `tcp::AUTOTUNE_WMEM_MAX`, about 6.6 MiB of truesize), so
+/// that a bulk sender's writes are not refused when the thread falls behind.
+/// Linux's queue for frames written to a TAP without NAPI:
+/// netdev_max_backlog, 1000 frames.
+pub const NAPI_QUEUE_BYTES: libc::c_int = 16 << 20;
+
+/// TUNSETSNDBUF: bounds the queue of an `IFF_NAPI` TAP ([`NAPI_QUEUE_BYTES`]).
+fn bound_napi_queue(file: &File) -> io::Result<()> {
+    // SAFETY: TUNSETSNDBUF reads an int through the pointer, which lives across the call.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETSNDBUF, &NAPI_QUEUE_BYTES as *const libc::c_int) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// TUNSETIFF: attaches `file` to the TAP `name` (created if missing), without
@@ -358,11 +395,13 @@ impl Device for TapDevice {
 /// no thread. Returns what the wrapper would: the count, or -1 with errno set.
 ///
 /// # Safety
-/// `ptr` must point to a live buffer (an iovec array for readv/writev) of
-/// `len` bytes (iovecs), writable for read/readv.
+/// `nr` must be one of those four, and `ptr` must point to a live buffer (an
+/// iovec array for readv/writev) of `len` bytes (iovecs), writable for
+/// read/readv.
 unsafe fn raw_io(nr: libc::c_long, fd: i32, ptr: usize, len: usize) -> isize {
-    // SAFETY: the caller's promise; syscall() passes the arguments through.
-    unsafe { libc::syscall(nr, fd, ptr, len) as isize }
+    // SAFETY: the caller's promise. syscall() takes each argument as a long,
+    // so each is passed as one.
+    unsafe { libc::syscall(nr, fd as libc::c_long, ptr as libc::c_long, len as libc::c_long) as isize }
 }
 
 #[cfg(test)]
