@@ -118,10 +118,11 @@ impl Stack {
 
     /// Takes one inbound frame, `frame[..len]`, in a buffer the stack may keep
     /// instead of copying from it: a TCP segment of more than one MSS arriving
-    /// in order at an empty receive buffer stays in it (zero-copy receive,
-    /// `tcp::recv`), and `frame` is then replaced by a spare buffer of at least
-    /// its length, from the pool kept buffers go back to once read. Otherwise
-    /// as [`Stack::receive_offloaded`].
+    /// in order, while its connection holds nothing out of order, stays in it
+    /// (zero-copy receive, `tcp::recv`, at most `buffer::MAX_KEPT_BUFFERS` at
+    /// once), and `frame` is then replaced by a spare buffer of at least its
+    /// length, from the pool kept buffers go back to once read. Otherwise as
+    /// [`Stack::receive_offloaded`].
     pub fn receive_owned(&mut self, now: Instant, frame: &mut Vec<u8>, len: usize, rx: RxOffload) -> RxOutcome {
         self.ip.rx_claim.offer(&frame[..len], frame.capacity());
         let outcome = self.receive_offloaded(now, &frame[..len], rx);
