@@ -319,7 +319,7 @@ pub fn open_plain(name: &str, napi: bool) -> Result<(TapDevice, Napi), String> {
     });
     match threaded {
         Ok(tap) => Ok((tap, Napi::Threaded)),
-        Err(why) => TapDevice::open(name).map(|t| (t, Napi::Unavailable(why.to_string()))).map_err(|e| e.to_string()),
+        Err(why) => TapDevice::reopen(name).map(|t| (t, Napi::Unavailable(why.to_string()))).map_err(|e| e.to_string()),
     }
 }
 

@@ -102,7 +102,7 @@ pub fn open_tap_with(
         let f = move || match (offload, napi) {
             (true, _) => TapDevice::open_offloaded(TAP_NAME),
             (false, true) => TapDevice::open_napi(TAP_NAME),
-            (false, false) => TapDevice::open(TAP_NAME),
+            (false, false) => TapDevice::reopen(TAP_NAME),
         };
         ns.run_inside(f)?.map_err(|e| e.to_string())
     };

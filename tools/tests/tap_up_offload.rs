@@ -275,6 +275,8 @@ fn a_napi_taps_queue_is_bounded() {
     let napi = ns.run_inside(|| TapDevice::open_napi("tap0")).unwrap().expect("a TAP with IFF_NAPI");
     assert_eq!(napi.send_buffer().unwrap(), NAPI_QUEUE_BYTES);
     drop(napi);
-    let plain = ns.run_inside(|| TapDevice::open("tap0")).unwrap().expect("a plain TAP");
+    // The same name again, as tapstack up's fallback does (`reopen`: the
+    // kernel may take a moment to let go of the first, busy till then).
+    let plain = ns.run_inside(|| TapDevice::reopen("tap0")).unwrap().expect("a plain TAP");
     assert_eq!(plain.send_buffer().unwrap(), i32::MAX, "the kernel's default, for a TAP whose writes it takes at once");
 }

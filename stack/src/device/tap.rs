@@ -64,6 +64,22 @@ impl TapDevice {
         TapDevice::open_with(name, false, false)
     }
 
+    /// [`TapDevice::open`] of a TAP this process has just closed (the fallback
+    /// from [`TapDevice::open_napi`] when its thread cannot be had): the kernel
+    /// may not have let go of the old one yet (busy, seen under load), so a
+    /// busy TAP is tried again every 10 ms for up to a second.
+    pub fn reopen(name: &str) -> io::Result<TapDevice> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match TapDevice::open(name) {
+                Err(e) if e.kind() == io::ErrorKind::ResourceBusy && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Opens the TAP as [`TapDevice::open`] does (plain frames), with
     /// `IFF_NAPI`: the kernel takes the frames we write in a NAPI context.
     /// Make that a thread of its own ([`super::napi::set_threaded`]) or do
